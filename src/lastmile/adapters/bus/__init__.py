@@ -1,0 +1,1 @@
+"""Event buses: in-process, outbox relay, NATS JetStream."""

@@ -1,0 +1,92 @@
+"""The outbox relay and idempotent consumers.
+
+Events are written to the outbox in the same transaction as the state change.
+The relay publishes pending rows in order and marks them sent only after the
+publisher returned, so a crash between the two re-publishes (at least once);
+``IdempotentHandler`` records each event id in the inbox table so a consumer
+acts on an event once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from lastmile.app.context import Services
+from lastmile.app.events import Event
+from lastmile.app.ports import Publisher
+
+
+def relay_once(services: Services, publisher: Publisher, *, batch: int = 200) -> int:
+    """Publish up to ``batch`` pending events in outbox order; returns how many were sent.
+
+    Stops at the first event the publisher refuses: it stays pending, and so
+    does every later one, which keeps per-subject order.
+    """
+    with services.uow() as uow:
+        pending = uow.outbox.pending(batch)
+    sent: list[int] = []
+    error: Exception | None = None
+    for entry in pending:
+        try:
+            publisher.publish(entry.event)
+        except Exception as exc:  # the relay must survive a bad subscriber; it retries later
+            error = exc
+            break
+        sent.append(entry.seq)
+    if sent:
+        with services.uow() as uow:
+            uow.outbox.mark_sent(sent, services.clock.now())
+            uow.commit()
+    if error is not None:
+        raise RelayError(f"publishing stopped after {len(sent)} events") from error
+    return len(sent)
+
+
+class RelayError(RuntimeError):
+    """A subscriber failed; the unsent events stay in the outbox."""
+
+
+class IdempotentHandler:
+    """Wraps a handler so it acts once per (consumer name, event id), even on redelivery."""
+
+    def __init__(self, services: Services, name: str, handler: Callable[[Event], None]):
+        self._services = services
+        self._name = name
+        self._handler = handler
+
+    def __call__(self, event: Event) -> None:
+        with self._services.uow() as uow:
+            if uow.inbox.seen(self._name, event.event_id):
+                return
+            self._handler(event)
+            uow.commit()
+
+
+class RelayWorker:
+    """Runs ``relay_once`` every ``interval_s`` on a daemon thread until stopped."""
+
+    def __init__(self, services: Services, publisher: Publisher, interval_s: float = 0.2):
+        self._services = services
+        self._publisher = publisher
+        self._interval = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.errors = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                while relay_once(self._services, self._publisher) > 0:
+                    pass
+            except RelayError:
+                self.errors += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

@@ -1,0 +1,227 @@
+"""SQL repositories over one connection (the unit of work's transaction)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from lastmile.adapters.db import mapping as m
+from lastmile.adapters.db import tables as t
+from lastmile.app.events import Event
+from lastmile.app.ports import ApiKeyRecord, IdempotencyRecord, OutboxEntry
+from lastmile.core.errors import Conflict
+from lastmile.core.model import Consumer, Courier, CourierStatus, Merchant, Region
+from lastmile.core.offers import Offer, OfferStatus
+from lastmile.core.orders import Order, OrderStatus
+
+
+class _Repo:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def _one(self, stmt: sa.Select) -> dict | None:  # type: ignore[type-arg]
+        row = self.conn.execute(stmt).mappings().first()
+        return dict(row) if row is not None else None
+
+
+class SqlRegions(_Repo):
+    def add(self, region: Region) -> None:
+        self.conn.execute(t.regions.insert().values(**m.region_row(region)))
+
+    def get(self, region_id: str) -> Region | None:
+        row = self._one(sa.select(t.regions).where(t.regions.c.id == region_id))
+        return m.region_from(row) if row else None
+
+    def list(self) -> list[Region]:
+        rows = self.conn.execute(sa.select(t.regions).order_by(t.regions.c.id)).mappings()
+        return [m.region_from(dict(r)) for r in rows]
+
+
+class SqlMerchants(_Repo):
+    def add(self, merchant: Merchant) -> None:
+        self.conn.execute(t.merchants.insert().values(**m.merchant_row(merchant)))
+
+    def save(self, merchant: Merchant) -> None:
+        row = m.merchant_row(merchant)
+        self.conn.execute(t.merchants.update().where(t.merchants.c.id == merchant.id).values(**row))
+
+    def get(self, merchant_id: str) -> Merchant | None:
+        row = self._one(sa.select(t.merchants).where(t.merchants.c.id == merchant_id))
+        return m.merchant_from(row) if row else None
+
+    def in_box(self, region_id: str, box: tuple[float, float, float, float]) -> list[Merchant]:
+        c = t.merchants.c
+        stmt = sa.select(t.merchants).where(
+            c.region_id == region_id, c.lat.between(box[0], box[2]), c.lng.between(box[1], box[3])
+        )
+        return [m.merchant_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
+
+    def list_region(self, region_id: str) -> list[Merchant]:
+        stmt = sa.select(t.merchants).where(t.merchants.c.region_id == region_id).order_by(
+            t.merchants.c.id)
+        return [m.merchant_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
+
+
+class SqlConsumers(_Repo):
+    def add(self, consumer: Consumer) -> None:
+        self.conn.execute(t.consumers.insert().values(**m.consumer_row(consumer)))
+
+    def get(self, consumer_id: str) -> Consumer | None:
+        row = self._one(sa.select(t.consumers).where(t.consumers.c.id == consumer_id))
+        return m.consumer_from(row) if row else None
+
+
+class SqlCouriers(_Repo):
+    def add(self, courier: Courier) -> None:
+        self.conn.execute(t.couriers.insert().values(**m.courier_row(courier)))
+
+    def save(self, courier: Courier) -> None:
+        self.conn.execute(t.couriers.update().where(t.couriers.c.id == courier.id)
+                          .values(**m.courier_row(courier)))
+
+    def get(self, courier_id: str) -> Courier | None:
+        row = self._one(sa.select(t.couriers).where(t.couriers.c.id == courier_id))
+        return m.courier_from(row) if row else None
+
+    def list_region(self, region_id: str, *, on_shift_only: bool = False) -> list[Courier]:
+        c = t.couriers.c
+        stmt = sa.select(t.couriers).where(c.region_id == region_id).order_by(c.id)
+        if on_shift_only:
+            stmt = stmt.where(c.status != CourierStatus.OFFLINE.value)
+        return [m.courier_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
+
+
+class SqlOrders(_Repo):
+    def add(self, order: Order) -> None:
+        self.conn.execute(t.orders.insert().values(**m.order_row(order)))
+
+    def save(self, order: Order, *, expected_version: int) -> None:
+        c = t.orders.c
+        result = self.conn.execute(
+            t.orders.update().where(c.id == order.id, c.version == expected_version)
+            .values(**m.order_row(order))
+        )
+        if result.rowcount != 1:
+            raise Conflict("concurrent_update",
+                           f"order {order.id} changed meanwhile (expected version "
+                           f"{expected_version}); retry with the current state")
+
+    def get(self, order_id: str) -> Order | None:
+        row = self._one(sa.select(t.orders).where(t.orders.c.id == order_id))
+        return m.order_from(row) if row else None
+
+    def list(self, *, region_id: str | None = None, consumer_id: str | None = None,
+             merchant_id: str | None = None, courier_id: str | None = None,
+             statuses: Sequence[OrderStatus] | None = None, limit: int = 100) -> list[Order]:
+        c = t.orders.c
+        stmt = sa.select(t.orders).order_by(c.placed_at.desc(), c.id.desc()).limit(limit)
+        for col, value in ((c.region_id, region_id), (c.consumer_id, consumer_id),
+                           (c.merchant_id, merchant_id), (c.courier_id, courier_id)):
+            if value is not None:
+                stmt = stmt.where(col == value)
+        if statuses:
+            stmt = stmt.where(c.status.in_([s.value for s in statuses]))
+        return [m.order_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
+
+    def count_by_status(self, region_id: str) -> dict[str, int]:
+        c = t.orders.c
+        stmt = sa.select(c.status, sa.func.count()).where(c.region_id == region_id).group_by(
+            c.status)
+        return {status: int(n) for status, n in self.conn.execute(stmt)}
+
+
+class SqlEvents(_Repo):
+    def append(self, event: Event) -> None:
+        self.conn.execute(t.events.insert().values(**m.event_row(event)))
+
+    def for_subject(self, subject_id: str) -> list[Event]:
+        stmt = sa.select(t.events).where(t.events.c.subject_id == subject_id).order_by(
+            t.events.c.seq)
+        return [m.event_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
+
+
+class SqlOutbox(_Repo):
+    def add(self, event: Event) -> None:
+        self.conn.execute(t.outbox.insert().values(
+            event_id=event.event_id, payload=event.to_dict(), created_at=event.occurred_at))
+
+    def pending(self, limit: int) -> list[OutboxEntry]:
+        c = t.outbox.c
+        stmt = sa.select(c.seq, c.payload).where(c.sent_at.is_(None)).order_by(c.seq).limit(limit)
+        return [OutboxEntry(seq=seq, event=Event.from_dict(payload))
+                for seq, payload in self.conn.execute(stmt)]
+
+    def mark_sent(self, seqs: Sequence[int], at: float) -> None:
+        if seqs:
+            self.conn.execute(t.outbox.update().where(t.outbox.c.seq.in_(list(seqs)))
+                              .values(sent_at=at))
+
+
+class SqlInbox(_Repo):
+    def seen(self, consumer: str, event_id: str) -> bool:
+        c = t.inbox.c
+        hit = self.conn.execute(sa.select(c.event_id).where(
+            c.consumer == consumer, c.event_id == event_id)).first()
+        if hit is not None:
+            return True
+        self.conn.execute(t.inbox.insert().values(consumer=consumer, event_id=event_id))
+        return False
+
+
+class SqlIdempotency(_Repo):
+    def get(self, scope: str, key: str) -> IdempotencyRecord | None:
+        c = t.idempotency_keys.c
+        row = self._one(sa.select(t.idempotency_keys).where(c.scope == scope, c.key == key))
+        return IdempotencyRecord(**row) if row else None
+
+    def add(self, record: IdempotencyRecord) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(t.idempotency_keys.insert().values(
+                    scope=record.scope, key=record.key, request_hash=record.request_hash,
+                    resource_id=record.resource_id, created_at=record.created_at))
+        except sa.exc.IntegrityError as exc:
+            raise Conflict("idempotency_key_taken",
+                           f"Idempotency-Key {record.key!r} is being used by a concurrent request",
+                           field="Idempotency-Key") from exc
+
+
+class SqlApiKeys(_Repo):
+    def add(self, record: ApiKeyRecord) -> None:
+        self.conn.execute(t.api_keys.insert().values(
+            key_id=record.key_id, key_hash=record.key_hash, role=record.role,
+            subject_id=record.subject_id, created_at=record.created_at, revoked=record.revoked))
+
+    def by_hash(self, key_hash: str) -> ApiKeyRecord | None:
+        row = self._one(sa.select(t.api_keys).where(t.api_keys.c.key_hash == key_hash))
+        return ApiKeyRecord(**row) if row else None
+
+
+class SqlOffers(_Repo):
+    def add(self, offer: Offer) -> None:
+        self.conn.execute(t.offers.insert().values(**m.offer_row(offer)))
+        self.conn.execute(t.offer_orders.insert(), [
+            {"offer_id": offer.id, "order_id": oid} for oid in offer.order_ids])
+
+    def save(self, offer: Offer) -> None:
+        self.conn.execute(t.offers.update().where(t.offers.c.id == offer.id)
+                          .values(**m.offer_row(offer)))
+
+    def get(self, offer_id: str) -> Offer | None:
+        row = self._one(sa.select(t.offers).where(t.offers.c.id == offer_id))
+        return m.offer_from(row) if row else None
+
+    def pending_for_courier(self, courier_id: str) -> list[Offer]:
+        c = t.offers.c
+        stmt = sa.select(t.offers).where(
+            c.courier_id == courier_id, c.status == OfferStatus.PENDING.value).order_by(
+            c.created_at, c.id)
+        return [m.offer_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
+
+    def pending_for_order(self, order_id: str) -> list[Offer]:
+        o, c = t.offer_orders.c, t.offers.c
+        stmt = sa.select(t.offers).join(t.offer_orders, o.offer_id == c.id).where(
+            o.order_id == order_id, c.status == OfferStatus.PENDING.value)
+        return [m.offer_from(dict(r)) for r in self.conn.execute(stmt).mappings()]

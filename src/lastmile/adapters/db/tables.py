@@ -1,0 +1,160 @@
+"""SQLAlchemy Core tables. Every row carries its region (the partition key)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+Json = sa.JSON().with_variant(JSONB(), "postgresql")
+Epoch = sa.Double  # epoch seconds, UTC
+
+regions = sa.Table(
+    "regions", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("market", sa.String(200), nullable=False),
+    sa.Column("time_zone", sa.String(64), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("tax_rate_bp", sa.Integer, nullable=False),
+    sa.Column("polygon", Json, nullable=False),
+)
+
+merchants = sa.Table(
+    "merchants", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("region_id", sa.String(64), sa.ForeignKey("regions.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("lat", sa.Double, nullable=False),
+    sa.Column("lng", sa.Double, nullable=False),
+    sa.Column("prep_time_s", sa.Integer, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("menu", Json, nullable=False),
+    sa.Column("hours", Json, nullable=False),
+    sa.Index("ix_merchants_region_lat_lng", "region_id", "lat", "lng"),
+)
+
+consumers = sa.Table(
+    "consumers", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("region_id", sa.String(64), sa.ForeignKey("regions.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("addresses", Json, nullable=False),
+)
+
+couriers = sa.Table(
+    "couriers", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("region_id", sa.String(64), sa.ForeignKey("regions.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("vehicle", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("lat", sa.Double, nullable=True),
+    sa.Column("lng", sa.Double, nullable=True),
+    sa.Column("shift_id", sa.String(64), nullable=True),
+    sa.Column("shift_started_at", Epoch, nullable=True),
+    sa.Column("shift_ends_at", Epoch, nullable=True),
+    sa.Column("device_id", sa.String(128), nullable=True),
+    sa.Column("active_order_ids", Json, nullable=False),
+    sa.Column("banned", sa.Boolean, nullable=False),
+    sa.Index("ix_couriers_region_status", "region_id", "status"),
+)
+
+# Current-state projection of each order; the full value is in `doc`.
+orders = sa.Table(
+    "orders", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("region_id", sa.String(64), sa.ForeignKey("regions.id"), nullable=False),
+    sa.Column("merchant_id", sa.String(64), nullable=False),
+    sa.Column("consumer_id", sa.String(64), nullable=False),
+    sa.Column("courier_id", sa.String(64), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("placed_at", Epoch, nullable=False),
+    sa.Column("doc", Json, nullable=False),
+    sa.Index("ix_orders_region_status", "region_id", "status"),
+    sa.Index("ix_orders_consumer", "consumer_id", "placed_at"),
+    sa.Index("ix_orders_merchant", "merchant_id", "placed_at"),
+    sa.Index("ix_orders_courier", "courier_id"),
+)
+
+# Append-only history of every event (orders, couriers, offers, menus).
+events = sa.Table(
+    "events", metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("event_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("region_id", sa.String(64), nullable=False),
+    sa.Column("subject_id", sa.String(64), nullable=False),
+    sa.Column("occurred_at", Epoch, nullable=False),
+    sa.Column("actor_kind", sa.String(16), nullable=False),
+    sa.Column("actor_id", sa.String(64), nullable=False),
+    sa.Column("schema_version", sa.Integer, nullable=False),
+    sa.Column("data", Json, nullable=False),
+    sa.Index("ix_events_subject", "subject_id", "seq"),
+)
+
+outbox = sa.Table(
+    "outbox", metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("event_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("payload", Json, nullable=False),
+    sa.Column("created_at", Epoch, nullable=False),
+    sa.Column("sent_at", Epoch, nullable=True),
+    sa.Index("ix_outbox_unsent", "sent_at", "seq"),
+)
+
+inbox = sa.Table(
+    "inbox", metadata,
+    sa.Column("consumer", sa.String(64), primary_key=True),
+    sa.Column("event_id", sa.String(64), primary_key=True),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys", metadata,
+    sa.Column("scope", sa.String(128), primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("resource_id", sa.String(64), nullable=False),
+    sa.Column("created_at", Epoch, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys", metadata,
+    sa.Column("key_id", sa.String(64), primary_key=True),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("subject_id", sa.String(64), nullable=False),
+    sa.Column("created_at", Epoch, nullable=False),
+    sa.Column("revoked", sa.Boolean, nullable=False),
+)
+
+offers = sa.Table(
+    "offers", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("region_id", sa.String(64), nullable=False),
+    sa.Column("courier_id", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("order_ids", Json, nullable=False),
+    sa.Column("created_at", Epoch, nullable=False),
+    sa.Column("expires_at", Epoch, nullable=False),
+    sa.Column("decided_at", Epoch, nullable=True),
+    sa.Column("decline_reason", sa.String(500), nullable=True),
+    sa.Index("ix_offers_courier_status", "courier_id", "status"),
+)
+
+offer_orders = sa.Table(
+    "offer_orders", metadata,
+    sa.Column("offer_id", sa.String(64), sa.ForeignKey("offers.id"), primary_key=True),
+    sa.Column("order_id", sa.String(64), primary_key=True),
+    sa.Index("ix_offer_orders_order", "order_id"),
+)

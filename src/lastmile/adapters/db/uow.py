@@ -1,0 +1,63 @@
+"""The SQL unit of work: one connection, one transaction, every repository on it."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.engine import Connection, Engine
+
+from lastmile.adapters.db import repositories as r
+
+
+class SqlUnitOfWork:
+    """Use as ``with factory() as uow: ...; uow.commit()``; leaving without commit rolls back."""
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self._conn: Connection | None = None
+
+    def __enter__(self) -> SqlUnitOfWork:
+        conn = self._engine.connect()
+        conn.begin()
+        self._conn = conn
+        self.regions = r.SqlRegions(conn)
+        self.merchants = r.SqlMerchants(conn)
+        self.consumers = r.SqlConsumers(conn)
+        self.couriers = r.SqlCouriers(conn)
+        self.orders = r.SqlOrders(conn)
+        self.events = r.SqlEvents(conn)
+        self.outbox = r.SqlOutbox(conn)
+        self.inbox = r.SqlInbox(conn)
+        self.idempotency = r.SqlIdempotency(conn)
+        self.api_keys = r.SqlApiKeys(conn)
+        self.offers = r.SqlOffers(conn)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+        finally:
+            conn.close()
+
+    def commit(self) -> None:
+        assert self._conn is not None, "commit outside 'with'"
+        self._conn.commit()
+        self._conn.begin()
+
+    def rollback(self) -> None:
+        assert self._conn is not None, "rollback outside 'with'"
+        self._conn.rollback()
+        self._conn.begin()
+
+
+class SqlUnitOfWorkFactory:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine)

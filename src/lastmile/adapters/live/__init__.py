@@ -1,0 +1,1 @@
+"""Live courier position stores: in memory (embedded profile) and Redis GEO (scale-out)."""

@@ -1,0 +1,40 @@
+"""The FastAPI application: one router per side, one error handler."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from lastmile import __version__
+from lastmile.api import errors
+from lastmile.api.routers import consumer, courier, merchant, ops
+from lastmile.bootstrap import Container
+
+
+def create_app(container: Container, *, start_workers: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if start_workers:
+            container.start()
+        yield
+        if start_workers:
+            container.close()
+
+    app = FastAPI(
+        title="lastmile", version=__version__, lifespan=lifespan,
+        description="Three-sided delivery marketplace API. Authenticate with "
+        "`Authorization: Bearer <key>` (keys from `lastmile keys issue`).",
+    )
+    app.state.container = container
+    errors.install(app)
+    for module in (consumer, merchant, courier, ops):
+        app.include_router(module.router)
+
+    @app.get("/healthz", tags=["meta"])
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    return app

@@ -1,0 +1,45 @@
+"""Request dependencies: the services and the authenticated principal."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from lastmile.app.auth import Principal, authenticate
+from lastmile.app.context import Services
+from lastmile.core.errors import Forbidden
+
+
+def services(request: Request) -> Services:
+    return request.app.state.container.services  # type: ignore[no-any-return]
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+def principal(
+    svc: ServicesDep,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> Principal:
+    key = x_api_key
+    if authorization and authorization.lower().startswith("bearer "):
+        key = authorization[7:].strip()
+    return authenticate(svc, key)
+
+
+def role(name: str):  # type: ignore[no-untyped-def]
+    def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+        if who.role != name:
+            raise Forbidden("wrong_role", f"this endpoint is for {name}s; the key is a {who.role}'s")
+        return who
+
+    return check
+
+
+Consumer = Annotated[Principal, Depends(role("consumer"))]
+Merchant = Annotated[Principal, Depends(role("merchant"))]
+Courier = Annotated[Principal, Depends(role("courier"))]
+Ops = Annotated[Principal, Depends(role("ops"))]
+Anyone = Annotated[Principal, Depends(principal)]

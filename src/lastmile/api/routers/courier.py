@@ -1,0 +1,96 @@
+"""Couriers: shifts, offers, and the pickup-and-deliver steps of their orders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from lastmile.api.deps import Courier, ServicesDep
+from lastmile.api.schemas import CancelIn, DeclineIn, Id, ProofIn, ShiftIn, offer_out, order_out
+from lastmile.app import fulfilment, offers, queries
+from lastmile.core.orders import DeliveryProof
+
+router = APIRouter(prefix="/v1/courier", tags=["courier"])
+
+
+def _courier_out(c: Any) -> dict[str, Any]:
+    return {"id": c.id, "region_id": c.region_id, "name": c.name, "vehicle": c.vehicle.value,
+            "status": c.status.value, "shift_id": c.shift_id,
+            "active_order_ids": list(c.active_order_ids)}
+
+
+@router.get("/me")
+def me(svc: ServicesDep, who: Courier) -> dict[str, Any]:
+    with svc.uow() as uow:
+        return _courier_out(fulfilment.load_courier(uow, who.subject_id))
+
+
+@router.post("/shift/start")
+def start_shift(svc: ServicesDep, who: Courier, body: ShiftIn) -> dict[str, Any]:
+    """Go on shift; the device sending this becomes the shift's main device."""
+    ends_at = svc.clock.now() + body.duration_s
+    courier = fulfilment.start_shift(svc, who.subject_id, device_id=body.device_id,
+                                     ends_at=ends_at, actor=who.actor)
+    return _courier_out(courier)
+
+
+@router.post("/shift/end")
+def end_shift(svc: ServicesDep, who: Courier) -> dict[str, Any]:
+    return _courier_out(fulfilment.end_shift(svc, who.subject_id, actor=who.actor))
+
+
+@router.get("/offer")
+def current_offer(svc: ServicesDep, who: Courier) -> dict[str, Any]:
+    """The courier's live offer, or ``{"offer": null}``."""
+    offer = offers.current_offer(svc, who.subject_id)
+    return {"offer": offer_out(offer) if offer else None}
+
+
+@router.post("/offers/{offer_id}/accept")
+def accept(svc: ServicesDep, who: Courier, offer_id: Id) -> dict[str, Any]:
+    return offer_out(offers.accept_offer(svc, offer_id, actor=who.actor))
+
+
+@router.post("/offers/{offer_id}/decline")
+def decline(svc: ServicesDep, who: Courier, offer_id: Id, body: DeclineIn) -> dict[str, Any]:
+    return offer_out(offers.decline_offer(svc, offer_id, reason=body.reason, actor=who.actor))
+
+
+@router.get("/orders")
+def assignments(svc: ServicesDep, who: Courier) -> dict[str, Any]:
+    """The orders this courier holds now, or held before (newest first)."""
+    return {"orders": [order_out(o) for o in queries.list_orders(svc, who=who, statuses=None)]}
+
+
+@router.get("/orders/{order_id}")
+def get_order(svc: ServicesDep, who: Courier, order_id: Id) -> dict[str, Any]:
+    return order_out(queries.get_order(svc, order_id, who=who))
+
+
+@router.post("/orders/{order_id}/arrive")
+def arrive(svc: ServicesDep, who: Courier, order_id: Id) -> dict[str, Any]:
+    """At the merchant when assigned; at the door once picked up."""
+    queries.get_order(svc, order_id, who=who)
+    return order_out(fulfilment.courier_arrive(svc, order_id, actor=who.actor))
+
+
+@router.post("/orders/{order_id}/pickup")
+def pickup(svc: ServicesDep, who: Courier, order_id: Id) -> dict[str, Any]:
+    queries.get_order(svc, order_id, who=who)
+    return order_out(fulfilment.pick_up(svc, order_id, actor=who.actor))
+
+
+@router.post("/orders/{order_id}/deliver")
+def deliver(svc: ServicesDep, who: Courier, order_id: Id, body: ProofIn) -> dict[str, Any]:
+    """Deliver with proof: a photo reference, the consumer's PIN or a note."""
+    queries.get_order(svc, order_id, who=who)
+    proof = DeliveryProof(photo_ref=body.photo_ref, pin=body.pin, note=body.note)
+    return order_out(fulfilment.deliver(svc, order_id, proof=proof, actor=who.actor))
+
+
+@router.post("/orders/{order_id}/unassign")
+def drop(svc: ServicesDep, who: Courier, order_id: Id, body: CancelIn) -> dict[str, Any]:
+    """Give the order back to dispatch before pickup."""
+    queries.get_order(svc, order_id, who=who)
+    return order_out(fulfilment.unassign(svc, order_id, reason=body.reason, actor=who.actor))

@@ -1,0 +1,79 @@
+"""Operations: regions, live counts, any order, manual offers and cancellations."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from lastmile.api.deps import Ops, ServicesDep
+from lastmile.api.schemas import (
+    CancelIn,
+    Id,
+    OfferIn,
+    RegionIn,
+    event_out,
+    offer_out,
+    order_out,
+    region_out,
+)
+from lastmile.app import catalog, fulfilment, offers, queries
+from lastmile.core.geo import Point
+from lastmile.core.orders import OrderStatus
+
+router = APIRouter(prefix="/v1/ops", tags=["ops"])
+
+
+@router.get("/regions")
+def regions(svc: ServicesDep, who: Ops) -> dict[str, Any]:
+    return {"regions": [region_out(r) for r in queries.list_regions(svc)]}
+
+
+@router.post("/regions", status_code=201)
+def create_region(svc: ServicesDep, who: Ops, body: RegionIn) -> dict[str, Any]:
+    region = catalog.create_region(
+        svc, name=body.name, market=body.market, time_zone=body.time_zone,
+        currency=body.currency, tax_rate_bp=body.tax_rate_bp,
+        polygon=tuple(Point(lat=p.lat, lng=p.lng) for p in body.polygon),
+    )
+    return region_out(region)
+
+
+@router.get("/regions/{region_id}/live")
+def live(svc: ServicesDep, who: Ops, region_id: Id) -> dict[str, Any]:
+    """Orders by status and couriers by status in the region, now."""
+    return {"region_id": region_id, **queries.live_counts(svc, region_id)}
+
+
+@router.get("/orders")
+def orders(
+    svc: ServicesDep, who: Ops,
+    region_id: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[list[OrderStatus] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    found = queries.list_orders(svc, who=who, statuses=status, region_id=region_id, limit=limit)
+    return {"orders": [order_out(o) for o in found]}
+
+
+@router.get("/orders/{order_id}")
+def order(svc: ServicesDep, who: Ops, order_id: Id) -> dict[str, Any]:
+    return order_out(queries.get_order(svc, order_id, who=who))
+
+
+@router.get("/orders/{order_id}/events")
+def order_events(svc: ServicesDep, who: Ops, order_id: Id) -> dict[str, Any]:
+    return {"events": [event_out(e) for e in queries.order_history(svc, order_id, who=who)]}
+
+
+@router.post("/orders/{order_id}/cancel")
+def cancel(svc: ServicesDep, who: Ops, order_id: Id, body: CancelIn) -> dict[str, Any]:
+    return order_out(fulfilment.cancel_order(svc, order_id, reason=body.reason, actor=who.actor))
+
+
+@router.post("/offers", status_code=201)
+def make_offer(svc: ServicesDep, who: Ops, body: OfferIn) -> dict[str, Any]:
+    """Offer orders of one merchant to a courier by hand (the dispatcher does this too)."""
+    offer = offers.make_offer(svc, courier_id=body.courier_id, order_ids=tuple(body.order_ids),
+                              actor=who.actor, ttl_s=body.ttl_s)
+    return offer_out(offer)

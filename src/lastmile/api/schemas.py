@@ -1,0 +1,169 @@
+"""HTTP schemas (pydantic at the edge only) and named value -> schema mappings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lastmile.app.events import Event
+from lastmile.core.model import Merchant, MenuItem, Region
+from lastmile.core.offers import Offer
+from lastmile.core.orders import Order
+from lastmile.core.pricing import Quote
+
+Lat = Annotated[float, Field(ge=-90, le=90, description="WGS84 latitude, degrees")]
+Lng = Annotated[float, Field(ge=-180, le=180, description="WGS84 longitude, degrees")]
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def iso(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+class PointIn(Strict):
+    lat: Lat
+    lng: Lng
+
+
+class LineIn(Strict):
+    item_id: Id
+    quantity: int = Field(ge=1, le=99)
+    option_ids: list[Id] = Field(default_factory=list, max_length=20)
+
+
+class OrderIn(Strict):
+    merchant_id: Id
+    items: list[LineIn] = Field(min_length=1, max_length=50)
+    dropoff: PointIn
+    tip_minor: int = Field(default=0, ge=0, le=1_000_000)
+    require_pin: bool = False
+
+
+class CancelIn(Strict):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ConfirmIn(Strict):
+    prep_estimate_s: int = Field(ge=60, le=14_400)
+
+
+class OptionIn(Strict):
+    id: Id
+    name: str = Field(min_length=1, max_length=200)
+    price_delta_minor: int = Field(default=0, ge=0, le=1_000_000)
+
+
+class ItemIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    price_minor: int = Field(ge=0, le=10_000_000)
+    options: list[OptionIn] = Field(default_factory=list, max_length=50)
+    available: bool = True
+
+
+class ShiftIn(Strict):
+    device_id: str = Field(min_length=1, max_length=128)
+    duration_s: int = Field(ge=600, le=16 * 3600)
+
+
+class ProofIn(Strict):
+    photo_ref: str | None = Field(default=None, min_length=1, max_length=500)
+    pin: str | None = Field(default=None, pattern=r"^[0-9]{4}$")
+    note: str | None = Field(default=None, min_length=1, max_length=1000)
+
+
+class DeclineIn(Strict):
+    reason: str = Field(default="declined", min_length=1, max_length=500)
+
+
+class OfferIn(Strict):
+    courier_id: Id
+    order_ids: list[Id] = Field(min_length=1, max_length=20)
+    ttl_s: int = Field(default=60, ge=5, le=3600)
+
+
+class RegionIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    market: str = Field(min_length=1, max_length=200)
+    time_zone: str = Field(min_length=1, max_length=64)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    polygon: list[PointIn] = Field(min_length=3, max_length=500)
+    tax_rate_bp: int = Field(default=0, ge=0, le=5_000)
+
+
+def money(amount_minor: int, currency: str) -> dict[str, Any]:
+    return {"amount_minor": amount_minor, "currency": currency}
+
+
+def order_out(o: Order, *, show_pin: bool = False) -> dict[str, Any]:
+    cur = o.currency
+    c = o.cancellation
+    return {
+        "id": o.id, "region_id": o.region_id, "merchant_id": o.merchant_id,
+        "consumer_id": o.consumer_id, "courier_id": o.courier_id, "status": o.status.value,
+        "version": o.version,
+        "items": [{"item_id": li.item_id, "name": li.name, "quantity": li.quantity,
+                   "unit_price": money(li.unit_price.amount_minor, cur),
+                   "option_ids": list(li.option_ids)} for li in o.lines],
+        "prices": {k: money(v, cur) for k, v in o.prices.as_minor().items()},
+        "pickup": {"lat": o.pickup.lat, "lng": o.pickup.lng},
+        "dropoff": {"lat": o.dropoff.lat, "lng": o.dropoff.lng},
+        "placed_at": iso(o.placed_at),
+        "eta": {"low": iso(o.eta.low_at), "expected": iso(o.eta.expected_at),
+                "high": iso(o.eta.high_at)},
+        "prep_estimate_s": o.prep_estimate_s, "confirmed_at": iso(o.confirmed_at),
+        "ready_at": iso(o.ready_at), "picked_up_at": iso(o.picked_up_at),
+        "delivered_at": iso(o.delivered_at),
+        "cancellation": None if c is None else {
+            "by": c.actor.kind.value, "reason": c.reason, "from_status": c.from_status.value,
+            "consumer_charge": money(c.consumer_charge.amount_minor, cur)},
+        "pin_required": o.dropoff_pin is not None,
+        **({"dropoff_pin": o.dropoff_pin} if show_pin and o.dropoff_pin else {}),
+    }
+
+
+def event_out(e: Event) -> dict[str, Any]:
+    return {"event_id": e.event_id, "type": e.type, "occurred_at": iso(e.occurred_at),
+            "actor": {"kind": e.actor_kind, "id": e.actor_id}, "data": e.data,
+            "schema_version": e.schema_version}
+
+
+def item_out(i: MenuItem) -> dict[str, Any]:
+    return {"id": i.id, "name": i.name, "price": money(i.price.amount_minor, i.price.currency),
+            "available": i.available,
+            "options": [{"id": o.id, "name": o.name, "price_delta_minor": o.price_delta_minor}
+                        for o in i.options]}
+
+
+def merchant_out(m: Merchant, distance_m: int | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": m.id, "region_id": m.region_id, "name": m.name,
+                           "location": {"lat": m.location.lat, "lng": m.location.lng},
+                           "prep_time_s": m.prep_time_s, "active": m.active}
+    if distance_m is not None:
+        out["distance_m"] = distance_m
+    return out
+
+
+def quote_out(q: Quote) -> dict[str, Any]:
+    cur = q.prices.subtotal.currency
+    return {"prices": {k: money(v, cur) for k, v in q.prices.as_minor().items()},
+            "eta": {"low": iso(q.eta.low_at), "expected": iso(q.eta.expected_at),
+                    "high": iso(q.eta.high_at)},
+            "distance_m": q.distance_m, "surge_multiplier": str(q.surge_multiplier)}
+
+
+def offer_out(o: Offer) -> dict[str, Any]:
+    return {"id": o.id, "courier_id": o.courier_id, "order_ids": list(o.order_ids),
+            "status": o.status.value, "created_at": iso(o.created_at),
+            "expires_at": iso(o.expires_at)}
+
+
+def region_out(r: Region) -> dict[str, Any]:
+    return {"id": r.id, "name": r.name, "market": r.market, "time_zone": r.time_zone,
+            "currency": r.currency, "tax_rate_bp": r.tax_rate_bp,
+            "polygon": [{"lat": v.lat, "lng": v.lng} for v in r.polygon.vertices]}

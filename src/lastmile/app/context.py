@@ -1,0 +1,57 @@
+"""What every use case receives: the unit of work factory, clock and id source."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from lastmile.app.events import Event, event_from_transition
+from lastmile.app.ports import Clock, IdSource, UnitOfWork, UnitOfWorkFactory
+from lastmile.core.lifecycle import Transition
+from lastmile.core.pricing import PricingPolicy
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Services:
+    """The injected edges: swap the clock and ids for the simulator or tests."""
+
+    uow: UnitOfWorkFactory
+    clock: Clock
+    ids: IdSource
+    rng: random.Random = field(default_factory=random.SystemRandom)  # PINs; seeded in sim/tests
+    pricing: PricingPolicy = field(default_factory=PricingPolicy)
+    offer_ttl_s: int = 60
+
+
+def record(uow: UnitOfWork, services: Services, event: Event) -> None:
+    """Append to the history and to the outbox in the caller's transaction."""
+    uow.events.append(event)
+    uow.outbox.add(event)
+
+
+def record_transition(uow: UnitOfWork, services: Services, region_id: str, t: Transition) -> Event:
+    event = event_from_transition(services.ids.new("evt"), region_id, t)
+    record(uow, services, event)
+    return event
+
+
+def new_event(
+    services: Services,
+    *,
+    type: str,
+    region_id: str,
+    subject_id: str,
+    actor_kind: str,
+    actor_id: str,
+    data: dict[str, object] | None = None,
+) -> Event:
+    return Event(
+        event_id=services.ids.new("evt"),
+        type=type,
+        occurred_at=services.clock.now(),
+        region_id=region_id,
+        subject_id=subject_id,
+        actor_kind=actor_kind,
+        actor_id=actor_id,
+        data=dict(data or {}),
+    )

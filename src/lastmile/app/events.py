@@ -1,0 +1,69 @@
+"""The event envelope every published event travels in.
+
+Events carry ``event_id``, ``occurred_at`` and ``schema_version``; new fields
+get defaults so old consumers keep working.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lastmile.core.lifecycle import Transition
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    event_id: str
+    type: str
+    occurred_at: float
+    region_id: str
+    subject_id: str  # the order, courier or merchant the event is about
+    actor_kind: str
+    actor_id: str
+    data: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "type": self.type,
+            "occurred_at": self.occurred_at,
+            "region_id": self.region_id,
+            "subject_id": self.subject_id,
+            "actor_kind": self.actor_kind,
+            "actor_id": self.actor_id,
+            "data": self.data,
+            "schema_version": self.schema_version,
+        }
+
+    @staticmethod
+    def from_dict(raw: dict[str, Any]) -> Event:
+        return Event(
+            event_id=raw["event_id"],
+            type=raw["type"],
+            occurred_at=float(raw["occurred_at"]),
+            region_id=raw["region_id"],
+            subject_id=raw["subject_id"],
+            actor_kind=raw["actor_kind"],
+            actor_id=raw["actor_id"],
+            data=dict(raw.get("data") or {}),
+            schema_version=int(raw.get("schema_version", SCHEMA_VERSION)),
+        )
+
+
+def event_from_transition(event_id: str, region_id: str, t: Transition) -> Event:
+    data = dict(t.data)
+    data.update(from_status=t.from_status.value, to_status=t.to_status.value, version=t.version)
+    return Event(
+        event_id=event_id,
+        type=t.type,
+        occurred_at=t.at,
+        region_id=region_id,
+        subject_id=t.order_id,
+        actor_kind=t.actor.kind.value,
+        actor_id=t.actor.id,
+        data=data,
+    )

@@ -1,0 +1,204 @@
+"""Consumer-side use cases: quote, place (idempotent), cancel."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from lastmile.app.context import Services, record_transition
+from lastmile.app.ports import IdempotencyRecord, UnitOfWork
+from lastmile.core.errors import Conflict, InvalidInput, NotFound
+from lastmile.core.geo import Point
+from lastmile.core.ids import ConsumerId, MerchantId, OrderId, RegionId
+from lastmile.core.lifecycle import Transition
+from lastmile.core.model import CourierStatus, Merchant, Region
+from lastmile.core.money import Money
+from lastmile.core.orders import (
+    AWAITING_COURIER,
+    Actor,
+    ActorKind,
+    Order,
+    OrderLine,
+    OrderStatus,
+)
+from lastmile.core.pricing import Quote, SupplyDemand, quote
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LineRequest:
+    item_id: str
+    quantity: int
+    option_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderRequest:
+    consumer_id: str
+    merchant_id: str
+    lines: tuple[LineRequest, ...]
+    dropoff: Point
+    tip_minor: int = 0
+    require_pin: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Placed:
+    order: Order
+    replayed: bool
+
+
+def _lines(merchant: Merchant, requests: tuple[LineRequest, ...]) -> tuple[OrderLine, ...]:
+    if not requests:
+        raise InvalidInput("empty_order", "an order needs at least one item", field="items")
+    lines = []
+    for i, req in enumerate(requests):
+        item = merchant.item(req.item_id)
+        if not item.available:
+            raise Conflict("item_unavailable", f"item {item.id} is not available right now")
+        unit = item.price
+        for option_id in req.option_ids:
+            unit = unit + Money(
+                amount_minor=item.option(option_id).price_delta_minor, currency=unit.currency
+            )
+        if not 1 <= req.quantity <= 99:
+            raise InvalidInput(
+                "invalid_quantity",
+                f"quantity must be in [1, 99] (got {req.quantity}) for item {item.id}",
+                field=f"items[{i}].quantity",
+            )
+        lines.append(
+            OrderLine(
+                item_id=item.id, name=item.name, quantity=req.quantity, unit_price=unit,
+                option_ids=req.option_ids,
+            )
+        )
+    return tuple(lines)
+
+
+def _load_merchant(uow: UnitOfWork, merchant_id: str) -> tuple[Merchant, Region]:
+    merchant = uow.merchants.get(merchant_id)
+    if merchant is None:
+        raise NotFound("merchant_not_found", f"no merchant {merchant_id}", field="merchant_id")
+    region = uow.regions.get(merchant.region_id)
+    if region is None:  # pragma: no cover - guarded by a foreign key
+        raise NotFound("region_not_found", f"no region {merchant.region_id}")
+    return merchant, region
+
+
+def supply_demand(uow: UnitOfWork, region_id: str) -> SupplyDemand:
+    counts = uow.orders.count_by_status(region_id)
+    waiting = sum(counts.get(s.value, 0) for s in AWAITING_COURIER | {OrderStatus.PLACED})
+    couriers = uow.couriers.list_region(region_id, on_shift_only=True)
+    idle = sum(1 for c in couriers if c.status is CourierStatus.IDLE)
+    return SupplyDemand(open_orders=waiting, available_couriers=idle)
+
+
+def _quote(uow: UnitOfWork, services: Services, req: OrderRequest) -> tuple[Quote, Merchant, Region]:
+    merchant, region = _load_merchant(uow, req.merchant_id)
+    if not merchant.active:
+        raise Conflict("merchant_inactive", f"merchant {merchant.id} is not taking orders")
+    if not region.polygon.contains(req.dropoff):
+        raise InvalidInput(
+            "outside_service_area",
+            f"drop-off ({req.dropoff.lat}, {req.dropoff.lng}) is outside region {region.id}",
+            field="dropoff",
+        )
+    lines = _lines(merchant, req.lines)
+    subtotal = Money.zero(region.currency)
+    for line in lines:
+        subtotal = subtotal + line.total
+    q = quote(
+        pickup=merchant.location, dropoff=req.dropoff, subtotal=subtotal,
+        tip=Money(amount_minor=req.tip_minor, currency=region.currency),
+        tax_rate_bp=region.tax_rate_bp, prep_time_s=merchant.prep_time_s,
+        supply=supply_demand(uow, region.id), now=services.clock.now(), policy=services.pricing,
+    )
+    return q, merchant, region
+
+
+def get_quote(services: Services, req: OrderRequest) -> Quote:
+    with services.uow() as uow:
+        return _quote(uow, services, req)[0]
+
+
+def request_hash(req: OrderRequest) -> str:
+    body = {
+        "merchant_id": req.merchant_id,
+        "lines": [[li.item_id, li.quantity, list(li.option_ids)] for li in req.lines],
+        "dropoff": [req.dropoff.lat, req.dropoff.lng],
+        "tip_minor": req.tip_minor,
+        "require_pin": req.require_pin,
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _replay(uow: UnitOfWork, scope: str, key: str, digest: str) -> Placed | None:
+    seen = uow.idempotency.get(scope, key)
+    if seen is None:
+        return None
+    if seen.request_hash != digest:
+        raise Conflict(
+            "idempotency_key_reused",
+            f"Idempotency-Key {key!r} was used for a different request",
+            field="Idempotency-Key",
+        )
+    order = uow.orders.get(seen.resource_id)
+    assert order is not None  # written in the same transaction as the key
+    return Placed(order=order, replayed=True)
+
+
+def place_order(services: Services, req: OrderRequest, *, idempotency_key: str) -> Placed:
+    """Create the order once per (consumer, key): a replay returns the first order."""
+    if not 1 <= len(idempotency_key) <= 200:
+        raise InvalidInput(
+            "invalid_idempotency_key",
+            f"Idempotency-Key must be 1..200 characters (got {len(idempotency_key)})",
+            field="Idempotency-Key",
+        )
+    scope = f"order:{req.consumer_id}"
+    digest = request_hash(req)
+    with services.uow() as uow:
+        replay = _replay(uow, scope, idempotency_key, digest)
+        if replay is not None:
+            return replay
+        if uow.consumers.get(req.consumer_id) is None:
+            raise NotFound("consumer_not_found", f"no consumer {req.consumer_id}")
+        q, merchant, region = _quote(uow, services, req)
+        now = services.clock.now()
+        order = Order(
+            id=OrderId(services.ids.new("ord")),
+            region_id=RegionId(region.id),
+            merchant_id=MerchantId(merchant.id),
+            consumer_id=ConsumerId(req.consumer_id),
+            lines=_lines(merchant, req.lines),
+            prices=q.prices,
+            pickup=merchant.location,
+            dropoff=req.dropoff,
+            placed_at=now,
+            eta=q.eta,
+            dropoff_pin=f"{services.rng.randrange(10_000):04d}" if req.require_pin else None,
+        )
+        uow.orders.add(order)
+        actor = Actor(kind=ActorKind.CONSUMER, id=req.consumer_id)
+        record_transition(
+            uow, services, region.id,
+            Transition(
+                type="order.placed", order_id=order.id, from_status=OrderStatus.PLACED,
+                to_status=OrderStatus.PLACED, actor=actor, at=now, version=order.version,
+                data={
+                    "merchant_id": merchant.id, "consumer_id": req.consumer_id,
+                    "total_minor": q.prices.total.amount_minor, "currency": region.currency,
+                    "eta_expected_at": q.eta.expected_at,
+                },
+            ),
+        )
+        uow.idempotency.add(
+            IdempotencyRecord(
+                scope=scope, key=idempotency_key, request_hash=digest, resource_id=order.id,
+                created_at=now,
+            )
+        )
+        uow.commit()
+        return Placed(order=order, replayed=False)
+

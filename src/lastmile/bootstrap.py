@@ -1,0 +1,51 @@
+"""The composition root: the one place that wires adapters to the use cases."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+
+from lastmile.adapters.bus.memory import InProcessBus
+from lastmile.adapters.bus.outbox import RelayWorker
+from lastmile.adapters.clock import SystemClock, UuidIds
+from lastmile.adapters.db.engine import make_engine, migrate, sqlite_url
+from lastmile.adapters.db.uow import SqlUnitOfWorkFactory
+from lastmile.app.context import Services
+from lastmile.app.ports import Clock, IdSource
+from lastmile.settings import Settings
+
+
+@dataclass(slots=True, kw_only=True)
+class Container:
+    settings: Settings
+    engine: Engine
+    services: Services
+    bus: InProcessBus
+    relay: RelayWorker | None = None
+    extras: dict[str, object] = field(default_factory=dict)
+
+    def start(self) -> None:
+        if self.relay is None:
+            self.relay = RelayWorker(self.services, self.bus, self.settings.relay_interval_s)
+            self.relay.start()
+
+    def close(self) -> None:
+        if self.relay is not None:
+            self.relay.stop()
+            self.relay = None
+        self.engine.dispose()
+
+
+def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | None = None,
+          rng: random.Random | None = None, run_migrations: bool = True) -> Container:
+    url = settings.database_url or sqlite_url(settings.data_dir)
+    engine = make_engine(url)
+    if run_migrations:
+        migrate(engine)
+    services = Services(
+        uow=SqlUnitOfWorkFactory(engine), clock=clock or SystemClock(), ids=ids or UuidIds(),
+        rng=rng or random.SystemRandom(),
+    )
+    return Container(settings=settings, engine=engine, services=services, bus=InProcessBus())

@@ -1,0 +1,117 @@
+"""The ``lastmile`` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lastmile.settings import Settings
+
+app = typer.Typer(help="lastmile: an open-source three-sided delivery marketplace.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+keys_app = typer.Typer(help="API keys bound to a role and an id.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
+console = Console()
+
+DataDir = Annotated[Path | None, typer.Option(
+    help="Folder for the SQLite file (env LASTMILE_DATA_DIR; default ./data).")]
+DbUrl = Annotated[str | None, typer.Option(
+    help="Database URL, e.g. postgresql://127.0.0.1/test (env LASTMILE_DATABASE_URL; "
+    "default SQLite in the data dir).")]
+
+
+def _settings(data_dir: Path | None, database_url: str | None) -> Settings:
+    base = Settings.from_env()
+    return Settings(
+        data_dir=data_dir or base.data_dir, database_url=database_url or base.database_url,
+        redis_url=base.redis_url, nats_url=base.nats_url,
+    )
+
+
+def _container(data_dir: Path | None, database_url: str | None):  # type: ignore[no-untyped-def]
+    from lastmile.bootstrap import build
+
+    return build(_settings(data_dir, database_url))
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Create or migrate the schema to the latest revision."""
+    container = _container(data_dir, database_url)
+    console.print(f"schema up to date at {container.settings.redacted_database_url()}")
+    container.close()
+
+
+@keys_app.command("issue")
+def keys_issue(
+    role: Annotated[str, typer.Option(help="consumer, merchant, courier or ops")],
+    subject_id: Annotated[str, typer.Option("--id", help="the consumer/merchant/courier id; "
+                                            "any label for ops")],
+    data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Issue an API key; it is printed once and only its hash is stored."""
+    from lastmile.app.auth import issue_api_key
+    from lastmile.core.errors import DomainError
+
+    container = _container(data_dir, database_url)
+    try:
+        key_id, plaintext = issue_api_key(container.services, role=role, subject_id=subject_id)
+    except DomainError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from exc
+    finally:
+        container.close()
+    console.print(f"key id {key_id} ({role} {subject_id}):")
+    typer.echo(plaintext)
+
+
+@app.command()
+def seed(
+    seed: Annotated[int, typer.Option(help="random seed: same seed, same city")] = 7,
+    merchants: Annotated[int, typer.Option(min=1, max=2000)] = 24,
+    consumers: Annotated[int, typer.Option(min=1, max=100_000)] = 200,
+    couriers: Annotated[int, typer.Option(min=1, max=10_000)] = 30,
+    data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Create the demo region with merchants, menus, consumers and couriers."""
+    from lastmile.sim.seed import seed_demo
+
+    container = _container(data_dir, database_url)
+    try:
+        summary = seed_demo(container.services, seed=seed, merchants=merchants,
+                            consumers=consumers, couriers=couriers)
+    finally:
+        container.close()
+    table = Table(title=f"seeded {summary.region.name} ({summary.region.id})")
+    for col in ("merchants", "consumers", "couriers"):
+        table.add_column(col, justify="right")
+    table.add_row(str(len(summary.merchant_ids)), str(len(summary.consumer_ids)),
+                  str(len(summary.courier_ids)))
+    console.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs)."""
+    import uvicorn
+
+    from lastmile.api.app import create_app
+
+    container = _container(data_dir, database_url)
+    console.print(f"lastmile on http://{host}:{port}  (docs: /docs; database "
+                  f"{container.settings.redacted_database_url()})")
+    uvicorn.run(create_app(container), host=host, port=port, log_level="warning")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

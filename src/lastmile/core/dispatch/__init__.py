@@ -1,0 +1,27 @@
+"""Dispatch engine (pure): snapshot + policy -> DispatchPlan.
+
+See ``engine.plan_round`` for the steps and ``docs/dispatch.md`` for the story.
+"""
+
+from lastmile.core.dispatch.engine import plan_round
+from lastmile.core.dispatch.model import (
+    Assignment,
+    Bundle,
+    CommittedAssignment,
+    CourierState,
+    DispatchPlan,
+    DispatchPolicy,
+    Merchant,
+    OpenOrder,
+    PolicyKind,
+    Preposition,
+    Reassignment,
+    Snapshot,
+    TravelModel,
+)
+
+__all__ = [
+    "Assignment", "Bundle", "CommittedAssignment", "CourierState", "DispatchPlan",
+    "DispatchPolicy", "Merchant", "OpenOrder", "PolicyKind", "Preposition", "Reassignment",
+    "Snapshot", "TravelModel", "plan_round",
+]

@@ -1,0 +1,88 @@
+"""One dispatch round: snapshot + policy -> plan.
+
+Steps of the optimised policy (each a pure function with its own tests):
+
+1. assignment updates (``updates``): open orders join bundles whose courier
+   already waits at their merchant;
+2. rolling-horizon filter: orders ready within ``horizon_s``; couriers on shift
+   and free within ``horizon_s`` (busy couriers enter the matching at their
+   future free time and place, so the matching can prefer to wait for them);
+3. bundle generation (``bundling``) with a size cap from orders per courier;
+4. cost matrix (``costing``) and optimal matching (``matching``);
+5. commit only the pairs that cannot wait (``horizon``); the rest stay open;
+6. prepositioning (``preposition``) of idle couriers left without work.
+"""
+
+from __future__ import annotations
+
+from lastmile.core.dispatch.bundling import bundle_size_cap, generate_bundles
+from lastmile.core.dispatch.costing import pair_costs
+from lastmile.core.dispatch.greedy import greedy_plan
+from lastmile.core.dispatch.horizon import should_commit
+from lastmile.core.dispatch.matching import optimal_matching
+from lastmile.core.dispatch.model import (
+    Assignment,
+    DispatchPlan,
+    DispatchPolicy,
+    PolicyKind,
+    Snapshot,
+)
+from lastmile.core.dispatch.preposition import plan_prepositions
+from lastmile.core.dispatch.updates import plan_updates
+
+
+def plan_round(snapshot: Snapshot, policy: DispatchPolicy) -> DispatchPlan:
+    """Decisions for one round. Never assigns a courier twice or an order twice;
+    never plans a pickup before the ready time or after the courier's shift end.
+    """
+    if policy.kind is PolicyKind.GREEDY:
+        return greedy_plan(snapshot)
+    now = snapshot.now_s
+    updates, absorbed = plan_updates(snapshot, policy) if policy.allow_updates else ((), frozenset())
+    updated = {u.courier_id for u in updates}
+    committed_couriers = {a.courier_id for a in snapshot.committed}
+    orders = [
+        o for o in snapshot.orders
+        if o.order_id not in absorbed and o.ready_s <= now + policy.horizon_s
+    ]
+    couriers = [
+        c for c in snapshot.couriers
+        if c.shift_end_s > now and c.free_s <= now + policy.horizon_s
+        and c.courier_id not in updated
+        and (c.courier_id not in committed_couriers or c.free_s > now)
+    ]
+    idle_now = [c for c in couriers if c.free_s <= now and c.shift_start_s <= now]
+    cap = bundle_size_cap(n_orders=len(orders), n_couriers=len(couriers),
+                          max_bundle_size=policy.max_bundle_size)
+    bundles = generate_bundles(
+        orders, travel=snapshot.travel, pickup_service_s=snapshot.pickup_service_s,
+        dropoff_service_s=snapshot.dropoff_service_s, size_cap=cap,
+        max_ready_gap_s=policy.max_ready_gap_s, max_extra_delay_s=policy.max_extra_delay_s,
+    ) if orders else ()
+    assignments: list[Assignment] = []
+    matched: set[str] = set()
+    if bundles and couriers:
+        times = pair_costs(
+            couriers, bundles, now_s=now, travel=snapshot.travel,
+            pickup_service_s=snapshot.pickup_service_s, idle_weight=policy.idle_weight,
+            late_weight=policy.late_weight,
+        )
+        for i, j in optimal_matching(times.cost):
+            c, b = couriers[i], bundles[j]
+            matched.add(c.courier_id)
+            if should_commit(
+                now_s=now, courier_free_s=c.free_s, courier_shift_start_s=c.shift_start_s,
+                ready_s=b.ready_s, travel_s=float(times.travel_s[i, j]),
+                pickup_service_s=snapshot.pickup_service_s, commit_slack_s=policy.commit_slack_s,
+            ):
+                assignments.append(Assignment(
+                    courier_id=c.courier_id, merchant_id=b.merchant_id, order_ids=b.order_ids,
+                    arrival_s=float(times.arrival_s[i, j]), pickup_s=float(times.pickup_s[i, j]),
+                ))
+    prepositions = ()
+    if policy.allow_prepositioning:
+        free = [c for c in idle_now if c.courier_id not in matched]
+        prepositions = plan_prepositions(snapshot, policy, free)
+    return DispatchPlan(
+        assignments=tuple(assignments), reassignments=updates, prepositions=prepositions
+    )

@@ -1,0 +1,234 @@
+"""Values the dispatch engine reads (a snapshot, a policy) and writes (a plan).
+
+Units: times are seconds on the caller's clock (int or float); positions are
+planar metres ``(x_m, y_m)``. MDRP gives euclidean metres directly; a live city
+projects lat/lng onto a local plane before building a snapshot.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lastmile.core.errors import InvalidInput
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TravelModel:
+    """Travel time = ceil(metres / metres_per_step) * step_s.
+
+    MDRP: ``metres_per_step = meters_per_minute`` and ``step_s = 60`` gives
+    exactly ``ceil(metres / meters_per_minute)`` minutes. A live city uses
+    ``metres_per_step = speed in m/s`` and ``step_s = 1``.
+    """
+
+    metres_per_step: float
+    step_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.metres_per_step) and self.metres_per_step > 0):
+            raise InvalidInput(
+                "invalid_speed",
+                f"metres_per_step must be > 0 (got {self.metres_per_step})",
+                field="metres_per_step",
+            )
+        if not self.step_s > 0:
+            raise InvalidInput(
+                "invalid_step", f"step_s must be > 0 (got {self.step_s})", field="step_s"
+            )
+
+    def seconds(self, distance_m: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Travel seconds for an array of distances (same shape)."""
+        return np.ceil(np.asarray(distance_m, dtype=np.float64) / self.metres_per_step) * self.step_s
+
+    def seconds_between(self, ax: float, ay: float, bx: float, by: float) -> float:
+        return math.ceil(math.hypot(ax - bx, ay - by) / self.metres_per_step) * self.step_s
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenOrder:
+    """An order placed and not yet committed to a courier."""
+
+    order_id: str
+    merchant_id: str
+    placed_s: float
+    ready_s: float
+    pickup_x_m: float
+    pickup_y_m: float
+    dropoff_x_m: float
+    dropoff_y_m: float
+
+    def __post_init__(self) -> None:
+        if self.ready_s < self.placed_s:
+            raise InvalidInput(
+                "ready_before_placement",
+                f"ready_s must be >= placed_s ({self.placed_s}) (got {self.ready_s}) "
+                f"for order {self.order_id}",
+                field="ready_s",
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CourierState:
+    """Where and when a courier can next take an instruction.
+
+    ``free_s`` is the time the courier is (or will be) free at ``(x_m, y_m)``:
+    its on-location, or the last stop of its current work. ``free_s <= now``
+    means idle now. ``at_merchant_id`` names the merchant it waits at, if any.
+    """
+
+    courier_id: str
+    x_m: float
+    y_m: float
+    free_s: float
+    shift_start_s: float
+    shift_end_s: float
+    at_merchant_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommittedAssignment:
+    """A bundle given to a courier and not yet picked up."""
+
+    courier_id: str
+    merchant_id: str
+    orders: tuple[OpenOrder, ...]
+    arrival_s: float
+    pickup_s: float
+
+    @property
+    def order_ids(self) -> tuple[str, ...]:
+        return tuple(o.order_id for o in self.orders)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Merchant:
+    merchant_id: str
+    x_m: float
+    y_m: float
+    demand_weight: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Snapshot:
+    now_s: float
+    orders: tuple[OpenOrder, ...]
+    couriers: tuple[CourierState, ...]
+    travel: TravelModel
+    pickup_service_s: float
+    dropoff_service_s: float
+    committed: tuple[CommittedAssignment, ...] = ()
+    merchants: tuple[Merchant, ...] = ()
+
+
+class PolicyKind(Enum):
+    GREEDY = "greedy"
+    OPTIMISED = "optimised"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DispatchPolicy:
+    """Knobs of a dispatch round; defaults are the optimised MDRP policy.
+
+    - ``horizon_s``: orders ready later than ``now + horizon_s`` are left for later
+      rounds, and busy couriers free later than that are not considered.
+    - ``commit_slack_s``: a matched pair is committed only when the courier would
+      have to leave within this slack to reach the merchant by the ready time
+      (Reyes et al. 2018: commit late, keep options open).
+    - ``max_bundle_size``: upper bound; the size used in a round grows with the
+      ratio of urgent orders to available couriers.
+    - ``max_ready_gap_s`` / ``max_extra_delay_s``: bundle compatibility.
+    - ``idle_weight``: cost per second a courier waits at the merchant.
+    """
+
+    kind: PolicyKind = PolicyKind.OPTIMISED
+    horizon_s: float = 40 * 60.0
+    commit_slack_s: float = 2 * 60.0
+    max_bundle_size: int = 4
+    max_ready_gap_s: float = 10 * 60.0
+    max_extra_delay_s: float = 10 * 60.0
+    idle_weight: float = 0.2
+    target_c2d_s: float = 40 * 60.0
+    late_weight: float = 1.0
+    allow_updates: bool = True
+    max_update_delay_s: float = 2 * 60.0
+    allow_prepositioning: bool = True
+    preposition_after_idle_s: float = 0.0
+    preposition_radius_s: float = 15 * 60.0
+
+    def __post_init__(self) -> None:
+        if self.max_bundle_size < 1:
+            raise InvalidInput(
+                "invalid_bundle_size",
+                f"max_bundle_size must be >= 1 (got {self.max_bundle_size})",
+                field="max_bundle_size",
+            )
+        if self.horizon_s <= 0:
+            raise InvalidInput(
+                "invalid_horizon", f"horizon_s must be > 0 (got {self.horizon_s})",
+                field="horizon_s",
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Bundle:
+    """Orders of one merchant picked up together, in drop-off sequence.
+
+    ``route_s`` is the sum over its orders of (drop-off - pickup), the part of
+    click-to-door that does not depend on the courier; ``detour_s`` is how much
+    of it exceeds each order's direct trip (0 for a single order).
+    """
+
+    merchant_id: str
+    order_ids: tuple[str, ...]
+    ready_s: float
+    x_m: float
+    y_m: float
+    route_s: float
+    detour_s: float
+    last_leg_end_s: float
+    end_x_m: float
+    end_y_m: float
+    placed_s: tuple[float, ...] = field(default=())
+    readies_s: tuple[float, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Assignment:
+    """Instruction: ``courier_id`` goes to the merchant, picks up, delivers in order."""
+
+    courier_id: str
+    merchant_id: str
+    order_ids: tuple[str, ...]
+    arrival_s: float
+    pickup_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reassignment:
+    """A committed, not yet picked-up bundle of ``courier_id`` becomes ``order_ids``."""
+
+    courier_id: str
+    merchant_id: str
+    order_ids: tuple[str, ...]
+    pickup_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Preposition:
+    """Send an idle courier to wait at a merchant."""
+
+    courier_id: str
+    merchant_id: str
+    arrival_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DispatchPlan:
+    assignments: tuple[Assignment, ...] = ()
+    reassignments: tuple[Reassignment, ...] = ()
+    prepositions: tuple[Preposition, ...] = ()

@@ -1,0 +1,44 @@
+"""Domain errors with stable codes.
+
+A message names the thing, the value received and what was expected, e.g.
+``"quantity must be > 0 (got -3) for item itm_42"``. The API maps the classes
+to HTTP statuses in one handler; nothing in ``core`` or ``app`` knows HTTP.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    code: str = "domain_error"
+
+    def __init__(self, code: str, message: str, *, field: str | None = None, **extra: object):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+        self.extra = extra
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class InvalidInput(DomainError):
+    """The input breaks a rule (422)."""
+
+
+class NotFound(DomainError):
+    """No such thing, or not visible to the caller (404)."""
+
+
+class Conflict(DomainError):
+    """The thing is in a state that refuses the move (409)."""
+
+
+class Forbidden(DomainError):
+    """The caller may not do this (403)."""
+
+
+class Unauthorized(DomainError):
+    """No or unknown credentials (401)."""

@@ -1,0 +1,85 @@
+"""Money in integer minor units; rounding happens in exactly one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from lastmile.core.errors import InvalidInput
+
+# ISO 4217 minor-unit exponents of the currencies we price in; others default to 2.
+_EXPONENTS = {"JPY": 0, "KRW": 0, "CLP": 0, "BHD": 3, "KWD": 3}
+
+
+def minor_exponent(currency: str) -> int:
+    return _EXPONENTS.get(currency, 2)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class Money:
+    """An amount in minor units (cents) of one ISO 4217 currency."""
+
+    amount_minor: int
+    currency: str
+
+    def __post_init__(self) -> None:
+        if len(self.currency) != 3 or not self.currency.isalpha() or not self.currency.isupper():
+            raise InvalidInput(
+                "invalid_currency",
+                f"currency must be a 3-letter ISO 4217 code (got {self.currency!r})",
+                field="currency",
+            )
+
+    @staticmethod
+    def zero(currency: str) -> Money:
+        return Money(amount_minor=0, currency=currency)
+
+    def _same(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise InvalidInput(
+                "currency_mismatch",
+                f"cannot combine {other.currency} with {self.currency}",
+                field="currency",
+            )
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(amount_minor=self.amount_minor + other.amount_minor, currency=self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(amount_minor=self.amount_minor - other.amount_minor, currency=self.currency)
+
+    def __neg__(self) -> Money:
+        return Money(amount_minor=-self.amount_minor, currency=self.currency)
+
+    def times(self, factor: int | Decimal | str) -> Money:
+        """Multiply by a factor, rounding half-to-even to the minor unit (the one rounding)."""
+        value = (Decimal(self.amount_minor) * Decimal(factor)).quantize(
+            Decimal(1), rounding=ROUND_HALF_EVEN
+        )
+        return Money(amount_minor=int(value), currency=self.currency)
+
+    def basis_points(self, bp: int) -> Money:
+        """``bp`` hundredths of a percent of this amount (1250 bp = 12.5 %)."""
+        return self.times(Decimal(bp) / Decimal(10_000))
+
+    def max(self, other: Money) -> Money:
+        self._same(other)
+        return self if self.amount_minor >= other.amount_minor else other
+
+    def min(self, other: Money) -> Money:
+        self._same(other)
+        return self if self.amount_minor <= other.amount_minor else other
+
+    def __str__(self) -> str:
+        exp = minor_exponent(self.currency)
+        value = Decimal(self.amount_minor).scaleb(-exp)
+        return f"{value:.{exp}f} {self.currency}"
+
+
+def total(amounts: list[Money] | tuple[Money, ...], currency: str) -> Money:
+    result = Money.zero(currency)
+    for amount in amounts:
+        result = result + amount
+    return result

@@ -1,0 +1,150 @@
+"""Quotes: the fee breakdown and the delivery window, from supply and demand.
+
+Fees follow the seed's account (000): a distance-based delivery fee, a
+service fee as a share of the subtotal, a small-order fee under a threshold,
+and a surge multiplier on the delivery fee when open orders outrun couriers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from lastmile.core.errors import InvalidInput
+from lastmile.core.geo import Point, haversine_m
+from lastmile.core.money import Money
+from lastmile.core.orders import EtaWindow, PriceBreakdown
+
+# Streets are longer than the crow flies; 1.3 is the usual urban detour factor.
+ROAD_FACTOR = 1.3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PricingPolicy:
+    base_delivery_fee_minor: int = 199
+    per_km_minor: int = 60
+    included_km: float = 2.0
+    service_fee_bp: int = 1_000
+    service_fee_min_minor: int = 99
+    service_fee_max_minor: int = 999
+    small_order_threshold_minor: int = 1_000
+    small_order_fee_minor: int = 200
+    max_distance_m: float = 12_000.0
+    # Surge: open orders per available courier above `surge_threshold` raises the
+    # delivery fee by `surge_slope` per unit, in steps of 0.25, capped.
+    surge_threshold: float = 1.5
+    surge_slope: float = 0.5
+    surge_cap: float = 2.5
+    courier_speed_mps: float = 4.5
+    pickup_leg_s: int = 300  # typical time for a courier to reach the merchant
+    service_s: int = 240  # handover at pickup and at the door
+    window_low: float = 0.8  # window bounds as multiples of the expected duration
+    window_high: float = 1.35
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SupplyDemand:
+    open_orders: int
+    available_couriers: int
+
+    def __post_init__(self) -> None:
+        if self.open_orders < 0 or self.available_couriers < 0:
+            raise InvalidInput("invalid_supply", "supply and demand counts must be >= 0")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Quote:
+    prices: PriceBreakdown
+    eta: EtaWindow
+    distance_m: int
+    surge_multiplier: Decimal
+
+
+def surge_multiplier(sd: SupplyDemand, policy: PricingPolicy) -> Decimal:
+    """1.00 when supply keeps up; rises in 0.25 steps with orders per courier, capped.
+
+    No courier at all with open orders is treated as maximal pressure.
+    """
+    if sd.open_orders == 0:
+        return Decimal("1.00")
+    ratio = sd.open_orders / sd.available_couriers if sd.available_couriers else float("inf")
+    raw = 1.0 + policy.surge_slope * max(0.0, ratio - policy.surge_threshold)
+    raw = min(raw, policy.surge_cap)
+    steps = int(raw * 4) / 4  # floor to the 0.25 step: the fee never jumps on noise
+    return Decimal(str(steps)).quantize(Decimal("0.01"))
+
+
+def delivery_fee(distance_m: float, currency: str, surge: Decimal, policy: PricingPolicy) -> Money:
+    """Base fee plus a per-km charge past the included distance, times surge.
+
+    Never decreases as distance grows (per_km_minor >= 0).
+    """
+    extra_km = max(0.0, distance_m / 1000.0 - policy.included_km)
+    fee = Money(amount_minor=policy.base_delivery_fee_minor, currency=currency)
+    fee = fee + Money(amount_minor=policy.per_km_minor, currency=currency).times(
+        Decimal(str(round(extra_km, 3)))
+    )
+    return fee.times(surge)
+
+
+def quote(
+    *,
+    pickup: Point,
+    dropoff: Point,
+    subtotal: Money,
+    tip: Money,
+    tax_rate_bp: int,
+    prep_time_s: int,
+    supply: SupplyDemand,
+    now: float,
+    policy: PricingPolicy,
+) -> Quote:
+    """The consumer's price and window for delivering ``subtotal`` from pickup to dropoff.
+
+    Raises InvalidInput when the drop-off is beyond ``max_distance_m`` or the
+    tip is negative. Tax applies to the subtotal and fees, not to the tip.
+    """
+    if tip.amount_minor < 0:
+        raise InvalidInput("invalid_tip", f"tip must be >= 0 (got {tip.amount_minor})", field="tip")
+    distance_m = haversine_m(pickup, dropoff) * ROAD_FACTOR
+    if distance_m > policy.max_distance_m:
+        raise InvalidInput(
+            "out_of_range",
+            f"drop-off is {distance_m / 1000:.1f} km by road from the merchant; "
+            f"the limit is {policy.max_distance_m / 1000:.1f} km",
+            field="dropoff",
+        )
+    cur = subtotal.currency
+    surge = surge_multiplier(supply, policy)
+    service = subtotal.basis_points(policy.service_fee_bp)
+    service = service.max(Money(amount_minor=policy.service_fee_min_minor, currency=cur))
+    service = service.min(Money(amount_minor=policy.service_fee_max_minor, currency=cur))
+    small = Money(
+        amount_minor=policy.small_order_fee_minor
+        if subtotal.amount_minor < policy.small_order_threshold_minor
+        else 0,
+        currency=cur,
+    )
+    fee = delivery_fee(distance_m, cur, surge, policy)
+    tax = (subtotal + fee + service + small).basis_points(tax_rate_bp)
+    prices = PriceBreakdown(
+        subtotal=subtotal, delivery_fee=fee, service_fee=service, small_order_fee=small,
+        tax=tax, tip=tip,
+    )
+    return Quote(
+        prices=prices,
+        eta=eta_window(distance_m, prep_time_s, now, policy),
+        distance_m=round(distance_m),
+        surge_multiplier=surge,
+    )
+
+
+def eta_window(distance_m: float, prep_time_s: int, now: float, policy: PricingPolicy) -> EtaWindow:
+    """Expected door time: the later of food and courier, then the drive and handovers."""
+    drive_s = distance_m / policy.courier_speed_mps
+    duration = max(prep_time_s, policy.pickup_leg_s) + drive_s + policy.service_s
+    return EtaWindow(
+        low_at=now + duration * policy.window_low,
+        expected_at=now + duration,
+        high_at=now + duration * policy.window_high,
+    )

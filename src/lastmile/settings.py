@@ -1,0 +1,36 @@
+"""Settings: read from the environment once, in bootstrap or the CLI, never at import."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    data_dir: Path = Path("data")
+    database_url: str | None = None  # None = SQLite file in data_dir
+    redis_url: str | None = None  # None = in-memory live store
+    nats_url: str | None = None  # None = in-process bus
+    relay_interval_s: float = 0.2
+
+    @staticmethod
+    def from_env(env: dict[str, str] | None = None) -> Settings:
+        e = dict(os.environ if env is None else env)
+        return Settings(
+            data_dir=Path(e.get("LASTMILE_DATA_DIR", "data")),
+            database_url=e.get("LASTMILE_DATABASE_URL") or None,
+            redis_url=e.get("LASTMILE_REDIS_URL") or None,
+            nats_url=e.get("LASTMILE_NATS_URL") or None,
+        )
+
+    def redacted_database_url(self) -> str:
+        """The URL without its password, for logs and banners."""
+        url = self.database_url or f"sqlite:///{self.data_dir}/lastmile.sqlite"
+        if "@" in url and "://" in url:
+            scheme, rest = url.split("://", 1)
+            creds, host = rest.rsplit("@", 1)
+            user = creds.split(":", 1)[0]
+            return f"{scheme}://{user}:***@{host}"
+        return url
