@@ -12,8 +12,11 @@ from lastmile.adapters.bus.outbox import RelayWorker
 from lastmile.adapters.clock import SystemClock, UuidIds
 from lastmile.adapters.db.engine import make_engine, migrate, sqlite_url
 from lastmile.adapters.db.uow import SqlUnitOfWorkFactory
+from lastmile.adapters.live.memory import MemoryLiveStore
 from lastmile.app.context import Services
+from lastmile.app.live import LiveStore
 from lastmile.app.ports import Clock, IdSource
+from lastmile.app.tracking import MemoryTrackStates, Tracking
 from lastmile.settings import Settings
 
 
@@ -23,6 +26,8 @@ class Container:
     engine: Engine
     services: Services
     bus: InProcessBus
+    live: LiveStore
+    tracking: Tracking
     relay: RelayWorker | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
@@ -48,4 +53,18 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
         uow=SqlUnitOfWorkFactory(engine), clock=clock or SystemClock(), ids=ids or UuidIds(),
         rng=rng or random.SystemRandom(),
     )
-    return Container(settings=settings, engine=engine, services=services, bus=InProcessBus())
+    bus = InProcessBus()
+    live = _live_store(settings)
+    tracking = Tracking(services=services, live=live, states=MemoryTrackStates(), publisher=bus)
+    return Container(settings=settings, engine=engine, services=services, bus=bus, live=live,
+                     tracking=tracking)
+
+
+def _live_store(settings: Settings) -> LiveStore:
+    if settings.redis_url is None:
+        return MemoryLiveStore()
+    import redis
+
+    from lastmile.adapters.live.redis_store import RedisLiveStore
+
+    return RedisLiveStore(redis.Redis.from_url(settings.redis_url), prefix=settings.redis_prefix)

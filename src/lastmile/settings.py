@@ -13,6 +13,7 @@ class Settings:
     database_url: str | None = None  # None = SQLite file in data_dir
     redis_url: str | None = None  # None = in-memory live store
     nats_url: str | None = None  # None = in-process bus
+    redis_prefix: str = "lastmile:"
     relay_interval_s: float = 0.2
 
     @staticmethod

@@ -77,6 +77,22 @@ class ProofIn(Strict):
     note: str | None = Field(default=None, min_length=1, max_length=1000)
 
 
+class PingIn(Strict):
+    """Raw ping fields; ranges are checked by the tracking rules (one place, clear codes)."""
+
+    device_id: str = Field(min_length=1, max_length=128)
+    lat: float
+    lng: float
+    accuracy_m: float
+    client_ts: float = Field(description="device time, epoch seconds")
+    speed_mps: float | None = None
+    heading_deg: float | None = None
+
+
+class PingBatchIn(Strict):
+    pings: list[PingIn] = Field(min_length=1, max_length=500)
+
+
 class DeclineIn(Strict):
     reason: str = Field(default="declined", min_length=1, max_length=500)
 

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from lastmile.api.deps import Courier, ServicesDep
-from lastmile.api.schemas import CancelIn, DeclineIn, Id, ProofIn, ShiftIn, offer_out, order_out
+from lastmile.api.schemas import (
+    CancelIn,
+    DeclineIn,
+    Id,
+    PingBatchIn,
+    PingIn,
+    ProofIn,
+    ShiftIn,
+    offer_out,
+    order_out,
+)
 from lastmile.app import fulfilment, offers, queries
+from lastmile.app.tracking import IngestResult, ingest_pings
 from lastmile.core.orders import DeliveryProof
 
 router = APIRouter(prefix="/v1/courier", tags=["courier"])
@@ -36,8 +47,39 @@ def start_shift(svc: ServicesDep, who: Courier, body: ShiftIn) -> dict[str, Any]
 
 
 @router.post("/shift/end")
-def end_shift(svc: ServicesDep, who: Courier) -> dict[str, Any]:
-    return _courier_out(fulfilment.end_shift(svc, who.subject_id, actor=who.actor))
+def end_shift(svc: ServicesDep, who: Courier, request: Request) -> dict[str, Any]:
+    courier = fulfilment.end_shift(svc, who.subject_id, actor=who.actor)
+    request.app.state.container.live.remove(who.subject_id)
+    return _courier_out(courier)
+
+
+def _ingest_out(result: IngestResult) -> dict[str, Any]:
+    pos = result.position
+    return {
+        "accepted": result.accepted,
+        "pings": [{"device_id": v.ping.device_id, "client_ts": v.ping.client_ts,
+                   "accepted": v.accepted, "is_from_main_device": v.is_from_main_device,
+                   "reason": v.reason.value, "flags": sorted(f.value for f in v.flags)}
+                  for v in result.verdicts],
+        "position": None if pos is None else {"lat": pos.lat, "lng": pos.lng,
+                                               "status": pos.status},
+    }
+
+
+@router.post("/location")
+def ping(who: Courier, request: Request, body: PingIn) -> dict[str, Any]:
+    """One location ping. Only the shift's main device moves the courier."""
+    tracking = request.app.state.container.tracking
+    return _ingest_out(ingest_pings(tracking, courier_id=who.subject_id,
+                                    raw=[body.model_dump()]))
+
+
+@router.post("/locations")
+def pings(who: Courier, request: Request, body: PingBatchIn) -> dict[str, Any]:
+    """A batch of pings (1..500), e.g. buffered while offline; classified in time order."""
+    tracking = request.app.state.container.tracking
+    return _ingest_out(ingest_pings(tracking, courier_id=who.subject_id,
+                                    raw=[p.model_dump() for p in body.pings]))
 
 
 @router.get("/offer")

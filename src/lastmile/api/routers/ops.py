@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from lastmile.api.deps import Ops, ServicesDep
 from lastmile.api.schemas import (
@@ -43,6 +43,22 @@ def create_region(svc: ServicesDep, who: Ops, body: RegionIn) -> dict[str, Any]:
 def live(svc: ServicesDep, who: Ops, region_id: Id) -> dict[str, Any]:
     """Orders by status and couriers by status in the region, now."""
     return {"region_id": region_id, **queries.live_counts(svc, region_id)}
+
+
+@router.get("/regions/{region_id}/couriers")
+def live_couriers(svc: ServicesDep, who: Ops, region_id: Id, request: Request) -> dict[str, Any]:
+    """Live courier positions (fresh ones only) in the region."""
+    live = request.app.state.container.live
+    return {"couriers": [
+        {"courier_id": c.courier_id, "lat": c.lat, "lng": c.lng, "status": c.status,
+         "updated_at": c.updated_at}
+        for c in live.all_in_region(region_id, now=svc.clock.now())]}
+
+
+@router.get("/tracking/stats")
+def tracking_stats(who: Ops, request: Request) -> dict[str, Any]:
+    """Pings by outcome since start: accepted, duplicate, not_main_device, rejected_invalid..."""
+    return {"counts": dict(request.app.state.container.tracking.counts)}
 
 
 @router.get("/orders")

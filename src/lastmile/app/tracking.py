@@ -1,0 +1,155 @@
+"""Location ingestion: validate pings, keep the shift's main device, move the courier.
+
+Only accepted main-device pings reach the live store and the ``courier.moved``
+stream. Bad pings are refused whole-batch (nothing half-stored) and counted.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from lastmile.app.context import Services, new_event
+from lastmile.app.fulfilment import load_courier
+from lastmile.app.live import CourierLive, LiveStore
+from lastmile.app.ports import Publisher
+from lastmile.core.errors import Conflict, InvalidInput
+from lastmile.core.model import Courier
+from lastmile.core.orders import OrderStatus
+from lastmile.core.tracking import (
+    Ping,
+    PingVerdict,
+    TrackingPolicy,
+    TrackState,
+    classify_batch,
+    start_track,
+    validate_ping,
+)
+
+MAX_BATCH = 500
+_STATUS_OF_ORDER = {
+    OrderStatus.ASSIGNED: "to_pickup", OrderStatus.AT_PICKUP: "at_pickup",
+    OrderStatus.PICKED_UP: "to_dropoff", OrderStatus.AT_DROPOFF: "at_dropoff",
+}
+
+
+class TrackStates(Protocol):
+    def get(self, shift_id: str) -> TrackState | None: ...
+    def put(self, shift_id: str, state: TrackState) -> None: ...
+
+
+class MemoryTrackStates:
+    """Per-shift tracking state in this process (embedded profile)."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, TrackState] = {}
+        self._lock = threading.Lock()
+
+    def get(self, shift_id: str) -> TrackState | None:
+        with self._lock:
+            return self._states.get(shift_id)
+
+    def put(self, shift_id: str, state: TrackState) -> None:
+        with self._lock:
+            self._states[shift_id] = state
+
+
+@dataclass(slots=True, kw_only=True)
+class Tracking:
+    services: Services
+    live: LiveStore
+    states: TrackStates
+    publisher: Publisher
+    policy: TrackingPolicy = field(default_factory=TrackingPolicy)
+    counts: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self.counts[key] += n
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestResult:
+    verdicts: tuple[PingVerdict, ...]
+    position: CourierLive | None
+
+    @property
+    def accepted(self) -> int:
+        return sum(1 for v in self.verdicts if v.accepted)
+
+
+def _validate_all(t: Tracking, courier_id: str, raw: Sequence[Mapping[str, Any]],
+                  now: float) -> list[Ping]:
+    if not 1 <= len(raw) <= MAX_BATCH:
+        raise InvalidInput("invalid_batch_size",
+                           f"send 1..{MAX_BATCH} pings per request (got {len(raw)})",
+                           field="pings")
+    pings, errors = [], []
+    for i, r in enumerate(raw):
+        try:
+            pings.append(validate_ping(
+                courier_id=courier_id, device_id=r.get("device_id"), lat=r.get("lat"),
+                lng=r.get("lng"), accuracy_m=r.get("accuracy_m"), client_ts=r.get("client_ts"),
+                speed_mps=r.get("speed_mps"), heading_deg=r.get("heading_deg"), received_ts=now,
+                policy=t.policy))
+        except InvalidInput as exc:
+            errors.append({"index": i, "field": f"pings[{i}].{exc.field}", "code": exc.code,
+                           "message": exc.message})
+    if errors:
+        t.count("rejected_invalid", len(errors))
+        first = errors[0]
+        raise InvalidInput(first["code"], f"{len(errors)} of {len(raw)} pings are invalid; "
+                           f"first: {first['message']}", field=first["field"], errors=errors)
+    return pings
+
+
+def _state(t: Tracking, courier: Courier) -> TrackState:
+    if courier.shift_id is None or courier.device_id is None:
+        raise Conflict("not_on_shift", f"courier {courier.id} is not on shift; start a shift "
+                       "before sending locations", current_state=courier.status.value)
+    state = t.states.get(courier.shift_id)
+    if state is None:
+        state = start_track(courier_id=courier.id, main_device_id=courier.device_id,
+                            started_at=courier.shift_started_at or 0.0)
+    return state
+
+
+def live_status(services: Services, courier: Courier) -> str:
+    """The courier's live status from the first order in hand (idle with none)."""
+    if not courier.active_order_ids:
+        return "idle"
+    with services.uow() as uow:
+        order = uow.orders.get(courier.active_order_ids[0])
+    return _STATUS_OF_ORDER.get(order.status, "idle") if order else "idle"
+
+
+def ingest_pings(t: Tracking, *, courier_id: str, raw: Sequence[Mapping[str, Any]]) -> IngestResult:
+    """Classify a batch of raw pings from ``courier_id``'s devices and move the courier."""
+    now = t.services.clock.now()
+    pings = _validate_all(t, courier_id, raw, now)
+    with t.services.uow() as uow:
+        courier = load_courier(uow, courier_id)
+    state = _state(t, courier)
+    state, verdicts = classify_batch(state, pings, t.policy)
+    assert courier.shift_id is not None
+    t.states.put(courier.shift_id, state)
+    for v in verdicts:
+        t.count(v.reason.value)
+    moved = [v for v in verdicts if v.accepted]
+    if not moved:
+        return IngestResult(verdicts=verdicts, position=None)
+    last = moved[-1].ping
+    position = CourierLive(courier_id=courier.id, region_id=courier.region_id, lat=last.lat,
+                           lng=last.lng, status=live_status(t.services, courier), updated_at=now)
+    t.live.upsert(position)
+    t.publisher.publish(new_event(
+        t.services, type="courier.moved", region_id=courier.region_id, subject_id=courier.id,
+        actor_kind="courier", actor_id=courier.id,
+        data={"lat": last.lat, "lng": last.lng, "status": position.status,
+              "active_order_ids": list(courier.active_order_ids),
+              "is_from_main_device": True, "client_ts": last.client_ts}))
+    return IngestResult(verdicts=verdicts, position=position)
