@@ -41,33 +41,63 @@ def synthetic(n: int, seed: int) -> Snapshot:
         m = int(rng.integers(len(merchants)))
         placed = float(rng.uniform(-1200, 0))
         drop = merchants[m] + rng.normal(0, 2000, size=2)
-        orders.append(OpenOrder(
-            order_id=f"o{i}", merchant_id=f"r{m}", placed_s=placed,
-            ready_s=placed + float(rng.uniform(300, 2400)),
-            pickup_x_m=float(merchants[m][0]), pickup_y_m=float(merchants[m][1]),
-            dropoff_x_m=float(drop[0]), dropoff_y_m=float(drop[1]),
-        ))
+        orders.append(
+            OpenOrder(
+                order_id=f"o{i}",
+                merchant_id=f"r{m}",
+                placed_s=placed,
+                ready_s=placed + float(rng.uniform(300, 2400)),
+                pickup_x_m=float(merchants[m][0]),
+                pickup_y_m=float(merchants[m][1]),
+                dropoff_x_m=float(drop[0]),
+                dropoff_y_m=float(drop[1]),
+            )
+        )
     couriers = tuple(
-        CourierState(courier_id=f"c{j}", x_m=float(x), y_m=float(y),
-                     free_s=float(rng.uniform(-600, 600)), shift_start_s=-3600.0,
-                     shift_end_s=float(rng.uniform(1800, 14400)))
+        CourierState(
+            courier_id=f"c{j}",
+            x_m=float(x),
+            y_m=float(y),
+            free_s=float(rng.uniform(-600, 600)),
+            shift_start_s=-3600.0,
+            shift_end_s=float(rng.uniform(1800, 14400)),
+        )
         for j, (x, y) in enumerate(rng.uniform(0, 12_000, size=(n, 2)))
     )
-    return Snapshot(now_s=0.0, orders=tuple(orders), couriers=couriers,
-                    travel=TravelModel(metres_per_step=320.0, step_s=60.0),
-                    pickup_service_s=240.0, dropoff_service_s=240.0)
+    return Snapshot(
+        now_s=0.0,
+        orders=tuple(orders),
+        couriers=couriers,
+        travel=TravelModel(metres_per_step=320.0, step_s=60.0),
+        pickup_service_s=240.0,
+        dropoff_service_s=240.0,
+    )
 
 
 def cost_matrix(snap: Snapshot, policy: DispatchPolicy) -> np.ndarray:
-    cap = bundle_size_cap(n_orders=len(snap.orders), n_couriers=len(snap.couriers),
-                          max_bundle_size=policy.max_bundle_size)
+    cap = bundle_size_cap(
+        n_orders=len(snap.orders),
+        n_couriers=len(snap.couriers),
+        max_bundle_size=policy.max_bundle_size,
+    )
     bundles = generate_bundles(
-        snap.orders, travel=snap.travel, pickup_service_s=snap.pickup_service_s,
-        dropoff_service_s=snap.dropoff_service_s, size_cap=cap,
-        max_ready_gap_s=policy.max_ready_gap_s, max_extra_delay_s=policy.max_extra_delay_s)
-    return pair_costs(list(snap.couriers), bundles, now_s=snap.now_s, travel=snap.travel,
-                      pickup_service_s=snap.pickup_service_s, idle_weight=policy.idle_weight,
-                      late_weight=policy.late_weight).cost
+        snap.orders,
+        travel=snap.travel,
+        pickup_service_s=snap.pickup_service_s,
+        dropoff_service_s=snap.dropoff_service_s,
+        size_cap=cap,
+        max_ready_gap_s=policy.max_ready_gap_s,
+        max_extra_delay_s=policy.max_extra_delay_s,
+    )
+    return pair_costs(
+        list(snap.couriers),
+        bundles,
+        now_s=snap.now_s,
+        travel=snap.travel,
+        pickup_service_s=snap.pickup_service_s,
+        idle_weight=policy.idle_weight,
+        late_weight=policy.late_weight,
+    ).cost
 
 
 def best_ms(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
@@ -94,13 +124,31 @@ def main() -> None:
         s = best_ms(lambda cost=cost: linear_sum_assignment(cost), args.repeats)
         round_ms.append(round(r, 2))
         solve_ms.append(round(s, 2))
-        print(json.dumps({"size": n, "matrix": list(cost.shape), "round_ms": round(r, 2),
-                          "solve_ms": round(s, 2), "ratio": round(r / s, 3)}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "size": n,
+                    "matrix": list(cost.shape),
+                    "round_ms": round(r, 2),
+                    "solve_ms": round(s, 2),
+                    "ratio": round(r / s, 3),
+                }
+            ),
+            flush=True,
+        )
     slope = float(np.polyfit(np.log(sizes), np.log(round_ms), 1)[0]) if len(sizes) > 1 else None
     ratio = (round_ms[sizes.index(2000)] / solve_ms[sizes.index(2000)]) if 2000 in sizes else None
-    print(json.dumps({"sizes": sizes, "round_ms": round_ms, "solve_ms": solve_ms,
-                      "ratio_at_2000": round(ratio, 3) if ratio else None,
-                      "exponent": round(slope, 3) if slope is not None else None}))
+    print(
+        json.dumps(
+            {
+                "sizes": sizes,
+                "round_ms": round_ms,
+                "solve_ms": solve_ms,
+                "ratio_at_2000": round(ratio, 3) if ratio else None,
+                "exponent": round(slope, 3) if slope is not None else None,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -35,12 +35,17 @@ def _one(args: tuple[str, str]) -> dict[str, object]:
     m = o.metrics
     bundle = m["orders_per_bundle"]
     return {
-        "instance": o.instance, "policy": policy, "orders": m["orders"],
-        "delivered": m["orders_delivered"], "undelivered_share": m["undelivered_share"],
-        **{k: m[k] for k in KEYS}, "c2d_excess": m["c2d_excess"],
+        "instance": o.instance,
+        "policy": policy,
+        "orders": m["orders"],
+        "delivered": m["orders_delivered"],
+        "undelivered_share": m["undelivered_share"],
+        **{k: m[k] for k in KEYS},
+        "c2d_excess": m["c2d_excess"],
         "orders_per_bundle": bundle["mean"] if isinstance(bundle, dict) else None,
         "bundles": bundle["n"] if isinstance(bundle, dict) else 0,
-        "feasible": not o.violations, "violations": len(o.violations),
+        "feasible": not o.violations,
+        "violations": len(o.violations),
         "wall_s": round(o.wall_s, 3),
         "total_pay": m["total_courier_compensation"],
     }
@@ -61,13 +66,18 @@ def summarise(rows: list[dict[str, object]], wall_s: float) -> dict[str, object]
     pay = sum(float(r["total_pay"]) for r in rows)  # type: ignore[arg-type]
     feasible = sum(bool(r["feasible"]) for r in rows)
     return {
-        "instances": len(rows), "feasible": feasible, "all_feasible": feasible == len(rows),
-        "orders": orders, "undelivered_share": (orders - delivered) / orders if orders else 0.0,
-        "c2d_mean": c2d, "floor_mean": floor,
+        "instances": len(rows),
+        "feasible": feasible,
+        "all_feasible": feasible == len(rows),
+        "orders": orders,
+        "undelivered_share": (orders - delivered) / orders if orders else 0.0,
+        "c2d_mean": c2d,
+        "floor_mean": floor,
         "c2d_excess": (c2d - floor) if c2d is not None and floor is not None else None,
         "r2p_mean": wmean("r2p_mean"),
         "orders_per_bundle": delivered / bundles if bundles else None,
-        "utilisation": wmean("utilisation"), "cost_per_order": pay / delivered if delivered else None,
+        "utilisation": wmean("utilisation"),
+        "cost_per_order": pay / delivered if delivered else None,
         "max_instance_wall_s": max((float(r["wall_s"]) for r in rows), default=0.0),  # type: ignore[arg-type]
         "wall_s": round(wall_s, 2),
     }
@@ -83,8 +93,7 @@ def plot(rows: list[dict[str, object]], path: Path) -> None:
     by = {(r["instance"], r["policy"]): r["c2d_excess"] for r in rows}
     fig, ax = plt.subplots(figsize=(max(8, len(names) * 0.12), 4.5))
     for policy, marker in (("greedy", "x"), ("optimised", "o")):
-        ax.plot(range(len(names)), [by.get((n, policy)) for n in names], marker, ms=3,
-                label=policy)
+        ax.plot(range(len(names)), [by.get((n, policy)) for n in names], marker, ms=3, label=policy)
     ax.set_xticks(range(len(names)), names, rotation=90, fontsize=5)
     ax.set_ylabel("click-to-door minus floor (min)")
     ax.set_title("MDRP excess click-to-door per instance (Reyes et al. 2018, grubhub/mdrplib)")

@@ -12,6 +12,7 @@ from lastmile.adapters.bus.outbox import RelayWorker
 from lastmile.adapters.clock import SystemClock, UuidIds
 from lastmile.adapters.db.engine import make_engine, migrate, sqlite_url
 from lastmile.adapters.db.uow import SqlUnitOfWorkFactory
+from lastmile.adapters.dispatch_worker import DispatchWorker
 from lastmile.adapters.live.memory import MemoryLiveStore
 from lastmile.app.context import Services
 from lastmile.app.live import LiveStore
@@ -29,14 +30,23 @@ class Container:
     live: LiveStore
     tracking: Tracking
     relay: RelayWorker | None = None
+    dispatch_interval_s: float | None = None  # None: no dispatcher thread in this process
+    dispatcher: DispatchWorker | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
     def start(self) -> None:
         if self.relay is None:
             self.relay = RelayWorker(self.services, self.bus, self.settings.relay_interval_s)
             self.relay.start()
+        if self.dispatch_interval_s is not None and self.dispatcher is None:
+            self.dispatcher = DispatchWorker(self.services, self.live,
+                                             interval_s=self.dispatch_interval_s)
+            self.dispatcher.start()
 
     def close(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+            self.dispatcher = None
         if self.relay is not None:
             self.relay.stop()
             self.relay = None
@@ -44,7 +54,8 @@ class Container:
 
 
 def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | None = None,
-          rng: random.Random | None = None, run_migrations: bool = True) -> Container:
+          rng: random.Random | None = None, run_migrations: bool = True,
+          dispatch_interval_s: float | None = None) -> Container:
     url = settings.database_url or sqlite_url(settings.data_dir)
     engine = make_engine(url)
     if run_migrations:
@@ -57,7 +68,7 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
     live = _live_store(settings)
     tracking = Tracking(services=services, live=live, states=MemoryTrackStates(), publisher=bus)
     return Container(settings=settings, engine=engine, services=services, bus=bus, live=live,
-                     tracking=tracking)
+                     tracking=tracking, dispatch_interval_s=dispatch_interval_s)
 
 
 def _live_store(settings: Settings) -> LiveStore:

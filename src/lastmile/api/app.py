@@ -10,18 +10,23 @@ from fastapi import FastAPI
 
 from lastmile import __version__
 from lastmile.api import errors
-from lastmile.api.routers import consumer, courier, merchant, ops
+from lastmile.api.routers import consumer, courier, dashboard, merchant, ops, streams
+from lastmile.api.streams import StreamHub
 from lastmile.bootstrap import Container
 
 
 def create_app(container: Container, *, start_workers: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        hub.start()
         if start_workers:
             container.start()
         yield
+        hub.stop()
         if start_workers:
             container.close()
+
+    hub = StreamHub(container.bus)
 
     app = FastAPI(
         title="lastmile", version=__version__, lifespan=lifespan,
@@ -29,8 +34,9 @@ def create_app(container: Container, *, start_workers: bool = True) -> FastAPI:
         "`Authorization: Bearer <key>` (keys from `lastmile keys issue`).",
     )
     app.state.container = container
+    app.state.stream_hub = hub
     errors.install(app)
-    for module in (consumer, merchant, courier, ops):
+    for module in (consumer, merchant, courier, ops, streams, dashboard):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["meta"])

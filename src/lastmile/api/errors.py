@@ -10,7 +10,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from lastmile.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthorized
+from lastmile.core.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthorized,
+)
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"

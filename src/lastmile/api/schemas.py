@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from lastmile.app.events import Event
-from lastmile.core.model import Merchant, MenuItem, Region
+from lastmile.core.model import MenuItem, Merchant, Region
 from lastmile.core.offers import Offer
 from lastmile.core.orders import Order
 from lastmile.core.pricing import Quote

@@ -7,6 +7,7 @@ from types import TracebackType
 from sqlalchemy.engine import Connection, Engine
 
 from lastmile.adapters.db import repositories as r
+from lastmile.adapters.db import repositories_drive as rd
 
 
 class SqlUnitOfWork:
@@ -31,6 +32,10 @@ class SqlUnitOfWork:
         self.idempotency = r.SqlIdempotency(conn)
         self.api_keys = r.SqlApiKeys(conn)
         self.offers = r.SqlOffers(conn)
+        self.deliveries = rd.SqlDeliveries(conn)
+        self.drive_quotes = rd.SqlDriveQuotes(conn)
+        self.webhooks = rd.SqlWebhooks(conn)
+        self.notifications = rd.SqlNotifications(conn)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -21,7 +21,18 @@ from lastmile.core.dispatch.model import (
 )
 
 __all__ = [
-    "Assignment", "Bundle", "CommittedAssignment", "CourierState", "DispatchPlan",
-    "DispatchPolicy", "Merchant", "OpenOrder", "PolicyKind", "Preposition", "Reassignment",
-    "Snapshot", "TravelModel", "plan_round",
+    "Assignment",
+    "Bundle",
+    "CommittedAssignment",
+    "CourierState",
+    "DispatchPlan",
+    "DispatchPolicy",
+    "Merchant",
+    "OpenOrder",
+    "PolicyKind",
+    "Preposition",
+    "Reassignment",
+    "Snapshot",
+    "TravelModel",
+    "plan_round",
 ]

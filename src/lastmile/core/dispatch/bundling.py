@@ -80,7 +80,9 @@ def _nearest_neighbour(orders: Sequence[OpenOrder]) -> list[OpenOrder]:
     x, y = left[0].pickup_x_m, left[0].pickup_y_m
     seq = []
     while left:
-        nxt = min(left, key=lambda o: (math.hypot(o.dropoff_x_m - x, o.dropoff_y_m - y), o.order_id))
+        nxt = min(
+            left, key=lambda o: (math.hypot(o.dropoff_x_m - x, o.dropoff_y_m - y), o.order_id)
+        )
         left.remove(nxt)
         seq.append(nxt)
         x, y = nxt.dropoff_x_m, nxt.dropoff_y_m
@@ -95,7 +97,9 @@ def make_bundle(
     dropoff_service_s: float,
 ) -> Bundle:
     seq, offsets, end = sequence_route(
-        orders, travel=travel, pickup_service_s=pickup_service_s,
+        orders,
+        travel=travel,
+        pickup_service_s=pickup_service_s,
         dropoff_service_s=dropoff_service_s,
     )
     first = seq[0]
@@ -106,8 +110,8 @@ def make_bundle(
         x_m=first.pickup_x_m,
         y_m=first.pickup_y_m,
         route_s=float(sum(offsets)),
-        detour_s=float(sum(offsets)) - sum(_direct_offset_s(o, travel, pickup_service_s,
-                                                            dropoff_service_s) for o in seq),
+        detour_s=float(sum(offsets))
+        - sum(_direct_offset_s(o, travel, pickup_service_s, dropoff_service_s) for o in seq),
         last_leg_end_s=end,
         end_x_m=seq[-1].dropoff_x_m,
         end_y_m=seq[-1].dropoff_y_m,
@@ -147,9 +151,13 @@ def generate_bundles(
         group = sorted(by_merchant[merchant_id], key=lambda o: (o.ready_s, o.order_id))
         out.extend(
             _bundle_merchant(
-                group, travel=travel, pickup_service_s=pickup_service_s,
-                dropoff_service_s=dropoff_service_s, size_cap=size_cap,
-                max_ready_gap_s=max_ready_gap_s, max_extra_delay_s=max_extra_delay_s,
+                group,
+                travel=travel,
+                pickup_service_s=pickup_service_s,
+                dropoff_service_s=dropoff_service_s,
+                size_cap=size_cap,
+                max_ready_gap_s=max_ready_gap_s,
+                max_extra_delay_s=max_extra_delay_s,
             )
         )
     return tuple(out)
@@ -167,7 +175,9 @@ def _bundle_merchant(
 ) -> list[Bundle]:
     def build(orders: Sequence[OpenOrder]) -> Bundle:
         return make_bundle(
-            orders, travel=travel, pickup_service_s=pickup_service_s,
+            orders,
+            travel=travel,
+            pickup_service_s=pickup_service_s,
             dropoff_service_s=dropoff_service_s,
         )
 

@@ -46,9 +46,7 @@ def courier_arrays(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """(positions n x 2, start times = max(now, free, shift start), shift ends)."""
     pos = np.array([(c.x_m, c.y_m) for c in couriers], dtype=np.float64).reshape(-1, 2)
-    start = np.array(
-        [max(now_s, c.free_s, c.shift_start_s) for c in couriers], dtype=np.float64
-    )
+    start = np.array([max(now_s, c.free_s, c.shift_start_s) for c in couriers], dtype=np.float64)
     end = np.array([c.shift_end_s for c in couriers], dtype=np.float64)
     return pos, start, end
 

@@ -38,47 +38,74 @@ def plan_round(snapshot: Snapshot, policy: DispatchPolicy) -> DispatchPlan:
     if policy.kind is PolicyKind.GREEDY:
         return greedy_plan(snapshot)
     now = snapshot.now_s
-    updates, absorbed = plan_updates(snapshot, policy) if policy.allow_updates else ((), frozenset())
+    updates, absorbed = (
+        plan_updates(snapshot, policy) if policy.allow_updates else ((), frozenset())
+    )
     updated = {u.courier_id for u in updates}
     committed_couriers = {a.courier_id for a in snapshot.committed}
     orders = [
-        o for o in snapshot.orders
+        o
+        for o in snapshot.orders
         if o.order_id not in absorbed and o.ready_s <= now + policy.horizon_s
     ]
     couriers = [
-        c for c in snapshot.couriers
-        if c.shift_end_s > now and c.free_s <= now + policy.horizon_s
+        c
+        for c in snapshot.couriers
+        if c.shift_end_s > now
+        and c.free_s <= now + policy.horizon_s
         and c.courier_id not in updated
         and (c.courier_id not in committed_couriers or c.free_s > now)
     ]
     idle_now = [c for c in couriers if c.free_s <= now and c.shift_start_s <= now]
-    cap = bundle_size_cap(n_orders=len(orders), n_couriers=len(couriers),
-                          max_bundle_size=policy.max_bundle_size)
-    bundles = generate_bundles(
-        orders, travel=snapshot.travel, pickup_service_s=snapshot.pickup_service_s,
-        dropoff_service_s=snapshot.dropoff_service_s, size_cap=cap,
-        max_ready_gap_s=policy.max_ready_gap_s, max_extra_delay_s=policy.max_extra_delay_s,
-    ) if orders else ()
+    cap = bundle_size_cap(
+        n_orders=len(orders), n_couriers=len(couriers), max_bundle_size=policy.max_bundle_size
+    )
+    bundles = (
+        generate_bundles(
+            orders,
+            travel=snapshot.travel,
+            pickup_service_s=snapshot.pickup_service_s,
+            dropoff_service_s=snapshot.dropoff_service_s,
+            size_cap=cap,
+            max_ready_gap_s=policy.max_ready_gap_s,
+            max_extra_delay_s=policy.max_extra_delay_s,
+        )
+        if orders
+        else ()
+    )
     assignments: list[Assignment] = []
     matched: set[str] = set()
     if bundles and couriers:
         times = pair_costs(
-            couriers, bundles, now_s=now, travel=snapshot.travel,
-            pickup_service_s=snapshot.pickup_service_s, idle_weight=policy.idle_weight,
+            couriers,
+            bundles,
+            now_s=now,
+            travel=snapshot.travel,
+            pickup_service_s=snapshot.pickup_service_s,
+            idle_weight=policy.idle_weight,
             late_weight=policy.late_weight,
         )
         for i, j in optimal_matching(times.cost):
             c, b = couriers[i], bundles[j]
             matched.add(c.courier_id)
             if should_commit(
-                now_s=now, courier_free_s=c.free_s, courier_shift_start_s=c.shift_start_s,
-                ready_s=b.ready_s, travel_s=float(times.travel_s[i, j]),
-                pickup_service_s=snapshot.pickup_service_s, commit_slack_s=policy.commit_slack_s,
+                now_s=now,
+                courier_free_s=c.free_s,
+                courier_shift_start_s=c.shift_start_s,
+                ready_s=b.ready_s,
+                travel_s=float(times.travel_s[i, j]),
+                pickup_service_s=snapshot.pickup_service_s,
+                commit_slack_s=policy.commit_slack_s,
             ):
-                assignments.append(Assignment(
-                    courier_id=c.courier_id, merchant_id=b.merchant_id, order_ids=b.order_ids,
-                    arrival_s=float(times.arrival_s[i, j]), pickup_s=float(times.pickup_s[i, j]),
-                ))
+                assignments.append(
+                    Assignment(
+                        courier_id=c.courier_id,
+                        merchant_id=b.merchant_id,
+                        order_ids=b.order_ids,
+                        arrival_s=float(times.arrival_s[i, j]),
+                        pickup_s=float(times.pickup_s[i, j]),
+                    )
+                )
     prepositions = ()
     if policy.allow_prepositioning:
         free = [c for c in idle_now if c.courier_id not in matched]

@@ -43,7 +43,9 @@ class TravelModel:
 
     def seconds(self, distance_m: NDArray[np.float64]) -> NDArray[np.float64]:
         """Travel seconds for an array of distances (same shape)."""
-        return np.ceil(np.asarray(distance_m, dtype=np.float64) / self.metres_per_step) * self.step_s
+        return (
+            np.ceil(np.asarray(distance_m, dtype=np.float64) / self.metres_per_step) * self.step_s
+        )
 
     def seconds_between(self, ax: float, ay: float, bx: float, by: float) -> float:
         return math.ceil(math.hypot(ax - bx, ay - by) / self.metres_per_step) * self.step_s
@@ -169,7 +171,8 @@ class DispatchPolicy:
             )
         if self.horizon_s <= 0:
             raise InvalidInput(
-                "invalid_horizon", f"horizon_s must be > 0 (got {self.horizon_s})",
+                "invalid_horizon",
+                f"horizon_s must be > 0 (got {self.horizon_s})",
                 field="horizon_s",
             )
 

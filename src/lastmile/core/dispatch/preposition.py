@@ -63,6 +63,7 @@ def _take_best(
             continue
         used_c.add(i)
         used_m.add(j)
-        out.append(Preposition(courier_id=cid, merchant_id=mid,
-                               arrival_s=float(now_s + travel_s[i, j])))
+        out.append(
+            Preposition(courier_id=cid, merchant_id=mid, arrival_s=float(now_s + travel_s[i, j]))
+        )
     return tuple(out)

@@ -37,13 +37,24 @@ def plan_updates(
         if not (a.arrival_s <= snapshot.now_s <= a.pickup_s) or a.merchant_id not in by_merchant:
             continue
         end = shift_end.get(a.courier_id, a.pickup_s)
-        grown = _grow(a, [o for o in by_merchant[a.merchant_id] if o.order_id not in used],
-                      snapshot=snapshot, policy=policy, shift_end_s=end)
+        grown = _grow(
+            a,
+            [o for o in by_merchant[a.merchant_id] if o.order_id not in used],
+            snapshot=snapshot,
+            policy=policy,
+            shift_end_s=end,
+        )
         if grown is not None:
             orders, pickup = grown
             used.update(o.order_id for o in orders)
-            out.append(Reassignment(courier_id=a.courier_id, merchant_id=a.merchant_id,
-                                    order_ids=tuple(o.order_id for o in orders), pickup_s=pickup))
+            out.append(
+                Reassignment(
+                    courier_id=a.courier_id,
+                    merchant_id=a.merchant_id,
+                    order_ids=tuple(o.order_id for o in orders),
+                    pickup_s=pickup,
+                )
+            )
     return tuple(out), frozenset(used)
 
 
@@ -55,8 +66,11 @@ def _grow(
     policy: DispatchPolicy,
     shift_end_s: float,
 ) -> tuple[tuple[OpenOrder, ...], float] | None:
-    kw = {"travel": snapshot.travel, "pickup_service_s": snapshot.pickup_service_s,
-          "dropoff_service_s": snapshot.dropoff_service_s}
+    kw = {
+        "travel": snapshot.travel,
+        "pickup_service_s": snapshot.pickup_service_s,
+        "dropoff_service_s": snapshot.dropoff_service_s,
+    }
     current = make_bundle(a.orders, **kw)  # type: ignore[arg-type]
     members = list(a.orders)
     pickup = a.pickup_s

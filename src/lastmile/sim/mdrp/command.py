@@ -41,15 +41,21 @@ def mdrp(
         raise typer.BadParameter(f"tick must be >= 1 minute (got {tick})", param_hint="--tick")
     for d in instance_dirs:
         if not (d / "orders.txt").is_file():
-            raise typer.BadParameter(f"{d} has no orders.txt; expected an MDRP instance folder",
-                                     param_hint="INSTANCE_DIRS")
+            raise typer.BadParameter(
+                f"{d} has no orders.txt; expected an MDRP instance folder",
+                param_hint="INSTANCE_DIRS",
+            )
     try:
         chosen = policy_named(policy, prepositioning=prepositioning, updates=updates)
     except InvalidInput as exc:
         raise typer.BadParameter(exc.message, param_hint="--policy") from exc
     outcomes: list[RunOutcome] = []
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("MDRP", total=len(instance_dirs))
         for d in instance_dirs:
@@ -68,16 +74,34 @@ def _fmt(value: object) -> str:
 
 def _summary(outcomes: list[RunOutcome], policy: str) -> Table:
     table = Table(title=f"MDRP ({policy}); instances: Reyes et al. 2018, grubhub/mdrplib")
-    for col in ("instance", "delivered", "c2d mean", "floor mean", "excess", "r2p mean",
-                "orders/bundle", "util", "cost/order", "feasible", "wall s"):
+    for col in (
+        "instance",
+        "delivered",
+        "c2d mean",
+        "floor mean",
+        "excess",
+        "r2p mean",
+        "orders/bundle",
+        "util",
+        "cost/order",
+        "feasible",
+        "wall s",
+    ):
         table.add_column(col, justify="left" if col == "instance" else "right")
     for o in outcomes:
         m = o.metrics
         bundle = m["orders_per_bundle"]
         table.add_row(
-            o.instance, f"{m['orders_delivered']}/{m['orders']}", _fmt(m["c2d_mean"]),
-            _fmt(m["floor_mean"]), _fmt(m["c2d_excess"]), _fmt(m["r2p_mean"]),
-            _fmt(bundle["mean"] if isinstance(bundle, dict) else None), _fmt(m["utilisation"]),
-            _fmt(m["cost_per_order"]), _fmt(m["feasible"]), _fmt(o.wall_s),
+            o.instance,
+            f"{m['orders_delivered']}/{m['orders']}",
+            _fmt(m["c2d_mean"]),
+            _fmt(m["floor_mean"]),
+            _fmt(m["c2d_excess"]),
+            _fmt(m["r2p_mean"]),
+            _fmt(bundle["mean"] if isinstance(bundle, dict) else None),
+            _fmt(m["utilisation"]),
+            _fmt(m["cost_per_order"]),
+            _fmt(m["feasible"]),
+            _fmt(o.wall_s),
         )
     return table

@@ -64,38 +64,85 @@ def _check_assignments(inst: Instance, assignments: list[Row]) -> list[Violation
     seen: set[str] = set()
     for at, pickup, cid, oids in assignments:
         if cid not in couriers:
-            out.append(Violation(kind="unknown_courier", order_id=None, courier_id=cid,
-                                 detail=f"courier {cid} not in couriers.txt"))
+            out.append(
+                Violation(
+                    kind="unknown_courier",
+                    order_id=None,
+                    courier_id=cid,
+                    detail=f"courier {cid} not in couriers.txt",
+                )
+            )
             continue
         c = couriers[cid]
         if pickup > c.off_time:
-            out.append(Violation(kind="pickup_after_off_time", order_id=oids[0] if oids else None,
-                                 courier_id=cid, detail=f"pickup {pickup} > off_time {c.off_time}"))
+            out.append(
+                Violation(
+                    kind="pickup_after_off_time",
+                    order_id=oids[0] if oids else None,
+                    courier_id=cid,
+                    detail=f"pickup {pickup} > off_time {c.off_time}",
+                )
+            )
         if at < c.on_time:
-            out.append(Violation(kind="pickup_before_on_time", order_id=None, courier_id=cid,
-                                 detail=f"assigned at {at} < on_time {c.on_time}"))
+            out.append(
+                Violation(
+                    kind="pickup_before_on_time",
+                    order_id=None,
+                    courier_id=cid,
+                    detail=f"assigned at {at} < on_time {c.on_time}",
+                )
+            )
         rests = set()
         for oid in oids:
             if oid not in orders:
-                out.append(Violation(kind="unknown_order", order_id=oid, courier_id=cid,
-                                     detail=f"order {oid} not in orders.txt"))
+                out.append(
+                    Violation(
+                        kind="unknown_order",
+                        order_id=oid,
+                        courier_id=cid,
+                        detail=f"order {oid} not in orders.txt",
+                    )
+                )
                 continue
             o = orders[oid]
             rests.add(o.restaurant_id)
             if oid in seen:
-                out.append(Violation(kind="delivered_twice", order_id=oid, courier_id=cid,
-                                     detail="order in two assignments"))
+                out.append(
+                    Violation(
+                        kind="delivered_twice",
+                        order_id=oid,
+                        courier_id=cid,
+                        detail="order in two assignments",
+                    )
+                )
             seen.add(oid)
             if pickup < o.ready_time:
-                out.append(Violation(kind="pickup_before_ready", order_id=oid, courier_id=cid,
-                                     detail=f"pickup {pickup} < ready {o.ready_time}"))
+                out.append(
+                    Violation(
+                        kind="pickup_before_ready",
+                        order_id=oid,
+                        courier_id=cid,
+                        detail=f"pickup {pickup} < ready {o.ready_time}",
+                    )
+                )
             if at < o.placement_time:
-                out.append(Violation(kind="assigned_before_placement", order_id=oid,
-                                     courier_id=cid,
-                                     detail=f"assigned {at} < placement {o.placement_time}"))
+                out.append(
+                    Violation(
+                        kind="assigned_before_placement",
+                        order_id=oid,
+                        courier_id=cid,
+                        detail=f"assigned {at} < placement {o.placement_time}",
+                    )
+                )
         if len(rests) > 1:
-            out.append(Violation(kind="bundle_across_restaurants", order_id=oids[0],
-                                 courier_id=cid, detail=f"restaurants {sorted(rests)}"))
+            out.append(
+                Violation(
+                    kind="bundle_across_restaurants",
+                    order_id=oids[0],
+                    courier_id=cid,
+                    detail=f"restaurants {sorted(rests)}",
+                )
+            )
     return out
 
 
@@ -125,20 +172,37 @@ def _check_orders_file(
     for r in rows:
         oid = r[0]
         if oid not in known:
-            out.append(Violation(kind="unknown_order", order_id=oid, courier_id=None,
-                                 detail="order line for an order not in orders.txt"))
+            out.append(
+                Violation(
+                    kind="unknown_order",
+                    order_id=oid,
+                    courier_id=None,
+                    detail="order line for an order not in orders.txt",
+                )
+            )
             continue
         if oid in seen:
-            out.append(Violation(kind="delivered_twice", order_id=oid, courier_id=None,
-                                 detail="two lines in the orders file"))
+            out.append(
+                Violation(
+                    kind="delivered_twice",
+                    order_id=oid,
+                    courier_id=None,
+                    detail="two lines in the orders file",
+                )
+            )
         seen.add(oid)
         delivered = len(r) >= 6 and r[3] != "NA"
         want = by_order.get(oid)
         got = (int(r[3]), r[5]) if delivered else None
         if want != got:
-            out.append(Violation(kind="times_mismatch", order_id=oid,
-                                 courier_id=want[1] if want else None,
-                                 detail=f"orders file says {got}, assignments say {want}"))
+            out.append(
+                Violation(
+                    kind="times_mismatch",
+                    order_id=oid,
+                    courier_id=want[1] if want else None,
+                    detail=f"orders file says {got}, assignments say {want}",
+                )
+            )
     return out
 
 
@@ -160,21 +224,39 @@ def _check_timeline(
                 continue
             first = oids[0]
             if at < free:
-                out.append(Violation(kind="courier_in_two_places", order_id=first, courier_id=cid,
-                                     detail=f"instructed at {at} while busy until {free}"))
+                out.append(
+                    Violation(
+                        kind="courier_in_two_places",
+                        order_id=first,
+                        courier_id=cid,
+                        detail=f"instructed at {at} while busy until {free}",
+                    )
+                )
             r = inst.restaurants[orders[first].restaurant_id]
             earliest = free + inst.travel_min(x, y, r.x, r.y) + half_p
             if pickup < earliest:
-                out.append(Violation(kind="travel_too_fast", order_id=first, courier_id=cid,
-                                     detail=f"pickup {pickup} < earliest arrival {earliest}"))
+                out.append(
+                    Violation(
+                        kind="travel_too_fast",
+                        order_id=first,
+                        courier_id=cid,
+                        detail=f"pickup {pickup} < earliest arrival {earliest}",
+                    )
+                )
             x, y, t = r.x, r.y, pickup + half_p
             for oid in oids:
                 o = orders[oid]
                 earliest = t + inst.travel_min(x, y, o.x, o.y) + half_d
                 dropoff = times[oid][1]
                 if dropoff < earliest:
-                    out.append(Violation(kind="travel_too_fast", order_id=oid, courier_id=cid,
-                                         detail=f"drop-off {dropoff} < earliest {earliest}"))
+                    out.append(
+                        Violation(
+                            kind="travel_too_fast",
+                            order_id=oid,
+                            courier_id=cid,
+                            detail=f"drop-off {dropoff} < earliest {earliest}",
+                        )
+                    )
                 x, y, t = o.x, o.y, max(dropoff, earliest) + half_d
             free = t
     return out
@@ -190,21 +272,37 @@ def _check_moves(inst: Instance, rows: list[list[str]]) -> list[Violation]:
     for r in rows:
         cid, dep, origin, dest = r[0], int(r[1]), r[2], r[3]
         if cid not in couriers:
-            out.append(Violation(kind="unknown_courier", order_id=None, courier_id=cid,
-                                 detail=f"move of courier {cid} not in couriers.txt"))
+            out.append(
+                Violation(
+                    kind="unknown_courier",
+                    order_id=None,
+                    courier_id=cid,
+                    detail=f"move of courier {cid} not in couriers.txt",
+                )
+            )
             continue
         c = couriers[cid]
         pos = {**where, "0": (c.x, c.y)}
         if dest not in pos or origin not in pos:
-            out.append(Violation(kind="unknown_stop", order_id=None, courier_id=cid,
-                                 detail=f"move {origin} -> {dest} names an unknown place"))
+            out.append(
+                Violation(
+                    kind="unknown_stop",
+                    order_id=None,
+                    courier_id=cid,
+                    detail=f"move {origin} -> {dest} names an unknown place",
+                )
+            )
             continue
         prev_dest, ready_at = last.get(cid, ("0", c.on_time))
         if origin != prev_dest or dep < ready_at:
-            out.append(Violation(kind="courier_in_two_places",
-                                 order_id=dest if dest in where and dest not in inst.restaurants
-                                 else None, courier_id=cid,
-                                 detail=f"move {origin}->{dest} at {dep}, but courier is at "
-                                 f"{prev_dest} from {ready_at}"))
+            out.append(
+                Violation(
+                    kind="courier_in_two_places",
+                    order_id=dest if dest in where and dest not in inst.restaurants else None,
+                    courier_id=cid,
+                    detail=f"move {origin}->{dest} at {dep}, but courier is at "
+                    f"{prev_dest} from {ready_at}",
+                )
+            )
         last[cid] = (dest, dep + inst.travel_min(*pos[origin], *pos[dest]))
     return out

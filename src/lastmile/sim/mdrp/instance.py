@@ -89,24 +89,40 @@ def load_instance(folder: Path) -> Instance:
         for r in _rows(folder / "restaurants.txt")
     }
     orders = tuple(
-        Order(order_id=r[0], x=_num(r[1]), y=_num(r[2]), placement_time=_int(r[3]),
-              restaurant_id=r[4], ready_time=_int(r[5]))
+        Order(
+            order_id=r[0],
+            x=_num(r[1]),
+            y=_num(r[2]),
+            placement_time=_int(r[3]),
+            restaurant_id=r[4],
+            ready_time=_int(r[5]),
+        )
         for r in _rows(folder / "orders.txt")
     )
     couriers = tuple(
-        Courier(courier_id=r[0], x=_num(r[1]), y=_num(r[2]), on_time=_int(r[3]),
-                off_time=_int(r[4]))
+        Courier(
+            courier_id=r[0], x=_num(r[1]), y=_num(r[2]), on_time=_int(r[3]), off_time=_int(r[4])
+        )
         for r in _rows(folder / "couriers.txt")
     )
     p = [_num(v) for v in _rows(folder / "instance_parameters.txt")[0]]
     params = Parameters(
-        meters_per_minute=p[0], pickup_service_min=int(p[1]), dropoff_service_min=int(p[2]),
-        target_c2d_min=int(p[3]), max_c2d_min=int(p[4]), pay_per_order=p[5], pay_per_hour=p[6],
+        meters_per_minute=p[0],
+        pickup_service_min=int(p[1]),
+        dropoff_service_min=int(p[2]),
+        target_c2d_min=int(p[3]),
+        max_c2d_min=int(p[4]),
+        pay_per_order=p[5],
+        pay_per_hour=p[6],
     )
     for o in orders:
         if o.restaurant_id not in restaurants:
-            raise InvalidInput("unknown_restaurant",
-                               f"order {o.order_id} names restaurant {o.restaurant_id!r}, "
-                               "expected one of restaurants.txt", field="restaurant")
-    return Instance(name=folder.name, restaurants=restaurants, orders=orders,
-                    couriers=couriers, params=params)
+            raise InvalidInput(
+                "unknown_restaurant",
+                f"order {o.order_id} names restaurant {o.restaurant_id!r}, "
+                "expected one of restaurants.txt",
+                field="restaurant",
+            )
+    return Instance(
+        name=folder.name, restaurants=restaurants, orders=orders, couriers=couriers, params=params
+    )

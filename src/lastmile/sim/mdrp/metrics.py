@@ -19,13 +19,26 @@ from lastmile.sim.mdrp.simulation import SimResult
 def describe(values: Sequence[float]) -> dict[str, float | int | None]:
     """n, mean, std, min, p10, median, p90, max; None when there are no values."""
     if len(values) == 0:
-        return {"n": 0, "mean": None, "std": None, "min": None, "p10": None,
-                "median": None, "p90": None, "max": None}
+        return {
+            "n": 0,
+            "mean": None,
+            "std": None,
+            "min": None,
+            "p10": None,
+            "median": None,
+            "p90": None,
+            "max": None,
+        }
     a = np.asarray(values, dtype=np.float64)
     return {
-        "n": int(a.size), "mean": float(a.mean()), "std": float(a.std()), "min": float(a.min()),
-        "p10": float(np.percentile(a, 10)), "median": float(np.median(a)),
-        "p90": float(np.percentile(a, 90)), "max": float(a.max()),
+        "n": int(a.size),
+        "mean": float(a.mean()),
+        "std": float(a.std()),
+        "min": float(a.min()),
+        "p10": float(np.percentile(a, 10)),
+        "median": float(np.median(a)),
+        "p90": float(np.percentile(a, 90)),
+        "max": float(a.max()),
     }
 
 
@@ -43,8 +56,9 @@ def compute_metrics(result: SimResult) -> dict[str, object]:
         r2d.append(d.dropoff_time - o.ready_time)
         r2p.append(d.pickup_time - o.ready_time)
         over.append(max(0, d.dropoff_time - o.placement_time - p.target_c2d_min))
-        floor.append(o.ready_time - o.placement_time + inst.travel_min(r.x, r.y, o.x, o.y)
-                     + half_p + half_d)
+        floor.append(
+            o.ready_time - o.placement_time + inst.travel_min(r.x, r.y, o.x, o.y) + half_p + half_d
+        )
     delivered = len(c2d)
     couriers = _courier_metrics(result)
     c2d_mean = float(np.mean(c2d)) if c2d else None
@@ -54,7 +68,9 @@ def compute_metrics(result: SimResult) -> dict[str, object]:
         "orders": len(inst.orders),
         "orders_delivered": delivered,
         "undelivered": len(inst.orders) - delivered,
-        "undelivered_share": (len(inst.orders) - delivered) / len(inst.orders) if inst.orders else 0.0,
+        "undelivered_share": (len(inst.orders) - delivered) / len(inst.orders)
+        if inst.orders
+        else 0.0,
         "click_to_door": describe(c2d),
         "click_to_door_overage": describe(over),
         "ready_to_door": describe(r2d),
@@ -62,7 +78,8 @@ def compute_metrics(result: SimResult) -> dict[str, object]:
         "floor": describe(floor),
         "c2d_mean": c2d_mean,
         "floor_mean": floor_mean,
-        "c2d_excess": (c2d_mean - floor_mean) if c2d_mean is not None and floor_mean is not None
+        "c2d_excess": (c2d_mean - floor_mean)
+        if c2d_mean is not None and floor_mean is not None
         else None,
         "r2p_mean": float(np.mean(r2p)) if r2p else None,
         "orders_per_bundle": describe([len(a.order_ids) for a in result.assignments]),
@@ -89,7 +106,11 @@ def _courier_metrics(result: SimResult) -> dict[str, object]:
             for m in result.moves.get(c.courier_id, ())
         )
         n = delivered_by.get(c.courier_id, 0)
-        busy = drive + visits_by.get(c.courier_id, 0) * p.pickup_service_min + n * p.dropoff_service_min
+        busy = (
+            drive
+            + visits_by.get(c.courier_id, 0) * p.pickup_service_min
+            + n * p.dropoff_service_min
+        )
         duty = max(c.off_time - c.on_time, 0)
         hours = duty / 60.0
         busy_total, duty_total = busy_total + busy, duty_total + duty

@@ -26,11 +26,13 @@ POLICIES = ("greedy", "optimised")
 def policy_named(name: str, *, prepositioning: bool = True, updates: bool = True) -> DispatchPolicy:
     """The dispatch policy called ``name``; raises InvalidInput for an unknown name."""
     if name not in POLICIES:
-        raise InvalidInput("unknown_policy", f"policy must be one of {POLICIES} (got {name!r})",
-                           field="policy")
+        raise InvalidInput(
+            "unknown_policy", f"policy must be one of {POLICIES} (got {name!r})", field="policy"
+        )
     if name == "greedy":
-        return DispatchPolicy(kind=PolicyKind.GREEDY, allow_updates=False,
-                              allow_prepositioning=False)
+        return DispatchPolicy(
+            kind=PolicyKind.GREEDY, allow_updates=False, allow_prepositioning=False
+        )
     return replace(DispatchPolicy(), allow_prepositioning=prepositioning, allow_updates=updates)
 
 
@@ -59,8 +61,13 @@ def run_instance(
     metrics = compute_metrics(result)
     wall = time.perf_counter() - started
     violations = tuple(check_solution(instance_dir, out_dir)) if check else ()
-    metrics = {**metrics, "wall_s": wall, "feasible": not violations if check else None,
-               "violations": len(violations)}
+    metrics = {
+        **metrics,
+        "wall_s": wall,
+        "feasible": not violations if check else None,
+        "violations": len(violations),
+    }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    return RunOutcome(instance=instance.name, out_dir=out_dir, metrics=metrics,
-                      violations=violations, wall_s=wall)
+    return RunOutcome(
+        instance=instance.name, out_dir=out_dir, metrics=metrics, violations=violations, wall_s=wall
+    )

@@ -99,8 +99,14 @@ class _World:
         self.next_order = 0
         self.open: dict[str, OpenOrder] = {}
         self.couriers = {
-            c.courier_id: _CourierRun(courier_id=c.courier_id, on=c.on_time, off=c.off_time,
-                                      x=c.x, y=c.y, free_at=c.on_time)
+            c.courier_id: _CourierRun(
+                courier_id=c.courier_id,
+                on=c.on_time,
+                off=c.off_time,
+                x=c.x,
+                y=c.y,
+                free_at=c.on_time,
+            )
             for c in sorted(instance.couriers, key=lambda c: c.courier_id)
         }
         self.assignments: list[AssignmentRecord] = []
@@ -110,13 +116,21 @@ class _World:
 
     # --- arrivals of information -------------------------------------------------
     def reveal_orders(self, t: int) -> None:
-        while self.next_order < len(self.by_time) and self.by_time[self.next_order].placement_time <= t:
+        while (
+            self.next_order < len(self.by_time)
+            and self.by_time[self.next_order].placement_time <= t
+        ):
             o = self.by_time[self.next_order]
             r = self.inst.restaurants[o.restaurant_id]
             self.open[o.order_id] = OpenOrder(
-                order_id=o.order_id, merchant_id=o.restaurant_id, placed_s=o.placement_time * 60.0,
-                ready_s=o.ready_time * 60.0, pickup_x_m=r.x, pickup_y_m=r.y,
-                dropoff_x_m=o.x, dropoff_y_m=o.y,
+                order_id=o.order_id,
+                merchant_id=o.restaurant_id,
+                placed_s=o.placement_time * 60.0,
+                ready_s=o.ready_time * 60.0,
+                pickup_x_m=r.x,
+                pickup_y_m=r.y,
+                dropoff_x_m=o.x,
+                dropoff_y_m=o.y,
             )
             self.recent.append((o.placement_time, o.restaurant_id))
             self.demand[o.restaurant_id] = self.demand.get(o.restaurant_id, 0) + 1
@@ -135,40 +149,74 @@ class _World:
                 continue
             states.append(self._state(c))
             if c.pending is not None:
-                committed.append(CommittedAssignment(
-                    courier_id=c.courier_id, merchant_id=c.pending.restaurant_id,
-                    orders=tuple(self._as_open(i) for i in c.pending.order_ids),
-                    arrival_s=c.pending.arrival * 60.0, pickup_s=c.pending.pickup * 60.0,
-                ))
-        merchants = tuple(
-            Merchant(merchant_id=rid, x_m=r.x, y_m=r.y, demand_weight=float(self.demand.get(rid, 0)))
-            for rid, r in sorted(self.inst.restaurants.items())
-        ) if self.policy.allow_prepositioning else ()
+                committed.append(
+                    CommittedAssignment(
+                        courier_id=c.courier_id,
+                        merchant_id=c.pending.restaurant_id,
+                        orders=tuple(self._as_open(i) for i in c.pending.order_ids),
+                        arrival_s=c.pending.arrival * 60.0,
+                        pickup_s=c.pending.pickup * 60.0,
+                    )
+                )
+        merchants = (
+            tuple(
+                Merchant(
+                    merchant_id=rid, x_m=r.x, y_m=r.y, demand_weight=float(self.demand.get(rid, 0))
+                )
+                for rid, r in sorted(self.inst.restaurants.items())
+            )
+            if self.policy.allow_prepositioning
+            else ()
+        )
         return Snapshot(
-            now_s=t * 60.0, orders=tuple(self.open[k] for k in sorted(self.open)),
-            couriers=tuple(states), travel=self.travel,
+            now_s=t * 60.0,
+            orders=tuple(self.open[k] for k in sorted(self.open)),
+            couriers=tuple(states),
+            travel=self.travel,
             pickup_service_s=self.inst.params.pickup_service_min * 60.0,
             dropoff_service_s=self.inst.params.dropoff_service_min * 60.0,
-            committed=tuple(committed), merchants=merchants,
+            committed=tuple(committed),
+            merchants=merchants,
         )
 
     def _as_open(self, order_id: str) -> OpenOrder:
         o = self.orders[order_id]
         r = self.inst.restaurants[o.restaurant_id]
-        return OpenOrder(order_id=o.order_id, merchant_id=o.restaurant_id,
-                         placed_s=o.placement_time * 60.0, ready_s=o.ready_time * 60.0,
-                         pickup_x_m=r.x, pickup_y_m=r.y, dropoff_x_m=o.x, dropoff_y_m=o.y)
+        return OpenOrder(
+            order_id=o.order_id,
+            merchant_id=o.restaurant_id,
+            placed_s=o.placement_time * 60.0,
+            ready_s=o.ready_time * 60.0,
+            pickup_x_m=r.x,
+            pickup_y_m=r.y,
+            dropoff_x_m=o.x,
+            dropoff_y_m=o.y,
+        )
 
     def _state(self, c: _CourierRun) -> CourierState:
         if c.pending is None:
-            return CourierState(courier_id=c.courier_id, x_m=c.x, y_m=c.y, free_s=c.free_at * 60.0,
-                                shift_start_s=c.on * 60.0, shift_end_s=c.off * 60.0,
-                                at_merchant_id=c.at_restaurant)
+            return CourierState(
+                courier_id=c.courier_id,
+                x_m=c.x,
+                y_m=c.y,
+                free_s=c.free_at * 60.0,
+                shift_start_s=c.on * 60.0,
+                shift_end_s=c.off * 60.0,
+                at_merchant_id=c.at_restaurant,
+            )
         end, (x, y) = self._route(c.pending.pickup, c.pending.restaurant_id, c.pending.order_ids)
-        return CourierState(courier_id=c.courier_id, x_m=x, y_m=y, free_s=end * 60.0,
-                            shift_start_s=c.on * 60.0, shift_end_s=c.off * 60.0)
+        return CourierState(
+            courier_id=c.courier_id,
+            x_m=x,
+            y_m=y,
+            free_s=end * 60.0,
+            shift_start_s=c.on * 60.0,
+            shift_end_s=c.off * 60.0,
+        )
 
-    def _route(self, pickup: int, rid: str, order_ids: list[str]) -> tuple[int, tuple[float, float]]:
+    def _route(
+        self, pickup: int, rid: str, order_ids: list[str]
+    ) -> tuple[int, tuple[float, float]]:
         r = self.inst.restaurants[rid]
         x, y, t = r.x, r.y, pickup + self.half_p
         for oid in order_ids:
@@ -191,8 +239,13 @@ class _World:
         if pickup > c.off:
             return
         self._move(c, t, a.merchant_id, r.x, r.y)
-        c.pending = _Pending(restaurant_id=a.merchant_id, order_ids=list(a.order_ids),
-                             assigned_at=t, arrival=arrival, pickup=pickup)
+        c.pending = _Pending(
+            restaurant_id=a.merchant_id,
+            order_ids=list(a.order_ids),
+            assigned_at=t,
+            arrival=arrival,
+            pickup=pickup,
+        )
         for i in a.order_ids:
             del self.open[i]
 
@@ -233,17 +286,23 @@ class _World:
             p = c.pending
             if p is None or p.pickup > t:
                 continue
-            self.assignments.append(AssignmentRecord(
-                assignment_time=p.assigned_at, pickup_time=p.pickup, courier_id=c.courier_id,
-                order_ids=tuple(p.order_ids)))
+            self.assignments.append(
+                AssignmentRecord(
+                    assignment_time=p.assigned_at,
+                    pickup_time=p.pickup,
+                    courier_id=c.courier_id,
+                    order_ids=tuple(p.order_ids),
+                )
+            )
             dep = p.pickup + self.half_p
             for oid in p.order_ids:
                 o = self.orders[oid]
                 arrive = dep + self.inst.travel_min(c.x, c.y, o.x, o.y)
                 self._move_at(c, dep, oid, o.x, o.y)
                 dropoff = arrive + self.half_d
-                self.deliveries[oid] = Delivery(pickup_time=p.pickup, dropoff_time=dropoff,
-                                                courier_id=c.courier_id)
+                self.deliveries[oid] = Delivery(
+                    pickup_time=p.pickup, dropoff_time=dropoff, courier_id=c.courier_id
+                )
                 dep = dropoff + self.half_d
             c.free_at, c.pending, c.at_restaurant = dep, None, None
 
@@ -270,6 +329,8 @@ def simulate(instance: Instance, policy: DispatchPolicy, *, tick_min: int = 1) -
                 w.apply_preposition(t, m)
         w.execute_pickups(t)
     return SimResult(
-        instance=instance, assignments=tuple(w.assignments), deliveries=w.deliveries,
+        instance=instance,
+        assignments=tuple(w.assignments),
+        deliveries=w.deliveries,
         moves={cid: tuple(c.moves) for cid, c in w.couriers.items()},
     )

@@ -27,8 +27,9 @@ def write_solution(result: SimResult, out: Path) -> tuple[Path, Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     lines = [ASSIGNMENTS_HEADER]
     for a in sorted(result.assignments, key=lambda a: (a.pickup_time, a.courier_id)):
-        lines.append(" ".join([str(a.assignment_time), str(a.pickup_time), a.courier_id,
-                               *a.order_ids]))
+        lines.append(
+            " ".join([str(a.assignment_time), str(a.pickup_time), a.courier_id, *a.order_ids])
+        )
     pa = out / ASSIGNMENTS_FILE
     pa.write_text("\n".join(lines) + "\n")
     lines = [ORDERS_HEADER]

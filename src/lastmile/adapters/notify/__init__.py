@@ -1,0 +1,1 @@
+"""Notification channel adapters: log, webhook, SMTP e-mail."""

@@ -1,0 +1,1 @@
+"""Webhook delivery over HTTP and the Drive background workers."""

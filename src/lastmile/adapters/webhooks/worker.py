@@ -1,0 +1,112 @@
+"""Drive workers: bus subscriptions and the webhook and notification sender threads.
+
+``install_drive(container)`` subscribes the webhook and notification
+producers to the bus (once) and starts two daemon threads; each has ``stop()``.
+Tests and the simulator call the ``*_once`` functions of ``app.webhooks`` and
+``app.notifications`` directly instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from lastmile.adapters.notify.channels import LogChannel
+from lastmile.adapters.webhooks.http import UrllibTransport
+from lastmile.app import notifications, webhooks
+from lastmile.app.context import Services
+from lastmile.app.events import Event
+from lastmile.app.live import LiveStore
+from lastmile.app.notifications import Channel, NotificationPolicy
+from lastmile.app.webhooks import WebhookTransport
+from lastmile.core.webhooks import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+
+class LoopWorker:
+    """Calls ``tick()`` every ``interval_s`` on a daemon thread until ``stop()``."""
+
+    def __init__(self, name: str, tick: Callable[[], object], interval_s: float):
+        self.name = name
+        self._tick = tick
+        self._interval = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.errors = 0
+        self.last_error: str | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._tick()
+            except Exception as exc:  # survive a bad tick; counted, logged, retried next tick
+                self.errors += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("%s tick failed", self.name)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+@dataclass(slots=True, kw_only=True)
+class DriveWorkers:
+    services: Services
+    live: LiveStore | None = None
+    transport: WebhookTransport = field(default_factory=UrllibTransport)
+    channels: Mapping[str, Channel] = field(default_factory=lambda: {"log": LogChannel()})
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    notify_policy: NotificationPolicy = field(default_factory=NotificationPolicy)
+    interval_s: float = 1.0
+    threads: list[LoopWorker] = field(default_factory=list)
+
+    def on_event(self, event: Event) -> None:
+        """The one bus subscriber: webhook messages, then notifications (both idempotent)."""
+        webhooks.on_event(self.services, event)
+        notifications.on_event(self.services, event, self.notify_policy)
+
+    def webhook_tick(self) -> None:
+        positions = webhooks.positions_from(self.live, self.services)
+        webhooks.evaluate_thresholds_once(self.services, positions)
+        for _ in range(20):  # drain a backlog, but come back to thresholds regularly
+            if webhooks.send_webhooks_once(self.services, self.transport, policy=self.retry) == 0:
+                break
+
+    def notification_tick(self) -> None:
+        notifications.send_notifications_once(self.services, self.channels,
+                                              policy=self.notify_policy)
+
+    def start(self) -> None:
+        if self.threads:
+            return
+        self.threads = [LoopWorker("webhook-sender", self.webhook_tick, self.interval_s),
+                        LoopWorker("notification-sender", self.notification_tick,
+                                   self.interval_s)]
+        for worker in self.threads:
+            worker.start()
+
+    def stop(self) -> None:
+        for worker in self.threads:
+            worker.stop()
+        self.threads = []
+
+
+def install_drive(container: object, **overrides: object) -> DriveWorkers:
+    """Subscribe the Drive producers to ``container.bus`` once; returns the (unstarted) workers."""
+    extras: dict[str, object] = container.extras  # type: ignore[attr-defined]
+    existing = extras.get("drive")
+    if isinstance(existing, DriveWorkers):
+        return existing
+    workers = DriveWorkers(services=container.services,  # type: ignore[attr-defined]
+                           live=getattr(container, "live", None), **overrides)  # type: ignore[arg-type]
+    container.bus.subscribe("*", workers.on_event)  # type: ignore[attr-defined]
+    extras["drive"] = workers
+    return workers

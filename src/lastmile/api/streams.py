@@ -1,0 +1,187 @@
+"""The WebSocket hub: bus events (published on worker threads) into per-connection queues.
+
+Events reach the bus on the outbox relay's thread (``order.*``, ``offer.*``,
+``courier.shift_*``) and on request threads (``courier.moved``). The hub's bus
+handler only filters and appends to each matching connection's bounded queue
+under a lock, then wakes the connection's asyncio loop with
+``loop.call_soon_threadsafe``: it never awaits, never does I/O and never
+raises, so a slow or dead WebSocket client cannot block the bus or stall the
+outbox relay (a raising bus handler would make the relay retry forever).
+
+A full queue drops its *oldest* message and counts it: a live feed would rather
+show the latest position than every stale one. The connection reports drops to
+its client in a ``stream.dropped`` message before the next event it sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lastmile.adapters.bus.memory import InProcessBus
+from lastmile.app.events import Event
+
+log = logging.getLogger(__name__)
+
+DEFAULT_QUEUE_SIZE = 256
+Match = Callable[[Event], bool]
+
+
+class StreamClosed(Exception):
+    """The hub stopped (application shutdown) while a connection was waiting."""
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    events: tuple[Event, ...]
+    dropped: int  # events dropped since the previous batch (oldest first)
+
+
+class Subscription:
+    """One connection's bounded queue; fed from any thread, drained on its own loop."""
+
+    def __init__(self, hub: StreamHub, match: Match, loop: asyncio.AbstractEventLoop,
+                 maxsize: int):
+        if maxsize < 1:
+            raise ValueError(f"maxsize must be >= 1 (got {maxsize})")
+        self._hub = hub
+        self.match = match
+        self._loop = loop
+        self._queue: deque[Event] = deque()
+        self._maxsize = maxsize
+        self._lock = threading.Lock()
+        self._wake = asyncio.Event()  # only touched on self._loop
+        self._dropped_unreported = 0
+        self.dropped_total = 0
+        self.delivered_total = 0
+        self.closed = False
+
+    def offer(self, event: Event) -> None:
+        """Enqueue from any thread; drops the oldest event when full. Never blocks."""
+        with self._lock:
+            if self.closed:
+                return
+            if len(self._queue) >= self._maxsize:
+                self._queue.popleft()
+                self._dropped_unreported += 1
+                self.dropped_total += 1
+            self._queue.append(event)
+        self._signal()
+
+    def _signal(self) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._wake.set)
+        except RuntimeError:  # the loop is closed: the connection is gone
+            self.closed = True
+
+    async def next_batch(self) -> Batch:
+        """Wait for events; return all queued ones. Raises StreamClosed once closed."""
+        while True:
+            with self._lock:
+                if self._queue or self._dropped_unreported:
+                    events = tuple(self._queue)
+                    self._queue.clear()
+                    dropped, self._dropped_unreported = self._dropped_unreported, 0
+                    self.delivered_total += len(events)
+                    self._wake.clear()
+                    return Batch(events=events, dropped=dropped)
+                if self.closed:
+                    raise StreamClosed()
+                self._wake.clear()
+            await self._wake.wait()
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._queue)
+
+    def close(self) -> None:
+        """Stop receiving; a waiting ``next_batch`` raises StreamClosed. Idempotent."""
+        with self._lock:
+            already = self.closed
+            self.closed = True
+        self._hub.discard(self)
+        if not already:
+            self._signal()
+
+
+class StreamHub:
+    """Fans bus events out to WebSocket subscriptions; start it with the app, stop it after."""
+
+    def __init__(self, bus: InProcessBus, *, queue_size: int = DEFAULT_QUEUE_SIZE):
+        self._bus = bus
+        self.queue_size = queue_size
+        self._subs: set[Subscription] = set()
+        self._lock = threading.Lock()
+        self._unsubscribe: Callable[[], None] | None = None
+        self.errors = 0
+
+    @property
+    def running(self) -> bool:
+        return self._unsubscribe is not None
+
+    def start(self) -> None:
+        if self._unsubscribe is None:
+            self._unsubscribe = self._bus.subscribe("*", self._on_event)
+
+    def stop(self) -> None:
+        """Unsubscribe from the bus and end every open subscription."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        with self._lock:
+            subs = list(self._subs)
+        for sub in subs:
+            sub.close()
+
+    def open(self, match: Match, *, maxsize: int | None = None) -> Subscription:
+        """A subscription to events ``match`` accepts, woken on the calling loop."""
+        sub = Subscription(self, match, asyncio.get_running_loop(), maxsize or self.queue_size)
+        with self._lock:
+            self._subs.add(sub)
+        return sub
+
+    def discard(self, sub: Subscription) -> None:
+        with self._lock:
+            self._subs.discard(sub)
+
+    def connections(self) -> int:
+        with self._lock:
+            return len(self._subs)
+
+    def _on_event(self, event: Event) -> None:
+        with self._lock:
+            subs = list(self._subs)
+        for sub in subs:
+            try:
+                if sub.match(event):
+                    sub.offer(event)
+            except Exception:  # one bad filter must not stall the relay for everyone
+                self.errors += 1
+                log.exception("stream filter failed for event %s", event.type)
+
+
+def region_feed(region_id: str) -> Match:
+    """Ops: courier moves, order changes, offers and shifts of one region."""
+
+    def match(event: Event) -> bool:
+        return event.region_id == region_id and event.type.startswith(
+            ("order.", "offer.", "courier."))
+
+    return match
+
+
+def order_feed(order_id: str) -> Match:
+    """Consumer: the order's own changes and moves of a courier carrying it."""
+
+    def match(event: Event) -> bool:
+        if event.type.startswith("order."):
+            return event.subject_id == order_id
+        if event.type == "courier.moved":
+            return order_id in (event.data.get("active_order_ids") or ())
+        return False
+
+    return match

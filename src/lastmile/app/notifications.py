@@ -1,0 +1,112 @@
+"""Notifications: an outbox of consumer, merchant and courier messages, sent per channel.
+
+A bus subscriber turns order events into ``notifications`` rows (one per
+recipient and channel, unique per source event, so redelivery queues nothing
+twice). The sender hands each due row to its channel outside any transaction:
+``pending -> sent``, or back to ``pending`` with a later ``next_attempt_at``
+after a failure, and ``failed`` only after ``max_attempts`` (the row stays;
+``retry_failed`` re-queues it). A failing channel never loses a message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from lastmile.app.context import Services
+from lastmile.app.events import Event
+from lastmile.core.delivery.notices import Notification, NoticeStatus, notices_for, retry_delay_s
+
+
+class Channel(Protocol):
+    def send(self, notification: Notification) -> None:
+        """Deliver or raise; the caller records the failure and retries later."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotificationPolicy:
+    channels: tuple[str, ...] = ("log",)  # every notice goes to these
+    email_when_known: bool = True  # plus email when the recipient's address is known
+    max_attempts: int = 6
+    retry_base_s: float = 30.0
+
+
+def on_event(services: Services, event: Event, policy: NotificationPolicy) -> None:
+    """Bus subscriber: queue the notices ``event`` produces (idempotent per event id)."""
+    with services.uow() as uow:
+        order = uow.orders.get(event.subject_id)
+        if order is None:
+            return
+        parties: dict[str, str | None] = {
+            "consumer": order.consumer_id, "merchant": order.merchant_id,
+            "courier": order.courier_id or event.data.get("courier_id")}
+        notices = notices_for(event.type, order_id=order.id, parties=parties)
+        if not notices:
+            return
+        delivery = uow.deliveries.by_order(order.id)
+        email = delivery.contact.email if delivery is not None else ""
+        now = services.clock.now()
+        for notice in notices:
+            address = email if notice.recipient_kind == "consumer" and email else None
+            channels = policy.channels + (("email",) if address and policy.email_when_known
+                                          else ())
+            for channel in channels:
+                uow.notifications.add(Notification(
+                    id=services.ids.new("ntf"), event_id=event.event_id, kind=notice.kind,
+                    recipient_kind=notice.recipient_kind, recipient_id=notice.recipient_id,
+                    channel=channel, subject=notice.subject, body=notice.body, created_at=now,
+                    address=address if channel == "email" else None, next_attempt_at=now))
+        uow.commit()
+
+
+def send_notifications_once(services: Services, channels: Mapping[str, Channel], *,
+                            policy: NotificationPolicy = NotificationPolicy(),
+                            batch: int = 100) -> int:
+    """Try every due notification once; returns how many were sent."""
+    with services.uow() as uow:
+        due = uow.notifications.due(services.clock.now(), batch)
+    sent = 0
+    for n in due:
+        error: str | None = None
+        channel = channels.get(n.channel)
+        try:
+            if channel is None:
+                raise LookupError(f"no channel {n.channel!r} configured")
+            channel.send(n)
+        except Exception as exc:  # recorded on the row and retried: never lost, never silent
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        _settle(services, n, error, policy)
+        sent += error is None
+    return sent
+
+
+def _settle(services: Services, n: Notification, error: str | None,
+            policy: NotificationPolicy) -> None:
+    now = services.clock.now()
+    attempts = n.attempts + 1
+    if error is None:
+        nxt = replace(n, status=NoticeStatus.SENT, attempts=attempts, sent_at=now,
+                      next_attempt_at=None, last_error=None)
+    elif attempts >= policy.max_attempts:
+        nxt = replace(n, status=NoticeStatus.FAILED, attempts=attempts, next_attempt_at=None,
+                      last_error=error)
+    else:
+        nxt = replace(n, attempts=attempts, last_error=error,
+                      next_attempt_at=now + retry_delay_s(attempts, base_s=policy.retry_base_s))
+    with services.uow() as uow:
+        uow.notifications.save(nxt)
+        uow.commit()
+
+
+def retry_failed(services: Services, *, limit: int = 100) -> int:
+    """Re-queue notifications that gave up (e.g. after fixing a channel's settings)."""
+    now = services.clock.now()
+    with services.uow() as uow:
+        failed = uow.notifications.list(status=NoticeStatus.FAILED.value, limit=limit)
+        for n in failed:
+            uow.notifications.save(replace(n, status=NoticeStatus.PENDING, attempts=0,
+                                           next_attempt_at=now))
+        uow.commit()
+    return len(failed)

@@ -1,0 +1,158 @@
+"""Webhooks: signatures, retry schedule, event filters and the records they live in.
+
+Signature scheme (documented for receivers in ``docs/drive.md``): the header
+``X-Lastmile-Signature: t=<unix seconds>,v1=<hex>`` where ``hex`` is
+HMAC-SHA256(secret, f"{t}.{body}") over the exact raw body bytes. Receivers
+check the HMAC with a constant-time comparison, reject timestamps older than
+a tolerance (replay protection) and deduplicate by the payload's ``event_id``:
+a retried delivery carries the same ``event_id`` and body, with a fresh
+timestamp and signature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from lastmile.core.errors import InvalidInput
+
+SIGNATURE_HEADER = "X-Lastmile-Signature"
+EVENT_ID_HEADER = "X-Lastmile-Event-Id"
+DEFAULT_TOLERANCE_S = 300
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """Hex HMAC-SHA256 of ``b"<timestamp>." + body`` under ``secret``."""
+    message = str(timestamp).encode() + b"." + body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def signature_header(secret: str, timestamp: int, body: bytes) -> str:
+    return f"t={timestamp},v1={sign(secret, timestamp, body)}"
+
+
+def verify(secret: str, header: str, body: bytes, *, now: float,
+           tolerance_s: int = DEFAULT_TOLERANCE_S) -> bool:
+    """True when ``header`` signs ``body`` under ``secret`` within ``tolerance_s`` of ``now``.
+
+    Any ``v1`` entry may match (several are sent while a secret rotates); a
+    malformed header is simply not valid.
+    """
+    timestamp: int | None = None
+    candidates: list[str] = []
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit():
+            timestamp = int(value)
+        elif key == "v1" and value:
+            candidates.append(value)
+    if timestamp is None or not candidates or abs(now - timestamp) > tolerance_s:
+        return False
+    expected = sign(secret, timestamp, body)
+    return any(hmac.compare_digest(expected, c) for c in candidates)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """Exponential backoff: ``base_s * 2^(attempt-1)``, capped; dead after ``max_attempts``."""
+
+    base_s: float = 10.0
+    cap_s: float = 6 * 3600.0
+    max_attempts: int = 8
+
+    def __post_init__(self) -> None:
+        if self.base_s <= 0 or self.cap_s < self.base_s or self.max_attempts < 1:
+            raise InvalidInput("invalid_retry_policy",
+                               "retry policy needs base_s > 0, cap_s >= base_s, max_attempts >= 1")
+
+
+def backoff_s(attempts: int, policy: RetryPolicy) -> float:
+    """Seconds to wait after the ``attempts``-th failed attempt (1-based); never above the cap."""
+    if attempts < 1:
+        raise InvalidInput("invalid_attempt", f"attempts must be >= 1 (got {attempts})")
+    return min(policy.cap_s, policy.base_s * 2 ** (attempts - 1))
+
+
+def backoff_schedule(policy: RetryPolicy) -> tuple[float, ...]:
+    """Waits between consecutive attempts: ``max_attempts - 1`` values."""
+    return tuple(backoff_s(n, policy) for n in range(1, policy.max_attempts))
+
+
+class MessageStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"  # gave up after max_attempts: the dead letter, visible and re-queueable
+
+
+def after_failure(attempts: int, now: float, policy: RetryPolicy) -> tuple[MessageStatus, float | None]:
+    """Status and next attempt time after the ``attempts``-th attempt failed."""
+    if attempts >= policy.max_attempts:
+        return MessageStatus.DEAD, None
+    return MessageStatus.PENDING, now + backoff_s(attempts, policy)
+
+
+# Webhook event types a business may subscribe to.
+STATUS_EVENTS = (
+    "delivery.created", "delivery.confirmed", "delivery.ready", "delivery.assigned",
+    "delivery.courier_at_pickup", "delivery.picked_up", "delivery.courier_at_dropoff",
+    "delivery.delivered", "delivery.cancelled", "delivery.unassigned", "delivery.updated",
+    "delivery.undeliverable",
+)
+THRESHOLD_EVENTS = ("delivery.eta_under", "delivery.courier_nearby", "delivery.delayed")
+EVENT_TYPES = STATUS_EVENTS + THRESHOLD_EVENTS
+
+
+def validate_filter(event_types: tuple[str, ...]) -> tuple[str, ...]:
+    """Known event types (``*`` or empty means all); sorted and deduplicated."""
+    unknown = sorted(set(event_types) - set(EVENT_TYPES) - {"*"})
+    if unknown:
+        raise InvalidInput("unknown_event_type",
+                           f"unknown event types {unknown}; known: {', '.join(EVENT_TYPES)}",
+                           field="event_types")
+    return tuple(sorted(set(event_types)))
+
+
+def wants(event_types: tuple[str, ...], event_type: str) -> bool:
+    return not event_types or "*" in event_types or event_type in event_types
+
+
+def validate_url(url: str) -> str:
+    if not (url.startswith("https://") or url.startswith("http://")) or len(url) > 2000:
+        raise InvalidInput("invalid_url", f"url must be an http(s) URL (got {url[:80]!r})",
+                           field="url")
+    return url
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Endpoint:
+    id: str
+    merchant_id: str
+    url: str
+    secret: str
+    event_types: tuple[str, ...]
+    created_at: float
+    active: bool = True
+    eta_under_s: int | None = 300
+    nearby_m: int | None = 500
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
+    """One event to one endpoint; ``event_id`` is stable across every retry."""
+
+    id: str
+    endpoint_id: str
+    merchant_id: str
+    event_id: str
+    event_type: str
+    payload: dict[str, Any]
+    created_at: float
+    status: MessageStatus = MessageStatus.PENDING
+    attempts: int = 0
+    next_attempt_at: float | None = None
+    last_error: str | None = None
+    last_status_code: int | None = None
+    delivered_at: float | None = None

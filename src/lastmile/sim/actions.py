@@ -1,0 +1,184 @@
+"""What simulated people can do on the platform, and the in-process adapter.
+
+``world.World`` only talks to an ``Actions``: ``DirectActions`` calls the use
+cases in-process on a simulated clock (``lastmile simulate``);
+``demo.HttpActions`` does the same through the HTTP API with API keys
+(``lastmile demo``). Both raise ``Refused`` when the platform says no (an
+offer expired, an order was cancelled meanwhile): people in a city race.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from lastmile.app import fulfilment, offers
+from lastmile.app.context import Services
+from lastmile.app.dispatching import LiveTravel, dispatch_round
+from lastmile.app.ordering import LineRequest, OrderRequest, get_quote, place_order
+from lastmile.app.tracking import Tracking, ingest_pings
+from lastmile.core.dispatch import DispatchPolicy
+from lastmile.core.errors import DomainError
+from lastmile.core.geo import Point
+from lastmile.core.orders import SYSTEM, Actor, ActorKind, DeliveryProof
+
+
+class Refused(Exception):
+    """The platform refused an action (a 4xx / DomainError); ``code`` says why."""
+
+    def __init__(self, code: str, message: str = ""):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuoteView:
+    fees_minor: int  # delivery + service + small-order fee
+    eta_expected_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlacedView:
+    order_id: str
+    placed_at: float
+    eta_expected_at: float
+    eta_high_at: float
+    fees_minor: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfferView:
+    id: str
+    order_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderAsk:
+    consumer_id: str
+    merchant_id: str
+    item_id: str
+    quantity: int
+    dropoff: Point
+
+
+class Actions(Protocol):
+    def quote(self, ask: OrderAsk) -> QuoteView: ...
+    def place(self, ask: OrderAsk, *, key: str) -> PlacedView: ...
+    def confirm(self, merchant_id: str, order_id: str, prep_s: int) -> None: ...
+    def mark_ready(self, merchant_id: str, order_id: str) -> None: ...
+    def cancel(self, consumer_id: str, order_id: str, reason: str) -> None: ...
+    def start_shift(self, courier_id: str, device_id: str, duration_s: int) -> None: ...
+    def end_shift(self, courier_id: str) -> None: ...
+    def ping(self, courier_id: str, device_id: str, at: Point) -> None: ...
+    def current_offer(self, courier_id: str) -> OfferView | None: ...
+    def accept(self, courier_id: str, offer_id: str) -> None: ...
+    def decline(self, courier_id: str, offer_id: str) -> None: ...
+    def arrive(self, courier_id: str, order_id: str) -> None: ...
+    def pick_up(self, courier_id: str, order_id: str) -> None: ...
+    def deliver(self, courier_id: str, order_id: str) -> None: ...
+    def dispatch(self, region_ids: tuple[str, ...]) -> int:
+        """Run a dispatch round where the world owns it; returns offers made."""
+        ...
+
+
+def fees_of(prices: dict[str, int]) -> int:
+    return prices["delivery_fee"] + prices["service_fee"] + prices["small_order_fee"]
+
+
+def _request(ask: OrderAsk) -> OrderRequest:
+    return OrderRequest(consumer_id=ask.consumer_id, merchant_id=ask.merchant_id,
+                        lines=(LineRequest(item_id=ask.item_id, quantity=ask.quantity),),
+                        dropoff=ask.dropoff)
+
+
+def _actor(kind: ActorKind, id_: str) -> Actor:
+    return Actor(kind=kind, id=id_)
+
+
+class DirectActions:
+    """Calls the use cases in this process (the simulator's fast path)."""
+
+    def __init__(self, services: Services, tracking: Tracking, *,
+                 policy: DispatchPolicy | None = None, travel: LiveTravel | None = None):
+        self.s = services
+        self.tracking = tracking
+        self.policy = policy or DispatchPolicy()
+        self.travel = travel or LiveTravel()
+
+    def _call(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return fn(self.s, *args, **kwargs)
+        except DomainError as exc:
+            raise Refused(exc.code, exc.message) from exc
+
+    def quote(self, ask: OrderAsk) -> QuoteView:
+        q = self._call(get_quote, _request(ask))
+        return QuoteView(fees_minor=fees_of(q.prices.as_minor()), eta_expected_at=q.eta.expected_at)
+
+    def place(self, ask: OrderAsk, *, key: str) -> PlacedView:
+        o = self._call(place_order, _request(ask), idempotency_key=key).order
+        return PlacedView(order_id=o.id, placed_at=o.placed_at, eta_expected_at=o.eta.expected_at,
+                          eta_high_at=o.eta.high_at, fees_minor=fees_of(o.prices.as_minor()),
+                          currency=o.currency)
+
+    def confirm(self, merchant_id: str, order_id: str, prep_s: int) -> None:
+        self._call(fulfilment.confirm_order, order_id, prep_estimate_s=prep_s,
+                   actor=_actor(ActorKind.MERCHANT, merchant_id))
+
+    def mark_ready(self, merchant_id: str, order_id: str) -> None:
+        self._call(fulfilment.mark_ready, order_id, actor=_actor(ActorKind.MERCHANT, merchant_id))
+
+    def cancel(self, consumer_id: str, order_id: str, reason: str) -> None:
+        self._call(fulfilment.cancel_order, order_id, reason=reason,
+                   actor=_actor(ActorKind.CONSUMER, consumer_id))
+
+    def start_shift(self, courier_id: str, device_id: str, duration_s: int) -> None:
+        self._call(fulfilment.start_shift, courier_id, device_id=device_id,
+                   ends_at=self.s.clock.now() + duration_s,
+                   actor=_actor(ActorKind.COURIER, courier_id))
+
+    def end_shift(self, courier_id: str) -> None:
+        self._call(fulfilment.end_shift, courier_id, actor=_actor(ActorKind.COURIER, courier_id))
+        self.tracking.live.remove(courier_id)
+
+    def ping(self, courier_id: str, device_id: str, at: Point) -> None:
+        raw = [{"device_id": device_id, "lat": at.lat, "lng": at.lng, "accuracy_m": 10.0,
+                "client_ts": self.s.clock.now()}]
+        try:
+            ingest_pings(self.tracking, courier_id=courier_id, raw=raw)
+        except DomainError as exc:
+            raise Refused(exc.code, exc.message) from exc
+
+    def current_offer(self, courier_id: str) -> OfferView | None:
+        o = offers.current_offer(self.s, courier_id)
+        return OfferView(id=o.id, order_ids=o.order_ids) if o else None
+
+    def accept(self, courier_id: str, offer_id: str) -> None:
+        self._call(offers.accept_offer, offer_id, actor=_actor(ActorKind.COURIER, courier_id))
+
+    def decline(self, courier_id: str, offer_id: str) -> None:
+        self._call(offers.decline_offer, offer_id, reason="not for me",
+                   actor=_actor(ActorKind.COURIER, courier_id))
+
+    def arrive(self, courier_id: str, order_id: str) -> None:
+        self._call(fulfilment.courier_arrive, order_id, actor=_actor(ActorKind.COURIER, courier_id))
+
+    def pick_up(self, courier_id: str, order_id: str) -> None:
+        self._call(fulfilment.pick_up, order_id, actor=_actor(ActorKind.COURIER, courier_id))
+
+    def deliver(self, courier_id: str, order_id: str) -> None:
+        self._call(fulfilment.deliver, order_id, proof=DeliveryProof(photo_ref="sim://door"),
+                   actor=_actor(ActorKind.COURIER, courier_id))
+
+    def dispatch(self, region_ids: tuple[str, ...]) -> int:
+        made = 0
+        for region_id in region_ids:
+            r = dispatch_round(self.s, self.tracking.live, region_id, self.policy,
+                               travel=self.travel)
+            made += len(r.offers) + len(r.extensions)
+        return made
+
+
+__all__ = ["SYSTEM", "Actions", "DirectActions", "OfferView", "OrderAsk", "PlacedView",
+           "QuoteView", "Refused"]

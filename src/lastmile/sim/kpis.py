@@ -1,0 +1,78 @@
+"""KPIs of a simulated run, from the world's log (the same for in-process and HTTP runs).
+
+Definitions (times in minutes, money in minor units of the city's currency):
+
+- click-to-door: delivered_at - placed_at, over delivered orders (mean, p50, p90);
+- lateness: delivered after the quoted expected time (share and mean minutes
+  late of those), and after the quoted window's high end (share);
+- ETA error: delivered_at - quoted expected, mean absolute and mean signed
+  (positive = later than quoted);
+- utilisation: courier time holding orders (accept -> last drop-off) over
+  on-shift time; orders per courier-hour: delivered / on-shift hours;
+- cost per order: on-shift hours x ``courier_hourly_minor`` / delivered (an
+  hourly-guarantee pay model; the pay engine replaces it when it lands);
+- fee revenue: delivery + service + small-order fees of delivered orders.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from lastmile.sim.world import WorldLog
+
+COURIER_HOURLY_MINOR = 1_800  # USD 18.00 an hour on shift
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    """Linear-interpolated percentile (numpy's default); None for no values."""
+    if not values:
+        return None
+    xs = sorted(values)
+    pos = (len(xs) - 1) * q
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def _r(x: float | None, nd: int = 2) -> float | None:
+    return None if x is None else round(x, nd)
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def compute_kpis(log: WorldLog, *, courier_hourly_minor: int = COURIER_HOURLY_MINOR
+                 ) -> dict[str, Any]:
+    orders = list(log.orders.values())
+    done = [o for o in orders if o.delivered_at is not None]
+    c2d = [(o.delivered_at - o.placed_at) / 60 for o in done if o.delivered_at is not None]
+    err = [(o.delivered_at - o.eta_expected_at) / 60 for o in done if o.delivered_at is not None]
+    late = [e for e in err if e > 0]
+    past_high = [o for o in done if o.delivered_at is not None and o.delivered_at > o.eta_high_at]
+    shift_h = sum(r.shift_s for r in log.couriers.values()) / 3600
+    busy_h = sum(r.busy_s for r in log.couriers.values()) / 3600
+    cancelled = sum(1 for o in orders if o.cancelled_at is not None)
+    n = len(done)
+    return {
+        "sim_hours": round((log.end - log.start) / 3600, 2),
+        "quotes": log.quotes,
+        "quotes_not_converted": log.lost_quotes,
+        "orders_placed": len(orders),
+        "orders_delivered": n,
+        "orders_cancelled": cancelled,
+        "orders_open_at_end": len(orders) - n - cancelled,
+        "cancellation_rate": _r(cancelled / len(orders), 3) if orders else None,
+        "click_to_door_min": {"mean": _r(_mean(c2d)), "p50": _r(_pct(c2d, 0.5)),
+                              "p90": _r(_pct(c2d, 0.9))},
+        "late_share": _r(len(late) / n, 3) if n else None,
+        "late_mean_min": _r(_mean(late)),
+        "past_window_share": _r(len(past_high) / n, 3) if n else None,
+        "eta_error_min": {"mean_abs": _r(_mean([abs(e) for e in err])), "bias": _r(_mean(err))},
+        "courier_hours": round(shift_h, 2),
+        "courier_utilisation": _r(busy_h / shift_h, 3) if shift_h else None,
+        "orders_per_courier_hour": _r(n / shift_h) if shift_h else None,
+        "cost_per_order_minor": round(shift_h * courier_hourly_minor / n) if n else None,
+        "fee_revenue_minor": sum(o.fees_minor for o in done),
+        "refusals": dict(sorted(log.refusals.items())),
+    }

@@ -1,0 +1,211 @@
+"""Use cases on a real database (SQLite always, PostgreSQL when marked)."""
+
+import pytest
+
+from fakes import RecordingPublisher
+from lastmile.adapters.bus.outbox import IdempotentHandler, RelayError, relay_once
+from lastmile.app import fulfilment, offers, queries
+from lastmile.app.auth import Principal
+from lastmile.app.ordering import LineRequest, OrderRequest, place_order
+from lastmile.core.errors import Conflict, InvalidInput, NotFound
+from lastmile.core.geo import Point
+from lastmile.core.orders import SYSTEM, Actor, ActorKind, DeliveryProof, OrderStatus
+
+DROP = Point(lat=37.445, lng=-122.15)
+
+
+def _request(p, consumer=0, merchant=0, qty=1, tip=0):
+    m = queries.get_merchant(p.services, p.seed.merchant_ids[merchant])
+    return OrderRequest(consumer_id=p.seed.consumer_ids[consumer], merchant_id=m.id,
+                        lines=(LineRequest(item_id=m.menu[0].id, quantity=qty),), dropoff=DROP,
+                        tip_minor=tip)
+
+
+def _actor(kind, id_):
+    return Actor(kind=ActorKind(kind), id=id_)
+
+
+def test_replayed_idempotency_key_returns_the_same_order(platform):
+    first = place_order(platform.services, _request(platform), idempotency_key="k-1")
+    again = place_order(platform.services, _request(platform), idempotency_key="k-1")
+    assert not first.replayed and again.replayed and again.order.id == first.order.id
+    who = Principal(role="ops", subject_id="ops")
+    assert len(queries.list_orders(platform.services, who=who, statuses=None)) == 1
+
+
+def test_reused_idempotency_key_with_another_body_is_a_conflict(platform):
+    place_order(platform.services, _request(platform), idempotency_key="k-1")
+    with pytest.raises(Conflict) as err:
+        place_order(platform.services, _request(platform, qty=2), idempotency_key="k-1")
+    assert err.value.code == "idempotency_key_reused"
+
+
+def test_same_key_for_two_consumers_gives_two_orders(platform):
+    a = place_order(platform.services, _request(platform, consumer=0), idempotency_key="k")
+    b = place_order(platform.services, _request(platform, consumer=1), idempotency_key="k")
+    assert a.order.id != b.order.id
+
+
+def test_failed_placement_leaves_nothing_behind(platform):
+    bad = OrderRequest(consumer_id=platform.seed.consumer_ids[0],
+                       merchant_id=platform.seed.merchant_ids[0],
+                       lines=(LineRequest(item_id="itm_nope", quantity=1),), dropoff=DROP)
+    with pytest.raises(InvalidInput):
+        place_order(platform.services, bad, idempotency_key="k-bad")
+    with platform.services.uow() as uow:
+        assert uow.idempotency.get(f"order:{bad.consumer_id}", "k-bad") is None
+        pending = uow.outbox.pending(1000)
+    assert not [e for e in pending if e.event.type.startswith("order.")]
+
+
+def test_drop_off_outside_the_region_is_refused(platform):
+    req = _request(platform)
+    far = OrderRequest(consumer_id=req.consumer_id, merchant_id=req.merchant_id, lines=req.lines,
+                       dropoff=Point(lat=40.0, lng=-100.0))
+    with pytest.raises(InvalidInput) as err:
+        place_order(platform.services, far, idempotency_key="k")
+    assert err.value.field == "dropoff"
+
+
+def _deliver_one(p):
+    svc = p.services
+    order = place_order(svc, _request(p), idempotency_key="k").order
+    merchant = _actor("merchant", order.merchant_id)
+    courier_id = p.seed.courier_ids[0]
+    courier = _actor("courier", courier_id)
+    fulfilment.confirm_order(svc, order.id, prep_estimate_s=600, actor=merchant)
+    fulfilment.start_shift(svc, courier_id, device_id="phone-1",
+                           ends_at=p.clock.now() + 3600, actor=courier)
+    offer = offers.make_offer(svc, courier_id=courier_id, order_ids=(order.id,), actor=SYSTEM)
+    offers.accept_offer(svc, offer.id, actor=courier)
+    p.clock.advance(300)
+    fulfilment.mark_ready(svc, order.id, actor=merchant)
+    fulfilment.courier_arrive(svc, order.id, actor=courier)
+    fulfilment.pick_up(svc, order.id, actor=courier)
+    p.clock.advance(600)
+    fulfilment.courier_arrive(svc, order.id, actor=courier)
+    done = fulfilment.deliver(svc, order.id, proof=DeliveryProof(photo_ref="s3://p/1.jpg"),
+                              actor=courier)
+    return done, courier_id
+
+
+def test_full_lifecycle_is_recorded_as_events_with_actors(platform):
+    done, courier_id = _deliver_one(platform)
+    assert done.status is OrderStatus.DELIVERED
+    history = queries.order_history(platform.services, done.id,
+                                    who=Principal(role="courier", subject_id=courier_id))
+    assert [e.type for e in history] == [
+        "order.placed", "order.confirmed", "order.assigned", "order.ready",
+        "order.courier_at_pickup", "order.picked_up", "order.courier_at_dropoff",
+        "order.delivered"]
+    assert {e.actor_kind for e in history} == {"consumer", "merchant", "courier"}
+    with platform.services.uow() as uow:
+        courier = uow.couriers.get(courier_id)
+    assert courier.status.value == "idle" and courier.active_order_ids == ()
+
+
+def test_orders_are_visible_only_to_their_own_sides(platform):
+    done, courier_id = _deliver_one(platform)
+    svc = platform.services
+    for who in (Principal(role="consumer", subject_id=platform.seed.consumer_ids[1]),
+                Principal(role="merchant", subject_id=platform.seed.merchant_ids[1]),
+                Principal(role="courier", subject_id=platform.seed.courier_ids[1])):
+        with pytest.raises(NotFound):
+            queries.get_order(svc, done.id, who=who)
+        assert queries.list_orders(svc, who=who, statuses=None) == []
+
+
+def test_stale_version_write_is_refused(platform):
+    svc = platform.services
+    order = place_order(svc, _request(platform), idempotency_key="k").order
+    fulfilment.confirm_order(svc, order.id, prep_estimate_s=600,
+                             actor=_actor("merchant", order.merchant_id))
+    with svc.uow() as uow, pytest.raises(Conflict) as err:
+        uow.orders.save(order, expected_version=order.version)
+    assert err.value.code == "concurrent_update"
+
+
+def test_expired_offer_cannot_be_accepted_and_order_can_be_offered_again(platform):
+    svc = platform.services
+    order = place_order(svc, _request(platform), idempotency_key="k").order
+    fulfilment.confirm_order(svc, order.id, prep_estimate_s=600,
+                             actor=_actor("merchant", order.merchant_id))
+    c1, c2 = platform.seed.courier_ids[:2]
+    for c in (c1, c2):
+        fulfilment.start_shift(svc, c, device_id="d", ends_at=platform.clock.now() + 3600,
+                               actor=_actor("courier", c))
+    offer = offers.make_offer(svc, courier_id=c1, order_ids=(order.id,), actor=SYSTEM, ttl_s=30)
+    with pytest.raises(Conflict):
+        offers.make_offer(svc, courier_id=c2, order_ids=(order.id,), actor=SYSTEM)
+    platform.clock.advance(31)
+    with pytest.raises(Conflict) as err:
+        offers.accept_offer(svc, offer.id, actor=_actor("courier", c1))
+    assert err.value.code == "offer_expired"
+    second = offers.make_offer(svc, courier_id=c2, order_ids=(order.id,), actor=SYSTEM)
+    assert offers.accept_offer(svc, second.id, actor=_actor("courier", c2)).status.value == "accepted"
+
+
+def test_courier_cannot_end_shift_holding_orders(platform):
+    svc = platform.services
+    order = place_order(svc, _request(platform), idempotency_key="k").order
+    fulfilment.confirm_order(svc, order.id, prep_estimate_s=600,
+                             actor=_actor("merchant", order.merchant_id))
+    c = platform.seed.courier_ids[0]
+    fulfilment.start_shift(svc, c, device_id="d", ends_at=platform.clock.now() + 3600,
+                           actor=_actor("courier", c))
+    offer = offers.make_offer(svc, courier_id=c, order_ids=(order.id,), actor=SYSTEM)
+    offers.accept_offer(svc, offer.id, actor=_actor("courier", c))
+    with pytest.raises(Conflict) as err:
+        fulfilment.end_shift(svc, c, actor=_actor("courier", c))
+    assert err.value.code == "orders_in_hand"
+
+
+def test_outbox_relays_every_event_at_least_once_in_order(platform):
+    svc = platform.services
+    relay_once(svc, RecordingPublisher(), batch=10_000)  # the seed's menu events
+    place_order(svc, _request(platform), idempotency_key="k")
+    flaky = RecordingPublisher(fail_times=1)
+    with pytest.raises(RelayError):
+        relay_once(svc, flaky)
+    assert relay_once(svc, flaky) == 1
+    assert relay_once(svc, flaky) == 0
+    assert [e.type for e in flaky.events] == ["order.placed"]
+
+
+def test_idempotent_handler_acts_once_per_event(platform):
+    svc = platform.services
+    placed = place_order(svc, _request(platform), idempotency_key="k").order
+    event = queries.order_history(svc, placed.id, who=Principal(role="ops", subject_id="o"))[0]
+    seen = []
+    handler = IdempotentHandler(svc, "counter", seen.append)
+    handler(event)
+    handler(event)
+    assert seen == [event]
+
+
+def test_merchants_near_pages_are_stable_and_complete(platform):
+    svc = platform.services
+    region = platform.seed.region.id
+    at = Point(lat=37.44, lng=-122.14)
+    seen, token = [], None
+    while True:
+        page = queries.merchants_near(svc, region_id=region, at=at, radius_m=20_000, limit=2,
+                                      page_token=token)
+        seen.extend(h.merchant.id for h in page.hits)
+        distances = [h.distance_m for h in page.hits]
+        assert distances == sorted(distances)
+        token = page.next_page_token
+        if token is None:
+            break
+    assert sorted(seen) == sorted(platform.seed.merchant_ids) and len(seen) == len(set(seen))
+
+
+def test_page_token_from_another_query_is_refused(platform):
+    svc = platform.services
+    region = platform.seed.region.id
+    page = queries.merchants_near(svc, region_id=region, at=Point(lat=37.44, lng=-122.14),
+                                  radius_m=20_000, limit=1)
+    with pytest.raises(InvalidInput) as err:
+        queries.merchants_near(svc, region_id=region, at=Point(lat=37.45, lng=-122.14),
+                               radius_m=20_000, limit=1, page_token=page.next_page_token)
+    assert err.value.code == "page_token_mismatch"

@@ -1,0 +1,68 @@
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lastmile.core.errors import InvalidInput
+from lastmile.core.geo import Point
+from lastmile.core.money import Money
+from lastmile.core.pricing import PricingPolicy, SupplyDemand, delivery_fee, quote, surge_multiplier
+
+POLICY = PricingPolicy()
+PICKUP = Point(lat=37.44, lng=-122.14)
+
+
+CALM = SupplyDemand(open_orders=1, available_couriers=5)
+
+
+def _quote(dropoff: Point, subtotal: int = 2000, supply: SupplyDemand = CALM):
+    return quote(pickup=PICKUP, dropoff=dropoff, subtotal=Money(amount_minor=subtotal,
+                 currency="USD"), tip=Money(amount_minor=0, currency="USD"), tax_rate_bp=900,
+                 prep_time_s=600, supply=supply, now=0.0, policy=POLICY)
+
+
+def test_no_surge_when_couriers_keep_up():
+    assert surge_multiplier(SupplyDemand(open_orders=3, available_couriers=10), POLICY) == 1
+
+
+def test_surge_rises_in_quarter_steps_and_is_capped():
+    mid = surge_multiplier(SupplyDemand(open_orders=25, available_couriers=10), POLICY)
+    assert mid == Decimal("1.50")
+    assert surge_multiplier(SupplyDemand(open_orders=500, available_couriers=1), POLICY) == Decimal(
+        "2.50")
+    assert surge_multiplier(SupplyDemand(open_orders=5, available_couriers=0), POLICY) == Decimal(
+        "2.50")
+
+
+def test_small_orders_pay_the_small_order_fee():
+    q = _quote(Point(lat=37.45, lng=-122.14), subtotal=500)
+    assert q.prices.small_order_fee.amount_minor == POLICY.small_order_fee_minor
+
+
+def test_drop_off_beyond_range_is_refused_naming_the_field():
+    with pytest.raises(InvalidInput) as err:
+        _quote(Point(lat=38.0, lng=-122.14))
+    assert err.value.field == "dropoff" and err.value.code == "out_of_range"
+
+
+def test_total_is_the_sum_of_its_parts():
+    p = _quote(Point(lat=37.45, lng=-122.15)).prices
+    parts = [p.subtotal, p.delivery_fee, p.service_fee, p.small_order_fee, p.tax, p.tip]
+    assert p.total.amount_minor == sum(x.amount_minor for x in parts)
+
+
+@given(st.floats(0, 11_000), st.floats(0, 11_000), st.integers(0, 300), st.integers(0, 100))
+def test_delivery_fee_never_negative_and_never_falls_with_distance(d1, d2, orders, couriers):
+    surge = surge_multiplier(SupplyDemand(open_orders=orders, available_couriers=couriers), POLICY)
+    near, far = sorted((d1, d2))
+    fee_near = delivery_fee(near, "USD", surge, POLICY).amount_minor
+    fee_far = delivery_fee(far, "USD", surge, POLICY).amount_minor
+    assert 0 <= fee_near <= fee_far
+
+
+@given(st.floats(0.0, 0.05), st.integers(0, 100_000))
+def test_quote_is_never_negative_and_window_is_ordered(dlat, subtotal):
+    q = _quote(Point(lat=37.44 + dlat, lng=-122.14), subtotal=subtotal)
+    assert all(v >= 0 for v in q.prices.as_minor().values())
+    assert q.eta.low_at <= q.eta.expected_at <= q.eta.high_at
