@@ -14,6 +14,7 @@ from lastmile.adapters.db.engine import make_engine, migrate, sqlite_url
 from lastmile.adapters.db.uow import SqlUnitOfWorkFactory
 from lastmile.adapters.dispatch_worker import DispatchWorker
 from lastmile.adapters.live.memory import MemoryLiveStore
+from lastmile.adapters.webhooks.worker import DriveWorkers, install_drive
 from lastmile.app.context import Services
 from lastmile.app.live import LiveStore
 from lastmile.app.ports import Clock, IdSource
@@ -35,6 +36,7 @@ class Container:
     extras: dict[str, object] = field(default_factory=dict)
 
     def start(self) -> None:
+        install_drive(self).start()  # subscribe before the relay publishes anything
         if self.relay is None:
             self.relay = RelayWorker(self.services, self.bus, self.settings.relay_interval_s)
             self.relay.start()
@@ -44,6 +46,9 @@ class Container:
             self.dispatcher.start()
 
     def close(self) -> None:
+        drive = self.extras.get("drive")
+        if isinstance(drive, DriveWorkers):
+            drive.stop()
         if self.dispatcher is not None:
             self.dispatcher.stop()
             self.dispatcher = None

@@ -209,3 +209,23 @@ def test_page_token_from_another_query_is_refused(platform):
         queries.merchants_near(svc, region_id=region, at=Point(lat=37.45, lng=-122.14),
                                radius_m=20_000, limit=1, page_token=page.next_page_token)
     assert err.value.code == "page_token_mismatch"
+
+
+def test_closed_merchant_refuses_orders_in_its_local_time(platform):
+    from dataclasses import replace
+    from datetime import time
+
+    from lastmile.core.model import OpeningWindow
+
+    svc = platform.services
+    with svc.uow() as uow:
+        m = uow.merchants.get(platform.seed.merchant_ids[0])
+        # The manual clock starts 2026-01-01 00:00 UTC = Wednesday 16:00 in Los Angeles.
+        uow.merchants.save(replace(m, hours=(OpeningWindow(weekday=2, opens=time(17, 0),
+                                                           closes=time(22, 0)),)))
+        uow.commit()
+    with pytest.raises(Conflict) as err:
+        place_order(svc, _request(platform), idempotency_key="k")
+    assert err.value.code == "merchant_closed"
+    platform.clock.advance(3600)
+    assert place_order(svc, _request(platform), idempotency_key="k").order.status.value == "placed"

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from lastmile import __version__
 from lastmile.api import errors
 from lastmile.api.routers import consumer, courier, dashboard, merchant, ops, streams
+from lastmile.api.routers import drive, tracking_page
 from lastmile.api.streams import StreamHub
 from lastmile.bootstrap import Container
 
@@ -38,6 +39,8 @@ def create_app(container: Container, *, start_workers: bool = True) -> FastAPI:
     errors.install(app)
     for module in (consumer, merchant, courier, ops, streams, dashboard):
         app.include_router(module.router)
+    app.include_router(drive.router)
+    app.include_router(tracking_page.router)
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, Any]:

@@ -345,7 +345,7 @@ def courier_deliver(services: Services, order_id: str, *, given: GivenProof,
                     actor: Actor) -> DeliveryView:
     """Deliver a Drive order, refusing (422 ``proof_missing``) without the required proofs."""
     with services.uow() as uow:
-        d = _drive_of(uow, order_id)
+        d = drive_of(uow, order_id)
         check_proof(d.proof, given)
         note = given.note or (f"signature:{given.signature_ref}" if given.signature_ref else None)
         proof = DeliveryProof(photo_ref=given.photo_ref, pin=given.pin, note=note)
@@ -357,7 +357,7 @@ def courier_undeliverable(services: Services, order_id: str, *, reason: str,
                           photo_ref: str | None, actor: Actor) -> DeliveryView:
     """Nobody can take it: apply the business's choice (leave at door, return, dispose)."""
     with services.uow() as uow:
-        d = _drive_of(uow, order_id)
+        d = drive_of(uow, order_id)
         order = load_order(uow, order_id)
         if order.courier_id != actor.id and actor.kind is ActorKind.COURIER:
             raise NotFound("order_not_found", f"no order {order_id}", field="order_id")
@@ -380,7 +380,7 @@ def courier_undeliverable(services: Services, order_id: str, *, reason: str,
                        SYSTEM, replace(d, outcome=outcome))
 
 
-def _drive_of(uow: UnitOfWork, order_id: str) -> Delivery:
+def drive_of(uow: UnitOfWork, order_id: str) -> Delivery:
     d = uow.deliveries.by_order(order_id)
     if d is None:
         raise NotFound("delivery_not_found", f"order {order_id} is not a Drive delivery",

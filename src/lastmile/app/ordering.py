@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from lastmile.app.context import Services, record_transition
 from lastmile.app.ports import IdempotencyRecord, UnitOfWork
@@ -98,6 +100,10 @@ def _quote(uow: UnitOfWork, services: Services, req: OrderRequest) -> tuple[Quot
     merchant, region = _load_merchant(uow, req.merchant_id)
     if not merchant.active:
         raise Conflict("merchant_inactive", f"merchant {merchant.id} is not taking orders")
+    local = datetime.fromtimestamp(services.clock.now(), ZoneInfo(region.time_zone))
+    if not merchant.is_open(local.weekday(), local.time()):
+        raise Conflict("merchant_closed",
+                       f"merchant {merchant.id} is closed at {local:%a %H:%M} local time")
     if not region.polygon.contains(req.dropoff):
         raise InvalidInput(
             "outside_service_area",

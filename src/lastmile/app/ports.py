@@ -5,7 +5,7 @@ Adapters implement them (``adapters.db`` for SQL, ``tests.fakes`` for memory).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
@@ -31,6 +31,14 @@ class IdSource(Protocol):
 
 class Publisher(Protocol):
     def publish(self, event: Event) -> None: ...
+
+
+class EventBus(Publisher, Protocol):
+    """Typed, versioned events to subscribers; the in-process bus and a durable log implement it."""
+
+    def subscribe(self, event_type: str, handler: Callable[[Event], None]) -> Callable[[], None]:
+        """Deliver events of ``event_type`` (or ``*`` for all); returns an unsubscribe function."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -297,7 +297,7 @@ def courier_view(svc: ServicesDep, who: Courier, order_id: Id) -> dict[str, Any]
     """What the courier needs at the door: instructions, contact, proofs, fallback."""
     order = queries.get_order(svc, order_id, who=who)
     with svc.uow() as uow:
-        d = drive._drive_of(uow, order_id)
+        d = drive.drive_of(uow, order_id)
     return {"order_id": order.id, "status": order.status.value,
             "instructions": d.instructions, "contactless": d.contactless,
             "contact": {"first_name": d.contact.first_name, "phone": d.contact.phone},

@@ -1,0 +1,96 @@
+"""Public delivery tracking: ``/track/{token}`` (HTML) and ``/track/{token}.json``.
+
+No authentication: the token (160 random bits) is the capability. Shows the
+status, the ETA, the window and the courier's position while en route, and
+no personal data beyond first names.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import HTMLResponse
+
+from lastmile.api.deps import ServicesDep
+from lastmile.api.schemas import iso
+from lastmile.app.webhooks import positions_from
+from lastmile.core.delivery.tracking import PublicTracking, public_tracking
+from lastmile.core.errors import NotFound
+
+router = APIRouter(tags=["tracking"])
+Token = Annotated[str, Path(min_length=8, max_length=64, pattern=r"^trk_[0-9a-f]+$")]
+
+
+def _load(request: Request, svc: ServicesDep, token: str) -> PublicTracking:
+    with svc.uow() as uow:
+        d = uow.deliveries.by_token(token)
+        order = uow.orders.get(d.order_id) if d is not None else None
+        courier = uow.couriers.get(order.courier_id) if order and order.courier_id else None
+    if d is None or order is None:
+        raise NotFound("tracking_not_found", "no delivery for this tracking link")
+    now = svc.clock.now()
+    live = getattr(request.app.state.container, "live", None)
+    fix = positions_from(live, svc)(order.courier_id, now) if order.courier_id else None
+    return public_tracking(d, order, courier_name=courier.name if courier else None, fix=fix,
+                           now=now, speed_mps=svc.pricing.courier_speed_mps)
+
+
+def tracking_out(t: PublicTracking) -> dict[str, Any]:
+    courier = None
+    if t.courier_first_name is not None:
+        position = (None if t.courier_lat is None
+                    else {"lat": t.courier_lat, "lng": t.courier_lng})
+        courier = {"first_name": t.courier_first_name, "position": position}
+    return {"status": t.status, "label": t.label, "recipient_first_name": t.recipient_first_name,
+            "eta": iso(t.eta_at), "window": {"start": iso(t.window_start_at),
+                                             "end": iso(t.window_end_at)},
+            "courier": courier, "delivered_at": iso(t.delivered_at)}
+
+
+@router.get("/track/{token}.json")
+def tracking_json(request: Request, svc: ServicesDep, token: Token) -> dict[str, Any]:
+    return tracking_out(_load(request, svc, token))
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>Your delivery</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}}
+.status{{font-size:1.5rem;font-weight:600}} dt{{color:#666}} dd{{margin:0 0 .8rem}}</style>
+</head><body>
+<h1>Hi {recipient}</h1>
+<p class="status" id="status">{label}</p>
+<dl><dt>Estimated arrival</dt><dd id="eta">{eta}</dd>
+<dt>Delivery window</dt><dd id="window">{window}</dd>
+<dt>Courier</dt><dd id="courier">{courier}</dd></dl>
+<script>
+setInterval(async () => {{
+  const r = await fetch(location.pathname + ".json");
+  if (!r.ok) return;
+  const t = await r.json();
+  document.getElementById("status").textContent = t.label;
+  document.getElementById("eta").textContent = t.eta || "-";
+  const c = t.courier;
+  document.getElementById("courier").textContent = c ? c.first_name +
+    (c.position ? " (" + c.position.lat.toFixed(4) + ", " + c.position.lng.toFixed(4) + ")" : "")
+    : "not assigned yet";
+}}, 15000);
+</script>
+</body></html>
+"""
+
+
+@router.get("/track/{token}", response_class=HTMLResponse)
+def tracking_page(request: Request, svc: ServicesDep, token: Token) -> HTMLResponse:
+    t = tracking_out(_load(request, svc, token))
+    courier = t["courier"]
+    page = _PAGE.format(
+        recipient=html.escape(t["recipient_first_name"]), label=html.escape(t["label"]),
+        eta=html.escape(str(t["eta"] or "-")),
+        window=html.escape(f"{t['window']['start']} - {t['window']['end']}"),
+        courier=html.escape(courier["first_name"] if courier else "not assigned yet"))
+    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
