@@ -113,5 +113,12 @@ def serve(
     uvicorn.run(create_app(container), host=host, port=port, log_level="warning")
 
 
+from lastmile.sim.demo_command import demo  # noqa: E402  (typer command, lazy body)
+from lastmile.sim.simulate_command import simulate  # noqa: E402
+
+app.command("simulate")(simulate)
+app.command("demo")(demo)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -91,8 +91,7 @@ def _load_merchant(uow: UnitOfWork, merchant_id: str) -> tuple[Merchant, Region]
 def supply_demand(uow: UnitOfWork, region_id: str) -> SupplyDemand:
     counts = uow.orders.count_by_status(region_id)
     waiting = sum(counts.get(s.value, 0) for s in AWAITING_COURIER | {OrderStatus.PLACED})
-    couriers = uow.couriers.list_region(region_id, on_shift_only=True)
-    idle = sum(1 for c in couriers if c.status is CourierStatus.IDLE)
+    idle = uow.couriers.count_by_status(region_id).get(CourierStatus.IDLE.value, 0)
     return SupplyDemand(open_orders=waiting, available_couriers=idle)
 
 

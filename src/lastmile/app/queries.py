@@ -145,7 +145,5 @@ def live_counts(services: Services, region_id: str) -> dict[str, dict[str, int]]
         if uow.regions.get(region_id) is None:
             raise NotFound("region_not_found", f"no region {region_id}", field="region_id")
         orders = uow.orders.count_by_status(region_id)
-        couriers: dict[str, int] = {}
-        for courier in uow.couriers.list_region(region_id):
-            couriers[courier.status.value] = couriers.get(courier.status.value, 0) + 1
+        couriers = uow.couriers.count_by_status(region_id)
     return {"orders": orders, "couriers": couriers}

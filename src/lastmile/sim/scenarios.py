@@ -143,6 +143,13 @@ _SCENARIOS = (
         cities=(replace(PALO_ALTO, couriers=12),), start_h=10.5, hours=6.0, base_per_h=5.0,
     ),
     Scenario(
+        name="lunch", description="A busy weekday lunch in Palo Alto (the demo's default): "
+        "~45 orders/h at 12:30 on 12 couriers.",
+        cities=(replace(PALO_ALTO, couriers=12),), start_h=11.5, hours=2.0, base_per_h=12.0,
+        lunch_peak=3.0, dinner_peak=0.0,
+        shifts=(ShiftPattern(start_h=11.0, end_h=15.0, share=1.0),),
+    ),
+    Scenario(
         name="black-friday-lunch", description="Black Friday 2013: 100 orders in 2 hours "
         "(11:30-13:30) on a handful (5) of couriers; the run continues until the backlog clears.",
         cities=(replace(PALO_ALTO, couriers=5, merchants=10, clusters=3),), start_h=11.5,

@@ -166,7 +166,7 @@ class World:
                 progress(t, self.log)
         else:
             self.driver.advance_to(self.log.end)
-        self._close_books(self.log.end)
+        self.close_books(self.log.end)
         return self.log
 
     def _schedule_start(self) -> None:
@@ -181,7 +181,7 @@ class World:
         self.at(start + self.cfg.dispatch_every_s, self._dispatch_tick)
         self.at(start, self._sample)
 
-    def _close_books(self, end: float) -> None:
+    def close_books(self, end: float) -> None:
         for run in self.log.couriers.values():
             if run.shift_since is not None:
                 run.shift_s += end - run.shift_since

@@ -92,6 +92,12 @@ class SqlCouriers(_Repo):
             stmt = stmt.where(c.status != CourierStatus.OFFLINE.value)
         return [m.courier_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
 
+    def count_by_status(self, region_id: str) -> dict[str, int]:
+        c = t.couriers.c
+        stmt = sa.select(c.status, sa.func.count()).where(c.region_id == region_id).group_by(
+            c.status)
+        return {status: int(n) for status, n in self.conn.execute(stmt)}
+
 
 class SqlOrders(_Repo):
     def add(self, order: Order) -> None:

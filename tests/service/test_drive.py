@@ -1,0 +1,244 @@
+"""Drive use cases on a real database (SQLite; PostgreSQL when marked)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from drive_helpers import a_request, courier_actor, pump, to_dropoff
+
+from lastmile.app import drive, notifications, webhooks
+from lastmile.app.drive import DeliveryChanges
+from lastmile.core.delivery.model import ProofRequirement, TimeWindow, Undeliverable
+from lastmile.core.delivery.proof import GivenProof
+from lastmile.core.errors import Conflict, InvalidInput, NotFound
+from lastmile.core.geo import Point
+
+
+def test_creating_a_delivery_places_and_confirms_an_order_with_one_delivery_line(platform):
+    view = drive.create_delivery(platform.services, a_request(platform))
+    order = view.order
+    assert order.status.value == "confirmed"
+    assert [(li.item_id, li.unit_price.amount_minor) for li in order.lines] == [("delivery", 2500)]
+    assert order.prices.tip.amount_minor == 300
+    assert view.delivery.tracking_token.startswith("trk_") and not view.replayed
+    assert order.consumer_id.startswith("drive_")
+
+
+def test_the_same_external_id_and_body_returns_the_same_delivery(platform):
+    first = drive.create_delivery(platform.services, a_request(platform))
+    again = drive.create_delivery(platform.services, a_request(platform))
+    assert again.replayed and again.order.id == first.order.id
+
+
+def test_the_same_external_id_with_a_different_body_is_a_conflict(platform):
+    drive.create_delivery(platform.services, a_request(platform))
+    with pytest.raises(Conflict) as e:
+        drive.create_delivery(platform.services, a_request(platform, tip_minor=999))
+    assert e.value.code == "external_delivery_id_reused"
+
+
+def test_external_ids_are_scoped_per_business(platform):
+    a = drive.create_delivery(platform.services, a_request(platform))
+    b = drive.create_delivery(platform.services, a_request(
+        platform, merchant_id=platform.seed.merchant_ids[1]))
+    assert a.order.id != b.order.id
+
+
+def test_a_quote_accepted_in_time_creates_the_delivery_at_the_quoted_price(platform):
+    q = drive.quote_delivery(platform.services, a_request(platform))
+    platform.clock.advance(120)
+    view = drive.accept_quote(platform.services, q.merchant_id, "ext-1", tip_minor=500)
+    assert view.order.prices.delivery_fee.amount_minor == q.prices_minor["delivery_fee"]
+    assert view.order.prices.tip.amount_minor == 500
+    assert drive.accept_quote(platform.services, q.merchant_id, "ext-1", tip_minor=500).replayed
+
+
+def test_an_expired_quote_is_refused(platform):
+    q = drive.quote_delivery(platform.services, a_request(platform))
+    platform.clock.advance(301)
+    with pytest.raises(Conflict) as e:
+        drive.accept_quote(platform.services, q.merchant_id, "ext-1")
+    assert e.value.code == "quote_expired"
+
+
+def test_an_unreachable_dropoff_window_is_refused(platform):
+    now = platform.clock.now()
+    req = a_request(platform, dropoff_window=TimeWindow(start_at=now, end_at=now + 30))
+    with pytest.raises(InvalidInput) as e:
+        drive.create_delivery(platform.services, req)
+    assert e.value.code == "dropoff_window_unreachable"
+
+
+def test_a_dropoff_outside_the_region_is_refused_naming_the_field(platform):
+    with pytest.raises(InvalidInput) as e:
+        drive.create_delivery(platform.services, a_request(platform, dropoff=Point(lat=0, lng=0)))
+    assert (e.value.code, e.value.field) == ("outside_service_area", "dropoff")
+
+
+def test_updates_change_tip_and_instructions_before_pickup_only(platform):
+    svc = platform.services
+    view = drive.create_delivery(svc, a_request(platform))
+    m = view.delivery.merchant_id
+    changed = drive.update_delivery(svc, m, "ext-1", DeliveryChanges(tip_minor=700,
+                                                                     instructions="Gate 4"))
+    assert changed.order.prices.tip.amount_minor == 700
+    assert changed.delivery.instructions == "Gate 4"
+    to_dropoff(platform, view.order.id, stop="picked_up")
+    with pytest.raises(Conflict) as e:
+        drive.update_delivery(svc, m, "ext-1", DeliveryChanges(tip_minor=900))
+    assert e.value.code == "not_editable"
+
+
+def test_a_business_cancel_before_pickup_charges_nothing_and_after_pickup_is_refused(platform):
+    svc = platform.services
+    view = drive.create_delivery(svc, a_request(platform))
+    done = drive.cancel_delivery(svc, view.delivery.merchant_id, "ext-1", reason="customer left")
+    assert done.order.status.value == "cancelled"
+    assert done.order.cancellation.consumer_charge.amount_minor == 0
+    other = drive.create_delivery(svc, a_request(platform, external_delivery_id="ext-2"))
+    to_dropoff(platform, other.order.id, stop="picked_up")
+    with pytest.raises(Conflict):
+        drive.cancel_delivery(svc, other.delivery.merchant_id, "ext-2", reason="too late")
+
+
+def test_delivery_is_refused_without_the_required_proofs(platform):
+    svc = platform.services
+    req = a_request(platform, proof=ProofRequirement(photo=True, signature=True, pin=True))
+    view = drive.create_delivery(svc, req)
+    pin = view.order.dropoff_pin
+    courier = to_dropoff(platform, view.order.id)
+    with pytest.raises(InvalidInput) as e:
+        drive.courier_deliver(svc, view.order.id, given=GivenProof(photo_ref="p.jpg"),
+                              actor=courier)
+    assert e.value.code == "proof_missing"
+    done = drive.courier_deliver(svc, view.order.id, actor=courier, given=GivenProof(
+        photo_ref="p.jpg", signature_ref="sig.png", pin=pin))
+    assert done.order.status.value == "delivered"
+    assert done.delivery.signature_ref == "sig.png"
+
+
+@pytest.mark.parametrize("action, status, outcome", [
+    (Undeliverable.DISPOSE, "cancelled", "disposed"),
+    (Undeliverable.RETURN_TO_PICKUP, "cancelled", "returned_to_pickup"),
+    (Undeliverable.LEAVE_AT_DOOR, "delivered", "left_at_door"),
+])
+def test_an_undeliverable_parcel_follows_the_business_choice(platform, action, status, outcome):
+    svc = platform.services
+    view = drive.create_delivery(svc, a_request(platform, undeliverable_action=action))
+    courier = to_dropoff(platform, view.order.id)
+    done = drive.courier_undeliverable(svc, view.order.id, reason="nobody home",
+                                       photo_ref="door.jpg", actor=courier)
+    assert (done.order.status.value, done.delivery.outcome) == (status, outcome)
+
+
+def test_listing_pages_newest_first_without_repeats(platform):
+    svc = platform.services
+    for i in range(5):
+        drive.create_delivery(svc, a_request(platform, external_delivery_id=f"e{i}"))
+        platform.clock.advance(1)
+    m = platform.seed.merchant_ids[0]
+    first = drive.list_deliveries(svc, m, limit=3)
+    last = first[-1].delivery
+    rest = drive.list_deliveries(svc, m, limit=3, after=(last.created_at, last.id))
+    ids = [v.delivery.external_delivery_id for v in first + rest]
+    assert ids == ["e4", "e3", "e2", "e1", "e0"]
+
+
+def test_another_business_cannot_see_a_delivery(platform):
+    drive.create_delivery(platform.services, a_request(platform))
+    with pytest.raises(NotFound):
+        drive.get_delivery(platform.services, platform.seed.merchant_ids[1], "ext-1")
+
+
+def test_status_changes_queue_one_webhook_per_event_even_when_redelivered(platform):
+    svc = platform.services
+    m = platform.seed.merchant_ids[0]
+    webhooks.register_endpoint(svc, m, url="http://127.0.0.1:9/hook")
+    view = drive.create_delivery(svc, a_request(platform))
+    pump(platform)
+    with svc.uow() as uow:
+        events = uow.events.for_subject(view.order.id)
+    for e in events:  # a redelivery by the at-least-once relay changes nothing
+        webhooks.on_event(svc, e)
+    types = [msg.event_type for msg in webhooks.list_messages(svc, m)]
+    assert sorted(types) == ["delivery.confirmed", "delivery.created"]
+
+
+def test_thresholds_fire_once_per_endpoint_and_delay_once_per_delivery(platform):
+    from lastmile.core.delivery.thresholds import CourierFix
+
+    svc = platform.services
+    m = platform.seed.merchant_ids[0]
+    webhooks.register_endpoint(svc, m, url="http://127.0.0.1:9/hook", nearby_m=400)
+    view = drive.create_delivery(svc, a_request(platform))
+    to_dropoff(platform, view.order.id, stop="picked_up")
+    near = Point(lat=37.4420, lng=-122.14)  # ~220 m north of the drop-off
+    positions = lambda courier_id, now: CourierFix(point=near, at=now)  # noqa: E731
+    assert webhooks.evaluate_thresholds_once(svc, positions) == 2
+    assert webhooks.evaluate_thresholds_once(svc, positions) == 0
+    platform.clock.advance(4 * 3600)
+    assert webhooks.evaluate_thresholds_once(svc, positions) == 1  # the delay event
+    assert webhooks.evaluate_thresholds_once(svc, positions) == 0
+    pump(platform)
+    types = {msg.event_type for msg in webhooks.list_messages(svc, m)}
+    assert {"delivery.eta_under", "delivery.courier_nearby", "delivery.delayed"} <= types
+
+
+def test_order_events_queue_notifications_once_per_recipient_and_channel(platform):
+    svc = platform.services
+    drive.create_delivery(svc, a_request(platform))
+    pump(platform)
+    pump(platform)  # nothing new: the relay already delivered every event
+    with svc.uow() as uow:
+        queued = uow.notifications.list()
+    assert {(n.kind.value, n.recipient_kind, n.channel) for n in queued} == {
+        ("order_confirmed", "consumer", "log"), ("order_confirmed", "consumer", "email")}
+    assert [n.address for n in queued if n.channel == "email"] == ["ada@example.test"]
+
+
+class Flaky:
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.sent: list[str] = []
+
+    def send(self, n) -> None:  # type: ignore[no-untyped-def]
+        if self.failures > 0:
+            self.failures -= 1
+            raise OSError("channel down")
+        self.sent.append(n.id)
+
+
+def test_a_failing_channel_loses_nothing_and_is_retried_later(platform):
+    svc = platform.services
+    drive.create_delivery(svc, a_request(platform, contact=replace(
+        a_request(platform).contact, email="")))
+    pump(platform)
+    log = Flaky(failures=1)
+    assert notifications.send_notifications_once(svc, {"log": log}) == 0
+    with svc.uow() as uow:
+        [n] = uow.notifications.list()
+    assert (n.status.value, n.attempts, n.last_error) == ("pending", 1, "OSError: channel down")
+    assert notifications.send_notifications_once(svc, {"log": log}) == 0  # not due yet
+    platform.clock.advance(31)
+    assert notifications.send_notifications_once(svc, {"log": log}) == 1
+    assert log.sent == [n.id]
+
+
+def test_a_channel_failing_every_time_ends_failed_and_can_be_requeued(platform):
+    svc = platform.services
+    policy = notifications.NotificationPolicy(max_attempts=2, retry_base_s=1)
+    drive.create_delivery(svc, a_request(platform, contact=replace(
+        a_request(platform).contact, email="")))
+    pump(platform)
+    for _ in range(2):
+        notifications.send_notifications_once(svc, {}, policy=policy)
+        platform.clock.advance(5)
+    with svc.uow() as uow:
+        assert [n.status.value for n in uow.notifications.list()] == ["failed"]
+    assert notifications.retry_failed(svc) == 1
+
+
+def test_courier_actor_helper_is_the_assigned_courier(platform):
+    view = drive.create_delivery(platform.services, a_request(platform))
+    assert to_dropoff(platform, view.order.id, stop="assigned") == courier_actor(platform)

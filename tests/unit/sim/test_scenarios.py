@@ -1,0 +1,94 @@
+"""Scenario demand curves and the KPI arithmetic (no platform)."""
+
+import pytest
+
+from lastmile.core.errors import InvalidInput
+from lastmile.core.geo import Point
+from lastmile.sim.kpis import compute_kpis
+from lastmile.sim.scenarios import SCENARIOS, Surge, get_scenario
+from lastmile.sim.world import CourierRun, OrderRecord, WorldLog
+
+
+def test_every_seed_incident_is_a_named_scenario():
+    for name in ("black-friday-lunch", "valentines", "superbowl", "pandemic", "vaccine-news",
+                 "normal-day"):
+        assert name in SCENARIOS
+
+
+def test_unknown_scenario_names_the_choices():
+    with pytest.raises(InvalidInput) as err:
+        get_scenario("moon-landing")
+    assert "normal-day" in err.value.message
+
+
+def test_lunch_and_dinner_are_the_peaks_of_a_normal_day():
+    day = get_scenario("normal-day")
+    assert day.orders_per_hour(12.5) > 2 * day.orders_per_hour(15.5)
+    assert day.orders_per_hour(19.0) > 2 * day.orders_per_hour(15.5)
+
+
+def test_black_friday_brings_about_100_orders_in_two_hours():
+    bf = get_scenario("black-friday-lunch")
+    expected = sum(bf.orders_per_hour(11.5 + m / 60) for m in range(120)) / 60
+    assert 95 <= expected <= 105
+    assert bf.orders_per_hour(13.6) == 0
+
+
+def test_superbowl_is_fifty_times_the_same_evening_without_the_game():
+    sb = get_scenario("superbowl")
+    assert sb.orders_per_hour(19.0) == pytest.approx(50 * sb.orders_per_hour(19.0) /
+                                                     sb.surges[0].multiplier(19.0))
+    assert sb.surges[0].multiplier(19.0) == 50
+
+
+def test_pandemic_is_a_lasting_threefold_step():
+    p = get_scenario("pandemic")
+    assert p.surges[0].multiplier(11.9) == 1 and p.surges[0].multiplier(12.1) == 3
+
+
+def test_vaccine_news_surge_is_sudden_and_fades():
+    s = get_scenario("vaccine-news").surges[0]
+    assert s.multiplier(17.99) == 1 and s.multiplier(18.0) == 4
+    assert 1 < s.multiplier(20.0) < 2
+
+
+def test_ramped_surge_grows_linearly():
+    s = Surge(start_h=10, end_h=12, factor=3, ramp_h=1)
+    assert s.multiplier(10.5) == pytest.approx(2.0)
+
+
+def test_valentines_rush_runs_in_five_regions_at_once():
+    assert len(get_scenario("valentines").cities) == 5
+
+
+def _order(i, placed, delivered, expected, fees=500):
+    return OrderRecord(id=f"o{i}", region_id="r", merchant_id="m", consumer_id="c",
+                       dropoff=Point(lat=0, lng=0), placed_at=placed, eta_expected_at=expected,
+                       eta_high_at=expected + 600, fees_minor=fees, delivered_at=delivered)
+
+
+def test_kpis_measure_click_to_door_lateness_and_eta_error():
+    log = WorldLog(start=0, end=3600)
+    log.orders = {o.id: o for o in (_order(1, 0, 1200, 1500), _order(2, 0, 2400, 1800),
+                                    _order(3, 0, None, 1800))}
+    kpis = compute_kpis(log)
+    assert kpis["orders_delivered"] == 2 and kpis["orders_open_at_end"] == 1
+    assert kpis["click_to_door_min"] == {"mean": 30.0, "p50": 30.0, "p90": 38.0}
+    assert kpis["late_share"] == 0.5 and kpis["late_mean_min"] == 10.0
+    assert kpis["eta_error_min"] == {"mean_abs": 7.5, "bias": 2.5}
+    assert kpis["fee_revenue_minor"] == 1000
+
+
+def test_utilisation_is_busy_time_over_shift_time():
+    from lastmile.core.model import Vehicle
+    from lastmile.sim.city import SimCourierSpec
+
+    spec = SimCourierSpec(id="c", region_id="r", vehicle=Vehicle.CAR, speed_mps=8,
+                          home=Point(lat=0, lng=0), shift_start=0, shift_end=7200)
+    log = WorldLog(start=0, end=7200)
+    log.couriers = {"c": CourierRun(spec=spec, pos=spec.home, shift_s=7200, busy_s=1800)}
+    log.orders = {"o": _order(1, 0, 1200, 1500)}
+    kpis = compute_kpis(log, courier_hourly_minor=1800)
+    assert kpis["courier_utilisation"] == 0.25
+    assert kpis["orders_per_courier_hour"] == 0.5
+    assert kpis["cost_per_order_minor"] == 3600
