@@ -122,11 +122,17 @@ def test_dashboard_shows_live_couriers_orders_and_kpis(live: Live) -> None:
     # Some history before the page opens: couriers on shift, one delivered order, one open.
     for i in range(1, 4):
         live.post("/v1/courier/shift/start", f"courier{i}", {"device_id": "d1", "duration_s": 7200})
-        ping(live, f"courier{i}", DEMO_CENTER.lat + 0.012 * (i - 2), DEMO_CENTER.lng - 0.02 * i)
+        ping(live, f"courier{i}", DEMO_CENTER.lat + 0.012 * (i - 2),
+             DEMO_CENTER.lng + 0.015 * (i - 2), ago_s=30)
     done = place(live, 0, 0.01, 0.01)
     deliver(live, done, "merchant0", 1)
     place(live, 1, -0.02, 0.03)
-    place(live, 2, 0.025, -0.01)
+    assigned = place(live, 2, 0.025, -0.01)
+    live.post(f"/v1/merchant/orders/{assigned}/confirm", "merchant2", {"prep_estimate_s": 600})
+    offer = live.post("/v1/ops/offers", "ops", {"courier_id": live.seed.courier_ids[2],
+                                                "order_ids": [assigned]})
+    live.post(f"/v1/courier/offers/{offer['id']}/accept", "courier2")
+    ping(live, "courier2", DEMO_CENTER.lat + 0.001, DEMO_CENTER.lng + 0.001)  # now to_pickup
 
     errors: list[str] = []
     with sync_playwright() as pw:

@@ -118,6 +118,19 @@ def test_delivery_is_refused_without_the_required_proofs(platform):
     assert done.delivery.signature_ref == "sig.png"
 
 
+def test_marketplace_deliver_cannot_bypass_drive_proof_rules(platform):
+    from lastmile.app import fulfilment
+    from lastmile.core.orders import DeliveryProof
+
+    svc = platform.services
+    view = drive.create_delivery(svc, a_request(platform, proof=ProofRequirement(photo=True,
+                                                                                 signature=True)))
+    courier = to_dropoff(platform, view.order.id)
+    with pytest.raises(Conflict) as e:
+        fulfilment.deliver(svc, view.order.id, proof=DeliveryProof(note="door"), actor=courier)
+    assert e.value.code == "drive_delivery"
+
+
 @pytest.mark.parametrize("action, status, outcome", [
     (Undeliverable.DISPOSE, "cancelled", "disposed"),
     (Undeliverable.RETURN_TO_PICKUP, "cancelled", "returned_to_pickup"),

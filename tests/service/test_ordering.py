@@ -177,10 +177,29 @@ def test_idempotent_handler_acts_once_per_event(platform):
     placed = place_order(svc, _request(platform), idempotency_key="k").order
     event = queries.order_history(svc, placed.id, who=Principal(role="ops", subject_id="o"))[0]
     seen = []
-    handler = IdempotentHandler(svc, "counter", seen.append)
+    handler = IdempotentHandler(svc, "counter", lambda e, uow: seen.append(e))
     handler(event)
     handler(event)
     assert seen == [event]
+
+
+def test_idempotent_handler_that_fails_is_retried_next_time(platform):
+    svc = platform.services
+    placed = place_order(svc, _request(platform), idempotency_key="k").order
+    event = queries.order_history(svc, placed.id, who=Principal(role="ops", subject_id="o"))[0]
+    calls = []
+
+    def flaky(e, uow):
+        calls.append(e)
+        if len(calls) == 1:
+            raise RuntimeError("downstream failed")
+
+    handler = IdempotentHandler(svc, "flaky", flaky)
+    with pytest.raises(RuntimeError):
+        handler(event)
+    handler(event)
+    handler(event)
+    assert len(calls) == 2
 
 
 def test_merchants_near_pages_are_stable_and_complete(platform):

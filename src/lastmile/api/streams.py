@@ -22,8 +22,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lastmile.adapters.bus.memory import InProcessBus
 from lastmile.app.events import Event
+from lastmile.app.ports import EventBus
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ class Subscription:
         self._lock = threading.Lock()
         self._wake = asyncio.Event()  # only touched on self._loop
         self._dropped_unreported = 0
+        self._signalled = False  # a wake-up is already scheduled on the loop
         self.dropped_total = 0
         self.delivered_total = 0
         self.closed = False
@@ -70,7 +71,9 @@ class Subscription:
                 self._dropped_unreported += 1
                 self.dropped_total += 1
             self._queue.append(event)
-        self._signal()
+            need_wake, self._signalled = not self._signalled, True
+        if need_wake:  # one wake-up per drain, however many events a burst brings
+            self._signal()
 
     def _signal(self) -> None:
         try:
@@ -88,10 +91,12 @@ class Subscription:
                     dropped, self._dropped_unreported = self._dropped_unreported, 0
                     self.delivered_total += len(events)
                     self._wake.clear()
+                    self._signalled = False
                     return Batch(events=events, dropped=dropped)
                 if self.closed:
                     raise StreamClosed()
                 self._wake.clear()
+                self._signalled = False
             await self._wake.wait()
 
     def pending(self) -> int:
@@ -111,7 +116,7 @@ class Subscription:
 class StreamHub:
     """Fans bus events out to WebSocket subscriptions; start it with the app, stop it after."""
 
-    def __init__(self, bus: InProcessBus, *, queue_size: int = DEFAULT_QUEUE_SIZE):
+    def __init__(self, bus: EventBus, *, queue_size: int = DEFAULT_QUEUE_SIZE):
         self._bus = bus
         self.queue_size = queue_size
         self._subs: set[Subscription] = set()

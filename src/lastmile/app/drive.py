@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from lastmile.app.context import Services, new_event, record, record_transition
-from lastmile.app.fulfilment import _release_courier, apply_command, load_order
+from lastmile.app.fulfilment import release_courier, apply_command, load_order
 from lastmile.app.ordering import supply_demand
 from lastmile.app.ports import UnitOfWork
 from lastmile.core.delivery.model import (
@@ -336,7 +336,7 @@ def cancel_delivery(services: Services, merchant_id: str, external_delivery_id: 
         d, order = (v := _owned(uow, merchant_id, external_delivery_id)).delivery, v.order
         actor = Actor(kind=ActorKind.MERCHANT, id=merchant_id)
         order = apply_command(uow, services, order, Cancel(reason=reason), actor)
-        _release_courier(uow, services, v.order.courier_id, order.id)
+        release_courier(uow, services, v.order.courier_id, order.id)
         uow.commit()
         return DeliveryView(delivery=d, order=order)
 
@@ -392,7 +392,7 @@ def _finish(uow: UnitOfWork, services: Services, d: Delivery, command: Deliver |
             actor: Actor, nxt: Delivery) -> DeliveryView:
     order = load_order(uow, d.order_id)
     done = apply_command(uow, services, order, command, actor)
-    _release_courier(uow, services, order.courier_id, order.id)
+    release_courier(uow, services, order.courier_id, order.id)
     uow.deliveries.save(replace(nxt, updated_at=services.clock.now()))
     uow.commit()
     return DeliveryView(delivery=nxt, order=done)

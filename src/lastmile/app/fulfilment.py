@@ -40,7 +40,7 @@ def apply_command(uow: UnitOfWork, services: Services, order: Order, command: Co
     return nxt
 
 
-def _release_courier(uow: UnitOfWork, services: Services, courier_id: str | None,
+def release_courier(uow: UnitOfWork, services: Services, courier_id: str | None,
                      order_id: str) -> None:
     """Drop ``order_id`` from the courier's active list; idle again when the list empties."""
     if courier_id is None:
@@ -60,7 +60,7 @@ def _move(services: Services, order_id: str, command: Command, actor: Actor) -> 
         order = load_order(uow, order_id)
         nxt = apply_command(uow, services, order, command, actor)
         if nxt.status in (OrderStatus.DELIVERED, OrderStatus.CANCELLED, OrderStatus.UNASSIGNED):
-            _release_courier(uow, services, order.courier_id, order.id)
+            release_courier(uow, services, order.courier_id, order.id)
         uow.commit()
         return nxt
 
@@ -94,6 +94,14 @@ def pick_up(services: Services, order_id: str, *, actor: Actor) -> Order:
 
 
 def deliver(services: Services, order_id: str, *, proof: DeliveryProof, actor: Actor) -> Order:
+    """Deliver a marketplace order. Drive deliveries carry their own proof rules
+    (photo, signature, PIN) and are delivered through ``app.drive.courier_deliver``."""
+    with services.uow() as uow:
+        if uow.deliveries.by_order(order_id) is not None:
+            raise Conflict("drive_delivery",
+                           f"order {order_id} is a Drive delivery; deliver it with "
+                           f"POST /v1/drive/courier/deliveries/{order_id}/deliver and its "
+                           "required proof")
     return _move(services, order_id, Deliver(proof=proof), actor)
 
 

@@ -16,7 +16,13 @@ from typing import Protocol
 
 from lastmile.app.context import Services
 from lastmile.app.events import Event
-from lastmile.core.delivery.notices import Notification, NoticeStatus, notices_for, retry_delay_s
+from lastmile.core.delivery.notices import (
+    NOTIFYING_EVENTS,
+    NoticeStatus,
+    Notification,
+    notices_for,
+    retry_delay_s,
+)
 
 
 class Channel(Protocol):
@@ -33,8 +39,13 @@ class NotificationPolicy:
     retry_base_s: float = 30.0
 
 
+DEFAULT_POLICY = NotificationPolicy()
+
+
 def on_event(services: Services, event: Event, policy: NotificationPolicy) -> None:
     """Bus subscriber: queue the notices ``event`` produces (idempotent per event id)."""
+    if event.type not in NOTIFYING_EVENTS:
+        return  # most bus traffic (pings, offers) notifies nobody: no transaction for it
     with services.uow() as uow:
         order = uow.orders.get(event.subject_id)
         if order is None:
@@ -62,7 +73,7 @@ def on_event(services: Services, event: Event, policy: NotificationPolicy) -> No
 
 
 def send_notifications_once(services: Services, channels: Mapping[str, Channel], *,
-                            policy: NotificationPolicy = NotificationPolicy(),
+                            policy: NotificationPolicy = DEFAULT_POLICY,
                             batch: int = 100) -> int:
     """Try every due notification once; returns how many were sent."""
     with services.uow() as uow:

@@ -45,6 +45,7 @@ from lastmile.core.webhooks import (
 )
 
 API_VERSION = 1
+DEFAULT_RETRY = RetryPolicy()
 Positions = Callable[[str, float], CourierFix | None]
 
 
@@ -256,7 +257,7 @@ def _fire(services: Services, d: Delivery, order: Order, endpoints: list[Endpoin
 
 
 def send_webhooks_once(services: Services, transport: WebhookTransport, *,
-                       policy: RetryPolicy = RetryPolicy(), batch: int = 50,
+                       policy: RetryPolicy = DEFAULT_RETRY, batch: int = 50,
                        timeout_s: float = 5.0) -> int:
     """Attempt every due message once; returns how many attempts were made."""
     with services.uow() as uow:

@@ -20,7 +20,7 @@ from lastmile.app.tracking import Tracking, ingest_pings
 from lastmile.core.dispatch import DispatchPolicy
 from lastmile.core.errors import DomainError
 from lastmile.core.geo import Point
-from lastmile.core.orders import SYSTEM, Actor, ActorKind, DeliveryProof
+from lastmile.core.orders import Actor, ActorKind, DeliveryProof
 
 
 class Refused(Exception):
@@ -179,6 +179,3 @@ class DirectActions:
             made += len(r.offers) + len(r.extensions)
         return made
 
-
-__all__ = ["SYSTEM", "Actions", "DirectActions", "OfferView", "OrderAsk", "PlacedView",
-           "QuoteView", "Refused"]

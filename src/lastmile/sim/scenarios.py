@@ -165,10 +165,10 @@ _SCENARIOS = (
     ),
     Scenario(
         name="superbowl", description="Super Bowl Sunday 2017: x50 normal volume for the game "
-        "(17:30-21:30). Scaled to stay runnable on 2 cores: a normal evening here is 1 order "
-        "per hour off-peak (x50 = ~120-250/h); the fleet grows 4x (40 couriers), not 50x.",
-        cities=(replace(PALO_ALTO, couriers=40, merchants=30, clusters=5, consumers=120),),
-        start_h=17.0, hours=4.5, base_per_h=1.0, lunch_peak=0.0, dinner_peak=0.5,
+        "(17:30-21:30). Scaled to stay runnable on 2 cores: a normal evening here is ~3-4 "
+        "orders an hour (x50 = ~145-190/h, ~700 orders); the fleet is 45 couriers, not 50x.",
+        cities=(replace(PALO_ALTO, couriers=45, merchants=30, clusters=5, consumers=120),),
+        start_h=17.0, hours=5.0, base_per_h=2.5, lunch_peak=0.0, dinner_peak=0.5,
         surges=(Surge(start_h=17.5, end_h=21.5, factor=50.0, ramp_h=0.25),),
         shifts=(ShiftPattern(start_h=16.75, end_h=22.5, share=1.0),),
     ),

@@ -50,11 +50,11 @@ def run_scenario(name: str, *, seed: int | None = None, hours: float | None = No
                  progress: Any = None) -> RunResult:
     """Build the platform and the city, play the world, compute the KPIs. Deterministic."""
     from lastmile.bootstrap import build
+    from lastmile.settings import Settings
     from lastmile.sim.actions import DirectActions
     from lastmile.sim.city import build_city
     from lastmile.sim.kpis import compute_kpis
     from lastmile.sim.world import World
-    from lastmile.settings import Settings
 
     scenario = get_scenario(name)
     seed = scenario.seed if seed is None else seed

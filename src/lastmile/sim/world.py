@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from lastmile.core.geo import Point, haversine_m
-from lastmile.sim.actions import Actions, OfferView, OrderAsk, Refused
+from lastmile.sim.actions import Actions, OrderAsk, Refused
 from lastmile.sim.city import City, SimCourierSpec, SimMerchant
 from lastmile.sim.couriers import CourierBehaviour
 from lastmile.sim.scenarios import DAY_START, Scenario
@@ -305,8 +305,3 @@ class World:
             open_orders=sum(1 for o in orders if o.open),
             delivered=sum(1 for o in orders if o.delivered_at is not None)))
         self.at(self.now() + self.cfg.sample_every_s, self._sample)
-
-
-
-__all__ = ["CourierRun", "Driver", "OfferView", "OrderRecord", "Sample", "World", "WorldConfig",
-           "WorldLog"]

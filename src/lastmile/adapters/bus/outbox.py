@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from lastmile.app.context import Services
 from lastmile.app.events import Event
-from lastmile.app.ports import Publisher
+from lastmile.app.ports import Publisher, UnitOfWork
 
 
 def relay_once(services: Services, publisher: Publisher, *, batch: int = 200) -> int:
@@ -48,9 +48,15 @@ class RelayError(RuntimeError):
 
 
 class IdempotentHandler:
-    """Wraps a handler so it acts once per (consumer name, event id), even on redelivery."""
+    """Wraps a handler so it acts once per (consumer name, event id), even on redelivery.
 
-    def __init__(self, services: Services, name: str, handler: Callable[[Event], None]):
+    The handler receives the unit of work that records the event id: what it writes
+    there commits together with the mark, so its effect happens exactly once. It must
+    not open a second unit of work (on SQLite that would wait on this one's lock).
+    """
+
+    def __init__(self, services: Services, name: str,
+                 handler: Callable[[Event, UnitOfWork], None]):
         self._services = services
         self._name = name
         self._handler = handler
@@ -59,7 +65,7 @@ class IdempotentHandler:
         with self._services.uow() as uow:
             if uow.inbox.seen(self._name, event.event_id):
                 return
-            self._handler(event)
+            self._handler(event, uow)
             uow.commit()
 
 

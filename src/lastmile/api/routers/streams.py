@@ -234,16 +234,18 @@ async def order_stream(ws: WebSocket, order_id: str, key: str | None = None) -> 
         return
     who, subprotocol = admitted
     svc: Services = ws.app.state.container.services
-    try:
-        order = await run_in_threadpool(lambda: queries.get_order(svc, order_id, who=who))
-    except DomainError:
-        await _refuse(ws, NOT_FOUND, f"no order {order_id}", subprotocol)
-        return
     hub = _hub(ws)
     if not hub.running:
         await _refuse(ws, UNAVAILABLE, "streams are not running", subprotocol)
         return
+    # Subscribe before reading the order: a change in between arrives twice, never not at all.
     sub = hub.open(order_feed(order_id))
+    try:
+        order = await run_in_threadpool(lambda: queries.get_order(svc, order_id, who=who))
+    except DomainError:
+        sub.close()
+        await _refuse(ws, NOT_FOUND, f"no order {order_id}", subprotocol)
+        return
     await ws.accept(subprotocol=subprotocol)
     await ws.send_json({"type": "stream.hello", "order_id": order.id,
                         "status": order.status.value, "quoted_eta": _quoted(order)})

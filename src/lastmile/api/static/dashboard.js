@@ -274,11 +274,12 @@
         const what = el("div");
         what.append(el("div", "", e.type.replace("order.", "")),
           el("div", "who", `${e.actor.kind} ${short(e.actor.id)}`));
-        li.append(el("span"), what, el("span", "when", `${fmtTime(at)} · +${fmtDur(at - t0)}`));
+        li.append(what, el("span", "when", `${fmtTime(at)} · +${fmtDur(at - t0)}`));
         list.append(li);
       }
       const li = el("li");
-      li.append(el("span"), el("div", "who", `quoted ETA ${order.eta ? fmtTime(Date.parse(order.eta.low) / 1000) + "–" + fmtTime(Date.parse(order.eta.high) / 1000) : "–"} · now ${order.status}`), el("span"));
+      li.className = "note";
+      li.append(el("div", "who", `quoted ETA ${order.eta ? fmtTime(Date.parse(order.eta.low) / 1000) + "–" + fmtTime(Date.parse(order.eta.high) / 1000) : "–"} · now ${order.status}`));
       list.append(li);
     } catch (err) { showError(String(err.message || err)); }
   }
@@ -351,7 +352,10 @@
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(`${scheme}//${location.host}/v1/ops/regions/${REGION}/stream`,
       ["bearer." + KEY]);
-    ws.onopen = () => { setConnection("live"); backoffMs = 500; };
+    ws.onopen = () => {  // catch up on what happened between the first load and now
+      setConnection("live"); backoffMs = 500;
+      soon("orders", loadOrders, 0); soon("kpis", loadKpis, 0); soon("couriers", loadCouriers, 0);
+    };
     ws.onmessage = (ev) => { try { onMessage(JSON.parse(ev.data)); } catch (e) { state.errors.push(String(e)); } };
     ws.onclose = (ev) => {
       if (ev.code >= 4400 && ev.code < 4500) {
@@ -360,7 +364,7 @@
         return;
       }
       setConnection("reconnecting");
-      setTimeout(() => { connect(); Promise.all([loadCouriers(), loadOrders(), loadKpis()]).catch(() => {}); }, backoffMs);
+      setTimeout(connect, backoffMs);
       backoffMs = Math.min(backoffMs * 2, 15000);
     };
   }

@@ -44,6 +44,8 @@ _RULES: dict[str, tuple[NoticeKind, tuple[str, ...]]] = {
     "delivery.delayed": (NoticeKind.DELAYED, ("consumer", "merchant")),
 }
 
+NOTIFYING_EVENTS = frozenset(_RULES)
+
 _TEXT = {
     NoticeKind.ORDER_CONFIRMED: ("Order confirmed", "Order {order_id} is confirmed and being prepared."),
     NoticeKind.COURIER_ASSIGNED: ("Courier assigned", "A courier is on the way for order {order_id}."),

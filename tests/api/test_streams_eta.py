@@ -1,0 +1,58 @@
+"""The consumer feed's live ETA: remaining distance over the vehicle's speed."""
+
+from __future__ import annotations
+
+import pytest
+
+from lastmile.app.dashboard import ROAD_FACTOR, live_eta
+from lastmile.core.errors import InvalidInput
+from lastmile.core.geo import Point, haversine_m
+from lastmile.core.orders import OrderStatus
+
+PICKUP = Point(lat=37.44, lng=-122.14)
+DROPOFF = Point(lat=37.45, lng=-122.14)
+COURIER = Point(lat=37.43, lng=-122.14)
+
+
+def test_after_pickup_only_the_ride_to_the_consumer_remains() -> None:
+    eta = live_eta(now=1000.0, courier_at=PICKUP, speed_mps=5.0, status=OrderStatus.PICKED_UP,
+                   pickup=PICKUP, dropoff=DROPOFF)
+    assert eta is not None
+    assert eta.remaining_m == pytest.approx(haversine_m(PICKUP, DROPOFF) * ROAD_FACTOR)
+    assert eta.eta_at == pytest.approx(1000.0 + eta.remaining_m / 5.0)
+
+
+def test_before_pickup_the_courier_rides_to_the_merchant_then_to_the_consumer() -> None:
+    eta = live_eta(now=0.0, courier_at=COURIER, speed_mps=5.0, status=OrderStatus.ASSIGNED,
+                   pickup=PICKUP, dropoff=DROPOFF)
+    assert eta is not None
+    legs = (haversine_m(COURIER, PICKUP) + haversine_m(PICKUP, DROPOFF)) * ROAD_FACTOR
+    assert eta.remaining_m == pytest.approx(legs)
+    assert eta.duration_s == pytest.approx(legs / 5.0)
+
+
+def test_a_courier_early_at_the_merchant_waits_for_the_food() -> None:
+    eta = live_eta(now=0.0, courier_at=PICKUP, speed_mps=5.0, status=OrderStatus.AT_PICKUP,
+                   pickup=PICKUP, dropoff=DROPOFF, food_ready_at=900.0)
+    assert eta is not None
+    assert eta.eta_at == pytest.approx(900.0 + haversine_m(PICKUP, DROPOFF) * ROAD_FACTOR / 5.0)
+
+
+def test_a_faster_vehicle_gives_an_earlier_eta() -> None:
+    slow, fast = (live_eta(now=0.0, courier_at=COURIER, speed_mps=v, status=OrderStatus.PICKED_UP,
+                           pickup=PICKUP, dropoff=DROPOFF) for v in (4.5, 8.0))
+    assert slow is not None and fast is not None
+    assert fast.eta_at < slow.eta_at
+
+
+def test_there_is_no_live_eta_without_a_courier_carrying_the_order() -> None:
+    for status in (OrderStatus.PLACED, OrderStatus.CONFIRMED, OrderStatus.DELIVERED):
+        assert live_eta(now=0.0, courier_at=COURIER, speed_mps=5.0, status=status,
+                        pickup=PICKUP, dropoff=DROPOFF) is None
+
+
+def test_a_non_positive_speed_is_refused() -> None:
+    with pytest.raises(InvalidInput) as info:
+        live_eta(now=0.0, courier_at=COURIER, speed_mps=0.0, status=OrderStatus.PICKED_UP,
+                 pickup=PICKUP, dropoff=DROPOFF)
+    assert info.value.field == "speed_mps"

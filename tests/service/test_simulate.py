@@ -1,0 +1,59 @@
+"""Seeded simulator runs against committed summaries (the real use cases, SQLite, manual clock).
+
+Regenerate after an intended behaviour change with
+``LASTMILE_UPDATE_GOLDEN=1 pytest tests/service/test_simulate.py`` and review the diff.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from lastmile.sim.simulate_command import run_scenario
+
+GOLDEN = Path(__file__).parent / "golden" / "sim_tiny_seed7.json"
+
+
+def test_seeded_tiny_run_matches_the_committed_summary(tmp_path):
+    kpis = run_scenario("tiny", seed=7, hours=0.75, data_dir=tmp_path).kpis
+    if os.environ.get("LASTMILE_UPDATE_GOLDEN"):
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(json.dumps(kpis, indent=2, sort_keys=True) + "\n")
+    assert kpis == json.loads(GOLDEN.read_text())
+
+
+def test_same_seed_same_run_and_another_seed_differs(tmp_path):
+    a = run_scenario("tiny", seed=3, hours=0.3, data_dir=tmp_path / "a").kpis
+    b = run_scenario("tiny", seed=3, hours=0.3, data_dir=tmp_path / "b").kpis
+    c = run_scenario("tiny", seed=4, hours=0.3, data_dir=tmp_path / "c").kpis
+    assert a == b and a != c
+
+
+def test_tiny_city_delivers_orders_through_the_dispatcher(tmp_path):
+    kpis = run_scenario("tiny", seed=7, hours=0.75, data_dir=tmp_path).kpis
+    assert kpis["orders_delivered"] >= 5
+    assert kpis["click_to_door_min"]["p50"] < 45
+    assert kpis["refusals"].get("concurrent_update", 0) == 0
+
+
+def test_unknown_scenario_is_refused_before_any_work():
+    from lastmile.core.errors import InvalidInput
+
+    with pytest.raises(InvalidInput):
+        run_scenario("nope")
+
+
+def test_simulate_command_writes_summary_and_plots(tmp_path):
+    from typer.testing import CliRunner
+
+    from lastmile.cli import app
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["simulate", "--scenario", "tiny", "--hours", "0.25",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scenario"] == "tiny" and "click_to_door_min" in summary
+    assert (out / "click_to_door.png").stat().st_size > 1000
+    assert (out / "supply_demand.png").stat().st_size > 1000
