@@ -10,68 +10,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
-
-ROOT = Path(__file__).resolve().parent.parent
-LASTMILE = [sys.executable, "-m", "lastmile.cli"]
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _run(args: list[str], env: dict[str, str]) -> str:
-    out = subprocess.run(LASTMILE + args, env=env, check=True, capture_output=True, text=True)
-    return out.stdout
+from harness import database, engine_url, issue_key, percentile, run_cli, server
 
 
 def _prepare(env: dict[str, str], consumers: int) -> tuple[list[str], str, str]:
-    _run(["seed", "--consumers", str(consumers), "--merchants", "24", "--couriers", "10"], env)
-    engine = sa.create_engine(_engine_url(env))
+    run_cli(["seed", "--consumers", str(consumers), "--merchants", "24", "--couriers", "10"], env)
+    engine = sa.create_engine(engine_url(env))
     with engine.connect() as conn:
         consumer_ids = [r[0] for r in conn.execute(sa.text("select id from consumers order by id"))]
         merchant, menu = conn.execute(sa.text("select id, menu from merchants order by id")).first()
     engine.dispose()
     item = (json.loads(menu) if isinstance(menu, str) else menu)[0]["id"]
-    keys = [_run(["keys", "issue", "--role", "consumer", "--id", c], env).strip().splitlines()[-1]
-            for c in consumer_ids]
-    return keys, merchant, item
+    return [issue_key("consumer", c, env) for c in consumer_ids], merchant, item
 
 
-def _engine_url(env: dict[str, str]) -> str:
-    url = env.get("LASTMILE_DATABASE_URL")
-    return url if url else f"sqlite:///{env['LASTMILE_DATA_DIR']}/lastmile.sqlite"
-
-
-def _serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(LASTMILE + ["serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not start")
-
-
-def _load(port: int, keys: list[str], merchant: str, item: str, seconds: float,
+def _load(base: str, keys: list[str], merchant: str, item: str, seconds: float,
           max_orders: int) -> dict[str, float]:
     latencies: list[float] = []
     errors = 0
@@ -82,7 +42,7 @@ def _load(port: int, keys: list[str], merchant: str, item: str, seconds: float,
 
     def worker(key: str) -> None:
         nonlocal errors
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        with httpx.Client(base_url=base, timeout=30) as client:
             while time.monotonic() < stop_at:
                 with lock:
                     if len(latencies) + errors >= max_orders:
@@ -105,40 +65,16 @@ def _load(port: int, keys: list[str], merchant: str, item: str, seconds: float,
         t.join()
     wall = time.perf_counter() - t0
     latencies.sort()
-
-    def pct(q: float) -> float:
-        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 2)
-
-    return {"orders_per_s": round(len(latencies) / wall, 1), "p50_ms": pct(0.50),
-            "p99_ms": pct(0.99), "orders": len(latencies), "errors": errors,
+    return {"orders_per_s": round(len(latencies) / wall, 1), "p50_ms": percentile(latencies, 0.5),
+            "p99_ms": percentile(latencies, 0.99), "orders": len(latencies), "errors": errors,
             "clients": len(keys), "wall_s": round(wall, 2)}
 
 
 def bench(db: str, args: argparse.Namespace) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    schema = None
-    with tempfile.TemporaryDirectory(prefix="lastmile-bench-") as tmp:
-        env["LASTMILE_DATA_DIR"] = tmp
-        if db == "postgresql":
-            schema = f"bench_{uuid.uuid4().hex[:8]}"
-            admin = sa.create_engine(PG_URL)
-            with admin.begin() as conn:
-                conn.execute(sa.text(f"create schema {schema}"))
-            env["LASTMILE_DATABASE_URL"] = f"{PG_URL}?options=-csearch_path%3D{schema}"
-        try:
-            keys, merchant, item = _prepare(env, args.clients)
-            port = _free_port()
-            server = _serve(env, port)
-            try:
-                return _load(port, keys, merchant, item, args.seconds, args.max_orders)
-            finally:
-                server.terminate()
-                server.wait(timeout=10)
-        finally:
-            if schema:
-                with admin.begin() as conn:
-                    conn.execute(sa.text(f"drop schema {schema} cascade"))
-                admin.dispose()
+    with tempfile.TemporaryDirectory(prefix="lastmile-bench-") as tmp, database(db, tmp) as env:
+        keys, merchant, item = _prepare(env, args.clients)
+        with server(env) as base:
+            return _load(base, keys, merchant, item, args.seconds, args.max_orders)
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ class Settings:
             database_url=e.get("LASTMILE_DATABASE_URL") or None,
             redis_url=e.get("LASTMILE_REDIS_URL") or None,
             nats_url=e.get("LASTMILE_NATS_URL") or None,
+            redis_prefix=e.get("LASTMILE_REDIS_PREFIX", "lastmile:"),
         )
 
     def redacted_database_url(self) -> str:
