@@ -10,8 +10,16 @@ from fastapi import FastAPI
 
 from lastmile import __version__
 from lastmile.api import errors
-from lastmile.api.routers import consumer, courier, dashboard, merchant, ops, streams
-from lastmile.api.routers import drive, tracking_page
+from lastmile.api.routers import (
+    consumer,
+    courier,
+    dashboard,
+    drive,
+    merchant,
+    ops,
+    streams,
+    tracking_page,
+)
 from lastmile.api.streams import StreamHub
 from lastmile.bootstrap import Container
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from lastmile.app.context import Services, new_event, record, record_transition
-from lastmile.app.fulfilment import release_courier, apply_command, load_order
+from lastmile.app.fulfilment import apply_command, load_order, release_courier
 from lastmile.app.ordering import supply_demand
 from lastmile.app.ports import UnitOfWork
 from lastmile.core.delivery.model import (

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from lastmile.app.context import Services, new_event
+from lastmile.app.events import Event
 from lastmile.app.fulfilment import load_courier
 from lastmile.app.live import CourierLive, LiveStore
 from lastmile.app.ports import Publisher
@@ -146,10 +147,19 @@ def ingest_pings(t: Tracking, *, courier_id: str, raw: Sequence[Mapping[str, Any
     position = CourierLive(courier_id=courier.id, region_id=courier.region_id, lat=last.lat,
                            lng=last.lng, status=live_status(t.services, courier), updated_at=now)
     t.live.upsert(position)
-    t.publisher.publish(new_event(
+    _publish_move(t, new_event(
         t.services, type="courier.moved", region_id=courier.region_id, subject_id=courier.id,
         actor_kind="courier", actor_id=courier.id,
         data={"lat": last.lat, "lng": last.lng, "status": position.status,
               "active_order_ids": list(courier.active_order_ids),
               "is_from_main_device": True, "client_ts": last.client_ts}))
     return IngestResult(verdicts=verdicts, position=position)
+
+
+def _publish_move(t: Tracking, event: Event) -> None:
+    """Moves are a live stream, not a record: a failing subscriber must not fail the ping
+    (the position is already stored). The bus logs the failure; here it is counted."""
+    try:
+        t.publisher.publish(event)
+    except Exception:  # noqa: BLE001 - counted and logged by the bus; the next move supersedes it
+        t.count("stream_publish_failed")

@@ -15,6 +15,7 @@ from lastmile.sim.scenarios import SCENARIOS
 from lastmile.sim.world import WorldLog
 
 _REFRESH_WALL_S = 0.25
+_CALL_BUDGET_PER_S = 60.0
 
 
 def _live_line(log: WorldLog) -> str:
@@ -33,8 +34,9 @@ def demo(
     scenario: Annotated[str, typer.Option(help=f"one of: {', '.join(SCENARIOS)}")] = "lunch",
     minutes: Annotated[float, typer.Option(min=1, max=24 * 60, help="simulated minutes to run")
                        ] = 120.0,
-    speed: Annotated[float, typer.Option(min=1, max=600, help="simulated seconds per wall "
-                                         "second")] = 60.0,
+    speed: Annotated[float | None, typer.Option(min=1, max=600, help="simulated seconds per "
+                                                "wall second (default: 60, lower for big "
+                                                "fleets so HTTP keeps up)")] = None,
     port: Annotated[int, typer.Option(min=1, max=65535, help="port of the API server")] = 8765,
     seed: Annotated[int | None, typer.Option(help="random seed (default: the scenario's)")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="folder for the SQLite file (default: "
@@ -55,6 +57,10 @@ def demo(
         console.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(2) from exc
     seed = sc.seed if seed is None else seed
+    if speed is None:
+        # Each courier makes ~3 calls per simulated minute (pings, offer polls); one process
+        # on 2 cores serves ~60 calls a wall second comfortably, so big fleets run slower.
+        speed = min(60.0, _CALL_BUDGET_PER_S * 20 / sum(c.couriers for c in sc.cities))
     console.print(f"[bold]{sc.name}[/bold]: {sc.description}")
     console.print(f"seeding the city and starting the API on 127.0.0.1:{port} ...")
     try:
@@ -78,7 +84,9 @@ def demo(
             wall = time.monotonic()
             if wall - last[0] >= _REFRESH_WALL_S:
                 last[0] = wall
-                bar.update(task, completed=min(total, t - start), info=_live_line(log))
+                lag = max(0.0, run.clock.now() - t)
+                bar.update(task, completed=min(total, t - start),
+                           info=f"{_live_line(log)} | world lag {lag:.0f} s")
 
         try:
             log = run.world.run(progress=progress, stop=run.stop)

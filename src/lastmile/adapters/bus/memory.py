@@ -16,9 +16,10 @@ log = logging.getLogger(__name__)
 class InProcessBus:
     """Delivers each published event to every subscriber of its type and of ``*``.
 
-    A failing handler raises to the publisher (the outbox relay), which leaves
-    the event unsent and retries it: delivery is at least once, so handlers
-    must be idempotent (see ``IdempotentHandler``).
+    Handlers are isolated: every one gets the event even when an earlier one
+    fails. Failures are logged and then raised together as ``DeliveryFailed``,
+    so the outbox relay leaves the event unsent and retries it: delivery is at
+    least once, and handlers must be idempotent (see ``IdempotentHandler``).
     """
 
     def __init__(self) -> None:
@@ -39,5 +40,22 @@ class InProcessBus:
     def publish(self, event: Event) -> None:
         with self._lock:
             handlers = list(self._subs.get(event.type, ())) + list(self._subs.get("*", ()))
+        failures: list[Exception] = []
         for handler in handlers:
-            handler(event)
+            try:
+                handler(event)
+            except Exception as exc:  # isolate subscribers; reported below, never swallowed
+                log.exception("subscriber %r failed on %s %s", handler, event.type,
+                              event.event_id)
+                failures.append(exc)
+        if failures:
+            raise DeliveryFailed(event.event_id, failures)
+
+
+class DeliveryFailed(RuntimeError):
+    """One or more subscribers failed on an event; the others received it."""
+
+    def __init__(self, event_id: str, failures: list[Exception]):
+        super().__init__(f"{len(failures)} subscriber(s) failed on event {event_id}: "
+                         + "; ".join(repr(f) for f in failures))
+        self.failures = failures
