@@ -108,7 +108,7 @@ class Scenario:
                                field="hours")
 
     def orders_per_hour(self, hour: float) -> float:
-        """Expected orders per hour per city at ``hour`` of day (may exceed 24 on overnight runs)."""
+        """Expected orders per hour per city at ``hour`` of day (past 24 on overnight runs)."""
         if self.demand_until_h is not None and hour >= self.demand_until_h:
             return 0.0
         h = hour % 24
@@ -166,7 +166,8 @@ _SCENARIOS = (
     Scenario(
         name="superbowl", description="Super Bowl Sunday 2017: x50 normal volume for the game "
         "(17:30-21:30). Scaled to stay runnable on 2 cores: a normal evening here is ~3-4 "
-        "orders an hour (x50 = ~145-190 consumers/h, ~650 quotes); the fleet is 45 couriers, not 50x.",
+        "orders an hour (x50 = ~145-190 consumers/h, ~650 quotes); the fleet is 45 "
+        "couriers, not 50x.",
         cities=(replace(PALO_ALTO, couriers=45, merchants=30, clusters=5, consumers=120),),
         start_h=17.25, hours=4.75, base_per_h=2.5, lunch_peak=0.0, dinner_peak=0.5,
         surges=(Surge(start_h=17.5, end_h=21.5, factor=50.0, ramp_h=0.25),),

@@ -130,7 +130,10 @@ class World:
                  seed: int, config: WorldConfig | None = None, hours: float | None = None):
         self.city, self.scenario, self.actions, self.driver = city, scenario, actions, driver
         self.cfg = config or WorldConfig()
-        self.rng = random.Random(seed)
+        # Separate streams: a change in courier behaviour or dispatch must not move demand.
+        self.rng = random.Random(seed)  # couriers
+        self.demand_rng = random.Random(seed * 1_000 + 1)  # consumers
+        self.kitchen_rng = random.Random(seed * 1_000 + 2)  # merchants
         start = DAY_START + scenario.start_h * 3600
         self.log = WorldLog(start=start, end=start + (hours or scenario.hours) * 3600)
         self._q: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
@@ -196,11 +199,11 @@ class World:
     # -- consumers ------------------------------------------------------------------------
     def _next_arrival(self, region_id: str, t: float) -> None:
         while True:
-            t += self.rng.expovariate(self._peak / 3600.0)
+            t += self.demand_rng.expovariate(self._peak / 3600.0)
             if t > self.log.end:
                 return
             rate = self.scenario.orders_per_hour((t - DAY_START) / 3600)
-            if self.rng.random() * self._peak <= rate:
+            if self.demand_rng.random() * self._peak <= rate:
                 self.at(t, self._arrival, region_id)
                 return
 
@@ -211,21 +214,23 @@ class World:
                 if d <= self.cfg.merchant_radius_m]
         if not near:
             return merchants[min(range(len(dist)), key=dist.__getitem__)]
-        return self.rng.choices([m for m, _ in near], [1 / (d + 300) for _, d in near])[0]
+        weights = [1 / (d + 300) for _, d in near]
+        return self.demand_rng.choices([m for m, _ in near], weights)[0]
 
     def _converts(self, fees_minor: int, eta_s: float) -> bool:
         p = (self.cfg.base_conversion * math.exp(-max(0, fees_minor - 500) / 1500)
              * math.exp(-max(0.0, eta_s / 60 - 35) / 40))
-        return self.rng.random() < p
+        return self.demand_rng.random() < p
 
     def _arrival(self, region_id: str) -> None:
         self._next_arrival(region_id, self.now())
         region = next(r for r in self.city.regions if r.id == region_id)
-        dropoff = region.random_point(self.rng)
+        dropoff = region.random_point(self.demand_rng)
         merchant = self._pick_merchant(region_id, dropoff)
-        ask = OrderAsk(consumer_id=self.rng.choice(self.city.consumers[region_id]),
-                       merchant_id=merchant.id, item_id=self.rng.choice(merchant.item_ids),
-                       quantity=self.rng.choice((1, 1, 2, 3)), dropoff=dropoff)
+        ask = OrderAsk(consumer_id=self.demand_rng.choice(self.city.consumers[region_id]),
+                       merchant_id=merchant.id,
+                       item_id=self.demand_rng.choice(merchant.item_ids),
+                       quantity=self.demand_rng.choice((1, 1, 2, 3)), dropoff=dropoff)
         try:
             q = self.actions.quote(ask)
             self.log.quotes += 1
@@ -241,7 +246,8 @@ class World:
             consumer_id=ask.consumer_id, dropoff=dropoff, placed_at=placed.placed_at,
             eta_expected_at=placed.eta_expected_at, eta_high_at=placed.eta_high_at,
             fees_minor=placed.fees_minor)
-        self.at(self.now() + self.rng.uniform(*self.cfg.confirm_s), self._confirm, placed.order_id)
+        confirm_in = self.kitchen_rng.uniform(*self.cfg.confirm_s)
+        self.at(self.now() + confirm_in, self._confirm, placed.order_id)
         self.at(placed.eta_high_at + self.cfg.patience_s, self._maybe_cancel, placed.order_id)
 
     def _maybe_cancel(self, order_id: str) -> None:
@@ -269,7 +275,8 @@ class World:
             return
         load = 1 + 0.08 * max(0, self._kitchen[merchant.id] - 2)
         self._kitchen[merchant.id] += 1
-        prep = merchant.prep_time_s * math.exp(self.rng.gauss(0, self.scenario.prep_sigma)) * load
+        spread = math.exp(self.kitchen_rng.gauss(0, self.scenario.prep_sigma))
+        prep = merchant.prep_time_s * spread * load
         rec.ready_at = self.now() + max(120.0, prep)
         self.at(rec.ready_at, self._ready, order_id)
 

@@ -7,6 +7,7 @@ m_b, ready at r_b, orders k with ready times r_k):
 - pickup   P_cb = max(r_b, a_cb + pickup_service / 2)
 - cost     sum_k (P_cb - r_k) + detour_b            (click-to-door over the floor)
            + idle_weight * (P_cb - a_cb - pickup_service / 2)  (courier waiting)
+           + travel_weight * travel(|p_c - m_b|)              (courier driving)
            - late_weight * sum_k max(0, now - r_k)  (orders already waiting go first)
            - SERVE_REWARD * |b|                     (serve as many orders as possible)
 
@@ -60,6 +61,7 @@ def pair_costs(
     pickup_service_s: float,
     idle_weight: float,
     late_weight: float,
+    travel_weight: float = 0.0,
 ) -> PairTimes:
     """Cost matrix (len(couriers) x len(bundles)); see the module docstring."""
     pos, start, end = courier_arrays(couriers, now_s)
@@ -78,7 +80,7 @@ def pair_costs(
     pickup = np.maximum(ready[None, :], arrival + half_p)
     feasible = pickup <= end[:, None]
     cost = size[None, :] * pickup - sum_ready[None, :]
-    cost += idle_weight * (pickup - arrival - half_p)
+    cost += idle_weight * (pickup - arrival - half_p) + travel_weight * travel_s
     cost += (detour - late_weight * waiting - SERVE_REWARD * size)[None, :]
     cost[~feasible] = INFEASIBLE
     return PairTimes(

@@ -84,6 +84,7 @@ def plan_round(snapshot: Snapshot, policy: DispatchPolicy) -> DispatchPlan:
             pickup_service_s=snapshot.pickup_service_s,
             idle_weight=policy.idle_weight,
             late_weight=policy.late_weight,
+            travel_weight=policy.travel_weight,
         )
         for i, j in optimal_matching(times.cost):
             c, b = couriers[i], bundles[j]

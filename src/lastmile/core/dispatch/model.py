@@ -145,6 +145,7 @@ class DispatchPolicy:
       ratio of urgent orders to available couriers.
     - ``max_ready_gap_s`` / ``max_extra_delay_s``: bundle compatibility.
     - ``idle_weight``: cost per second a courier waits at the merchant.
+    - ``travel_weight``: cost per second a courier drives to the merchant.
     """
 
     kind: PolicyKind = PolicyKind.OPTIMISED
@@ -152,10 +153,11 @@ class DispatchPolicy:
     commit_slack_s: float = 2 * 60.0
     max_bundle_size: int = 4
     max_ready_gap_s: float = 10 * 60.0
-    max_extra_delay_s: float = 10 * 60.0
-    idle_weight: float = 0.2
+    max_extra_delay_s: float = 15 * 60.0
+    idle_weight: float = 0.1
+    travel_weight: float = 0.0
     target_c2d_s: float = 40 * 60.0
-    late_weight: float = 1.0
+    late_weight: float = 1.5
     allow_updates: bool = True
     max_update_delay_s: float = 2 * 60.0
     allow_prepositioning: bool = True
