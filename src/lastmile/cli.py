@@ -100,14 +100,18 @@ def seed(
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    dispatch_every: Annotated[float | None, typer.Option(
+        min=1, help="run the dispatcher in this process every N seconds (off by default: "
+        "one dispatcher per region partition)")] = None,
     data_dir: DataDir = None, database_url: DbUrl = None,
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /docs)."""
+    """Serve the HTTP API (OpenAPI at /docs) and the ops dashboard (/ops/dashboard)."""
     import uvicorn
 
     from lastmile.api.app import create_app
+    from lastmile.bootstrap import build
 
-    container = _container(data_dir, database_url)
+    container = build(_settings(data_dir, database_url), dispatch_interval_s=dispatch_every)
     console.print(f"lastmile on http://{host}:{port}  (docs: /docs; database "
                   f"{container.settings.redacted_database_url()})")
     uvicorn.run(create_app(container), host=host, port=port, log_level="warning")

@@ -142,7 +142,10 @@ def generate_bundles(
     max_ready_gap_s: float,
     max_extra_delay_s: float,
 ) -> tuple[Bundle, ...]:
-    """Partition ``orders`` into bundles (see the module rule); every order in exactly one."""
+    """Partition ``orders`` into bundles (see the module rule); every order in exactly one.
+
+    No orders give no bundles.
+    """
     by_merchant: dict[str, list[OpenOrder]] = defaultdict(list)
     for o in orders:
         by_merchant[o.merchant_id].append(o)

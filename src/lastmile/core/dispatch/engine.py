@@ -15,6 +15,8 @@ Steps of the optimised policy (each a pure function with its own tests):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from lastmile.core.dispatch.bundling import bundle_size_cap, generate_bundles
 from lastmile.core.dispatch.costing import pair_costs
 from lastmile.core.dispatch.greedy import greedy_plan
@@ -22,9 +24,13 @@ from lastmile.core.dispatch.horizon import should_commit
 from lastmile.core.dispatch.matching import optimal_matching
 from lastmile.core.dispatch.model import (
     Assignment,
+    Bundle,
+    CourierState,
     DispatchPlan,
     DispatchPolicy,
+    OpenOrder,
     PolicyKind,
+    Preposition,
     Snapshot,
 )
 from lastmile.core.dispatch.preposition import plan_prepositions
@@ -33,84 +39,99 @@ from lastmile.core.dispatch.updates import plan_updates
 
 def plan_round(snapshot: Snapshot, policy: DispatchPolicy) -> DispatchPlan:
     """Decisions for one round. Never assigns a courier twice or an order twice;
-    never plans a pickup before the ready time or after the courier's shift end.
+    never plans a pickup before the ready time or after the courier's shift end;
+    only instructs couriers that are idle now.
     """
     if policy.kind is PolicyKind.GREEDY:
         return greedy_plan(snapshot)
-    now = snapshot.now_s
     updates, absorbed = (
         plan_updates(snapshot, policy) if policy.allow_updates else ((), frozenset())
     )
-    updated = {u.courier_id for u in updates}
-    committed_couriers = {a.courier_id for a in snapshot.committed}
+    orders, couriers = _in_horizon(snapshot, policy, absorbed, {u.courier_id for u in updates})
+    cap = bundle_size_cap(
+        n_orders=len(orders), n_couriers=len(couriers), max_bundle_size=policy.max_bundle_size
+    )
+    bundles = generate_bundles(
+        orders,
+        travel=snapshot.travel,
+        pickup_service_s=snapshot.pickup_service_s,
+        dropoff_service_s=snapshot.dropoff_service_s,
+        size_cap=cap,
+        max_ready_gap_s=policy.max_ready_gap_s,
+        max_extra_delay_s=policy.max_extra_delay_s,
+    )
+    assignments, matched = _match_and_commit(snapshot, policy, couriers, bundles)
+    prepositions: tuple[Preposition, ...] = ()
+    if policy.allow_prepositioning:
+        now = snapshot.now_s
+        free = [
+            c
+            for c in couriers
+            if c.free_s <= now and c.shift_start_s <= now and c.courier_id not in matched
+        ]
+        prepositions = plan_prepositions(snapshot, policy, free)
+    return DispatchPlan(assignments=assignments, reassignments=updates, prepositions=prepositions)
+
+
+def _in_horizon(
+    snapshot: Snapshot,
+    policy: DispatchPolicy,
+    absorbed: frozenset[str],
+    updated: set[str],
+) -> tuple[list[OpenOrder], list[CourierState]]:
+    """Orders ready and couriers free within the horizon (couriers just updated excluded)."""
+    now, horizon = snapshot.now_s, policy.horizon_s
     orders = [
-        o
-        for o in snapshot.orders
-        if o.order_id not in absorbed and o.ready_s <= now + policy.horizon_s
+        o for o in snapshot.orders if o.order_id not in absorbed and o.ready_s <= now + horizon
     ]
     couriers = [
         c
         for c in snapshot.couriers
-        if c.shift_end_s > now
-        and c.free_s <= now + policy.horizon_s
-        and c.courier_id not in updated
-        and (c.courier_id not in committed_couriers or c.free_s > now)
+        if c.shift_end_s > now and c.free_s <= now + horizon and c.courier_id not in updated
     ]
-    idle_now = [c for c in couriers if c.free_s <= now and c.shift_start_s <= now]
-    cap = bundle_size_cap(
-        n_orders=len(orders), n_couriers=len(couriers), max_bundle_size=policy.max_bundle_size
+    return orders, couriers
+
+
+def _match_and_commit(
+    snapshot: Snapshot,
+    policy: DispatchPolicy,
+    couriers: Sequence[CourierState],
+    bundles: Sequence[Bundle],
+) -> tuple[tuple[Assignment, ...], set[str]]:
+    """(committed assignments, ids of every matched courier, committed or not)."""
+    if not bundles or not couriers:
+        return (), set()
+    times = pair_costs(
+        couriers,
+        bundles,
+        now_s=snapshot.now_s,
+        travel=snapshot.travel,
+        pickup_service_s=snapshot.pickup_service_s,
+        idle_weight=policy.idle_weight,
+        late_weight=policy.late_weight,
+        travel_weight=policy.travel_weight,
     )
-    bundles = (
-        generate_bundles(
-            orders,
-            travel=snapshot.travel,
-            pickup_service_s=snapshot.pickup_service_s,
-            dropoff_service_s=snapshot.dropoff_service_s,
-            size_cap=cap,
-            max_ready_gap_s=policy.max_ready_gap_s,
-            max_extra_delay_s=policy.max_extra_delay_s,
-        )
-        if orders
-        else ()
-    )
-    assignments: list[Assignment] = []
+    out: list[Assignment] = []
     matched: set[str] = set()
-    if bundles and couriers:
-        times = pair_costs(
-            couriers,
-            bundles,
-            now_s=now,
-            travel=snapshot.travel,
+    for i, j in optimal_matching(times.cost):
+        c, b = couriers[i], bundles[j]
+        matched.add(c.courier_id)
+        if should_commit(
+            now_s=snapshot.now_s,
+            courier_free_s=c.free_s,
+            courier_shift_start_s=c.shift_start_s,
+            ready_s=b.ready_s,
+            travel_s=float(times.travel_s[i, j]),
             pickup_service_s=snapshot.pickup_service_s,
-            idle_weight=policy.idle_weight,
-            late_weight=policy.late_weight,
-            travel_weight=policy.travel_weight,
-        )
-        for i, j in optimal_matching(times.cost):
-            c, b = couriers[i], bundles[j]
-            matched.add(c.courier_id)
-            if should_commit(
-                now_s=now,
-                courier_free_s=c.free_s,
-                courier_shift_start_s=c.shift_start_s,
-                ready_s=b.ready_s,
-                travel_s=float(times.travel_s[i, j]),
-                pickup_service_s=snapshot.pickup_service_s,
-                commit_slack_s=policy.commit_slack_s,
-            ):
-                assignments.append(
-                    Assignment(
-                        courier_id=c.courier_id,
-                        merchant_id=b.merchant_id,
-                        order_ids=b.order_ids,
-                        arrival_s=float(times.arrival_s[i, j]),
-                        pickup_s=float(times.pickup_s[i, j]),
-                    )
+            commit_slack_s=policy.commit_slack_s,
+        ):
+            out.append(
+                Assignment(
+                    courier_id=c.courier_id,
+                    merchant_id=b.merchant_id,
+                    order_ids=b.order_ids,
+                    arrival_s=float(times.arrival_s[i, j]),
+                    pickup_s=float(times.pickup_s[i, j]),
                 )
-    prepositions = ()
-    if policy.allow_prepositioning:
-        free = [c for c in idle_now if c.courier_id not in matched]
-        prepositions = plan_prepositions(snapshot, policy, free)
-    return DispatchPlan(
-        assignments=tuple(assignments), reassignments=updates, prepositions=prepositions
-    )
+            )
+    return tuple(out), matched
