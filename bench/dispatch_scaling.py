@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +101,7 @@ def cost_matrix(snap: Snapshot, policy: DispatchPolicy) -> np.ndarray:
     ).cost
 
 
-def best_ms(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
+def best_ms(fn: Callable[[], object], repeats: int) -> float:
     best = float("inf")
     for _ in range(repeats):
         t = time.perf_counter()

@@ -17,6 +17,7 @@ import tempfile
 import time
 from multiprocessing import Pool
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
@@ -28,7 +29,7 @@ OUT = REPO / "bench" / "out"
 KEYS = ("c2d_mean", "floor_mean", "r2p_mean", "utilisation", "cost_per_order")
 
 
-def _one(args: tuple[str, str]) -> dict[str, object]:
+def _one(args: tuple[str, str]) -> dict[str, Any]:
     instance_dir, policy = args
     with tempfile.TemporaryDirectory() as tmp:
         o = run_instance(Path(instance_dir), Path(tmp), policy=policy_named(policy))
@@ -51,19 +52,19 @@ def _one(args: tuple[str, str]) -> dict[str, object]:
     }
 
 
-def summarise(rows: list[dict[str, object]], wall_s: float) -> dict[str, object]:
+def summarise(rows: list[dict[str, Any]], wall_s: float) -> dict[str, object]:
     """Order-weighted means over instances (undelivered over all orders)."""
-    orders = sum(int(r["orders"]) for r in rows)  # type: ignore[call-overload]
-    delivered = sum(int(r["delivered"]) for r in rows)  # type: ignore[call-overload]
+    orders = sum(int(r["orders"]) for r in rows)
+    delivered = sum(int(r["delivered"]) for r in rows)
 
     def wmean(key: str) -> float | None:
-        pairs = [(float(r[key]), int(r["delivered"])) for r in rows if r[key] is not None]  # type: ignore[arg-type, call-overload]
+        pairs = [(float(r[key]), int(r["delivered"])) for r in rows if r[key] is not None]
         w = sum(n for _, n in pairs)
         return sum(v * n for v, n in pairs) / w if w else None
 
     c2d, floor = wmean("c2d_mean"), wmean("floor_mean")
-    bundles = sum(int(r["bundles"]) for r in rows)  # type: ignore[call-overload]
-    pay = sum(float(r["total_pay"]) for r in rows)  # type: ignore[arg-type]
+    bundles = sum(int(r["bundles"]) for r in rows)
+    pay = sum(float(r["total_pay"]) for r in rows)
     feasible = sum(bool(r["feasible"]) for r in rows)
     return {
         "instances": len(rows),
@@ -78,12 +79,12 @@ def summarise(rows: list[dict[str, object]], wall_s: float) -> dict[str, object]
         "orders_per_bundle": delivered / bundles if bundles else None,
         "utilisation": wmean("utilisation"),
         "cost_per_order": pay / delivered if delivered else None,
-        "max_instance_wall_s": max((float(r["wall_s"]) for r in rows), default=0.0),  # type: ignore[arg-type]
+        "max_instance_wall_s": max((float(r["wall_s"]) for r in rows), default=0.0),
         "wall_s": round(wall_s, 2),
     }
 
 
-def plot(rows: list[dict[str, object]], path: Path) -> None:
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -68,3 +68,18 @@ def test_matrix_shape_is_couriers_by_bundles(an_order, a_courier):
     t = costs([a_courier(courier_id=f"c{i}") for i in range(2)], bundles)
     assert t.cost.shape == (2, 3)
     assert np.all(t.pickup_s >= 10 * MIN)
+
+
+def test_driving_time_is_priced_by_the_travel_weight(an_order, a_courier):
+    b = make_bundle([an_order(ready_s=60 * MIN)], **KW)
+    args = {
+        "now_s": 0.0,
+        "travel": TRAVEL,
+        "pickup_service_s": 4 * MIN,
+        "idle_weight": 0.0,
+        "late_weight": 1.0,
+    }
+    far = [a_courier(x_m=3200.0)]  # 10 minutes away, arrives long before ready
+    plain = pair_costs(far, [b], **args).cost[0, 0]
+    weighted = pair_costs(far, [b], travel_weight=0.5, **args).cost[0, 0]
+    assert weighted - plain == 0.5 * 10 * MIN

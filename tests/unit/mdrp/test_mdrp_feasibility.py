@@ -65,6 +65,7 @@ def test_the_hand_written_solution_is_feasible(instance_writer, tmp_path):
         ({"moves": (3, "c1 13 o1 r2")}, "courier_in_two_places", None),
         ({"moves": (3, "c1 18 r1 r2")}, "courier_in_two_places", None),
         ({"orders": (1, "o1 0 10 11 16 c1")}, "times_mismatch", "o1"),
+        ({"moves": (2, "c1 12 r1 o2")}, "wrong_place", "o1"),
     ],
 )
 def test_the_checker_names_each_injected_violation(instance_writer, tmp_path, edits, kind, order):

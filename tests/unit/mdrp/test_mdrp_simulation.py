@@ -53,3 +53,11 @@ def test_prepositioning_moves_an_idle_courier_to_a_restaurant(instance_writer):
         m.destination != "r1" or m.departure_time >= 50 or m.origin == "0"
         for m in nothing.moves["c1"]
     )
+
+
+def test_policies_by_name_switch_the_variants():
+    from lastmile.core.dispatch import PolicyKind
+
+    assert policy_named("greedy").kind is PolicyKind.GREEDY
+    plain = policy_named("optimised", prepositioning=False, updates=False)
+    assert (plain.allow_prepositioning, plain.allow_updates) == (False, False)

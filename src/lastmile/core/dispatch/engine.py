@@ -8,7 +8,9 @@ Steps of the optimised policy (each a pure function with its own tests):
    and free within ``horizon_s`` (busy couriers enter the matching at their
    future free time and place, so the matching can prefer to wait for them);
 3. bundle generation (``bundling``) with a size cap from orders per courier;
-4. cost matrix (``costing``) and optimal matching (``matching``);
+4. cost matrix (``costing``) and optimal matching (``matching``); when bundles
+   outnumber couriers, courier driving time gets an extra weight
+   (``shortage_travel_weight``) because empty driving then limits throughput;
 5. commit only the pairs that cannot wait (``horizon``); the rest stay open;
 6. prepositioning (``preposition``) of idle couriers left without work.
 """
@@ -109,7 +111,8 @@ def _match_and_commit(
         pickup_service_s=snapshot.pickup_service_s,
         idle_weight=policy.idle_weight,
         late_weight=policy.late_weight,
-        travel_weight=policy.travel_weight,
+        travel_weight=policy.travel_weight
+        + (policy.shortage_travel_weight if len(bundles) > len(couriers) else 0.0),
     )
     out: list[Assignment] = []
     matched: set[str] = set()

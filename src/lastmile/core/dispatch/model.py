@@ -146,6 +146,8 @@ class DispatchPolicy:
     - ``max_ready_gap_s`` / ``max_extra_delay_s``: bundle compatibility.
     - ``idle_weight``: cost per second a courier waits at the merchant.
     - ``travel_weight``: cost per second a courier drives to the merchant.
+    - ``shortage_travel_weight``: added to ``travel_weight`` in rounds with more
+      bundles than couriers, when empty driving is what limits throughput.
     """
 
     kind: PolicyKind = PolicyKind.OPTIMISED
@@ -156,6 +158,7 @@ class DispatchPolicy:
     max_extra_delay_s: float = 15 * 60.0
     idle_weight: float = 0.1
     travel_weight: float = 0.0
+    shortage_travel_weight: float = 0.5
     target_c2d_s: float = 40 * 60.0
     late_weight: float = 1.5
     allow_updates: bool = True

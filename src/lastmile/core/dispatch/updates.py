@@ -15,6 +15,7 @@ from collections import defaultdict
 
 from lastmile.core.dispatch.bundling import bundle_excess_s, make_bundle
 from lastmile.core.dispatch.model import (
+    Bundle,
     CommittedAssignment,
     DispatchPolicy,
     OpenOrder,
@@ -66,12 +67,15 @@ def _grow(
     policy: DispatchPolicy,
     shift_end_s: float,
 ) -> tuple[tuple[OpenOrder, ...], float] | None:
-    kw = {
-        "travel": snapshot.travel,
-        "pickup_service_s": snapshot.pickup_service_s,
-        "dropoff_service_s": snapshot.dropoff_service_s,
-    }
-    current = make_bundle(a.orders, **kw)  # type: ignore[arg-type]
+    def build(orders: list[OpenOrder] | tuple[OpenOrder, ...]) -> Bundle:
+        return make_bundle(
+            orders,
+            travel=snapshot.travel,
+            pickup_service_s=snapshot.pickup_service_s,
+            dropoff_service_s=snapshot.dropoff_service_s,
+        )
+
+    current = build(a.orders)
     members = list(a.orders)
     pickup = a.pickup_s
     grew = False
@@ -81,7 +85,7 @@ def _grow(
         new_pickup = max(pickup, o.ready_s)
         if o.ready_s > a.pickup_s + policy.max_update_delay_s or new_pickup > shift_end_s:
             continue
-        trial = make_bundle([*members, o], **kw)  # type: ignore[arg-type]
+        trial = build([*members, o])
         before = bundle_excess_s(current) + len(members) * (pickup - current.ready_s)
         after = bundle_excess_s(trial) + len(members) * (new_pickup - trial.ready_s)
         if after - before <= policy.max_extra_delay_s:

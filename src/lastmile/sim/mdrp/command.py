@@ -24,7 +24,9 @@ def mdrp(
     instance_dirs: Annotated[
         list[Path], typer.Argument(help="MDRP instance folder(s) (orders.txt, couriers.txt, ...)")
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder")] = Path("out/mdrp"),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder (one instance: the files go here)")
+    ],
     policy: Annotated[str, typer.Option(help="Dispatch policy: greedy or optimised")] = "optimised",
     tick: Annotated[int, typer.Option(help="Minutes of sim time between dispatch rounds")] = 1,
     prepositioning: Annotated[

@@ -14,15 +14,18 @@ and courier. Checks:
   (restaurant from the previous stop, customers within a bundle);
 - ``courier_in_two_places``: an assignment starting before the courier left its
   previous last stop, or moves that overlap or do not chain;
-- ``times_mismatch``: the orders file disagrees with the assignments file.
+- ``times_mismatch``: the orders file disagrees with the assignments file;
+- ``wrong_place``: by the courier's moves, it is not at the restaurant when it
+  picks up or at the customer when it drops off (the MDRP evaluator's check).
 """
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from pathlib import Path
 
-from lastmile.sim.mdrp.instance import Instance, load_instance
+from lastmile.sim.mdrp.instance import Courier, Instance, Order, load_instance
 from lastmile.sim.mdrp.solution import ASSIGNMENTS_FILE, COURIERS_FILE, ORDERS_FILE, read_table
 
 
@@ -46,7 +49,9 @@ def check_solution(instance_dir: Path, solution_dir: Path) -> list[Violation]:
     out += _check_assignments(inst, assignments)
     out += _check_orders_file(inst, assignments, order_rows)
     out += _check_timeline(inst, assignments, _times(order_rows))
-    out += _check_moves(inst, read_table(solution_dir / COURIERS_FILE))
+    move_rows = read_table(solution_dir / COURIERS_FILE)
+    out += _check_moves(inst, move_rows)
+    out += _check_places(inst, assignments, _times(order_rows), move_rows)
     return out
 
 
@@ -58,11 +63,12 @@ Row = tuple[int, int, str, tuple[str, ...]]
 
 
 def _check_assignments(inst: Instance, assignments: list[Row]) -> list[Violation]:
-    orders = {o.order_id: o for o in inst.orders}
     couriers = {c.courier_id: c for c in inst.couriers}
+    orders = {o.order_id: o for o in inst.orders}
     out: list[Violation] = []
     seen: set[str] = set()
-    for at, pickup, cid, oids in assignments:
+    for row in assignments:
+        cid = row[2]
         if cid not in couriers:
             out.append(
                 Violation(
@@ -73,92 +79,43 @@ def _check_assignments(inst: Instance, assignments: list[Row]) -> list[Violation
                 )
             )
             continue
-        c = couriers[cid]
-        if pickup > c.off_time:
-            out.append(
-                Violation(
-                    kind="pickup_after_off_time",
-                    order_id=oids[0] if oids else None,
-                    courier_id=cid,
-                    detail=f"pickup {pickup} > off_time {c.off_time}",
-                )
-            )
-        if at < c.on_time:
-            out.append(
-                Violation(
-                    kind="pickup_before_on_time",
-                    order_id=None,
-                    courier_id=cid,
-                    detail=f"assigned at {at} < on_time {c.on_time}",
-                )
-            )
-        rests = set()
-        for oid in oids:
-            if oid not in orders:
-                out.append(
-                    Violation(
-                        kind="unknown_order",
-                        order_id=oid,
-                        courier_id=cid,
-                        detail=f"order {oid} not in orders.txt",
-                    )
-                )
-                continue
-            o = orders[oid]
-            rests.add(o.restaurant_id)
-            if oid in seen:
-                out.append(
-                    Violation(
-                        kind="delivered_twice",
-                        order_id=oid,
-                        courier_id=cid,
-                        detail="order in two assignments",
-                    )
-                )
-            seen.add(oid)
-            if pickup < o.ready_time:
-                out.append(
-                    Violation(
-                        kind="pickup_before_ready",
-                        order_id=oid,
-                        courier_id=cid,
-                        detail=f"pickup {pickup} < ready {o.ready_time}",
-                    )
-                )
-            if at < o.placement_time:
-                out.append(
-                    Violation(
-                        kind="assigned_before_placement",
-                        order_id=oid,
-                        courier_id=cid,
-                        detail=f"assigned {at} < placement {o.placement_time}",
-                    )
-                )
-        if len(rests) > 1:
-            out.append(
-                Violation(
-                    kind="bundle_across_restaurants",
-                    order_id=oids[0],
-                    courier_id=cid,
-                    detail=f"restaurants {sorted(rests)}",
-                )
-            )
+        out += _check_one_assignment(couriers[cid], orders, row, seen)
     return out
 
 
-def _dropoffs(inst: Instance, pickup: int, rid: str, oids: tuple[str, ...]) -> list[int]:
-    """Earliest drop-off times of a bundle picked up at ``pickup``."""
-    p = inst.params
-    orders = {o.order_id: o for o in inst.orders}
-    r = inst.restaurants[rid]
-    x, y, t = r.x, r.y, pickup + p.pickup_service_min // 2
-    out = []
+def _check_one_assignment(
+    c: Courier, orders: dict[str, Order], row: Row, seen: set[str]
+) -> list[Violation]:
+    """Rules of one assignment line; ``seen`` collects order ids across lines."""
+    at, pickup, cid, oids = row
+    first = oids[0] if oids else None
+
+    def v(kind: str, order_id: str | None, detail: str) -> Violation:
+        return Violation(kind=kind, order_id=order_id, courier_id=cid, detail=detail)
+
+    out: list[Violation] = []
+    if pickup > c.off_time:
+        out.append(v("pickup_after_off_time", first, f"pickup {pickup} > off_time {c.off_time}"))
+    if at < c.on_time:
+        out.append(v("pickup_before_on_time", first, f"assigned {at} < on_time {c.on_time}"))
+    restaurants = set()
     for oid in oids:
-        o = orders[oid]
-        t += inst.travel_min(x, y, o.x, o.y) + p.dropoff_service_min // 2
-        out.append(t)
-        t += p.dropoff_service_min // 2
-        x, y = o.x, o.y
+        o = orders.get(oid)
+        if o is None:
+            out.append(v("unknown_order", oid, f"order {oid} not in orders.txt"))
+            continue
+        restaurants.add(o.restaurant_id)
+        if oid in seen:
+            out.append(v("delivered_twice", oid, "order in two assignments"))
+        seen.add(oid)
+        if pickup < o.ready_time:
+            out.append(v("pickup_before_ready", oid, f"pickup {pickup} < ready {o.ready_time}"))
+        if at < o.placement_time:
+            out.append(
+                v("assigned_before_placement", oid, f"assigned {at} < placement {o.placement_time}")
+            )
+    if len(restaurants) > 1:
+        out.append(v("bundle_across_restaurants", first, f"restaurants {sorted(restaurants)}"))
     return out
 
 
@@ -305,4 +262,56 @@ def _check_moves(inst: Instance, rows: list[list[str]]) -> list[Violation]:
                 )
             )
         last[cid] = (dest, dep + inst.travel_min(*pos[origin], *pos[dest]))
+    return out
+
+
+def _check_places(
+    inst: Instance,
+    assignments: list[Row],
+    times: dict[str, tuple[int, int]],
+    move_rows: list[list[str]],
+) -> list[Violation]:
+    """Where the moves put each courier at each pickup and drop-off time."""
+    where = {rid: (r.x, r.y) for rid, r in inst.restaurants.items()}
+    where.update({o.order_id: (o.x, o.y) for o in inst.orders})
+    on = {c.courier_id: c for c in inst.couriers}
+    timeline: dict[str, tuple[list[int], list[str]]] = {
+        cid: ([c.on_time], ["0"]) for cid, c in on.items()
+    }
+    for cid, dep, origin, dest in (r[:4] for r in move_rows if r[0] in on):
+        if origin not in {*where, "0"} or dest not in where:
+            continue
+        c = on[cid]
+        ox, oy = (c.x, c.y) if origin == "0" else where[origin]
+        times_, places = timeline[cid]
+        times_ += [int(dep), int(dep) + inst.travel_min(ox, oy, *where[dest])]
+        places += ["", dest]
+    restaurant_of = {o.order_id: o.restaurant_id for o in inst.orders}
+    checks = [
+        (cid, pickup, restaurant_of.get(oids[0]), oids[0])
+        for _, pickup, cid, oids in assignments
+        if oids
+    ]
+    checks += [
+        (cid, times[oid][1], oid, oid)
+        for _, _, cid, oids in assignments
+        for oid in oids
+        if oid in times
+    ]
+    out: list[Violation] = []
+    for cid, t, place, oid in checks:
+        if cid not in timeline or place is None:
+            continue
+        times_, places = timeline[cid]
+        at = places[bisect.bisect_left(times_, t) - 1]
+        if at != place:
+            out.append(
+                Violation(
+                    kind="wrong_place",
+                    order_id=oid,
+                    courier_id=cid,
+                    detail=f"at {t} the moves put the courier at {at or 'travel'}, "
+                    f"expected {place}",
+                )
+            )
     return out
