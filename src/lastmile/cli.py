@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from lastmile.settings import Settings
+
+if TYPE_CHECKING:  # for the annotation only: the commands import bootstrap lazily
+    from lastmile.bootstrap import Container
 
 app = typer.Typer(help="lastmile: an open-source three-sided delivery marketplace.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -34,7 +37,7 @@ def _settings(data_dir: Path | None, database_url: str | None) -> Settings:
     )
 
 
-def _container(data_dir: Path | None, database_url: str | None):  # type: ignore[no-untyped-def]
+def _container(data_dir: Path | None, database_url: str | None) -> Container:
     from lastmile.bootstrap import build
 
     return build(_settings(data_dir, database_url))

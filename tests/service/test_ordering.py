@@ -248,3 +248,20 @@ def test_closed_merchant_refuses_orders_in_its_local_time(platform):
     assert err.value.code == "merchant_closed"
     platform.clock.advance(3600)
     assert place_order(svc, _request(platform), idempotency_key="k").order.status.value == "placed"
+
+
+def test_read_only_unit_of_work_refuses_to_commit(platform):
+    with platform.services.uow(read_only=True) as uow:
+        assert uow.regions.get(platform.seed.region.id) is not None
+        with pytest.raises(AssertionError):
+            uow.commit()
+
+
+@pytest.mark.postgres
+def test_read_only_transaction_cannot_write_on_postgres(platform):
+    import sqlalchemy as sa
+
+    if platform.container.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL enforces READ ONLY transactions; SQLite relies on the assert")
+    with platform.services.uow(read_only=True) as uow, pytest.raises(sa.exc.DBAPIError):
+        uow.regions.add(platform.seed.region)

@@ -50,7 +50,7 @@ def issue_api_key(services: Services, *, role: str, subject_id: str) -> tuple[st
 def authenticate(services: Services, plaintext: str | None) -> Principal:
     if not plaintext:
         raise Unauthorized("missing_api_key", "send an API key as 'Authorization: Bearer <key>'")
-    with services.uow() as uow:
+    with services.uow(read_only=True) as uow:
         record = uow.api_keys.by_hash(hash_key(plaintext))
     if record is None or record.revoked:
         raise Unauthorized("invalid_api_key", "the API key is unknown or revoked")

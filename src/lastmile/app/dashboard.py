@@ -28,6 +28,7 @@ from lastmile.app.events import Event
 from lastmile.app.ports import UnitOfWork
 from lastmile.core.errors import InvalidInput, NotFound
 from lastmile.core.geo import Point, haversine_m
+from lastmile.core.ids import OrderId
 from lastmile.core.model import Merchant, Region
 from lastmile.core.orders import TERMINAL, Order, OrderStatus
 
@@ -56,7 +57,7 @@ class RegionMap:
 
 def region_map(services: Services, region_id: str) -> RegionMap:
     """The region's outline and its merchants, for drawing."""
-    with services.uow() as uow:
+    with services.uow(read_only=True) as uow:
         region = _region(uow, region_id)
         merchants = uow.merchants.list_region(region_id)
     return RegionMap(region=region, merchants=tuple(merchants))
@@ -64,7 +65,7 @@ def region_map(services: Services, region_id: str) -> RegionMap:
 
 def open_orders(services: Services, region_id: str, *, limit: int = 500) -> list[Order]:
     """Orders of the region not yet delivered or cancelled, newest first."""
-    with services.uow() as uow:
+    with services.uow(read_only=True) as uow:
         _region(uow, region_id)
         return uow.orders.list(region_id=region_id, statuses=OPEN_STATUSES, limit=limit)
 
@@ -114,7 +115,7 @@ def quantile(values: list[float], q: float) -> float | None:
     return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
-def _closed_at(order: Order, cancelled_at: dict[str, float]) -> float:
+def _closed_at(order: Order, cancelled_at: dict[OrderId, float]) -> float:
     if order.status is OrderStatus.DELIVERED and order.delivered_at is not None:
         return order.delivered_at
     if order.status is OrderStatus.CANCELLED:
@@ -154,7 +155,7 @@ def kpis(services: Services, region_id: str, *, window_s: int = 3600,
     """The region's KPI tiles now and their series over the last ``window_s`` seconds."""
     now = services.clock.now()
     steps = _steps(now, window_s, step_s)
-    with services.uow() as uow:
+    with services.uow(read_only=True) as uow:
         region = _region(uow, region_id)
         orders = uow.orders.list(region_id=region_id, limit=MAX_SCAN)
         counts = uow.orders.count_by_status(region_id)

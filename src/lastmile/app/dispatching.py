@@ -173,7 +173,7 @@ def _courier_state(uow: UnitOfWork, courier: Courier, *, live: LiveStore, plane:
 def load_snapshot(services: Services, live: LiveStore, region_id: str, *,
                   travel: LiveTravel) -> _Loaded:
     now = services.clock.now()
-    with services.uow() as uow:
+    with services.uow(read_only=True) as uow:
         region = uow.regions.get(region_id)
         if region is None:
             raise NotFound("region_not_found", f"no region {region_id}", field="region_id")
@@ -216,8 +216,10 @@ def dispatch_round(services: Services, live: LiveStore, region_id: str, policy: 
     loaded = load_snapshot(services, live, region_id, travel=travel)
     snap = loaded.snapshot
     plan = plan_round(snap, policy) if snap.orders and snap.couriers else None
-    offers, extensions, refused = [], [], []
-    held = defaultdict(set)
+    offers: list[Offer] = []
+    extensions: list[Offer] = []
+    refused: list[str] = []
+    held: defaultdict[str, set[str]] = defaultdict(set)
     for c in snap.committed:
         held[c.courier_id].update(c.order_ids)
     for a in plan.assignments if plan else ():

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import Any, cast
 
 from lastmile.app.context import Services, new_event, record, record_transition
 from lastmile.app.fulfilment import apply_command, load_order, release_courier
@@ -87,7 +87,7 @@ class DeliveryView:
 
 def request_doc(req: DeliveryRequest) -> dict[str, Any]:
     """A JSON-able form of the request: what is hashed and what a quote keeps."""
-    return json.loads(json.dumps(asdict(req), sort_keys=True, default=str))
+    return cast(dict[str, Any], json.loads(json.dumps(asdict(req), sort_keys=True, default=str)))
 
 
 def request_from_doc(doc: dict[str, Any]) -> DeliveryRequest:
@@ -270,7 +270,7 @@ def _owned(uow: UnitOfWork, merchant_id: str, external_delivery_id: str) -> Deli
 
 
 def get_delivery(services: Services, merchant_id: str, external_delivery_id: str) -> DeliveryView:
-    with services.uow() as uow:
+    with services.uow(read_only=True) as uow:
         return _owned(uow, merchant_id, external_delivery_id)
 
 
@@ -280,7 +280,7 @@ def list_deliveries(services: Services, merchant_id: str, *, limit: int = 20,
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput("invalid_limit", f"limit must be in [1, {MAX_PAGE}] (got {limit})",
                            field="limit")
-    with services.uow() as uow:
+    with services.uow(read_only=True) as uow:
         return [DeliveryView(delivery=d, order=load_order(uow, d.order_id))
                 for d in uow.deliveries.page(merchant_id, limit=limit, after=after)]
 

@@ -96,7 +96,7 @@ def pick_up(services: Services, order_id: str, *, actor: Actor) -> Order:
 def deliver(services: Services, order_id: str, *, proof: DeliveryProof, actor: Actor) -> Order:
     """Deliver a marketplace order. Drive deliveries carry their own proof rules
     (photo, signature, PIN) and are delivered through ``app.drive.courier_deliver``."""
-    with services.uow() as uow:
+    with services.uow(read_only=True) as uow:
         if uow.deliveries.by_order(order_id) is not None:
             raise Conflict("drive_delivery",
                            f"order {order_id} is a Drive delivery; deliver it with "

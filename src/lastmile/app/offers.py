@@ -113,7 +113,7 @@ def decline_offer(services: Services, offer_id: str, *, reason: str, actor: Acto
 def current_offer(services: Services, courier_id: str) -> Offer | None:
     """The courier's live offer, if any (expired ones are not shown)."""
     now = services.clock.now()
-    with services.uow() as uow:
+    with services.uow(read_only=True) as uow:
         live = [o for o in uow.offers.pending_for_courier(courier_id) if not o.expired(now)]
         return min(live, key=lambda o: (o.created_at, o.id)) if live else None
 

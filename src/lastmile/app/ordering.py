@@ -123,7 +123,7 @@ def _quote(uow: UnitOfWork, services: Services, req: OrderRequest) -> tuple[Quot
 
 
 def get_quote(services: Services, req: OrderRequest) -> Quote:
-    with services.uow() as uow:
+    with services.uow(read_only=True) as uow:
         return _quote(uow, services, req)[0]
 
 

@@ -40,12 +40,12 @@ def _visible_order(uow: UnitOfWork, order_id: str, who: Principal) -> Order:
 
 
 def get_order(services: Services, order_id: str, *, who: Principal) -> Order:
-    with services.uow() as uow:
+    with services.uow(read_only=True) as uow:
         return _visible_order(uow, order_id, who)
 
 
 def order_history(services: Services, order_id: str, *, who: Principal) -> list[Event]:
-    with services.uow() as uow:
+    with services.uow(read_only=True) as uow:
         _visible_order(uow, order_id, who)
         return uow.events.for_subject(order_id)
 
@@ -54,7 +54,7 @@ def list_orders(services: Services, *, who: Principal, statuses: Sequence[OrderS
                 region_id: str | None = None, limit: int = 50) -> list[Order]:
     """Orders the caller may see, newest first."""
     scope = {f"{who.role}_id": who.subject_id} if who.role != "ops" else {}
-    with services.uow() as uow:
+    with services.uow(read_only=True) as uow:
         return uow.orders.list(region_id=region_id, statuses=statuses, limit=limit, **scope)
 
 
@@ -110,7 +110,7 @@ def merchants_near(services: Services, *, region_id: str, at: Point, radius_m: i
                            field="limit")
     fp = _fingerprint(region_id, at, radius_m)
     after = _decode(page_token, fp) if page_token else None
-    with services.uow() as uow:
+    with services.uow(read_only=True) as uow:
         if uow.regions.get(region_id) is None:
             raise NotFound("region_not_found", f"no region {region_id}", field="region_id")
         candidates = uow.merchants.in_box(region_id, bounding_box(at, radius_m))
@@ -128,7 +128,7 @@ def merchants_near(services: Services, *, region_id: str, at: Point, radius_m: i
 
 
 def get_merchant(services: Services, merchant_id: str) -> Merchant:
-    with services.uow() as uow:
+    with services.uow(read_only=True) as uow:
         merchant = uow.merchants.get(merchant_id)
     if merchant is None:
         raise NotFound("merchant_not_found", f"no merchant {merchant_id}", field="merchant_id")
@@ -136,12 +136,12 @@ def get_merchant(services: Services, merchant_id: str) -> Merchant:
 
 
 def list_regions(services: Services) -> list[Region]:
-    with services.uow() as uow:
+    with services.uow(read_only=True) as uow:
         return uow.regions.list()
 
 
 def live_counts(services: Services, region_id: str) -> dict[str, dict[str, int]]:
-    with services.uow() as uow:
+    with services.uow(read_only=True) as uow:
         if uow.regions.get(region_id) is None:
             raise NotFound("region_not_found", f"no region {region_id}", field="region_id")
         orders = uow.orders.count_by_status(region_id)

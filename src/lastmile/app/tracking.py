@@ -10,7 +10,7 @@ import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from lastmile.app.context import Services, new_event
 from lastmile.app.events import Event
@@ -83,13 +83,21 @@ class IngestResult:
         return sum(1 for v in self.verdicts if v.accepted)
 
 
+class _PingError(TypedDict):
+    index: int
+    field: str
+    code: str
+    message: str
+
+
 def _validate_all(t: Tracking, courier_id: str, raw: Sequence[Mapping[str, Any]],
                   now: float) -> list[Ping]:
     if not 1 <= len(raw) <= MAX_BATCH:
         raise InvalidInput("invalid_batch_size",
                            f"send 1..{MAX_BATCH} pings per request (got {len(raw)})",
                            field="pings")
-    pings, errors = [], []
+    pings: list[Ping] = []
+    errors: list[_PingError] = []
     for i, r in enumerate(raw):
         try:
             pings.append(validate_ping(
@@ -123,7 +131,7 @@ def live_status(services: Services, courier: Courier) -> str:
     """The courier's live status from the first order in hand (idle with none)."""
     if not courier.active_order_ids:
         return "idle"
-    with services.uow() as uow:
+    with services.uow(read_only=True) as uow:
         order = uow.orders.get(courier.active_order_ids[0])
     return _STATUS_OF_ORDER.get(order.status, "idle") if order else "idle"
 
@@ -132,7 +140,7 @@ def ingest_pings(t: Tracking, *, courier_id: str, raw: Sequence[Mapping[str, Any
     """Classify a batch of raw pings from ``courier_id``'s devices and move the courier."""
     now = t.services.clock.now()
     pings = _validate_all(t, courier_id, raw, now)
-    with t.services.uow() as uow:
+    with t.services.uow(read_only=True) as uow:
         courier = load_courier(uow, courier_id)
     state = _state(t, courier)
     state, verdicts = classify_batch(state, pings, t.policy)

@@ -73,7 +73,8 @@ def backoff_s(attempts: int, policy: RetryPolicy) -> float:
     """Seconds to wait after the ``attempts``-th failed attempt (1-based); never above the cap."""
     if attempts < 1:
         raise InvalidInput("invalid_attempt", f"attempts must be >= 1 (got {attempts})")
-    return min(policy.cap_s, policy.base_s * 2 ** (attempts - 1))
+    factor: int = 2 ** (attempts - 1)  # int ** int is typed Any (negative powers give float)
+    return min(policy.cap_s, policy.base_s * factor)
 
 
 def backoff_schedule(policy: RetryPolicy) -> tuple[float, ...]:

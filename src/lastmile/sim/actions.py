@@ -9,8 +9,9 @@ offer expired, an order was cancelled meanwhile): people in a city race.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from lastmile.app import fulfilment, offers
 from lastmile.app.context import Services
@@ -21,6 +22,10 @@ from lastmile.core.dispatch import DispatchPolicy
 from lastmile.core.errors import DomainError
 from lastmile.core.geo import Point
 from lastmile.core.orders import Actor, ActorKind, DeliveryProof
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 class Refused(Exception):
@@ -106,7 +111,8 @@ class DirectActions:
         self.policy = policy or DispatchPolicy()
         self.travel = travel or LiveTravel()
 
-    def _call(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def _call(self, fn: Callable[Concatenate[Services, _P], _R], *args: _P.args,
+              **kwargs: _P.kwargs) -> _R:
         try:
             return fn(self.s, *args, **kwargs)
         except DomainError as exc:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from lastmile.app import catalog
 from lastmile.app.context import Services
 from lastmile.core.geo import EARTH_RADIUS_M, Point
+from lastmile.core.ids import ConsumerId
 from lastmile.core.model import VEHICLE_SPEED_MPS, Vehicle
 from lastmile.core.orders import SYSTEM
 from lastmile.sim.scenarios import DAY_START, CitySpec, Scenario
@@ -57,7 +58,7 @@ class SimRegion:
 class City:
     regions: tuple[SimRegion, ...]
     merchants: tuple[SimMerchant, ...]
-    consumers: dict[str, tuple[str, ...]]  # region id -> consumer ids
+    consumers: dict[str, tuple[ConsumerId, ...]]  # region id -> consumer ids
     couriers: tuple[SimCourierSpec, ...]
 
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+READ_ONLY = "lastmile_read_only"  # connection info key set by the unit of work
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -25,7 +26,15 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size,
+                              pool_pre_ping=True)
+    sa.event.listen(engine, "begin", _postgres_begin)
+    return engine
+
+
+def _postgres_begin(conn: sa.Connection) -> None:
+    if conn.info.get(READ_ONLY):
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
 
 
 def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -40,8 +49,9 @@ def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
 
 def _sqlite_begin(conn: sa.Connection) -> None:
     # IMMEDIATE takes the write lock up front: two writers queue on busy_timeout
-    # instead of deadlocking when both try to upgrade a read lock.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # instead of deadlocking when both try to upgrade a read lock. Read-only units
+    # of work begin deferred: in WAL mode they read a snapshot beside the writer.
+    conn.exec_driver_sql("BEGIN" if conn.info.get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def alembic_config(engine: Engine) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -21,7 +22,7 @@ class _Repo:
     def __init__(self, conn: Connection):
         self.conn = conn
 
-    def _one(self, stmt: sa.Select) -> dict | None:  # type: ignore[type-arg]
+    def _one(self, stmt: sa.Select[Any]) -> dict[str, Any] | None:
         row = self.conn.execute(stmt).mappings().first()
         return dict(row) if row is not None else None
 

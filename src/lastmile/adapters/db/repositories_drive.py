@@ -77,7 +77,7 @@ class _Repo:
     def __init__(self, conn: Connection):
         self.conn = conn
 
-    def _one(self, stmt: sa.Select) -> Row | None:  # type: ignore[type-arg]
+    def _one(self, stmt: sa.Select[Any]) -> Row | None:
         row = self.conn.execute(stmt).mappings().first()
         return dict(row) if row is not None else None
 
@@ -106,7 +106,7 @@ class SqlDeliveries(_Repo):
         self.conn.execute(t.deliveries.update().where(t.deliveries.c.id == delivery_id)
                           .values(finished=True))
 
-    def _by(self, column: sa.Column, value: str, merchant_id: str | None = None) -> Delivery | None:  # type: ignore[type-arg]
+    def _by(self, column: sa.Column[Any], value: str, merchant_id: str | None = None) -> Delivery | None:
         stmt = sa.select(t.deliveries).where(column == value)
         if merchant_id is not None:
             stmt = stmt.where(t.deliveries.c.merchant_id == merchant_id)
@@ -162,7 +162,7 @@ class SqlDriveQuotes(_Repo):
         return DriveQuote(
             merchant_id=row["merchant_id"], external_delivery_id=row["external_delivery_id"],
             request_hash=row["request_hash"], request=doc["request"], currency=doc["currency"],
-            prices_minor=doc["prices_minor"], eta=tuple(doc["eta"]),  # type: ignore[arg-type]
+            prices_minor=doc["prices_minor"], eta=tuple(doc["eta"]),
             distance_m=doc["distance_m"], created_at=row["created_at"],
             expires_at=row["expires_at"], accepted=row["accepted"])
 

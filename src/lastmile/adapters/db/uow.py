@@ -7,18 +7,21 @@ from types import TracebackType
 from sqlalchemy.engine import Connection, Engine
 
 from lastmile.adapters.db import repositories as r
+from lastmile.adapters.db.engine import READ_ONLY
 from lastmile.adapters.db import repositories_drive as rd
 
 
 class SqlUnitOfWork:
     """Use as ``with factory() as uow: ...; uow.commit()``; leaving without commit rolls back."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, *, read_only: bool = False):
         self._engine = engine
+        self._read_only = read_only
         self._conn: Connection | None = None
 
     def __enter__(self) -> SqlUnitOfWork:
         conn = self._engine.connect()
+        conn.info[READ_ONLY] = self._read_only
         conn.begin()
         self._conn = conn
         self.regions = r.SqlRegions(conn)
@@ -47,10 +50,12 @@ class SqlUnitOfWork:
             if conn.in_transaction():
                 conn.rollback()
         finally:
+            conn.info.pop(READ_ONLY, None)  # the pooled connection outlives this unit
             conn.close()
 
     def commit(self) -> None:
         assert self._conn is not None, "commit outside 'with'"
+        assert not self._read_only, "commit in a read-only unit of work"
         self._conn.commit()
         self._conn.begin()
 
@@ -64,5 +69,5 @@ class SqlUnitOfWorkFactory:
     def __init__(self, engine: Engine):
         self.engine = engine
 
-    def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine)
+    def __call__(self, *, read_only: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, read_only=read_only)

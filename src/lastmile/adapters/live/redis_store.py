@@ -19,7 +19,7 @@ the exact coordinates, so both stores answer the same queries identically.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from typing import Any
+from typing import Any, TypedDict
 
 import redis
 
@@ -81,6 +81,13 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+class _ScriptCall(TypedDict):
+    """The ``keys`` and ``args`` of a Lua script call, passed as ``**call``."""
+
+    keys: list[str]
+    args: list[str]
+
+
 class RedisLiveStore:
     """Redis GEO implementation of ``lastmile.app.live.LiveStore``."""
 
@@ -118,7 +125,7 @@ class RedisLiveStore:
             self._upsert(**self._upsert_call(courier), client=pipe)
         pipe.execute()
 
-    def _upsert_call(self, c: CourierLive) -> dict[str, list[str]]:
+    def _upsert_call(self, c: CourierLive) -> _ScriptCall:
         keys = [
             self._hash(c.courier_id),
             self._geo(c.region_id),

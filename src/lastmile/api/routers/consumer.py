@@ -29,7 +29,7 @@ router = APIRouter(prefix="/v1/consumer", tags=["consumer"])
 
 
 def _region_of(svc: Services, consumer_id: str) -> str:
-    with svc.uow() as uow:
+    with svc.uow(read_only=True) as uow:
         consumer = uow.consumers.get(consumer_id)
     if consumer is None:
         raise NotFound("consumer_not_found", f"no consumer {consumer_id}")

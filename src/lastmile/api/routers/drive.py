@@ -296,7 +296,7 @@ def retry(svc: ServicesDep, who: Merchant, message_id: Id) -> dict[str, Any]:
 def courier_view(svc: ServicesDep, who: Courier, order_id: Id) -> dict[str, Any]:
     """What the courier needs at the door: instructions, contact, proofs, fallback."""
     order = queries.get_order(svc, order_id, who=who)
-    with svc.uow() as uow:
+    with svc.uow(read_only=True) as uow:
         d = drive.drive_of(uow, order_id)
     return {"order_id": order.id, "status": order.status.value,
             "instructions": d.instructions, "contactless": d.contactless,

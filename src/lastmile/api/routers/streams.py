@@ -175,7 +175,7 @@ class _OrderFeed:
 
     def _speed(self, courier_id: str) -> float:
         if courier_id not in self._speeds:
-            with self._svc.uow() as uow:
+            with self._svc.uow(read_only=True) as uow:
                 vehicle = load_courier(uow, courier_id).vehicle
             self._speeds[courier_id] = VEHICLE_SPEED_MPS[vehicle]
         return self._speeds[courier_id]
@@ -196,7 +196,7 @@ class _OrderFeed:
         return [message]
 
     def _reload(self) -> Order:
-        with self._svc.uow() as uow:
+        with self._svc.uow(read_only=True) as uow:
             found = uow.orders.get(self.order.id)
         return found or self.order
 

@@ -24,7 +24,7 @@ Token = Annotated[str, Path(min_length=8, max_length=64, pattern=r"^trk_[0-9a-f]
 
 
 def _load(request: Request, svc: ServicesDep, token: str) -> PublicTracking:
-    with svc.uow() as uow:
+    with svc.uow(read_only=True) as uow:
         d = uow.deliveries.by_token(token)
         order = uow.orders.get(d.order_id) if d is not None else None
         courier = uow.couriers.get(order.courier_id) if order and order.courier_id else None

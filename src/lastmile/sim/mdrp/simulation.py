@@ -121,17 +121,7 @@ class _World:
             and self.by_time[self.next_order].placement_time <= t
         ):
             o = self.by_time[self.next_order]
-            r = self.inst.restaurants[o.restaurant_id]
-            self.open[o.order_id] = OpenOrder(
-                order_id=o.order_id,
-                merchant_id=o.restaurant_id,
-                placed_s=o.placement_time * 60.0,
-                ready_s=o.ready_time * 60.0,
-                pickup_x_m=r.x,
-                pickup_y_m=r.y,
-                dropoff_x_m=o.x,
-                dropoff_y_m=o.y,
-            )
+            self.open[o.order_id] = self._as_open(o.order_id)
             self.recent.append((o.placement_time, o.restaurant_id))
             self.demand[o.restaurant_id] = self.demand.get(o.restaurant_id, 0) + 1
             self.next_order += 1
