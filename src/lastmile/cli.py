@@ -121,10 +121,12 @@ def serve(
 
 
 from lastmile.sim.demo_command import demo  # noqa: E402  (typer command, lazy body)
+from lastmile.sim.mdrp.command import mdrp  # noqa: E402
 from lastmile.sim.simulate_command import simulate  # noqa: E402
 
 app.command("simulate")(simulate)
 app.command("demo")(demo)
+app.command("mdrp")(mdrp)
 
 
 if __name__ == "__main__":  # pragma: no cover

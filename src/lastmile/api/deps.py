@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, cast
 
 from fastapi import Depends, Header, Request
 
@@ -12,7 +13,7 @@ from lastmile.core.errors import Forbidden
 
 
 def services(request: Request) -> Services:
-    return request.app.state.container.services  # type: ignore[no-any-return]
+    return cast(Services, request.app.state.container.services)  # app.state is untyped
 
 
 ServicesDep = Annotated[Services, Depends(services)]
@@ -29,7 +30,7 @@ def principal(
     return authenticate(svc, key)
 
 
-def role(name: str):  # type: ignore[no-untyped-def]
+def role(name: str) -> Callable[[Principal], Principal]:
     def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
         if who.role != name:
             raise Forbidden("wrong_role", f"this endpoint is for {name}s; the key is a {who.role}'s")

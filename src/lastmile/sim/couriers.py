@@ -9,6 +9,7 @@ plan is ignored when it fires.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lastmile.core.geo import Point, haversine_m
@@ -103,7 +104,7 @@ class CourierBehaviour:
             self._go_home(run)
 
     # -- moving ---------------------------------------------------------------------------
-    def _go(self, run: CourierRun, to: Point, then) -> None:  # type: ignore[no-untyped-def]
+    def _go(self, run: CourierRun, to: Point, then: Callable[[CourierRun, int], None]) -> None:
         w = self.w
         now = w.now()
         start = run.where(now)
