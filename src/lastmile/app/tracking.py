@@ -32,8 +32,10 @@ from lastmile.core.tracking import (
 
 MAX_BATCH = 500
 _STATUS_OF_ORDER = {
-    OrderStatus.ASSIGNED: "to_pickup", OrderStatus.AT_PICKUP: "at_pickup",
-    OrderStatus.PICKED_UP: "to_dropoff", OrderStatus.AT_DROPOFF: "at_dropoff",
+    OrderStatus.ASSIGNED: "to_pickup",
+    OrderStatus.AT_PICKUP: "at_pickup",
+    OrderStatus.PICKED_UP: "to_dropoff",
+    OrderStatus.AT_DROPOFF: "at_dropoff",
 }
 
 
@@ -90,40 +92,68 @@ class _PingError(TypedDict):
     message: str
 
 
-def _validate_all(t: Tracking, courier_id: str, raw: Sequence[Mapping[str, Any]],
-                  now: float) -> list[Ping]:
+def _validate_all(
+    t: Tracking, courier_id: str, raw: Sequence[Mapping[str, Any]], now: float
+) -> list[Ping]:
     if not 1 <= len(raw) <= MAX_BATCH:
-        raise InvalidInput("invalid_batch_size",
-                           f"send 1..{MAX_BATCH} pings per request (got {len(raw)})",
-                           field="pings")
+        raise InvalidInput(
+            "invalid_batch_size",
+            f"send 1..{MAX_BATCH} pings per request (got {len(raw)})",
+            field="pings",
+        )
     pings: list[Ping] = []
     errors: list[_PingError] = []
     for i, r in enumerate(raw):
         try:
-            pings.append(validate_ping(
-                courier_id=courier_id, device_id=r.get("device_id"), lat=r.get("lat"),
-                lng=r.get("lng"), accuracy_m=r.get("accuracy_m"), client_ts=r.get("client_ts"),
-                speed_mps=r.get("speed_mps"), heading_deg=r.get("heading_deg"), received_ts=now,
-                policy=t.policy))
+            pings.append(
+                validate_ping(
+                    courier_id=courier_id,
+                    device_id=r.get("device_id"),
+                    lat=r.get("lat"),
+                    lng=r.get("lng"),
+                    accuracy_m=r.get("accuracy_m"),
+                    client_ts=r.get("client_ts"),
+                    speed_mps=r.get("speed_mps"),
+                    heading_deg=r.get("heading_deg"),
+                    received_ts=now,
+                    policy=t.policy,
+                )
+            )
         except InvalidInput as exc:
-            errors.append({"index": i, "field": f"pings[{i}].{exc.field}", "code": exc.code,
-                           "message": exc.message})
+            errors.append(
+                {
+                    "index": i,
+                    "field": f"pings[{i}]" + (f".{exc.field}" if exc.field else ""),
+                    "code": exc.code,
+                    "message": exc.message,
+                }
+            )
     if errors:
         t.count("rejected_invalid", len(errors))
         first = errors[0]
-        raise InvalidInput(first["code"], f"{len(errors)} of {len(raw)} pings are invalid; "
-                           f"first: {first['message']}", field=first["field"], errors=errors)
+        raise InvalidInput(
+            first["code"],
+            f"{len(errors)} of {len(raw)} pings are invalid; first: {first['message']}",
+            field=first["field"],
+            errors=errors,
+        )
     return pings
 
 
 def _state(t: Tracking, courier: Courier) -> TrackState:
     if courier.shift_id is None or courier.device_id is None:
-        raise Conflict("not_on_shift", f"courier {courier.id} is not on shift; start a shift "
-                       "before sending locations", current_state=courier.status.value)
+        raise Conflict(
+            "not_on_shift",
+            f"courier {courier.id} is not on shift; start a shift before sending locations",
+            current_state=courier.status.value,
+        )
     state = t.states.get(courier.shift_id)
     if state is None:
-        state = start_track(courier_id=courier.id, main_device_id=courier.device_id,
-                            started_at=courier.shift_started_at or 0.0)
+        state = start_track(
+            courier_id=courier.id,
+            main_device_id=courier.device_id,
+            started_at=courier.shift_started_at or 0.0,
+        )
     return state
 
 
@@ -152,15 +182,34 @@ def ingest_pings(t: Tracking, *, courier_id: str, raw: Sequence[Mapping[str, Any
     if not moved:
         return IngestResult(verdicts=verdicts, position=None)
     last = moved[-1].ping
-    position = CourierLive(courier_id=courier.id, region_id=courier.region_id, lat=last.lat,
-                           lng=last.lng, status=live_status(t.services, courier), updated_at=now)
+    position = CourierLive(
+        courier_id=courier.id,
+        region_id=courier.region_id,
+        lat=last.lat,
+        lng=last.lng,
+        status=live_status(t.services, courier),
+        updated_at=now,
+    )
     t.live.upsert(position)
-    _publish_move(t, new_event(
-        t.services, type="courier.moved", region_id=courier.region_id, subject_id=courier.id,
-        actor_kind="courier", actor_id=courier.id,
-        data={"lat": last.lat, "lng": last.lng, "status": position.status,
-              "active_order_ids": list(courier.active_order_ids),
-              "is_from_main_device": True, "client_ts": last.client_ts}))
+    _publish_move(
+        t,
+        new_event(
+            t.services,
+            type="courier.moved",
+            region_id=courier.region_id,
+            subject_id=courier.id,
+            actor_kind="courier",
+            actor_id=courier.id,
+            data={
+                "lat": last.lat,
+                "lng": last.lng,
+                "status": position.status,
+                "active_order_ids": list(courier.active_order_ids),
+                "is_from_main_device": True,
+                "client_ts": last.client_ts,
+            },
+        ),
+    )
     return IngestResult(verdicts=verdicts, position=position)
 
 

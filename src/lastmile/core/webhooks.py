@@ -73,7 +73,8 @@ def backoff_s(attempts: int, policy: RetryPolicy) -> float:
     """Seconds to wait after the ``attempts``-th failed attempt (1-based); never above the cap."""
     if attempts < 1:
         raise InvalidInput("invalid_attempt", f"attempts must be >= 1 (got {attempts})")
-    factor: int = 2 ** (attempts - 1)  # int ** int is typed Any (negative powers give float)
+    # The exponent is capped so a huge attempt count still returns the cap (no float overflow).
+    factor: int = 2 ** min(attempts - 1, 62)
     return min(policy.cap_s, policy.base_s * factor)
 
 

@@ -23,7 +23,6 @@ from lastmile.core.errors import DomainError
 from lastmile.core.geo import Point
 from lastmile.core.orders import Actor, ActorKind, DeliveryProof
 
-
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 

@@ -7,12 +7,31 @@ from types import TracebackType
 from sqlalchemy.engine import Connection, Engine
 
 from lastmile.adapters.db import repositories as r
-from lastmile.adapters.db.engine import READ_ONLY
 from lastmile.adapters.db import repositories_drive as rd
+from lastmile.adapters.db.engine import READ_ONLY
+from lastmile.app import ports
 
 
 class SqlUnitOfWork:
     """Use as ``with factory() as uow: ...; uow.commit()``; leaving without commit rolls back."""
+
+    # Declared as the ports' types: a protocol's attributes are invariant, so a
+    # ``SqlRegions``-typed attribute would not make this a ``ports.UnitOfWork``.
+    regions: ports.RegionRepo
+    merchants: ports.MerchantRepo
+    consumers: ports.ConsumerRepo
+    couriers: ports.CourierRepo
+    orders: ports.OrderRepo
+    events: ports.EventLog
+    outbox: ports.Outbox
+    inbox: ports.Inbox
+    idempotency: ports.IdempotencyRepo
+    api_keys: ports.ApiKeyRepo
+    offers: ports.OfferRepo
+    deliveries: ports.DeliveryRepo
+    drive_quotes: ports.DriveQuoteRepo
+    webhooks: ports.WebhookRepo
+    notifications: ports.NotificationRepo
 
     def __init__(self, engine: Engine, *, read_only: bool = False):
         self._engine = engine

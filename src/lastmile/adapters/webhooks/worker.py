@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol, TypedDict, Unpack
 
 from lastmile.adapters.notify.channels import LogChannel
 from lastmile.adapters.webhooks.http import UrllibTransport
@@ -20,6 +21,7 @@ from lastmile.app.context import Services
 from lastmile.app.events import Event
 from lastmile.app.live import LiveStore
 from lastmile.app.notifications import Channel, NotificationPolicy
+from lastmile.app.ports import EventBus
 from lastmile.app.webhooks import WebhookTransport
 from lastmile.core.webhooks import RetryPolicy
 
@@ -99,14 +101,35 @@ class DriveWorkers:
         self.threads = []
 
 
-def install_drive(container: object, **overrides: object) -> DriveWorkers:
+class DriveHost(Protocol):
+    """What ``install_drive`` needs of a container (``bootstrap.Container`` is one)."""
+
+    @property
+    def services(self) -> Services: ...
+    @property
+    def bus(self) -> EventBus: ...
+    @property
+    def extras(self) -> dict[str, object]: ...
+
+
+class DriveOverrides(TypedDict, total=False):
+    """The ``DriveWorkers`` settings a caller of ``install_drive`` may replace."""
+
+    transport: WebhookTransport
+    channels: Mapping[str, Channel]
+    retry: RetryPolicy
+    notify_policy: NotificationPolicy
+    interval_s: float
+
+
+def install_drive(container: DriveHost, **overrides: Unpack[DriveOverrides]) -> DriveWorkers:
     """Subscribe the Drive producers to ``container.bus`` once; returns the (unstarted) workers."""
-    extras: dict[str, object] = container.extras  # type: ignore[attr-defined]
+    extras = container.extras
     existing = extras.get("drive")
     if isinstance(existing, DriveWorkers):
         return existing
-    workers = DriveWorkers(services=container.services,  # type: ignore[attr-defined]
-                           live=getattr(container, "live", None), **overrides)  # type: ignore[arg-type]
-    container.bus.subscribe("*", workers.on_event)  # type: ignore[attr-defined]
+    workers = DriveWorkers(services=container.services,
+                           live=getattr(container, "live", None), **overrides)
+    container.bus.subscribe("*", workers.on_event)
     extras["drive"] = workers
     return workers

@@ -78,7 +78,8 @@ def notices_for(
 
 def retry_delay_s(attempts: int, *, base_s: float = 30.0, cap_s: float = 3600.0) -> float:
     """Delay before retrying a notice after ``attempts`` failures: base * 2^(n-1), capped."""
-    factor: int = 2 ** max(0, attempts - 1)  # int ** int is typed Any (negative powers give float)
+    # The exponent is capped so a huge attempt count still returns the cap (no float overflow).
+    factor: int = 2 ** min(max(0, attempts - 1), 62)
     return min(cap_s, base_s * factor)
 
 
