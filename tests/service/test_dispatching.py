@@ -168,3 +168,16 @@ def test_status_of_assigned_order_after_accept(sqlite_platform):
     offers.accept_offer(p.services, offer.id, actor=Actor(kind=ActorKind.COURIER, id=cid))
     with p.services.uow() as uow:
         assert uow.orders.get(order.id).status is OrderStatus.ASSIGNED
+
+
+def test_a_capped_round_takes_the_oldest_waiting_orders_first(sqlite_platform, monkeypatch):
+    from lastmile.app import dispatching
+
+    p = sqlite_platform
+    first = _place(p, key="k1")
+    p.clock.advance(60)
+    _place(p, key="k2")
+    monkeypatch.setattr(dispatching, "MAX_OPEN_ORDERS", 1)
+    cid = _on_shift(p)
+    result = _round(p)
+    assert [(o.courier_id, o.order_ids) for o in result.offers] == [(cid, (first.id,))]

@@ -110,7 +110,10 @@ class OrderRepo(Protocol):
         courier_id: str | None = None,
         statuses: Sequence[OrderStatus] | None = None,
         limit: int = 100,
-    ) -> list[Order]: ...
+        oldest_first: bool = False,
+    ) -> list[Order]:
+        """Newest first unless ``oldest_first`` (ties by id)."""
+        ...
     def count_by_status(self, region_id: str) -> dict[str, int]: ...
 
 

@@ -13,7 +13,7 @@ from lastmile.app.context import Services
 from lastmile.app.events import Event
 from lastmile.app.fulfilment import load_order
 from lastmile.app.ports import UnitOfWork
-from lastmile.core.errors import InvalidInput, NotFound
+from lastmile.core.errors import Forbidden, InvalidInput, NotFound
 from lastmile.core.geo import Point, bounding_box, haversine_m
 from lastmile.core.model import Merchant, Region
 from lastmile.core.orders import Order, OrderStatus
@@ -52,10 +52,17 @@ def order_history(services: Services, order_id: str, *, who: Principal) -> list[
 
 def list_orders(services: Services, *, who: Principal, statuses: Sequence[OrderStatus] | None,
                 region_id: str | None = None, limit: int = 50) -> list[Order]:
-    """Orders the caller may see, newest first."""
-    scope = {f"{who.role}_id": who.subject_id} if who.role != "ops" else {}
+    """Orders the caller may see, newest first (ops: every order)."""
+    if who.role not in ("ops", "consumer", "merchant", "courier"):
+        raise Forbidden("actor_not_allowed", f"a {who.role} may not list orders")
+
+    def mine(role: str) -> str | None:
+        return who.subject_id if who.role == role else None
+
     with services.uow(read_only=True) as uow:
-        return uow.orders.list(region_id=region_id, statuses=statuses, limit=limit, **scope)
+        return uow.orders.list(region_id=region_id, statuses=statuses, limit=limit,
+                               consumer_id=mine("consumer"), merchant_id=mine("merchant"),
+                               courier_id=mine("courier"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -121,9 +121,11 @@ class SqlOrders(_Repo):
 
     def list(self, *, region_id: str | None = None, consumer_id: str | None = None,
              merchant_id: str | None = None, courier_id: str | None = None,
-             statuses: Sequence[OrderStatus] | None = None, limit: int = 100) -> list[Order]:
+             statuses: Sequence[OrderStatus] | None = None, limit: int = 100,
+             oldest_first: bool = False) -> list[Order]:
         c = t.orders.c
-        stmt = sa.select(t.orders).order_by(c.placed_at.desc(), c.id.desc()).limit(limit)
+        order = (c.placed_at, c.id) if oldest_first else (c.placed_at.desc(), c.id.desc())
+        stmt = sa.select(t.orders).order_by(*order).limit(limit)
         for col, value in ((c.region_id, region_id), (c.consumer_id, consumer_id),
                            (c.merchant_id, merchant_id), (c.courier_id, courier_id)):
             if value is not None:
