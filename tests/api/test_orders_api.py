@@ -225,3 +225,14 @@ def test_bad_ping_is_422_and_counted(api):
     assert r.status_code == 422 and r.json()["field"] == "pings[0].lat"
     stats = c.get("/v1/ops/tracking/stats", headers=api.h("ops")).json()["counts"]
     assert stats["rejected_invalid"] == 1
+
+
+def test_ops_bans_a_device_and_it_cannot_start_a_shift(api):
+    c = api.client
+    r = c.post("/v1/ops/devices/old-phone/ban", json={"reason": "ex-courier"}, headers=api.h("ops"))
+    assert r.status_code == 200 and r.json()["already_banned"] is False
+    r = c.post("/v1/courier/shift/start", json={"device_id": "old-phone", "duration_s": 3600},
+               headers=api.h("courier"))
+    assert r.status_code == 403 and r.json()["code"] == "device_banned"
+    r = c.post("/v1/ops/devices/old-phone/ban", json={"reason": "x"}, headers=api.h("courier"))
+    assert r.status_code == 403

@@ -126,6 +126,9 @@ def start_shift(services: Services, courier_id: str, *, device_id: str, ends_at:
         courier = load_courier(uow, courier_id)
         if courier.banned:
             raise Forbidden("courier_banned", f"courier {courier_id} may not work")
+        if uow.banned_devices.among({device_id}):
+            raise Forbidden("device_banned", f"device {device_id} is banned and cannot start "
+                            "a shift", field="device_id")
         if courier.on_shift:
             raise Conflict(
                 "already_on_shift", f"courier {courier_id} is already on shift {courier.shift_id}",

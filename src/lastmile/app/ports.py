@@ -5,7 +5,7 @@ Adapters implement them (``adapters.db`` for SQL, ``tests.fakes`` for memory).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
@@ -197,6 +197,13 @@ class NotificationRepo(Protocol):
              limit: int = 100) -> list[Notification]: ...
 
 
+class BannedDeviceRepo(Protocol):
+    def ban(self, device_id: str, *, reason: str, at: float, by: str) -> bool: ...
+    def among(self, device_ids: Collection[str]) -> frozenset[str]:
+        """The banned ones of ``device_ids``."""
+        ...
+
+
 class UnitOfWork(Protocol):
     regions: RegionRepo
     merchants: MerchantRepo
@@ -209,6 +216,7 @@ class UnitOfWork(Protocol):
     idempotency: IdempotencyRepo
     api_keys: ApiKeyRepo
     offers: OfferRepo
+    banned_devices: BannedDeviceRepo
     deliveries: DeliveryRepo
     drive_quotes: DriveQuoteRepo
     webhooks: WebhookRepo

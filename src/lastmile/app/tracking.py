@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypedDict
 
 from lastmile.app.context import Services, new_event
@@ -172,7 +172,11 @@ def ingest_pings(t: Tracking, *, courier_id: str, raw: Sequence[Mapping[str, Any
     pings = _validate_all(t, courier_id, raw, now)
     with t.services.uow(read_only=True) as uow:
         courier = load_courier(uow, courier_id)
+        banned = uow.banned_devices.among({p.device_id for p in pings})
     state = _state(t, courier)
+    if not banned <= state.banned_device_ids:
+        # A ban takes effect on the next batch, even mid-shift (rule 1 of the classifier).
+        state = replace(state, banned_device_ids=state.banned_device_ids | banned)
     state, verdicts = classify_batch(state, pings, t.policy)
     assert courier.shift_id is not None
     t.states.put(courier.shift_id, state)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -234,3 +234,21 @@ class SqlOffers(_Repo):
         stmt = sa.select(t.offers).join(t.offer_orders, o.offer_id == c.id).where(
             o.order_id == order_id, c.status == OfferStatus.PENDING.value)
         return [m.offer_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
+
+
+class SqlBannedDevices(_Repo):
+    def ban(self, device_id: str, *, reason: str, at: float, by: str) -> bool:
+        """Ban ``device_id``; False when it was already banned (the first ban stands)."""
+        c = t.banned_devices.c
+        if self.conn.execute(sa.select(c.device_id).where(c.device_id == device_id)).first():
+            return False
+        self.conn.execute(t.banned_devices.insert().values(
+            device_id=device_id, reason=reason, banned_at=at, banned_by=by))
+        return True
+
+    def among(self, device_ids: Collection[str]) -> frozenset[str]:
+        if not device_ids:
+            return frozenset()
+        c = t.banned_devices.c
+        rows = self.conn.execute(sa.select(c.device_id).where(c.device_id.in_(list(device_ids))))
+        return frozenset(r[0] for r in rows)

@@ -158,3 +158,12 @@ offer_orders = sa.Table(
     sa.Column("order_id", sa.String(64), primary_key=True),
     sa.Index("ix_offer_orders_order", "order_id"),
 )
+
+# Devices that may never track or start a shift (a banned ex-courier's phone).
+banned_devices = sa.Table(
+    "banned_devices", metadata,
+    sa.Column("device_id", sa.String(128), primary_key=True),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("banned_at", Epoch, nullable=False),
+    sa.Column("banned_by", sa.String(64), nullable=False),
+)

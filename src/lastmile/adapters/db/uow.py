@@ -28,6 +28,7 @@ class SqlUnitOfWork:
     idempotency: ports.IdempotencyRepo
     api_keys: ports.ApiKeyRepo
     offers: ports.OfferRepo
+    banned_devices: ports.BannedDeviceRepo
     deliveries: ports.DeliveryRepo
     drive_quotes: ports.DriveQuoteRepo
     webhooks: ports.WebhookRepo
@@ -54,6 +55,7 @@ class SqlUnitOfWork:
         self.idempotency = r.SqlIdempotency(conn)
         self.api_keys = r.SqlApiKeys(conn)
         self.offers = r.SqlOffers(conn)
+        self.banned_devices = r.SqlBannedDevices(conn)
         self.deliveries = rd.SqlDeliveries(conn)
         self.drive_quotes = rd.SqlDriveQuotes(conn)
         self.webhooks = rd.SqlWebhooks(conn)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from lastmile.api.deps import Ops, ServicesDep
 from lastmile.api.schemas import (
@@ -17,7 +17,7 @@ from lastmile.api.schemas import (
     order_out,
     region_out,
 )
-from lastmile.app import catalog, fulfilment, offers, queries
+from lastmile.app import bans, catalog, fulfilment, offers, queries
 from lastmile.core.geo import Point
 from lastmile.core.orders import OrderStatus
 
@@ -53,6 +53,21 @@ def live_couriers(svc: ServicesDep, who: Ops, region_id: Id, request: Request) -
         {"courier_id": c.courier_id, "lat": c.lat, "lng": c.lng, "status": c.status,
          "updated_at": c.updated_at}
         for c in live.all_in_region(region_id, now=svc.clock.now())]}
+
+
+@router.post("/devices/{device_id}/ban")
+def ban_device(svc: ServicesDep, who: Ops, body: CancelIn,
+               device_id: Annotated[str, Path(min_length=1, max_length=128)]) -> dict[str, Any]:
+    """Ban a device: it can no longer start a shift or move any courier."""
+    added = bans.ban_device(svc, device_id, reason=body.reason, actor=who.actor)
+    return {"device_id": device_id, "banned": True, "already_banned": not added}
+
+
+@router.post("/couriers/{courier_id}/ban")
+def ban_courier(svc: ServicesDep, who: Ops, courier_id: Id, body: CancelIn) -> dict[str, Any]:
+    """Ban a courier and every device they have started a shift from."""
+    devices = bans.ban_courier(svc, courier_id, reason=body.reason, actor=who.actor)
+    return {"courier_id": courier_id, "banned": True, "device_ids": list(devices)}
 
 
 @router.get("/tracking/stats")
