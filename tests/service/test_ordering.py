@@ -265,3 +265,24 @@ def test_read_only_transaction_cannot_write_on_postgres(platform):
         pytest.skip("PostgreSQL enforces READ ONLY transactions; SQLite relies on the assert")
     with platform.services.uow(read_only=True) as uow, pytest.raises(sa.exc.DBAPIError):
         uow.regions.add(platform.seed.region)
+
+
+def test_accepting_an_offer_whose_order_was_cancelled_withdraws_it(platform):
+    svc = platform.services
+    order = place_order(svc, _request(platform), idempotency_key="k").order
+    fulfilment.confirm_order(svc, order.id, prep_estimate_s=600,
+                             actor=_actor("merchant", order.merchant_id))
+    c = platform.seed.courier_ids[0]
+    fulfilment.start_shift(svc, c, device_id="d", ends_at=platform.clock.now() + 3600,
+                           actor=_actor("courier", c))
+    offer = offers.make_offer(svc, courier_id=c, order_ids=(order.id,), actor=SYSTEM)
+    fulfilment.cancel_order(svc, order.id, reason="changed mind",
+                            actor=_actor("consumer", order.consumer_id))
+    with pytest.raises(Conflict) as err:
+        offers.accept_offer(svc, offer.id, actor=_actor("courier", c))
+    assert err.value.code == "offer_withdrawn"
+    assert offers.current_offer(svc, c) is None
+    with svc.uow(read_only=True) as uow:
+        assert uow.couriers.get(c).status.value == "idle"
+        assert [e.type for e in uow.events.for_subject(offer.id)] == ["offer.made",
+                                                                      "offer.withdrawn"]

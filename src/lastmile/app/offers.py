@@ -75,8 +75,18 @@ def accept_offer(services: Services, offer_id: str, *, actor: Actor) -> Offer:
     with services.uow() as uow:
         offer = _load_pending(uow, offer_id, actor, now)
         courier = load_courier(uow, offer.courier_id)
-        for order_id in offer.order_ids:
-            order = load_order(uow, order_id)
+        orders = [load_order(uow, order_id) for order_id in offer.order_ids]
+        gone = [o for o in orders if o.status not in AWAITING_COURIER]
+        if gone:
+            # An order was cancelled or taken meanwhile: withdraw the whole offer so its other
+            # orders return to dispatch now instead of waiting for the expiry.
+            _close(uow, services, offer, OfferStatus.WITHDRAWN, actor, now,
+                   reason=f"order {gone[0].id} is {gone[0].status.value}")
+            uow.commit()
+            raise Conflict("offer_withdrawn",
+                           f"offer {offer_id} was withdrawn: order {gone[0].id} is "
+                           f"{gone[0].status.value}", current_state="withdrawn")
+        for order in orders:
             apply_command(uow, services, order, Assign(courier_id=CourierId(courier.id)), actor)
         uow.couriers.save(replace(
             courier, status=CourierStatus.BUSY,
@@ -97,17 +107,23 @@ def decline_offer(services: Services, offer_id: str, *, reason: str, actor: Acto
     now = services.clock.now()
     with services.uow() as uow:
         offer = _load_pending(uow, offer_id, actor, now)
-        declined = replace(offer, status=OfferStatus.DECLINED, decided_at=now,
-                           decline_reason=reason)
-        uow.offers.save(declined)
-        record(uow, services, new_event(
-            services, type="offer.declined", region_id=offer.region_id, subject_id=offer.id,
-            actor_kind=actor.kind.value, actor_id=actor.id,
-            data={"courier_id": offer.courier_id, "order_ids": list(offer.order_ids),
-                  "reason": reason},
-        ))
+        declined = _close(uow, services, offer, OfferStatus.DECLINED, actor, now, reason=reason)
         uow.commit()
         return declined
+
+
+def _close(uow: UnitOfWork, services: Services, offer: Offer, status: OfferStatus,
+           actor: Actor, now: float, *, reason: str) -> Offer:
+    """Close a pending offer (declined or withdrawn) and record why; the caller commits."""
+    closed = replace(offer, status=status, decided_at=now, decline_reason=reason)
+    uow.offers.save(closed)
+    record(uow, services, new_event(
+        services, type=f"offer.{status.value}", region_id=offer.region_id, subject_id=offer.id,
+        actor_kind=actor.kind.value, actor_id=actor.id,
+        data={"courier_id": offer.courier_id, "order_ids": list(offer.order_ids),
+              "reason": reason},
+    ))
+    return closed
 
 
 def current_offer(services: Services, courier_id: str) -> Offer | None:
