@@ -21,4 +21,14 @@ def test_every_migration_downgrades_and_upgrades_again(platform):
     command.downgrade(cfg, "base")
     command.upgrade(cfg, "head")
     with engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0003"
+        assert MigrationContext.configure(conn).get_current_revision() == "0004"
+
+
+def test_the_database_refuses_to_rewrite_or_delete_history(platform):
+    import pytest
+    import sqlalchemy as sa
+
+    engine = platform.container.engine
+    for statement in ("update events set type = 'forged'", "delete from events"):
+        with engine.connect() as conn, pytest.raises(sa.exc.DBAPIError, match="append-only"):
+            conn.execute(sa.text(statement))
