@@ -19,7 +19,7 @@ import asyncio
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from lastmile.app.events import Event
@@ -190,3 +190,38 @@ def order_feed(order_id: str) -> Match:
         return False
 
     return match
+
+
+class CourierFeed:
+    """Courier: offers made to, withdrawn from or expired for this courier, and every change
+    of an order the courier holds (ready, cancelled, ...), so the app need not poll.
+
+    The orders held are followed from ``order.assigned`` / ``offer.accepted`` (added) to
+    delivered, cancelled or unassigned (removed); ``match`` runs on publisher threads, hence
+    the lock.
+    """
+
+    _DONE = ("order.delivered", "order.cancelled", "order.unassigned")
+
+    def __init__(self, courier_id: str, held: Iterable[str]):
+        self.courier_id = courier_id
+        self._held = set(held)
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> bool:
+        if event.type.startswith("offer."):
+            mine = event.data.get("courier_id") == self.courier_id
+            if mine and event.type == "offer.accepted":
+                with self._lock:
+                    self._held.update(str(o) for o in event.data.get("order_ids", ()))
+            return mine
+        if not event.type.startswith("order."):
+            return False
+        with self._lock:
+            # ``order.assigned`` names the courier and is published before ``offer.accepted``.
+            if event.data.get("courier_id") == self.courier_id:
+                self._held.add(event.subject_id)
+            held = event.subject_id in self._held
+            if held and event.type in self._DONE:
+                self._held.discard(event.subject_id)
+        return held

@@ -18,15 +18,17 @@ from typing import Any, cast
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
+from lastmile.api.schemas import offer_out
 from lastmile.api.streams import (
     Batch,
+    CourierFeed,
     StreamClosed,
     StreamHub,
     Subscription,
     order_feed,
     region_feed,
 )
-from lastmile.app import dashboard, queries
+from lastmile.app import dashboard, offers, queries
 from lastmile.app.auth import Principal, authenticate
 from lastmile.app.context import Services
 from lastmile.app.events import Event
@@ -266,3 +268,40 @@ async def order_stream(ws: WebSocket, order_id: str, key: str | None = None) -> 
 
     await _pump(ws, sub, render)
 
+
+
+@router.websocket("/v1/courier/stream")
+async def courier_stream(ws: WebSocket, key: str | None = None) -> None:
+    """The courier's own feed: ``offer.*`` for this courier and ``order.*`` of orders held.
+
+    Starts with ``stream.hello`` (the live offer, if any, and the orders held), so an app
+    that reconnects misses nothing it must act on.
+    """
+    admitted = await _admit(ws, key, "courier")
+    if admitted is None:
+        return
+    who, subprotocol = admitted
+    svc: Services = ws.app.state.container.services
+    hub = _hub(ws)
+    if not hub.running:
+        await _refuse(ws, UNAVAILABLE, "streams are not running", subprotocol)
+        return
+
+    def load() -> tuple[tuple[str, ...], Any]:
+        with svc.uow(read_only=True) as uow:
+            courier = uow.couriers.get(who.subject_id)
+        return (courier.active_order_ids if courier else ()), offers.current_offer(
+            svc, who.subject_id)
+
+    held, offer = await run_in_threadpool(load)
+    # Subscribe before answering hello: an offer made in between arrives, never lost.
+    sub = hub.open(CourierFeed(who.subject_id, held))
+    await ws.accept(subprotocol=subprotocol)
+    await ws.send_json({"type": "stream.hello", "courier_id": who.subject_id,
+                        "active_order_ids": list(held),
+                        "offer": None if offer is None else offer_out(offer)})
+
+    async def render(event: Event) -> list[dict[str, Any]]:
+        return [event.to_dict()]
+
+    await _pump(ws, sub, render)
