@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from test_streams import auth, closed_with, place_order, receive, receive_until, start_shift
 
 from lastmile.api.app import create_app
-from test_streams import auth, closed_with, place_order, receive, receive_until, start_shift
 
 
 @pytest.fixture
