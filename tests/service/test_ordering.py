@@ -286,3 +286,29 @@ def test_accepting_an_offer_whose_order_was_cancelled_withdraws_it(platform):
         assert uow.couriers.get(c).status.value == "idle"
         assert [e.type for e in uow.events.for_subject(offer.id)] == ["offer.made",
                                                                       "offer.withdrawn"]
+
+
+def test_concurrent_requests_with_one_key_create_one_order(platform):
+    import threading
+
+    svc = platform.services
+    results, errors = [], []
+    barrier = threading.Barrier(4)
+
+    def attempt():
+        barrier.wait()
+        try:
+            results.append(place_order(svc, _request(platform), idempotency_key="race"))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=attempt) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len({r.order.id for r in results}) == 1
+    assert sorted(r.replayed for r in results) == [False, True, True, True]
+    who = Principal(role="ops", subject_id="ops")
+    assert len(queries.list_orders(svc, who=who, statuses=None)) == 1

@@ -154,7 +154,11 @@ def _replay(uow: UnitOfWork, scope: str, key: str, digest: str) -> Placed | None
 
 
 def place_order(services: Services, req: OrderRequest, *, idempotency_key: str) -> Placed:
-    """Create the order once per (consumer, key): a replay returns the first order."""
+    """Create the order once per (consumer, key): a replay returns the first order.
+
+    Two concurrent requests with one key: the database's unique key lets one win;
+    the other rolls back everything it wrote and answers with the winner's order.
+    """
     if not 1 <= len(idempotency_key) <= 200:
         raise InvalidInput(
             "invalid_idempotency_key",
@@ -163,47 +167,48 @@ def place_order(services: Services, req: OrderRequest, *, idempotency_key: str) 
         )
     scope = f"order:{req.consumer_id}"
     digest = request_hash(req)
-    with services.uow() as uow:
-        replay = _replay(uow, scope, idempotency_key, digest)
-        if replay is not None:
-            return replay
-        if uow.consumers.get(req.consumer_id) is None:
-            raise NotFound("consumer_not_found", f"no consumer {req.consumer_id}")
-        q, merchant, region = _quote(uow, services, req)
-        now = services.clock.now()
-        order = Order(
-            id=OrderId(services.ids.new("ord")),
-            region_id=RegionId(region.id),
-            merchant_id=MerchantId(merchant.id),
-            consumer_id=ConsumerId(req.consumer_id),
-            lines=_lines(merchant, req.lines),
-            prices=q.prices,
-            pickup=merchant.location,
-            dropoff=req.dropoff,
-            placed_at=now,
-            eta=q.eta,
-            dropoff_pin=f"{services.rng.randrange(10_000):04d}" if req.require_pin else None,
-        )
-        uow.orders.add(order)
-        actor = Actor(kind=ActorKind.CONSUMER, id=req.consumer_id)
-        record_transition(
-            uow, services, region.id,
-            Transition(
-                type="order.placed", order_id=order.id, from_status=OrderStatus.PLACED,
-                to_status=OrderStatus.PLACED, actor=actor, at=now, version=order.version,
-                data={
-                    "merchant_id": merchant.id, "consumer_id": req.consumer_id,
-                    "total_minor": q.prices.total.amount_minor, "currency": region.currency,
-                    "eta_expected_at": q.eta.expected_at,
-                },
-            ),
-        )
-        uow.idempotency.add(
-            IdempotencyRecord(
+    try:
+        with services.uow() as uow:
+            replay = _replay(uow, scope, idempotency_key, digest)
+            if replay is not None:
+                return replay
+            order = _new_order(uow, services, req)
+            uow.idempotency.add(IdempotencyRecord(
                 scope=scope, key=idempotency_key, request_hash=digest, resource_id=order.id,
-                created_at=now,
-            )
-        )
-        uow.commit()
-        return Placed(order=order, replayed=False)
+                created_at=order.placed_at))
+            uow.commit()
+            return Placed(order=order, replayed=False)
+    except Conflict as exc:
+        if exc.code != "idempotency_key_taken":
+            raise
+    with services.uow(read_only=True) as uow:
+        replay = _replay(uow, scope, idempotency_key, digest)
+    if replay is None:  # pragma: no cover - the winner committed before our insert failed
+        raise Conflict("idempotency_key_taken", "retry the request", field="Idempotency-Key")
+    return replay
+
+
+def _new_order(uow: UnitOfWork, services: Services, req: OrderRequest) -> Order:
+    """Price and add the order with its ``order.placed`` event; the caller commits."""
+    if uow.consumers.get(req.consumer_id) is None:
+        raise NotFound("consumer_not_found", f"no consumer {req.consumer_id}")
+    q, merchant, region = _quote(uow, services, req)
+    now = services.clock.now()
+    order = Order(
+        id=OrderId(services.ids.new("ord")), region_id=RegionId(region.id),
+        merchant_id=MerchantId(merchant.id), consumer_id=ConsumerId(req.consumer_id),
+        lines=_lines(merchant, req.lines), prices=q.prices, pickup=merchant.location,
+        dropoff=req.dropoff, placed_at=now, eta=q.eta,
+        dropoff_pin=f"{services.rng.randrange(10_000):04d}" if req.require_pin else None,
+    )
+    uow.orders.add(order)
+    record_transition(uow, services, region.id, Transition(
+        type="order.placed", order_id=order.id, from_status=OrderStatus.PLACED,
+        to_status=OrderStatus.PLACED, actor=Actor(kind=ActorKind.CONSUMER, id=req.consumer_id),
+        at=now, version=order.version,
+        data={"merchant_id": merchant.id, "consumer_id": req.consumer_id,
+              "total_minor": q.prices.total.amount_minor, "currency": region.currency,
+              "eta_expected_at": q.eta.expected_at},
+    ))
+    return order
 
