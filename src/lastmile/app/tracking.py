@@ -183,38 +183,22 @@ def ingest_pings(t: Tracking, *, courier_id: str, raw: Sequence[Mapping[str, Any
     for v in verdicts:
         t.count(v.reason.value)
     moved = [v for v in verdicts if v.accepted]
-    if not moved:
-        return IngestResult(verdicts=verdicts, position=None)
-    last = moved[-1].ping
-    position = CourierLive(
-        courier_id=courier.id,
-        region_id=courier.region_id,
-        lat=last.lat,
-        lng=last.lng,
-        status=live_status(t.services, courier),
-        updated_at=now,
-    )
-    t.live.upsert(position)
-    _publish_move(
-        t,
-        new_event(
-            t.services,
-            type="courier.moved",
-            region_id=courier.region_id,
-            subject_id=courier.id,
-            actor_kind="courier",
-            actor_id=courier.id,
-            data={
-                "lat": last.lat,
-                "lng": last.lng,
-                "status": position.status,
-                "active_order_ids": list(courier.active_order_ids),
-                "is_from_main_device": True,
-                "client_ts": last.client_ts,
-            },
-        ),
-    )
+    position = _move(t, courier, moved[-1].ping, now) if moved else None
     return IngestResult(verdicts=verdicts, position=position)
+
+
+def _move(t: Tracking, courier: Courier, last: Ping, now: float) -> CourierLive:
+    """Store the courier's new live position and stream it as ``courier.moved``."""
+    position = CourierLive(courier_id=courier.id, region_id=courier.region_id, lat=last.lat,
+                           lng=last.lng, status=live_status(t.services, courier), updated_at=now)
+    t.live.upsert(position)
+    _publish_move(t, new_event(
+        t.services, type="courier.moved", region_id=courier.region_id, subject_id=courier.id,
+        actor_kind="courier", actor_id=courier.id,
+        data={"lat": last.lat, "lng": last.lng, "status": position.status,
+              "active_order_ids": list(courier.active_order_ids), "is_from_main_device": True,
+              "client_ts": last.client_ts}))
+    return position
 
 
 def _publish_move(t: Tracking, event: Event) -> None:

@@ -87,6 +87,18 @@ def delivery_fee(distance_m: float, currency: str, surge: Decimal, policy: Prici
     return fee.times(surge)
 
 
+def service_fees(subtotal: Money, policy: PricingPolicy) -> tuple[Money, Money]:
+    """(service fee, small-order fee): a share of the subtotal within [min, max], and a flat
+    fee when the subtotal is under the small-order threshold."""
+    cur = subtotal.currency
+    service = subtotal.basis_points(policy.service_fee_bp)
+    service = service.max(Money(amount_minor=policy.service_fee_min_minor, currency=cur))
+    service = service.min(Money(amount_minor=policy.service_fee_max_minor, currency=cur))
+    small_minor = (policy.small_order_fee_minor
+                   if subtotal.amount_minor < policy.small_order_threshold_minor else 0)
+    return service, Money(amount_minor=small_minor, currency=cur)
+
+
 def quote(
     *,
     pickup: Point,
@@ -116,15 +128,7 @@ def quote(
         )
     cur = subtotal.currency
     surge = surge_multiplier(supply, policy)
-    service = subtotal.basis_points(policy.service_fee_bp)
-    service = service.max(Money(amount_minor=policy.service_fee_min_minor, currency=cur))
-    service = service.min(Money(amount_minor=policy.service_fee_max_minor, currency=cur))
-    small = Money(
-        amount_minor=policy.small_order_fee_minor
-        if subtotal.amount_minor < policy.small_order_threshold_minor
-        else 0,
-        currency=cur,
-    )
+    service, small = service_fees(subtotal, policy)
     fee = delivery_fee(distance_m, cur, surge, policy)
     tax = (subtotal + fee + service + small).basis_points(tax_rate_bp)
     prices = PriceBreakdown(
