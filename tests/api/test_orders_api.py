@@ -236,3 +236,35 @@ def test_ops_bans_a_device_and_it_cannot_start_a_shift(api):
     assert r.status_code == 403 and r.json()["code"] == "device_banned"
     r = c.post("/v1/ops/devices/old-phone/ban", json={"reason": "x"}, headers=api.h("courier"))
     assert r.status_code == 403
+
+
+def test_ops_finds_the_nearest_live_couriers_by_radius(api):
+    c = api.client
+    now = api.platform.clock.now()
+    for who, lat in (("courier", 37.4400), ("courier2", 37.4500)):
+        c.post("/v1/courier/shift/start", json={"device_id": "main", "duration_s": 7200},
+               headers=api.h(who))
+        c.post("/v1/courier/location", json={"device_id": "main", "lat": lat, "lng": -122.14,
+               "accuracy_m": 8, "client_ts": now}, headers=api.h(who))
+    region = api.platform.seed.region.id
+    url = f"/v1/ops/regions/{region}/couriers/nearest"
+    near = c.get(url, params={"lat": 37.4401, "lng": -122.14, "radius_m": 500},
+                 headers=api.h("ops")).json()["couriers"]
+    assert [x["courier_id"] for x in near] == [api.platform.seed.courier_ids[0]]
+    both = c.get(url, params={"lat": 37.4401, "lng": -122.14, "radius_m": 5000},
+                 headers=api.h("ops")).json()["couriers"]
+    assert [x["courier_id"] for x in both] == list(api.platform.seed.courier_ids[:2])
+    assert both[0]["distance_m"] < both[1]["distance_m"]
+    busy = c.get(url, params={"lat": 37.44, "lng": -122.14, "status": "to_pickup"},
+                 headers=api.h("ops")).json()["couriers"]
+    assert busy == []
+    bad = c.get(url, params={"lat": 37.44, "lng": -122.14, "status": "flying"},
+                headers=api.h("ops"))
+    assert bad.status_code == 422 and bad.json()["field"] == "status.0"
+
+
+def test_live_status_enum_of_the_api_matches_the_live_store():
+    from lastmile.api.schemas import CourierLiveStatus
+    from lastmile.app.live import COURIER_STATUSES
+
+    assert tuple(CourierLiveStatus) == COURIER_STATUSES

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +17,18 @@ from lastmile.core.pricing import Quote
 Lat = Annotated[float, Field(ge=-90, le=90, description="WGS84 latitude, degrees")]
 Lng = Annotated[float, Field(ge=-180, le=180, description="WGS84 longitude, degrees")]
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
+
+
+class CourierLiveStatus(StrEnum):
+    """The live statuses of ``app.live.COURIER_STATUSES`` as an enum for query validation."""
+
+    IDLE = "idle"
+    TO_PICKUP = "to_pickup"
+    AT_PICKUP = "at_pickup"
+    TO_DROPOFF = "to_dropoff"
+    AT_DROPOFF = "at_dropoff"
+    OFFLINE = "offline"
+
 
 
 class Strict(BaseModel):

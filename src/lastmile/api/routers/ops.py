@@ -9,7 +9,10 @@ from fastapi import APIRouter, Path, Query, Request
 from lastmile.api.deps import Ops, ServicesDep
 from lastmile.api.schemas import (
     CancelIn,
+    CourierLiveStatus,
     Id,
+    Lat,
+    Lng,
     OfferIn,
     RegionIn,
     event_out,
@@ -53,6 +56,22 @@ def live_couriers(svc: ServicesDep, who: Ops, region_id: Id, request: Request) -
         {"courier_id": c.courier_id, "lat": c.lat, "lng": c.lng, "status": c.status,
          "updated_at": c.updated_at}
         for c in live.all_in_region(region_id, now=svc.clock.now())]}
+
+
+@router.get("/regions/{region_id}/couriers/nearest")
+def nearest_couriers(
+    svc: ServicesDep, who: Ops, region_id: Id, request: Request, lat: Lat, lng: Lng,
+    radius_m: Annotated[int, Query(ge=1, le=50_000)] = 3_000,
+    limit: Annotated[int, Query(ge=1, le=200)] = 10,
+    status: Annotated[list[CourierLiveStatus] | None, Query()] = None,
+) -> dict[str, Any]:
+    """Fresh courier positions within ``radius_m`` of a point, nearest first (ties by id)."""
+    live = request.app.state.container.live
+    hits = live.nearest(region_id, lat, lng, radius_m, now=svc.clock.now(), limit=limit,
+                        statuses=None if status is None else [s.value for s in status])
+    return {"couriers": [
+        {"courier_id": c.courier_id, "lat": c.lat, "lng": c.lng, "status": c.status,
+         "distance_m": round(d, 1), "updated_at": c.updated_at} for c, d in hits]}
 
 
 @router.post("/devices/{device_id}/ban")
