@@ -18,7 +18,7 @@ from lastmile.adapters.webhooks.worker import DriveWorkers, install_drive
 from lastmile.app.context import Services
 from lastmile.app.live import LiveStore
 from lastmile.app.ports import Clock, IdSource
-from lastmile.app.tracking import MemoryTrackStates, Tracking
+from lastmile.app.tracking import MemoryTrackStates, Tracking, TrackStates
 from lastmile.settings import Settings
 
 
@@ -70,17 +70,22 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
         rng=rng or random.SystemRandom(),
     )
     bus = InProcessBus()
-    live = _live_store(settings)
-    tracking = Tracking(services=services, live=live, states=MemoryTrackStates(), publisher=bus)
+    live, states = _live_state(settings)
+    tracking = Tracking(services=services, live=live, states=states, publisher=bus)
     return Container(settings=settings, engine=engine, services=services, bus=bus, live=live,
                      tracking=tracking, dispatch_interval_s=dispatch_interval_s)
 
 
-def _live_store(settings: Settings) -> LiveStore:
+def _live_state(settings: Settings) -> tuple[LiveStore, TrackStates]:
+    """Live positions and per-shift tracking state: in this process, or in Redis when
+    several API processes share them (scale-out)."""
     if settings.redis_url is None:
-        return MemoryLiveStore()
+        return MemoryLiveStore(), MemoryTrackStates()
     import redis
 
     from lastmile.adapters.live.redis_store import RedisLiveStore
+    from lastmile.adapters.live.track_states import RedisTrackStates
 
-    return RedisLiveStore(redis.Redis.from_url(settings.redis_url), prefix=settings.redis_prefix)
+    client = redis.Redis.from_url(settings.redis_url)
+    return (RedisLiveStore(client, prefix=settings.redis_prefix),
+            RedisTrackStates(client, prefix=settings.redis_prefix))

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, TypedDict
+from typing import Any, Protocol, TypedDict, TypeVar
 
 from lastmile.app.context import Services, new_event
 from lastmile.app.events import Event
@@ -39,9 +39,16 @@ _STATUS_OF_ORDER = {
 }
 
 
+R = TypeVar("R")
+Step = Callable[[TrackState | None], tuple[TrackState, R]]
+
+
 class TrackStates(Protocol):
+    """Per-shift tracking state; ``transact`` reads, steps and writes one shift's state
+    atomically, so two API processes never lose each other's pings."""
+
     def get(self, shift_id: str) -> TrackState | None: ...
-    def put(self, shift_id: str, state: TrackState) -> None: ...
+    def transact(self, shift_id: str, step: Step[R]) -> R: ...
 
 
 class MemoryTrackStates:
@@ -55,9 +62,11 @@ class MemoryTrackStates:
         with self._lock:
             return self._states.get(shift_id)
 
-    def put(self, shift_id: str, state: TrackState) -> None:
+    def transact(self, shift_id: str, step: Step[R]) -> R:
         with self._lock:
+            state, result = step(self._states.get(shift_id))
             self._states[shift_id] = state
+            return result
 
 
 @dataclass(slots=True, kw_only=True)
@@ -140,21 +149,31 @@ def _validate_all(
     return pings
 
 
-def _state(t: Tracking, courier: Courier) -> TrackState:
+def _require_shift(courier: Courier) -> tuple[str, str]:
     if courier.shift_id is None or courier.device_id is None:
         raise Conflict(
             "not_on_shift",
             f"courier {courier.id} is not on shift; start a shift before sending locations",
             current_state=courier.status.value,
         )
-    state = t.states.get(courier.shift_id)
-    if state is None:
-        state = start_track(
-            courier_id=courier.id,
-            main_device_id=courier.device_id,
-            started_at=courier.shift_started_at or 0.0,
-        )
-    return state
+    return courier.shift_id, courier.device_id
+
+
+def _classify_step(t: Tracking, courier: Courier, pings: list[Ping],
+                   banned: frozenset[str]) -> Step[tuple[PingVerdict, ...]]:
+    """The pure step applied to the stored state: start it if new, add bans, classify."""
+    _, main_device = _require_shift(courier)
+
+    def step(state: TrackState | None) -> tuple[TrackState, tuple[PingVerdict, ...]]:
+        if state is None:
+            state = start_track(courier_id=courier.id, main_device_id=main_device,
+                                started_at=courier.shift_started_at or 0.0)
+        if not banned <= state.banned_device_ids:
+            # A ban takes effect on the next batch, even mid-shift (rule 1 of the classifier).
+            state = replace(state, banned_device_ids=state.banned_device_ids | banned)
+        return classify_batch(state, pings, t.policy)
+
+    return step
 
 
 def live_status(services: Services, courier: Courier) -> str:
@@ -173,13 +192,8 @@ def ingest_pings(t: Tracking, *, courier_id: str, raw: Sequence[Mapping[str, Any
     with t.services.uow(read_only=True) as uow:
         courier = load_courier(uow, courier_id)
         banned = uow.banned_devices.among({p.device_id for p in pings})
-    state = _state(t, courier)
-    if not banned <= state.banned_device_ids:
-        # A ban takes effect on the next batch, even mid-shift (rule 1 of the classifier).
-        state = replace(state, banned_device_ids=state.banned_device_ids | banned)
-    state, verdicts = classify_batch(state, pings, t.policy)
-    assert courier.shift_id is not None
-    t.states.put(courier.shift_id, state)
+    shift_id, _ = _require_shift(courier)
+    verdicts = t.states.transact(shift_id, _classify_step(t, courier, pings, banned))
     for v in verdicts:
         t.count(v.reason.value)
     moved = [v for v in verdicts if v.accepted]
