@@ -21,6 +21,7 @@ ORDERS = (  # order, x, y, placement, restaurant, ready
     ("o4", 1000, 1000, 30, "r2", 45),
 )
 COURIERS = (("c1", 100, 0, 0, 120), ("c2", 3000, 0, 0, 60))
+PARAMS = (320, 4, 4, 40, 90, 10, 15)
 
 
 def _write(path: Path, header: str, rows: Sequence[Sequence[object]]) -> None:
@@ -33,12 +34,13 @@ def write_instance(
     restaurants: Sequence[Sequence[object]] = RESTAURANTS,
     orders: Sequence[Sequence[object]] = ORDERS,
     couriers: Sequence[Sequence[object]] = COURIERS,
+    params: Sequence[object] = PARAMS,
 ) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     _write(folder / "restaurants.txt", "restaurant\tx\ty", restaurants)
     _write(folder / "orders.txt", "order\tx\ty\tplacement_time\trestaurant\tready_time", orders)
     _write(folder / "couriers.txt", "courier\tx\ty\ton_time\toff_time", couriers)
-    _write(folder / "instance_parameters.txt", PARAMS_HEADER, [(320, 4, 4, 40, 90, 10, 15)])
+    _write(folder / "instance_parameters.txt", PARAMS_HEADER, [params])
     return folder
 
 
@@ -49,7 +51,7 @@ def tiny_instance(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def instance_writer(tmp_path: Path) -> Callable[..., Path]:
-    def make(name: str = "inst", **kw: Sequence[Sequence[object]]) -> Path:
+    def make(name: str = "inst", **kw: Sequence[object]) -> Path:
         return write_instance(tmp_path / name, **kw)
 
     return make

@@ -66,6 +66,12 @@ def test_the_hand_written_solution_is_feasible(instance_writer, tmp_path):
         ({"moves": (3, "c1 18 r1 r2")}, "courier_in_two_places", None),
         ({"orders": (1, "o1 0 10 11 16 c1")}, "times_mismatch", "o1"),
         ({"moves": (2, "c1 12 r1 o2")}, "wrong_place", "o1"),
+        # idle since 18, leaves for r2 at 19, arrives 27: pickup 28 is 1 min into service
+        ({"moves": (3, "c1 19 o1 r2")}, "service_too_short", "o2"),
+        # picks up at 10 but leaves r1 at 11, before the 2 min of service are over
+        ({"moves": (2, "c1 11 r1 o1")}, "service_too_short", "o1"),
+        # drops off o1 at 16 and leaves at 17: the drop-off service is cut short
+        ({"moves": (3, "c1 17 o1 r2")}, "service_too_short", "o1"),
     ],
 )
 def test_the_checker_names_each_injected_violation(instance_writer, tmp_path, edits, kind, order):
@@ -89,3 +95,11 @@ def test_an_assignment_before_the_order_is_placed_is_caught(instance_writer, tmp
     )
     found = check_solution(inst, write(tmp_path / "sol", GOOD))
     assert [(v.kind, v.order_id) for v in found] == [("assigned_before_placement", "o1")]
+
+
+def test_an_order_missing_from_the_orders_file_is_caught(instance_writer, tmp_path):
+    inst = instance_writer(orders=ORDERS, restaurants=RESTAURANTS, couriers=(("c1", 0, 0, 0, 120),))
+    files = {k: list(v) for k, v in GOOD.items()}
+    del files["solution_info_orders.txt"][2]
+    found = check_solution(inst, write(tmp_path / "sol", files))
+    assert ("missing_order_line", "o2") in {(v.kind, v.order_id) for v in found}

@@ -32,3 +32,13 @@ def test_an_order_of_an_unknown_restaurant_is_rejected(instance_writer):
     with pytest.raises(InvalidInput) as e:
         load_instance(folder)
     assert "r9" in e.value.message
+
+
+@pytest.mark.parametrize(("pickup", "dropoff"), [(5, 4), (4, 3), (4.5, 4)])
+def test_service_times_that_do_not_halve_into_whole_minutes_are_rejected(
+    instance_writer, pickup, dropoff
+):
+    folder = instance_writer(params=(320, pickup, dropoff, 40, 90, 10, 15))
+    with pytest.raises(InvalidInput) as e:
+        load_instance(folder)
+    assert e.value.code == "invalid_service_time"

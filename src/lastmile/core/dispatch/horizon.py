@@ -7,8 +7,11 @@ it is, and can still be used for something better next round. A matched pair
 
 - c can take instructions now (free and on shift), and
 - c must leave within ``commit_slack_s`` to be at the merchant by the ready
-  time: ``ready_b - pickup_service/2 - travel_cb <= now + commit_slack_s``, or
-  c's shift ends before the next chance to leave would still be in time.
+  time: ``ready_b - pickup_service/2 - travel_cb <= now + commit_slack_s``.
+
+The shift end needs no clause of its own: the pair was matched only if
+``pickup <= shift end``, and leaving at the latest departure still picks up at
+``ready_b``, no later than that pickup.
 
 Pairs whose courier is busy (free later) or that can wait are postponed; their
 orders stay open and are re-matched next round.

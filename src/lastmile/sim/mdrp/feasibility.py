@@ -15,13 +15,21 @@ and courier. Checks:
 - ``courier_in_two_places``: an assignment starting before the courier left its
   previous last stop, or moves that overlap or do not chain;
 - ``times_mismatch``: the orders file disagrees with the assignments file;
+- ``missing_order_line``: an order of the instance has no line in the orders file;
 - ``wrong_place``: by the courier's moves, it is not at the restaurant when it
-  picks up or at the customer when it drops off (the MDRP evaluator's check).
+  picks up or at the customer when it drops off (the MDRP evaluator's check);
+- ``service_too_short``: by the courier's moves, a pickup or drop-off falls
+  less than half its service time after the courier arrived at the stop, or
+  the courier leaves the stop less than half the service time after it.
+
+``travel_too_fast`` assumes a courier leaves as soon as it is free, so it is a
+lower bound; ``service_too_short`` measures from the moves' real departures and
+catches a courier that left late (for instance only when instructed) yet picks
+up as if it had left on time.
 """
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +59,7 @@ def check_solution(instance_dir: Path, solution_dir: Path) -> list[Violation]:
     out += _check_timeline(inst, assignments, _times(order_rows))
     move_rows = read_table(solution_dir / COURIERS_FILE)
     out += _check_moves(inst, move_rows)
-    out += _check_places(inst, assignments, _times(order_rows), move_rows)
+    out += _check_stops(inst, assignments, _times(order_rows), move_rows)
     return out
 
 
@@ -160,7 +168,21 @@ def _check_orders_file(
                     detail=f"orders file says {got}, assignments say {want}",
                 )
             )
-    return out
+    return out + _missing_lines(inst, {r[0] for r in rows})
+
+
+def _missing_lines(inst: Instance, listed: set[str]) -> list[Violation]:
+    """The orders file holds one line per order of the instance (``NA`` if undelivered)."""
+    return [
+        Violation(
+            kind="missing_order_line",
+            order_id=o.order_id,
+            courier_id=None,
+            detail="no line in the orders file (expected one per order, NA if undelivered)",
+        )
+        for o in inst.orders
+        if o.order_id not in listed
+    ]
 
 
 def _check_timeline(
@@ -265,53 +287,73 @@ def _check_moves(inst: Instance, rows: list[list[str]]) -> list[Violation]:
     return out
 
 
-def _check_places(
+Visit = tuple[str, int, float]  # place, arrival minute, departure minute (inf: stays)
+
+
+def _visits(inst: Instance, move_rows: list[list[str]]) -> dict[str, list[Visit]]:
+    """Per courier, the stops its moves put it at, in file order (unknown places skipped)."""
+    where = {rid: (r.x, r.y) for rid, r in inst.restaurants.items()}
+    where.update({o.order_id: (o.x, o.y) for o in inst.orders})
+    couriers = {c.courier_id: c for c in inst.couriers}
+    out: dict[str, list[Visit]] = {
+        cid: [("0", c.on_time, float("inf"))] for cid, c in couriers.items()
+    }
+    for cid, dep, origin, dest in (r[:4] for r in move_rows if r[0] in couriers):
+        if origin not in {*where, "0"} or dest not in where:
+            continue
+        c = couriers[cid]
+        ox, oy = (c.x, c.y) if origin == "0" else where[origin]
+        visits = out[cid]
+        place, arrival, _ = visits[-1]
+        visits[-1] = (place, arrival, float(dep))
+        visits.append((dest, int(dep) + inst.travel_min(ox, oy, *where[dest]), float("inf")))
+    return out
+
+
+def _check_stops(
     inst: Instance,
     assignments: list[Row],
     times: dict[str, tuple[int, int]],
     move_rows: list[list[str]],
 ) -> list[Violation]:
-    """Where the moves put each courier at each pickup and drop-off time."""
-    where = {rid: (r.x, r.y) for rid, r in inst.restaurants.items()}
-    where.update({o.order_id: (o.x, o.y) for o in inst.orders})
-    on = {c.courier_id: c for c in inst.couriers}
-    timeline: dict[str, tuple[list[int], list[str]]] = {
-        cid: ([c.on_time], ["0"]) for cid, c in on.items()
-    }
-    for cid, dep, origin, dest in (r[:4] for r in move_rows if r[0] in on):
-        if origin not in {*where, "0"} or dest not in where:
-            continue
-        c = on[cid]
-        ox, oy = (c.x, c.y) if origin == "0" else where[origin]
-        times_, places = timeline[cid]
-        times_ += [int(dep), int(dep) + inst.travel_min(ox, oy, *where[dest])]
-        places += ["", dest]
+    """By the moves, each pickup and drop-off happens at its stop, inside the service.
+
+    ``wrong_place``: no stay of the courier at the restaurant (pickup) or the
+    customer (drop-off) covers the event time. ``service_too_short``: MDRP's
+    pickup >= arrival + half the pickup service and drop-off = arrival + half
+    the drop-off service, each followed by the other half before leaving.
+    """
+    p = inst.params
+    half = {"pickup": p.pickup_service_min / 2, "drop-off": p.dropoff_service_min / 2}
+    visits = _visits(inst, move_rows)
     restaurant_of = {o.order_id: o.restaurant_id for o in inst.orders}
-    checks = [
-        (cid, pickup, restaurant_of.get(oids[0]), oids[0])
-        for _, pickup, cid, oids in assignments
+    events = [
+        (cid, restaurant_of.get(oids[0]), pk, oids[0], "pickup")
+        for _, pk, cid, oids in assignments
         if oids
     ]
-    checks += [
-        (cid, times[oid][1], oid, oid)
+    events += [
+        (cid, oid, times[oid][1], oid, "drop-off")
         for _, _, cid, oids in assignments
         for oid in oids
         if oid in times
     ]
     out: list[Violation] = []
-    for cid, t, place, oid in checks:
-        if cid not in timeline or place is None:
+    for cid, place, t, oid, what in events:
+        if cid not in visits or place is None:
             continue
-        times_, places = timeline[cid]
-        at = places[bisect.bisect_left(times_, t) - 1]
-        if at != place:
+        stays = [v for v in visits[cid] if v[1] <= t <= v[2]]
+        at = next((v for v in reversed(stays) if v[0] == place), None)
+        if at is None:
+            seen = stays[-1][0] if stays else "travel"
+            detail = f"at {t} the moves put the courier at {seen}, expected {place}"
+            out.append(Violation(kind="wrong_place", order_id=oid, courier_id=cid, detail=detail))
+        elif not at[1] + half[what] <= t <= at[2] - half[what]:
+            detail = (
+                f"{what} at {t} while at {place} from {at[1]} to {at[2]:g}; expected within "
+                f"[{at[1] + half[what]:g}, {at[2] - half[what]:g}]"
+            )
             out.append(
-                Violation(
-                    kind="wrong_place",
-                    order_id=oid,
-                    courier_id=cid,
-                    detail=f"at {t} the moves put the courier at {at or 'travel'}, "
-                    f"expected {place}",
-                )
+                Violation(kind="service_too_short", order_id=oid, courier_id=cid, detail=detail)
             )
     return out

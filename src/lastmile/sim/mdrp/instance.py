@@ -81,8 +81,29 @@ def _int(value: str) -> int:
     return int(round(float(value)))
 
 
+def _service_min(value: float, name: str) -> int:
+    """A service time the rules can split in two halves of whole minutes.
+
+    Pickup and drop-off happen half a service after arrival and the courier
+    leaves half a service later; solution files hold integer minutes, so an odd
+    or fractional service time has no exact schedule (flooring the half would
+    let the simulator and the checker both skip half a minute of service).
+    """
+    if not (math.isfinite(value) and value >= 0 and value == int(value) and int(value) % 2 == 0):
+        raise InvalidInput(
+            "invalid_service_time",
+            f"{name} must be an even whole number of minutes >= 0 (got {value:g})",
+            field=name,
+        )
+    return int(value)
+
+
 def load_instance(folder: Path) -> Instance:
-    """Read the four input files of an instance folder; raises InvalidInput if one is missing."""
+    """Read the four input files of an instance folder.
+
+    Raises InvalidInput when a file is missing, an order names an unknown
+    restaurant, or a service time is not an even whole number of minutes.
+    """
     folder = Path(folder)
     restaurants = {
         r[0]: Restaurant(restaurant_id=r[0], x=_num(r[1]), y=_num(r[2]))
@@ -108,8 +129,8 @@ def load_instance(folder: Path) -> Instance:
     p = [_num(v) for v in _rows(folder / "instance_parameters.txt")[0]]
     params = Parameters(
         meters_per_minute=p[0],
-        pickup_service_min=int(p[1]),
-        dropoff_service_min=int(p[2]),
+        pickup_service_min=_service_min(p[1], "pickup service minutes"),
+        dropoff_service_min=_service_min(p[2], "dropoff service minutes"),
         target_c2d_min=int(p[3]),
         max_c2d_min=int(p[4]),
         pay_per_order=p[5],
