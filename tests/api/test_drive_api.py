@@ -125,3 +125,23 @@ def test_webhook_endpoints_show_the_secret_once(api):
     dead = api.client.get("/v1/drive/webhook-messages", params={"status": "dead"}, headers=h)
     assert dead.json() == {"messages": []}
     assert api.client.delete(f"/v1/drive/webhooks/{r.json()['id']}", headers=h).status_code == 204
+
+
+def test_a_forged_page_token_is_a_422_never_a_500(api):
+    import base64
+    import json
+
+    h = api.h("merchant")
+    for raw in ({"c": int("1" + "0" * 330), "id": "x"}, {"c": "nan", "id": "x"},
+                {"c": "inf", "id": "x"}, [1], "x"):
+        token = base64.urlsafe_b64encode(json.dumps(raw).encode()).decode().rstrip("=")
+        r = api.client.get("/v1/drive/deliveries", params={"page_token": token}, headers=h)
+        assert (r.status_code, r.json()["field"]) == (422, "page_token"), (raw, r.text)
+
+
+def test_tracking_shows_one_first_name_even_when_the_business_sent_a_full_name(api):
+    contact = {"first_name": "Ada Lovelace-Byron", "phone": "+1 555 0100"}
+    d = api.client.post("/v1/drive/deliveries", json=body(dropoff_contact=contact),
+                        headers=api.h("merchant")).json()
+    assert api.client.get(d["tracking_url"] + ".json").json()["recipient_first_name"] == "Ada"
+    assert "Lovelace" not in api.client.get(d["tracking_url"]).text

@@ -68,7 +68,7 @@ def test_a_receiver_down_for_two_attempts_gets_every_event_signed_with_stable_id
                                           event_types=("delivery.created",))
     drive.create_delivery(svc, a_request(p))
     pump(p)
-    transport, policy = UrllibTransport(), RetryPolicy(base_s=10, max_attempts=5)
+    transport, policy = UrllibTransport(allow_private_networks=True), RetryPolicy(base_s=10, max_attempts=5)
     assert webhooks.send_webhooks_once(svc, transport, policy=policy) == 1  # 503
     assert webhooks.send_webhooks_once(svc, transport, policy=policy) == 0  # backing off
     p.clock.advance(10)
@@ -100,7 +100,7 @@ def test_a_receiver_that_never_answers_ends_in_the_dead_letter_and_can_be_requeu
     pump(p)
     policy = RetryPolicy(base_s=1, cap_s=1, max_attempts=3)
     for _ in range(3):
-        webhooks.send_webhooks_once(svc, UrllibTransport(), policy=policy, timeout_s=2)
+        webhooks.send_webhooks_once(svc, UrllibTransport(allow_private_networks=True), policy=policy, timeout_s=2)
         p.clock.advance(1)
     [dead] = webhooks.list_messages(svc, m, status="dead")
     assert dead.attempts == 3 and "Error" in (dead.last_error or "")
@@ -118,7 +118,7 @@ def test_a_full_delivery_reports_every_status_change_in_order(sqlite_platform):
         drive.courier_deliver(svc, view.order.id, given=GivenProof(note="handed over"),
                               actor=courier)
         pump(p)
-        while webhooks.send_webhooks_once(svc, UrllibTransport()) > 0:
+        while webhooks.send_webhooks_once(svc, UrllibTransport(allow_private_networks=True)) > 0:
             pass
         types = [json.loads(body)["type"] for _, body in r.requests]
     finally:
@@ -199,3 +199,51 @@ def test_email_notifications_reach_a_real_smtp_server_after_it_comes_up(sqlite_p
     [(sender, rcpts, data)] = sink.messages
     assert (sender, rcpts) == ("noreply@lastmile.test", ["ada@example.test"])
     assert "Subject: Order confirmed" in data
+
+
+def test_the_default_transport_refuses_loopback_and_metadata_addresses() -> None:
+    from lastmile.adapters.webhooks.http import BlockedDestination
+
+    r = Receiver(fail_first=0)
+    try:
+        for url in (r.url, "http://169.254.169.254/latest/meta-data",
+                    f"http://[::ffff:127.0.0.1]:{r.server.server_address[1]}/h"):
+            with pytest.raises(BlockedDestination):
+                UrllibTransport().post(url, b"{}", {}, 2)
+    finally:
+        r.close()
+    assert r.requests == []  # nothing reached the receiver
+
+
+def test_a_receiver_dripping_its_answer_cannot_hold_the_sender_past_the_timeout() -> None:
+    import socket
+    import time
+
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            for _ in range(40):  # one header byte every 0.2 s: each read is quick
+                if stop.wait(0.2):
+                    return
+                try:
+                    conn.sendall(b"X")
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/h"
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError):
+            UrllibTransport(allow_private_networks=True).post(url, b"{}", {}, 1.0)
+        assert time.monotonic() - started < 3
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()

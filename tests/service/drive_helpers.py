@@ -8,8 +8,8 @@ from typing import Any
 from lastmile.adapters.bus.outbox import relay_once
 from lastmile.adapters.webhooks.worker import install_drive
 from lastmile.app import fulfilment, offers
-from lastmile.app.drive import DeliveryRequest
 from lastmile.core.delivery.model import Contact
+from lastmile.core.delivery.request import DeliveryRequest
 from lastmile.core.geo import Point
 from lastmile.core.orders import SYSTEM, Actor, ActorKind
 

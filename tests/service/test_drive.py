@@ -255,3 +255,127 @@ def test_a_channel_failing_every_time_ends_failed_and_can_be_requeued(platform):
 def test_courier_actor_helper_is_the_assigned_courier(platform):
     view = drive.create_delivery(platform.services, a_request(platform))
     assert to_dropoff(platform, view.order.id, stop="assigned") == courier_actor(platform)
+
+
+def test_two_concurrent_creates_with_one_external_id_make_one_delivery_and_both_see_it(
+        platform, monkeypatch):
+    import threading
+
+    svc = platform.services
+    both_checked = threading.Barrier(2, timeout=2)
+    real_replay = drive._replay
+
+    def replay_then_race(uow, req):  # type: ignore[no-untyped-def]
+        seen = real_replay(uow, req)
+        if seen is None:  # hold both requests past the replay check (PostgreSQL lets them)
+            try:
+                both_checked.wait()
+            except threading.BrokenBarrierError:
+                pass  # SQLite's write lock serialises them: the second one replays
+        return seen
+
+    monkeypatch.setattr(drive, "_replay", replay_then_race)
+    results: list[object] = []
+
+    def create() -> None:
+        try:
+            results.append(drive.create_delivery(svc, a_request(platform)))
+        except Exception as exc:  # recorded for the assertion below
+            results.append(exc)
+
+    threads = [threading.Thread(target=create) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert all(isinstance(r, drive.DeliveryView) for r in results), results
+    views = [r for r in results if isinstance(r, drive.DeliveryView)]
+    assert len({v.order.id for v in views}) == 1 and sorted(v.replayed for v in views) == [
+        False, True]
+    m = platform.seed.merchant_ids[0]
+    with svc.uow() as uow:  # the loser's order was rolled back with its delivery
+        drive_orders = [o for o in uow.orders.list(merchant_id=m)
+                        if o.consumer_id.startswith("drive_")]
+    assert [o.id for o in drive_orders] == [views[0].order.id]
+
+
+def test_thresholds_reach_every_in_flight_delivery_not_only_the_oldest_batch(platform):
+    from lastmile.core.delivery.thresholds import CourierFix
+
+    svc = platform.services
+    m = platform.seed.merchant_ids[0]
+    webhooks.register_endpoint(svc, m, url="http://127.0.0.1:9/hook", nearby_m=400)
+    drive.create_delivery(svc, a_request(platform, external_delivery_id="waiting"))
+    platform.clock.advance(1)
+    moving = drive.create_delivery(svc, a_request(platform, external_delivery_id="moving"))
+    to_dropoff(platform, moving.order.id, stop="picked_up")
+    near = Point(lat=37.4420, lng=-122.14)
+    positions = lambda courier_id, now: CourierFix(point=near, at=now)  # noqa: E731
+    # batches of one: the older delivery (no courier yet) must not hide the newer one forever
+    fired = sum(webhooks.evaluate_thresholds_once(svc, positions, batch=1) for _ in range(60))
+    assert fired == 2  # eta_under and courier_nearby of "moving", once each
+
+
+def test_two_concurrent_quotes_for_one_external_id_both_succeed(platform):
+    import threading
+    import time
+
+    svc = platform.services
+    q1 = drive.quote_delivery(svc, a_request(platform, external_delivery_id="q-race"))
+    q2 = replace(q1, external_delivery_id="q-race-2")  # a key nobody holds yet
+    errors: list[Exception] = []
+
+    def second() -> None:
+        try:
+            with svc.uow() as uow:
+                uow.drive_quotes.put(replace(q2, expires_at=q2.expires_at + 60))
+                uow.commit()
+        except Exception as exc:  # recorded for the assertion below
+            errors.append(exc)
+
+    with svc.uow() as uow:
+        uow.drive_quotes.put(q2)
+        t = threading.Thread(target=second)
+        t.start()
+        time.sleep(0.3)  # PostgreSQL: the second insert now waits on this one's key
+        uow.commit()
+    t.join(30)
+    assert errors == []
+    with svc.uow() as uow:
+        held = uow.drive_quotes.get(q1.merchant_id, "q-race-2")
+    assert held is not None and held.expires_at == q2.expires_at + 60  # the later one wins
+
+
+def test_tracking_tokens_and_webhook_secrets_do_not_come_from_the_injected_generator(platform):
+    import random
+
+    m = platform.seed.merchant_ids[0]
+    seeded = [replace(platform.services, rng=random.Random(42)) for _ in range(2)]
+    tokens = {drive.create_delivery(s, a_request(platform, external_delivery_id=f"t{i}"))
+              .delivery.tracking_token for i, s in enumerate(seeded)}
+    secrets = {webhooks.register_endpoint(s, m, url="https://example.test/h").secret
+               for s in seeded}
+    assert len(tokens) == 2 and len(secrets) == 2  # a seeded simulator cannot predict them
+
+
+class Recording:
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+
+    def post(self, url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> int:
+        self.urls.append(url)
+        return 204
+
+
+def test_a_message_for_a_removed_endpoint_goes_to_the_dead_letter_at_once(platform):
+    svc = platform.services
+    m = platform.seed.merchant_ids[0]
+    ep = webhooks.register_endpoint(svc, m, url="https://example.test/h",
+                                    event_types=("delivery.created",))
+    drive.create_delivery(svc, a_request(platform))
+    pump(platform)
+    webhooks.remove_endpoint(svc, m, ep.id)
+    transport = Recording()
+    assert webhooks.send_webhooks_once(svc, transport) == 1
+    [msg] = webhooks.list_messages(svc, m)
+    assert (msg.status.value, msg.attempts, transport.urls) == ("dead", 1, [])

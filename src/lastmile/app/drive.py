@@ -10,10 +10,9 @@ maps the caller's ``external_delivery_id`` to the order.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, cast
+import secrets  # capability tokens: never from the injectable, possibly seeded, rng
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
 
 from lastmile.app.context import Services, new_event, record, record_transition
 from lastmile.app.fulfilment import apply_command, load_order, release_courier
@@ -28,6 +27,12 @@ from lastmile.core.delivery.model import (
     Undeliverable,
 )
 from lastmile.core.delivery.proof import GivenProof, check_proof, check_undeliverable_action
+from lastmile.core.delivery.request import (
+    DeliveryRequest,
+    request_doc,
+    request_from_doc,
+    request_hash,
+)
 from lastmile.core.delivery.windows import validate_windows
 from lastmile.core.errors import Conflict, InvalidInput, NotFound
 from lastmile.core.geo import Point, haversine_m
@@ -56,58 +61,10 @@ _EDITABLE = frozenset({OrderStatus.PLACED, OrderStatus.CONFIRMED, OrderStatus.RE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DeliveryRequest:
-    merchant_id: str
-    external_delivery_id: str
-    dropoff: Point
-    contact: Contact
-    order_value_minor: int
-    tip_minor: int = 0
-    pickup: Point | None = None  # None: the business's own location
-    pickup_window: TimeWindow | None = None
-    dropoff_window: TimeWindow | None = None
-    instructions: str = ""
-    contactless: bool = False
-    undeliverable_action: Undeliverable = Undeliverable.RETURN_TO_PICKUP
-    proof: ProofRequirement = ProofRequirement()
-
-    def __post_init__(self) -> None:
-        if not 1 <= len(self.external_delivery_id) <= 128:
-            raise InvalidInput("invalid_external_delivery_id",
-                               "external_delivery_id must be 1..128 characters",
-                               field="external_delivery_id")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class DeliveryView:
     delivery: Delivery
     order: Order
     replayed: bool = False
-
-
-def request_doc(req: DeliveryRequest) -> dict[str, Any]:
-    """A JSON-able form of the request: what is hashed and what a quote keeps."""
-    return cast(dict[str, Any], json.loads(json.dumps(asdict(req), sort_keys=True, default=str)))
-
-
-def request_from_doc(doc: dict[str, Any]) -> DeliveryRequest:
-    def window(raw: dict[str, float] | None) -> TimeWindow | None:
-        return None if raw is None else TimeWindow(**raw)
-
-    return DeliveryRequest(
-        merchant_id=doc["merchant_id"], external_delivery_id=doc["external_delivery_id"],
-        dropoff=Point(**doc["dropoff"]), contact=Contact(**doc["contact"]),
-        order_value_minor=doc["order_value_minor"], tip_minor=doc["tip_minor"],
-        pickup=Point(**doc["pickup"]) if doc["pickup"] else None,
-        pickup_window=window(doc["pickup_window"]), dropoff_window=window(doc["dropoff_window"]),
-        instructions=doc["instructions"], contactless=doc["contactless"],
-        undeliverable_action=Undeliverable(doc["undeliverable_action"]),
-        proof=ProofRequirement(**doc["proof"]),
-    )
-
-
-def request_hash(req: DeliveryRequest) -> str:
-    return hashlib.sha256(json.dumps(request_doc(req), sort_keys=True).encode()).hexdigest()
 
 
 def _merchant(uow: UnitOfWork, merchant_id: str) -> tuple[Merchant, Region]:
@@ -163,9 +120,25 @@ def quote_delivery(services: Services, req: DeliveryRequest) -> DriveQuote:
         return held
 
 
+def _race_safe(create: Callable[[], DeliveryView]) -> DeliveryView:
+    """Run ``create``; when a concurrent request inserted the same external id first, run it
+    again: it then answers as a replay (same body) or ``external_delivery_id_reused``."""
+    try:
+        return create()
+    except Conflict as exc:
+        if exc.code != "external_delivery_id_taken":
+            raise
+    return create()
+
+
 def accept_quote(services: Services, merchant_id: str, external_delivery_id: str, *,
                  tip_minor: int | None = None) -> DeliveryView:
     """Create the delivery at the quoted price; a repeat accept returns the same delivery."""
+    return _race_safe(lambda: _accept(services, merchant_id, external_delivery_id, tip_minor))
+
+
+def _accept(services: Services, merchant_id: str, external_delivery_id: str,
+            tip_minor: int | None) -> DeliveryView:
     with services.uow() as uow:
         held = uow.drive_quotes.get(merchant_id, external_delivery_id)
         if held is None:
@@ -187,14 +160,21 @@ def accept_quote(services: Services, merchant_id: str, external_delivery_id: str
 
 
 def create_delivery(services: Services, req: DeliveryRequest) -> DeliveryView:
-    """Create once per (business, external_delivery_id): same body -> same delivery, else 409."""
-    with services.uow() as uow:
-        replay = _replay(uow, req)
-        if replay is not None:
-            return replay
-        view = _create(uow, services, req, locked=None)
-        uow.commit()
-        return view
+    """Create once per (business, external_delivery_id): same body -> same delivery, else 409.
+
+    Safe under concurrency: of two simultaneous creates one inserts, the other
+    (refused by the unique key, its order rolled back) answers as a replay.
+    """
+    def once() -> DeliveryView:
+        with services.uow() as uow:
+            replay = _replay(uow, req)
+            if replay is not None:
+                return replay
+            view = _create(uow, services, req, locked=None)
+            uow.commit()
+            return view
+
+    return _race_safe(once)
 
 
 def _replay(uow: UnitOfWork, req: DeliveryRequest) -> DeliveryView | None:
@@ -253,7 +233,7 @@ def _create(uow: UnitOfWork, services: Services, req: DeliveryRequest, *,
         external_delivery_id=req.external_delivery_id, order_id=order.id,
         request_hash=request_hash(req), pickup=pickup, dropoff=req.dropoff, contact=req.contact,
         order_value_minor=req.order_value_minor, tip_minor=req.tip_minor,
-        tracking_token=f"trk_{services.rng.getrandbits(160):040x}", created_at=now,
+        tracking_token=f"trk_{secrets.token_hex(20)}", created_at=now,
         pickup_window=req.pickup_window, dropoff_window=req.dropoff_window,
         instructions=req.instructions, contactless=req.contactless,
         undeliverable_action=req.undeliverable_action, proof=req.proof)

@@ -12,6 +12,7 @@ message stays in the table. The HTTP call never runs inside a transaction.
 from __future__ import annotations
 
 import json
+import secrets  # signing secrets: never from the injectable, possibly seeded, rng
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
@@ -65,7 +66,7 @@ def register_endpoint(services: Services, merchant_id: str, *, url: str,
                                field=name)
     endpoint = Endpoint(
         id=services.ids.new("whk"), merchant_id=merchant_id, url=validate_url(url),
-        secret=f"whsec_{services.rng.getrandbits(256):064x}",
+        secret=f"whsec_{secrets.token_hex(32)}",
         event_types=validate_filter(event_types), created_at=services.clock.now(),
         eta_under_s=eta_under_s, nearby_m=nearby_m)
     with services.uow() as uow:
@@ -290,7 +291,9 @@ def _attempt(services: Services, transport: WebhookTransport, message: Message,
                       delivered_at=now, last_error=None, last_status_code=status_code,
                       next_attempt_at=None)
     else:
-        status, at = after_failure(attempts if endpoint else policy.max_attempts, now, policy)
+        # A removed endpoint will never answer: straight to the dead letter, no retries.
+        gone = endpoint is None or not endpoint.active
+        status, at = after_failure(policy.max_attempts if gone else attempts, now, policy)
         nxt = replace(message, status=status, attempts=attempts, next_attempt_at=at,
                       last_error=error, last_status_code=status_code)
     with services.uow() as uow:

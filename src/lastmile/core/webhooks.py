@@ -16,6 +16,7 @@ import hmac
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 from lastmile.core.errors import InvalidInput
 
@@ -42,16 +43,19 @@ def verify(secret: str, header: str, body: bytes, *, now: float,
     malformed header is simply not valid.
     """
     timestamp: int | None = None
-    candidates: list[str] = []
+    candidates: list[bytes] = []
     for part in header.split(","):
         key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit():
+        # We only ever send ASCII decimal seconds and lowercase hex; anything else (Unicode
+        # digits, a 400-digit number, non-ASCII bytes) is not ours and must not raise.
+        if key == "t" and value.isascii() and value.isdigit() and len(value) <= 12:
             timestamp = int(value)
         elif key == "v1" and value:
-            candidates.append(value)
+            candidates.append(value.encode("utf-8", "surrogateescape"))
     if timestamp is None or not candidates or abs(now - timestamp) > tolerance_s:
         return False
-    expected = sign(secret, timestamp, body)
+    expected = sign(secret, timestamp, body).encode()
+    # compare_digest on bytes: on str it raises TypeError for non-ASCII input.
     return any(hmac.compare_digest(expected, c) for c in candidates)
 
 
@@ -122,9 +126,35 @@ def wants(event_types: tuple[str, ...], event_type: str) -> bool:
 
 
 def validate_url(url: str) -> str:
-    if not (url.startswith("https://") or url.startswith("http://")) or len(url) > 2000:
-        raise InvalidInput("invalid_url", f"url must be an http(s) URL (got {url[:80]!r})",
-                           field="url")
+    """An absolute http(s) URL with a host; no credentials, fragment, whitespace or controls.
+
+    Credentials in the URL would be shown by the endpoint listing and end up in
+    error messages; whitespace and control characters could split the request
+    line. Where the host points (loopback, private ranges) is checked when
+    sending, by the transport, since DNS can change after registration.
+    """
+    def bad(rule: str) -> InvalidInput:
+        return InvalidInput("invalid_url", f"url {rule} (got {url[:80]!r})", field="url")
+
+    if len(url) > 2000:
+        raise bad("must be at most 2000 characters")
+    if not url.isascii() or any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise bad("must be ASCII without spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError when not a number in 0..65535
+    except ValueError as exc:
+        raise bad("is not a valid URL (host or port)") from exc
+    if port == 0:
+        raise bad("needs a port in 1..65535")
+    if parts.scheme not in ("http", "https"):
+        raise bad("must be an http(s) URL")
+    if not parts.hostname:
+        raise bad("needs a host")
+    if parts.username is not None or parts.password is not None:
+        raise bad("must not carry credentials (user:password@)")
+    if parts.fragment or url.endswith("#"):
+        raise bad("must not have a fragment")
     return url
 
 

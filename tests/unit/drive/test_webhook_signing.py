@@ -17,6 +17,7 @@ from lastmile.core.webhooks import (
     sign,
     signature_header,
     validate_filter,
+    validate_url,
     verify,
     wants,
 )
@@ -76,3 +77,27 @@ def test_unknown_event_types_are_refused() -> None:
     with pytest.raises(InvalidInput) as e:
         validate_filter(("delivery.teleported",))
     assert e.value.field == "event_types"
+
+
+@pytest.mark.parametrize("header", [
+    "t=1700000000,v1=\u00e9\u00e9",  # a non-ASCII candidate (headers arrive latin-1 decoded)
+    "t=" + "9" * 400 + ",v1=00",  # a timestamp too large for a float
+    "t=\u0661\u0667,v1=00",  # Unicode digits are not a timestamp we issue
+])
+def test_a_hostile_header_is_not_valid_rather_than_an_error(header: str) -> None:
+    assert not verify("s3cret", header, BODY, now=1_700_000_000)
+
+
+@pytest.mark.parametrize("url", [
+    "https://", "http://", "https:///path", "http://x y/hook", "https://user:pw@example.test/h",
+    "https://example.test/h\nX: 1", "https://example.test:99999/h", "https://example.test/h#frag",
+])
+def test_a_webhook_url_needs_a_host_and_nothing_that_could_leak_or_smuggle(url: str) -> None:
+    with pytest.raises(InvalidInput) as e:
+        validate_url(url)
+    assert e.value.field == "url"
+
+
+def test_a_plain_webhook_url_with_port_path_and_query_is_accepted() -> None:
+    url = "https://hooks.example.test:8443/lastmile?tenant=7"
+    assert validate_url(url) == url

@@ -134,23 +134,36 @@ class SqlDeliveries(_Repo):
         return [delivery_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
 
     def in_flight(self, limit: int) -> list[Delivery]:
+        """Up to ``limit`` unfinished deliveries, in random order.
+
+        Random, not oldest first: with more in flight than ``limit`` (a rush
+        hour with many parcels waiting for couriers), a fixed order would serve
+        the same oldest rows on every tick and starve every newer delivery.
+        """
         c = t.deliveries.c
-        stmt = sa.select(t.deliveries).where(c.finished.is_(False)).order_by(c.created_at).limit(
-            limit)
+        stmt = sa.select(t.deliveries).where(c.finished.is_(False)).order_by(
+            sa.func.random()).limit(limit)
         return [delivery_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
 
 
 class SqlDriveQuotes(_Repo):
     def put(self, q: DriveQuote) -> None:
+        """Insert or replace the quote for (merchant, external id).
+
+        Insert first, update when the key exists: delete-then-insert lets two
+        concurrent quotes for one id both insert, and the second one fail.
+        """
         c = t.drive_quotes.c
-        self.conn.execute(t.drive_quotes.delete().where(
-            c.merchant_id == q.merchant_id, c.external_delivery_id == q.external_delivery_id))
-        self.conn.execute(t.drive_quotes.insert().values(
-            merchant_id=q.merchant_id, external_delivery_id=q.external_delivery_id,
+        values = dict(
             request_hash=q.request_hash, created_at=q.created_at, expires_at=q.expires_at,
             accepted=q.accepted,
             doc={"request": q.request, "currency": q.currency, "prices_minor": q.prices_minor,
-                 "eta": list(q.eta), "distance_m": q.distance_m}))
+                 "eta": list(q.eta), "distance_m": q.distance_m})
+        if not self._insert_once(t.drive_quotes.insert().values(
+                merchant_id=q.merchant_id, external_delivery_id=q.external_delivery_id, **values)):
+            self.conn.execute(t.drive_quotes.update().where(
+                c.merchant_id == q.merchant_id, c.external_delivery_id == q.external_delivery_id,
+            ).values(**values))
 
     def get(self, merchant_id: str, external_delivery_id: str) -> DriveQuote | None:
         c = t.drive_quotes.c

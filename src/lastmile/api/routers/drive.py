@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -17,9 +18,10 @@ from pydantic import AwareDatetime, Field
 from lastmile.api.deps import Courier, Merchant, ServicesDep
 from lastmile.api.schemas import Id, PointIn, Strict, iso, money, order_out
 from lastmile.app import drive, queries, webhooks
-from lastmile.app.drive import DeliveryChanges, DeliveryRequest, DeliveryView
+from lastmile.app.drive import DeliveryChanges, DeliveryView
 from lastmile.core.delivery.model import Contact, ProofRequirement, TimeWindow, Undeliverable
 from lastmile.core.delivery.proof import GivenProof
+from lastmile.core.delivery.request import DeliveryRequest
 from lastmile.core.errors import InvalidInput
 from lastmile.core.geo import Point
 from lastmile.core.webhooks import Endpoint, Message
@@ -187,12 +189,17 @@ def create_delivery(svc: ServicesDep, who: Merchant, body: DeliveryIn,
 
 
 def _decode_token(token: str) -> tuple[float, str]:
+    invalid = InvalidInput("invalid_page_token", "page_token is not one this API issued",
+                           field="page_token")
     try:
         raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        return float(raw["c"]), str(raw["id"])
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise InvalidInput("invalid_page_token", "page_token is not one this API issued",
-                           field="page_token") from exc
+        created_at, last_id = float(raw["c"]), raw["id"]
+    # OverflowError: a forged 300-digit number does not fit a float
+    except (ValueError, KeyError, TypeError, OverflowError, binascii.Error) as exc:
+        raise invalid from exc
+    if not math.isfinite(created_at) or not isinstance(last_id, str):
+        raise invalid
+    return created_at, last_id
 
 
 @router.get("/deliveries")

@@ -51,7 +51,7 @@ def public_tracking(d: Delivery, order: Order, *, courier_name: str | None,
     window = d.dropoff_window
     return PublicTracking(
         status=status, label=_LABELS.get(status, status),
-        recipient_first_name=d.contact.first_name.strip(),
+        recipient_first_name=first_name(d.contact.first_name),  # a full name sent as first
         courier_first_name=first_name(courier_name) if show and courier_name else None,
         courier_lat=fix.point.lat if show and fix else None,
         courier_lng=fix.point.lng if show and fix else None,
