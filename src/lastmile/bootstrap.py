@@ -14,6 +14,7 @@ from lastmile.adapters.db.engine import make_engine, migrate, sqlite_url
 from lastmile.adapters.db.uow import SqlUnitOfWorkFactory
 from lastmile.adapters.dispatch_worker import DispatchWorker
 from lastmile.adapters.live.memory import MemoryLiveStore
+from lastmile.adapters.webhooks.http import HttpTransport
 from lastmile.adapters.webhooks.worker import DriveWorkers, install_drive
 from lastmile.app.context import Services
 from lastmile.app.live import LiveStore
@@ -36,7 +37,9 @@ class Container:
     extras: dict[str, object] = field(default_factory=dict)
 
     def start(self) -> None:
-        install_drive(self).start()  # subscribe before the relay publishes anything
+        # Subscribe before the relay publishes anything.
+        transport = HttpTransport(allow_private_networks=self.settings.webhooks_allow_private)
+        install_drive(self, transport=transport).start()
         if self.relay is None:
             self.relay = RelayWorker(self.services, self.bus, self.settings.relay_interval_s)
             self.relay.start()

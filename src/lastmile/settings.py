@@ -14,6 +14,9 @@ class Settings:
     redis_url: str | None = None  # None = in-memory live store
     nats_url: str | None = None  # None = in-process bus
     redis_prefix: str = "lastmile:"
+    # Webhook URLs on loopback/private networks are refused (SSRF guard) unless allowed,
+    # e.g. for a receiver on the developer's own machine.
+    webhooks_allow_private: bool = False
     relay_interval_s: float = 0.2
 
     @staticmethod
@@ -25,6 +28,7 @@ class Settings:
             redis_url=e.get("LASTMILE_REDIS_URL") or None,
             nats_url=e.get("LASTMILE_NATS_URL") or None,
             redis_prefix=e.get("LASTMILE_REDIS_PREFIX", "lastmile:"),
+            webhooks_allow_private=e.get("LASTMILE_WEBHOOKS_ALLOW_PRIVATE", "") in ("1", "true"),
         )
 
     def redacted_database_url(self) -> str:

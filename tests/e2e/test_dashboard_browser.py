@@ -144,6 +144,10 @@ def test_dashboard_shows_live_couriers_orders_and_kpis(live: Live) -> None:
             page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=15_000)
             page.wait_for_function("() => window.lastmileState.connection === 'live'", timeout=10_000)
             assert int(page.get_attribute("#map", "data-merchants") or 0) == 12
+            # The key leaves the address bar (history, bookmarks); a reload still works.
+            assert live.keys["ops"] not in page.url and "key=" not in page.url
+            page.reload()
+            page.wait_for_function("() => window.lastmileState.connection === 'live'", timeout=15_000)
             assert page.evaluate("window.lastmileState.region.id") == "reg_demo"
             assert tile(page, "click_to_door") != ""
             assert page.locator("#orders-body tr[data-order-id]").count() == 2

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "service"))
 from drive_helpers import a_request, pump, to_dropoff  # noqa: E402
 
 from lastmile.adapters.notify.channels import LogChannel, SmtpChannel  # noqa: E402
-from lastmile.adapters.webhooks.http import UrllibTransport  # noqa: E402
+from lastmile.adapters.webhooks.http import HttpTransport  # noqa: E402
 from lastmile.app import drive, notifications, webhooks  # noqa: E402
 from lastmile.core.delivery.proof import GivenProof  # noqa: E402
 from lastmile.core.webhooks import SIGNATURE_HEADER, RetryPolicy, verify  # noqa: E402
@@ -68,7 +68,7 @@ def test_a_receiver_down_for_two_attempts_gets_every_event_signed_with_stable_id
                                           event_types=("delivery.created",))
     drive.create_delivery(svc, a_request(p))
     pump(p)
-    transport, policy = UrllibTransport(allow_private_networks=True), RetryPolicy(base_s=10, max_attempts=5)
+    transport, policy = HttpTransport(allow_private_networks=True), RetryPolicy(base_s=10, max_attempts=5)
     assert webhooks.send_webhooks_once(svc, transport, policy=policy) == 1  # 503
     assert webhooks.send_webhooks_once(svc, transport, policy=policy) == 0  # backing off
     p.clock.advance(10)
@@ -100,7 +100,7 @@ def test_a_receiver_that_never_answers_ends_in_the_dead_letter_and_can_be_requeu
     pump(p)
     policy = RetryPolicy(base_s=1, cap_s=1, max_attempts=3)
     for _ in range(3):
-        webhooks.send_webhooks_once(svc, UrllibTransport(allow_private_networks=True), policy=policy, timeout_s=2)
+        webhooks.send_webhooks_once(svc, HttpTransport(allow_private_networks=True), policy=policy, timeout_s=2)
         p.clock.advance(1)
     [dead] = webhooks.list_messages(svc, m, status="dead")
     assert dead.attempts == 3 and "Error" in (dead.last_error or "")
@@ -118,7 +118,7 @@ def test_a_full_delivery_reports_every_status_change_in_order(sqlite_platform):
         drive.courier_deliver(svc, view.order.id, given=GivenProof(note="handed over"),
                               actor=courier)
         pump(p)
-        while webhooks.send_webhooks_once(svc, UrllibTransport(allow_private_networks=True)) > 0:
+        while webhooks.send_webhooks_once(svc, HttpTransport(allow_private_networks=True)) > 0:
             pass
         types = [json.loads(body)["type"] for _, body in r.requests]
     finally:
@@ -209,7 +209,7 @@ def test_the_default_transport_refuses_loopback_and_metadata_addresses() -> None
         for url in (r.url, "http://169.254.169.254/latest/meta-data",
                     f"http://[::ffff:127.0.0.1]:{r.server.server_address[1]}/h"):
             with pytest.raises(BlockedDestination):
-                UrllibTransport().post(url, b"{}", {}, 2)
+                HttpTransport().post(url, b"{}", {}, 2)
     finally:
         r.close()
     assert r.requests == []  # nothing reached the receiver
@@ -241,7 +241,7 @@ def test_a_receiver_dripping_its_answer_cannot_hold_the_sender_past_the_timeout(
     started = time.monotonic()
     try:
         with pytest.raises(TimeoutError):
-            UrllibTransport(allow_private_networks=True).post(url, b"{}", {}, 1.0)
+            HttpTransport(allow_private_networks=True).post(url, b"{}", {}, 1.0)
         assert time.monotonic() - started < 3
     finally:
         stop.set()

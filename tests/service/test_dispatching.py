@@ -125,8 +125,11 @@ def test_delivered_orders_free_the_courier_for_the_next_round(sqlite_platform):
 def test_optimised_policy_bundles_orders_of_one_merchant(sqlite_platform):
     p = sqlite_platform
     a, b = _place(p, key="k1"), _place(p, key="k2")
-    _on_shift(p, 0, at=a.pickup)
+    cid = _on_shift(p, 0)
     p.clock.advance(9 * 60)  # food almost ready: the pair must be committed now
+    p.container.live.upsert(CourierLive(courier_id=cid, region_id=DEMO_REGION_ID,
+                                        lat=a.pickup.lat, lng=a.pickup.lng, status="idle",
+                                        updated_at=p.clock.now()))  # waiting at the merchant
     result = _round(p, DispatchPolicy())
     assert [sorted(o.order_ids) for o in result.offers] == [sorted([a.id, b.id])]
 
@@ -181,3 +184,109 @@ def test_a_capped_round_takes_the_oldest_waiting_orders_first(sqlite_platform, m
     cid = _on_shift(p)
     result = _round(p)
     assert [(o.courier_id, o.order_ids) for o in result.offers] == [(cid, (first.id,))]
+
+
+def test_the_worker_logs_a_failing_round_and_runs_the_next_one(sqlite_platform, monkeypatch,
+                                                               caplog):
+    from lastmile.adapters import dispatch_worker
+    from lastmile.adapters.dispatch_worker import DispatchWorker
+
+    p = sqlite_platform
+    real = dispatch_worker.dispatch_round
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("database went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dispatch_worker, "dispatch_round", flaky)
+    _place(p)
+    _on_shift(p)
+    worker = DispatchWorker(p.services, p.container.live, policy=GREEDY,
+                            region_ids=(DEMO_REGION_ID,))
+    with caplog.at_level("ERROR", logger="lastmile.adapters.dispatch_worker"):
+        assert worker.run_once() == []
+    assert "database went away" in caplog.text and DEMO_REGION_ID in caplog.text
+    assert worker.stats.errors == 1 and "database went away" in worker.stats.last_error
+    assert len(worker.run_once()[0].offers) == 1
+    assert (worker.stats.rounds, worker.stats.offers) == (1, 1)
+
+
+def test_the_worker_survives_failing_to_list_the_regions(sqlite_platform, monkeypatch):
+    from lastmile.adapters import dispatch_worker
+    from lastmile.adapters.dispatch_worker import DispatchWorker
+
+    def down(*args, **kwargs):
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(dispatch_worker, "list_regions", down)
+    worker = DispatchWorker(sqlite_platform.services, sqlite_platform.container.live)
+    assert worker.run_once() == []
+    assert worker.stats.errors == 1 and "disk I/O error" in worker.stats.last_error
+
+
+def test_the_worker_thread_ticks_stops_cleanly_and_can_start_again(sqlite_platform):
+    import threading
+
+    from lastmile.adapters.dispatch_worker import DispatchWorker
+
+    p = sqlite_platform
+    worker = DispatchWorker(p.services, p.container.live, interval_s=0.01,
+                            region_ids=(DEMO_REGION_ID,))
+    for _ in range(2):
+        worker.start()
+        deadline = threading.Event()
+        for _ in range(1000):  # up to ~10 s on a loaded machine; returns at the first round
+            if worker.stats.rounds:
+                break
+            deadline.wait(0.01)
+        rounds = worker.stats.rounds
+        worker.stop()
+        assert rounds > 0 and worker.stats.errors == 0
+        assert not any(t.name == "dispatcher" and t.is_alive() for t in threading.enumerate())
+        worker.stats.rounds = 0
+
+
+def test_a_courier_silent_longer_than_the_live_max_age_is_offered_nothing(sqlite_platform):
+    p = sqlite_platform
+    order = _place(p)
+    cid = _on_shift(p, 0, at=order.pickup)
+    p.clock.advance(p.container.live.max_age_s + 1)  # the last ping has expired
+    result = _round(p)
+    assert result.offers == () and result.couriers == 0
+    p.container.live.upsert(CourierLive(courier_id=cid, region_id=DEMO_REGION_ID,
+                                        lat=order.pickup.lat, lng=order.pickup.lng,
+                                        status="idle", updated_at=p.clock.now()))
+    assert [o.courier_id for o in _round(p).offers] == [cid]  # pinging again: back in
+
+
+def test_a_courier_just_on_shift_without_a_ping_yet_is_placed_at_its_stored_location(
+        sqlite_platform):
+    p = sqlite_platform
+    order = _place(p)
+    cid = _on_shift(p, 0)
+    p.clock.advance(p.container.live.max_age_s - 1)
+    assert [(o.courier_id, o.order_ids) for o in _round(p).offers] == [(cid, (order.id,))]
+
+
+def test_a_courier_deciding_on_an_offer_gets_no_second_one(sqlite_platform):
+    p = sqlite_platform
+    first = _place(p, key="k1")
+    cid = _on_shift(p, 0, at=first.pickup)
+    assert [o.order_ids for o in _round(p).offers] == [(first.id,)]
+    _place(p, merchant=1, key="k2")
+    result = _round(p)
+    assert result.offers == () and result.couriers == 0 and result.open_orders == 1
+    assert offers.current_offer(p.services, cid).order_ids == (first.id,)
+
+
+def test_no_offer_to_a_courier_whose_shift_ends_before_the_food_is_ready(sqlite_platform):
+    p = sqlite_platform
+    _place(p)  # ready in 10 min
+    cid = p.seed.courier_ids[0]
+    fulfilment.start_shift(p.services, cid, device_id="d0", ends_at=p.clock.now() + 300,
+                           actor=SYSTEM)
+    assert _round(p).offers == ()
+    assert _round(p, DispatchPolicy()).offers == ()

@@ -37,6 +37,12 @@ def test_tiny_city_delivers_orders_through_the_dispatcher(tmp_path):
     assert kpis["refusals"].get("concurrent_update", 0) == 0
 
 
+def test_black_friday_places_about_100_orders_in_two_hours_and_clears_the_backlog(tmp_path):
+    kpis = run_scenario("black-friday-lunch", data_dir=tmp_path).kpis
+    assert 85 <= kpis["orders_placed"] <= 120, kpis
+    assert kpis["orders_open_at_end"] == 0
+
+
 def test_unknown_scenario_is_refused_before_any_work():
     from lastmile.core.errors import InvalidInput
 

@@ -41,3 +41,52 @@ def test_tiny_demo_delivers_orders_through_http(tmp_path):
     assert run.actions.calls > 50
     assert kpis["orders_delivered"] >= 3, kpis
     assert not any(code.startswith("http_5") for code in kpis["refusals"]), kpis["refusals"]
+
+
+def _demo_leftovers(port: int) -> list[str]:
+    """What a finished demo must not leave behind: a live server thread or a bound port."""
+    import threading
+
+    left = [t.name for t in threading.enumerate() if t.name == "api-server" and t.is_alive()]
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            left.append(f"port {port} still bound")
+    return left
+
+
+def _run_demo_command(monkeypatch, tmp_path, interrupt: BaseException) -> tuple[object, int]:
+    import tempfile
+
+    from typer.testing import CliRunner
+
+    from lastmile.cli import app
+    from lastmile.sim import world
+
+    def broken_run(self, **kwargs):
+        self.log.end = self.log.start
+        raise interrupt
+
+    monkeypatch.setattr(world.World, "run", broken_run)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the demo's temp folder goes
+    port = _free_port()
+    result = CliRunner().invoke(app, ["demo", "--scenario", "tiny", "--minutes", "5",
+                                      "--speed", "60", "--port", str(port)])
+    return result, port
+
+
+def test_a_demo_that_fails_mid_run_still_stops_its_server_and_removes_its_data(
+        monkeypatch, tmp_path):
+    result, port = _run_demo_command(monkeypatch, tmp_path, RuntimeError("world broke"))
+    assert isinstance(result.exception, RuntimeError)
+    assert _demo_leftovers(port) == []
+    assert list(tmp_path.glob("lastmile-demo-*")) == []
+
+
+def test_ctrl_c_stops_the_demo_early_prints_the_kpis_and_frees_the_port(monkeypatch, tmp_path):
+    result, port = _run_demo_command(monkeypatch, tmp_path, KeyboardInterrupt())
+    assert result.exit_code == 0, result.output
+    assert '"orders_placed"' in result.output and '"dispatch_errors": 0' in result.output
+    assert _demo_leftovers(port) == []
+    assert list(tmp_path.glob("lastmile-demo-*")) == []

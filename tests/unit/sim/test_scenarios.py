@@ -27,10 +27,12 @@ def test_lunch_and_dinner_are_the_peaks_of_a_normal_day():
     assert day.orders_per_hour(19.0) > 2 * day.orders_per_hour(15.5)
 
 
-def test_black_friday_brings_about_100_orders_in_two_hours():
+def test_black_friday_brings_about_155_consumers_in_two_hours_and_none_after():
+    # Consumers, not orders: about two in three order (the seeded run in
+    # tests/service/test_simulate.py checks ~100 orders are placed).
     bf = get_scenario("black-friday-lunch")
     expected = sum(bf.orders_per_hour(11.5 + m / 60) for m in range(120)) / 60
-    assert 95 <= expected <= 105
+    assert 150 <= expected <= 160
     assert bf.orders_per_hour(13.6) == 0
 
 
@@ -92,3 +94,22 @@ def test_utilisation_is_busy_time_over_shift_time():
     assert kpis["courier_utilisation"] == 0.25
     assert kpis["orders_per_courier_hour"] == 0.5
     assert kpis["cost_per_order_minor"] == 3600
+
+
+def test_orders_open_at_the_end_are_reported_not_silently_left_out_of_the_means():
+    log = WorldLog(start=0, end=3600)
+    log.orders = {o.id: o for o in (_order(1, 0, 1200, 1500), _order(2, 600, None, 1800),
+                                    _order(3, 2400, None, 4200))}
+    kpis = compute_kpis(log)
+    assert kpis["click_to_door_min"]["mean"] == 20.0  # the delivered order only...
+    assert kpis["orders_open_at_end"] == 2  # ...and what that mean cannot see:
+    assert kpis["open_at_end_past_eta"] == 1  # order 2 is late for sure
+    assert kpis["open_at_end_age_min"] == {"mean": 35.0, "max": 50.0}
+
+
+def test_a_run_with_nothing_open_at_the_end_reports_no_ages():
+    log = WorldLog(start=0, end=3600)
+    log.orders = {"o1": _order(1, 0, 1200, 1500)}
+    kpis = compute_kpis(log)
+    assert kpis["open_at_end_past_eta"] == 0
+    assert kpis["open_at_end_age_min"] == {"mean": None, "max": None}

@@ -46,8 +46,8 @@ def _resolve(host: str, port: int, *, allow_private: bool) -> str:
     return addresses[0]
 
 
-class UrllibTransport:
-    """Kept under its historical name; it no longer uses urllib."""
+class HttpTransport:
+    """Posts webhooks over HTTP(S) with a whole-exchange deadline and an SSRF guard."""
 
     def __init__(self, *, allow_private_networks: bool = False,
                  max_response_bytes: int = 64 * 1024) -> None:
