@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypedDict, Unpack
 
 from lastmile.adapters.notify.channels import LogChannel
-from lastmile.adapters.webhooks.http import UrllibTransport
+from lastmile.adapters.webhooks.http import HttpTransport
 from lastmile.app import notifications, webhooks
 from lastmile.app.context import Services
 from lastmile.app.events import Event
@@ -63,7 +63,7 @@ class LoopWorker:
 class DriveWorkers:
     services: Services
     live: LiveStore | None = None
-    transport: WebhookTransport = field(default_factory=UrllibTransport)
+    transport: WebhookTransport = field(default_factory=HttpTransport)
     channels: Mapping[str, Channel] = field(default_factory=lambda: {"log": LogChannel()})
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     notify_policy: NotificationPolicy = field(default_factory=NotificationPolicy)
