@@ -268,3 +268,10 @@ def test_live_status_enum_of_the_api_matches_the_live_store():
     from lastmile.app.live import COURIER_STATUSES
 
     assert tuple(CourierLiveStatus) == COURIER_STATUSES
+
+
+def test_a_body_that_is_not_json_is_422_naming_the_body(api):
+    r = api.client.post("/v1/consumer/quotes", content=b"{not json",
+                        headers=api.h("consumer", **{"Content-Type": "application/json"}))
+    assert r.status_code == 422
+    assert r.json()["field"] == "body" and r.json()["errors"][0]["rule"] == "json_invalid"

@@ -45,8 +45,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field(tuple(e.get("loc", ()))), "rule": e.get("type"),
-                   "message": e.get("msg")} for e in exc.errors()]
+        errors = [{"field": "body" if e.get("type") == "json_invalid"
+                   else _field(tuple(e.get("loc", ()))),
+                   "rule": e.get("type"), "message": e.get("msg")} for e in exc.errors()]
         first = errors[0] if errors else {"field": "", "message": "invalid request"}
         return problem(422, "validation_error", f"{first['field']}: {first['message']}",
                        field=first["field"], errors=errors)
