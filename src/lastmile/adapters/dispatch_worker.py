@@ -2,12 +2,14 @@
 
 The tick is in wall seconds (the thread sleeps on a ``threading.Event``); the
 rounds read the injected clock, so an accelerated clock makes each tick cover
-more simulated time. A round that fails is counted and the error kept, never
+more simulated time. A round that fails (or a failure to list the regions) is
+logged with its traceback, counted and kept in ``stats.last_error``, never
 silently dropped: the next tick starts from the database again.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,6 +19,8 @@ from lastmile.app.dispatching import LiveTravel, RoundResult, dispatch_round
 from lastmile.app.live import LiveStore
 from lastmile.app.queries import list_regions
 from lastmile.core.dispatch import DispatchPolicy
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -47,20 +51,31 @@ class DispatchWorker:
         self.stats = DispatchStats()
 
     def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="dispatcher", daemon=True)
         self._thread.start()
 
+    def _failed(self, where: str, exc: Exception) -> None:
+        log.exception("dispatch round failed for %s; retrying next tick", where)
+        with self._lock:
+            self.stats.errors += 1
+            self.stats.last_error = f"{where}: {exc.__class__.__name__}: {exc}"
+
     def run_once(self) -> list[RoundResult]:
-        regions = self._regions or tuple(r.id for r in list_regions(self._services))
+        try:
+            regions = self._regions or tuple(r.id for r in list_regions(self._services))
+        except Exception as exc:  # the database is down: try again next tick, do not die
+            self._failed("regions", exc)
+            return []
         results = []
         for region_id in regions:
             try:
                 result = dispatch_round(self._services, self._live, region_id, self._policy,
                                         travel=self._travel)
             except Exception as exc:  # a worker survives a bad round and retries on the next tick
-                with self._lock:
-                    self.stats.errors += 1
-                    self.stats.last_error = f"{region_id}: {exc.__class__.__name__}: {exc}"
+                self._failed(region_id, exc)
                 continue
             results.append(result)
             with self._lock:

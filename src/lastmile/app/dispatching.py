@@ -8,7 +8,10 @@ turns its decisions into offers with ``offers.make_offer`` (actor SYSTEM).
 - Open orders: confirmed, ready or unassigned, without a live offer. An offer
   not accepted by its expiry puts its orders back in the pool next round.
 - Couriers: on shift, without a live offer. Position from the live store
-  (fallback: the courier's stored location, then the region centre). A busy
+  (fallback: the courier's stored location, then the region centre, but only
+  in the first ``live.max_age_s`` of a shift, before the app's first ping: a
+  courier silent longer than that has closed the app or lost signal, and is
+  offered nothing until it pings again). A busy
   courier is free at the end of its current route (estimated at the dispatch
   speed), at its last drop-off.
 - Committed: orders a courier holds and has not picked up yet; the engine may
@@ -118,10 +121,14 @@ def _open_order(order: Order, plane: Plane, prep_fallback_s: float) -> OpenOrder
     )
 
 
-def _position(live: LiveStore, courier: Courier, fallback: Point, now: float) -> Point:
+def _position(live: LiveStore, courier: Courier, fallback: Point, now: float) -> Point | None:
+    """The live position; a stand-in only early in a shift; None for a silent courier."""
     pos = live.get(courier.id, now=now)
     if pos is not None:
         return pos.point
+    started = courier.shift_started_at
+    if started is not None and now - started > live.max_age_s:
+        return None
     return courier.location or fallback
 
 
@@ -149,8 +156,12 @@ def _route_end(start: tuple[float, float], held: list[Order], now: float, plane:
 
 def _courier_state(uow: UnitOfWork, courier: Courier, *, live: LiveStore, plane: Plane,
                    centre: Point, now: float, travel: LiveTravel,
-                   ) -> tuple[CourierState, CommittedAssignment | None]:
-    start = plane.xy(_position(live, courier, centre, now))
+                   ) -> tuple[CourierState, CommittedAssignment | None] | None:
+    """The courier's state for the engine; None when it is silent (no live position)."""
+    where = _position(live, courier, centre, now)
+    if where is None:
+        return None
+    start = plane.xy(where)
     held = [o for o in (uow.orders.get(i) for i in courier.active_order_ids)
             if o is not None and not o.terminal]
     free_s, x, y, pickup_s = _route_end(start, held, now, plane, travel)
@@ -194,8 +205,11 @@ def load_snapshot(services: Services, live: LiveStore, region_id: str, *,
         for courier in uow.couriers.list_region(region_id, on_shift_only=True):
             if any(not p.expired(now) for p in uow.offers.pending_for_courier(courier.id)):
                 continue  # deciding on an offer: not available this round
-            state, held = _courier_state(uow, courier, live=live, plane=plane, centre=centre,
-                                         now=now, travel=travel)
+            found = _courier_state(uow, courier, live=live, plane=plane, centre=centre,
+                                   now=now, travel=travel)
+            if found is None:
+                continue  # silent past the live store's max age: cannot see an offer
+            state, held = found
             couriers.append(state)
             if held is not None:
                 committed.append(held)

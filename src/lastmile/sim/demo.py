@@ -219,10 +219,10 @@ def start_of(scenario: Scenario) -> float:
     return DAY_START + scenario.start_h * 3600
 
 
-def data_dir_or_temp(data_dir: Path | None) -> Path:
+def _temp_dir() -> Path:
     import tempfile
 
-    return data_dir or Path(tempfile.mkdtemp(prefix="lastmile-demo-"))
+    return Path(tempfile.mkdtemp(prefix="lastmile-demo-"))
 
 
 @dataclass(slots=True, kw_only=True)
@@ -237,6 +237,7 @@ class DemoRun:
     clock: AcceleratedClock
     port: int
     stop: threading.Event
+    owned_dir: Path | None = None  # a temporary data folder the demo made and removes
 
     @property
     def region_id(self) -> str:
@@ -247,9 +248,22 @@ class DemoRun:
                 f"&key={self.setup.ops_key}")
 
     def close(self) -> None:
+        """Stop the world, the server (its lifespan stops the workers) and remove temp data.
+
+        Idempotent, and safe to call from ``finally`` after an error or Ctrl-C.
+        """
         self.stop.set()
         self.actions.close()
-        self.server.stop()  # the app's lifespan stops the dispatcher and relay
+        self.server.stop()
+        _discard(self.owned_dir)
+        self.owned_dir = None
+
+
+def _discard(folder: Path | None) -> None:
+    import shutil
+
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def start_demo(scenario: Scenario, *, seed: int, minutes: float, speed: float, port: int,
@@ -261,11 +275,18 @@ def start_demo(scenario: Scenario, *, seed: int, minutes: float, speed: float, p
     from lastmile.sim.world import World, WorldConfig
 
     clock = AcceleratedClock(start_of(scenario), speed)
-    container = build(Settings(data_dir=data_dir_or_temp(data_dir)), clock=clock,
+    folder = data_dir if data_dir is not None else _temp_dir()
+    owned = None if data_dir is not None else folder
+    container = build(Settings(data_dir=folder), clock=clock,
                       rng=random.Random(seed), dispatch_interval_s=dispatch_every_s / speed)
-    setup = seed_city(container.services, scenario, seed)
-    server = ServerThread(create_app(container), port)
-    server.start()
+    try:
+        setup = seed_city(container.services, scenario, seed)
+        server = ServerThread(create_app(container), port)
+        server.start()
+    except BaseException:  # the port is taken, or Ctrl-C while seeding: leave nothing behind
+        container.close()
+        _discard(owned)
+        raise
     stop = threading.Event()
     actions = HttpActions(f"http://127.0.0.1:{port}", setup.keys, clock)
     world = World(city=setup.city, scenario=scenario, actions=actions,
@@ -273,4 +294,4 @@ def start_demo(scenario: Scenario, *, seed: int, minutes: float, speed: float, p
                   config=WorldConfig(dispatch_every_s=dispatch_every_s))
     clock.restart_at(start_of(scenario))
     return DemoRun(container=container, server=server, world=world, actions=actions,
-                   setup=setup, clock=clock, port=port, stop=stop)
+                   setup=setup, clock=clock, port=port, stop=stop, owned_dir=owned)

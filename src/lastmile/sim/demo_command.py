@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,6 +13,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lastmile.sim.scenarios import SCENARIOS
 from lastmile.sim.world import WorldLog
+
+if TYPE_CHECKING:
+    from lastmile.sim.demo import DemoRun
 
 _REFRESH_WALL_S = 0.25
 _CALL_BUDGET_PER_S = 60.0
@@ -30,6 +33,34 @@ def _live_line(log: WorldLog) -> str:
             f"{cancelled} cancelled | c2d p50 {p50} | {on_shift} couriers on shift")
 
 
+def _play(run: DemoRun, console: Console, total: float) -> WorldLog:
+    """Run the world with a live progress bar until its end or Ctrl-C; returns its log."""
+    start = run.world.log.start
+    last = [0.0]
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                  TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("live", total=total, info="")
+
+        def progress(t: float, log: WorldLog) -> None:
+            wall = time.monotonic()
+            if wall - last[0] >= _REFRESH_WALL_S:
+                last[0] = wall
+                lag = max(0.0, run.clock.now() - t)
+                bar.update(task, completed=min(total, t - start),
+                           info=f"{_live_line(log)} | world lag {lag:.0f} s")
+
+        try:
+            log: WorldLog = run.world.run(progress=progress, stop=run.stop)
+        except KeyboardInterrupt:
+            log = run.world.log
+            log.end = run.clock.now()
+            run.world.close_books(log.end)
+            bar.update(task, info=_live_line(log))
+            return log
+        bar.update(task, completed=total, info=_live_line(log))
+    return log
+
+
 def demo(
     scenario: Annotated[str, typer.Option(help=f"one of: {', '.join(SCENARIOS)}")] = "lunch",
     minutes: Annotated[float, typer.Option(min=1, max=24 * 60, help="simulated minutes to run")
@@ -39,8 +70,9 @@ def demo(
                                                 "fleets so HTTP keeps up)")] = None,
     port: Annotated[int, typer.Option(min=1, max=65535, help="port of the API server")] = 8765,
     seed: Annotated[int | None, typer.Option(help="random seed (default: the scenario's)")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="folder for the SQLite file (default: "
-                                                  "a new temporary folder)")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="folder for the SQLite file, kept "
+                                                  "(default: a temporary folder, deleted at "
+                                                  "the end)")] = None,
     dispatch_every: Annotated[float, typer.Option(help="dispatcher tick, simulated s")] = 30.0,
 ) -> None:
     """Seed a city and run it live through the HTTP API with the dispatcher; print KPIs."""
@@ -74,32 +106,11 @@ def demo(
     console.print(run.dashboard_url(), soft_wrap=True, highlight=False)
     console.print(f"API docs: http://127.0.0.1:{port}/docs   ({minutes:g} simulated minutes at "
                   f"x{speed:g}: about {minutes * 60 / speed:.0f} s; Ctrl-C stops early)")
-    total = minutes * 60
-    start = run.world.log.start
-    last = [0.0]
-    interrupted = False
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
-                  TimeElapsedColumn(), console=console) as bar:
-        task = bar.add_task("live", total=total, info="")
-
-        def progress(t: float, log: WorldLog) -> None:
-            wall = time.monotonic()
-            if wall - last[0] >= _REFRESH_WALL_S:
-                last[0] = wall
-                lag = max(0.0, run.clock.now() - t)
-                bar.update(task, completed=min(total, t - start),
-                           info=f"{_live_line(log)} | world lag {lag:.0f} s")
-
-        try:
-            log = run.world.run(progress=progress, stop=run.stop)
-        except KeyboardInterrupt:
-            interrupted = True
-            log = run.world.log
-            log.end = run.clock.now()
-            run.world.close_books(log.end)
-        bar.update(task, completed=total if not interrupted else None, info=_live_line(log))
     dispatcher = run.container.dispatcher
-    run.close()
+    try:
+        log = _play(run, console, minutes * 60)
+    finally:  # an error or a second Ctrl-C still stops the server and frees the port
+        run.close()
     kpis = compute_kpis(log)
     kpis["http_calls"] = run.actions.calls
     if dispatcher is not None:

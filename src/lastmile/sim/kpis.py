@@ -7,10 +7,17 @@ Definitions (times in minutes, money in minor units of the city's currency):
   late of those), and after the quoted window's high end (share);
 - ETA error: delivered_at - quoted expected, mean absolute and mean signed
   (positive = later than quoted);
+- orders still open when the run ends (neither delivered nor cancelled) have
+  no click-to-door, so the three lines above leave them out; they are reported
+  instead, so a run that stops mid-backlog cannot look fast: how many
+  (``orders_open_at_end``), how many already past their quoted expected time
+  (``open_at_end_past_eta``: late for sure, by an unknown amount), and how long
+  they had waited at the end (``open_at_end_age_min``, a lower bound of their
+  click-to-door);
 - utilisation: courier time holding orders (accept -> last drop-off) over
   on-shift time; orders per courier-hour: delivered / on-shift hours;
-- cost per order: on-shift hours x ``courier_hourly_minor`` / delivered (an
-  hourly-guarantee pay model; the pay engine replaces it when it lands);
+- cost per order: on-shift hours x ``courier_hourly_minor`` / delivered orders
+  (an hourly-guarantee pay model; the pay engine replaces it when it lands);
 - fee revenue: delivery + service + small-order fees of delivered orders.
 """
 
@@ -19,7 +26,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from lastmile.sim.world import WorldLog
+from lastmile.sim.world import OrderRecord, WorldLog
 
 COURIER_HOURLY_MINOR = 1_800  # USD 18.00 an hour on shift
 
@@ -42,6 +49,17 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def _open_at_end(orders: list[OrderRecord], end: float) -> dict[str, Any]:
+    """What the delivered-only KPIs cannot see: orders neither delivered nor cancelled at ``end``."""
+    still = [o for o in orders if o.delivered_at is None and o.cancelled_at is None]
+    ages = [(end - o.placed_at) / 60 for o in still]
+    return {
+        "orders_open_at_end": len(still),
+        "open_at_end_past_eta": sum(1 for o in still if end > o.eta_expected_at),
+        "open_at_end_age_min": {"mean": _r(_mean(ages)), "max": _r(max(ages, default=None))},
+    }
+
+
 def compute_kpis(log: WorldLog, *, courier_hourly_minor: int = COURIER_HOURLY_MINOR
                  ) -> dict[str, Any]:
     orders = list(log.orders.values())
@@ -61,7 +79,7 @@ def compute_kpis(log: WorldLog, *, courier_hourly_minor: int = COURIER_HOURLY_MI
         "orders_placed": len(orders),
         "orders_delivered": n,
         "orders_cancelled": cancelled,
-        "orders_open_at_end": len(orders) - n - cancelled,
+        **_open_at_end(orders, log.end),
         "cancellation_rate": _r(cancelled / len(orders), 3) if orders else None,
         "click_to_door_min": {"mean": _r(_mean(c2d)), "p50": _r(_pct(c2d, 0.5)),
                               "p90": _r(_pct(c2d, 0.9))},

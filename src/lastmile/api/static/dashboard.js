@@ -1,12 +1,21 @@
 // lastmile ops dashboard: a live map, KPI tiles, charts and order timelines for one region.
 // Reads ?region=<id>&key=<ops key>; the key goes to the API as a Bearer header and to the
-// WebSocket as a "bearer.<key>" subprotocol, so it never appears in another URL.
+// WebSocket as a "bearer.<key>" subprotocol, so it never appears in another URL. The page
+// then drops the key from its own address (history, bookmarks, screen shares) and keeps it
+// in this tab's sessionStorage, so a reload still works and closing the tab forgets it.
 (() => {
   "use strict";
 
+  const KEY_SLOT = "lastmile.opsKey";
   const params = new URLSearchParams(location.search);
   const REGION = params.get("region") || "";
-  const KEY = params.get("key") || "";
+  const KEY = params.get("key") || sessionStorage.getItem(KEY_SLOT) || "";
+  if (params.has("key")) {
+    if (KEY) sessionStorage.setItem(KEY_SLOT, KEY);
+    params.delete("key");
+    const rest = params.toString();
+    history.replaceState(null, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
+  }
   const STATUS_COLORS = {};
   const css = getComputedStyle(document.documentElement);
   for (const s of ["idle", "to_pickup", "at_pickup", "to_dropoff", "at_dropoff"]) {
