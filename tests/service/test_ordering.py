@@ -312,3 +312,42 @@ def test_concurrent_requests_with_one_key_create_one_order(platform):
     assert sorted(r.replayed for r in results) == [False, True, True, True]
     who = Principal(role="ops", subject_id="ops")
     assert len(queries.list_orders(svc, who=who, statuses=None)) == 1
+
+
+def test_a_courier_gets_one_live_offer_at_a_time(platform):
+    svc = platform.services
+    c = platform.seed.courier_ids[0]
+    fulfilment.start_shift(svc, c, device_id="d", ends_at=platform.clock.now() + 3600,
+                           actor=_actor("courier", c))
+    ids = []
+    for i in range(2):
+        order = place_order(svc, _request(platform, consumer=i), idempotency_key="k").order
+        fulfilment.confirm_order(svc, order.id, prep_estimate_s=600,
+                                 actor=_actor("merchant", order.merchant_id))
+        ids.append(order.id)
+    offers.make_offer(svc, courier_id=c, order_ids=(ids[0],), actor=SYSTEM, ttl_s=30)
+    with pytest.raises(Conflict) as err:
+        offers.make_offer(svc, courier_id=c, order_ids=(ids[1],), actor=SYSTEM)
+    assert err.value.code == "courier_has_offer"
+    platform.clock.advance(31)
+    assert offers.make_offer(svc, courier_id=c, order_ids=(ids[1],), actor=SYSTEM)
+
+
+def test_an_offer_never_crosses_regions(platform):
+    from lastmile.app import catalog
+    from lastmile.core.model import Vehicle
+
+    svc = platform.services
+    other = catalog.create_region(
+        svc, name="Other", market="other", time_zone="Europe/Paris", currency="EUR",
+        polygon=(Point(lat=48.80, lng=2.25), Point(lat=48.80, lng=2.42),
+                 Point(lat=48.90, lng=2.42), Point(lat=48.90, lng=2.25)))
+    stranger = catalog.create_courier(svc, region_id=other.id, name="Far", vehicle=Vehicle.CAR)
+    fulfilment.start_shift(svc, stranger.id, device_id="d", ends_at=platform.clock.now() + 3600,
+                           actor=_actor("courier", stranger.id))
+    order = place_order(svc, _request(platform), idempotency_key="k").order
+    fulfilment.confirm_order(svc, order.id, prep_estimate_s=600,
+                             actor=_actor("merchant", order.merchant_id))
+    with pytest.raises(InvalidInput) as err:
+        offers.make_offer(svc, courier_id=stranger.id, order_ids=(order.id,), actor=SYSTEM)
+    assert err.value.code == "region_mismatch"

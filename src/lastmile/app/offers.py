@@ -26,7 +26,15 @@ def make_offer(services: Services, *, courier_id: str, order_ids: tuple[str, ...
         if not courier.on_shift:
             raise Conflict("courier_offline", f"courier {courier_id} is not on shift",
                            current_state=courier.status.value)
+        if any(not o.expired(now) for o in uow.offers.pending_for_courier(courier_id)):
+            raise Conflict("courier_has_offer",
+                           f"courier {courier_id} is deciding on another offer")
         orders = [load_order(uow, oid) for oid in order_ids]
+        foreign = [o.id for o in orders if o.region_id != courier.region_id]
+        if foreign:
+            raise InvalidInput("region_mismatch",
+                               f"orders {', '.join(foreign)} are not in courier {courier_id}'s "
+                               f"region {courier.region_id}", field="order_ids")
         if len({o.merchant_id for o in orders}) > 1:
             raise InvalidInput("mixed_merchants", "an offer bundles orders of one merchant only",
                                field="order_ids")
