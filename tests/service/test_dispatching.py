@@ -290,3 +290,35 @@ def test_no_offer_to_a_courier_whose_shift_ends_before_the_food_is_ready(sqlite_
                            actor=SYSTEM)
     assert _round(p).offers == ()
     assert _round(p, DispatchPolicy()).offers == ()
+
+
+def test_loading_a_round_costs_the_same_queries_for_few_or_many_orders(sqlite_platform):
+    import sqlalchemy as sa
+
+    from lastmile.app.dispatching import LiveTravel, load_snapshot
+
+    p = sqlite_platform
+    engine = p.container.engine
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    def queries_for_a_round() -> int:
+        statements.clear()
+        sa.event.listen(engine, "before_cursor_execute", count)
+        try:
+            load_snapshot(p.services, p.container.live, DEMO_REGION_ID, travel=LiveTravel())
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", count)
+        return len(statements)
+
+    _on_shift(p, 0, at=DROP)
+    _place(p, key="k0")
+    few = queries_for_a_round()
+    for i in range(1, 3):
+        _on_shift(p, i, at=DROP)
+    for k in range(1, 12):
+        _place(p, merchant=k % 3, key=f"k{k}")
+    _round(p)  # offers now pending for some orders and couriers
+    assert queries_for_a_round() == few

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from lastmile.app.context import Services
 from lastmile.app.live import LiveStore
 from lastmile.app.offers import make_offer
-from lastmile.app.ports import UnitOfWork
 from lastmile.core.dispatch import (
     CommittedAssignment,
     CourierState,
@@ -154,15 +154,15 @@ def _route_end(start: tuple[float, float], held: list[Order], now: float, plane:
     return t, x, y, pickup_s
 
 
-def _courier_state(uow: UnitOfWork, courier: Courier, *, live: LiveStore, plane: Plane,
-                   centre: Point, now: float, travel: LiveTravel,
+def _courier_state(orders: Mapping[str, Order], courier: Courier, *, live: LiveStore,
+                   plane: Plane, centre: Point, now: float, travel: LiveTravel,
                    ) -> tuple[CourierState, CommittedAssignment | None] | None:
     """The courier's state for the engine; None when it is silent (no live position)."""
     where = _position(live, courier, centre, now)
     if where is None:
         return None
     start = plane.xy(where)
-    held = [o for o in (uow.orders.get(i) for i in courier.active_order_ids)
+    held = [o for o in (orders.get(i) for i in courier.active_order_ids)
             if o is not None and not o.terminal]
     free_s, x, y, pickup_s = _route_end(start, held, now, plane, travel)
     state = CourierState(
@@ -196,16 +196,19 @@ def load_snapshot(services: Services, live: LiveStore, region_id: str, *,
         prep = {m.id: m.prep_time_s for m in uow.merchants.list_region(region_id)}
         waiting = uow.orders.list(region_id=region_id, statuses=sorted(AWAITING_COURIER),
                                   limit=MAX_OPEN_ORDERS, oldest_first=True)
+        live_offers = [o for o in uow.offers.pending_in_region(region_id) if not o.expired(now)]
+        offered = {order_id for o in live_offers for order_id in o.order_ids}
+        deciding = {o.courier_id for o in live_offers}
         orders = tuple(
             _open_order(o, plane, prep.get(o.merchant_id, 600))
-            for o in sorted(waiting, key=lambda o: (o.placed_at, o.id))
-            if not any(not p.expired(now) for p in uow.offers.pending_for_order(o.id))
+            for o in sorted(waiting, key=lambda o: (o.placed_at, o.id)) if o.id not in offered
         )
+        on_shift = [c for c in uow.couriers.list_region(region_id, on_shift_only=True)
+                    if c.id not in deciding]  # deciding on an offer: not available this round
+        in_hand = uow.orders.get_many({i for c in on_shift for i in c.active_order_ids})
         couriers, committed = [], []
-        for courier in uow.couriers.list_region(region_id, on_shift_only=True):
-            if any(not p.expired(now) for p in uow.offers.pending_for_courier(courier.id)):
-                continue  # deciding on an offer: not available this round
-            found = _courier_state(uow, courier, live=live, plane=plane, centre=centre,
+        for courier in on_shift:
+            found = _courier_state(in_hand, courier, live=live, plane=plane, centre=centre,
                                    now=now, travel=travel)
             if found is None:
                 continue  # silent past the live store's max age: cannot see an offer

@@ -134,6 +134,13 @@ class SqlOrders(_Repo):
             stmt = stmt.where(c.status.in_([s.value for s in statuses]))
         return [m.order_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
 
+    def get_many(self, order_ids: Collection[str]) -> dict[str, Order]:
+        if not order_ids:
+            return {}
+        stmt = sa.select(t.orders).where(t.orders.c.id.in_(list(order_ids)))
+        orders = (m.order_from(dict(r)) for r in self.conn.execute(stmt).mappings())
+        return {o.id: o for o in orders}
+
     def count_by_status(self, region_id: str) -> dict[str, int]:
         c = t.orders.c
         stmt = sa.select(c.status, sa.func.count()).where(c.region_id == region_id).group_by(
@@ -226,6 +233,13 @@ class SqlOffers(_Repo):
         c = t.offers.c
         stmt = sa.select(t.offers).where(
             c.courier_id == courier_id, c.status == OfferStatus.PENDING.value).order_by(
+            c.created_at, c.id)
+        return [m.offer_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
+
+    def pending_in_region(self, region_id: str) -> list[Offer]:
+        c = t.offers.c
+        stmt = sa.select(t.offers).where(
+            c.region_id == region_id, c.status == OfferStatus.PENDING.value).order_by(
             c.created_at, c.id)
         return [m.offer_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
 
