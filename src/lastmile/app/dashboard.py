@@ -19,6 +19,7 @@ projection table fed by the bus instead.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -150,6 +151,10 @@ def _steps(now: float, window_s: int, step_s: int) -> list[float]:
     return [now - (n - i) * step_s for i in range(n)] + [now]
 
 
+SHIFT_EVENTS = ("courier.shift_started", "courier.shift_ended")
+MAX_SHIFT_S = 16 * 3600  # the longest shift the courier API accepts
+
+
 def kpis(services: Services, region_id: str, *, window_s: int = 3600,
          step_s: int = 60) -> Kpis:
     """The region's KPI tiles now and their series over the last ``window_s`` seconds."""
@@ -159,12 +164,17 @@ def kpis(services: Services, region_id: str, *, window_s: int = 3600,
         region = _region(uow, region_id)
         orders = uow.orders.list(region_id=region_id, limit=MAX_SCAN)
         counts = uow.orders.count_by_status(region_id)
-        cancelled_at = {
-            o.id: next((e.occurred_at for e in uow.events.for_subject(o.id)
-                        if e.type == "order.cancelled"), o.placed_at)
-            for o in orders if o.status is OrderStatus.CANCELLED and o.placed_at >= steps[0]}
+        cancelled_at: dict[OrderId, float] = {
+            OrderId(e.subject_id): e.occurred_at
+            for e in uow.events.of_types(region_id, ["order.cancelled"], since=steps[0])}
         couriers = uow.couriers.list_region(region_id)[:MAX_COURIERS]
-        shifts = [_shift_intervals(uow.events.for_subject(c.id), now) for c in couriers]
+        # A shift that overlaps the window started at most MAX_SHIFT_S before it.
+        shift_events = uow.events.of_types(region_id, SHIFT_EVENTS,
+                                           since=steps[0] - MAX_SHIFT_S)
+        by_courier: dict[str, list[Event]] = defaultdict(list)
+        for e in shift_events:
+            by_courier[e.subject_id].append(e)
+        shifts = [_shift_intervals(by_courier[c.id], now) for c in couriers]
     since = local_midnight(now, region.time_zone)
     delivered = [o for o in orders if o.status is OrderStatus.DELIVERED
                  and o.delivered_at is not None and o.delivered_at >= since]

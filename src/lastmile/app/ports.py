@@ -123,6 +123,10 @@ class OrderRepo(Protocol):
 class EventLog(Protocol):
     def append(self, event: Event) -> None: ...
     def for_subject(self, subject_id: str) -> list[Event]: ...
+    def of_types(self, region_id: str, types: Collection[str], *, since: float,
+                 limit: int = 100_000) -> list[Event]:
+        """The region's events of ``types`` that occurred at or after ``since``, in order."""
+        ...
 
 
 class Outbox(Protocol):

@@ -157,6 +157,14 @@ class SqlEvents(_Repo):
             t.events.c.seq)
         return [m.event_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
 
+    def of_types(self, region_id: str, types: Collection[str], *, since: float,
+                 limit: int = 100_000) -> list[Event]:
+        c = t.events.c
+        stmt = sa.select(t.events).where(
+            c.region_id == region_id, c.type.in_(list(types)), c.occurred_at >= since,
+        ).order_by(c.seq).limit(limit)
+        return [m.event_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
+
 
 class SqlOutbox(_Repo):
     def add(self, event: Event) -> None:

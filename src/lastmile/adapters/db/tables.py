@@ -100,6 +100,7 @@ events = sa.Table(
     sa.Column("schema_version", sa.Integer, nullable=False),
     sa.Column("data", Json, nullable=False),
     sa.Index("ix_events_subject", "subject_id", "seq"),
+    sa.Index("ix_events_region_type_time", "region_id", "type", "occurred_at"),
 )
 
 outbox = sa.Table(
