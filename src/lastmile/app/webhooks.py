@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import secrets  # signing secrets: never from the injectable, possibly seeded, rng
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from lastmile.app.context import Services, new_event, record
@@ -215,20 +215,36 @@ def evaluate_thresholds_once(services: Services, positions: Positions, *,
     is the delivery's own and becomes a ``delivery.delayed`` bus event once.
     """
     now = services.clock.now()
+    fired, after = 0, None
+    while True:
+        work = _in_flight_page(services, batch, after)
+        for d, order, endpoints in work.items:
+            fix = positions(order.courier_id, now) if order.courier_id else None
+            fired += _fire(services, d, order, endpoints, fix, now)
+        if work.last_id is None:
+            return fired
+        after = work.last_id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Page:
+    items: list[tuple[Delivery, Order, list[Endpoint]]]
+    last_id: str | None  # None when this was the last page
+
+
+def _in_flight_page(services: Services, batch: int, after: str | None) -> _Page:
+    """One keyset page of in-flight deliveries; finished ones are marked on the way."""
     with services.uow() as uow:
-        work = []
-        for d in uow.deliveries.in_flight(batch):
+        page = uow.deliveries.in_flight(batch, after_id=after)
+        items = []
+        for d in page:
             order = uow.orders.get(d.order_id)
             if order is None or order.terminal:
                 uow.deliveries.set_finished(d.id)
                 continue
-            work.append((d, order, uow.webhooks.endpoints_for(d.merchant_id)))
+            items.append((d, order, uow.webhooks.endpoints_for(d.merchant_id)))
         uow.commit()
-    fired = 0
-    for d, order, endpoints in work:
-        fix = positions(order.courier_id, now) if order.courier_id else None
-        fired += _fire(services, d, order, endpoints, fix, now)
-    return fired
+    return _Page(items=items, last_id=page[-1].id if len(page) == batch else None)
 
 
 def _fire(services: Services, d: Delivery, order: Order, endpoints: list[Endpoint],

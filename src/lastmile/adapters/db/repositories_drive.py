@@ -133,16 +133,13 @@ class SqlDeliveries(_Repo):
                                      sa.and_(c.created_at == after[0], c.id < after[1])))
         return [delivery_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
 
-    def in_flight(self, limit: int) -> list[Delivery]:
-        """Up to ``limit`` unfinished deliveries, in random order.
-
-        Random, not oldest first: with more in flight than ``limit`` (a rush
-        hour with many parcels waiting for couriers), a fixed order would serve
-        the same oldest rows on every tick and starve every newer delivery.
-        """
+    def in_flight(self, limit: int, *, after_id: str | None = None) -> list[Delivery]:
+        """Up to ``limit`` unfinished deliveries by id after ``after_id``: callers page
+        through all of them, so none is starved however many are in flight."""
         c = t.deliveries.c
-        stmt = sa.select(t.deliveries).where(c.finished.is_(False)).order_by(
-            sa.func.random()).limit(limit)
+        stmt = sa.select(t.deliveries).where(c.finished.is_(False)).order_by(c.id).limit(limit)
+        if after_id is not None:
+            stmt = stmt.where(c.id > after_id)
         return [delivery_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
 
 
