@@ -14,9 +14,11 @@ from lastmile.adapters.db.engine import make_engine, migrate, sqlite_url
 from lastmile.adapters.db.uow import SqlUnitOfWorkFactory
 from lastmile.adapters.dispatch_worker import DispatchWorker
 from lastmile.adapters.live.memory import MemoryLiveStore
+from lastmile.adapters.loop import LoopWorker
 from lastmile.adapters.webhooks.http import HttpTransport
 from lastmile.adapters.webhooks.worker import DriveWorkers, install_drive
 from lastmile.app.context import Services
+from lastmile.app.delays import flag_late_orders
 from lastmile.app.live import LiveStore
 from lastmile.app.ports import Clock, IdSource
 from lastmile.app.tracking import MemoryTrackStates, Tracking, TrackStates
@@ -43,6 +45,12 @@ class Container:
         if self.relay is None:
             self.relay = RelayWorker(self.services, self.bus, self.settings.relay_interval_s)
             self.relay.start()
+        if "delays" not in self.extras:
+            services = self.services
+            delays = LoopWorker("delay-watch", lambda: flag_late_orders(services),
+                                self.settings.delay_check_interval_s)
+            delays.start()
+            self.extras["delays"] = delays
         if self.dispatch_interval_s is not None and self.dispatcher is None:
             self.dispatcher = DispatchWorker(self.services, self.live,
                                              interval_s=self.dispatch_interval_s)
@@ -52,6 +60,9 @@ class Container:
         drive = self.extras.get("drive")
         if isinstance(drive, DriveWorkers):
             drive.stop()
+        delays = self.extras.pop("delays", None)
+        if isinstance(delays, LoopWorker):
+            delays.stop()
         if self.dispatcher is not None:
             self.dispatcher.stop()
             self.dispatcher = None

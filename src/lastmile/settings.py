@@ -18,6 +18,7 @@ class Settings:
     # e.g. for a receiver on the developer's own machine.
     webhooks_allow_private: bool = False
     relay_interval_s: float = 0.2
+    delay_check_interval_s: float = 30.0  # how often open orders are checked for lateness
 
     @staticmethod
     def from_env(env: dict[str, str] | None = None) -> Settings:

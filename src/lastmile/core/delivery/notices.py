@@ -41,7 +41,9 @@ _RULES: dict[str, tuple[NoticeKind, tuple[str, ...]]] = {
     "order.assigned": (NoticeKind.COURIER_ASSIGNED, ("consumer", "merchant")),
     "order.courier_at_dropoff": (NoticeKind.ARRIVING, ("consumer",)),
     "order.delivered": (NoticeKind.DELIVERED, ("consumer", "merchant", "courier")),
-    "delivery.delayed": (NoticeKind.DELAYED, ("consumer", "merchant")),
+    # Every order, marketplace or Drive, is flagged once by app.delays (Drive's own
+    # ``delivery.delayed`` goes to the business's webhooks, not to people).
+    "order.delayed": (NoticeKind.DELAYED, ("consumer", "merchant", "courier")),
 }
 
 NOTIFYING_EVENTS = frozenset(_RULES)

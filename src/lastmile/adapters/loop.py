@@ -1,0 +1,40 @@
+"""A periodic worker thread for the shell's background jobs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+
+class LoopWorker:
+    """Calls ``tick()`` every ``interval_s`` on a daemon thread until ``stop()``."""
+
+    def __init__(self, name: str, tick: Callable[[], object], interval_s: float):
+        self.name = name
+        self._tick = tick
+        self._interval = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.errors = 0
+        self.last_error: str | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._tick()
+            except Exception as exc:  # survive a bad tick; counted, logged, retried next tick
+                self.errors += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("%s tick failed", self.name)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
