@@ -31,6 +31,7 @@ def test_tiny_demo_delivers_orders_through_http(tmp_path):
     try:
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
         assert f"region={run.region_id}&key=" in run.dashboard_url()
+        assert run.dashboard_urls() == [run.dashboard_url(r.id) for r in run.setup.city.regions]
         log = run.world.run()
         dispatcher = run.container.dispatcher
         assert dispatcher is not None and dispatcher.stats.rounds > 0
@@ -90,3 +91,16 @@ def test_ctrl_c_stops_the_demo_early_prints_the_kpis_and_frees_the_port(monkeypa
     assert '"orders_placed"' in result.output and '"dispatch_errors": 0' in result.output
     assert _demo_leftovers(port) == []
     assert list(tmp_path.glob("lastmile-demo-*")) == []
+
+
+def test_a_multi_city_demo_offers_one_dashboard_per_region(tmp_path):
+    port = _free_port()
+    run = start_demo(get_scenario("valentines"), seed=7, minutes=1, speed=60, port=port,
+                     data_dir=tmp_path, dispatch_every_s=30)
+    try:
+        urls = run.dashboard_urls()
+        assert len(urls) == 5 and len({u.split("region=")[1].split("&")[0] for u in urls}) == 5
+        for url in urls:
+            assert httpx.get(url).status_code == 200
+    finally:
+        run.close()

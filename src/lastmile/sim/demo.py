@@ -243,9 +243,13 @@ class DemoRun:
     def region_id(self) -> str:
         return self.setup.city.regions[0].id
 
-    def dashboard_url(self) -> str:
-        return (f"http://127.0.0.1:{self.port}/ops/dashboard?region={self.region_id}"
-                f"&key={self.setup.ops_key}")
+    def dashboard_url(self, region_id: str | None = None) -> str:
+        return (f"http://127.0.0.1:{self.port}/ops/dashboard?region="
+                f"{region_id or self.region_id}&key={self.setup.ops_key}")
+
+    def dashboard_urls(self) -> list[str]:
+        """One dashboard per region (a multi-city scenario has several)."""
+        return [self.dashboard_url(r.id) for r in self.setup.city.regions]
 
     def close(self) -> None:
         """Stop the world, the server (its lifespan stops the workers) and remove temp data.

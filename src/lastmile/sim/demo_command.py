@@ -101,9 +101,11 @@ def demo(
     except RuntimeError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
-    console.print("ops dashboard:")
+    console.print("ops dashboard (one per region):" if len(run.setup.city.regions) > 1
+                  else "ops dashboard:")
     # The URL on a line of its own and never wrapped, so it can be copied whole.
-    console.print(run.dashboard_url(), soft_wrap=True, highlight=False)
+    for url in run.dashboard_urls():
+        console.print(url, soft_wrap=True, highlight=False)
     console.print(f"API docs: http://127.0.0.1:{port}/docs   ({minutes:g} simulated minutes at "
                   f"x{speed:g}: about {minutes * 60 / speed:.0f} s; Ctrl-C stops early)")
     dispatcher = run.container.dispatcher
