@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from lastmile.settings import Settings
@@ -88,8 +89,12 @@ def seed(
 
     container = _container(data_dir, database_url)
     try:
-        summary = seed_demo(container.services, seed=seed, merchants=merchants,
-                            consumers=consumers, couriers=couriers)
+        with Progress(TextColumn("seeding"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task("seed", total=merchants + consumers + couriers)
+            summary = seed_demo(container.services, seed=seed, merchants=merchants,
+                                consumers=consumers, couriers=couriers,
+                                progress=lambda n: bar.advance(task, n))
     finally:
         container.close()
     table = Table(title=f"seeded {summary.region.name} ({summary.region.id})")

@@ -6,6 +6,7 @@ Everything goes through the same use cases the API calls.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lastmile.app import catalog
@@ -66,41 +67,55 @@ def create_demo_region(services: Services, region_id: str = DEMO_REGION_ID) -> R
 
 
 def seed_demo(services: Services, *, seed: int = 7, merchants: int = 24, consumers: int = 200,
-              couriers: int = 30, region_id: str = DEMO_REGION_ID) -> SeedSummary:
-    """Create the demo region and its people; same ``seed`` -> same data."""
+              couriers: int = 30, region_id: str = DEMO_REGION_ID,
+              progress: Callable[[int], None] | None = None) -> SeedSummary:
+    """Create the demo region and its people; same ``seed`` -> same data.
+
+    ``progress(n)`` is called after each merchant, consumer or courier created (n = 1),
+    for a progress bar over ``merchants + consumers + couriers``.
+    """
     rng = random.Random(seed)
+    tick = progress or (lambda n: None)
     region = create_demo_region(services, region_id)
     clusters = [random_point(rng) for _ in range(4)]
     merchant_ids = []
-    cuisines = sorted(_CUISINES)
     for i in range(merchants):
-        cuisine = cuisines[i % len(cuisines)]
-        m = catalog.create_merchant(
-            services, region_id=region.id, name=f"{cuisine} #{i + 1}",
-            location=_jitter(rng, clusters[i % len(clusters)], 0.006),
-            prep_time_s=rng.choice([480, 600, 720, 900, 1200]),
-        )
-        for name, price in _CUISINES[cuisine]:
-            options = tuple(ItemOption(id=o, name=n, price_delta_minor=d)
-                            for o, n, d in _OPTIONS if rng.random() < 0.5)
-            catalog.upsert_item(services, m.id, item_id=None, name=name,
-                                price_minor=price + rng.randrange(0, 200, 50), options=options,
-                                actor=SYSTEM)
-        merchant_ids.append(m.id)
-    consumer_ids = [
-        catalog.create_consumer(
+        merchant_ids.append(_merchant(services, rng, region.id, i, clusters))
+        tick(1)
+    consumer_ids = []
+    for i in range(consumers):
+        consumer_ids.append(catalog.create_consumer(
             services, region_id=region.id, name=f"Consumer {i + 1}",
             addresses=(Address(label="home", location=random_point(rng),
                                line1=f"{rng.randrange(1, 999)} Demo St"),),
-        ).id
-        for i in range(consumers)
-    ]
+        ).id)
+        tick(1)
     vehicles = [Vehicle.BICYCLE, Vehicle.SCOOTER, Vehicle.CAR]
-    courier_ids = [
-        catalog.create_courier(services, region_id=region.id, name=f"Courier {i + 1}",
-                               vehicle=vehicles[i % 3], location=random_point(rng)).id
-        for i in range(couriers)
-    ]
+    courier_ids = []
+    for i in range(couriers):
+        courier_ids.append(catalog.create_courier(
+            services, region_id=region.id, name=f"Courier {i + 1}", vehicle=vehicles[i % 3],
+            location=random_point(rng)).id)
+        tick(1)
     return SeedSummary(region=region, merchant_ids=tuple(merchant_ids),
                        consumer_ids=tuple(consumer_ids), courier_ids=tuple(courier_ids))
+
+
+def _merchant(services: Services, rng: random.Random, region_id: str, i: int,
+              clusters: list[Point]) -> str:
+    """The i-th demo merchant with its menu (cuisines in turn, prices and options drawn)."""
+    cuisines = sorted(_CUISINES)
+    cuisine = cuisines[i % len(cuisines)]
+    m = catalog.create_merchant(
+        services, region_id=region_id, name=f"{cuisine} #{i + 1}",
+        location=_jitter(rng, clusters[i % len(clusters)], 0.006),
+        prep_time_s=rng.choice([480, 600, 720, 900, 1200]),
+    )
+    for name, price in _CUISINES[cuisine]:
+        options = tuple(ItemOption(id=o, name=n, price_delta_minor=d)
+                        for o, n, d in _OPTIONS if rng.random() < 0.5)
+        catalog.upsert_item(services, m.id, item_id=None, name=name,
+                            price_minor=price + rng.randrange(0, 200, 50), options=options,
+                            actor=SYSTEM)
+    return m.id
 
