@@ -351,3 +351,24 @@ def test_an_offer_never_crosses_regions(platform):
     with pytest.raises(InvalidInput) as err:
         offers.make_offer(svc, courier_id=stranger.id, order_ids=(order.id,), actor=SYSTEM)
     assert err.value.code == "region_mismatch"
+
+
+def test_writers_of_one_process_queue_and_all_succeed(sqlite_platform):
+    import threading
+
+    svc = sqlite_platform.services
+    results, errors = [], []
+
+    def attempt(i):
+        try:
+            results.append(place_order(svc, _request(sqlite_platform, consumer=i % 4),
+                                       idempotency_key=f"w{i}"))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len({r.order.id for r in results}) == 16
