@@ -70,7 +70,10 @@ def test_kpis_count_open_orders_couriers_on_shift_click_to_door_and_lateness(
     on_time, late, still_open = place(client, p, 1), place(client, p, 2), place(client, p, 3)
     deliver(client, p, on_time["id"], after_s=600)
     deliver(client, p, late["id"], after_s=epoch(late["eta"]["high"]) - p.clock.now() + 60)
-    k = ok(client.get("/v1/ops/regions/reg_demo/kpis?window_s=3600&step_s=300",
+    # The third order was quoted behind the other two (one courier), so wait past its own
+    # high bound too.
+    p.clock.set(max(p.clock.now(), epoch(still_open["eta"]["high"]) + 1))
+    k = ok(client.get("/v1/ops/regions/reg_demo/kpis?window_s=7200&step_s=300",
                       headers=h(ops)))
     assert (k["open_orders"], k["active_couriers"], k["delivered"]) == (1, 1, 2)
     assert (k["late"], k["late_share"]) == (1, 0.5)
@@ -81,7 +84,8 @@ def test_kpis_count_open_orders_couriers_on_shift_click_to_door_and_lateness(
         sum(epoch(d) - epoch(orders[i]["placed_at"]) for i, d in zip(orders, c2d, strict=True)) / 2,
         abs=1)
     series = k["series"]
-    assert len(series) == 13 and series[-1]["at"] == k["at"]
+    assert len(series) == 25 and series[-1]["at"] == k["at"]
+    assert series[0]["at"] < epoch(on_time["placed_at"])  # the window starts before the orders
     assert (series[0]["open_orders"], series[-1]["open_orders"]) == (0, 1)
     assert series[-1]["active_couriers"] == 1
     assert still_open["id"] not in orders

@@ -66,3 +66,31 @@ def test_quote_is_never_negative_and_window_is_ordered(dlat, subtotal):
     q = _quote(Point(lat=37.44 + dlat, lng=-122.14), subtotal=subtotal)
     assert all(v >= 0 for v in q.prices.as_minor().values())
     assert q.eta.low_at <= q.eta.expected_at <= q.eta.high_at
+
+
+def test_a_free_courier_for_every_waiting_order_means_just_the_pickup_leg():
+    from lastmile.core.pricing import courier_wait_s
+
+    supply = SupplyDemand(open_orders=3, available_couriers=4, busy_couriers=6)
+    assert courier_wait_s(supply, POLICY) == POLICY.pickup_leg_s
+
+
+def test_without_free_couriers_the_order_queues_for_the_next_busy_one():
+    from lastmile.core.pricing import courier_wait_s
+
+    supply = SupplyDemand(open_orders=2, available_couriers=0, busy_couriers=5)
+    # third in line; one of five busy couriers frees up every cycle / 5
+    assert courier_wait_s(supply, POLICY) == POLICY.pickup_leg_s + 3 * POLICY.courier_cycle_s / 5
+
+
+@given(st.integers(0, 200), st.integers(0, 200), st.integers(0, 50), st.integers(1, 50))
+def test_eta_never_improves_as_more_orders_wait_or_fewer_couriers_work(orders, more, free, busy):
+    from lastmile.core.pricing import eta_window
+
+    calm = SupplyDemand(open_orders=orders, available_couriers=free, busy_couriers=busy)
+    rush = SupplyDemand(open_orders=orders + more, available_couriers=free, busy_couriers=busy)
+    fewer = SupplyDemand(open_orders=orders, available_couriers=free,
+                         busy_couriers=max(1, busy - 1))
+    base = eta_window(3000.0, 600, 0.0, POLICY, calm).expected_at
+    assert eta_window(3000.0, 600, 0.0, POLICY, rush).expected_at >= base
+    assert eta_window(3000.0, 600, 0.0, POLICY, fewer).expected_at >= base

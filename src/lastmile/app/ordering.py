@@ -91,8 +91,10 @@ def _load_merchant(uow: UnitOfWork, merchant_id: str) -> tuple[Merchant, Region]
 def supply_demand(uow: UnitOfWork, region_id: str) -> SupplyDemand:
     counts = uow.orders.count_by_status(region_id)
     waiting = sum(counts.get(s.value, 0) for s in AWAITING_COURIER | {OrderStatus.PLACED})
-    idle = uow.couriers.count_by_status(region_id).get(CourierStatus.IDLE.value, 0)
-    return SupplyDemand(open_orders=waiting, available_couriers=idle)
+    couriers = uow.couriers.count_by_status(region_id)
+    return SupplyDemand(open_orders=waiting,
+                        available_couriers=couriers.get(CourierStatus.IDLE.value, 0),
+                        busy_couriers=couriers.get(CourierStatus.BUSY.value, 0))
 
 
 def _quote(uow: UnitOfWork, services: Services, req: OrderRequest) -> tuple[Quote, Merchant, Region]:

@@ -37,6 +37,9 @@ class PricingPolicy:
     surge_cap: float = 2.5
     courier_speed_mps: float = 4.5
     pickup_leg_s: int = 300  # typical time for a courier to reach the merchant
+    # Typical time a courier is taken by one order (to the merchant, the wait, the drive,
+    # both handovers): with no free courier, one frees up every cycle / busy couriers.
+    courier_cycle_s: int = 1_500
     service_s: int = 240  # handover at pickup and at the door
     window_low: float = 0.8  # window bounds as multiples of the expected duration
     window_high: float = 1.35
@@ -44,11 +47,14 @@ class PricingPolicy:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SupplyDemand:
+    """Orders waiting for a courier, couriers free now, couriers busy with orders."""
+
     open_orders: int
     available_couriers: int
+    busy_couriers: int = 0
 
     def __post_init__(self) -> None:
-        if self.open_orders < 0 or self.available_couriers < 0:
+        if min(self.open_orders, self.available_couriers, self.busy_couriers) < 0:
             raise InvalidInput("invalid_supply", "supply and demand counts must be >= 0")
 
 
@@ -137,16 +143,36 @@ def quote(
     )
     return Quote(
         prices=prices,
-        eta=eta_window(distance_m, prep_time_s, now, policy),
+        eta=eta_window(distance_m, prep_time_s, now, policy, supply),
         distance_m=round(distance_m),
         surge_multiplier=surge,
     )
 
 
-def eta_window(distance_m: float, prep_time_s: int, now: float, policy: PricingPolicy) -> EtaWindow:
-    """Expected door time: the later of food and courier, then the drive and handovers."""
+def courier_wait_s(supply: SupplyDemand, policy: PricingPolicy) -> float:
+    """Expected time until a courier reaches the merchant for a new order.
+
+    A free courier for every waiting order: the pickup leg. Otherwise the order
+    queues behind ``open_orders - available_couriers + 1`` others for a courier
+    to free up; busy couriers free up one every ``courier_cycle_s / busy``
+    seconds (with none busy either, a full cycle each). Never less than the leg.
+    """
+    queued = supply.open_orders + 1 - supply.available_couriers
+    if queued <= 0:
+        return float(policy.pickup_leg_s)
+    per_courier_s = policy.courier_cycle_s / max(1, supply.busy_couriers)
+    return policy.pickup_leg_s + queued * per_courier_s
+
+
+def eta_window(distance_m: float, prep_time_s: int, now: float, policy: PricingPolicy,
+               supply: SupplyDemand | None = None) -> EtaWindow:
+    """Expected door time: the later of food and courier, then the drive and handovers.
+
+    The window spreads around it by ``window_low`` / ``window_high`` of the duration.
+    """
     drive_s = distance_m / policy.courier_speed_mps
-    duration = max(prep_time_s, policy.pickup_leg_s) + drive_s + policy.service_s
+    courier_s = courier_wait_s(supply, policy) if supply else float(policy.pickup_leg_s)
+    duration = max(prep_time_s, courier_s) + drive_s + policy.service_s
     return EtaWindow(
         low_at=now + duration * policy.window_low,
         expected_at=now + duration,

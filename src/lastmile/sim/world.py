@@ -218,8 +218,9 @@ class World:
         return self.demand_rng.choices([m for m, _ in near], weights)[0]
 
     def _converts(self, fees_minor: int, eta_s: float) -> bool:
+        tolerance_min = self.scenario.eta_tolerance_min
         p = (self.cfg.base_conversion * math.exp(-max(0, fees_minor - 500) / 1500)
-             * math.exp(-max(0.0, eta_s / 60 - 35) / 40))
+             * math.exp(-max(0.0, eta_s / 60 - tolerance_min) / 40))
         return self.demand_rng.random() < p
 
     def _arrival(self, region_id: str) -> None:
