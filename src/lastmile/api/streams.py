@@ -208,6 +208,11 @@ class CourierFeed:
         self._held = set(held)
         self._lock = threading.Lock()
 
+    def hold(self, order_ids: Iterable[str]) -> None:
+        """Follow these orders too (the ones held when the feed opened)."""
+        with self._lock:
+            self._held.update(order_ids)
+
     def __call__(self, event: Event) -> bool:
         if event.type.startswith("offer."):
             mine = event.data.get("courier_id") == self.courier_id

@@ -86,6 +86,20 @@ async def _admit(ws: WebSocket, key: str | None, role: str) -> tuple[Principal, 
     return who, subprotocol
 
 
+async def _open(ws: WebSocket, key: str | None,
+                role: str) -> tuple[Principal, str | None, Services, StreamHub] | None:
+    """Admit ``role`` and find the running hub, or refuse the socket (None)."""
+    admitted = await _admit(ws, key, role)
+    if admitted is None:
+        return None
+    who, subprotocol = admitted
+    hub = _hub(ws)
+    if not hub.running:
+        await _refuse(ws, UNAVAILABLE, "streams are not running", subprotocol)
+        return None
+    return who, subprotocol, ws.app.state.container.services, hub
+
+
 def _hub(ws: WebSocket) -> StreamHub:
     return cast(StreamHub, ws.app.state.stream_hub)  # app.state is untyped
 
@@ -141,19 +155,14 @@ async def region_stream(ws: WebSocket, region_id: str, key: str | None = None) -
     ``data``...), after a ``stream.hello``; ``stream.dropped`` reports events a
     slow client lost (the oldest go first).
     """
-    admitted = await _admit(ws, key, "ops")
-    if admitted is None:
+    opened = await _open(ws, key, "ops")
+    if opened is None:
         return
-    _, subprotocol = admitted
-    svc: Services = ws.app.state.container.services
+    _, subprotocol, svc, hub = opened
     try:
         await run_in_threadpool(queries.live_counts, svc, region_id)
     except NotFound as exc:
         await _refuse(ws, NOT_FOUND, exc.message, subprotocol)
-        return
-    hub = _hub(ws)
-    if not hub.running:
-        await _refuse(ws, UNAVAILABLE, "streams are not running", subprotocol)
         return
     sub = hub.open(region_feed(region_id))
     await ws.accept(subprotocol=subprotocol)
@@ -231,15 +240,10 @@ async def order_stream(ws: WebSocket, order_id: str, key: str | None = None) -> 
     Starts with ``stream.hello`` (current status and quoted window); ends with
     ``stream.finished`` and close code 1000 once the order is delivered or cancelled.
     """
-    admitted = await _admit(ws, key, "consumer")
-    if admitted is None:
+    opened = await _open(ws, key, "consumer")
+    if opened is None:
         return
-    who, subprotocol = admitted
-    svc: Services = ws.app.state.container.services
-    hub = _hub(ws)
-    if not hub.running:
-        await _refuse(ws, UNAVAILABLE, "streams are not running", subprotocol)
-        return
+    who, subprotocol, svc, hub = opened
     # Subscribe before reading the order: a change in between arrives twice, never not at all.
     sub = hub.open(order_feed(order_id))
     try:
@@ -277,15 +281,10 @@ async def courier_stream(ws: WebSocket, key: str | None = None) -> None:
     Starts with ``stream.hello`` (the live offer, if any, and the orders held), so an app
     that reconnects misses nothing it must act on.
     """
-    admitted = await _admit(ws, key, "courier")
-    if admitted is None:
+    opened = await _open(ws, key, "courier")
+    if opened is None:
         return
-    who, subprotocol = admitted
-    svc: Services = ws.app.state.container.services
-    hub = _hub(ws)
-    if not hub.running:
-        await _refuse(ws, UNAVAILABLE, "streams are not running", subprotocol)
-        return
+    who, subprotocol, svc, hub = opened
 
     def load() -> tuple[tuple[str, ...], Any]:
         with svc.uow(read_only=True) as uow:
@@ -293,9 +292,11 @@ async def courier_stream(ws: WebSocket, key: str | None = None) -> None:
         return (courier.active_order_ids if courier else ()), offers.current_offer(
             svc, who.subject_id)
 
+    # Subscribe before reading: an offer made in between arrives (maybe twice), never lost.
+    feed = CourierFeed(who.subject_id, ())
+    sub = hub.open(feed)
     held, offer = await run_in_threadpool(load)
-    # Subscribe before answering hello: an offer made in between arrives, never lost.
-    sub = hub.open(CourierFeed(who.subject_id, held))
+    feed.hold(held)
     await ws.accept(subprotocol=subprotocol)
     await ws.send_json({"type": "stream.hello", "courier_id": who.subject_id,
                         "active_order_ids": list(held),
