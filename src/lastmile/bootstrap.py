@@ -19,6 +19,7 @@ from lastmile.adapters.webhooks.http import HttpTransport
 from lastmile.adapters.webhooks.worker import DriveWorkers, install_drive
 from lastmile.app.context import Services
 from lastmile.app.delays import flag_late_orders
+from lastmile.app.fulfilment import end_expired_shifts
 from lastmile.app.live import LiveStore
 from lastmile.app.ports import Clock, IdSource
 from lastmile.app.tracking import MemoryTrackStates, Tracking, TrackStates
@@ -45,12 +46,17 @@ class Container:
         if self.relay is None:
             self.relay = RelayWorker(self.services, self.bus, self.settings.relay_interval_s)
             self.relay.start()
-        if "delays" not in self.extras:
+        if "housekeeping" not in self.extras:
             services = self.services
-            delays = LoopWorker("delay-watch", lambda: flag_late_orders(services),
-                                self.settings.delay_check_interval_s)
-            delays.start()
-            self.extras["delays"] = delays
+
+            def housekeeping() -> None:
+                flag_late_orders(services)
+                end_expired_shifts(services)
+
+            worker = LoopWorker("housekeeping", housekeeping,
+                                self.settings.housekeeping_interval_s)
+            worker.start()
+            self.extras["housekeeping"] = worker
         if self.dispatch_interval_s is not None and self.dispatcher is None:
             self.dispatcher = DispatchWorker(self.services, self.live,
                                              interval_s=self.dispatch_interval_s)
@@ -60,9 +66,9 @@ class Container:
         drive = self.extras.get("drive")
         if isinstance(drive, DriveWorkers):
             drive.stop()
-        delays = self.extras.pop("delays", None)
-        if isinstance(delays, LoopWorker):
-            delays.stop()
+        housekeeping = self.extras.pop("housekeeping", None)
+        if isinstance(housekeeping, LoopWorker):
+            housekeeping.stop()
         if self.dispatcher is not None:
             self.dispatcher.stop()
             self.dispatcher = None

@@ -18,7 +18,8 @@ class Settings:
     # e.g. for a receiver on the developer's own machine.
     webhooks_allow_private: bool = False
     relay_interval_s: float = 0.2
-    delay_check_interval_s: float = 30.0  # how often open orders are checked for lateness
+    # How often late orders are flagged and finished shifts ended.
+    housekeeping_interval_s: float = 30.0
 
     @staticmethod
     def from_env(env: dict[str, str] | None = None) -> Settings:

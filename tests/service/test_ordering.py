@@ -372,3 +372,24 @@ def test_writers_of_one_process_queue_and_all_succeed(sqlite_platform):
     for t in threads:
         t.join()
     assert errors == [] and len({r.order.id for r in results}) == 16
+
+
+def test_finished_shifts_end_unless_the_courier_still_carries_orders(platform):
+    svc = platform.services
+    free, busy = platform.seed.courier_ids[:2]
+    for c in (free, busy):
+        fulfilment.start_shift(svc, c, device_id="d", ends_at=platform.clock.now() + 600,
+                               actor=_actor("courier", c))
+    order = place_order(svc, _request(platform), idempotency_key="k").order
+    fulfilment.confirm_order(svc, order.id, prep_estimate_s=600,
+                             actor=_actor("merchant", order.merchant_id))
+    offer = offers.make_offer(svc, courier_id=busy, order_ids=(order.id,), actor=SYSTEM)
+    offers.accept_offer(svc, offer.id, actor=_actor("courier", busy))
+    assert fulfilment.end_expired_shifts(svc) == 0  # nobody's shift is over yet
+    platform.clock.advance(601)
+    assert fulfilment.end_expired_shifts(svc) == 1
+    with svc.uow(read_only=True) as uow:
+        assert uow.couriers.get(free).status.value == "offline"
+        assert uow.couriers.get(busy).status.value == "busy"
+    fulfilment.cancel_order(svc, order.id, reason="x", actor=_actor("ops", "ops"))
+    assert fulfilment.end_expired_shifts(svc) == 1

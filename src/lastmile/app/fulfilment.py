@@ -21,7 +21,7 @@ from lastmile.core.lifecycle import (
 )
 from lastmile.core.model import Courier, CourierStatus
 from lastmile.core.offers import OfferStatus
-from lastmile.core.orders import Actor, ActorKind, DeliveryProof, Order, OrderStatus
+from lastmile.core.orders import SYSTEM, Actor, ActorKind, DeliveryProof, Order, OrderStatus
 
 
 def load_order(uow: UnitOfWork, order_id: str) -> Order:
@@ -185,3 +185,26 @@ def _check_self(actor: Actor, courier_id: str) -> None:
     if actor.kind not in (ActorKind.COURIER, ActorKind.OPS, ActorKind.SYSTEM):
         raise Forbidden("actor_not_allowed", f"a {actor.kind.value} may not manage shifts")
 
+
+
+def end_expired_shifts(services: Services) -> int:
+    """End the shifts that are over for couriers holding no orders; returns how many.
+
+    A courier past the end of the shift stops counting as supply (quotes and surge read
+    idle couriers) and stops receiving offers. One still carrying orders keeps the shift
+    until the last drop-off; the next run ends it.
+    """
+    now = services.clock.now()
+    with services.uow(read_only=True) as uow:
+        due = [c.id for region in uow.regions.list()
+               for c in uow.couriers.list_region(region.id, on_shift_only=True)
+               if c.shift_ends_at is not None and c.shift_ends_at <= now
+               and not c.active_order_ids]
+    ended = 0
+    for courier_id in due:
+        try:
+            end_shift(services, courier_id, actor=SYSTEM)
+            ended += 1
+        except Conflict:
+            continue  # took an order or went off shift meanwhile: the next run decides
+    return ended
