@@ -72,12 +72,17 @@ def on_event(services: Services, event: Event, policy: NotificationPolicy) -> No
         uow.commit()
 
 
+LEASE_S = 600.0  # longer than a batch of channel sends can take (SMTP times out per send)
+
+
 def send_notifications_once(services: Services, channels: Mapping[str, Channel], *,
                             policy: NotificationPolicy = DEFAULT_POLICY,
                             batch: int = 100) -> int:
     """Try every due notification once; returns how many were sent."""
     with services.uow() as uow:
-        due = uow.notifications.due(services.clock.now(), batch)
+        # Claimed for a while: a second sender process skips them; a crash frees them later.
+        due = uow.notifications.due(services.clock.now(), batch, lease_s=LEASE_S)
+        uow.commit()
     sent = 0
     for n in due:
         error: str | None = None

@@ -278,8 +278,11 @@ def send_webhooks_once(services: Services, transport: WebhookTransport, *,
                        timeout_s: float = 5.0) -> int:
     """Attempt every due message once; returns how many attempts were made."""
     with services.uow() as uow:
-        due = uow.webhooks.due(services.clock.now(), batch)
+        # Claimed for longer than the whole batch can take (every attempt up to its timeout),
+        # so no other sender posts them meanwhile; a crashed sender's claim lapses after it.
+        due = uow.webhooks.due(services.clock.now(), batch, lease_s=batch * timeout_s + 60)
         endpoints = {m.endpoint_id: uow.webhooks.endpoint(m.endpoint_id) for m in due}
+        uow.commit()
     for message in due:
         _attempt(services, transport, message, endpoints[message.endpoint_id], policy, timeout_s)
     return len(due)

@@ -227,12 +227,10 @@ class SqlWebhooks(_Repo):
         row = self._one(sa.select(t.webhook_messages).where(t.webhook_messages.c.id == message_id))
         return message_from(row) if row else None
 
-    def due(self, now: float, limit: int) -> list[Message]:
-        c = t.webhook_messages.c
-        stmt = (sa.select(t.webhook_messages)
-                .where(c.status == MessageStatus.PENDING.value, c.next_attempt_at <= now)
-                .order_by(c.next_attempt_at, c.created_at, c.id).limit(limit))
-        return [message_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
+    def due(self, now: float, limit: int, *, lease_s: float | None = None) -> list[Message]:
+        table = t.webhook_messages
+        rows = _claim(self.conn, table, MessageStatus.PENDING.value, now, limit, lease_s)
+        return [message_from(r) for r in rows]
 
     def save_message(self, m: Message) -> None:
         self.conn.execute(t.webhook_messages.update().where(t.webhook_messages.c.id == m.id)
@@ -275,17 +273,34 @@ def notification_from(row: Row) -> Notification:
                            "status": NoticeStatus(row["status"])})
 
 
+def _claim(conn: Connection, table: sa.Table, pending: str, now: float, limit: int,
+           lease_s: float | None) -> list[dict[str, Any]]:
+    """Due rows (pending, next attempt reached), oldest first. With a lease, rows another
+    transaction holds are skipped (PostgreSQL ``FOR UPDATE SKIP LOCKED``; SQLite has one
+    writer anyway) and the claimed rows' next attempt moves ``lease_s`` ahead, so a crashed
+    sender's rows come back after the lease."""
+    c = table.c
+    stmt = (sa.select(table).where(c.status == pending, c.next_attempt_at <= now)
+            .order_by(c.next_attempt_at, c.created_at, c.id).limit(limit))
+    if lease_s is not None:
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = [dict(r) for r in conn.execute(stmt).mappings()]
+    if lease_s is not None and rows:
+        conn.execute(table.update().where(c.id.in_([r["id"] for r in rows]))
+                     .values(next_attempt_at=now + lease_s))
+    return rows
+
+
 class SqlNotifications(_Repo):
     def add(self, n: Notification) -> bool:
         """Queue ``n``; False when (event, recipient kind, channel) is already queued."""
         return self._insert_once(t.notifications.insert().values(**notification_row(n)))
 
-    def due(self, now: float, limit: int) -> list[Notification]:
-        c = t.notifications.c
-        stmt = (sa.select(t.notifications)
-                .where(c.status == NoticeStatus.PENDING.value, c.next_attempt_at <= now)
-                .order_by(c.next_attempt_at, c.created_at, c.id).limit(limit))
-        return [notification_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
+    def due(self, now: float, limit: int, *,
+            lease_s: float | None = None) -> list[Notification]:
+        table = t.notifications
+        rows = _claim(self.conn, table, NoticeStatus.PENDING.value, now, limit, lease_s)
+        return [notification_from(r) for r in rows]
 
     def save(self, n: Notification) -> None:
         self.conn.execute(t.notifications.update().where(t.notifications.c.id == n.id)
