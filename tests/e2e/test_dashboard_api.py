@@ -10,7 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from lastmile.api.app import create_app
-from lastmile.app.dashboard import local_midnight, quantile
+from lastmile.app.dashboard import local_midnight
+from lastmile.core.stats import quantile
 
 Platform = Any  # tests/conftest.py Platform: container, clock, seed, key(role, id)
 

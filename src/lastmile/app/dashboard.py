@@ -32,6 +32,7 @@ from lastmile.core.geo import Point, haversine_m
 from lastmile.core.ids import OrderId
 from lastmile.core.model import Merchant, Region
 from lastmile.core.orders import TERMINAL, Order, OrderStatus
+from lastmile.core.stats import quantile
 
 MAX_SCAN = 5_000
 MAX_COURIERS = 1_000
@@ -104,16 +105,6 @@ def local_midnight(now: float, time_zone: str) -> float:
         tz = ZoneInfo("UTC")
     day = datetime.fromtimestamp(now, tz).date()
     return datetime.combine(day, time(0), tz).timestamp()
-
-
-def quantile(values: list[float], q: float) -> float | None:
-    """Linear-interpolated quantile of ``values`` (numpy's default); None when empty."""
-    if not values:
-        return None
-    s = sorted(values)
-    pos = (len(s) - 1) * q
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
 def _closed_at(order: Order, cancelled_at: dict[OrderId, float]) -> float:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +15,7 @@ from lastmile.core.errors import Forbidden, InvalidInput, NotFound
 from lastmile.core.geo import Point, bounding_box, haversine_m
 from lastmile.core.model import Merchant, Region
 from lastmile.core.orders import Order, OrderStatus
+from lastmile.core.page_tokens import decode_token, encode_token, invalid_token
 
 MAX_RADIUS_M = 30_000
 MAX_PAGE = 50
@@ -83,18 +82,15 @@ def _fingerprint(region_id: str, at: Point, radius_m: int) -> str:
 
 
 def _encode(distance_m: int, merchant_id: str, fp: str) -> str:
-    body = json.dumps({"d": distance_m, "id": merchant_id, "q": fp}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
+    return encode_token({"d": distance_m, "id": merchant_id, "q": fp})
 
 
 def _decode(token: str, fp: str) -> tuple[int, str]:
+    body = decode_token(token)
     try:
-        padded = token + "=" * (-len(token) % 4)
-        body = json.loads(base64.urlsafe_b64decode(padded.encode()))
         distance, merchant_id, query = int(body["d"]), str(body["id"]), str(body["q"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidInput("invalid_page_token", "page_token is not one this API issued",
-                           field="page_token") from exc
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
+        raise invalid_token() from exc
     if query != fp:
         raise InvalidInput("page_token_mismatch",
                            "page_token belongs to a different query (point, radius or region)",

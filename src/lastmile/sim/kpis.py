@@ -23,22 +23,12 @@ Definitions (times in minutes, money in minor units of the city's currency):
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from lastmile.core.stats import quantile
 from lastmile.sim.world import OrderRecord, WorldLog
 
 COURIER_HOURLY_MINOR = 1_800  # USD 18.00 an hour on shift
-
-
-def _pct(values: list[float], q: float) -> float | None:
-    """Linear-interpolated percentile (numpy's default); None for no values."""
-    if not values:
-        return None
-    xs = sorted(values)
-    pos = (len(xs) - 1) * q
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
 def _r(x: float | None, nd: int = 2) -> float | None:
@@ -81,8 +71,8 @@ def compute_kpis(log: WorldLog, *, courier_hourly_minor: int = COURIER_HOURLY_MI
         "orders_cancelled": cancelled,
         **_open_at_end(orders, log.end),
         "cancellation_rate": _r(cancelled / len(orders), 3) if orders else None,
-        "click_to_door_min": {"mean": _r(_mean(c2d)), "p50": _r(_pct(c2d, 0.5)),
-                              "p90": _r(_pct(c2d, 0.9))},
+        "click_to_door_min": {"mean": _r(_mean(c2d)), "p50": _r(quantile(c2d, 0.5)),
+                              "p90": _r(quantile(c2d, 0.9))},
         "late_share": _r(len(late) / n, 3) if n else None,
         "late_mean_min": _r(_mean(late)),
         "past_window_share": _r(len(past_high) / n, 3) if n else None,

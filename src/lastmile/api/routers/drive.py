@@ -6,9 +6,6 @@ get, list, update before pickup, cancel; webhook endpoints and their messages.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import math
 from typing import Annotated, Any
 
@@ -24,6 +21,7 @@ from lastmile.core.delivery.proof import GivenProof
 from lastmile.core.delivery.request import DeliveryRequest
 from lastmile.core.errors import InvalidInput
 from lastmile.core.geo import Point
+from lastmile.core.page_tokens import decode_token, encode_token, invalid_token
 from lastmile.core.webhooks import Endpoint, Message
 
 router = APIRouter(prefix="/v1/drive", tags=["drive"])
@@ -189,16 +187,14 @@ def create_delivery(svc: ServicesDep, who: Merchant, body: DeliveryIn,
 
 
 def _decode_token(token: str) -> tuple[float, str]:
-    invalid = InvalidInput("invalid_page_token", "page_token is not one this API issued",
-                           field="page_token")
+    raw = decode_token(token)
     try:
-        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         created_at, last_id = float(raw["c"]), raw["id"]
     # OverflowError: a forged 300-digit number does not fit a float
-    except (ValueError, KeyError, TypeError, OverflowError, binascii.Error) as exc:
-        raise invalid from exc
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
+        raise invalid_token() from exc
     if not math.isfinite(created_at) or not isinstance(last_id, str):
-        raise invalid
+        raise invalid_token()
     return created_at, last_id
 
 
@@ -213,8 +209,7 @@ def list_deliveries(svc: ServicesDep, who: Merchant,
     token = None
     if len(views) > limit:
         last = page[-1].delivery
-        token = base64.urlsafe_b64encode(json.dumps(
-            {"c": last.created_at, "id": last.id}).encode()).decode().rstrip("=")
+        token = encode_token({"c": last.created_at, "id": last.id})
     return {"deliveries": [delivery_out(v) for v in page], "next_page_token": token}
 
 
