@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 
 from lastmile.adapters.bus.memory import InProcessBus
-from lastmile.adapters.bus.outbox import RelayWorker
+from lastmile.adapters.bus.outbox import relay_worker
 from lastmile.adapters.clock import SystemClock, UuidIds
 from lastmile.adapters.db.engine import make_engine, migrate, sqlite_url
 from lastmile.adapters.db.uow import SqlUnitOfWorkFactory
@@ -34,7 +34,7 @@ class Container:
     bus: InProcessBus
     live: LiveStore
     tracking: Tracking
-    relay: RelayWorker | None = None
+    relay: LoopWorker | None = None
     dispatch_interval_s: float | None = None  # None: no dispatcher thread in this process
     dispatcher: DispatchWorker | None = None
     extras: dict[str, object] = field(default_factory=dict)
@@ -44,7 +44,7 @@ class Container:
         transport = HttpTransport(allow_private_networks=self.settings.webhooks_allow_private)
         install_drive(self, transport=transport).start()
         if self.relay is None:
-            self.relay = RelayWorker(self.services, self.bus, self.settings.relay_interval_s)
+            self.relay = relay_worker(self.services, self.bus, self.settings.relay_interval_s)
             self.relay.start()
         if "housekeeping" not in self.extras:
             services = self.services

@@ -393,3 +393,29 @@ def test_finished_shifts_end_unless_the_courier_still_carries_orders(platform):
         assert uow.couriers.get(busy).status.value == "busy"
     fulfilment.cancel_order(svc, order.id, reason="x", actor=_actor("ops", "ops"))
     assert fulfilment.end_expired_shifts(svc) == 1
+
+
+def test_the_relay_worker_survives_a_failing_subscriber_and_delivers_later(platform):
+    import threading
+
+    from lastmile.adapters.bus.outbox import relay_worker
+
+    svc = platform.services
+    relay_once(svc, RecordingPublisher(), batch=10_000)  # the seed's menu events
+    place_order(svc, _request(platform), idempotency_key="k")
+    flaky = RecordingPublisher(fail_times=2)
+    delivered = threading.Event()
+    original = flaky.publish
+
+    def publish(event):
+        original(event)
+        delivered.set()
+
+    flaky.publish = publish
+    worker = relay_worker(svc, flaky, interval_s=0.01)
+    worker.start()
+    try:
+        assert delivered.wait(10)
+    finally:
+        worker.stop()
+    assert worker.errors == 2 and [e.type for e in flaky.events] == ["order.placed"]

@@ -9,9 +9,9 @@ acts on an event once.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
+from lastmile.adapters.loop import LoopWorker
 from lastmile.app.context import Services
 from lastmile.app.events import Event
 from lastmile.app.ports import Publisher, UnitOfWork
@@ -69,30 +69,12 @@ class IdempotentHandler:
             uow.commit()
 
 
-class RelayWorker:
-    """Runs ``relay_once`` every ``interval_s`` on a daemon thread until stopped."""
+def relay_worker(services: Services, publisher: Publisher, interval_s: float = 0.2) -> LoopWorker:
+    """A worker that drains the outbox every ``interval_s``; a failed publish is logged,
+    counted and retried on the next tick (the events stay pending)."""
 
-    def __init__(self, services: Services, publisher: Publisher, interval_s: float = 0.2):
-        self._services = services
-        self._publisher = publisher
-        self._interval = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.errors = 0
+    def drain() -> None:
+        while relay_once(services, publisher) > 0:
+            pass
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                while relay_once(self._services, self._publisher) > 0:
-                    pass
-            except RelayError:
-                self.errors += 1
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+    return LoopWorker("outbox-relay", drain, interval_s)
