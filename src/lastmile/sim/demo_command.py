@@ -76,18 +76,12 @@ def demo(
     dispatch_every: Annotated[float, typer.Option(help="dispatcher tick, simulated s")] = 30.0,
 ) -> None:
     """Seed a city and run it live through the HTTP API with the dispatcher; print KPIs."""
-    from lastmile.core.errors import DomainError
     from lastmile.sim.demo import start_demo
     from lastmile.sim.kpis import compute_kpis
-    from lastmile.sim.scenarios import get_scenario
-    from lastmile.sim.simulate_command import kpi_table
+    from lastmile.sim.simulate_command import kpi_table, scenario_or_exit
 
     console = Console()
-    try:
-        sc = get_scenario(scenario)
-    except DomainError as exc:
-        console.print(f"[red]{exc.message}[/red]")
-        raise typer.Exit(2) from exc
+    sc = scenario_or_exit(scenario, console)
     seed = sc.seed if seed is None else seed
     if speed is None:
         # Each courier makes ~3 calls per simulated minute (pings, offer polls); one process

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from lastmile.adapters.clock import ManualClock, SequentialIds
-from lastmile.sim.scenarios import DAY_START, SCENARIOS, get_scenario
+from lastmile.sim.scenarios import DAY_START, SCENARIOS, Scenario, get_scenario
 from lastmile.sim.world import WorldConfig, WorldLog
 
 
@@ -87,6 +87,17 @@ def kpi_table(kpis: dict[str, Any], title: str) -> Table:
     return table
 
 
+def scenario_or_exit(name: str, console: Console) -> Scenario:
+    """The named scenario, or the reason printed and exit code 2."""
+    from lastmile.core.errors import DomainError
+
+    try:
+        return get_scenario(name)
+    except DomainError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from exc
+
+
 def simulate(
     scenario: Annotated[str, typer.Option(help=f"one of: {', '.join(SCENARIOS)}")] = "normal-day",
     seed: Annotated[int | None, typer.Option(help="random seed (default: the scenario's)")] = None,
@@ -99,15 +110,10 @@ def simulate(
     dispatch_every: Annotated[float, typer.Option(help="dispatcher tick, simulated s")] = 30.0,
 ) -> None:
     """Run a scenario on the real use cases with a simulated clock; print and save the KPIs."""
-    from lastmile.core.errors import DomainError
     from lastmile.sim.plots import write_plots
 
     console = Console()
-    try:
-        sc = get_scenario(scenario)
-    except DomainError as exc:
-        console.print(f"[red]{exc.message}[/red]")
-        raise typer.Exit(2) from exc
+    sc = scenario_or_exit(scenario, console)
     total = (hours or sc.hours) * 3600
     start = DAY_START + sc.start_h * 3600
     console.print(f"[bold]{sc.name}[/bold]: {sc.description}")
