@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from lastmile.app.auth import Principal
 from lastmile.app.context import Services
 from lastmile.app.events import Event
-from lastmile.app.fulfilment import load_order
+from lastmile.app.fulfilment import load_courier, load_order
 from lastmile.app.ports import UnitOfWork
 from lastmile.core.errors import Forbidden, InvalidInput, NotFound
 from lastmile.core.geo import Point, bounding_box, haversine_m
-from lastmile.core.model import Merchant, Region
+from lastmile.core.model import Consumer, Courier, Merchant, Region
 from lastmile.core.orders import Order, OrderStatus
 from lastmile.core.page_tokens import decode_token, encode_token, invalid_token
 
@@ -136,6 +136,19 @@ def get_merchant(services: Services, merchant_id: str) -> Merchant:
     if merchant is None:
         raise NotFound("merchant_not_found", f"no merchant {merchant_id}", field="merchant_id")
     return merchant
+
+
+def get_courier(services: Services, courier_id: str) -> Courier:
+    with services.uow(read_only=True) as uow:
+        return load_courier(uow, courier_id)
+
+
+def get_consumer(services: Services, consumer_id: str) -> Consumer:
+    with services.uow(read_only=True) as uow:
+        consumer = uow.consumers.get(consumer_id)
+    if consumer is None:
+        raise NotFound("consumer_not_found", f"no consumer {consumer_id}", field="consumer_id")
+    return consumer
 
 
 def list_regions(services: Services) -> list[Region]:

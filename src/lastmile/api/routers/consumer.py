@@ -20,20 +20,10 @@ from lastmile.api.schemas import (
     quote_out,
 )
 from lastmile.app import fulfilment, ordering, queries
-from lastmile.app.context import Services
-from lastmile.core.errors import NotFound
 from lastmile.core.geo import Point
 from lastmile.core.orders import OrderStatus
 
 router = APIRouter(prefix="/v1/consumer", tags=["consumer"])
-
-
-def _region_of(svc: Services, consumer_id: str) -> str:
-    with svc.uow(read_only=True) as uow:
-        consumer = uow.consumers.get(consumer_id)
-    if consumer is None:
-        raise NotFound("consumer_not_found", f"no consumer {consumer_id}")
-    return consumer.region_id
 
 
 def _request(who_id: str, body: OrderIn) -> ordering.OrderRequest:
@@ -55,7 +45,7 @@ def merchants_near(
 ) -> dict[str, Any]:
     """Active merchants nearest first (ties by id); follow ``next_page_token`` for more."""
     page = queries.merchants_near(
-        svc, region_id=_region_of(svc, who.subject_id), at=Point(lat=lat, lng=lng),
+        svc, region_id=queries.get_consumer(svc, who.subject_id).region_id, at=Point(lat=lat, lng=lng),
         radius_m=radius_m, limit=limit, page_token=page_token,
     )
     return {"merchants": [merchant_out(h.merchant, h.distance_m) for h in page.hits],

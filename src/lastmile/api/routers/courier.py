@@ -33,8 +33,7 @@ def _courier_out(c: Any) -> dict[str, Any]:
 
 @router.get("/me")
 def me(svc: ServicesDep, who: Courier) -> dict[str, Any]:
-    with svc.uow(read_only=True) as uow:
-        return _courier_out(fulfilment.load_courier(uow, who.subject_id))
+    return _courier_out(queries.get_courier(svc, who.subject_id))
 
 
 @router.post("/shift/start")

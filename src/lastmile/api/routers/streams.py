@@ -32,7 +32,6 @@ from lastmile.app import dashboard, offers, queries
 from lastmile.app.auth import Principal, authenticate
 from lastmile.app.context import Services
 from lastmile.app.events import Event
-from lastmile.app.fulfilment import load_courier
 from lastmile.core.errors import DomainError, NotFound, Unauthorized
 from lastmile.core.geo import Point
 from lastmile.core.model import VEHICLE_SPEED_MPS
@@ -186,8 +185,7 @@ class _OrderFeed:
 
     def _speed(self, courier_id: str) -> float:
         if courier_id not in self._speeds:
-            with self._svc.uow(read_only=True) as uow:
-                vehicle = load_courier(uow, courier_id).vehicle
+            vehicle = queries.get_courier(self._svc, courier_id).vehicle
             self._speeds[courier_id] = VEHICLE_SPEED_MPS[vehicle]
         return self._speeds[courier_id]
 
