@@ -21,6 +21,7 @@ from lastmile.app.context import Services
 from lastmile.app.delays import flag_late_orders
 from lastmile.app.fulfilment import end_expired_shifts
 from lastmile.app.live import LiveStore
+from lastmile.app.offers import expire_due_offers
 from lastmile.app.ports import Clock, IdSource
 from lastmile.app.tracking import MemoryTrackStates, Tracking, TrackStates
 from lastmile.settings import Settings
@@ -51,6 +52,7 @@ class Container:
 
             def housekeeping() -> None:
                 flag_late_orders(services)
+                expire_due_offers(services)  # closed with their event even with no dispatcher
                 end_expired_shifts(services)
 
             worker = LoopWorker("housekeeping", housekeeping,

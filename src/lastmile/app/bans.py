@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from lastmile.app.context import Services, new_event, record
 from lastmile.app.fulfilment import load_courier
+from lastmile.app.retry import retrying
 from lastmile.core.errors import Forbidden, InvalidInput
 from lastmile.core.orders import Actor, ActorKind
 
@@ -21,6 +22,7 @@ def _reason(reason: str) -> str:
     return reason
 
 
+@retrying
 def ban_device(services: Services, device_id: str, *, reason: str, actor: Actor) -> bool:
     """Ban one device; returns False when it was already banned."""
     _ops_only(actor)
@@ -31,6 +33,7 @@ def ban_device(services: Services, device_id: str, *, reason: str, actor: Actor)
     return added
 
 
+@retrying
 def ban_courier(services: Services, courier_id: str, *, reason: str,
                 actor: Actor) -> tuple[str, ...]:
     """Ban a courier and every device they ever started a shift from; returns those devices.

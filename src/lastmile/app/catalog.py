@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from lastmile.app.context import Services, new_event, record
 from lastmile.app.ports import UnitOfWork
+from lastmile.app.retry import retrying
 from lastmile.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from lastmile.core.geo import Point, Polygon
 from lastmile.core.ids import ConsumerId, CourierId, ItemId, MerchantId, RegionId
@@ -24,6 +25,7 @@ from lastmile.core.money import Money
 from lastmile.core.orders import Actor, ActorKind
 
 
+@retrying
 def create_region(services: Services, *, name: str, market: str, time_zone: str, currency: str,
                   polygon: tuple[Point, ...], tax_rate_bp: int = 0,
                   region_id: str | None = None) -> Region:
@@ -89,6 +91,7 @@ def _own_merchant(uow: UnitOfWork, merchant_id: str, actor: Actor) -> Merchant:
     return merchant
 
 
+@retrying
 def upsert_item(services: Services, merchant_id: str, *, item_id: str | None, name: str,
                 price_minor: int, options: tuple[ItemOption, ...] = (), available: bool = True,
                 actor: Actor) -> MenuItem:
@@ -112,6 +115,7 @@ def upsert_item(services: Services, merchant_id: str, *, item_id: str | None, na
         return item
 
 
+@retrying
 def remove_item(services: Services, merchant_id: str, item_id: str, *, actor: Actor) -> None:
     with services.uow() as uow:
         merchant = _own_merchant(uow, merchant_id, actor)

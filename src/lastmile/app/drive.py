@@ -18,6 +18,7 @@ from lastmile.app.context import Services, new_event, record, record_transition
 from lastmile.app.fulfilment import apply_command, load_order, release_courier
 from lastmile.app.ordering import supply_demand
 from lastmile.app.ports import UnitOfWork
+from lastmile.app.retry import retrying
 from lastmile.core.delivery.model import (
     Contact,
     Delivery,
@@ -277,6 +278,7 @@ class DeliveryChanges:
     dropoff_window: TimeWindow | None = None
 
 
+@retrying
 def update_delivery(services: Services, merchant_id: str, external_delivery_id: str,
                     changes: DeliveryChanges) -> DeliveryView:
     """Change drop-off details, tip or windows; refused (409) once the parcel is picked up."""
@@ -300,7 +302,7 @@ def update_delivery(services: Services, merchant_id: str, external_delivery_id: 
                               version=order.version + 1)
             uow.orders.save(changed, expected_version=order.version)
             order = changed
-        uow.deliveries.save(nxt)
+        nxt = uow.deliveries.save(nxt)
         record(uow, services, new_event(
             services, type="delivery.updated", region_id=order.region_id, subject_id=order.id,
             actor_kind="merchant", actor_id=merchant_id,
@@ -309,6 +311,7 @@ def update_delivery(services: Services, merchant_id: str, external_delivery_id: 
         return DeliveryView(delivery=nxt, order=order)
 
 
+@retrying
 def cancel_delivery(services: Services, merchant_id: str, external_delivery_id: str, *,
                     reason: str) -> DeliveryView:
     """Cancel by the business; charges and refusals follow ``core.lifecycle`` (no cancel after pickup)."""
@@ -321,6 +324,7 @@ def cancel_delivery(services: Services, merchant_id: str, external_delivery_id: 
         return DeliveryView(delivery=d, order=order)
 
 
+@retrying
 def courier_deliver(services: Services, order_id: str, *, given: GivenProof,
                     actor: Actor) -> DeliveryView:
     """Deliver a Drive order, refusing (422 ``proof_missing``) without the required proofs."""
@@ -333,6 +337,7 @@ def courier_deliver(services: Services, order_id: str, *, given: GivenProof,
                        replace(d, outcome="delivered", signature_ref=given.signature_ref))
 
 
+@retrying
 def courier_undeliverable(services: Services, order_id: str, *, reason: str,
                           photo_ref: str | None, actor: Actor) -> DeliveryView:
     """Nobody can take it: apply the business's choice (leave at door, return, dispose)."""

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from lastmile.app.context import Services, new_event, record, record_transition
+from lastmile.app.aggregates import apply_command, load_courier, load_order
+from lastmile.app.context import Services, new_event, record
+from lastmile.app.offers import withdraw_courier_offers
 from lastmile.app.ports import UnitOfWork
-from lastmile.core.errors import Conflict, Forbidden, NotFound
+from lastmile.app.retry import retrying
+from lastmile.core.errors import Conflict, Forbidden
 from lastmile.core.lifecycle import (
     ArriveAtDropoff,
     ArriveAtPickup,
@@ -17,32 +20,18 @@ from lastmile.core.lifecycle import (
     MarkReady,
     PickUp,
     Unassign,
-    decide,
 )
 from lastmile.core.model import Courier, CourierStatus
-from lastmile.core.offers import OfferStatus
 from lastmile.core.orders import SYSTEM, Actor, ActorKind, DeliveryProof, Order, OrderStatus
 
-
-def load_order(uow: UnitOfWork, order_id: str) -> Order:
-    order = uow.orders.get(order_id)
-    if order is None:
-        raise NotFound("order_not_found", f"no order {order_id}", field="order_id")
-    return order
-
-
-def apply_command(uow: UnitOfWork, services: Services, order: Order, command: Command,
-                  actor: Actor) -> Order:
-    """Decide, save with optimistic locking, record the event; the caller commits."""
-    nxt, transition = decide(order, command, actor=actor, now=services.clock.now())
-    uow.orders.save(nxt, expected_version=order.version)
-    record_transition(uow, services, order.region_id, transition)
-    return nxt
+__all__ = ["apply_command", "load_courier", "load_order"]  # re-exported for older call sites
 
 
 def release_courier(uow: UnitOfWork, services: Services, courier_id: str | None,
                      order_id: str) -> None:
-    """Drop ``order_id`` from the courier's active list; idle again when the list empties."""
+    """Drop ``order_id`` from the courier's active list; idle again when the list empties.
+
+    A compare-and-set save: racing an accept that adds orders, one of the two re-runs."""
     if courier_id is None:
         return
     courier = uow.couriers.get(courier_id)
@@ -55,6 +44,7 @@ def release_courier(uow: UnitOfWork, services: Services, courier_id: str | None,
     uow.couriers.save(replace(courier, active_order_ids=active, status=status))
 
 
+@retrying
 def _move(services: Services, order_id: str, command: Command, actor: Actor) -> Order:
     with services.uow() as uow:
         order = load_order(uow, order_id)
@@ -77,6 +67,7 @@ def cancel_order(services: Services, order_id: str, *, reason: str, actor: Actor
     return _move(services, order_id, Cancel(reason=reason), actor)
 
 
+@retrying
 def courier_arrive(services: Services, order_id: str, *, actor: Actor) -> Order:
     """Arrival at the merchant when assigned, at the door once picked up."""
     with services.uow() as uow:
@@ -110,13 +101,7 @@ def unassign(services: Services, order_id: str, *, reason: str, actor: Actor) ->
     return _move(services, order_id, Unassign(reason=reason), actor)
 
 
-def load_courier(uow: UnitOfWork, courier_id: str) -> Courier:
-    courier = uow.couriers.get(courier_id)
-    if courier is None:
-        raise NotFound("courier_not_found", f"no courier {courier_id}", field="courier_id")
-    return courier
-
-
+@retrying
 def start_shift(services: Services, courier_id: str, *, device_id: str, ends_at: float,
                 actor: Actor) -> Courier:
     """Go on shift from ``device_id`` (that device becomes the shift's main device)."""
@@ -136,11 +121,10 @@ def start_shift(services: Services, courier_id: str, *, device_id: str, ends_at:
             )
         if ends_at <= now:
             raise Conflict("shift_in_past", f"shift must end after now (got ends_at={ends_at})")
-        nxt = replace(
+        nxt = uow.couriers.save(replace(
             courier, status=CourierStatus.IDLE, shift_id=services.ids.new("shf"),
             shift_started_at=now, shift_ends_at=ends_at, device_id=device_id,
-        )
-        uow.couriers.save(nxt)
+        ))
         record(uow, services, new_event(
             services, type="courier.shift_started", region_id=courier.region_id,
             subject_id=courier_id, actor_kind=actor.kind.value, actor_id=actor.id,
@@ -150,9 +134,11 @@ def start_shift(services: Services, courier_id: str, *, device_id: str, ends_at:
         return nxt
 
 
+@retrying
 def end_shift(services: Services, courier_id: str, *, actor: Actor) -> Courier:
     """Go off shift; refused while the courier still holds orders."""
     _check_self(actor, courier_id)
+    now = services.clock.now()
     with services.uow() as uow:
         courier = load_courier(uow, courier_id)
         if not courier.on_shift:
@@ -164,12 +150,11 @@ def end_shift(services: Services, courier_id: str, *, actor: Actor) -> Courier:
                 f"courier {courier_id} still holds orders {', '.join(courier.active_order_ids)}",
                 current_state=courier.status.value,
             )
-        for offer in uow.offers.pending_for_courier(courier_id):
-            uow.offers.save(replace(offer, status=OfferStatus.WITHDRAWN,
-                                    decided_at=services.clock.now()))
-        nxt = replace(courier, status=CourierStatus.OFFLINE, shift_id=None,
-                      shift_started_at=None, shift_ends_at=None, device_id=None)
-        uow.couriers.save(nxt)
+        withdraw_courier_offers(uow, services, courier_id, actor=actor, now=now,
+                                reason="shift ended")
+        nxt = uow.couriers.save(replace(courier, status=CourierStatus.OFFLINE, shift_id=None,
+                                        shift_started_at=None, shift_ends_at=None,
+                                        device_id=None))
         record(uow, services, new_event(
             services, type="courier.shift_ended", region_id=courier.region_id,
             subject_id=courier_id, actor_kind=actor.kind.value, actor_id=actor.id,

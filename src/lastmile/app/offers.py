@@ -1,53 +1,119 @@
-"""Offers: the dispatcher (or ops) proposes orders to a courier; the courier decides."""
+"""Offers: the dispatcher (or ops) proposes orders to a courier; the courier decides.
+
+An offer is closed in exactly one way, ``close_offer``, which always records
+``offer.<status>`` (accepted, declined, withdrawn, expired). At most one offer per courier
+and one per order is pending (checked here, and by unique indexes when two requests race);
+a pending offer past its expiry is closed as expired before a new one is made, and
+``expire_due_offers`` closes the rest from housekeeping even when no dispatcher runs.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
+from lastmile.app.aggregates import apply_command, load_courier, load_order
 from lastmile.app.context import Services, new_event, record
-from lastmile.app.fulfilment import apply_command, load_courier, load_order
 from lastmile.app.ports import UnitOfWork
+from lastmile.app.retry import retrying
 from lastmile.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from lastmile.core.ids import CourierId
 from lastmile.core.lifecycle import Assign
-from lastmile.core.model import CourierStatus
+from lastmile.core.model import Courier, CourierStatus
 from lastmile.core.offers import Offer, OfferStatus
-from lastmile.core.orders import AWAITING_COURIER, Actor, ActorKind
+from lastmile.core.orders import AWAITING_COURIER, SYSTEM, Actor, ActorKind, Order
+
+EXPIRY_BATCH = 200  # offers closed per unit of work by expire_due_offers
 
 
+def close_offer(uow: UnitOfWork, services: Services, offer: Offer, status: OfferStatus, *,
+                actor: Actor, now: float, reason: str | None = None) -> Offer:
+    """Close a pending offer as ``status`` and record ``offer.<status>``; the caller commits.
+
+    The save is a compare-and-set: an offer closed meanwhile (accepted here, expired there)
+    raises ``Conflict("concurrent_update")`` instead of being closed twice.
+    """
+    if status is OfferStatus.PENDING:
+        raise ValueError("closing an offer needs a closed status (got pending)")
+    closed = uow.offers.save(replace(offer, status=status, decided_at=now,
+                                     decline_reason=reason))
+    data: dict[str, object] = {"courier_id": offer.courier_id,
+                               "order_ids": list(offer.order_ids)}
+    if reason is not None:
+        data["reason"] = reason
+    if status is OfferStatus.EXPIRED:
+        data["expires_at"] = offer.expires_at
+    record(uow, services, new_event(
+        services, type=f"offer.{status.value}", region_id=offer.region_id, subject_id=offer.id,
+        actor_kind=actor.kind.value, actor_id=actor.id, data=data,
+    ))
+    return closed
+
+
+def _live_after_expiring(uow: UnitOfWork, services: Services, pending: Iterable[Offer],
+                         now: float) -> list[Offer]:
+    """Close the expired ones of ``pending`` (recording ``offer.expired``); the rest."""
+    live = []
+    for offer in pending:
+        if offer.expired(now):
+            close_offer(uow, services, offer, OfferStatus.EXPIRED, actor=SYSTEM, now=now)
+        else:
+            live.append(offer)
+    return live
+
+
+def _offerable_courier(uow: UnitOfWork, services: Services, courier_id: str,
+                       now: float) -> Courier:
+    courier = load_courier(uow, courier_id)
+    if not courier.on_shift:
+        raise Conflict("courier_offline", f"courier {courier_id} is not on shift",
+                       current_state=courier.status.value)
+    live = _live_after_expiring(uow, services, uow.offers.pending_for_courier(courier_id), now)
+    if live:
+        raise Conflict("courier_has_offer",
+                       f"courier {courier_id} is deciding on another offer {live[0].id}",
+                       current_state="deciding")
+    return courier
+
+
+def _offerable_orders(uow: UnitOfWork, services: Services, courier: Courier,
+                      order_ids: tuple[str, ...], now: float) -> list[Order]:
+    orders = [load_order(uow, oid) for oid in order_ids]
+    foreign = [o.id for o in orders if o.region_id != courier.region_id]
+    if foreign:
+        raise InvalidInput("region_mismatch",
+                           f"orders {', '.join(foreign)} are not in courier {courier.id}'s "
+                           f"region {courier.region_id}", field="order_ids")
+    if len({o.merchant_id for o in orders}) > 1:
+        raise InvalidInput("mixed_merchants", "an offer bundles orders of one merchant only",
+                           field="order_ids")
+    for order in orders:
+        if order.status not in AWAITING_COURIER:
+            raise Conflict("order_not_dispatchable",
+                           f"order {order.id} is {order.status.value}, not awaiting a courier",
+                           current_state=order.status.value)
+        live = _live_after_expiring(uow, services, uow.offers.pending_for_order(order.id), now)
+        if live:
+            raise Conflict("order_already_offered",
+                           f"order {order.id} has a pending offer {live[0].id}",
+                           current_state="offered")
+    return orders
+
+
+@retrying
 def make_offer(services: Services, *, courier_id: str, order_ids: tuple[str, ...],
                actor: Actor, ttl_s: int | None = None) -> Offer:
-    """Offer orders of one merchant to an on-shift courier; each order in one pending offer."""
+    """Offer orders of one merchant to an on-shift courier; each order in one pending offer.
+
+    Pending offers of the courier or of the orders that are past their expiry are closed
+    first (``offer.expired``), so the unique indexes behind the rule fire only on a race.
+    """
     if actor.kind not in (ActorKind.OPS, ActorKind.SYSTEM):
         raise Forbidden("actor_not_allowed", f"a {actor.kind.value} may not make offers")
     now = services.clock.now()
     with services.uow() as uow:
-        courier = load_courier(uow, courier_id)
-        if not courier.on_shift:
-            raise Conflict("courier_offline", f"courier {courier_id} is not on shift",
-                           current_state=courier.status.value)
-        if any(not o.expired(now) for o in uow.offers.pending_for_courier(courier_id)):
-            raise Conflict("courier_has_offer",
-                           f"courier {courier_id} is deciding on another offer")
-        orders = [load_order(uow, oid) for oid in order_ids]
-        foreign = [o.id for o in orders if o.region_id != courier.region_id]
-        if foreign:
-            raise InvalidInput("region_mismatch",
-                               f"orders {', '.join(foreign)} are not in courier {courier_id}'s "
-                               f"region {courier.region_id}", field="order_ids")
-        if len({o.merchant_id for o in orders}) > 1:
-            raise InvalidInput("mixed_merchants", "an offer bundles orders of one merchant only",
-                               field="order_ids")
-        for order in orders:
-            if order.status not in AWAITING_COURIER:
-                raise Conflict("order_not_dispatchable",
-                               f"order {order.id} is {order.status.value}, not awaiting a courier",
-                               current_state=order.status.value)
-            for prior in uow.offers.pending_for_order(order.id):
-                if not prior.expired(now):
-                    raise Conflict("order_already_offered",
-                                   f"order {order.id} has a pending offer {prior.id}")
-                uow.offers.save(replace(prior, status=OfferStatus.EXPIRED, decided_at=now))
+        courier = _offerable_courier(uow, services, courier_id, now)
+        _offerable_orders(uow, services, courier, order_ids, now)
         offer = Offer(
             id=services.ids.new("off"), region_id=courier.region_id, courier_id=courier_id,
             order_ids=tuple(order_ids), created_at=now,
@@ -64,11 +130,16 @@ def make_offer(services: Services, *, courier_id: str, order_ids: tuple[str, ...
         return offer
 
 
-def _load_pending(uow: UnitOfWork, offer_id: str, actor: Actor, now: float) -> Offer:
+def _load_pending(uow: UnitOfWork, services: Services, offer_id: str, actor: Actor,
+                  now: float) -> Offer:
+    """The pending offer to decide on. One past its expiry is closed as expired (committed:
+    the refusal must not undo it) and refused."""
     offer = uow.offers.get(offer_id)
     if offer is None or (actor.kind is ActorKind.COURIER and offer.courier_id != actor.id):
         raise NotFound("offer_not_found", f"no offer {offer_id}", field="offer_id")
     if offer.expired(now):
+        close_offer(uow, services, offer, OfferStatus.EXPIRED, actor=SYSTEM, now=now)
+        uow.commit()
         raise Conflict("offer_expired", f"offer {offer_id} expired at {offer.expires_at}",
                        current_state="expired")
     if offer.status is not OfferStatus.PENDING:
@@ -77,19 +148,25 @@ def _load_pending(uow: UnitOfWork, offer_id: str, actor: Actor, now: float) -> O
     return offer
 
 
+@retrying
 def accept_offer(services: Services, offer_id: str, *, actor: Actor) -> Offer:
-    """Assign every order of the offer to its courier, all or nothing."""
+    """Assign every order of the offer to its courier, all or nothing.
+
+    The courier is saved with a compare-and-set: racing a release (an order of the courier
+    delivered or cancelled meanwhile), one of the two re-runs on the other's result, so the
+    courier's active orders are never lost.
+    """
     now = services.clock.now()
     with services.uow() as uow:
-        offer = _load_pending(uow, offer_id, actor, now)
+        offer = _load_pending(uow, services, offer_id, actor, now)
         courier = load_courier(uow, offer.courier_id)
         orders = [load_order(uow, order_id) for order_id in offer.order_ids]
         gone = [o for o in orders if o.status not in AWAITING_COURIER]
         if gone:
             # An order was cancelled or taken meanwhile: withdraw the whole offer so its other
             # orders return to dispatch now instead of waiting for the expiry.
-            _close(uow, services, offer, OfferStatus.WITHDRAWN, actor, now,
-                   reason=f"order {gone[0].id} is {gone[0].status.value}")
+            close_offer(uow, services, offer, OfferStatus.WITHDRAWN, actor=actor, now=now,
+                        reason=f"order {gone[0].id} is {gone[0].status.value}")
             uow.commit()
             raise Conflict("offer_withdrawn",
                            f"offer {offer_id} was withdrawn: order {gone[0].id} is "
@@ -100,37 +177,35 @@ def accept_offer(services: Services, offer_id: str, *, actor: Actor) -> Offer:
             courier, status=CourierStatus.BUSY,
             active_order_ids=courier.active_order_ids + offer.order_ids,
         ))
-        accepted = replace(offer, status=OfferStatus.ACCEPTED, decided_at=now)
-        uow.offers.save(accepted)
-        record(uow, services, new_event(
-            services, type="offer.accepted", region_id=offer.region_id, subject_id=offer.id,
-            actor_kind=actor.kind.value, actor_id=actor.id,
-            data={"courier_id": offer.courier_id, "order_ids": list(offer.order_ids)},
-        ))
+        accepted = close_offer(uow, services, offer, OfferStatus.ACCEPTED, actor=actor, now=now)
         uow.commit()
         return accepted
 
 
+@retrying
 def decline_offer(services: Services, offer_id: str, *, reason: str, actor: Actor) -> Offer:
     now = services.clock.now()
     with services.uow() as uow:
-        offer = _load_pending(uow, offer_id, actor, now)
-        declined = _close(uow, services, offer, OfferStatus.DECLINED, actor, now, reason=reason)
+        offer = _load_pending(uow, services, offer_id, actor, now)
+        declined = close_offer(uow, services, offer, OfferStatus.DECLINED, actor=actor, now=now,
+                               reason=reason)
         uow.commit()
         return declined
 
 
-def _close(uow: UnitOfWork, services: Services, offer: Offer, status: OfferStatus,
-           actor: Actor, now: float, *, reason: str) -> Offer:
-    """Close a pending offer (declined or withdrawn) and record why; the caller commits."""
-    closed = replace(offer, status=status, decided_at=now, decline_reason=reason)
-    uow.offers.save(closed)
-    record(uow, services, new_event(
-        services, type=f"offer.{status.value}", region_id=offer.region_id, subject_id=offer.id,
-        actor_kind=actor.kind.value, actor_id=actor.id,
-        data={"courier_id": offer.courier_id, "order_ids": list(offer.order_ids),
-              "reason": reason},
-    ))
+def withdraw_courier_offers(uow: UnitOfWork, services: Services, courier_id: str, *,
+                            actor: Actor, now: float, reason: str) -> list[Offer]:
+    """Close every pending offer of the courier (a ban, the end of a shift); the caller
+    commits. Live ones are withdrawn (``offer.withdrawn`` with ``reason``), ones already
+    past their expiry are closed as expired. Returns the closed offers."""
+    closed = []
+    for offer in uow.offers.pending_for_courier(courier_id):
+        if offer.expired(now):
+            closed.append(close_offer(uow, services, offer, OfferStatus.EXPIRED, actor=SYSTEM,
+                                      now=now))
+        else:
+            closed.append(close_offer(uow, services, offer, OfferStatus.WITHDRAWN, actor=actor,
+                                      now=now, reason=reason))
     return closed
 
 
@@ -142,12 +217,28 @@ def current_offer(services: Services, courier_id: str) -> Offer | None:
         return min(live, key=lambda o: (o.created_at, o.id)) if live else None
 
 
-def expire_offers(services: Services, *, courier_id: str) -> int:
-    """Close the courier's pending offers past their expiry; returns how many."""
-    now = services.clock.now()
+@retrying
+def _expire_page(services: Services, now: float,
+                 after: tuple[float, str] | None) -> tuple[int, tuple[float, str] | None]:
+    """Close one keyset page of offers past their expiry; (closed, cursor or None at the end)."""
     with services.uow() as uow:
-        stale = [o for o in uow.offers.pending_for_courier(courier_id) if o.expired(now)]
-        for offer in stale:
-            uow.offers.save(replace(offer, status=OfferStatus.EXPIRED, decided_at=now))
+        page = uow.offers.pending_expired(now, EXPIRY_BATCH, after=after)
+        for offer in page:
+            close_offer(uow, services, offer, OfferStatus.EXPIRED, actor=SYSTEM, now=now)
         uow.commit()
-        return len(stale)
+    cursor = (page[-1].expires_at, page[-1].id) if len(page) == EXPIRY_BATCH else None
+    return len(page), cursor
+
+
+def expire_due_offers(services: Services) -> int:
+    """Close every pending offer past its expiry, in every region, with ``offer.expired``;
+    returns how many. Runs from housekeeping, so an offer expires even when no dispatcher
+    runs. Pages of ``EXPIRY_BATCH`` by (expires_at, id): each page is one unit of work, and
+    one lost race re-runs that page only."""
+    now = services.clock.now()
+    total, after = 0, None
+    while True:
+        closed, after = _expire_page(services, now, after)
+        total += closed
+        if after is None:
+            return total

@@ -21,6 +21,7 @@ from lastmile.app.context import Services, new_event, record
 from lastmile.app.events import Event
 from lastmile.app.live import LiveStore
 from lastmile.app.ports import UnitOfWork
+from lastmile.app.retry import retrying
 from lastmile.core.delivery.model import Delivery
 from lastmile.core.delivery.thresholds import (
     CourierFix,
@@ -247,11 +248,15 @@ def _in_flight_page(services: Services, batch: int, after: str | None) -> _Page:
     return _Page(items=items, last_id=page[-1].id if len(page) == batch else None)
 
 
+@retrying
 def _fire(services: Services, d: Delivery, order: Order, endpoints: list[Endpoint],
           fix: CourierFix | None, now: float) -> int:
     snapshot = in_flight_of(d, order)
     fired = 0
     with services.uow() as uow:
+        # ``d`` was read in the page's unit of work: saving it back as it was would undo a
+        # change made since (a courier's proof); re-read it, and save with compare-and-set.
+        d = uow.deliveries.by_order(d.order_id) or d
         late = evaluate_thresholds(snapshot, fix, now, ThresholdRules(eta_under_s=None,
                                                                       nearby_m=None))
         if late and d.delayed_at is None:

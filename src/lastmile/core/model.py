@@ -136,6 +136,7 @@ class Merchant:
     menu: tuple[MenuItem, ...] = ()
     hours: tuple[OpeningWindow, ...] = ()  # empty = always open
     active: bool = True
+    version: int = 0  # compare-and-set on save: two menu edits never lose one another
 
     def __post_init__(self) -> None:
         _require(bool(self.name.strip()), "empty_name", "merchant name must not be empty", "name")
@@ -216,6 +217,7 @@ class Courier:
     device_id: str | None = None
     active_order_ids: tuple[str, ...] = ()
     banned: bool = False
+    version: int = 0  # compare-and-set on save: an accept never loses a release's change
 
     @property
     def on_shift(self) -> bool:

@@ -29,6 +29,7 @@ class Offer:
     status: OfferStatus = OfferStatus.PENDING
     decided_at: float | None = None
     decline_reason: str | None = None
+    version: int = 0  # compare-and-set on save: an offer is closed once
 
     def __post_init__(self) -> None:
         if not self.order_ids:

@@ -76,7 +76,8 @@ def merchant_row(m: Merchant) -> Row:
     return {"id": m.id, "region_id": m.region_id, "name": m.name, "lat": m.location.lat,
             "lng": m.location.lng, "prep_time_s": m.prep_time_s, "active": m.active,
             "menu": [_item_doc(i) for i in m.menu],
-            "hours": [[w.weekday, w.opens.isoformat(), w.closes.isoformat()] for w in m.hours]}
+            "hours": [[w.weekday, w.opens.isoformat(), w.closes.isoformat()] for w in m.hours],
+            "version": m.version}
 
 
 def merchant_from(row: Row) -> Merchant:
@@ -86,6 +87,7 @@ def merchant_from(row: Row) -> Merchant:
         active=row["active"], menu=tuple(_item_from(d) for d in row["menu"]),
         hours=tuple(OpeningWindow(weekday=w, opens=time.fromisoformat(o),
                                   closes=time.fromisoformat(c)) for w, o, c in row["hours"]),
+        version=row["version"],
     )
 
 
@@ -111,7 +113,8 @@ def courier_row(c: Courier) -> Row:
             "lng": c.location.lng if c.location else None,
             "shift_id": c.shift_id, "shift_started_at": c.shift_started_at,
             "shift_ends_at": c.shift_ends_at, "device_id": c.device_id,
-            "active_order_ids": list(c.active_order_ids), "banned": c.banned}
+            "active_order_ids": list(c.active_order_ids), "banned": c.banned,
+            "version": c.version}
 
 
 def courier_from(row: Row) -> Courier:
@@ -122,6 +125,7 @@ def courier_from(row: Row) -> Courier:
         shift_id=row["shift_id"], shift_started_at=row["shift_started_at"],
         shift_ends_at=row["shift_ends_at"], device_id=row["device_id"],
         active_order_ids=tuple(row["active_order_ids"]), banned=row["banned"],
+        version=row["version"],
     )
 
 
@@ -192,14 +196,15 @@ def offer_row(o: Offer) -> Row:
     return {"id": o.id, "region_id": o.region_id, "courier_id": o.courier_id,
             "status": o.status.value, "order_ids": list(o.order_ids), "created_at": o.created_at,
             "expires_at": o.expires_at, "decided_at": o.decided_at,
-            "decline_reason": o.decline_reason}
+            "decline_reason": o.decline_reason, "version": o.version}
 
 
 def offer_from(row: Row) -> Offer:
     return Offer(id=row["id"], region_id=row["region_id"], courier_id=row["courier_id"],
                  status=OfferStatus(row["status"]), order_ids=tuple(row["order_ids"]),
                  created_at=row["created_at"], expires_at=row["expires_at"],
-                 decided_at=row["decided_at"], decline_reason=row["decline_reason"])
+                 decided_at=row["decided_at"], decline_reason=row["decline_reason"],
+                 version=row["version"])
 
 
 def event_row(e: Event) -> Row:

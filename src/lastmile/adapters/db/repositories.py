@@ -3,19 +3,53 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any
+from dataclasses import replace
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lastmile.adapters.db import mapping as m
 from lastmile.adapters.db import tables as t
+from lastmile.adapters.db.writes import insert_or_skip
 from lastmile.app.events import Event
 from lastmile.app.ports import ApiKeyRecord, IdempotencyRecord, OutboxEntry
 from lastmile.core.errors import Conflict
 from lastmile.core.model import Consumer, Courier, CourierStatus, Merchant, Region
 from lastmile.core.offers import Offer, OfferStatus
 from lastmile.core.orders import Order, OrderStatus
+
+
+class _Versioned(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+
+
+V = TypeVar("V", bound=_Versioned)
+
+
+def compare_and_set(conn: Connection, table: sa.Table, value: V, row: dict[str, Any], *,
+                    what: str, state: sa.ColumnElement[Any] | None = None) -> V:
+    """Write ``row`` only where the stored version is still ``value.version``; store the next
+    version and return ``value`` carrying it. Otherwise another transaction saved first (or
+    the row is gone): raise ``Conflict("concurrent_update")`` with the stored state."""
+    c = table.c
+    result = conn.execute(table.update().where(c.id == value.id, c.version == value.version)
+                          .values({**row, "version": value.version + 1}))
+    if result.rowcount == 1:
+        return replace(value, version=value.version + 1)  # type: ignore[type-var]
+    columns = [c.version] if state is None else [c.version, state]
+    stored = conn.execute(sa.select(*columns).where(c.id == value.id)).first()
+    raise Conflict(
+        "concurrent_update",
+        f"{what} {value.id} changed meanwhile (expected version {value.version}, stored "
+        f"{stored[0] if stored else 'none'}); retry with the current state",
+        current_version=stored[0] if stored else None,
+        current_state=(stored[1] if stored and state is not None else
+                       None if stored else "missing"),
+    )
 
 
 class _Repo:
@@ -44,9 +78,9 @@ class SqlMerchants(_Repo):
     def add(self, merchant: Merchant) -> None:
         self.conn.execute(t.merchants.insert().values(**m.merchant_row(merchant)))
 
-    def save(self, merchant: Merchant) -> None:
-        row = m.merchant_row(merchant)
-        self.conn.execute(t.merchants.update().where(t.merchants.c.id == merchant.id).values(**row))
+    def save(self, merchant: Merchant) -> Merchant:
+        return compare_and_set(self.conn, t.merchants, merchant, m.merchant_row(merchant),
+                               what="merchant")
 
     def get(self, merchant_id: str) -> Merchant | None:
         row = self._one(sa.select(t.merchants).where(t.merchants.c.id == merchant_id))
@@ -78,9 +112,9 @@ class SqlCouriers(_Repo):
     def add(self, courier: Courier) -> None:
         self.conn.execute(t.couriers.insert().values(**m.courier_row(courier)))
 
-    def save(self, courier: Courier) -> None:
-        self.conn.execute(t.couriers.update().where(t.couriers.c.id == courier.id)
-                          .values(**m.courier_row(courier)))
+    def save(self, courier: Courier) -> Courier:
+        return compare_and_set(self.conn, t.couriers, courier, m.courier_row(courier),
+                               what="courier", state=t.couriers.c.status)
 
     def get(self, courier_id: str) -> Courier | None:
         row = self._one(sa.select(t.couriers).where(t.couriers.c.id == courier_id))
@@ -111,9 +145,13 @@ class SqlOrders(_Repo):
             .values(**m.order_row(order))
         )
         if result.rowcount != 1:
+            stored = self.conn.execute(sa.select(c.version, c.status).where(
+                c.id == order.id)).first()
             raise Conflict("concurrent_update",
                            f"order {order.id} changed meanwhile (expected version "
-                           f"{expected_version}); retry with the current state")
+                           f"{expected_version}); retry with the current state",
+                           current_version=stored[0] if stored else None,
+                           current_state=stored[1] if stored else "missing")
 
     def get(self, order_id: str) -> Order | None:
         row = self._one(sa.select(t.orders).where(t.orders.c.id == order_id))
@@ -185,13 +223,9 @@ class SqlOutbox(_Repo):
 
 class SqlInbox(_Repo):
     def seen(self, consumer: str, event_id: str) -> bool:
-        c = t.inbox.c
-        hit = self.conn.execute(sa.select(c.event_id).where(
-            c.consumer == consumer, c.event_id == event_id)).first()
-        if hit is not None:
-            return True
-        self.conn.execute(t.inbox.insert().values(consumer=consumer, event_id=event_id))
-        return False
+        # One statement: of two transactions recording the same event, exactly one inserts.
+        return not insert_or_skip(self.conn, t.inbox, {"consumer": consumer,
+                                                       "event_id": event_id})
 
 
 class SqlIdempotency(_Repo):
@@ -201,15 +235,12 @@ class SqlIdempotency(_Repo):
         return IdempotencyRecord(**row) if row else None
 
     def add(self, record: IdempotencyRecord) -> None:
-        try:
-            with self.conn.begin_nested():
-                self.conn.execute(t.idempotency_keys.insert().values(
-                    scope=record.scope, key=record.key, request_hash=record.request_hash,
-                    resource_id=record.resource_id, created_at=record.created_at))
-        except sa.exc.IntegrityError as exc:
+        if not insert_or_skip(self.conn, t.idempotency_keys, {
+                "scope": record.scope, "key": record.key, "request_hash": record.request_hash,
+                "resource_id": record.resource_id, "created_at": record.created_at}):
             raise Conflict("idempotency_key_taken",
                            f"Idempotency-Key {record.key!r} is being used by a concurrent request",
-                           field="Idempotency-Key") from exc
+                           field="Idempotency-Key")
 
 
 class SqlApiKeys(_Repo):
@@ -226,12 +257,17 @@ class SqlApiKeys(_Repo):
 class SqlOffers(_Repo):
     def add(self, offer: Offer) -> None:
         self.conn.execute(t.offers.insert().values(**m.offer_row(offer)))
+        pending = offer.status is OfferStatus.PENDING
         self.conn.execute(t.offer_orders.insert(), [
-            {"offer_id": offer.id, "order_id": oid} for oid in offer.order_ids])
+            {"offer_id": offer.id, "order_id": oid, "pending": pending}
+            for oid in offer.order_ids])
 
-    def save(self, offer: Offer) -> None:
-        self.conn.execute(t.offers.update().where(t.offers.c.id == offer.id)
-                          .values(**m.offer_row(offer)))
+    def save(self, offer: Offer) -> Offer:
+        saved = compare_and_set(self.conn, t.offers, offer, m.offer_row(offer), what="offer",
+                                state=t.offers.c.status)
+        self.conn.execute(t.offer_orders.update().where(t.offer_orders.c.offer_id == offer.id)
+                          .values(pending=offer.status is OfferStatus.PENDING))
+        return saved
 
     def get(self, offer_id: str) -> Offer | None:
         row = self._one(sa.select(t.offers).where(t.offers.c.id == offer_id))
@@ -251,6 +287,19 @@ class SqlOffers(_Repo):
             c.created_at, c.id)
         return [m.offer_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
 
+    def pending_expired(self, now: float, limit: int, *,
+                        after: tuple[float, str] | None = None) -> list[Offer]:
+        """Pending offers whose expiry is at or before ``now``, by (expires_at, id) after
+        ``after`` (a keyset page), across regions."""
+        c = t.offers.c
+        stmt = sa.select(t.offers).where(
+            c.status == OfferStatus.PENDING.value, c.expires_at <= now).order_by(
+            c.expires_at, c.id).limit(limit)
+        if after is not None:
+            stmt = stmt.where(sa.or_(c.expires_at > after[0],
+                                     sa.and_(c.expires_at == after[0], c.id > after[1])))
+        return [m.offer_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
+
     def pending_for_order(self, order_id: str) -> list[Offer]:
         o, c = t.offer_orders.c, t.offers.c
         stmt = sa.select(t.offers).join(t.offer_orders, o.offer_id == c.id).where(
@@ -261,12 +310,8 @@ class SqlOffers(_Repo):
 class SqlBannedDevices(_Repo):
     def ban(self, device_id: str, *, reason: str, at: float, by: str) -> bool:
         """Ban ``device_id``; False when it was already banned (the first ban stands)."""
-        c = t.banned_devices.c
-        if self.conn.execute(sa.select(c.device_id).where(c.device_id == device_id)).first():
-            return False
-        self.conn.execute(t.banned_devices.insert().values(
-            device_id=device_id, reason=reason, banned_at=at, banned_by=by))
-        return True
+        return insert_or_skip(self.conn, t.banned_devices, {
+            "device_id": device_id, "reason": reason, "banned_at": at, "banned_by": by})
 
     def among(self, device_ids: Collection[str]) -> frozenset[str]:
         if not device_ids:

@@ -8,6 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lastmile.adapters.db import tables_drive as t
+from lastmile.adapters.db.repositories import compare_and_set
+from lastmile.adapters.db.writes import insert_or_skip, insert_or_update
 from lastmile.core.delivery.model import (
     Contact,
     Delivery,
@@ -50,7 +52,7 @@ def delivery_row(d: Delivery) -> Row:
     return {"id": d.id, "merchant_id": d.merchant_id,
             "external_delivery_id": d.external_delivery_id, "order_id": d.order_id,
             "request_hash": d.request_hash, "tracking_token": d.tracking_token,
-            "created_at": d.created_at, "doc": doc}
+            "created_at": d.created_at, "version": d.version, "doc": doc}
 
 
 def delivery_from(row: Row) -> Delivery:
@@ -69,7 +71,7 @@ def delivery_from(row: Row) -> Delivery:
         undeliverable_action=Undeliverable(doc["undeliverable_action"]),
         proof=ProofRequirement(**doc["proof"]), outcome=doc["outcome"],
         signature_ref=doc["signature_ref"], updated_at=doc["updated_at"],
-        delayed_at=doc.get("delayed_at"),
+        delayed_at=doc.get("delayed_at"), version=row["version"],
     )
 
 
@@ -81,26 +83,16 @@ class _Repo:
         row = self.conn.execute(stmt).mappings().first()
         return dict(row) if row is not None else None
 
-    def _insert_once(self, stmt: sa.Insert) -> bool:
-        """Insert; False when a unique constraint says the row is already there."""
-        try:
-            with self.conn.begin_nested():
-                self.conn.execute(stmt)
-        except sa.exc.IntegrityError:
-            return False
-        return True
-
 
 class SqlDeliveries(_Repo):
     def add(self, d: Delivery) -> None:
-        if not self._insert_once(t.deliveries.insert().values(finished=False, **delivery_row(d))):
+        if not insert_or_skip(self.conn, t.deliveries, {"finished": False, **delivery_row(d)}):
             raise Conflict("external_delivery_id_taken",
                            f"external_delivery_id {d.external_delivery_id!r} is being created "
                            "by a concurrent request", field="external_delivery_id")
 
-    def save(self, d: Delivery) -> None:
-        self.conn.execute(t.deliveries.update().where(t.deliveries.c.id == d.id)
-                          .values(**delivery_row(d)))
+    def save(self, d: Delivery) -> Delivery:
+        return compare_and_set(self.conn, t.deliveries, d, delivery_row(d), what="delivery")
 
     def set_finished(self, delivery_id: str) -> None:
         self.conn.execute(t.deliveries.update().where(t.deliveries.c.id == delivery_id)
@@ -145,22 +137,15 @@ class SqlDeliveries(_Repo):
 
 class SqlDriveQuotes(_Repo):
     def put(self, q: DriveQuote) -> None:
-        """Insert or replace the quote for (merchant, external id).
-
-        Insert first, update when the key exists: delete-then-insert lets two
-        concurrent quotes for one id both insert, and the second one fail.
-        """
-        c = t.drive_quotes.c
-        values = dict(
-            request_hash=q.request_hash, created_at=q.created_at, expires_at=q.expires_at,
-            accepted=q.accepted,
-            doc={"request": q.request, "currency": q.currency, "prices_minor": q.prices_minor,
-                 "eta": list(q.eta), "distance_m": q.distance_m})
-        if not self._insert_once(t.drive_quotes.insert().values(
-                merchant_id=q.merchant_id, external_delivery_id=q.external_delivery_id, **values)):
-            self.conn.execute(t.drive_quotes.update().where(
-                c.merchant_id == q.merchant_id, c.external_delivery_id == q.external_delivery_id,
-            ).values(**values))
+        """Insert or replace the quote for (merchant, external id), in one upsert: two
+        concurrent quotes for one id never both insert and fail the second."""
+        insert_or_update(self.conn, t.drive_quotes, {
+            "merchant_id": q.merchant_id, "external_delivery_id": q.external_delivery_id,
+            "request_hash": q.request_hash, "created_at": q.created_at,
+            "expires_at": q.expires_at, "accepted": q.accepted,
+            "doc": {"request": q.request, "currency": q.currency,
+                    "prices_minor": q.prices_minor, "eta": list(q.eta),
+                    "distance_m": q.distance_m}}, keys=("merchant_id", "external_delivery_id"))
 
     def get(self, merchant_id: str, external_delivery_id: str) -> DriveQuote | None:
         c = t.drive_quotes.c
@@ -221,7 +206,7 @@ class SqlWebhooks(_Repo):
 
     def enqueue(self, m: Message) -> bool:
         """Queue ``m``; False when this endpoint already has a message with its event id."""
-        return self._insert_once(t.webhook_messages.insert().values(**message_row(m)))
+        return insert_or_skip(self.conn, t.webhook_messages, message_row(m))
 
     def message(self, message_id: str) -> Message | None:
         row = self._one(sa.select(t.webhook_messages).where(t.webhook_messages.c.id == message_id))
@@ -294,7 +279,7 @@ def _claim(conn: Connection, table: sa.Table, pending: str, now: float, limit: i
 class SqlNotifications(_Repo):
     def add(self, n: Notification) -> bool:
         """Queue ``n``; False when (event, recipient kind, channel) is already queued."""
-        return self._insert_once(t.notifications.insert().values(**notification_row(n)))
+        return insert_or_skip(self.conn, t.notifications, notification_row(n))
 
     def due(self, now: float, limit: int, *,
             lease_s: float | None = None) -> list[Notification]:

@@ -16,6 +16,15 @@ metadata = sa.MetaData(
 Json = sa.JSON().with_variant(JSONB(), "postgresql")
 Epoch = sa.Double  # epoch seconds, UTC
 
+
+def version_column() -> sa.Column[int]:
+    """The compare-and-set counter of an aggregate saved by two requests at once."""
+    return sa.Column("version", sa.Integer, nullable=False, server_default="0")
+
+
+PENDING_OFFER = sa.text("status = 'pending'")
+LIVE_OFFER_ORDER = sa.text("pending")
+
 regions = sa.Table(
     "regions", metadata,
     sa.Column("id", sa.String(64), primary_key=True),
@@ -38,6 +47,7 @@ merchants = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("menu", Json, nullable=False),
     sa.Column("hours", Json, nullable=False),
+    version_column(),
     sa.Index("ix_merchants_region_lat_lng", "region_id", "lat", "lng"),
 )
 
@@ -64,6 +74,7 @@ couriers = sa.Table(
     sa.Column("device_id", sa.String(128), nullable=True),
     sa.Column("active_order_ids", Json, nullable=False),
     sa.Column("banned", sa.Boolean, nullable=False),
+    version_column(),
     sa.Index("ix_couriers_region_status", "region_id", "status"),
 )
 
@@ -150,14 +161,24 @@ offers = sa.Table(
     sa.Column("expires_at", Epoch, nullable=False),
     sa.Column("decided_at", Epoch, nullable=True),
     sa.Column("decline_reason", sa.String(500), nullable=True),
+    version_column(),
     sa.Index("ix_offers_courier_status", "courier_id", "status"),
+    # One live offer per courier: the check in offers.make_offer, enforced when two race.
+    sa.Index("uq_offers_pending_courier", "courier_id", unique=True,
+             sqlite_where=PENDING_OFFER, postgresql_where=PENDING_OFFER),
 )
 
 offer_orders = sa.Table(
     "offer_orders", metadata,
     sa.Column("offer_id", sa.String(64), sa.ForeignKey("offers.id"), primary_key=True),
     sa.Column("order_id", sa.String(64), primary_key=True),
+    # Mirrors offers.status == 'pending' (kept by SqlOffers.save) so that an index on this
+    # table can see which of an order's offers is live.
+    sa.Column("pending", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_offer_orders_order", "order_id"),
+    # One pending offer per order: the check in offers.make_offer, enforced when two race.
+    sa.Index("uq_offer_orders_pending_order", "order_id", unique=True,
+             sqlite_where=LIVE_OFFER_ORDER, postgresql_where=LIVE_OFFER_ORDER),
 )
 
 # Devices that may never track or start a shift (a banned ex-courier's phone).

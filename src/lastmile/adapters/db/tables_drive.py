@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from lastmile.adapters.db.tables import Epoch, Json, metadata
+from lastmile.adapters.db.tables import Epoch, Json, metadata, version_column
 
 _Seq = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
@@ -23,6 +23,7 @@ deliveries = sa.Table(
     sa.Column("created_at", Epoch, nullable=False),
     sa.Column("finished", sa.Boolean, nullable=False),
     sa.Column("doc", Json, nullable=False),
+    version_column(),
     sa.UniqueConstraint("merchant_id", "external_delivery_id",
                         name="uq_deliveries_merchant_external"),
     sa.Index("ix_deliveries_merchant_created", "merchant_id", "created_at", "id"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from types import TracebackType
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from lastmile.adapters.db import repositories as r
@@ -14,6 +15,28 @@ from lastmile.app import ports
 from lastmile.core.errors import Conflict
 
 WRITE_WAIT_S = 30.0  # as long as SQLite's own busy timeout
+# PostgreSQL's "another transaction got there first" outcomes: serialization_failure and
+# deadlock_detected. Like a unique key violation, they mean "retry on fresh state".
+_RACE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def lost_race(exc: BaseException | None) -> Conflict | None:
+    """The Conflict a database error that means "a concurrent write won" becomes, else None.
+
+    A unique (or partial unique) index firing is a check in code that a concurrent request
+    passed at the same time: a 409 ``concurrent_update`` that ``app.retry`` re-runs on the
+    new state, never a 500.
+    """
+    if isinstance(exc, sa.exc.IntegrityError):
+        what = "a unique rule"
+    elif (isinstance(exc, sa.exc.DBAPIError)
+          and getattr(exc.orig, "sqlstate", None) in _RACE_SQLSTATES):
+        what = "a lock or serialization check"
+    else:
+        return None
+    return Conflict("concurrent_update",
+                    f"a concurrent request changed the same data first ({what} refused this "
+                    "write); retry with the current state", current_state="changed")
 
 
 class SqlUnitOfWork:
@@ -88,6 +111,9 @@ class SqlUnitOfWork:
             conn.close()
             if self._lock is not None:
                 self._lock.release()
+        conflict = lost_race(exc)
+        if conflict is not None:
+            raise conflict from exc
 
     def commit(self) -> None:
         assert self._conn is not None, "commit outside 'with'"

@@ -89,6 +89,7 @@ class Delivery:
     signature_ref: str | None = None
     updated_at: float | None = None
     delayed_at: float | None = None  # when the delay alert fired (it fires once)
+    version: int = 0  # compare-and-set on save: a delay alert never undoes a courier's proof
 
     def __post_init__(self) -> None:
         if self.order_value_minor < 0:
