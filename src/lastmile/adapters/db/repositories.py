@@ -47,8 +47,8 @@ def compare_and_set(conn: Connection, table: sa.Table, value: V, row: dict[str, 
         f"{what} {value.id} changed meanwhile (expected version {value.version}, stored "
         f"{stored[0] if stored else 'none'}); retry with the current state",
         current_version=stored[0] if stored else None,
-        current_state=(stored[1] if stored and state is not None else
-                       None if stored else "missing"),
+        current_state=("missing" if stored is None else
+                       stored[1] if state is not None else f"version {stored[0]}"),
     )
 
 

@@ -18,8 +18,9 @@ def insert_or_skip(conn: Connection, table: sa.Table, values: Mapping[str, Any])
     IntegrityError (which on PostgreSQL would also abort the whole transaction).
     """
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    result = conn.execute(insert(table).values(**values).on_conflict_do_nothing())
-    return result.rowcount == 1
+    # RETURNING, not rowcount: psycopg reports no rowcount for INSERT .. ON CONFLICT (-1).
+    stmt = insert(table).values(**values).on_conflict_do_nothing().returning(sa.literal(1))
+    return conn.execute(stmt).first() is not None
 
 
 def insert_or_update(conn: Connection, table: sa.Table, values: Mapping[str, Any], *,
