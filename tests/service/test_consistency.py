@@ -198,3 +198,80 @@ def test_expire_due_offers_closes_every_offer_past_its_ttl_page_by_page(platform
     platform.clock.advance(10)
     assert offers.expire_due_offers(platform.services) == 1
     assert offers.expire_due_offers(platform.services) == 0
+
+
+def test_a_delivery_saved_from_a_stale_read_is_a_concurrent_update(platform):
+    from drive_helpers import a_request
+
+    from lastmile.app import drive
+
+    view = drive.create_delivery(platform.services, a_request(platform))
+    with platform.services.uow(read_only=True) as uow:
+        stale = uow.deliveries.by_order(view.order.id)
+    with platform.services.uow() as uow:
+        assert uow.deliveries.save(replace(stale, outcome="delivered")).version == 1
+        uow.commit()
+    with platform.services.uow() as uow, pytest.raises(Conflict) as err:
+        uow.deliveries.save(replace(stale, delayed_at=platform.clock.now()))
+    assert err.value.code == "concurrent_update"
+
+
+def test_the_migration_closes_pending_offers_that_break_the_new_rules(platform):
+    """Before 0006 an expired offer stayed pending, so a courier (or an order) could hold two;
+    the upgrade expires all but the newest before building the unique indexes."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from lastmile.adapters.db.engine import alembic_config
+
+    engine = platform.container.engine
+    cfg = alembic_config(engine)
+    command.downgrade(cfg, "0005")
+    rows = [("off_1", "cou_a", "ord_1", 1.0), ("off_2", "cou_a", "ord_2", 2.0),
+            ("off_3", "cou_b", "ord_3", 1.0), ("off_4", "cou_c", "ord_3", 2.0)]
+    with engine.begin() as conn:
+        for oid, cid, order_id, at in rows:
+            conn.execute(sa.text(
+                "insert into offers (id, region_id, courier_id, status, order_ids, created_at, "
+                "expires_at) values (:id, 'reg', :cid, 'pending', '[]', :at, :exp)"),
+                {"id": oid, "cid": cid, "at": at, "exp": at + 60})
+            conn.execute(sa.text("insert into offer_orders (offer_id, order_id) values (:o, :r)"),
+                         {"o": oid, "r": order_id})
+    command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        status = dict(conn.execute(sa.text("select id, status from offers")).all())
+        live = {r for (r,) in conn.execute(sa.text(
+            "select offer_id from offer_orders where pending"))}
+    assert status == {"off_1": "expired", "off_2": "pending", "off_3": "expired",
+                      "off_4": "pending"}
+    assert live == {"off_2", "off_4"}
+
+
+def test_housekeeping_closes_an_offer_past_its_ttl_when_no_dispatcher_runs(tmp_path):
+    import random
+    import time
+    from types import SimpleNamespace
+
+    from lastmile.adapters.clock import ManualClock, SequentialIds
+    from lastmile.bootstrap import build
+    from lastmile.settings import Settings
+    from lastmile.sim.seed import seed_demo
+
+    clock = ManualClock()
+    container = build(Settings(data_dir=tmp_path, housekeeping_interval_s=0.05), clock=clock,
+                      ids=SequentialIds(), rng=random.Random(3))
+    try:
+        seed = seed_demo(container.services, seed=5, merchants=2, consumers=1, couriers=1)
+        p = SimpleNamespace(services=container.services, seed=seed, clock=clock)
+        cid = on_shift(p)
+        order = a_confirmed_order(p)
+        offer = offers.make_offer(container.services, courier_id=cid, order_ids=(order.id,),
+                                  actor=SYSTEM, ttl_s=30)
+        clock.advance(31)
+        container.start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "offer.expired" not in _events(p, offer.id):
+            time.sleep(0.05)
+        assert _events(p, offer.id) == ["offer.made", "offer.expired"]
+    finally:
+        container.close()
