@@ -79,6 +79,14 @@ def test_a_unique_key_refusing_a_write_is_a_retryable_conflict_not_a_500(platfor
     assert err.value.code == "concurrent_update"
 
 
+def test_a_write_breaking_a_not_null_rule_is_a_conflict_that_is_not_retried(platform):
+    import sqlalchemy as sa
+
+    with pytest.raises(Conflict) as err, platform.services.uow() as uow:
+        uow.regions.conn.execute(sa.text("insert into regions (id) values ('reg_x')"))
+    assert err.value.code == "constraint_violated"
+
+
 def _raw_offer(courier_id: str, order_id: str, offer_id: str, now: float) -> Offer:
     return Offer(id=offer_id, region_id="reg", courier_id=courier_id, order_ids=(order_id,),
                  created_at=now, expires_at=now + 60)

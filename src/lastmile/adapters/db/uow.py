@@ -16,27 +16,34 @@ from lastmile.core.errors import Conflict
 
 WRITE_WAIT_S = 30.0  # as long as SQLite's own busy timeout
 # PostgreSQL's "another transaction got there first" outcomes: serialization_failure and
-# deadlock_detected. Like a unique key violation, they mean "retry on fresh state".
-_RACE_SQLSTATES = frozenset({"40001", "40P01"})
+# deadlock_detected; and the integrity rules a concurrent write can break: unique_violation,
+# exclusion_violation, foreign_key_violation (SQLite names them in its message instead).
+_RACE_SQLSTATES = frozenset({"40001", "40P01", "23505", "23P01", "23503"})
+_RACE_SQLITE = ("UNIQUE constraint failed", "FOREIGN KEY constraint failed")
 
 
 def lost_race(exc: BaseException | None) -> Conflict | None:
-    """The Conflict a database error that means "a concurrent write won" becomes, else None.
+    """The Conflict a database error escaping a unit of work becomes, or None.
 
     A unique (or partial unique) index firing is a check in code that a concurrent request
     passed at the same time: a 409 ``concurrent_update`` that ``app.retry`` re-runs on the
-    new state, never a 500.
+    new state, never a 500. Any other integrity error (a NOT NULL or CHECK rule) is a 409
+    ``constraint_violated``, not retried: running it again would break the rule again.
     """
-    if isinstance(exc, sa.exc.IntegrityError):
-        what = "a unique rule"
-    elif (isinstance(exc, sa.exc.DBAPIError)
-          and getattr(exc.orig, "sqlstate", None) in _RACE_SQLSTATES):
-        what = "a lock or serialization check"
-    else:
+    if not isinstance(exc, sa.exc.DBAPIError):
         return None
-    return Conflict("concurrent_update",
-                    f"a concurrent request changed the same data first ({what} refused this "
-                    "write); retry with the current state", current_state="changed")
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    raced = sqlstate in _RACE_SQLSTATES or (
+        isinstance(exc, sa.exc.IntegrityError) and str(exc.orig).startswith(_RACE_SQLITE))
+    if raced:
+        return Conflict("concurrent_update",
+                        "a concurrent request changed the same data first (the database "
+                        "refused this write); retry with the current state",
+                        current_state="changed")
+    if isinstance(exc, sa.exc.IntegrityError):
+        return Conflict("constraint_violated",
+                        f"the database refused the write: {str(exc.orig).splitlines()[0]}")
+    return None
 
 
 class SqlUnitOfWork:
