@@ -183,3 +183,59 @@ def test_eight_clients_adding_menu_items_over_http_all_get_201_and_lose_none(pla
     assert [s for s, _ in answers] == [201] * clients * per_client, [a for a in answers if a[0] != 201]
     names = {i["name"] for i in (menu["items"] if isinstance(menu, dict) else menu)}
     assert {f"Dish {c}-{n}" for c in range(clients) for n in range(per_client)} <= names
+
+
+def test_two_shift_starts_at_once_start_one_shift(platform):
+    cid, services = platform.seed.courier_ids[0], slow(platform)
+    ends_at = platform.clock.now() + 3600
+    results = race(*[
+        (lambda d=d: fulfilment.start_shift(services, cid, device_id=d, ends_at=ends_at,
+                                            actor=SYSTEM)) for d in ("dev-a", "dev-b")])
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert len(refused) == 1 and refused[0].code == "already_on_shift"
+    with platform.services.uow(read_only=True) as uow:
+        started = [e for e in uow.events.for_subject(cid) if e.type == "courier.shift_started"]
+    assert len(started) == 1
+
+
+def test_accept_racing_the_end_of_the_shift_leaves_no_orders_with_an_offline_courier(platform):
+    cid = on_shift(platform)
+    order = a_confirmed_order(platform)
+    offer = offers.make_offer(platform.services, courier_id=cid, order_ids=(order.id,),
+                              actor=SYSTEM)
+    services = slow(platform)
+    results = race(lambda: offers.accept_offer(services, offer.id, actor=courier_actor(cid)),
+                   lambda: fulfilment.end_shift(services, cid, actor=courier_actor(cid)))
+    # The loser gets the domain's answer (a 409 naming the state), never a database error:
+    # the two lock the courier and the offer in opposite orders, which can deadlock.
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert all(isinstance(e, Conflict) and e.code in ("offer_closed", "orders_in_hand")
+               for e in errors), errors
+    courier = queries.get_courier(platform.services, cid)
+    with platform.services.uow(read_only=True) as uow:
+        held_by = uow.orders.get(order.id).courier_id
+        offer_status = uow.offers.get(offer.id).status.value
+        ended = any(e.type == "courier.shift_ended" for e in uow.events.for_subject(cid))
+    assert ended == (courier.status is CourierStatus.OFFLINE)  # the history agrees
+    assert (courier.status, courier.active_order_ids, held_by, offer_status) in (
+        (CourierStatus.BUSY, (order.id,), cid, "accepted"),  # accepted first: shift goes on
+        (CourierStatus.OFFLINE, (), None, "withdrawn"),  # shift ended first: nothing held
+    )
+
+
+def test_two_edits_of_one_delivery_at_once_keep_both_changes(platform):
+    from drive_helpers import a_request
+
+    from lastmile.app import drive
+
+    view = drive.create_delivery(platform.services, a_request(platform))
+    services, mid = slow(platform), view.delivery.merchant_id
+    ext = view.delivery.external_delivery_id
+    results = race(
+        lambda: drive.update_delivery(services, mid, ext,
+                                      drive.DeliveryChanges(instructions="Gate code 42")),
+        lambda: drive.update_delivery(services, mid, ext, drive.DeliveryChanges(contactless=True)),
+    )
+    assert not [r for r in results if isinstance(r, Exception)]
+    now = drive.get_delivery(platform.services, mid, ext).delivery
+    assert (now.instructions, now.contactless) == ("Gate code 42", True)
