@@ -26,6 +26,7 @@ from lastmile.app.webhooks import WebhookTransport
 from lastmile.core.webhooks import RetryPolicy
 
 log = logging.getLogger(__name__)
+DURABLE_NAME = "drive"  # the bus subscriber's name: its queue and dead letters are kept by it
 
 
 @dataclass(slots=True, kw_only=True)
@@ -99,6 +100,6 @@ def install_drive(container: DriveHost, **overrides: Unpack[DriveOverrides]) -> 
         return existing
     workers = DriveWorkers(services=container.services,
                            live=getattr(container, "live", None), **overrides)
-    container.bus.subscribe("*", workers.on_event)
+    container.bus.subscribe("*", workers.on_event, durable=DURABLE_NAME)
     extras["drive"] = workers
     return workers
