@@ -285,3 +285,24 @@ def test_a_subscriber_registered_later_gets_the_events_recorded_after_it(platfor
     second = _record(p, ["a"], 2)
     Relay(p.services, bus).drain()
     assert early.got == first + second and late.got == second
+
+
+@pytest.mark.postgres
+def test_fan_out_waits_behind_a_relay_holding_older_rows(platform):
+    import sqlalchemy as sa
+
+    p = platform
+    if p.container.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: no relay holds rows while another fans out")
+    _skip_seed_events(p)
+    ids = _record(p, ["x"], 4)
+    bus, got = InProcessBus(), Recorder()
+    bus.subscribe("*", got, durable="sub")
+    relay = Relay(p.services, bus, policy=RelayPolicy(batch=2))
+    with p.container.engine.connect() as other:  # another relay is fanning out the oldest row
+        other.execute(sa.text(
+            "select seq from outbox where sent_at is null order by seq limit 1 for update"))
+        assert relay.run_once() == 0  # newer rows of x must not be queued ahead of it
+        other.rollback()
+    relay.drain()
+    assert got.got == ids
