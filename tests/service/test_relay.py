@@ -306,3 +306,15 @@ def test_fan_out_waits_behind_a_relay_holding_older_rows(platform):
         other.rollback()
     relay.drain()
     assert got.got == ids
+
+
+def test_a_poisoned_subject_with_a_long_backlog_does_not_starve_the_other_subjects(platform):
+    p = platform
+    _skip_seed_events(p)
+    stuck = _record(p, ["a"], 6)  # more than a claim holds
+    other = _record(p, ["b"], 2)
+    bus, sub = InProcessBus(), Recorder(fail_on={stuck[0]})
+    bus.subscribe("*", sub, durable="sub")
+    relay = Relay(p.services, bus, policy=RelayPolicy(batch=3))
+    relay.drain()
+    assert sub.got == other

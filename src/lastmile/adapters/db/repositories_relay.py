@@ -66,9 +66,14 @@ class SqlEventDeliveries:
     def claim(self, subscriber: str, *, relay_id: str, now: float, lease_s: float,
               limit: int) -> list[QueuedEvent]:
         d = t.event_deliveries.c
+        earlier = t.event_deliveries.alias("earlier")
+        waiting = sa.exists().where(  # an earlier event of the subject is retrying or leased
+            earlier.c.subscriber == d.subscriber, earlier.c.subject_id == d.subject_id,
+            earlier.c.seq < d.seq,
+            sa.or_(earlier.c.next_attempt_at > now, earlier.c.lease_until > now))
         due = sa.select(d.seq, d.subject_id, d.attempts, d.first_failed_at).where(
             d.subscriber == subscriber, d.next_attempt_at <= now,
-            sa.or_(d.lease_until.is_(None), d.lease_until <= now),
+            sa.or_(d.lease_until.is_(None), d.lease_until <= now), ~waiting,
         ).order_by(d.seq).limit(limit).with_for_update(skip_locked=True)
         rows = {r.seq: r for r in self.conn.execute(due)}
         if not rows:
@@ -86,8 +91,9 @@ class SqlEventDeliveries:
                 for seq in sorted(heads)]
 
     def _subject_heads(self, subscriber: str, due: Iterable[Any]) -> list[int]:
-        """The due rows no earlier queued row of the same subject waits before (retrying,
-        not yet due, or leased by another relay): per subject, the due prefix of its queue."""
+        """Per subject, the due prefix of its queue. The claim query already left out rows
+        behind a retrying or leased one (so a long blocked subject cannot fill every batch);
+        this catches rows another relay is claiming right now (skipped, not yet stamped)."""
         due = list(due)
         claimed = {r.seq for r in due}
         d = t.event_deliveries.c
