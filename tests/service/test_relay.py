@@ -318,3 +318,35 @@ def test_a_poisoned_subject_with_a_long_backlog_does_not_starve_the_other_subjec
     relay = Relay(p.services, bus, policy=RelayPolicy(batch=3))
     relay.drain()
     assert sub.got == other
+
+
+def test_a_failing_webhook_producer_does_not_hold_back_the_notices(platform, monkeypatch):
+    from lastmile.adapters.webhooks.worker import install_drive
+    from lastmile.app import fulfilment, queries, webhooks
+    from lastmile.app.ordering import LineRequest, OrderRequest, place_order
+    from lastmile.core.geo import Point
+    from lastmile.core.orders import Actor, ActorKind
+
+    p = platform
+    _skip_seed_events(p)
+    install_drive(p.container)  # subscribes; its sender threads are not started
+
+    def down(services, event):
+        raise RuntimeError("webhook store unavailable")
+
+    monkeypatch.setattr(webhooks, "on_event", down)
+    m = queries.get_merchant(p.services, p.seed.merchant_ids[0])
+    order = place_order(p.services, OrderRequest(
+        consumer_id=p.seed.consumer_ids[0], merchant_id=m.id,
+        lines=(LineRequest(item_id=m.menu[0].id, quantity=1),),
+        dropoff=Point(lat=37.445, lng=-122.15)), idempotency_key="k").order
+    fulfilment.confirm_order(p.services, order.id, prep_estimate_s=600,
+                             actor=Actor(kind=ActorKind.MERCHANT, id=m.id))
+    Relay(p.services, p.container.bus, policy=POLICY).drain()
+
+    with p.services.uow(read_only=True) as uow:
+        notices = uow.notifications.list(recipient_id=p.seed.consumer_ids[0])
+    assert [n.kind.value for n in notices] == ["order_confirmed"]
+    states = _states(p)
+    assert (states["drive-webhooks"].pending, states["drive-webhooks"].retrying) == (2, 1)
+    assert states["drive-notifications"].pending == 0
