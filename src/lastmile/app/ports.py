@@ -201,6 +201,9 @@ class EventDeliveries(Protocol):
         """Queue the oldest unsent outbox rows for every registered subscriber whose type
         matches and mark them sent; empty when another relay holds the head of the outbox."""
         ...
+    def has_due(self, subscriber: str, now: float) -> bool:
+        """Whether ``claim`` could find anything (a cheap read before a write transaction)."""
+        ...
     def claim(self, subscriber: str, *, relay_id: str, now: float, lease_s: float,
               limit: int) -> list[QueuedEvent]:
         """Lease due events of ``subscriber`` in seq order, only the oldest waiting events of

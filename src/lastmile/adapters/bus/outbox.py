@@ -124,6 +124,10 @@ class Relay:
         self._registered = dict(subscribers)
 
     def fan_out(self) -> int:
+        # Idle ticks only read: on SQLite every write transaction takes the one writer lock.
+        with self._services.uow(read_only=True) as uow:
+            if not uow.outbox.pending(1):
+                return 0
         with self._services.uow() as uow:
             entries = uow.event_deliveries.fan_out(self.policy.batch, self._services.clock.now())
             uow.commit()
@@ -135,6 +139,9 @@ class Relay:
     def deliver(self, name: str) -> int:
         """Claim, deliver and settle one batch of ``name``'s due events; returns attempts."""
         now = self._services.clock.now()
+        with self._services.uow(read_only=True) as uow:
+            if not uow.event_deliveries.has_due(name, now):
+                return 0
         with self._services.uow() as uow:
             batch = uow.event_deliveries.claim(name, relay_id=self.relay_id, now=now,
                                                lease_s=self.policy.lease_s,

@@ -63,6 +63,12 @@ class SqlEventDeliveries:
                           .values(sent_at=at))
         return entries
 
+    def has_due(self, subscriber: str, now: float) -> bool:
+        d = t.event_deliveries.c
+        return self.conn.execute(sa.select(d.seq).where(
+            d.subscriber == subscriber, d.next_attempt_at <= now,
+            sa.or_(d.lease_until.is_(None), d.lease_until <= now)).limit(1)).first() is not None
+
     def claim(self, subscriber: str, *, relay_id: str, now: float, lease_s: float,
               limit: int) -> list[QueuedEvent]:
         d = t.event_deliveries.c
