@@ -67,3 +67,13 @@ def test_a_durable_name_is_unique_in_a_process_and_unknown_names_are_refused():
     assert bus.durable() == {}
     with pytest.raises(LookupError, match="drive"):
         bus.deliver("drive", an_event())
+
+
+def test_a_relay_policy_needs_a_positive_lease_and_batch():
+    from lastmile.adapters.bus.outbox import RelayPolicy
+    from lastmile.core.errors import InvalidInput
+
+    for bad in ({"lease_s": 0}, {"batch": 0}):
+        with pytest.raises(InvalidInput, match="lease_s > 0 and batch >= 1"):
+            RelayPolicy(**bad)
+    assert RelayPolicy().retry.max_attempts == 10

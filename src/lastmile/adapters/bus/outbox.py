@@ -44,6 +44,7 @@ from lastmile.adapters.loop import LoopWorker
 from lastmile.app.context import Services
 from lastmile.app.events import Event
 from lastmile.app.ports import EventBus, QueuedEvent, UnitOfWork
+from lastmile.core.errors import InvalidInput
 from lastmile.core.webhooks import RetryPolicy, backoff_s
 
 log = logging.getLogger(__name__)
@@ -58,13 +59,19 @@ class DurableBus(EventBus, Protocol):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RelayPolicy:
-    """Retries 1 s, 2 s, 4 s ... capped at 5 min; parked after 8 failed attempts (about 6 min
-    after the first failure); leases of 30 s; up to 200 rows a claim."""
+    """Waits 1 s, 2 s, 4 s ... capped at 2 min between attempts; parked after 10 failed
+    attempts (about 6 min after the first failure: a database blip or a deploy is ridden
+    out, a real fault is parked and shown); leases of 30 s; up to 200 rows a claim."""
 
     retry: RetryPolicy = field(
-        default_factory=lambda: RetryPolicy(base_s=1.0, cap_s=300.0, max_attempts=8))
+        default_factory=lambda: RetryPolicy(base_s=1.0, cap_s=120.0, max_attempts=10))
     lease_s: float = 30.0
     batch: int = 200
+
+    def __post_init__(self) -> None:
+        if self.lease_s <= 0 or self.batch < 1:
+            raise InvalidInput("invalid_relay_policy", "a relay policy needs lease_s > 0 and "
+                               f"batch >= 1 (got lease_s={self.lease_s}, batch={self.batch})")
 
 
 @dataclass(slots=True)
@@ -173,27 +180,29 @@ class Relay:
 
     def _settle(self, name: str, outcome: _Outcome) -> None:
         now, retry = self._services.clock.now(), self.policy.retry
+        counts = RelayStats()
         with self._services.uow() as uow:
             queue = uow.event_deliveries
-            kept = queue.delivered(name, outcome.delivered, relay_id=self.relay_id)
-            self.stats.delivered += kept
-            self.stats.lease_lost += len(outcome.delivered) - kept
+            counts.delivered = queue.delivered(name, outcome.delivered, relay_id=self.relay_id)
+            counts.lease_lost = len(outcome.delivered) - counts.delivered
             for q, error in outcome.failed:
                 attempts = q.attempts + 1
                 if attempts >= retry.max_attempts:
                     ok = queue.park(q, relay_id=self.relay_id, error=error, at=now,
                                     dead_letter_id=self._services.ids.new("dlt"))
+                    counts.parked += ok
                     if ok:
-                        self.stats.parked += 1
                         log.error("parked %s %s for subscriber %s after %d attempts: %s",
                                   q.event.type, q.event.event_id, name, attempts, error)
                 else:
                     ok = queue.retry(q, relay_id=self.relay_id, error=error, at=now,
                                      next_attempt_at=now + backoff_s(attempts, retry))
-                    self.stats.retried += ok
-                self.stats.lease_lost += not ok
+                    counts.retried += ok
+                counts.lease_lost += not ok
             queue.release(name, outcome.untried, relay_id=self.relay_id)
             uow.commit()
+        for key, n in counts.as_dict().items():  # counted once committed
+            setattr(self.stats, key, getattr(self.stats, key) + n)
 
     def worker(self, interval_s: float = 0.2) -> LoopWorker:
         """A thread draining the outbox every ``interval_s``; a failed tick (the database
