@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 
 from lastmile.adapters.bus.memory import InProcessBus
-from lastmile.adapters.bus.outbox import relay_worker
+from lastmile.adapters.bus.outbox import Relay
 from lastmile.adapters.clock import SystemClock, UuidIds
 from lastmile.adapters.db.engine import make_engine, migrate, sqlite_url
 from lastmile.adapters.db.uow import SqlUnitOfWorkFactory
@@ -36,6 +36,7 @@ class Container:
     live: LiveStore
     tracking: Tracking
     relay: LoopWorker | None = None
+    outbox_relay: Relay | None = None  # its stats: delivered, retried, parked (ops API reads)
     dispatch_interval_s: float | None = None  # None: no dispatcher thread in this process
     dispatcher: DispatchWorker | None = None
     extras: dict[str, object] = field(default_factory=dict)
@@ -45,7 +46,8 @@ class Container:
         transport = HttpTransport(allow_private_networks=self.settings.webhooks_allow_private)
         install_drive(self, transport=transport).start()
         if self.relay is None:
-            self.relay = relay_worker(self.services, self.bus, self.settings.relay_interval_s)
+            self.outbox_relay = self.outbox_relay or Relay(self.services, self.bus)
+            self.relay = self.outbox_relay.worker(self.settings.relay_interval_s)
             self.relay.start()
         if "housekeeping" not in self.extras:
             services = self.services

@@ -19,8 +19,12 @@ app = typer.Typer(help="lastmile: an open-source three-sided delivery marketplac
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
 keys_app = typer.Typer(help="API keys bound to a role and an id.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+dead_app = typer.Typer(
+    help="Events a durable bus subscriber failed on too often (parked after its retries): "
+    "list them and replay them to that subscriber.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+app.add_typer(dead_app, name="deadletters")
 console = Console()
 
 DataDir = Annotated[Path | None, typer.Option(
@@ -74,6 +78,69 @@ def keys_issue(
         container.close()
     console.print(f"key id {key_id} ({role} {subject_id}):")
     typer.echo(plaintext)
+
+
+@dead_app.command("list")
+def deadletters_list(
+    subscriber: Annotated[str | None, typer.Option(help="only this subscriber's (e.g. drive)")]
+    = None,
+    include_replayed: Annotated[bool, typer.Option(
+        "--all", help="also the ones already replayed")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="at most this many")] = 100,
+    data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """List parked events, oldest first: id, subscriber, event, attempts, last error."""
+    from lastmile.app.dead_letters import list_dead_letters
+
+    container = _container(data_dir, database_url)
+    try:
+        found = list_dead_letters(container.services, subscriber=subscriber,
+                                  include_replayed=include_replayed, limit=limit)
+    finally:
+        container.close()
+    table = Table(title=f"{len(found)} dead letter(s)")
+    for col in ("id", "subscriber", "event", "subject", "attempts", "parked", "replayed",
+                "last error"):
+        table.add_column(col)
+    for d in found:
+        table.add_row(d.id, d.subscriber, f"{d.event.type} {d.event.event_id}",
+                      d.event.subject_id, str(d.attempts), _when(d.parked_at),
+                      _when(d.replayed_at), d.last_error)
+    console.print(table)
+
+
+@dead_app.command("replay")
+def deadletters_replay(
+    ids: Annotated[list[str], typer.Argument(help="dead letter ids (from 'list')")],
+    data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Queue each event again for its one subscriber; the running relay delivers it.
+    Idempotent: a letter already replayed is reported and left alone."""
+    from lastmile.app.dead_letters import replay_dead_letter
+    from lastmile.core.errors import DomainError
+
+    container = _container(data_dir, database_url)
+    missing = False
+    try:
+        for dead_letter_id in ids:
+            try:
+                replay = replay_dead_letter(container.services, dead_letter_id)
+            except DomainError as exc:
+                console.print(f"[red]{exc.message}[/red]")
+                missing = True
+                continue
+            state = "queued" if replay.queued else "already replayed"
+            console.print(f"{dead_letter_id}: {state} for {replay.dead_letter.subscriber}")
+    finally:
+        container.close()
+    if missing:
+        raise typer.Exit(2)
+
+
+def _when(ts: float | None) -> str:
+    from datetime import UTC, datetime
+
+    return "" if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
 @app.command()

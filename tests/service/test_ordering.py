@@ -2,8 +2,7 @@
 
 import pytest
 
-from fakes import RecordingPublisher
-from lastmile.adapters.bus.outbox import IdempotentHandler, RelayError, relay_once
+from lastmile.adapters.bus.outbox import IdempotentHandler
 from lastmile.app import fulfilment, offers, queries
 from lastmile.app.auth import Principal
 from lastmile.app.ordering import LineRequest, OrderRequest, place_order
@@ -158,18 +157,6 @@ def test_courier_cannot_end_shift_holding_orders(platform):
     with pytest.raises(Conflict) as err:
         fulfilment.end_shift(svc, c, actor=_actor("courier", c))
     assert err.value.code == "orders_in_hand"
-
-
-def test_outbox_relays_every_event_at_least_once_in_order(platform):
-    svc = platform.services
-    relay_once(svc, RecordingPublisher(), batch=10_000)  # the seed's menu events
-    place_order(svc, _request(platform), idempotency_key="k")
-    flaky = RecordingPublisher(fail_times=1)
-    with pytest.raises(RelayError):
-        relay_once(svc, flaky)
-    assert relay_once(svc, flaky) == 1
-    assert relay_once(svc, flaky) == 0
-    assert [e.type for e in flaky.events] == ["order.placed"]
 
 
 def test_idempotent_handler_acts_once_per_event(platform):
@@ -393,29 +380,3 @@ def test_finished_shifts_end_unless_the_courier_still_carries_orders(platform):
         assert uow.couriers.get(busy).status.value == "busy"
     fulfilment.cancel_order(svc, order.id, reason="x", actor=_actor("ops", "ops"))
     assert fulfilment.end_expired_shifts(svc) == 1
-
-
-def test_the_relay_worker_survives_a_failing_subscriber_and_delivers_later(platform):
-    import threading
-
-    from lastmile.adapters.bus.outbox import relay_worker
-
-    svc = platform.services
-    relay_once(svc, RecordingPublisher(), batch=10_000)  # the seed's menu events
-    place_order(svc, _request(platform), idempotency_key="k")
-    flaky = RecordingPublisher(fail_times=2)
-    delivered = threading.Event()
-    original = flaky.publish
-
-    def publish(event):
-        original(event)
-        delivered.set()
-
-    flaky.publish = publish
-    worker = relay_worker(svc, flaky, interval_s=0.01)
-    worker.start()
-    try:
-        assert delivered.wait(10)
-    finally:
-        worker.stop()
-    assert worker.errors == 2 and [e.type for e in flaky.events] == ["order.placed"]

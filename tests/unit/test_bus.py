@@ -1,6 +1,6 @@
 import pytest
 
-from lastmile.adapters.bus.memory import DeliveryFailed, InProcessBus
+from lastmile.adapters.bus.memory import InProcessBus
 from lastmile.app.events import Event
 
 
@@ -9,7 +9,7 @@ def an_event(type_: str = "order.placed") -> Event:
                  actor_kind="system", actor_id="system")
 
 
-def test_subscribers_of_the_type_and_of_star_receive_the_event():
+def test_live_subscribers_of_the_type_and_of_star_receive_the_event():
     bus, got = InProcessBus(), []
     bus.subscribe("order.placed", lambda e: got.append(("typed", e.type)))
     bus.subscribe("*", lambda e: got.append(("all", e.type)))
@@ -18,7 +18,7 @@ def test_subscribers_of_the_type_and_of_star_receive_the_event():
     assert got == [("typed", "order.placed"), ("all", "order.placed")]
 
 
-def test_a_failing_subscriber_does_not_starve_the_others_but_is_reported():
+def test_a_failing_live_subscriber_is_counted_never_raised_and_the_others_still_receive():
     bus, got = InProcessBus(), []
 
     def broken(e):
@@ -26,9 +26,8 @@ def test_a_failing_subscriber_does_not_starve_the_others_but_is_reported():
 
     bus.subscribe("*", broken)
     bus.subscribe("*", got.append)
-    with pytest.raises(DeliveryFailed, match="boom"):
-        bus.publish(an_event())
-    assert len(got) == 1
+    bus.publish(an_event())  # a live feed has no retry: the publisher (a ping, the relay) goes on
+    assert len(got) == 1 and bus.live_failures == 1
 
 
 def test_unsubscribe_stops_delivery():
@@ -37,3 +36,44 @@ def test_unsubscribe_stops_delivery():
     stop()
     bus.publish(an_event())
     assert got == []
+
+
+def test_durable_subscribers_get_only_what_the_relay_delivers_and_their_errors_go_back():
+    bus, got = InProcessBus(), []
+    bus.subscribe("*", got.append, durable="recorder")
+
+    def broken(e):
+        raise ValueError("boom")
+
+    bus.subscribe("order.placed", broken, durable="broken")
+    bus.publish(an_event())
+    assert got == []  # publish is the live fan-out; durable ones wait for the relay
+    assert bus.durable() == {"recorder": "*", "broken": "order.placed"}
+    bus.deliver("recorder", an_event())
+    assert len(got) == 1
+    with pytest.raises(ValueError, match="boom"):
+        bus.deliver("broken", an_event())
+    bus.deliver("broken", an_event("order.delivered"))  # not its type: nothing to do
+
+
+def test_a_durable_name_is_unique_in_a_process_and_unknown_names_are_refused():
+    bus = InProcessBus()
+    stop = bus.subscribe("*", lambda e: None, durable="drive")
+    with pytest.raises(ValueError, match="already subscribed"):
+        bus.subscribe("*", lambda e: None, durable="drive")
+    with pytest.raises(ValueError, match="1-64 characters"):
+        bus.subscribe("*", lambda e: None, durable="")
+    stop()
+    assert bus.durable() == {}
+    with pytest.raises(LookupError, match="drive"):
+        bus.deliver("drive", an_event())
+
+
+def test_a_relay_policy_needs_a_positive_lease_and_batch():
+    from lastmile.adapters.bus.outbox import RelayPolicy
+    from lastmile.core.errors import InvalidInput
+
+    for bad in ({"lease_s": 0}, {"batch": 0}):
+        with pytest.raises(InvalidInput, match="lease_s > 0 and batch >= 1"):
+            RelayPolicy(**bad)
+    assert RelayPolicy().retry.max_attempts == 10

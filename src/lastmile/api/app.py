@@ -14,6 +14,7 @@ from lastmile.api.routers import (
     consumer,
     courier,
     dashboard,
+    dead_letters,
     drive,
     merchant,
     ops,
@@ -48,6 +49,7 @@ def create_app(container: Container, *, start_workers: bool = True) -> FastAPI:
     for module in (consumer, merchant, courier, ops, streams, dashboard):
         app.include_router(module.router)
     app.include_router(drive.router)
+    app.include_router(dead_letters.router)
     app.include_router(tracking_page.router)
 
     @app.get("/healthz", tags=["meta"])

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from lastmile.app.events import Event
+from lastmile.app.ports import DeadLetter, SubscriberState
 from lastmile.core.model import MenuItem, Merchant, Region
 from lastmile.core.offers import Offer
 from lastmile.core.orders import Order
@@ -196,3 +197,19 @@ def region_out(r: Region) -> dict[str, Any]:
     return {"id": r.id, "name": r.name, "market": r.market, "time_zone": r.time_zone,
             "currency": r.currency, "tax_rate_bp": r.tax_rate_bp,
             "polygon": [{"lat": v.lat, "lng": v.lng} for v in r.polygon.vertices]}
+
+
+def dead_letter_out(d: DeadLetter) -> dict[str, Any]:
+    e = d.event
+    return {"id": d.id, "subscriber": d.subscriber, "seq": d.seq,
+            "event": {"event_id": e.event_id, "type": e.type, "region_id": e.region_id,
+                      "subject_id": e.subject_id, "occurred_at": iso(e.occurred_at)},
+            "attempts": d.attempts, "last_error": d.last_error,
+            "first_failed_at": iso(d.first_failed_at), "parked_at": iso(d.parked_at),
+            "replayed_at": iso(d.replayed_at), "replays": d.replays}
+
+
+def subscriber_out(s: SubscriberState) -> dict[str, Any]:
+    return {"name": s.name, "event_type": s.event_type, "registered_at": iso(s.registered_at),
+            "position": s.position, "pending": s.pending, "retrying": s.retrying,
+            "parked": s.parked}

@@ -5,8 +5,9 @@ Events reach the bus on the outbox relay's thread (``order.*``, ``offer.*``,
 handler only filters and appends to each matching connection's bounded queue
 under a lock, then wakes the connection's asyncio loop with
 ``loop.call_soon_threadsafe``: it never awaits, never does I/O and never
-raises, so a slow or dead WebSocket client cannot block the bus or stall the
-outbox relay (a raising bus handler would make the relay retry forever).
+raises, so a slow or dead WebSocket client cannot block the bus or the outbox
+relay. The hub is a live (unnamed) bus subscriber: it holds no position, and an
+event it fails on is counted by the bus, never retried (see ``adapters.bus.outbox``).
 
 A full queue drops its *oldest* message and counts it: a live feed would rather
 show the latest position than every stale one. The connection reports drops to

@@ -34,9 +34,15 @@ class Publisher(Protocol):
 
 
 class EventBus(Publisher, Protocol):
-    """Typed, versioned events to subscribers; the in-process bus and a durable log implement it."""
+    """Typed, versioned events to subscribers; the in-process bus and a durable log implement it.
 
-    def subscribe(self, event_type: str, handler: Callable[[Event], None]) -> Callable[[], None]:
+    A ``durable`` subscriber has a name: it receives every recorded event once it has
+    registered, with its own queue, retries and dead letters (JetStream's durable consumer).
+    Without a name the subscription is live: events published while it listens, best effort.
+    """
+
+    def subscribe(self, event_type: str, handler: Callable[[Event], None], *,
+                  durable: str | None = None) -> Callable[[], None]:
         """Deliver events of ``event_type`` (or ``*`` for all); returns an unsubscribe function."""
         ...
 
@@ -64,6 +70,50 @@ class ApiKeyRecord:
 class OutboxEntry:
     seq: int
     event: Event
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueuedEvent:
+    """An event waiting for one durable subscriber; ``attempts`` failed so far."""
+
+    subscriber: str
+    seq: int
+    event: Event
+    attempts: int = 0
+    first_failed_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLetter:
+    """An event a subscriber failed ``attempts`` times in a row; parked until ops replay it.
+
+    ``replayed_at`` is set while a replay is queued or done; parking it again clears it.
+    """
+
+    id: str
+    subscriber: str
+    seq: int
+    event: Event
+    attempts: int
+    last_error: str
+    first_failed_at: float
+    parked_at: float
+    replayed_at: float | None = None
+    replays: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriberState:
+    """A durable subscriber's backlog: ``position`` is the outbox seq up to which every event
+    was delivered or parked; ``retrying`` of the ``pending`` ones failed at least once."""
+
+    name: str
+    event_type: str
+    registered_at: float
+    position: int
+    pending: int
+    retrying: int
+    parked: int
 
 
 class RegionRepo(Protocol):
@@ -137,8 +187,59 @@ class EventLog(Protocol):
 
 class Outbox(Protocol):
     def add(self, event: Event) -> None: ...
-    def pending(self, limit: int) -> list[OutboxEntry]: ...
-    def mark_sent(self, seqs: Sequence[int], at: float) -> None: ...
+    def pending(self, limit: int) -> list[OutboxEntry]:
+        """Rows the relay has not fanned out yet (``EventDeliveries.fan_out`` marks them)."""
+        ...
+
+
+class EventDeliveries(Protocol):
+    """Durable subscribers, their queues of outbox events, and their dead letters.
+
+    A queued event is claimed by one relay at a time: claiming leases it (``claimed_by``,
+    ``lease_until``); settling it checks the lease is still that relay's, so a relay whose
+    lease lapsed and was taken over cannot settle what the other now holds.
+    """
+
+    def register(self, name: str, event_type: str, at: float) -> None:
+        """Add (or refresh) a durable subscriber; it receives events fanned out from now on."""
+        ...
+    def fan_out(self, limit: int, at: float) -> list[OutboxEntry]:
+        """Queue the oldest unsent outbox rows for every registered subscriber whose type
+        matches and mark them sent; empty when another relay holds the head of the outbox."""
+        ...
+    def has_due(self, subscriber: str, now: float) -> bool:
+        """Whether ``claim`` could find anything (a cheap read before a write transaction)."""
+        ...
+    def claim(self, subscriber: str, *, relay_id: str, now: float, lease_s: float,
+              limit: int) -> list[QueuedEvent]:
+        """Lease due events of ``subscriber`` in seq order, only the oldest waiting events of
+        each subject (a later event of a subject waits for the earlier ones)."""
+        ...
+    def delivered(self, subscriber: str, seqs: Sequence[int], *, relay_id: str) -> int:
+        """Drop delivered events of this relay's lease; returns how many were still its own."""
+        ...
+    def retry(self, q: QueuedEvent, *, relay_id: str, error: str, at: float,
+              next_attempt_at: float) -> bool:
+        """Count a failed attempt and schedule the next; False if the lease was lost."""
+        ...
+    def park(self, q: QueuedEvent, *, relay_id: str, error: str, at: float,
+             dead_letter_id: str) -> bool:
+        """Move the event to the dead letters (one per subscriber and event, reopened when a
+        replay fails again); False if the lease was lost."""
+        ...
+    def release(self, subscriber: str, seqs: Sequence[int], *, relay_id: str) -> None:
+        """Give back leased events not attempted (no attempt counted)."""
+        ...
+    def subscribers(self) -> list[SubscriberState]: ...
+    def dead_letters(self, *, subscriber: str | None = None, include_replayed: bool = False,
+                     limit: int = 100) -> list[DeadLetter]:
+        """Oldest parked first."""
+        ...
+    def dead_letter(self, dead_letter_id: str) -> DeadLetter | None: ...
+    def replay(self, dead_letter_id: str, at: float) -> bool:
+        """Queue the event again for its subscriber only; False (nothing done) when a replay
+        is already queued or done since it was parked."""
+        ...
 
 
 class Inbox(Protocol):
@@ -245,6 +346,7 @@ class UnitOfWork(Protocol):
     orders: OrderRepo
     events: EventLog
     outbox: Outbox
+    event_deliveries: EventDeliveries
     inbox: Inbox
     idempotency: IdempotencyRepo
     api_keys: ApiKeyRepo

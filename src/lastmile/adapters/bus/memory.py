@@ -1,4 +1,4 @@
-"""An in-process event bus: typed subscriptions by event type (or ``*``)."""
+"""An in-process event bus: live subscriptions by event type (or ``*``) and named durable ones."""
 
 from __future__ import annotations
 
@@ -11,51 +11,82 @@ from lastmile.app.events import Event
 
 Handler = Callable[[Event], None]
 log = logging.getLogger(__name__)
+MAX_NAME_CHARS = 64  # the width of event_subscribers.name
 
 
 class InProcessBus:
-    """Delivers each published event to every subscriber of its type and of ``*``.
+    """Two kinds of subscribers, as a durable log (JetStream) has them.
 
-    Handlers are isolated: every one gets the event even when an earlier one
-    fails. Failures are logged and then raised together as ``DeliveryFailed``,
-    so the outbox relay leaves the event unsent and retries it: delivery is at
-    least once, and handlers must be idempotent (see ``IdempotentHandler``).
+    - **Live** (``subscribe(type, handler)``): ``publish`` hands them the event on the
+      publisher's thread. A failing one is logged and counted in ``live_failures``, never
+      raised: a live feed keeps no position, so there is nothing to retry, and a raising
+      feed must not fail the courier's ping or the relay. Every other one still gets it.
+    - **Durable** (``subscribe(type, handler, durable=name)``): only the outbox relay calls
+      them, through ``deliver(name, event)``, and an exception goes back to the relay, which
+      retries with backoff and then parks the event for that subscriber alone
+      (``adapters.bus.outbox``). One handler per name in a process.
     """
 
     def __init__(self) -> None:
-        self._subs: dict[str, list[Handler]] = defaultdict(list)
+        self._live: dict[str, list[Handler]] = defaultdict(list)
+        self._durable: dict[str, tuple[str, Handler]] = {}
         self._lock = threading.Lock()
+        self.live_failures = 0
 
-    def subscribe(self, event_type: str, handler: Handler) -> Callable[[], None]:
+    def subscribe(self, event_type: str, handler: Handler, *,
+                  durable: str | None = None) -> Callable[[], None]:
+        if durable is None:
+            return self._subscribe_live(event_type, handler)
+        if not 0 < len(durable) <= MAX_NAME_CHARS:
+            raise ValueError(f"a durable subscriber's name needs 1-{MAX_NAME_CHARS} characters "
+                             f"(got {durable!r})")
         with self._lock:
-            self._subs[event_type].append(handler)
+            if durable in self._durable:
+                raise ValueError(f"durable subscriber {durable!r} is already subscribed here")
+            self._durable[durable] = (event_type, handler)
 
         def unsubscribe() -> None:
             with self._lock:
-                if handler in self._subs[event_type]:
-                    self._subs[event_type].remove(handler)
+                if self._durable.get(durable, (None, None))[1] is handler:
+                    del self._durable[durable]
+
+        return unsubscribe
+
+    def _subscribe_live(self, event_type: str, handler: Handler) -> Callable[[], None]:
+        with self._lock:
+            self._live[event_type].append(handler)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if handler in self._live[event_type]:
+                    self._live[event_type].remove(handler)
 
         return unsubscribe
 
     def publish(self, event: Event) -> None:
+        """Hand ``event`` to every live subscriber of its type and of ``*``; never raises."""
         with self._lock:
-            handlers = list(self._subs.get(event.type, ())) + list(self._subs.get("*", ()))
-        failures: list[Exception] = []
+            handlers = list(self._live.get(event.type, ())) + list(self._live.get("*", ()))
         for handler in handlers:
             try:
                 handler(event)
-            except Exception as exc:  # isolate subscribers; reported below, never swallowed
-                log.exception("subscriber %r failed on %s %s", handler, event.type,
+            except Exception:  # a live feed has no retry: logged and counted, the others go on
+                self.live_failures += 1
+                log.exception("live subscriber %r failed on %s %s", handler, event.type,
                               event.event_id)
-                failures.append(exc)
-        if failures:
-            raise DeliveryFailed(event.event_id, failures)
 
+    def durable(self) -> dict[str, str]:
+        """This process's durable subscribers: name -> event type (or ``*``)."""
+        with self._lock:
+            return {name: event_type for name, (event_type, _) in self._durable.items()}
 
-class DeliveryFailed(RuntimeError):
-    """One or more subscribers failed on an event; the others received it."""
-
-    def __init__(self, event_id: str, failures: list[Exception]):
-        super().__init__(f"{len(failures)} subscriber(s) failed on event {event_id}: "
-                         + "; ".join(repr(f) for f in failures))
-        self.failures = failures
+    def deliver(self, name: str, event: Event) -> None:
+        """Call durable subscriber ``name`` (a no-op for another event type); raises what it
+        raises, and ``LookupError`` when no such subscriber runs in this process."""
+        with self._lock:
+            entry = self._durable.get(name)
+        if entry is None:
+            raise LookupError(f"no durable subscriber {name!r} in this process")
+        event_type, handler = entry
+        if event_type in ("*", event.type):
+            handler(event)

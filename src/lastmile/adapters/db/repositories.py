@@ -215,11 +215,6 @@ class SqlOutbox(_Repo):
         return [OutboxEntry(seq=seq, event=Event.from_dict(payload))
                 for seq, payload in self.conn.execute(stmt)]
 
-    def mark_sent(self, seqs: Sequence[int], at: float) -> None:
-        if seqs:
-            self.conn.execute(t.outbox.update().where(t.outbox.c.seq.in_(list(seqs)))
-                              .values(sent_at=at))
-
 
 class SqlInbox(_Repo):
     def seen(self, consumer: str, event_id: str) -> bool:

@@ -131,6 +131,48 @@ inbox = sa.Table(
     sa.Column("event_id", sa.String(64), primary_key=True),
 )
 
+# Durable subscribers of the bus (adapters/bus/outbox.py): the relay fans each outbox row out
+# to one queue row per subscriber; delivered rows are deleted, exhausted ones parked.
+event_subscribers = sa.Table(
+    "event_subscribers", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("registered_at", Epoch, nullable=False),
+    sa.Column("last_seen_at", Epoch, nullable=False),
+)
+
+event_deliveries = sa.Table(
+    "event_deliveries", metadata,
+    sa.Column("subscriber", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("subject_id", sa.String(64), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", Epoch, nullable=False),
+    sa.Column("claimed_by", sa.String(64), nullable=True),
+    sa.Column("lease_until", Epoch, nullable=True),
+    sa.Column("first_failed_at", Epoch, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Index("ix_event_deliveries_subject", "subscriber", "subject_id", "seq"),
+)
+
+dead_letters = sa.Table(
+    "dead_letters", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("subscriber", sa.String(64), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("payload", Json, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=False),
+    sa.Column("first_failed_at", Epoch, nullable=False),
+    sa.Column("parked_at", Epoch, nullable=False),
+    sa.Column("replayed_at", Epoch, nullable=True),
+    sa.Column("replays", sa.Integer, nullable=False),
+    sa.UniqueConstraint("subscriber", "seq", name="uq_dead_letters_subscriber_seq"),
+    sa.Index("ix_dead_letters_open", "replayed_at", "parked_at"),
+)
+
 idempotency_keys = sa.Table(
     "idempotency_keys", metadata,
     sa.Column("scope", sa.String(128), primary_key=True),

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from lastmile.adapters.db import repositories as r
 from lastmile.adapters.db import repositories_drive as rd
+from lastmile.adapters.db import repositories_relay as rr
 from lastmile.adapters.db.engine import READ_ONLY
 from lastmile.app import ports
 from lastmile.core.errors import Conflict
@@ -58,6 +59,7 @@ class SqlUnitOfWork:
     orders: ports.OrderRepo
     events: ports.EventLog
     outbox: ports.Outbox
+    event_deliveries: ports.EventDeliveries
     inbox: ports.Inbox
     idempotency: ports.IdempotencyRepo
     api_keys: ports.ApiKeyRepo
@@ -94,6 +96,7 @@ class SqlUnitOfWork:
         self.orders = r.SqlOrders(conn)
         self.events = r.SqlEvents(conn)
         self.outbox = r.SqlOutbox(conn)
+        self.event_deliveries = rr.SqlEventDeliveries(conn)
         self.inbox = r.SqlInbox(conn)
         self.idempotency = r.SqlIdempotency(conn)
         self.api_keys = r.SqlApiKeys(conn)

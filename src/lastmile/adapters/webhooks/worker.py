@@ -1,7 +1,7 @@
 """Drive workers: bus subscriptions and the webhook and notification sender threads.
 
 ``install_drive(container)`` subscribes the webhook and notification
-producers to the bus (once) and starts two daemon threads; each has ``stop()``.
+producers to the bus (once, as two durable subscribers) and starts two daemon threads; each has ``stop()``.
 Tests and the simulator call the ``*_once`` functions of ``app.webhooks`` and
 ``app.notifications`` directly instead.
 """
@@ -26,6 +26,10 @@ from lastmile.app.webhooks import WebhookTransport
 from lastmile.core.webhooks import RetryPolicy
 
 log = logging.getLogger(__name__)
+# The durable bus subscribers' names: each keeps its own queue, retries and dead letters, so a
+# failing webhook producer neither holds back nor repeats the notices, and the other way round.
+WEBHOOKS = "drive-webhooks"
+NOTIFICATIONS = "drive-notifications"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -39,9 +43,12 @@ class DriveWorkers:
     interval_s: float = 1.0
     threads: list[LoopWorker] = field(default_factory=list)
 
-    def on_event(self, event: Event) -> None:
-        """The one bus subscriber: webhook messages, then notifications (both idempotent)."""
+    def queue_webhooks(self, event: Event) -> None:
+        """Bus subscriber ``drive-webhooks``: the event's webhook messages (idempotent)."""
         webhooks.on_event(self.services, event)
+
+    def queue_notifications(self, event: Event) -> None:
+        """Bus subscriber ``drive-notifications``: the event's notices (idempotent)."""
         notifications.on_event(self.services, event, self.notify_policy)
 
     def webhook_tick(self) -> None:
@@ -99,6 +106,7 @@ def install_drive(container: DriveHost, **overrides: Unpack[DriveOverrides]) -> 
         return existing
     workers = DriveWorkers(services=container.services,
                            live=getattr(container, "live", None), **overrides)
-    container.bus.subscribe("*", workers.on_event)
+    container.bus.subscribe("*", workers.queue_webhooks, durable=WEBHOOKS)
+    container.bus.subscribe("*", workers.queue_notifications, durable=NOTIFICATIONS)
     extras["drive"] = workers
     return workers
