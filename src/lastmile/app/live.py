@@ -10,13 +10,16 @@ store holds is ignored, so replays and reordered writers cannot move a courier b
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 from lastmile.core.errors import InvalidInput
-from lastmile.core.geo import Point
+from lastmile.core.geo import MAX_MERCATOR_LAT, Point
+
+log = logging.getLogger(__name__)
 
 COURIER_STATUSES = ("idle", "to_pickup", "at_pickup", "to_dropoff", "at_dropoff", "offline")
 
@@ -24,7 +27,7 @@ COURIER_STATUSES = ("idle", "to_pickup", "at_pickup", "to_dropoff", "at_dropoff"
 DEFAULT_MAX_AGE_S = 120.0
 
 # Redis GEO indexes only Web Mercator latitudes; no delivery happens closer to the poles.
-MAX_ABS_LAT = 85.05112878
+MAX_ABS_LAT = MAX_MERCATOR_LAT
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -168,3 +171,19 @@ def tally_statuses(couriers: Iterable[CourierLive]) -> dict[str, int]:
     for courier in couriers:
         counts[courier.status] += 1
     return counts
+
+
+def forget_position(live: LiveStore, courier_id: str) -> bool:
+    """Remove the courier's live position after the change that ends their shift committed.
+
+    The live store is not part of the unit of work, so it is updated last: a store that
+    fails here must not undo the committed change (a ban, an ended shift). The failure is
+    logged and reported (False); the position then lapses after ``live.max_age_s``, and
+    dispatch already skips the courier because it reads who is on shift from the database.
+    """
+    try:
+        live.remove(courier_id)
+    except Exception:  # noqa: BLE001 - any store failure: logged, reported, never undoes the change
+        log.exception("could not remove the live position of courier %s", courier_id)
+        return False
+    return True

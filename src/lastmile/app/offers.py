@@ -134,6 +134,14 @@ def _close(uow: UnitOfWork, services: Services, offer: Offer, status: OfferStatu
     return closed
 
 
+def withdraw_courier_offers(uow: UnitOfWork, services: Services, courier_id: str, *,
+                            actor: Actor, now: float, reason: str) -> list[Offer]:
+    """Withdraw every pending offer of the courier (live or past its expiry), each with its
+    ``offer.withdrawn`` event, so their orders return to dispatch now; the caller commits."""
+    return [_close(uow, services, offer, OfferStatus.WITHDRAWN, actor, now, reason=reason)
+            for offer in uow.offers.pending_for_courier(courier_id)]
+
+
 def current_offer(services: Services, courier_id: str) -> Offer | None:
     """The courier's live offer, if any (expired ones are not shown)."""
     now = services.clock.now()
