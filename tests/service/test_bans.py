@@ -14,7 +14,7 @@ from lastmile.app.live import CourierLive
 from lastmile.app.ordering import LineRequest, OrderRequest, place_order
 from lastmile.app.tracking import ingest_pings
 from lastmile.core.dispatch import DispatchPolicy, PolicyKind
-from lastmile.core.errors import Forbidden, Unauthorized
+from lastmile.core.errors import Forbidden, InvalidInput, Unauthorized
 from lastmile.core.geo import Point
 from lastmile.core.orders import SYSTEM, Actor, ActorKind, OrderStatus
 from lastmile.sim.seed import DEMO_REGION_ID
@@ -256,3 +256,12 @@ def test_housekeeping_ending_a_shift_removes_the_live_position(platform):
     with p.services.uow(read_only=True) as uow:
         assert uow.offers.get(offer.id).status.value == "withdrawn"
         assert uow.events.for_subject(offer.id)[-1].type == "offer.withdrawn"
+
+
+def test_a_courier_ban_needs_a_reason_even_for_a_courier_who_never_worked(platform):
+    cid, _ = _courier(platform)
+    with pytest.raises(InvalidInput) as err:
+        bans.ban_courier(platform.services, cid, reason="   ", actor=OPS,
+                         live=platform.container.live)
+    assert err.value.code == "reason_required"
+    assert not queries.get_courier(platform.services, cid).banned
