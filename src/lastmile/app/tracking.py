@@ -190,13 +190,8 @@ def _classify_step(t: Tracking, courier: Courier, pings: list[Ping], banned: fro
     return step
 
 
-def live_status(services: Services, courier: Courier) -> str:
-    """The courier's live status from the first order in hand (idle with none)."""
-    with services.uow(read_only=True) as uow:
-        return _live_status(uow, courier)
-
-
 def _live_status(uow: UnitOfWork, courier: Courier) -> str:
+    """The courier's live status from the first order in hand (idle with none)."""
     if not courier.active_order_ids:
         return "idle"
     order = uow.orders.get(courier.active_order_ids[0])
