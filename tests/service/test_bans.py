@@ -230,7 +230,7 @@ def test_a_ban_removes_the_live_position(sqlite_platform, kind):
 
 
 class _BrokenLiveStore(MemoryLiveStore):
-    def remove(self, courier_id):
+    def remove(self, courier_id, *, at=None):
         raise ConnectionError("live store down")
 
 
@@ -265,3 +265,26 @@ def test_a_courier_ban_needs_a_reason_even_for_a_courier_who_never_worked(platfo
                          live=platform.container.live)
     assert err.value.code == "reason_required"
     assert not queries.get_courier(platform.services, cid).banned
+
+
+@pytest.mark.parametrize("kind", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def test_a_ping_in_flight_during_the_ban_does_not_put_the_courier_back(sqlite_platform, kind):
+    p = sqlite_platform
+    cid, _ = _working(p)
+    client, prefix = (None, "") if kind == "memory" else _redis_store()
+    live = MemoryLiveStore() if client is None else RedisLiveStore(client, prefix=prefix)
+    try:
+        stamped = p.clock.now()  # the ping read the clock and the courier before the ban
+        p.clock.advance(0.5)
+        _ban(p, cid, live)
+        live.upsert(CourierLive(courier_id=cid, region_id=DEMO_REGION_ID, lat=37.44,
+                                lng=-122.15, status="idle", updated_at=stamped))
+        assert live.get(cid) is None
+        assert live.nearest(DEMO_REGION_ID, 37.44, -122.15, 1_000, now=p.clock.now(),
+                            limit=5) == []
+    finally:
+        if client is not None:
+            keys = list(client.scan_iter(match=f"{prefix}:*"))
+            if keys:
+                client.delete(*keys)
+            client.close()

@@ -133,4 +133,4 @@ def ban_courier(services: Services, courier_id: str, *, reason: str, actor: Acto
         courier_id=courier_id, device_ids=tuple(devices), returned_order_ids=tuple(returned),
         flagged_order_ids=tuple(flagged), withdrawn_offer_ids=tuple(o.id for o in withdrawn),
         revoked_keys=revoked, shift_ended=courier.on_shift,
-        position_removed=forget_position(live, courier_id))
+        position_removed=forget_position(live, courier_id, at=services.clock.now()))

@@ -6,6 +6,9 @@ no read returns them, and ``prune(now)`` deletes them. ``now`` is always passed
 in (seconds since the epoch, from the injected clock); stores never read a clock.
 Writes are last-write-wins by ``updated_at``: an upsert older than what the
 store holds is ignored, so replays and reordered writers cannot move a courier back.
+A removal with ``at`` is such a write too: a position stamped before ``at`` (a ping
+that was in flight when the shift ended or the courier was banned) cannot bring
+the courier back; the mark lasts ``max_age_s``, after which that write is stale anyway.
 """
 
 from __future__ import annotations
@@ -90,8 +93,9 @@ class LiveStore(Protocol):
         """The courier's last position; None if unknown, or if expired at ``now`` when given."""
         ...
 
-    def remove(self, courier_id: str) -> None:
-        """Forget the courier (end of shift). Removing an unknown courier is a no-op."""
+    def remove(self, courier_id: str, *, at: float | None = None) -> None:
+        """Forget the courier (end of shift); with ``at``, ignore later upserts stamped before
+        ``at`` (see the module doc). Removing an unknown courier is a no-op."""
         ...
 
     def nearest(
@@ -173,16 +177,18 @@ def tally_statuses(couriers: Iterable[CourierLive]) -> dict[str, int]:
     return counts
 
 
-def forget_position(live: LiveStore, courier_id: str) -> bool:
+def forget_position(live: LiveStore, courier_id: str, *, at: float) -> bool:
     """Remove the courier's live position after the change that ends their shift committed.
 
-    The live store is not part of the unit of work, so it is updated last: a store that
-    fails here must not undo the committed change (a ban, an ended shift). The failure is
-    logged and reported (False); the position then lapses after ``live.max_age_s``, and
-    dispatch already skips the courier because it reads who is on shift from the database.
+    ``at`` is read after the commit: a ping that loaded the courier before the commit was
+    stamped earlier, so its late upsert cannot bring the position back. The live store is
+    not part of the unit of work, so it is updated last: a store that fails here must not
+    undo the committed change (a ban, an ended shift). The failure is logged and reported
+    (False); the position then lapses after ``live.max_age_s``, and dispatch already skips
+    the courier because it reads who is on shift from the database.
     """
     try:
-        live.remove(courier_id)
+        live.remove(courier_id, at=at)
     except Exception:  # noqa: BLE001 - any store failure: logged, reported, never undoes the change
         log.exception("could not remove the live position of courier %s", courier_id)
         return False

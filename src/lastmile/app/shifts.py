@@ -58,7 +58,7 @@ def end_shift(services: Services, courier_id: str, *, actor: Actor, live: LiveSt
         nxt = close_shift(uow, services, courier, actor=actor, now=services.clock.now(),
                           reason=reason)
         uow.commit()
-    forget_position(live, courier_id)
+    forget_position(live, courier_id, at=services.clock.now())
     return nxt
 
 
