@@ -19,10 +19,10 @@ from lastmile.adapters.webhooks.http import HttpTransport
 from lastmile.adapters.webhooks.worker import DriveWorkers, install_drive
 from lastmile.app.context import Services
 from lastmile.app.delays import flag_late_orders
-from lastmile.app.fulfilment import end_expired_shifts
 from lastmile.app.live import LiveStore
 from lastmile.app.offers import expire_due_offers
 from lastmile.app.ports import Clock, IdSource
+from lastmile.app.shifts import end_expired_shifts
 from lastmile.app.tracking import MemoryTrackStates, Tracking, TrackStates
 from lastmile.settings import Settings
 
@@ -50,12 +50,12 @@ class Container:
             self.relay = self.outbox_relay.worker(self.settings.relay_interval_s)
             self.relay.start()
         if "housekeeping" not in self.extras:
-            services = self.services
+            services, live = self.services, self.live
 
             def housekeeping() -> None:
                 flag_late_orders(services)
                 expire_due_offers(services)  # closed with their event even with no dispatcher
-                end_expired_shifts(services)
+                end_expired_shifts(services, live)
 
             worker = LoopWorker("housekeeping", housekeeping,
                                 self.settings.housekeeping_interval_s)

@@ -39,6 +39,19 @@ def test_quote_then_accept(api):
     assert r.status_code == 201 and r.json()["tip"]["amount_minor"] == 400
 
 
+def test_the_quote_and_the_delivery_agree_on_the_fee_the_business_pays(api):
+    h = api.h("merchant")
+    q = api.client.post("/v1/drive/quotes", json=body(order_value_minor=900_000), headers=h)
+    quote = q.json()
+    prices = {k: v["amount_minor"] for k, v in quote["prices"].items()}
+    fee = quote["fee"]["amount_minor"]
+    assert fee == prices["delivery_fee"] and prices["total"] == fee + 300
+    assert prices["service_fee"] == prices["tax"] == prices["subtotal"] == 0
+    d = api.client.post("/v1/drive/quotes/ord-1001/accept", json={}, headers=h).json()
+    assert d["fee"]["amount_minor"] == fee and d["order_value"]["amount_minor"] == 900_000
+    assert d["order"]["prices"]["total"]["amount_minor"] == fee + 300
+
+
 def test_bad_input_names_field_and_rule(api):
     h = api.h("merchant")
     now = api.platform.clock.now()

@@ -227,6 +227,19 @@ def test_bad_ping_is_422_and_counted(api):
     assert stats["rejected_invalid"] == 1
 
 
+def test_a_refused_ping_batch_leaves_the_tracking_state_unchanged(api):
+    c = api.client
+    c.post("/v1/courier/shift/start", json={"device_id": "main", "duration_s": 7200},
+           headers=api.h("courier"))
+    now = api.platform.clock.now()
+    good = {"device_id": "main", "lat": 37.44, "lng": -122.14, "accuracy_m": 8, "client_ts": now}
+    polar = {**good, "lat": 85.5, "client_ts": now + 1}  # a valid WGS84 latitude, not storable
+    r = c.post("/v1/courier/locations", json={"pings": [good, polar]}, headers=api.h("courier"))
+    assert r.status_code == 422 and r.json()["field"] == "pings[1].lat"
+    again = c.post("/v1/courier/locations", json={"pings": [good]}, headers=api.h("courier"))
+    assert again.json()["pings"][0]["reason"] == "accepted"  # not a duplicate: nothing stored
+
+
 def test_ops_bans_a_device_and_it_cannot_start_a_shift(api):
     c = api.client
     r = c.post("/v1/ops/devices/old-phone/ban", json={"reason": "ex-courier"}, headers=api.h("ops"))

@@ -19,7 +19,8 @@ def test_creating_a_delivery_places_and_confirms_an_order_with_one_delivery_line
     view = drive.create_delivery(platform.services, a_request(platform))
     order = view.order
     assert order.status.value == "confirmed"
-    assert [(li.item_id, li.unit_price.amount_minor) for li in order.lines] == [("delivery", 2500)]
+    assert [(li.item_id, li.quantity) for li in order.lines] == [("delivery", 1)]
+    assert view.delivery.order_value_minor == 2500
     assert order.prices.tip.amount_minor == 300
     assert view.delivery.tracking_token.startswith("trk_") and not view.replayed
     assert order.consumer_id.startswith("drive_")
@@ -379,3 +380,51 @@ def test_a_message_for_a_removed_endpoint_goes_to_the_dead_letter_at_once(platfo
     assert webhooks.send_webhooks_once(svc, transport) == 1
     [msg] = webhooks.list_messages(svc, m)
     assert (msg.status.value, msg.attempts, transport.urls) == ("dead", 1, [])
+
+
+# --- a delivery is priced as a delivery ----------------------------------------------------
+
+def test_a_drive_quote_charges_the_delivery_fee_and_tip_whatever_the_goods_are_worth(platform):
+    svc = platform.services
+    cheap = drive.quote_delivery(svc, a_request(platform, external_delivery_id="a",
+                                                order_value_minor=500))
+    dear = drive.quote_delivery(svc, a_request(platform, external_delivery_id="b",
+                                               order_value_minor=250_000))
+    for q in (cheap, dear):
+        p = q.prices_minor
+        assert (p["subtotal"], p["service_fee"], p["small_order_fee"], p["tax"]) == (0, 0, 0, 0)
+        assert p["total"] == q.fee_minor + 300 and q.fee_minor == p["delivery_fee"] > 0
+    assert cheap.prices_minor == dear.prices_minor
+
+
+def test_the_order_for_dispatch_and_its_event_carry_the_quoted_fee_and_tip(platform):
+    svc = platform.services
+    q = drive.quote_delivery(svc, a_request(platform))
+    view = drive.accept_quote(svc, q.merchant_id, "ext-1", tip_minor=450)
+    prices = view.order.prices
+    assert view.fee.amount_minor == q.fee_minor
+    assert prices.total.amount_minor == q.fee_minor + 450
+    assert prices.subtotal.amount_minor == prices.service_fee.amount_minor == 0
+    with svc.uow(read_only=True) as uow:
+        placed = uow.events.for_subject(view.order.id)[0]
+    assert placed.data["total_minor"] == q.fee_minor + 450
+
+
+def test_a_delivery_created_directly_costs_what_its_quote_would(platform):
+    svc = platform.services
+    q = drive.quote_delivery(svc, a_request(platform, external_delivery_id="quoted"))
+    view = drive.create_delivery(svc, a_request(platform))
+    assert view.fee.amount_minor == q.fee_minor
+    assert view.order.prices.as_minor() == q.prices_minor
+
+
+def test_webhooks_tell_the_business_the_fee_and_tip_it_pays(platform):
+    svc = platform.services
+    m = platform.seed.merchant_ids[0]
+    webhooks.register_endpoint(svc, m, url="http://127.0.0.1:9/hook")
+    view = drive.create_delivery(svc, a_request(platform))
+    pump(platform)
+    for msg in webhooks.list_messages(svc, m):
+        data = msg.payload["data"]
+        assert (data["fee_minor"], data["tip_minor"], data["currency"]) == (
+            view.fee.amount_minor, 300, view.order.currency)

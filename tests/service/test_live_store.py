@@ -94,6 +94,23 @@ def test_a_courier_moving_region_leaves_the_old_one(store):
     assert store.nearest("berlin", LAT0, LNG0, 1_000, now=T0, limit=5) == []
 
 
+def test_a_write_stamped_before_a_removal_does_not_bring_the_courier_back(store):
+    store.upsert(a_courier(updated_at=T0))
+    store.remove("cou_1", at=T0 + 5)
+    store.upsert(a_courier(updated_at=T0 + 3))  # in flight when the shift ended
+    assert store.get("cou_1") is None
+    assert store.all_in_region("berlin", now=T0 + 5) == []
+    store.upsert(a_courier(updated_at=T0 + 5))  # a new shift's first ping
+    assert store.get("cou_1").updated_at == T0 + 5
+
+
+def test_a_removal_without_a_time_lets_any_later_write_in(store):
+    store.upsert(a_courier(updated_at=T0 + 5))
+    store.remove("cou_1")
+    store.upsert(a_courier(updated_at=T0))
+    assert store.get("cou_1").updated_at == T0
+
+
 def test_removed_courier_is_gone_everywhere(store):
     store.upsert(a_courier())
     store.remove("cou_1")

@@ -3,7 +3,7 @@
 import pytest
 
 from lastmile.adapters.bus.outbox import IdempotentHandler
-from lastmile.app import fulfilment, offers, queries
+from lastmile.app import fulfilment, offers, queries, shifts
 from lastmile.app.auth import Principal
 from lastmile.app.ordering import LineRequest, OrderRequest, place_order
 from lastmile.core.errors import Conflict, InvalidInput, NotFound
@@ -155,7 +155,7 @@ def test_courier_cannot_end_shift_holding_orders(platform):
     offer = offers.make_offer(svc, courier_id=c, order_ids=(order.id,), actor=SYSTEM)
     offers.accept_offer(svc, offer.id, actor=_actor("courier", c))
     with pytest.raises(Conflict) as err:
-        fulfilment.end_shift(svc, c, actor=_actor("courier", c))
+        shifts.end_shift(svc, c, actor=_actor("courier", c), live=platform.container.live)
     assert err.value.code == "orders_in_hand"
 
 
@@ -372,11 +372,11 @@ def test_finished_shifts_end_unless_the_courier_still_carries_orders(platform):
                              actor=_actor("merchant", order.merchant_id))
     offer = offers.make_offer(svc, courier_id=busy, order_ids=(order.id,), actor=SYSTEM)
     offers.accept_offer(svc, offer.id, actor=_actor("courier", busy))
-    assert fulfilment.end_expired_shifts(svc) == 0  # nobody's shift is over yet
+    assert shifts.end_expired_shifts(svc, platform.container.live) == 0  # nobody's shift is over yet
     platform.clock.advance(601)
-    assert fulfilment.end_expired_shifts(svc) == 1
+    assert shifts.end_expired_shifts(svc, platform.container.live) == 1
     with svc.uow(read_only=True) as uow:
         assert uow.couriers.get(free).status.value == "offline"
         assert uow.couriers.get(busy).status.value == "busy"
     fulfilment.cancel_order(svc, order.id, reason="x", actor=_actor("ops", "ops"))
-    assert fulfilment.end_expired_shifts(svc) == 1
+    assert shifts.end_expired_shifts(svc, platform.container.live) == 1

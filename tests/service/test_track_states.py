@@ -85,3 +85,19 @@ def test_state_codec_round_trips_every_field():
         state, _ = classify(state, _ping(device, ts), POLICY)
     state = replace(state, switches=2)
     assert state_from_json(state_to_json(state)) == state
+
+
+def test_a_step_that_raises_leaves_the_state_as_it_was(states):
+    # app.tracking builds the live position inside the step so that an invalid one aborts
+    # the whole batch: this is the store half of that promise.
+    states.transact("shf_1", _step(1.0))
+    before = states.get("shf_1")
+
+    def failing(state):
+        classify(state, _ping("main", 2.0), POLICY)
+        raise ValueError("position cannot be stored")
+
+    with pytest.raises(ValueError):
+        states.transact("shf_1", failing)
+    assert states.get("shf_1") == before
+    assert states.transact("shf_1", _step(2.0)).accepted

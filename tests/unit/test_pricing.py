@@ -7,7 +7,14 @@ from hypothesis import strategies as st
 from lastmile.core.errors import InvalidInput
 from lastmile.core.geo import Point
 from lastmile.core.money import Money
-from lastmile.core.pricing import PricingPolicy, SupplyDemand, delivery_fee, quote, surge_multiplier
+from lastmile.core.pricing import (
+    PricingPolicy,
+    SupplyDemand,
+    delivery_fee,
+    delivery_quote,
+    quote,
+    surge_multiplier,
+)
 
 POLICY = PricingPolicy()
 PICKUP = Point(lat=37.44, lng=-122.14)
@@ -94,3 +101,24 @@ def test_eta_never_improves_as_more_orders_wait_or_fewer_couriers_work(orders, m
     base = eta_window(3000.0, 600, 0.0, POLICY, calm).expected_at
     assert eta_window(3000.0, 600, 0.0, POLICY, rush).expected_at >= base
     assert eta_window(3000.0, 600, 0.0, POLICY, fewer).expected_at >= base
+
+
+def test_a_delivery_sold_on_its_own_costs_the_marketplace_delivery_fee_and_the_tip():
+    busy = SupplyDemand(open_orders=25, available_couriers=10)
+    dropoff = Point(lat=37.47, lng=-122.10)
+    tip = Money(amount_minor=250, currency="USD")
+    drive = delivery_quote(pickup=PICKUP, dropoff=dropoff, tip=tip, prep_time_s=600,
+                           supply=busy, now=0.0, policy=POLICY)
+    market = _quote(dropoff, supply=busy)
+    assert drive.prices.delivery_fee == market.prices.delivery_fee
+    assert drive.prices.total == drive.prices.delivery_fee + tip
+    assert (drive.eta, drive.distance_m, drive.surge_multiplier) == (
+        market.eta, market.distance_m, market.surge_multiplier)
+
+
+def test_a_delivery_quote_refuses_what_a_marketplace_quote_refuses():
+    far = Point(lat=37.60, lng=-122.14)
+    with pytest.raises(InvalidInput) as err:
+        delivery_quote(pickup=PICKUP, dropoff=far, tip=Money(amount_minor=0, currency="USD"),
+                       prep_time_s=600, supply=CALM, now=0.0, policy=POLICY)
+    assert err.value.code == "out_of_range"

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from lastmile.app.context import Services
 from lastmile.app.ports import ApiKeyRecord
-from lastmile.core.errors import InvalidInput, NotFound, Unauthorized
+from lastmile.core.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from lastmile.core.model import Courier
 from lastmile.core.orders import Actor, ActorKind
 
 ROLES = ("consumer", "merchant", "courier", "ops")
@@ -37,8 +38,13 @@ def issue_api_key(services: Services, *, role: str, subject_id: str) -> tuple[st
             "consumer": uow.consumers.get, "merchant": uow.merchants.get,
             "courier": uow.couriers.get,
         }.get(role)
-        if exists is not None and exists(subject_id) is None:
+        subject = exists(subject_id) if exists is not None else None
+        if exists is not None and subject is None:
             raise NotFound(f"{role}_not_found", f"no {role} {subject_id}", field="subject_id")
+        if isinstance(subject, Courier) and subject.banned:
+            # A ban revokes the courier's keys; a new key must not let them back in.
+            raise Forbidden("courier_banned", f"courier {subject_id} is banned; no key is issued",
+                            field="subject_id")
         plaintext = f"lm_{role[:3]}_{services.rng.getrandbits(192):048x}"
         key_id = services.ids.new("key")
         uow.api_keys.add(ApiKeyRecord(key_id=key_id, key_hash=hash_key(plaintext), role=role,

@@ -7,7 +7,7 @@ turns its decisions into offers with ``offers.make_offer`` (actor SYSTEM).
 
 - Open orders: confirmed, ready or unassigned, without a live offer. An offer
   not accepted by its expiry puts its orders back in the pool next round.
-- Couriers: on shift, without a live offer. Position from the live store
+- Couriers: on shift, not banned, without a live offer. Position from the live store
   (fallback: the courier's stored location, then the region centre, but only
   in the first ``live.max_age_s`` of a shift, before the app's first ping: a
   courier silent longer than that has closed the app or lost signal, and is
@@ -203,8 +203,10 @@ def load_snapshot(services: Services, live: LiveStore, region_id: str, *,
             _open_order(o, plane, prep.get(o.merchant_id, 600))
             for o in sorted(waiting, key=lambda o: (o.placed_at, o.id)) if o.id not in offered
         )
+        # Deciding on an offer: not available this round. Banned: never (a ban ends the
+        # shift; the check also holds for a row a concurrent writer left on shift).
         on_shift = [c for c in uow.couriers.list_region(region_id, on_shift_only=True)
-                    if c.id not in deciding]  # deciding on an offer: not available this round
+                    if c.id not in deciding and not c.banned]
         in_hand = uow.orders.get_many({i for c in on_shift for i in c.active_order_ids})
         couriers, committed = [], []
         for courier in on_shift:

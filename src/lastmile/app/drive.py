@@ -1,11 +1,18 @@
 """Drive: the delivery API for businesses (quote -> accept -> create, update, cancel, prove).
 
 A delivery is an ordinary order, placed and confirmed through the core
-lifecycle in one transaction: one line item ``delivery`` priced at the
-declared order value, the business (or a given address) as pickup, the
-drop-off contact as a stand-in consumer (``drive_<delivery id>``; no consumer
-account matches it). The ``deliveries`` row holds what only Drive has and
-maps the caller's ``external_delivery_id`` to the order.
+lifecycle in one transaction: one line item ``delivery``, the business (or a
+given address) as pickup, the drop-off contact as a stand-in consumer
+(``drive_<delivery id>``; no consumer account matches it). The ``deliveries``
+row holds what only Drive has (the declared order value among it) and maps the
+caller's ``external_delivery_id`` to the order.
+
+Pricing: a delivery is priced as a delivery (``core.pricing.delivery_quote``,
+called once, in ``_price``): the business pays the delivery fee and its tip,
+never the marketplace's service or small-order fee, nor tax on the value of its
+own goods. The quote holds that breakdown, the order carries it (subtotal,
+service fee, small-order fee and tax are zero, so its total is fee + tip), and
+the API, the webhooks and ``DeliveryView.fee`` read the fee from it.
 """
 
 from __future__ import annotations
@@ -53,7 +60,7 @@ from lastmile.core.orders import (
     OrderStatus,
     PriceBreakdown,
 )
-from lastmile.core.pricing import ROAD_FACTOR, Quote, quote
+from lastmile.core.pricing import ROAD_FACTOR, Quote, delivery_prices, delivery_quote
 
 QUOTE_TTL_S = 300  # a quote holds its price for 5 minutes, as Drive APIs do
 MAX_PAGE = 100
@@ -66,6 +73,11 @@ class DeliveryView:
     delivery: Delivery
     order: Order
     replayed: bool = False
+
+    @property
+    def fee(self) -> Money:
+        """What the business pays for the delivery, besides its tip."""
+        return self.order.prices.delivery_fee
 
 
 def _merchant(uow: UnitOfWork, merchant_id: str) -> tuple[Merchant, Region]:
@@ -91,11 +103,10 @@ def _price(uow: UnitOfWork, services: Services, req: DeliveryRequest) -> tuple[Q
     check_undeliverable_action(req.proof, req.undeliverable_action.value)
     now = services.clock.now()
     lead_s = 0.0 if req.pickup_window is None else req.pickup_window.start_at - now
-    q = quote(pickup=pickup, dropoff=req.dropoff,
-              subtotal=Money(amount_minor=req.order_value_minor, currency=region.currency),
-              tip=Money(amount_minor=req.tip_minor, currency=region.currency),
-              tax_rate_bp=region.tax_rate_bp, prep_time_s=max(merchant.prep_time_s, int(lead_s)),
-              supply=supply_demand(uow, region.id), now=now, policy=services.pricing)
+    q = delivery_quote(pickup=pickup, dropoff=req.dropoff,
+                       tip=Money(amount_minor=req.tip_minor, currency=region.currency),
+                       prep_time_s=max(merchant.prep_time_s, int(lead_s)),
+                       supply=supply_demand(uow, region.id), now=now, policy=services.pricing)
     travel_s = q.distance_m / services.pricing.courier_speed_mps + services.pricing.service_s
     validate_windows(pickup=req.pickup_window, dropoff=req.dropoff_window, now=now,
                      travel_s=travel_s)
@@ -190,14 +201,10 @@ def _replay(uow: UnitOfWork, req: DeliveryRequest) -> DeliveryView | None:
 
 
 def _locked_prices(held: DriveQuote, tip_minor: int) -> tuple[PriceBreakdown, EtaWindow]:
-    cur, p = held.currency, held.prices_minor
-
-    def m(key: str) -> Money:
-        return Money(amount_minor=p[key], currency=cur)
-
-    prices = PriceBreakdown(subtotal=m("subtotal"), delivery_fee=m("delivery_fee"),
-                            service_fee=m("service_fee"), small_order_fee=m("small_order_fee"),
-                            tax=m("tax"), tip=Money(amount_minor=tip_minor, currency=cur))
+    """The held quote's fee with the tip given at acceptance."""
+    cur = held.currency
+    prices = delivery_prices(fee=Money(amount_minor=held.fee_minor, currency=cur),
+                             tip=Money(amount_minor=tip_minor, currency=cur))
     low, expected, high = held.eta
     return prices, EtaWindow(low_at=low, expected_at=expected, high_at=high)
 

@@ -6,7 +6,6 @@ from dataclasses import replace
 
 from lastmile.app.aggregates import apply_command, load_courier, load_order
 from lastmile.app.context import Services, new_event, record
-from lastmile.app.offers import withdraw_courier_offers
 from lastmile.app.ports import UnitOfWork
 from lastmile.app.retry import retrying
 from lastmile.core.errors import Conflict, Forbidden
@@ -22,7 +21,7 @@ from lastmile.core.lifecycle import (
     Unassign,
 )
 from lastmile.core.model import Courier, CourierStatus
-from lastmile.core.orders import SYSTEM, Actor, ActorKind, DeliveryProof, Order, OrderStatus
+from lastmile.core.orders import Actor, ActorKind, DeliveryProof, Order, OrderStatus
 
 __all__ = ["apply_command", "load_courier", "load_order"]  # re-exported for older call sites
 
@@ -105,7 +104,7 @@ def unassign(services: Services, order_id: str, *, reason: str, actor: Actor) ->
 def start_shift(services: Services, courier_id: str, *, device_id: str, ends_at: float,
                 actor: Actor) -> Courier:
     """Go on shift from ``device_id`` (that device becomes the shift's main device)."""
-    _check_self(actor, courier_id)
+    check_self(actor, courier_id)
     now = services.clock.now()
     with services.uow() as uow:
         courier = load_courier(uow, courier_id)
@@ -134,62 +133,10 @@ def start_shift(services: Services, courier_id: str, *, device_id: str, ends_at:
         return nxt
 
 
-@retrying
-def end_shift(services: Services, courier_id: str, *, actor: Actor) -> Courier:
-    """Go off shift; refused while the courier still holds orders."""
-    _check_self(actor, courier_id)
-    now = services.clock.now()
-    with services.uow() as uow:
-        courier = load_courier(uow, courier_id)
-        if not courier.on_shift:
-            raise Conflict("not_on_shift", f"courier {courier_id} is not on shift",
-                           current_state=courier.status.value)
-        if courier.active_order_ids:
-            raise Conflict(
-                "orders_in_hand",
-                f"courier {courier_id} still holds orders {', '.join(courier.active_order_ids)}",
-                current_state=courier.status.value,
-            )
-        withdraw_courier_offers(uow, services, courier_id, actor=actor, now=now,
-                                reason="shift ended")
-        nxt = uow.couriers.save(replace(courier, status=CourierStatus.OFFLINE, shift_id=None,
-                                        shift_started_at=None, shift_ends_at=None,
-                                        device_id=None))
-        record(uow, services, new_event(
-            services, type="courier.shift_ended", region_id=courier.region_id,
-            subject_id=courier_id, actor_kind=actor.kind.value, actor_id=actor.id,
-            data={"shift_id": courier.shift_id},
-        ))
-        uow.commit()
-        return nxt
-
-
-def _check_self(actor: Actor, courier_id: str) -> None:
+def check_self(actor: Actor, courier_id: str) -> None:
+    """A courier manages only their own shift; ops and the system any courier's."""
     if actor.kind is ActorKind.COURIER and actor.id != courier_id:
         raise Forbidden("not_yourself", f"courier {actor.id} may not act for {courier_id}")
     if actor.kind not in (ActorKind.COURIER, ActorKind.OPS, ActorKind.SYSTEM):
         raise Forbidden("actor_not_allowed", f"a {actor.kind.value} may not manage shifts")
 
-
-
-def end_expired_shifts(services: Services) -> int:
-    """End the shifts that are over for couriers holding no orders; returns how many.
-
-    A courier past the end of the shift stops counting as supply (quotes and surge read
-    idle couriers) and stops receiving offers. One still carrying orders keeps the shift
-    until the last drop-off; the next run ends it.
-    """
-    now = services.clock.now()
-    with services.uow(read_only=True) as uow:
-        due = [c.id for region in uow.regions.list()
-               for c in uow.couriers.list_region(region.id, on_shift_only=True)
-               if c.shift_ends_at is not None and c.shift_ends_at <= now
-               and not c.active_order_ids]
-    ended = 0
-    for courier_id in due:
-        try:
-            end_shift(services, courier_id, actor=SYSTEM)
-            ended += 1
-        except Conflict:
-            continue  # took an order or went off shift meanwhile: the next run decides
-    return ended

@@ -6,17 +6,23 @@ no read returns them, and ``prune(now)`` deletes them. ``now`` is always passed
 in (seconds since the epoch, from the injected clock); stores never read a clock.
 Writes are last-write-wins by ``updated_at``: an upsert older than what the
 store holds is ignored, so replays and reordered writers cannot move a courier back.
+A removal with ``at`` is such a write too: a position stamped before ``at`` (a ping
+that was in flight when the shift ended or the courier was banned) cannot bring
+the courier back; the mark lasts ``max_age_s``, after which that write is stale anyway.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 from lastmile.core.errors import InvalidInput
-from lastmile.core.geo import Point
+from lastmile.core.geo import MAX_MERCATOR_LAT, Point
+
+log = logging.getLogger(__name__)
 
 COURIER_STATUSES = ("idle", "to_pickup", "at_pickup", "to_dropoff", "at_dropoff", "offline")
 
@@ -24,7 +30,7 @@ COURIER_STATUSES = ("idle", "to_pickup", "at_pickup", "to_dropoff", "at_dropoff"
 DEFAULT_MAX_AGE_S = 120.0
 
 # Redis GEO indexes only Web Mercator latitudes; no delivery happens closer to the poles.
-MAX_ABS_LAT = 85.05112878
+MAX_ABS_LAT = MAX_MERCATOR_LAT
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,8 +93,9 @@ class LiveStore(Protocol):
         """The courier's last position; None if unknown, or if expired at ``now`` when given."""
         ...
 
-    def remove(self, courier_id: str) -> None:
-        """Forget the courier (end of shift). Removing an unknown courier is a no-op."""
+    def remove(self, courier_id: str, *, at: float | None = None) -> None:
+        """Forget the courier (end of shift); with ``at``, ignore later upserts stamped before
+        ``at`` (see the module doc). Removing an unknown courier is a no-op."""
         ...
 
     def nearest(
@@ -168,3 +175,21 @@ def tally_statuses(couriers: Iterable[CourierLive]) -> dict[str, int]:
     for courier in couriers:
         counts[courier.status] += 1
     return counts
+
+
+def forget_position(live: LiveStore, courier_id: str, *, at: float) -> bool:
+    """Remove the courier's live position after the change that ends their shift committed.
+
+    ``at`` is read after the commit: a ping that loaded the courier before the commit was
+    stamped earlier, so its late upsert cannot bring the position back. The live store is
+    not part of the unit of work, so it is updated last: a store that fails here must not
+    undo the committed change (a ban, an ended shift). The failure is logged and reported
+    (False); the position then lapses after ``live.max_age_s``, and dispatch already skips
+    the courier because it reads who is on shift from the database.
+    """
+    try:
+        live.remove(courier_id, at=at)
+    except Exception:  # noqa: BLE001 - any store failure: logged, reported, never undoes the change
+        log.exception("could not remove the live position of courier %s", courier_id)
+        return False
+    return True

@@ -256,6 +256,9 @@ class IdempotencyRepo(Protocol):
 class ApiKeyRepo(Protocol):
     def add(self, record: ApiKeyRecord) -> None: ...
     def by_hash(self, key_hash: str) -> ApiKeyRecord | None: ...
+    def revoke_subject(self, role: str, subject_id: str) -> int:
+        """Revoke every live key of ``subject_id`` acting as ``role``; returns how many."""
+        ...
 
 
 class OfferRepo(Protocol):

@@ -1,7 +1,12 @@
 """Location ingestion: validate pings, keep the shift's main device, move the courier.
 
 Only accepted main-device pings reach the live store and the ``courier.moved``
-stream. Bad pings are refused whole-batch (nothing half-stored) and counted.
+stream. Bad pings are refused whole-batch and counted, and nothing is half-stored:
+every ping is validated (including what the live store can hold) before the
+tracking state moves, and the new live position is built inside the state's step,
+so a position that cannot be stored aborts the step and leaves the state as it was.
+The live store and the stream come after the state: they only ever show a position
+the state accepted.
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ from lastmile.app.context import Services, new_event
 from lastmile.app.events import Event
 from lastmile.app.fulfilment import load_courier
 from lastmile.app.live import CourierLive, LiveStore
-from lastmile.app.ports import Publisher
-from lastmile.core.errors import Conflict, InvalidInput
+from lastmile.app.ports import Publisher, UnitOfWork
+from lastmile.core.errors import Conflict, Forbidden, InvalidInput
 from lastmile.core.model import Courier
 from lastmile.core.orders import OrderStatus
 from lastmile.core.tracking import (
@@ -159,52 +164,65 @@ def _require_shift(courier: Courier) -> tuple[str, str]:
     return courier.shift_id, courier.device_id
 
 
-def _classify_step(t: Tracking, courier: Courier, pings: list[Ping],
-                   banned: frozenset[str]) -> Step[tuple[PingVerdict, ...]]:
-    """The pure step applied to the stored state: start it if new, add bans, classify."""
+Classified = tuple[tuple[PingVerdict, ...], CourierLive | None]
+
+
+def _classify_step(t: Tracking, courier: Courier, pings: list[Ping], banned: frozenset[str],
+                   *, status: str, now: float) -> Step[Classified]:
+    """The pure step applied to the stored state: start it if new, add bans, classify, and
+    build the new live position (raising before the state is written if it is invalid)."""
     _, main_device = _require_shift(courier)
 
-    def step(state: TrackState | None) -> tuple[TrackState, tuple[PingVerdict, ...]]:
+    def step(state: TrackState | None) -> tuple[TrackState, Classified]:
         if state is None:
             state = start_track(courier_id=courier.id, main_device_id=main_device,
                                 started_at=courier.shift_started_at or 0.0)
         if not banned <= state.banned_device_ids:
             # A ban takes effect on the next batch, even mid-shift (rule 1 of the classifier).
             state = replace(state, banned_device_ids=state.banned_device_ids | banned)
-        return classify_batch(state, pings, t.policy)
+        state, verdicts = classify_batch(state, pings, t.policy)
+        moved = [v.ping for v in verdicts if v.accepted]
+        position = None if not moved else CourierLive(
+            courier_id=courier.id, region_id=courier.region_id, lat=moved[-1].lat,
+            lng=moved[-1].lng, status=status, updated_at=now)
+        return state, (verdicts, position)
 
     return step
 
 
-def live_status(services: Services, courier: Courier) -> str:
+def _live_status(uow: UnitOfWork, courier: Courier) -> str:
     """The courier's live status from the first order in hand (idle with none)."""
     if not courier.active_order_ids:
         return "idle"
-    with services.uow(read_only=True) as uow:
-        order = uow.orders.get(courier.active_order_ids[0])
+    order = uow.orders.get(courier.active_order_ids[0])
     return _STATUS_OF_ORDER.get(order.status, "idle") if order else "idle"
 
 
 def ingest_pings(t: Tracking, *, courier_id: str, raw: Sequence[Mapping[str, Any]]) -> IngestResult:
-    """Classify a batch of raw pings from ``courier_id``'s devices and move the courier."""
+    """Classify a batch of raw pings from ``courier_id``'s devices and move the courier.
+
+    Refused whole (nothing stored) when a ping is invalid, the courier is banned or off shift.
+    """
     now = t.services.clock.now()
     pings = _validate_all(t, courier_id, raw, now)
     with t.services.uow(read_only=True) as uow:
         courier = load_courier(uow, courier_id)
         banned = uow.banned_devices.among({p.device_id for p in pings})
+        status = _live_status(uow, courier)
+    if courier.banned:
+        raise Forbidden("courier_banned", f"courier {courier_id} is banned; locations are refused")
     shift_id, _ = _require_shift(courier)
-    verdicts = t.states.transact(shift_id, _classify_step(t, courier, pings, banned))
+    verdicts, position = t.states.transact(
+        shift_id, _classify_step(t, courier, pings, banned, status=status, now=now))
     for v in verdicts:
         t.count(v.reason.value)
-    moved = [v for v in verdicts if v.accepted]
-    position = _move(t, courier, moved[-1].ping, now) if moved else None
+    if position is not None:
+        _move(t, courier, position, next(v.ping for v in reversed(verdicts) if v.accepted))
     return IngestResult(verdicts=verdicts, position=position)
 
 
-def _move(t: Tracking, courier: Courier, last: Ping, now: float) -> CourierLive:
+def _move(t: Tracking, courier: Courier, position: CourierLive, last: Ping) -> None:
     """Store the courier's new live position and stream it as ``courier.moved``."""
-    position = CourierLive(courier_id=courier.id, region_id=courier.region_id, lat=last.lat,
-                           lng=last.lng, status=live_status(t.services, courier), updated_at=now)
     t.live.upsert(position)
     _publish_move(t, new_event(
         t.services, type="courier.moved", region_id=courier.region_id, subject_id=courier.id,
@@ -212,7 +230,6 @@ def _move(t: Tracking, courier: Courier, last: Ping, now: float) -> CourierLive:
         data={"lat": last.lat, "lng": last.lng, "status": position.status,
               "active_order_ids": list(courier.active_order_ids), "is_from_main_device": True,
               "client_ts": last.client_ts}))
-    return position
 
 
 def _publish_move(t: Tracking, event: Event) -> None:

@@ -146,7 +146,10 @@ def payload(*, event_id: str, type: str, at: float, d: Delivery, order: Order,
         "data": {"external_delivery_id": d.external_delivery_id, "delivery_id": d.id,
                  "order_id": order.id, "status": order.status.value,
                  "courier_id": order.courier_id, "eta_expected_at": order.eta.expected_at,
-                 "tracking_path": f"/track/{d.tracking_token}", "outcome": d.outcome, **extra},
+                 "tracking_path": f"/track/{d.tracking_token}", "outcome": d.outcome,
+                 # What the business pays: the fee of its quote and its tip (app.drive).
+                 "fee_minor": order.prices.delivery_fee.amount_minor,
+                 "tip_minor": order.prices.tip.amount_minor, "currency": order.currency, **extra},
     }
 
 

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from lastmile.core.errors import InvalidInput
 
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
+# Web Mercator (and so Redis GEO, the live store) covers latitudes up to this; no delivery
+# happens closer to the poles, so a live position beyond it is refused where it enters.
+MAX_MERCATOR_LAT = 85.05112878
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,6 +3,8 @@
 Fees follow the seed's account (000): a distance-based delivery fee, a
 service fee as a share of the subtotal, a small-order fee under a threshold,
 and a surge multiplier on the delivery fee when open orders outrun couriers.
+A delivery sold on its own (Drive, ``delivery_quote``) costs the delivery fee
+and the tip only.
 """
 
 from __future__ import annotations
@@ -122,16 +124,7 @@ def quote(
     Raises InvalidInput when the drop-off is beyond ``max_distance_m`` or the
     tip is negative. Tax applies to the subtotal and fees, not to the tip.
     """
-    if tip.amount_minor < 0:
-        raise InvalidInput("invalid_tip", f"tip must be >= 0 (got {tip.amount_minor})", field="tip")
-    distance_m = haversine_m(pickup, dropoff) * ROAD_FACTOR
-    if distance_m > policy.max_distance_m:
-        raise InvalidInput(
-            "out_of_range",
-            f"drop-off is {distance_m / 1000:.1f} km by road from the merchant; "
-            f"the limit is {policy.max_distance_m / 1000:.1f} km",
-            field="dropoff",
-        )
+    distance_m = _trip_m(pickup, dropoff, tip, policy)
     cur = subtotal.currency
     surge = surge_multiplier(supply, policy)
     service, small = service_fees(subtotal, policy)
@@ -147,6 +140,58 @@ def quote(
         distance_m=round(distance_m),
         surge_multiplier=surge,
     )
+
+
+def delivery_quote(
+    *,
+    pickup: Point,
+    dropoff: Point,
+    tip: Money,
+    prep_time_s: int,
+    supply: SupplyDemand,
+    now: float,
+    policy: PricingPolicy,
+) -> Quote:
+    """The price and window of a delivery sold on its own (Drive): the delivery fee and the tip.
+
+    The parcel is the business's own goods, so there is no subtotal, and with it no
+    service fee or small-order fee (they pay for the marketplace a consumer orders
+    through) and no tax on the goods' value. The fee is the marketplace's delivery fee for
+    the same trip (distance and surge); the window is computed as for any order. Raises
+    InvalidInput like ``quote`` (too far, negative tip).
+    """
+    distance_m = _trip_m(pickup, dropoff, tip, policy)
+    surge = surge_multiplier(supply, policy)
+    fee = delivery_fee(distance_m, tip.currency, surge, policy)
+    return Quote(
+        prices=delivery_prices(fee=fee, tip=tip),
+        eta=eta_window(distance_m, prep_time_s, now, policy, supply),
+        distance_m=round(distance_m),
+        surge_multiplier=surge,
+    )
+
+
+def delivery_prices(*, fee: Money, tip: Money) -> PriceBreakdown:
+    """The breakdown of a delivery sold on its own: ``fee`` as the delivery fee, the tip, and
+    zero for every line that belongs to a sale of goods (subtotal, service, small order, tax)."""
+    zero = Money.zero(fee.currency)
+    return PriceBreakdown(subtotal=zero, delivery_fee=fee, service_fee=zero,
+                          small_order_fee=zero, tax=zero, tip=tip)
+
+
+def _trip_m(pickup: Point, dropoff: Point, tip: Money, policy: PricingPolicy) -> float:
+    """The road distance of the trip; refuses a negative tip or a trip past the limit."""
+    if tip.amount_minor < 0:
+        raise InvalidInput("invalid_tip", f"tip must be >= 0 (got {tip.amount_minor})", field="tip")
+    distance_m = haversine_m(pickup, dropoff) * ROAD_FACTOR
+    if distance_m > policy.max_distance_m:
+        raise InvalidInput(
+            "out_of_range",
+            f"drop-off is {distance_m / 1000:.1f} km by road from the merchant; "
+            f"the limit is {policy.max_distance_m / 1000:.1f} km",
+            field="dropoff",
+        )
+    return distance_m
 
 
 def courier_wait_s(supply: SupplyDemand, policy: PricingPolicy) -> float:

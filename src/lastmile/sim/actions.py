@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
-from lastmile.app import fulfilment, offers
+from lastmile.app import fulfilment, offers, shifts
 from lastmile.app.context import Services
 from lastmile.app.dispatching import LiveTravel, dispatch_round
 from lastmile.app.ordering import LineRequest, OrderRequest, get_quote, place_order
@@ -144,8 +144,8 @@ class DirectActions:
                    actor=_actor(ActorKind.COURIER, courier_id))
 
     def end_shift(self, courier_id: str) -> None:
-        self._call(fulfilment.end_shift, courier_id, actor=_actor(ActorKind.COURIER, courier_id))
-        self.tracking.live.remove(courier_id)
+        self._call(shifts.end_shift, courier_id, actor=_actor(ActorKind.COURIER, courier_id),
+                   live=self.tracking.live)
 
     def ping(self, courier_id: str, device_id: str, at: Point) -> None:
         raw = [{"device_id": device_id, "lat": at.lat, "lng": at.lng, "accuracy_m": 10.0,

@@ -23,6 +23,8 @@ def test_speed_and_heading_are_optional():
     ("field", "value", "code"),
     [
         ("lat", 90.5, "invalid_lat"),
+        ("lat", 85.06, "invalid_lat"),  # beyond what the live store can index
+        ("lat", -85.06, "invalid_lat"),
         ("lat", -91, "invalid_lat"),
         ("lng", 180.1, "invalid_lng"),
         ("lat", math.nan, "invalid_lat"),

@@ -248,6 +248,12 @@ class SqlApiKeys(_Repo):
         row = self._one(sa.select(t.api_keys).where(t.api_keys.c.key_hash == key_hash))
         return ApiKeyRecord(**row) if row else None
 
+    def revoke_subject(self, role: str, subject_id: str) -> int:
+        c = t.api_keys.c
+        result = self.conn.execute(t.api_keys.update().where(
+            c.role == role, c.subject_id == subject_id, c.revoked.is_(False)).values(revoked=True))
+        return int(result.rowcount)
+
 
 class SqlOffers(_Repo):
     def add(self, offer: Offer) -> None:

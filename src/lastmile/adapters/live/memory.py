@@ -25,6 +25,7 @@ class MemoryLiveStore:
         self._lock = threading.Lock()
         self._couriers: dict[str, CourierLive] = {}
         self._regions: dict[str, set[str]] = {}
+        self._removed_at: dict[str, float] = {}  # removals with ``at``: older upserts lose
 
     def upsert(self, courier: CourierLive) -> None:
         with self._lock:
@@ -43,9 +44,11 @@ class MemoryLiveStore:
             return None
         return courier
 
-    def remove(self, courier_id: str) -> None:
+    def remove(self, courier_id: str, *, at: float | None = None) -> None:
         with self._lock:
             self._drop(courier_id)
+            if at is not None:
+                self._removed_at[courier_id] = max(at, self._removed_at.get(courier_id, at))
 
     def nearest(
         self,
@@ -82,6 +85,9 @@ class MemoryLiveStore:
             expired = [cid for cid, c in self._couriers.items() if not self._fresh(c, now)]
             for courier_id in expired:
                 self._drop(courier_id)
+            cutoff = now - self.max_age_s  # a write older than this is stale anyway
+            for courier_id in [c for c, at in self._removed_at.items() if at < cutoff]:
+                del self._removed_at[courier_id]
         return len(expired)
 
     def _fresh(self, courier: CourierLive, now: float) -> bool:
@@ -91,6 +97,8 @@ class MemoryLiveStore:
         held = self._couriers.get(courier.courier_id)
         if held is not None and held.updated_at > courier.updated_at:
             return  # last write wins by updated_at, not by arrival
+        if self._removed_at.get(courier.courier_id, courier.updated_at) > courier.updated_at:
+            return  # stamped before the courier was removed: a removal is a write too
         if held is not None:
             self._drop(held.courier_id)
         self._couriers[courier.courier_id] = courier

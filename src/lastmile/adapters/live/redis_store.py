@@ -6,7 +6,9 @@ Keys, all under a configurable ``prefix`` (tests use a unique one each):
 - ``{prefix}:seen:{region_id}``  sorted set courier_id -> updated_at, for expiry;
 - ``{prefix}:courier:{id}``      hash: region_id, lat, lng, status, updated_at
                                  (exact floats; the GEO set rounds to ~0.6 m);
-- ``{prefix}:regions``           set of region ids, so ``prune`` can find them.
+- ``{prefix}:regions``           set of region ids, so ``prune`` can find them;
+- ``{prefix}:removed:{id}``      when a removal with ``at`` happened (older upserts lose),
+                                 expiring after ``max_age_s``.
 
 Writes and expiry run as Lua scripts, so a courier moving between regions
 or expiring never leaves half-written keys. The scripts build the old
@@ -37,6 +39,8 @@ from lastmile.core.geo import haversine_m
 _UPSERT = """
 local held = redis.call('HMGET', KEYS[1], 'region_id', 'updated_at')
 if held[2] and tonumber(held[2]) > tonumber(ARGV[7]) then return 0 end
+local removed = redis.call('GET', KEYS[5])
+if removed and tonumber(removed) > tonumber(ARGV[7]) then return 0 end
 if held[1] and held[1] ~= ARGV[3] then
   redis.call('ZREM', ARGV[1] .. ':geo:' .. held[1], ARGV[2])
   redis.call('ZREM', ARGV[1] .. ':seen:' .. held[1], ARGV[2])
@@ -49,11 +53,18 @@ redis.call('HSET', KEYS[1], 'region_id', ARGV[3], 'lat', ARGV[4], 'lng', ARGV[5]
 return 1
 """
 
+# KEYS: courier hash, removed mark. ARGV: prefix, courier_id, at ('' for none), mark ttl in ms.
 _REMOVE = """
 local region = redis.call('HGET', KEYS[1], 'region_id')
 if region then
   redis.call('ZREM', ARGV[1] .. ':geo:' .. region, ARGV[2])
   redis.call('ZREM', ARGV[1] .. ':seen:' .. region, ARGV[2])
+end
+if ARGV[3] ~= '' then
+  local before = redis.call('GET', KEYS[2])
+  if not before or tonumber(before) < tonumber(ARGV[3]) then
+    redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+  end
 end
 return redis.call('DEL', KEYS[1])
 """
@@ -111,6 +122,9 @@ class RedisLiveStore:
     def _hash(self, courier_id: str) -> str:
         return f"{self._prefix}:courier:{courier_id}"
 
+    def _removed(self, courier_id: str) -> str:
+        return f"{self._prefix}:removed:{courier_id}"
+
     @property
     def _regions(self) -> str:
         return f"{self._prefix}:regions"
@@ -131,6 +145,7 @@ class RedisLiveStore:
             self._geo(c.region_id),
             self._seen(c.region_id),
             self._regions,
+            self._removed(c.courier_id),
         ]
         args = [
             self._prefix,
@@ -143,8 +158,10 @@ class RedisLiveStore:
         ]
         return {"keys": keys, "args": args}
 
-    def remove(self, courier_id: str) -> None:
-        self._remove(keys=[self._hash(courier_id)], args=[self._prefix, courier_id])
+    def remove(self, courier_id: str, *, at: float | None = None) -> None:
+        ttl_ms = max(1, round(self.max_age_s * 1000))
+        self._remove(keys=[self._hash(courier_id), self._removed(courier_id)],
+                     args=[self._prefix, courier_id, "" if at is None else repr(at), ttl_ms])
 
     def prune(self, now: float) -> int:
         regions = sorted(_text(r) for r in self._client.smembers(self._regions))

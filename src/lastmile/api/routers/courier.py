@@ -18,7 +18,7 @@ from lastmile.api.schemas import (
     offer_out,
     order_out,
 )
-from lastmile.app import fulfilment, offers, queries
+from lastmile.app import fulfilment, offers, queries, shifts
 from lastmile.app.tracking import IngestResult, ingest_pings
 from lastmile.core.orders import DeliveryProof
 
@@ -47,8 +47,8 @@ def start_shift(svc: ServicesDep, who: Courier, body: ShiftIn) -> dict[str, Any]
 
 @router.post("/shift/end")
 def end_shift(svc: ServicesDep, who: Courier, request: Request) -> dict[str, Any]:
-    courier = fulfilment.end_shift(svc, who.subject_id, actor=who.actor)
-    request.app.state.container.live.remove(who.subject_id)
+    courier = shifts.end_shift(svc, who.subject_id, actor=who.actor,
+                               live=request.app.state.container.live)
     return _courier_out(courier)
 
 

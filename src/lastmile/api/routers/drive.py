@@ -136,7 +136,7 @@ def delivery_out(v: DeliveryView) -> dict[str, Any]:
     return {
         "external_delivery_id": d.external_delivery_id, "delivery_id": d.id, "order_id": o.id,
         "status": o.status.value, "created_at": iso(d.created_at),
-        "fee": money((o.prices.total - o.prices.subtotal - o.prices.tip).amount_minor, o.currency),
+        "fee": money(v.fee.amount_minor, o.currency),
         "order_value": money(d.order_value_minor, o.currency),
         "tip": money(o.prices.tip.amount_minor, o.currency),
         "pickup": {"lat": d.pickup.lat, "lng": d.pickup.lng, "window": _window_out(d.pickup_window)},
@@ -164,8 +164,7 @@ def create_quote(svc: ServicesDep, who: Merchant, body: DeliveryIn) -> dict[str,
     """Price a delivery; the price is held for 5 minutes under its external id."""
     q = drive.quote_delivery(svc, _request(who, body))
     return {"external_delivery_id": q.external_delivery_id,
-            "fee": money(q.prices_minor["total"] - q.prices_minor["subtotal"]
-                         - q.prices_minor["tip"], q.currency),
+            "fee": money(q.fee_minor, q.currency),
             "prices": {k: money(v, q.currency) for k, v in q.prices_minor.items()},
             "distance_m": q.distance_m, "expires_at": iso(q.expires_at),
             "eta": {"low": iso(q.eta[0]), "expected": iso(q.eta[1]), "high": iso(q.eta[2])}}

@@ -83,10 +83,19 @@ def ban_device(svc: ServicesDep, who: Ops, body: CancelIn,
 
 
 @router.post("/couriers/{courier_id}/ban")
-def ban_courier(svc: ServicesDep, who: Ops, courier_id: Id, body: CancelIn) -> dict[str, Any]:
-    """Ban a courier and every device they have started a shift from."""
-    devices = bans.ban_courier(svc, courier_id, reason=body.reason, actor=who.actor)
-    return {"courier_id": courier_id, "banned": True, "device_ids": list(devices)}
+def ban_courier(svc: ServicesDep, who: Ops, courier_id: Id, body: CancelIn,
+                request: Request) -> dict[str, Any]:
+    """Ban a courier and every device they have started a shift from, and stop their work:
+    shift ended, offers withdrawn, orders not picked up back to dispatch, picked-up ones
+    flagged for ops, API keys revoked, live position removed."""
+    ban = bans.ban_courier(svc, courier_id, reason=body.reason, actor=who.actor,
+                           live=request.app.state.container.live)
+    return {"courier_id": courier_id, "banned": True, "device_ids": list(ban.device_ids),
+            "returned_order_ids": list(ban.returned_order_ids),
+            "flagged_order_ids": list(ban.flagged_order_ids),
+            "withdrawn_offer_ids": list(ban.withdrawn_offer_ids),
+            "revoked_keys": ban.revoked_keys, "shift_ended": ban.shift_ended,
+            "position_removed": ban.position_removed}
 
 
 @router.get("/tracking/stats")

@@ -116,3 +116,8 @@ class DriveQuote:
     created_at: float
     expires_at: float
     accepted: bool = False
+
+    @property
+    def fee_minor(self) -> int:
+        """What the business pays for the delivery, besides its tip (``core.pricing.delivery_quote``)."""
+        return self.prices_minor["delivery_fee"]

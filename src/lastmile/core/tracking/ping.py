@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 
 from lastmile.core.errors import InvalidInput
-from lastmile.core.geo import Point, haversine_m
+from lastmile.core.geo import MAX_MERCATOR_LAT, Point, haversine_m
 from lastmile.core.tracking.policy import TrackingPolicy
 
 
@@ -107,7 +107,9 @@ def validate_ping(
     ``invalid_<field>`` or one of the two clock codes):
 
     - ids: non-empty strings of at most ``policy.max_device_id_len`` characters;
-    - lat in [-90, 90], lng in [-180, 180], all numbers finite (bools refused);
+    - lat in [-MAX_MERCATOR_LAT, MAX_MERCATOR_LAT] (about +-85.05: what the live store can
+      index, so an accepted ping can always become the live position), lng in [-180, 180],
+      all numbers finite (bools refused);
     - 0 <= accuracy_m <= ``policy.max_accuracy_m``;
     - speed_mps (optional) in [0, ``policy.max_speed_mps``];
     - heading_deg (optional) in [0, 360);
@@ -124,13 +126,16 @@ def validate_ping(
     speed = _optional_number("speed_mps", speed_mps)
     if speed is not None and not 0 <= speed <= policy.max_speed_mps:
         raise _invalid("speed_mps", f"must be in [0, {policy.max_speed_mps}]", speed_mps)
+    latitude = _number("lat", lat)
+    if abs(latitude) > MAX_MERCATOR_LAT:
+        raise _invalid("lat", f"must be in [-{MAX_MERCATOR_LAT}, {MAX_MERCATOR_LAT}]", lat)
     taken = _number("client_ts", client_ts)
     received = _number("received_ts", received_ts)
     _check_clock(taken, received, policy)
     return Ping(
         courier_id=courier,
         device_id=device,
-        lat=_number("lat", lat),
+        lat=latitude,
         lng=_number("lng", lng),
         accuracy_m=accuracy,
         speed_mps=speed,
