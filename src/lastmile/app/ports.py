@@ -6,7 +6,7 @@ Adapters implement them (``adapters.db`` for SQL, ``tests.fakes`` for memory).
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Protocol
 
@@ -53,7 +53,7 @@ class IdempotencyRecord:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ApiKeyRecord:
     key_id: str
-    key_hash: str
+    key_hash: str = field(repr=False)  # a verifier of the key: kept out of reprs and logs
     role: str
     subject_id: str
     created_at: float

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
@@ -163,7 +163,7 @@ class Endpoint:
     id: str
     merchant_id: str
     url: str
-    secret: str
+    secret: str = field(repr=False)  # signs every message: never in a repr, a log or a traceback
     event_types: tuple[str, ...]
     created_at: float
     active: bool = True

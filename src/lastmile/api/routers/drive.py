@@ -186,8 +186,8 @@ def create_delivery(svc: ServicesDep, who: Merchant, body: DeliveryIn,
     return _respond(response, drive.create_delivery(svc, _request(who, body)))
 
 
-def _decode_token(token: str) -> tuple[float, str]:
-    raw = decode_token(token)
+def _decode_token(token: str, key: bytes) -> tuple[float, str]:
+    raw = decode_token(token, key=key)
     try:
         created_at, last_id = float(raw["c"]), raw["id"]
     # OverflowError: a forged 300-digit number does not fit a float
@@ -203,13 +203,13 @@ def list_deliveries(svc: ServicesDep, who: Merchant,
                     limit: Annotated[int, Query(ge=1, le=100)] = 20,
                     page_token: Annotated[str | None, Query(max_length=500)] = None,
                     ) -> dict[str, Any]:
-    after = _decode_token(page_token) if page_token else None
+    after = _decode_token(page_token, svc.signing_key) if page_token else None
     views = drive.list_deliveries(svc, who.subject_id, limit=limit + 1, after=after)
     page = views[:limit]
     token = None
     if len(views) > limit:
         last = page[-1].delivery
-        token = encode_token({"c": last.created_at, "id": last.id})
+        token = encode_token({"c": last.created_at, "id": last.id}, key=svc.signing_key)
     return {"deliveries": [delivery_out(v) for v in page], "next_page_token": token}
 
 
