@@ -9,7 +9,7 @@ import pytest
 
 from lastmile.app.ports import ApiKeyRecord
 from lastmile.core.webhooks import Endpoint
-from tests.fakes import an_order
+from fakes import an_order
 
 
 def test_a_webhook_endpoint_repr_hides_its_signing_secret(caplog: pytest.LogCaptureFixture) -> None:
