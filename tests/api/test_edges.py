@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime
+
+import pytest
 
 from lastmile.sim.seed import DEMO_CENTER
 
@@ -32,3 +35,115 @@ def test_an_unsigned_page_token_for_merchants_near_is_refused(api):
     r = api.client.get("/v1/consumer/merchants", params={**params, "page_token": forged},
                        headers=api.h("consumer"))
     assert (r.status_code, r.json()["code"]) == (422, "invalid_page_token")
+
+
+# --- strict types: numbers and booleans are never coerced --------------------------------
+
+def order_body(api, **overrides):  # type: ignore[no-untyped-def]
+    merchant = api.platform.seed.merchant_ids[0]
+    menu = api.client.get(f"/v1/consumer/merchants/{merchant}/menu", headers=api.h("consumer"))
+    item = menu.json()["items"][0]["id"]
+    body = {"merchant_id": merchant, "items": [{"item_id": item, "quantity": 1}],
+            "dropoff": {"lat": DEMO_CENTER.lat, "lng": DEMO_CENTER.lng + 0.002}}
+    body.update(overrides)
+    return body
+
+
+def place(api, body, key="k1"):  # type: ignore[no-untyped-def]
+    return api.client.post("/v1/consumer/orders", json=body,
+                           headers=api.h("consumer", **{"Idempotency-Key": key}))
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    (lambda b: b["items"][0].update(quantity=True), "items.0.quantity"),
+    (lambda b: b["items"][0].update(quantity="2"), "items.0.quantity"),
+    (lambda b: b["items"][0].update(quantity=2.0), "items.0.quantity"),
+    (lambda b: b["dropoff"].update(lat="37.44"), "dropoff.lat"),
+    (lambda b: b["dropoff"].update(lat=True), "dropoff.lat"),
+    (lambda b: b.update(require_pin=1), "require_pin"),
+    (lambda b: b.update(require_pin="true"), "require_pin"),
+    (lambda b: b.update(tip_minor="100"), "tip_minor"),
+])
+def test_an_order_with_a_coerced_number_or_boolean_is_refused(api, change, field):  # type: ignore[no-untyped-def]
+    body = order_body(api)
+    change(body)
+    r = place(api, body)
+    assert (r.status_code, r.json()["field"]) == (422, field), r.text
+
+
+def test_a_json_integer_is_still_a_valid_coordinate(api):
+    body = order_body(api, dropoff={"lat": 37, "lng": -122})
+    r = place(api, body)
+    assert r.status_code != 422 or r.json()["field"] not in ("dropoff.lat", "dropoff.lng"), r.text
+
+
+def start_shift(api):  # type: ignore[no-untyped-def]
+    r = api.client.post("/v1/courier/shift/start", json={"device_id": "d1", "duration_s": 3600},
+                        headers=api.h("courier"))
+    assert r.status_code in (200, 201), r.text
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("lat", True), ("lat", "37.44"), ("lng", False), ("accuracy_m", "8"), ("client_ts", True),
+    ("speed_mps", True),
+])
+def test_a_ping_with_a_boolean_or_string_number_is_refused_not_classified(api, field, value):  # type: ignore[no-untyped-def]
+    start_shift(api)
+    ping = {"device_id": "d1", "lat": DEMO_CENTER.lat, "lng": DEMO_CENTER.lng, "accuracy_m": 8,
+            "client_ts": api.platform.clock.now(), field: value}
+    for path, body, where in (("/v1/courier/location", ping, field),
+                              ("/v1/courier/locations", {"pings": [ping]}, f"pings.0.{field}")):
+        r = api.client.post(path, json=body, headers=api.h("courier"))
+        assert (r.status_code, r.json()["field"]) == (422, where), r.text
+
+
+def test_drive_bodies_still_take_enums_and_datetimes_as_json_strings(api):
+    now = api.platform.clock.now()
+
+    def at(ts: float) -> str:
+        return datetime.fromtimestamp(ts, UTC).isoformat()
+
+    body = {"external_delivery_id": "strict-1", "dropoff": {"lat": 37.44, "lng": -122.14},
+            "dropoff_contact": {"first_name": "Ada"}, "order_value_minor": 2500,
+            "undeliverable_action": "dispose", "contactless": False,
+            "dropoff_window": {"start": at(now + 3600), "end": at(now + 7200)}}
+    r = api.client.post("/v1/drive/deliveries", json=body, headers=api.h("merchant"))
+    assert r.status_code == 201, r.text
+    assert r.json()["undeliverable_action"] == "dispose"
+    bad = api.client.post("/v1/drive/deliveries", headers=api.h("merchant"),
+                          json={**body, "external_delivery_id": "strict-2", "contactless": "yes"})
+    assert (bad.status_code, bad.json()["field"]) == (422, "contactless")
+
+
+# --- control characters in free text -----------------------------------------------------
+
+@pytest.mark.parametrize("evil", ["a\x00b", "a\x1b[31mred", "abc\u202eevil", "x\x85y", "a\u2066b",
+                                  "a\x7fb", "line\nbreak"])
+def test_control_characters_in_a_name_are_refused_naming_the_field(api, evil):  # type: ignore[no-untyped-def]
+    merchant = api.platform.seed.merchant_ids[0]
+    r = api.client.post("/v1/merchant/menu/items", json={"name": evil, "price_minor": 100},
+                        headers=api.h("merchant"))
+    assert (r.status_code, r.json()["field"]) == (422, "name"), r.text
+    assert r.json()["errors"][0]["rule"] == "control_character" and merchant
+
+
+def test_control_characters_in_reasons_notes_and_contacts_are_refused(api):
+    h = api.h("merchant")
+    base = {"external_delivery_id": "cc-1", "dropoff": {"lat": 37.44, "lng": -122.14},
+            "dropoff_contact": {"first_name": "Ada"}, "order_value_minor": 2500}
+    for body, field in (
+        ({**base, "dropoff_contact": {"first_name": "A\u202eda"}}, "dropoff_contact.first_name"),
+        ({**base, "dropoff_contact": {"first_name": "Ada", "email": "a\x00@b.co"}},
+         "dropoff_contact.email"),
+        ({**base, "dropoff_instructions": "ring\x1b[2J"}, "dropoff_instructions"),
+    ):
+        r = api.client.post("/v1/drive/deliveries", json=body, headers=h)
+        assert (r.status_code, r.json()["field"]) == (422, field), r.text
+    ok = api.client.post("/v1/drive/deliveries", headers=h,
+                         json={**base, "dropoff_instructions": "Ring twice.\nThen wait."})
+    assert ok.status_code == 201, ok.text
+    r = api.client.post("/v1/drive/deliveries/cc-1/cancel", json={"reason": "no\x00"}, headers=h)
+    assert (r.status_code, r.json()["field"]) == (422, "reason")
+    r = api.client.post("/v1/ops/devices/dev%00x/ban", json={"reason": "fraud"},
+                        headers=api.h("ops"))
+    assert (r.status_code, r.json()["field"]) == (422, "device_id"), r.text

@@ -12,6 +12,7 @@ from lastmile.api.schemas import (
     CourierLiveStatus,
     Id,
     Lat,
+    Line,
     Lng,
     OfferIn,
     RegionIn,
@@ -76,7 +77,7 @@ def nearest_couriers(
 
 @router.post("/devices/{device_id}/ban")
 def ban_device(svc: ServicesDep, who: Ops, body: CancelIn,
-               device_id: Annotated[str, Path(min_length=1, max_length=128)]) -> dict[str, Any]:
+               device_id: Annotated[Line, Path(min_length=1, max_length=128)]) -> dict[str, Any]:
     """Ban a device: it can no longer start a shift or move any courier."""
     added = bans.ban_device(svc, device_id, reason=body.reason, actor=who.actor)
     return {"device_id": device_id, "banned": True, "already_banned": not added}
