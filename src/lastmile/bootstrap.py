@@ -89,6 +89,7 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
     services = Services(
         uow=SqlUnitOfWorkFactory(engine), clock=clock or SystemClock(), ids=ids or UuidIds(),
         rng=rng or random.SystemRandom(), signing_key=signing_key(settings),
+        webhooks_allow_private=settings.webhooks_allow_private,
     )
     bus = InProcessBus()
     live, states = _live_state(settings)

@@ -147,3 +147,32 @@ def test_control_characters_in_reasons_notes_and_contacts_are_refused(api):
     r = api.client.post("/v1/ops/devices/dev%00x/ban", json={"reason": "fraud"},
                         headers=api.h("ops"))
     assert (r.status_code, r.json()["field"]) == (422, "device_id"), r.text
+
+
+# --- webhook URLs to private networks are refused when registered -------------------------
+
+def test_registering_a_webhook_to_a_private_address_is_a_422(api):
+    for url in ("http://127.0.0.1:9000/h", "http://169.254.169.254/latest", "http://localhost/h"):
+        r = api.client.post("/v1/drive/webhooks", headers=api.h("merchant"),
+                            json={"url": url, "event_types": []})
+        assert (r.status_code, r.json()["code"], r.json()["field"]) == (422, "private_url", "url")
+
+
+def test_private_webhook_addresses_are_allowed_when_the_setting_says_so(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from lastmile.api.app import create_app
+    from lastmile.app.auth import issue_api_key
+    from lastmile.bootstrap import build
+    from lastmile.settings import Settings
+    from lastmile.sim.seed import seed_demo
+
+    container = build(Settings.from_env({"LASTMILE_DATA_DIR": str(tmp_path),
+                                         "LASTMILE_WEBHOOKS_ALLOW_PRIVATE": "1"}))
+    seed = seed_demo(container.services, merchants=1, consumers=1, couriers=1)
+    key = issue_api_key(container.services, role="merchant", subject_id=seed.merchant_ids[0])[1]
+    with TestClient(create_app(container, start_workers=False)) as client:
+        r = client.post("/v1/drive/webhooks", headers={"Authorization": f"Bearer {key}"},
+                        json={"url": "http://127.0.0.1:9000/h"})
+    container.close()
+    assert r.status_code == 201, r.text

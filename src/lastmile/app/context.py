@@ -22,6 +22,8 @@ class Services:
     rng: random.Random = field(default_factory=random.SystemRandom)  # PINs; seeded in sim/tests
     pricing: PricingPolicy = field(default_factory=PricingPolicy)
     offer_ttl_s: int = 60
+    # LASTMILE_WEBHOOKS_ALLOW_PRIVATE: webhook URLs may name loopback and private addresses.
+    webhooks_allow_private: bool = False
     # HMAC key for page and stream tokens. Bootstrap passes the server's persisted key; the
     # default (a fresh key per process) suits tests and the simulator. Never in a repr or log.
     signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)

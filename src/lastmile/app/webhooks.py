@@ -65,7 +65,7 @@ def register_endpoint(services: Services, merchant_id: str, *, url: str,
             raise InvalidInput(f"invalid_{name}", f"{name} must be in [1, 86400] (got {value})",
                                field=name)
     endpoint = Endpoint(
-        id=services.ids.new("whk"), merchant_id=merchant_id, url=validate_url(url),
+        id=services.ids.new("whk"), merchant_id=merchant_id, url=validate_url(url, allow_private=services.webhooks_allow_private),
         secret=f"whsec_{secrets.token_hex(32)}",
         event_types=validate_filter(event_types), created_at=services.clock.now(),
         eta_under_s=eta_under_s, nearby_m=nearby_m)

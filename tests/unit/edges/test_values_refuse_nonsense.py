@@ -59,3 +59,29 @@ def test_a_region_refuses_a_currency_that_is_not_an_iso_code() -> None:
     with pytest.raises(InvalidInput) as err:
         a_region(currency="dollars")
     assert err.value.code == "invalid_currency"
+
+
+# --- webhook URLs: private destinations are refused at registration -----------------------
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8080/h", "http://localhost/h", "http://api.localhost./h",
+    "http://10.0.0.5/h", "http://192.168.1.1/h", "http://172.16.0.1/h", "http://100.64.0.1/h",
+    "http://169.254.169.254/latest/meta-data", "http://[::1]/h", "http://[fe80::1%25eth0]/h",
+    "http://[fd00::1]/h", "http://[::ffff:127.0.0.1]/h", "http://0.0.0.0/h",
+    "http://2130706433/h", "http://0x7f.1/h", "http://0177.0.0.1/h", "http://224.0.0.1/h",
+])
+def test_a_webhook_url_to_a_private_destination_is_refused(url: str) -> None:
+    from lastmile.core.webhooks import validate_url
+
+    with pytest.raises(InvalidInput) as err:
+        validate_url(url)
+    assert (err.value.code, err.value.field) == ("private_url", "url")
+    assert validate_url(url, allow_private=True) == url
+
+
+@pytest.mark.parametrize("url", ["https://hooks.example.com/h", "http://93.184.216.34/h",
+                                 "https://[2606:4700::1111]/h", "https://10x.example.com/h"])
+def test_a_webhook_url_to_a_public_host_is_accepted(url: str) -> None:
+    from lastmile.core.webhooks import validate_url
+
+    assert validate_url(url) == url
