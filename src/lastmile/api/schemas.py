@@ -17,6 +17,7 @@ from lastmile.core.orders import Order
 from lastmile.core.pricing import Quote
 from lastmile.core.text import describe, first_forbidden
 
+
 def _plain_text(multiline: bool) -> AfterValidator:
     def check(value: str) -> str:
         index = first_forbidden(value, multiline=multiline)

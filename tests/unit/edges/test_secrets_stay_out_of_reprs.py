@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
+from fakes import an_order
 from lastmile.app.ports import ApiKeyRecord
 from lastmile.core.webhooks import Endpoint
-from fakes import an_order
 
 
 def test_a_webhook_endpoint_repr_hides_its_signing_secret(caplog: pytest.LogCaptureFixture) -> None:
