@@ -176,3 +176,28 @@ def test_private_webhook_addresses_are_allowed_when_the_setting_says_so(tmp_path
                         json={"url": "http://127.0.0.1:9000/h"})
     container.close()
     assert r.status_code == 201, r.text
+
+
+# --- every HTML page carries a Content-Security-Policy ------------------------------------
+
+def test_the_public_tracking_page_sends_a_nonce_based_content_security_policy(api):
+    d = api.client.post("/v1/drive/deliveries", headers=api.h("merchant"), json={
+        "external_delivery_id": "csp-1", "dropoff": {"lat": 37.44, "lng": -122.14},
+        "dropoff_contact": {"first_name": "Ada"}, "order_value_minor": 2500}).json()
+    r = api.client.get(d["tracking_url"])
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    csp = r.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    nonce = csp.split("script-src 'nonce-")[1].split("'")[0]
+    assert f'<script nonce="{nonce}">' in r.text and f'<style nonce="{nonce}">' in r.text
+    assert r.headers["referrer-policy"] == "no-referrer"
+    again = api.client.get(d["tracking_url"]).headers["content-security-policy"]
+    assert again != csp  # a fresh nonce per response
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/ops/dashboard"])
+def test_every_other_html_page_carries_a_content_security_policy(api, path):
+    r = api.client.get(path)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert r.headers["x-content-type-options"] == "nosniff"
