@@ -201,3 +201,45 @@ def test_every_other_html_page_carries_a_content_security_policy(api, path):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
     assert r.headers["x-content-type-options"] == "nosniff"
+
+
+# --- drop-off PIN guessing is limited per order ------------------------------------------
+
+def walk_to_dropoff(api, order_id):  # type: ignore[no-untyped-def]
+    courier = api.platform.seed.courier_ids[0]
+
+    def ok(path, who, body=None):  # type: ignore[no-untyped-def]
+        r = api.client.post(path, json=body, headers=api.h(who))
+        assert r.status_code in (200, 201), f"{path}: {r.text}"
+        return r.json()
+
+    ok(f"/v1/merchant/orders/{order_id}/confirm", "merchant", {"prep_estimate_s": 300})
+    ok("/v1/courier/shift/start", "courier", {"device_id": "d1", "duration_s": 3600})
+    offer = ok("/v1/ops/offers", "ops", {"courier_id": courier, "order_ids": [order_id]})
+    ok(f"/v1/courier/offers/{offer['id']}/accept", "courier")
+    ok(f"/v1/merchant/orders/{order_id}/ready", "merchant")
+    for step in ("arrive", "pickup", "arrive"):
+        ok(f"/v1/courier/orders/{order_id}/{step}", "courier")
+
+
+def test_a_marketplace_pin_is_locked_after_five_wrong_tries_and_ops_can_unlock_it(api):
+    placed = place(api, order_body(api, require_pin=True))
+    assert placed.status_code == 201, placed.text
+    order_id = placed.json()["id"]
+    pin = api.client.get(f"/v1/consumer/orders/{order_id}", headers=api.h("consumer")).json()[
+        "dropoff_pin"]
+    walk_to_dropoff(api, order_id)
+    path = f"/v1/courier/orders/{order_id}/deliver"
+    answers = [api.client.post(path, json={"pin": f"{(int(pin) + n) % 10_000:04d}"},
+                               headers=api.h("courier")) for n in range(1, 7)]
+    assert [r.status_code for r in answers] == [422, 422, 422, 422, 409, 409]
+    assert [r.json()["code"] for r in answers] == ["pin_mismatch"] * 4 + ["pin_locked"] * 2
+    assert answers[0].json()["attempts_left"] == 4
+    right = api.client.post(path, json={"pin": pin}, headers=api.h("courier"))
+    assert (right.status_code, right.json()["code"]) == (409, "pin_locked")
+    events = api.client.get(f"/v1/ops/orders/{order_id}/events", headers=api.h("ops")).json()
+    assert "order.pin_locked" in [e["type"] for e in events["events"]]
+    unlocked = api.client.post(f"/v1/ops/orders/{order_id}/pin-unlock", headers=api.h("ops"))
+    assert unlocked.json() == {"order_id": order_id, "failures_cleared": 5}
+    done = api.client.post(path, json={"pin": pin}, headers=api.h("courier"))
+    assert (done.status_code, done.json()["status"]) == (200, "delivered")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from lastmile.app.context import Services, new_event, record, record_transition
+from lastmile.app.pins import check_dropoff_pin
 from lastmile.app.ports import UnitOfWork
 from lastmile.core.errors import Conflict, Forbidden, NotFound
 from lastmile.core.lifecycle import (
@@ -102,6 +103,7 @@ def deliver(services: Services, order_id: str, *, proof: DeliveryProof, actor: A
                            f"order {order_id} is a Drive delivery; deliver it with "
                            f"POST /v1/drive/courier/deliveries/{order_id}/deliver and its "
                            "required proof")
+    check_dropoff_pin(services, order_id, pin=proof.pin, actor=actor)
     return _move(services, order_id, Deliver(proof=proof), actor)
 
 

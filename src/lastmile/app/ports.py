@@ -220,6 +220,18 @@ class BannedDeviceRepo(Protocol):
         ...
 
 
+class PinAttemptRepo(Protocol):
+    def count_attempt(self, order_id: str, at: float) -> int:
+        """Add one attempt and return the count; the row stays locked until the unit ends
+        (commit keeps the attempt, rollback forgets it)."""
+        ...
+
+    def failures(self, order_id: str) -> int: ...
+    def reset(self, order_id: str) -> int:
+        """Forget the order's attempts; returns how many there were."""
+        ...
+
+
 class UnitOfWork(Protocol):
     regions: RegionRepo
     merchants: MerchantRepo
@@ -237,6 +249,7 @@ class UnitOfWork(Protocol):
     drive_quotes: DriveQuoteRepo
     webhooks: WebhookRepo
     notifications: NotificationRepo
+    pin_attempts: PinAttemptRepo
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(

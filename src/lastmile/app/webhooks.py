@@ -33,6 +33,7 @@ from lastmile.core.errors import InvalidInput, NotFound
 from lastmile.core.orders import Order
 from lastmile.core.webhooks import (
     EVENT_ID_HEADER,
+    EVENT_TYPES,
     SIGNATURE_HEADER,
     Endpoint,
     Message,
@@ -168,7 +169,7 @@ def on_event(services: Services, event: Event) -> None:
     Idempotent: the message table is unique per (endpoint, event id).
     """
     public_type = webhook_type(event.type)
-    if public_type is None:
+    if public_type not in EVENT_TYPES:  # internal order events (PIN attempts) stay inside
         return
     with services.uow() as uow:
         d = uow.deliveries.by_order(event.subject_id)

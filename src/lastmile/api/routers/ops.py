@@ -21,7 +21,7 @@ from lastmile.api.schemas import (
     order_out,
     region_out,
 )
-from lastmile.app import bans, catalog, fulfilment, offers, queries
+from lastmile.app import bans, catalog, fulfilment, offers, pins, queries
 from lastmile.core.geo import Point
 from lastmile.core.orders import OrderStatus
 
@@ -128,3 +128,10 @@ def make_offer(svc: ServicesDep, who: Ops, body: OfferIn) -> dict[str, Any]:
     offer = offers.make_offer(svc, courier_id=body.courier_id, order_ids=tuple(body.order_ids),
                               actor=who.actor, ttl_s=body.ttl_s)
     return offer_out(offer)
+
+
+@router.post("/orders/{order_id}/pin-unlock")
+def unlock_pin(svc: ServicesDep, who: Ops, order_id: Id) -> dict[str, Any]:
+    """Forget an order's wrong drop-off PINs, so its courier may try again (5 more)."""
+    had = pins.unlock_pin(svc, order_id, actor=who.actor)
+    return {"order_id": order_id, "failures_cleared": had}
