@@ -4,6 +4,7 @@ stream tokens that stand for a key where a URL must carry the credential."""
 from __future__ import annotations
 
 import hashlib
+import secrets  # keys are capabilities: never from the injectable, possibly seeded, rng
 from dataclasses import dataclass
 
 from lastmile.app.context import Services
@@ -44,7 +45,7 @@ def issue_api_key(services: Services, *, role: str, subject_id: str) -> tuple[st
         }.get(role)
         if exists is not None and exists(subject_id) is None:
             raise NotFound(f"{role}_not_found", f"no {role} {subject_id}", field="subject_id")
-        plaintext = f"lm_{role[:3]}_{services.rng.getrandbits(192):048x}"
+        plaintext = f"lm_{role[:3]}_{secrets.token_hex(24)}"
         key_id = services.ids.new("key")
         uow.api_keys.add(ApiKeyRecord(key_id=key_id, key_hash=hash_key(plaintext), role=role,
                                       subject_id=subject_id, created_at=services.clock.now()))

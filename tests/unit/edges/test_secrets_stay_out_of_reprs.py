@@ -30,3 +30,17 @@ def test_an_api_key_record_repr_hides_the_key_hash() -> None:
 def test_an_order_repr_hides_the_dropoff_pin() -> None:
     order = an_order(dropoff_pin="8642")
     assert "8642" not in repr(order) and order.dropoff_pin == "8642"
+
+
+def test_api_keys_do_not_come_from_the_seeded_rng(sqlite_platform) -> None:  # type: ignore[no-untyped-def]
+    """The simulator and the demo seed ``services.rng`` (same seed, same run); a key drawn
+    from it could be recomputed by anyone who knows the seed."""
+    import random
+    from dataclasses import replace
+
+    from lastmile.app.auth import issue_api_key
+
+    svc = sqlite_platform.services
+    first = issue_api_key(replace(svc, rng=random.Random(1)), role="ops", subject_id="ops")[1]
+    second = issue_api_key(replace(svc, rng=random.Random(1)), role="ops", subject_id="ops")[1]
+    assert first != second and first.startswith("lm_ops_") and len(first) == len(second) == 55
