@@ -15,6 +15,7 @@ from lastmile.adapters.db.uow import SqlUnitOfWorkFactory
 from lastmile.adapters.dispatch_worker import DispatchWorker
 from lastmile.adapters.live.memory import MemoryLiveStore
 from lastmile.adapters.loop import LoopWorker
+from lastmile.adapters.secret_key import signing_key
 from lastmile.adapters.webhooks.http import HttpTransport
 from lastmile.adapters.webhooks.worker import DriveWorkers, install_drive
 from lastmile.app.context import Services
@@ -91,7 +92,8 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
         migrate(engine)
     services = Services(
         uow=SqlUnitOfWorkFactory(engine), clock=clock or SystemClock(), ids=ids or UuidIds(),
-        rng=rng or random.SystemRandom(),
+        rng=rng or random.SystemRandom(), signing_key=signing_key(settings),
+        webhooks_allow_private=settings.webhooks_allow_private,
     )
     bus = InProcessBus()
     live, states = _live_state(settings)

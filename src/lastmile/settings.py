@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     data_dir: Path = Path("data")
-    database_url: str | None = None  # None = SQLite file in data_dir
-    redis_url: str | None = None  # None = in-memory live store
-    nats_url: str | None = None  # None = in-process bus
+    # URLs may carry passwords: kept out of repr (use redacted_database_url for banners).
+    database_url: str | None = field(default=None, repr=False)  # None = SQLite in data_dir
+    redis_url: str | None = field(default=None, repr=False)  # None = in-memory live store
+    nats_url: str | None = field(default=None, repr=False)  # None = in-process bus
+    # Signs page tokens and stream tokens. None: bootstrap reads (or creates) data_dir/secret_key;
+    # several API processes on different hosts must share one LASTMILE_SECRET_KEY.
+    secret_key: str | None = field(default=None, repr=False)
     redis_prefix: str = "lastmile:"
     # Webhook URLs on loopback/private networks are refused (SSRF guard) unless allowed,
     # e.g. for a receiver on the developer's own machine.
@@ -30,6 +34,7 @@ class Settings:
             redis_url=e.get("LASTMILE_REDIS_URL") or None,
             nats_url=e.get("LASTMILE_NATS_URL") or None,
             redis_prefix=e.get("LASTMILE_REDIS_PREFIX", "lastmile:"),
+            secret_key=e.get("LASTMILE_SECRET_KEY") or None,
             webhooks_allow_private=e.get("LASTMILE_WEBHOOKS_ALLOW_PRIVATE", "") in ("1", "true"),
         )
 

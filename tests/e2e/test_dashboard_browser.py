@@ -140,7 +140,11 @@ def test_dashboard_shows_live_couriers_orders_and_kpis(live: Live) -> None:
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
             page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(f"{live.base}/ops/dashboard?region=reg_demo&key={live.keys['ops']}")
+            urls: list[str] = []
+            page.on("request", lambda request: urls.append(request.url))
+            page.on("websocket", lambda ws: urls.append(ws.url))
+            # The key rides in the fragment: it never reaches the server in any URL.
+            page.goto(f"{live.base}/ops/dashboard?region=reg_demo#key={live.keys['ops']}")
             page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=15_000)
             page.wait_for_function("() => window.lastmileState.connection === 'live'", timeout=10_000)
             assert int(page.get_attribute("#map", "data-merchants") or 0) == 12
@@ -148,6 +152,10 @@ def test_dashboard_shows_live_couriers_orders_and_kpis(live: Live) -> None:
             assert live.keys["ops"] not in page.url and "key=" not in page.url
             page.reload()
             page.wait_for_function("() => window.lastmileState.connection === 'live'", timeout=15_000)
+            # The WebSocket opened with a one-minute stream token, never with the key.
+            assert any(u.endswith("/v1/stream-tokens") for u in urls)
+            assert any(u.startswith("ws://") for u in urls)
+            assert not [u for u in urls if live.keys["ops"] in u]
             assert page.evaluate("window.lastmileState.region.id") == "reg_demo"
             assert tile(page, "click_to_door") != ""
             assert page.locator("#orders-body tr[data-order-id]").count() == 2
@@ -203,7 +211,7 @@ def test_dashboard_reports_a_bad_key_instead_of_failing_silently(live: Live) -> 
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
-            page.goto(f"{live.base}/ops/dashboard?region=reg_demo&key=lm_ops_wrong")
+            page.goto(f"{live.base}/ops/dashboard?region=reg_demo#key=lm_ops_wrong")
             page.wait_for_selector("#banner:not([hidden])", timeout=10_000)
             assert "401" in page.inner_text("#banner")
             assert page.get_attribute("#conn", "data-state") == "refused"

@@ -7,6 +7,7 @@ import socketserver
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from drive_helpers import a_request, pump, to_dropoff  # noqa: E402
 from lastmile.adapters.notify.channels import LogChannel, SmtpChannel  # noqa: E402
 from lastmile.adapters.webhooks.http import HttpTransport  # noqa: E402
 from lastmile.app import drive, notifications, webhooks  # noqa: E402
+from lastmile.app.context import Services  # noqa: E402
 from lastmile.core.delivery.proof import GivenProof  # noqa: E402
 from lastmile.core.webhooks import SIGNATURE_HEADER, RetryPolicy, verify  # noqa: E402
 
@@ -52,6 +54,11 @@ class Receiver:
         self.server.server_close()
 
 
+def on_loopback(svc: Services) -> Services:
+    """The receivers here listen on 127.0.0.1: allowed as LASTMILE_WEBHOOKS_ALLOW_PRIVATE=1 does."""
+    return replace(svc, webhooks_allow_private=True)
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver(fail_first=2)
@@ -64,7 +71,7 @@ def test_a_receiver_down_for_two_attempts_gets_every_event_signed_with_stable_id
     p = sqlite_platform
     svc = p.services
     m = p.seed.merchant_ids[0]
-    endpoint = webhooks.register_endpoint(svc, m, url=receiver.url,
+    endpoint = webhooks.register_endpoint(on_loopback(svc), m, url=receiver.url,
                                           event_types=("delivery.created",))
     drive.create_delivery(svc, a_request(p))
     pump(p)
@@ -95,7 +102,7 @@ def test_a_receiver_that_never_answers_ends_in_the_dead_letter_and_can_be_requeu
     down = Receiver(fail_first=0)
     url = down.url
     down.close()  # nothing listens there any more: connection refused
-    webhooks.register_endpoint(svc, m, url=url, event_types=("delivery.created",))
+    webhooks.register_endpoint(on_loopback(svc), m, url=url, event_types=("delivery.created",))
     drive.create_delivery(svc, a_request(p))
     pump(p)
     policy = RetryPolicy(base_s=1, cap_s=1, max_attempts=3)
@@ -112,7 +119,7 @@ def test_a_full_delivery_reports_every_status_change_in_order(sqlite_platform):
     svc = p.services
     r = Receiver(fail_first=0)
     try:
-        webhooks.register_endpoint(svc, p.seed.merchant_ids[0], url=r.url)
+        webhooks.register_endpoint(on_loopback(svc), p.seed.merchant_ids[0], url=r.url)
         view = drive.create_delivery(svc, a_request(p))
         courier = to_dropoff(p, view.order.id)
         drive.courier_deliver(svc, view.order.id, given=GivenProof(note="handed over"),

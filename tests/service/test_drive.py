@@ -168,7 +168,7 @@ def test_another_business_cannot_see_a_delivery(platform):
 def test_status_changes_queue_one_webhook_per_event_even_when_redelivered(platform):
     svc = platform.services
     m = platform.seed.merchant_ids[0]
-    webhooks.register_endpoint(svc, m, url="http://127.0.0.1:9/hook")
+    webhooks.register_endpoint(svc, m, url="https://hooks.example.test/hook")
     view = drive.create_delivery(svc, a_request(platform))
     pump(platform)
     with svc.uow() as uow:
@@ -184,7 +184,7 @@ def test_thresholds_fire_once_per_endpoint_and_delay_once_per_delivery(platform)
 
     svc = platform.services
     m = platform.seed.merchant_ids[0]
-    webhooks.register_endpoint(svc, m, url="http://127.0.0.1:9/hook", nearby_m=400)
+    webhooks.register_endpoint(svc, m, url="https://hooks.example.test/hook", nearby_m=400)
     view = drive.create_delivery(svc, a_request(platform))
     to_dropoff(platform, view.order.id, stop="picked_up")
     near = Point(lat=37.4420, lng=-122.14)  # ~220 m north of the drop-off
@@ -305,7 +305,7 @@ def test_thresholds_reach_every_in_flight_delivery_not_only_the_oldest_batch(pla
 
     svc = platform.services
     m = platform.seed.merchant_ids[0]
-    webhooks.register_endpoint(svc, m, url="http://127.0.0.1:9/hook", nearby_m=400)
+    webhooks.register_endpoint(svc, m, url="https://hooks.example.test/hook", nearby_m=400)
     drive.create_delivery(svc, a_request(platform, external_delivery_id="waiting"))
     platform.clock.advance(1)
     moving = drive.create_delivery(svc, a_request(platform, external_delivery_id="moving"))

@@ -30,7 +30,7 @@ def test_tiny_demo_delivers_orders_through_http(tmp_path):
                      data_dir=tmp_path, dispatch_every_s=30)
     try:
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
-        assert f"region={run.region_id}&key=" in run.dashboard_url()
+        assert f"region={run.region_id}#key=" in run.dashboard_url()
         assert run.dashboard_urls() == [run.dashboard_url(r.id) for r in run.setup.city.regions]
         log = run.world.run()
         dispatcher = run.container.dispatcher

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from lastmile import __version__
 from lastmile.api import errors
+from lastmile.api.page_headers import HtmlSecurityHeaders
 from lastmile.api.routers import (
     consumer,
     courier,
@@ -46,6 +47,7 @@ def create_app(container: Container, *, start_workers: bool = True) -> FastAPI:
     app.state.container = container
     app.state.stream_hub = hub
     errors.install(app)
+    app.add_middleware(HtmlSecurityHeaders)
     for module in (consumer, merchant, courier, ops, streams, dashboard):
         app.include_router(module.router)
     app.include_router(drive.router)

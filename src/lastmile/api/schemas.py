@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import Strict as StrictMode
+from pydantic_core import PydanticCustomError
 
 from lastmile.app.events import Event
 from lastmile.app.ports import DeadLetter, SubscriberState
@@ -14,6 +16,28 @@ from lastmile.core.model import MenuItem, Merchant, Region
 from lastmile.core.offers import Offer
 from lastmile.core.orders import Order
 from lastmile.core.pricing import Quote
+from lastmile.core.text import describe, first_forbidden
+
+
+def _plain_text(multiline: bool) -> AfterValidator:
+    def check(value: str) -> str:
+        index = first_forbidden(value, multiline=multiline)
+        if index is not None:
+            raise PydanticCustomError(
+                "control_character",
+                "must not contain control or bidirectional-override characters "
+                "(found {found})", {"found": describe(value, index)})
+        return value
+
+    return AfterValidator(check)
+
+
+# Every free-text field of every request is one of these two (rules in core.text).
+Line = Annotated[str, _plain_text(multiline=False)]  # names, reasons, ids, references
+Paragraph = Annotated[str, _plain_text(multiline=True)]  # notes and instructions
+# JSON has no date or enum type: they arrive as strings, so these fields parse strings even
+# though the models are strict (strict validation of a dict wants datetime/enum objects).
+JsonDatetime = Annotated[AwareDatetime, StrictMode(False)]
 
 Lat = Annotated[float, Field(ge=-90, le=90, description="WGS84 latitude, degrees")]
 Lng = Annotated[float, Field(ge=-180, le=180, description="WGS84 longitude, degrees")]
@@ -33,7 +57,14 @@ class CourierLiveStatus(StrEnum):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Every request body: unknown fields refused, and no coercion of numbers or booleans.
+
+    ``"quantity": true``, ``"lat": "37.44"`` and ``"require_pin": 1`` are 422s; a JSON
+    integer is still a valid number for a float field. Enum and datetime fields, which JSON
+    can only send as strings, opt out per field (``JsonDatetime``, ``Field(strict=False)``).
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 def iso(ts: float | None) -> datetime | None:
@@ -60,7 +91,7 @@ class OrderIn(Strict):
 
 
 class CancelIn(Strict):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Line = Field(min_length=1, max_length=500)
 
 
 class ConfirmIn(Strict):
@@ -69,32 +100,32 @@ class ConfirmIn(Strict):
 
 class OptionIn(Strict):
     id: Id
-    name: str = Field(min_length=1, max_length=200)
+    name: Line = Field(min_length=1, max_length=200)
     price_delta_minor: int = Field(default=0, ge=0, le=1_000_000)
 
 
 class ItemIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: Line = Field(min_length=1, max_length=200)
     price_minor: int = Field(ge=0, le=10_000_000)
     options: list[OptionIn] = Field(default_factory=list, max_length=50)
     available: bool = True
 
 
 class ShiftIn(Strict):
-    device_id: str = Field(min_length=1, max_length=128)
+    device_id: Line = Field(min_length=1, max_length=128)
     duration_s: int = Field(ge=600, le=16 * 3600)
 
 
 class ProofIn(Strict):
-    photo_ref: str | None = Field(default=None, min_length=1, max_length=500)
+    photo_ref: Line | None = Field(default=None, min_length=1, max_length=500)
     pin: str | None = Field(default=None, pattern=r"^[0-9]{4}$")
-    note: str | None = Field(default=None, min_length=1, max_length=1000)
+    note: Paragraph | None = Field(default=None, min_length=1, max_length=1000)
 
 
 class PingIn(Strict):
     """Raw ping fields; ranges are checked by the tracking rules (one place, clear codes)."""
 
-    device_id: str = Field(min_length=1, max_length=128)
+    device_id: Line = Field(min_length=1, max_length=128)
     lat: float
     lng: float
     accuracy_m: float
@@ -108,7 +139,7 @@ class PingBatchIn(Strict):
 
 
 class DeclineIn(Strict):
-    reason: str = Field(default="declined", min_length=1, max_length=500)
+    reason: Line = Field(default="declined", min_length=1, max_length=500)
 
 
 class OfferIn(Strict):
@@ -118,9 +149,9 @@ class OfferIn(Strict):
 
 
 class RegionIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
-    market: str = Field(min_length=1, max_length=200)
-    time_zone: str = Field(min_length=1, max_length=64)
+    name: Line = Field(min_length=1, max_length=200)
+    market: Line = Field(min_length=1, max_length=200)
+    time_zone: Line = Field(min_length=1, max_length=64)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     polygon: list[PointIn] = Field(min_length=3, max_length=500)
     tax_rate_bp: int = Field(default=0, ge=0, le=5_000)

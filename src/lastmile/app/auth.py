@@ -1,8 +1,10 @@
-"""API keys bound to a role and an id; only their SHA-256 is stored."""
+"""API keys bound to a role and an id (only their SHA-256 is stored), and short-lived
+stream tokens that stand for a key where a URL must carry the credential."""
 
 from __future__ import annotations
 
 import hashlib
+import secrets  # keys are capabilities: never from the injectable, possibly seeded, rng
 from dataclasses import dataclass
 
 from lastmile.app.context import Services
@@ -10,8 +12,12 @@ from lastmile.app.ports import ApiKeyRecord
 from lastmile.core.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from lastmile.core.model import Courier
 from lastmile.core.orders import Actor, ActorKind
+from lastmile.core.signed_tokens import open_fields, sign_fields
 
 ROLES = ("consumer", "merchant", "courier", "ops")
+STREAM_TOKEN_PREFIX = "lmst_"
+STREAM_TOKEN_TTL_S = 60
+_STREAM_PURPOSE = "stream_token"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,7 +51,7 @@ def issue_api_key(services: Services, *, role: str, subject_id: str) -> tuple[st
             # A ban revokes the courier's keys; a new key must not let them back in.
             raise Forbidden("courier_banned", f"courier {subject_id} is banned; no key is issued",
                             field="subject_id")
-        plaintext = f"lm_{role[:3]}_{services.rng.getrandbits(192):048x}"
+        plaintext = f"lm_{role[:3]}_{secrets.token_hex(24)}"
         key_id = services.ids.new("key")
         uow.api_keys.add(ApiKeyRecord(key_id=key_id, key_hash=hash_key(plaintext), role=role,
                                       subject_id=subject_id, created_at=services.clock.now()))
@@ -61,3 +67,40 @@ def authenticate(services: Services, plaintext: str | None) -> Principal:
     if record is None or record.revoked:
         raise Unauthorized("invalid_api_key", "the API key is unknown or revoked")
     return Principal(role=record.role, subject_id=record.subject_id)
+
+
+def issue_stream_token(services: Services, who: Principal, *,
+                       ttl_s: int = STREAM_TOKEN_TTL_S) -> tuple[str, float]:
+    """A token that opens WebSocket feeds as ``who`` for ``ttl_s`` seconds: (token, expires_at).
+
+    Browsers cannot put headers on a WebSocket handshake, so the credential goes in
+    the URL or the subprotocol; a token that expires in a minute is what may end up
+    in an access log, never the API key. Signed with the server key (HMAC-SHA256);
+    it is not revoked with the key, which is why it lives only a minute.
+    """
+    if not 1 <= ttl_s <= 300:
+        raise InvalidInput("invalid_ttl", f"ttl_s must be in [1, 300] (got {ttl_s})",
+                           field="ttl_s")
+    expires_at = services.clock.now() + ttl_s
+    body = sign_fields({"r": who.role, "s": who.subject_id, "exp": expires_at},
+                       key=services.signing_key, purpose=_STREAM_PURPOSE)
+    return STREAM_TOKEN_PREFIX + body, expires_at
+
+
+def authenticate_stream(services: Services, credential: str | None) -> Principal:
+    """The caller behind a stream token or an API key (401 ``invalid_stream_token`` when a
+    token is forged, altered or expired)."""
+    if not credential or not credential.startswith(STREAM_TOKEN_PREFIX):
+        return authenticate(services, credential)
+    fields = open_fields(credential.removeprefix(STREAM_TOKEN_PREFIX),
+                         key=services.signing_key, purpose=_STREAM_PURPOSE)
+    try:
+        valid = fields is not None and services.clock.now() < float(fields["exp"])
+        role, subject = (str(fields["r"]), str(fields["s"])) if fields else ("", "")
+    except (KeyError, TypeError, ValueError):
+        valid = False
+    if not valid or role not in ROLES:
+        raise Unauthorized("invalid_stream_token",
+                           "the stream token is unknown or expired; get a new one with "
+                           "POST /v1/stream-tokens")
+    return Principal(role=role, subject_id=subject)

@@ -29,7 +29,6 @@ from lastmile.core.orders import Actor, ActorKind
 def create_region(services: Services, *, name: str, market: str, time_zone: str, currency: str,
                   polygon: tuple[Point, ...], tax_rate_bp: int = 0,
                   region_id: str | None = None) -> Region:
-    _check_tz(time_zone)
     region = Region(
         id=RegionId(region_id or services.ids.new("reg")), name=name, market=market,
         time_zone=time_zone, currency=currency, polygon=Polygon(vertices=polygon),
@@ -41,17 +40,6 @@ def create_region(services: Services, *, name: str, market: str, time_zone: str,
         uow.regions.add(region)
         uow.commit()
     return region
-
-
-def _check_tz(time_zone: str) -> None:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidInput("invalid_time_zone",
-                           f"time_zone must be an IANA zone like Europe/Paris (got {time_zone!r})",
-                           field="time_zone") from exc
 
 
 def _region(uow: UnitOfWork, region_id: str) -> Region:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import secrets  # the default signing key: never from the injectable, possibly seeded, rng
 from dataclasses import dataclass, field
 
 from lastmile.app.events import Event, event_from_transition
@@ -21,6 +22,11 @@ class Services:
     rng: random.Random = field(default_factory=random.SystemRandom)  # PINs; seeded in sim/tests
     pricing: PricingPolicy = field(default_factory=PricingPolicy)
     offer_ttl_s: int = 60
+    # LASTMILE_WEBHOOKS_ALLOW_PRIVATE: webhook URLs may name loopback and private addresses.
+    webhooks_allow_private: bool = False
+    # HMAC key for page and stream tokens. Bootstrap passes the server's persisted key; the
+    # default (a fresh key per process) suits tests and the simulator. Never in a repr or log.
+    signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
 
 def record(uow: UnitOfWork, services: Services, event: Event) -> None:

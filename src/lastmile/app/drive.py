@@ -24,6 +24,7 @@ from dataclasses import dataclass, fields, replace
 from lastmile.app.context import Services, new_event, record, record_transition
 from lastmile.app.fulfilment import apply_command, load_order, release_courier
 from lastmile.app.ordering import supply_demand
+from lastmile.app.pins import check_dropoff_pin
 from lastmile.app.ports import UnitOfWork
 from lastmile.app.retry import retrying
 from lastmile.core.delivery.model import (
@@ -334,7 +335,9 @@ def cancel_delivery(services: Services, merchant_id: str, external_delivery_id: 
 @retrying
 def courier_deliver(services: Services, order_id: str, *, given: GivenProof,
                     actor: Actor) -> DeliveryView:
-    """Deliver a Drive order, refusing (422 ``proof_missing``) without the required proofs."""
+    """Deliver a Drive order, refusing (422 ``proof_missing``) without the required proofs;
+    wrong PINs are counted and lock PIN delivery (``app.pins``)."""
+    check_dropoff_pin(services, order_id, pin=given.pin, actor=actor)
     with services.uow() as uow:
         d = drive_of(uow, order_id)
         check_proof(d.proof, given)

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from lastmile.app.aggregates import apply_command, load_courier, load_order
 from lastmile.app.context import Services, new_event, record
+from lastmile.app.pins import check_dropoff_pin
 from lastmile.app.ports import UnitOfWork
 from lastmile.app.retry import retrying
 from lastmile.core.errors import Conflict, Forbidden
@@ -92,6 +93,7 @@ def deliver(services: Services, order_id: str, *, proof: DeliveryProof, actor: A
                            f"order {order_id} is a Drive delivery; deliver it with "
                            f"POST /v1/drive/courier/deliveries/{order_id}/deliver and its "
                            "required proof")
+    check_dropoff_pin(services, order_id, pin=proof.pin, actor=actor)
     return _move(services, order_id, Deliver(proof=proof), actor)
 
 

@@ -52,7 +52,7 @@ def on_event(services: Services, event: Event, policy: NotificationPolicy) -> No
             return
         parties: dict[str, str | None] = {
             "consumer": order.consumer_id, "merchant": order.merchant_id,
-            "courier": order.courier_id or event.data.get("courier_id")}
+            "courier": order.courier_id or event.data.get("courier_id"), "ops": "ops"}
         notices = notices_for(event.type, order_id=order.id, parties=parties)
         if not notices:
             return

@@ -6,7 +6,7 @@ Adapters implement them (``adapters.db`` for SQL, ``tests.fakes`` for memory).
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Protocol
 
@@ -59,7 +59,7 @@ class IdempotencyRecord:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ApiKeyRecord:
     key_id: str
-    key_hash: str
+    key_hash: str = field(repr=False)  # a verifier of the key: kept out of reprs and logs
     role: str
     subject_id: str
     created_at: float
@@ -341,6 +341,18 @@ class BannedDeviceRepo(Protocol):
         ...
 
 
+class PinAttemptRepo(Protocol):
+    def count_attempt(self, order_id: str, at: float) -> int:
+        """Add one attempt and return the count; the row stays locked until the unit ends
+        (commit keeps the attempt, rollback forgets it)."""
+        ...
+
+    def failures(self, order_id: str) -> int: ...
+    def reset(self, order_id: str) -> int:
+        """Forget the order's attempts; returns how many there were."""
+        ...
+
+
 class UnitOfWork(Protocol):
     regions: RegionRepo
     merchants: MerchantRepo
@@ -359,6 +371,7 @@ class UnitOfWork(Protocol):
     drive_quotes: DriveQuoteRepo
     webhooks: WebhookRepo
     notifications: NotificationRepo
+    pin_attempts: PinAttemptRepo
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(

@@ -81,12 +81,12 @@ def _fingerprint(region_id: str, at: Point, radius_m: int) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:12]
 
 
-def _encode(distance_m: int, merchant_id: str, fp: str) -> str:
-    return encode_token({"d": distance_m, "id": merchant_id, "q": fp})
+def _encode(distance_m: int, merchant_id: str, fp: str, key: bytes) -> str:
+    return encode_token({"d": distance_m, "id": merchant_id, "q": fp}, key=key)
 
 
-def _decode(token: str, fp: str) -> tuple[int, str]:
-    body = decode_token(token)
+def _decode(token: str, fp: str, key: bytes) -> tuple[int, str]:
+    body = decode_token(token, key=key)
     try:
         distance, merchant_id, query = int(body["d"]), str(body["id"]), str(body["q"])
     except (ValueError, KeyError, TypeError, OverflowError) as exc:
@@ -112,7 +112,7 @@ def merchants_near(services: Services, *, region_id: str, at: Point, radius_m: i
         raise InvalidInput("invalid_limit", f"limit must be in [1, {MAX_PAGE}] (got {limit})",
                            field="limit")
     fp = _fingerprint(region_id, at, radius_m)
-    after = _decode(page_token, fp) if page_token else None
+    after = _decode(page_token, fp, services.signing_key) if page_token else None
     with services.uow(read_only=True) as uow:
         if uow.regions.get(region_id) is None:
             raise NotFound("region_not_found", f"no region {region_id}", field="region_id")
@@ -125,7 +125,7 @@ def merchants_near(services: Services, *, region_id: str, at: Point, radius_m: i
     hits = [h for h in hits if h.distance_m <= radius_m
             and (after is None or (h.distance_m, h.merchant.id) > after)]
     page = hits[:limit]
-    token = (_encode(page[-1].distance_m, page[-1].merchant.id, fp)
+    token = (_encode(page[-1].distance_m, page[-1].merchant.id, fp, services.signing_key)
              if len(hits) > limit else None)
     return MerchantPage(hits=tuple(page), next_page_token=token)
 

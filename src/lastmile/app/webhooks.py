@@ -34,6 +34,7 @@ from lastmile.core.errors import InvalidInput, NotFound
 from lastmile.core.orders import Order
 from lastmile.core.webhooks import (
     EVENT_ID_HEADER,
+    EVENT_TYPES,
     SIGNATURE_HEADER,
     Endpoint,
     Message,
@@ -66,7 +67,7 @@ def register_endpoint(services: Services, merchant_id: str, *, url: str,
             raise InvalidInput(f"invalid_{name}", f"{name} must be in [1, 86400] (got {value})",
                                field=name)
     endpoint = Endpoint(
-        id=services.ids.new("whk"), merchant_id=merchant_id, url=validate_url(url),
+        id=services.ids.new("whk"), merchant_id=merchant_id, url=validate_url(url, allow_private=services.webhooks_allow_private),
         secret=f"whsec_{secrets.token_hex(32)}",
         event_types=validate_filter(event_types), created_at=services.clock.now(),
         eta_under_s=eta_under_s, nearby_m=nearby_m)
@@ -172,7 +173,7 @@ def on_event(services: Services, event: Event) -> None:
     Idempotent: the message table is unique per (endpoint, event id).
     """
     public_type = webhook_type(event.type)
-    if public_type is None:
+    if public_type not in EVENT_TYPES:  # internal order events (PIN attempts) stay inside
         return
     with services.uow() as uow:
         d = uow.deliveries.by_order(event.subject_id)

@@ -14,6 +14,7 @@ state refuses (naming both), ``Forbidden`` when the actor may not make it.
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -259,7 +260,11 @@ def _apply(
 
 
 def _check_pin(order: Order, proof: DeliveryProof) -> None:
-    if order.dropoff_pin is not None and proof.pin != order.dropoff_pin:
+    # Constant-time: how long a comparison takes says nothing about how close a guess was.
+    # (Attempts are counted and limited by app.pins.)
+    if order.dropoff_pin is not None and not hmac.compare_digest(
+        (proof.pin or "").encode(), order.dropoff_pin.encode()
+    ):
         raise InvalidInput(
             "pin_mismatch",
             f"order {order.id} requires the consumer's drop-off PIN; the pin given does not match",

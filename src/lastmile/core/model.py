@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import time
 from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lastmile.core.errors import InvalidInput
 from lastmile.core.geo import Point, Polygon
@@ -18,6 +19,20 @@ from lastmile.core.money import Money
 def _require(ok: bool, code: str, message: str, field: str) -> None:
     if not ok:
         raise InvalidInput(code, message, field=field)
+
+
+def is_time_zone(name: str) -> bool:
+    """True when ``name`` is a key of the IANA time zone database (``Europe/Paris``, ``UTC``).
+
+    A region's local day (opening hours, the dashboard's "today") is computed in
+    this zone, so a value the database does not know is refused up front.
+    ``America`` names a directory, not a zone (``IsADirectoryError``, an OSError).
+    """
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,6 +55,13 @@ class Region:
             f"tax_rate_bp must be in [0, 5000] (got {self.tax_rate_bp})",
             "tax_rate_bp",
         )
+        _require(
+            is_time_zone(self.time_zone),
+            "invalid_time_zone",
+            f"time_zone must be an IANA zone like Europe/Paris (got {self.time_zone!r})",
+            "time_zone",
+        )
+        Money.zero(self.currency)  # the one currency rule: a 3-letter ISO 4217 code
 
     def center(self) -> Point:
         lats = [v.lat for v in self.polygon.vertices]

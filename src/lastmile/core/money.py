@@ -15,9 +15,15 @@ def minor_exponent(currency: str) -> int:
     return _EXPONENTS.get(currency, 2)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Money:
-    """An amount in minor units (cents) of one ISO 4217 currency."""
+    """An amount in minor units (cents) of one ISO 4217 currency.
+
+    Arithmetic, ``min``/``max`` and the ordering comparisons (``<``, ``<=``, ``>``,
+    ``>=``) need both sides in the same currency and raise ``currency_mismatch``
+    otherwise (10 USD is neither more nor less than 10 EUR); ``==`` is plain value
+    equality, so amounts of two currencies are simply unequal.
+    """
 
     amount_minor: int
     currency: str
@@ -49,6 +55,22 @@ class Money:
     def __sub__(self, other: Money) -> Money:
         self._same(other)
         return Money(amount_minor=self.amount_minor - other.amount_minor, currency=self.currency)
+
+    def __lt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount_minor < other.amount_minor
+
+    def __le__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount_minor <= other.amount_minor
+
+    def __gt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount_minor > other.amount_minor
+
+    def __ge__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount_minor >= other.amount_minor
 
     def __neg__(self) -> Money:
         return Money(amount_minor=-self.amount_minor, currency=self.currency)

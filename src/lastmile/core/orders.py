@@ -5,7 +5,7 @@ Times are epoch seconds (UTC) on the injected clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from lastmile.core.errors import InvalidInput
@@ -168,7 +168,7 @@ class Order:
     delivered_at: float | None = None
     proof: DeliveryProof | None = None
     cancellation: Cancellation | None = None
-    dropoff_pin: str | None = None
+    dropoff_pin: str | None = field(default=None, repr=False)  # the consumer's secret
 
     def __post_init__(self) -> None:
         if not self.lines:

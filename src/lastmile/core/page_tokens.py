@@ -1,18 +1,19 @@
-"""Opaque keyset page tokens: a small JSON object, URL-safe base64 without padding.
+"""Opaque keyset page tokens, signed (``core.signed_tokens``, purpose ``page_token``).
 
-Listing endpoints put the last row's sort key in the token; a token that does not
-decode to a JSON object is refused with 422 ``invalid_page_token``. Callers check
+Listing endpoints put the last row's sort key in the token; a token this server
+did not issue (forged, altered, truncated, or signed under another key) is
+refused with 422 ``invalid_page_token`` before its body is read. Callers check
 the fields they expect (and raise the same error when they are off).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import Any
 
 from lastmile.core.errors import InvalidInput
+from lastmile.core.signed_tokens import open_fields, sign_fields
+
+PURPOSE = "page_token"
 
 
 def invalid_token() -> InvalidInput:
@@ -20,16 +21,12 @@ def invalid_token() -> InvalidInput:
                         field="page_token")
 
 
-def encode_token(fields: dict[str, Any]) -> str:
-    body = json.dumps(fields, separators=(",", ":"), sort_keys=True)
-    return base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
+def encode_token(fields: dict[str, Any], *, key: bytes) -> str:
+    return sign_fields(fields, key=key, purpose=PURPOSE)
 
 
-def decode_token(token: str) -> dict[str, Any]:
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (ValueError, binascii.Error) as exc:  # bad base64, bad UTF-8, bad JSON
-        raise invalid_token() from exc
-    if not isinstance(raw, dict):
+def decode_token(token: str, *, key: bytes) -> dict[str, Any]:
+    fields = open_fields(token, key=key, purpose=PURPOSE)
+    if fields is None:
         raise invalid_token()
-    return raw
+    return fields

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+import ipaddress
+import re
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
@@ -125,13 +127,51 @@ def wants(event_types: tuple[str, ...], event_type: str) -> bool:
     return not event_types or "*" in event_types or event_type in event_types
 
 
-def validate_url(url: str) -> str:
+def is_public_address(address: str) -> bool:
+    """True for a globally routable unicast IP address (the only kind webhooks may reach).
+
+    Refused: loopback, private (RFC 1918, fc00::/7), link-local (169.254/16, the
+    cloud metadata service; fe80::/10), CGNAT (100.64/10), unspecified,
+    reserved, documentation and multicast ranges. An IPv4-mapped IPv6 address
+    (``::ffff:127.0.0.1``) is judged as the IPv4 address it carries; an IPv6
+    zone (``%eth0``) is ignored.
+    """
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+# Names that always mean this machine (RFC 6761 reserves "localhost" and its subdomains).
+_LOCAL_NAMES = re.compile(r"^(.+\.)?localhost\.?$")
+# Every label a number: C resolvers read "2130706433", "0x7f.1" and "0177.0.0.1" as IPv4.
+_NUMERIC_HOST = re.compile(r"^((0x[0-9a-f]*|[0-9]+)\.?)+$")
+
+
+def _private_host(host: str) -> str | None:
+    """Why ``host`` (as urlsplit lowercases it) is not a public destination, or None."""
+    if _LOCAL_NAMES.match(host):
+        return "names this machine (localhost)"
+    try:
+        public = is_public_address(host)
+    except ValueError:  # a name, not an address literal
+        if _NUMERIC_HOST.match(host):
+            return "is a numeric host that is not a dotted-quad IPv4 address"
+        return None
+    return None if public else "is a loopback, private, link-local or reserved address"
+
+
+def validate_url(url: str, *, allow_private: bool = False) -> str:
     """An absolute http(s) URL with a host; no credentials, fragment, whitespace or controls.
 
     Credentials in the URL would be shown by the endpoint listing and end up in
     error messages; whitespace and control characters could split the request
-    line. Where the host points (loopback, private ranges) is checked when
-    sending, by the transport, since DNS can change after registration.
+    line. Unless ``allow_private`` (``LASTMILE_WEBHOOKS_ALLOW_PRIVATE``), a host
+    that is an IP literal outside the public unicast space, a numeric host in a
+    non-canonical form, or ``localhost`` is refused here (code ``private_url``).
+    Host names are not resolved here (no I/O in the core, and DNS can change
+    after registration): the transport checks every resolved address again at
+    each send, and connects to the address it checked.
     """
     def bad(rule: str) -> InvalidInput:
         return InvalidInput("invalid_url", f"url {rule} (got {url[:80]!r})", field="url")
@@ -155,6 +195,11 @@ def validate_url(url: str) -> str:
         raise bad("must not carry credentials (user:password@)")
     if parts.fragment or url.endswith("#"):
         raise bad("must not have a fragment")
+    why = None if allow_private else _private_host(parts.hostname)
+    if why is not None:
+        raise InvalidInput("private_url", f"url host {parts.hostname!r} {why}; webhooks go to "
+                           "public addresses only (LASTMILE_WEBHOOKS_ALLOW_PRIVATE is off)",
+                           field="url")
     return url
 
 
@@ -163,7 +208,7 @@ class Endpoint:
     id: str
     merchant_id: str
     url: str
-    secret: str
+    secret: str = field(repr=False)  # signs every message: never in a repr, a log or a traceback
     event_types: tuple[str, ...]
     created_at: float
     active: bool = True

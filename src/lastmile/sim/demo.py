@@ -245,7 +245,7 @@ class DemoRun:
 
     def dashboard_url(self, region_id: str | None = None) -> str:
         return (f"http://127.0.0.1:{self.port}/ops/dashboard?region="
-                f"{region_id or self.region_id}&key={self.setup.ops_key}")
+                f"{region_id or self.region_id}#key={self.setup.ops_key}")
 
     def dashboard_urls(self) -> list[str]:
         """One dashboard per region (a multi-city scenario has several)."""

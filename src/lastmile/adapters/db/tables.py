@@ -231,3 +231,12 @@ banned_devices = sa.Table(
     sa.Column("banned_at", Epoch, nullable=False),
     sa.Column("banned_by", sa.String(64), nullable=False),
 )
+
+# Wrong drop-off PINs per order (app.pins): the count survives restarts and is shared by
+# every API process; the row is locked while an attempt is judged.
+pin_attempts = sa.Table(
+    "pin_attempts", metadata,
+    sa.Column("order_id", sa.String(64), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failed_at", Epoch, nullable=False),
+)

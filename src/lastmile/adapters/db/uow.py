@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from lastmile.adapters.db import repositories as r
 from lastmile.adapters.db import repositories_drive as rd
+from lastmile.adapters.db import repositories_pins as rp
 from lastmile.adapters.db import repositories_relay as rr
 from lastmile.adapters.db.engine import READ_ONLY
 from lastmile.app import ports
@@ -69,6 +70,7 @@ class SqlUnitOfWork:
     drive_quotes: ports.DriveQuoteRepo
     webhooks: ports.WebhookRepo
     notifications: ports.NotificationRepo
+    pin_attempts: ports.PinAttemptRepo
 
     def __init__(self, engine: Engine, *, read_only: bool = False,
                  write_lock: threading.RLock | None = None):
@@ -106,6 +108,7 @@ class SqlUnitOfWork:
         self.drive_quotes = rd.SqlDriveQuotes(conn)
         self.webhooks = rd.SqlWebhooks(conn)
         self.notifications = rd.SqlNotifications(conn)
+        self.pin_attempts = rp.SqlPinAttempts(conn)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -15,22 +15,16 @@
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import socket
 import ssl
 import threading
 from urllib.parse import urlsplit
 
+from lastmile.core.webhooks import is_public_address
+
 
 class BlockedDestination(OSError):
     """The URL's host resolves to an address webhooks may not reach."""
-
-
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
 
 
 def _resolve(host: str, port: int, *, allow_private: bool) -> str:
@@ -38,7 +32,7 @@ def _resolve(host: str, port: int, *, allow_private: bool) -> str:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     addresses = [str(info[4][0]) for info in infos]
     if not allow_private:
-        blocked = [a for a in addresses if not _is_public(a)]
+        blocked = [a for a in addresses if not is_public_address(a)]
         if blocked:
             raise BlockedDestination(
                 f"webhook host {host!r} resolves to a non-public address ({blocked[0]}); "

@@ -10,10 +10,20 @@ import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from lastmile.api.deps import Courier, Merchant, ServicesDep
-from lastmile.api.schemas import Id, PointIn, Strict, iso, money, order_out
+from lastmile.api.schemas import (
+    Id,
+    JsonDatetime,
+    Line,
+    Paragraph,
+    PointIn,
+    Strict,
+    iso,
+    money,
+    order_out,
+)
 from lastmile.app import drive, queries, webhooks
 from lastmile.app.drive import DeliveryChanges, DeliveryView
 from lastmile.core.delivery.model import Contact, ProofRequirement, TimeWindow, Undeliverable
@@ -29,15 +39,15 @@ ExternalId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za
 
 
 class WindowIn(Strict):
-    start: AwareDatetime
-    end: AwareDatetime
+    start: JsonDatetime
+    end: JsonDatetime
 
 
 class ContactIn(Strict):
-    first_name: str = Field(min_length=1, max_length=100)
-    last_name: str = Field(default="", max_length=100)
+    first_name: Line = Field(min_length=1, max_length=100)
+    last_name: Line = Field(default="", max_length=100)
     phone: str = Field(default="", max_length=32, pattern=r"^[0-9+()\- ]*$")
-    email: str = Field(default="", max_length=320, pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: Line = Field(default="", max_length=320, pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class ProofReqIn(Strict):
@@ -55,9 +65,10 @@ class DeliveryIn(Strict):
     pickup: PointIn | None = None
     pickup_window: WindowIn | None = None
     dropoff_window: WindowIn | None = None
-    dropoff_instructions: str = Field(default="", max_length=1000)
+    dropoff_instructions: Paragraph = Field(default="", max_length=1000)
     contactless: bool = False
-    undeliverable_action: Undeliverable = Undeliverable.RETURN_TO_PICKUP
+    undeliverable_action: Undeliverable = Field(default=Undeliverable.RETURN_TO_PICKUP,
+                                                strict=False)  # a JSON string
     proof_required: ProofReqIn = Field(default_factory=ProofReqIn)
 
 
@@ -66,7 +77,7 @@ class AcceptIn(Strict):
 
 
 class UpdateIn(Strict):
-    dropoff_instructions: str | None = Field(default=None, max_length=1000)
+    dropoff_instructions: Paragraph | None = Field(default=None, max_length=1000)
     dropoff_contact: ContactIn | None = None
     contactless: bool | None = None
     tip_minor: int | None = Field(default=None, ge=0, le=1_000_000)
@@ -75,26 +86,26 @@ class UpdateIn(Strict):
 
 
 class CancelIn(Strict):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Line = Field(min_length=1, max_length=500)
 
 
 class EndpointIn(Strict):
     url: str = Field(min_length=8, max_length=2000)
-    event_types: list[str] = Field(default_factory=list, max_length=50)
+    event_types: list[Line] = Field(default_factory=list, max_length=50)
     eta_under_s: int | None = Field(default=300, ge=1, le=86_400)
     nearby_m: int | None = Field(default=500, ge=1, le=86_400)
 
 
 class DriveProofIn(Strict):
-    photo_ref: str | None = Field(default=None, min_length=1, max_length=500)
-    signature_ref: str | None = Field(default=None, min_length=1, max_length=500)
+    photo_ref: Line | None = Field(default=None, min_length=1, max_length=500)
+    signature_ref: Line | None = Field(default=None, min_length=1, max_length=500)
     pin: str | None = Field(default=None, pattern=r"^[0-9]{4}$")
-    note: str | None = Field(default=None, min_length=1, max_length=1000)
+    note: Paragraph | None = Field(default=None, min_length=1, max_length=1000)
 
 
 class UndeliverableIn(Strict):
-    reason: str = Field(min_length=1, max_length=500)
-    photo_ref: str | None = Field(default=None, min_length=1, max_length=500)
+    reason: Line = Field(min_length=1, max_length=500)
+    photo_ref: Line | None = Field(default=None, min_length=1, max_length=500)
 
 
 def _window(w: WindowIn | None, name: str) -> TimeWindow | None:
@@ -185,8 +196,8 @@ def create_delivery(svc: ServicesDep, who: Merchant, body: DeliveryIn,
     return _respond(response, drive.create_delivery(svc, _request(who, body)))
 
 
-def _decode_token(token: str) -> tuple[float, str]:
-    raw = decode_token(token)
+def _decode_token(token: str, key: bytes) -> tuple[float, str]:
+    raw = decode_token(token, key=key)
     try:
         created_at, last_id = float(raw["c"]), raw["id"]
     # OverflowError: a forged 300-digit number does not fit a float
@@ -202,13 +213,13 @@ def list_deliveries(svc: ServicesDep, who: Merchant,
                     limit: Annotated[int, Query(ge=1, le=100)] = 20,
                     page_token: Annotated[str | None, Query(max_length=500)] = None,
                     ) -> dict[str, Any]:
-    after = _decode_token(page_token) if page_token else None
+    after = _decode_token(page_token, svc.signing_key) if page_token else None
     views = drive.list_deliveries(svc, who.subject_id, limit=limit + 1, after=after)
     page = views[:limit]
     token = None
     if len(views) > limit:
         last = page[-1].delivery
-        token = encode_token({"c": last.created_at, "id": last.id})
+        token = encode_token({"c": last.created_at, "id": last.id}, key=svc.signing_key)
     return {"deliveries": [delivery_out(v) for v in page], "next_page_token": token}
 
 

@@ -12,6 +12,7 @@ from lastmile.api.schemas import (
     CourierLiveStatus,
     Id,
     Lat,
+    Line,
     Lng,
     OfferIn,
     RegionIn,
@@ -20,7 +21,7 @@ from lastmile.api.schemas import (
     order_out,
     region_out,
 )
-from lastmile.app import bans, catalog, fulfilment, offers, queries
+from lastmile.app import bans, catalog, fulfilment, offers, pins, queries
 from lastmile.core.geo import Point
 from lastmile.core.orders import OrderStatus
 
@@ -76,7 +77,7 @@ def nearest_couriers(
 
 @router.post("/devices/{device_id}/ban")
 def ban_device(svc: ServicesDep, who: Ops, body: CancelIn,
-               device_id: Annotated[str, Path(min_length=1, max_length=128)]) -> dict[str, Any]:
+               device_id: Annotated[Line, Path(min_length=1, max_length=128)]) -> dict[str, Any]:
     """Ban a device: it can no longer start a shift or move any courier."""
     added = bans.ban_device(svc, device_id, reason=body.reason, actor=who.actor)
     return {"device_id": device_id, "banned": True, "already_banned": not added}
@@ -136,3 +137,10 @@ def make_offer(svc: ServicesDep, who: Ops, body: OfferIn) -> dict[str, Any]:
     offer = offers.make_offer(svc, courier_id=body.courier_id, order_ids=tuple(body.order_ids),
                               actor=who.actor, ttl_s=body.ttl_s)
     return offer_out(offer)
+
+
+@router.post("/orders/{order_id}/pin-unlock")
+def unlock_pin(svc: ServicesDep, who: Ops, order_id: Id) -> dict[str, Any]:
+    """Forget an order's wrong drop-off PINs, so its courier may try again (5 more)."""
+    had = pins.unlock_pin(svc, order_id, actor=who.actor)
+    return {"order_id": order_id, "failures_cleared": had}

@@ -1,9 +1,11 @@
 """WebSocket feeds: a region's live events for ops, one order's progress for its consumer.
 
-Authentication takes the API key from the ``key`` query parameter, the
-``Authorization: Bearer`` or ``X-API-Key`` header, or a ``bearer.<key>``
-WebSocket subprotocol (browsers cannot set headers; the subprotocol keeps the
-key out of URLs and access logs). Refusals accept the handshake and then close
+Authentication takes a credential from a ``bearer.<credential>`` WebSocket
+subprotocol, the ``token`` or ``key`` query parameter, or the
+``Authorization: Bearer`` or ``X-API-Key`` header. The credential is an API key
+or, better where it must travel in a URL, a stream token from
+``POST /v1/stream-tokens`` that expires in a minute (browsers cannot set
+headers on a WebSocket; a key in a URL ends up in access logs). Refusals accept the handshake and then close
 with an application code and a reason, so clients can tell why:
 4401 no or bad key, 4403 wrong role, 4404 no such region or order (or not yours).
 """
@@ -18,7 +20,8 @@ from typing import Any, cast
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
-from lastmile.api.schemas import offer_out
+from lastmile.api.deps import Anyone, ServicesDep
+from lastmile.api.schemas import iso, offer_out
 from lastmile.api.streams import (
     Batch,
     CourierFeed,
@@ -29,7 +32,12 @@ from lastmile.api.streams import (
     region_feed,
 )
 from lastmile.app import dashboard, offers, queries
-from lastmile.app.auth import Principal, authenticate
+from lastmile.app.auth import (
+    STREAM_TOKEN_TTL_S,
+    Principal,
+    authenticate_stream,
+    issue_stream_token,
+)
 from lastmile.app.context import Services
 from lastmile.app.events import Event
 from lastmile.core.errors import DomainError, NotFound, Unauthorized
@@ -56,8 +64,9 @@ def _key(ws: WebSocket, key: str | None) -> tuple[str | None, str | None]:
     for proto in ws.scope.get("subprotocols") or ():
         if proto.startswith(SUBPROTOCOL_PREFIX):
             return proto[len(SUBPROTOCOL_PREFIX):], proto
-    if key:
-        return key, None
+    token = ws.query_params.get("token")
+    if token or key:
+        return token or key, None
     auth = ws.headers.get("authorization") or ""
     if auth.lower().startswith("bearer "):
         return auth[7:].strip(), None
@@ -74,7 +83,7 @@ async def _admit(ws: WebSocket, key: str | None, role: str) -> tuple[Principal, 
     plaintext, subprotocol = _key(ws, key)
     svc: Services = ws.app.state.container.services
     try:
-        who = await run_in_threadpool(authenticate, svc, plaintext)
+        who = await run_in_threadpool(authenticate_stream, svc, plaintext)
     except Unauthorized as exc:
         await _refuse(ws, UNAUTHORIZED, exc.message, subprotocol)
         return None
@@ -144,6 +153,15 @@ async def _pump(ws: WebSocket, sub: Subscription, render: Render) -> None:
     finally:
         reader.cancel()
         sub.close()
+
+
+@router.post("/v1/stream-tokens", status_code=201)
+def stream_token(svc: ServicesDep, who: Anyone) -> dict[str, Any]:
+    """A token that opens this caller's WebSocket feeds for 60 seconds (send the key in the
+    ``Authorization`` header here, then the token as the ``bearer.<token>`` subprotocol or
+    ``?token=``); a reconnect asks for a fresh one."""
+    token, expires_at = issue_stream_token(svc, who)
+    return {"token": token, "expires_at": iso(expires_at), "ttl_s": STREAM_TOKEN_TTL_S}
 
 
 @router.websocket("/v1/ops/regions/{region_id}/stream")

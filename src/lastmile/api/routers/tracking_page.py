@@ -8,6 +8,7 @@ no personal data beyond first names.
 from __future__ import annotations
 
 import html
+import secrets  # a CSP nonce must be unpredictable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -59,7 +60,7 @@ _PAGE = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>Your delivery</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}}
+<style nonce="{nonce}">body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}}
 .status{{font-size:1.5rem;font-weight:600}} dt{{color:#666}} dd{{margin:0 0 .8rem}}</style>
 </head><body>
 <h1>Hi {recipient}</h1>
@@ -67,7 +68,7 @@ _PAGE = """<!doctype html>
 <dl><dt>Estimated arrival</dt><dd id="eta">{eta}</dd>
 <dt>Delivery window</dt><dd id="window">{window}</dd>
 <dt>Courier</dt><dd id="courier">{courier}</dd></dl>
-<script>
+<script nonce="{nonce}">
 setInterval(async () => {{
   const r = await fetch(location.pathname + ".json");
   if (!r.ok) return;
@@ -88,9 +89,25 @@ setInterval(async () => {{
 def tracking_page(request: Request, svc: ServicesDep, token: Token) -> HTMLResponse:
     t = tracking_out(_load(request, svc, token))
     courier = t["courier"]
+    nonce = secrets.token_urlsafe(16)
     page = _PAGE.format(
-        recipient=html.escape(t["recipient_first_name"]), label=html.escape(t["label"]),
+        nonce=nonce, recipient=html.escape(t["recipient_first_name"]), label=html.escape(t["label"]),
         eta=html.escape(str(t["eta"] or "-")),
         window=html.escape(f"{t['window']['start']} - {t['window']['end']}"),
         courier=html.escape(courier["first_name"] if courier else "not assigned yet"))
-    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+    return HTMLResponse(page, headers={"Cache-Control": "no-store", **page_headers(nonce)})
+
+
+def page_headers(nonce: str) -> dict[str, str]:
+    """Only this response's inline script and style run; the page reads only our JSON.
+
+    The URL holds the tracking capability: never sent on as a Referer, never framed.
+    """
+    return {
+        "Content-Security-Policy": f"default-src 'none'; script-src 'nonce-{nonce}'; "
+                                   f"style-src 'nonce-{nonce}'; connect-src 'self'; "
+                                   "img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+                                   "frame-ancestors 'none'",
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+    }

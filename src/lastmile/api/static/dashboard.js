@@ -1,20 +1,26 @@
 // lastmile ops dashboard: a live map, KPI tiles, charts and order timelines for one region.
-// Reads ?region=<id>&key=<ops key>; the key goes to the API as a Bearer header and to the
-// WebSocket as a "bearer.<key>" subprotocol, so it never appears in another URL. The page
-// then drops the key from its own address (history, bookmarks, screen shares) and keeps it
-// in this tab's sessionStorage, so a reload still works and closing the tab forgets it.
+// Open as /ops/dashboard?region=<id>#key=<ops key>: a URL fragment never leaves the browser
+// (no request line, no access log, no Referer). ?key= still works but reaches the server's
+// logs. The key goes to the API only as a Bearer header; the WebSocket gets a stream token
+// (POST /v1/stream-tokens, valid a minute, fetched afresh for every connect) as a
+// "bearer.<token>" subprotocol, so the key itself never travels in a URL or a handshake.
+// The page then drops the key from its own address (history, bookmarks, screen shares) and
+// keeps it in this tab's sessionStorage, so a reload still works and closing the tab forgets it.
 (() => {
   "use strict";
 
   const KEY_SLOT = "lastmile.opsKey";
   const params = new URLSearchParams(location.search);
+  const fragment = new URLSearchParams(location.hash.replace(/^#/, ""));
   const REGION = params.get("region") || "";
-  const KEY = params.get("key") || sessionStorage.getItem(KEY_SLOT) || "";
-  if (params.has("key")) {
+  const KEY = fragment.get("key") || params.get("key") || sessionStorage.getItem(KEY_SLOT) || "";
+  if (params.has("key") || fragment.has("key")) {
     if (KEY) sessionStorage.setItem(KEY_SLOT, KEY);
     params.delete("key");
-    const rest = params.toString();
-    history.replaceState(null, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
+    fragment.delete("key");
+    const rest = params.toString(), hash = fragment.toString();
+    history.replaceState(null, "", location.pathname + (rest ? "?" + rest : "") +
+      (hash ? "#" + hash : ""));
   }
   const STATUS_COLORS = {};
   const css = getComputedStyle(document.documentElement);
@@ -46,8 +52,9 @@
     b.hidden = false;
   }
 
-  async function api(path) {
-    const r = await fetch(path, { headers: { Authorization: "Bearer " + KEY }, cache: "no-store" });
+  async function api(path, method = "GET") {
+    const r = await fetch(path, { method, headers: { Authorization: "Bearer " + KEY },
+                                  cache: "no-store" });
     if (!r.ok) {
       let detail = r.statusText;
       try { detail = (await r.json()).detail || detail; } catch (_) { /* not json */ }
@@ -357,10 +364,28 @@
   }
 
   let backoffMs = 500;
-  function connect() {
+  function retry() {
+    setConnection("reconnecting");
+    setTimeout(connect, backoffMs);
+    backoffMs = Math.min(backoffMs * 2, 15000);
+  }
+
+  async function connect() {
+    let token;
+    try {
+      token = (await api("/v1/stream-tokens", "POST")).token;
+    } catch (err) {
+      if (/: 40[13] /.test(String(err))) {
+        setConnection("refused");
+        showError(`live stream refused: ${err.message}`);
+      } else {
+        retry();
+      }
+      return;
+    }
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(`${scheme}//${location.host}/v1/ops/regions/${REGION}/stream`,
-      ["bearer." + KEY]);
+      ["bearer." + token]);
     ws.onopen = () => {  // catch up on what happened between the first load and now
       setConnection("live"); backoffMs = 500;
       soon("orders", loadOrders, 0); soon("kpis", loadKpis, 0); soon("couriers", loadCouriers, 0);
@@ -372,15 +397,13 @@
         showError(`live stream refused (${ev.code}): ${ev.reason}`);
         return;
       }
-      setConnection("reconnecting");
-      setTimeout(connect, backoffMs);
-      backoffMs = Math.min(backoffMs * 2, 15000);
+      retry();
     };
   }
 
   async function start() {
     if (!REGION || !KEY) {
-      showError("open this page as /ops/dashboard?region=<region id>&key=<ops API key>");
+      showError("open this page as /ops/dashboard?region=<region id>#key=<ops API key>");
       setConnection("refused");
       return;
     }

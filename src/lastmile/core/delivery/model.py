@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from lastmile.core.errors import InvalidInput
@@ -77,7 +77,7 @@ class Delivery:
     contact: Contact
     order_value_minor: int
     tip_minor: int
-    tracking_token: str
+    tracking_token: str = field(repr=False)  # a capability: whoever holds it sees the delivery
     created_at: float
     pickup_window: TimeWindow | None = None
     dropoff_window: TimeWindow | None = None

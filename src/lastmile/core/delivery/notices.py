@@ -16,6 +16,7 @@ class NoticeKind(StrEnum):
     ARRIVING = "arriving"
     DELIVERED = "delivered"
     DELAYED = "delayed"
+    PIN_LOCKED = "pin_locked"
 
 
 class NoticeStatus(StrEnum):
@@ -26,7 +27,7 @@ class NoticeStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Notice:
-    """One message to one recipient (``kind`` consumer | merchant | courier)."""
+    """One message to one recipient (``kind`` consumer | merchant | courier | ops)."""
 
     kind: NoticeKind
     recipient_kind: str
@@ -44,6 +45,8 @@ _RULES: dict[str, tuple[NoticeKind, tuple[str, ...]]] = {
     # Every order, marketplace or Drive, is flagged once by app.delays (Drive's own
     # ``delivery.delayed`` goes to the business's webhooks, not to people).
     "order.delayed": (NoticeKind.DELAYED, ("consumer", "merchant", "courier")),
+    # Someone kept guessing the drop-off PIN (app.pins): ops look into it.
+    "order.pin_locked": (NoticeKind.PIN_LOCKED, ("ops",)),
 }
 
 NOTIFYING_EVENTS = frozenset(_RULES)
@@ -54,6 +57,9 @@ _TEXT = {
     NoticeKind.ARRIVING: ("Courier arriving", "Your courier is arriving with order {order_id}."),
     NoticeKind.DELIVERED: ("Delivered", "Order {order_id} was delivered."),
     NoticeKind.DELAYED: ("Running late", "Order {order_id} is running late; we are on it."),
+    NoticeKind.PIN_LOCKED: ("PIN delivery locked",
+                            "Order {order_id}: too many wrong drop-off PINs; PIN delivery is "
+                            "locked until ops unlock it (POST /v1/ops/orders/{order_id}/pin-unlock)."),
 }
 
 
