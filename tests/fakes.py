@@ -6,6 +6,8 @@ import random
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 import fake_repos as fr
 from fake_repos import MemoryDb, Table
 from lastmile.adapters.clock import ManualClock, SequentialIds
@@ -128,3 +130,12 @@ def fake_services(at: float | None = None, seed: int = 3) -> Services:
     clock = ManualClock() if at is None else ManualClock(at)
     return Services(uow=FakeUnitOfWorkFactory(), clock=clock, ids=SequentialIds(),
                     rng=random.Random(seed))
+
+
+def in_memory(fixture: Any = "platform") -> Any:
+    """Run a use-case test on the seeded platform with a fake unit of work instead of a
+    database: ``@in_memory`` (the ``platform`` fixture) or ``@in_memory("sqlite_platform")``.
+    Keep SQL for tests of SQL: repositories, migrations, races, query counts."""
+    if callable(fixture):
+        return in_memory()(fixture)
+    return pytest.mark.parametrize(fixture, ["fake"], indirect=True)
