@@ -45,10 +45,8 @@ def create_app(container: Container, *, start_workers: bool = True) -> FastAPI:
     app.state.container = container
     app.state.stream_hub = hub
     errors.install(app)
-    for module in (consumer, merchant, courier, ops, streams, dashboard):
-        app.include_router(module.router)
-    app.include_router(drive.router)
-    app.include_router(tracking_page.router)
+    for module in (consumer, merchant, courier, ops, streams, dashboard, drive, tracking_page):
+        app.include_router(module.router, responses=errors.PROBLEM_RESPONSES)
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, Any]:
