@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import random
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from databases import PG_URL, drop_schema, pg_schema_url, postgres_available  # noqa: E402, F401
 from fakes import FakeUnitOfWorkFactory  # noqa: E402
 from lastmile.adapters.bus.memory import InProcessBus  # noqa: E402
 from lastmile.adapters.clock import ManualClock, SequentialIds  # noqa: E402
@@ -24,20 +23,6 @@ from lastmile.app.tracking import MemoryTrackStates, Tracking  # noqa: E402
 from lastmile.bootstrap import Container, build  # noqa: E402
 from lastmile.settings import Settings  # noqa: E402
 from lastmile.sim.seed import SeedSummary, seed_demo  # noqa: E402
-
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def postgres_available() -> str | None:
-    """None when the server answers, else the reason to skip."""
-    try:
-        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(sa.text("select 1"))
-        engine.dispose()
-        return None
-    except Exception as exc:  # any failure to connect means: no server to test against
-        return f"no PostgreSQL answers on 127.0.0.1:5432 (database test): {exc.__class__.__name__}"
 
 
 @dataclass
@@ -54,22 +39,6 @@ class Platform:
         return issue_api_key(self.services, role=role, subject_id=subject_id)[1]
 
 
-def _pg_schema_url() -> tuple[str, str]:
-    schema = f"lm_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"create schema {schema}"))
-    engine.dispose()
-    return f"{PG_URL}?options=-csearch_path%3D{schema}", schema
-
-
-def _drop_schema(schema: str) -> None:
-    engine = sa.create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"drop schema {schema} cascade"))
-    engine.dispose()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform | FakePlatform]:
     """A migrated, seeded platform with a manual clock, on each database; a test marked
@@ -82,7 +51,7 @@ def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platfor
         reason = postgres_available()
         if reason:
             pytest.skip(reason)
-        url, schema = _pg_schema_url()
+        url, schema = pg_schema_url()
         settings = Settings(data_dir=tmp_path, database_url=url)
     else:
         settings = Settings(data_dir=tmp_path)
@@ -94,7 +63,7 @@ def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platfor
     finally:
         container.close()
         if schema:
-            _drop_schema(schema)
+            drop_schema(schema)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import _drop_schema, _pg_schema_url, postgres_available
+from databases import drop_schema, pg_schema_url, postgres_available
 from fakes import FakeUnitOfWork, FakeUnitOfWorkFactory, an_order
 from lastmile.adapters.db.engine import make_engine, migrate, sqlite_url
 from lastmile.adapters.db.uow import SqlUnitOfWorkFactory
@@ -45,7 +45,7 @@ def uow(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ports.UnitOf
         if request.param == "postgresql":
             if reason := postgres_available():
                 pytest.skip(reason)
-            url, schema = _pg_schema_url()
+            url, schema = pg_schema_url()
         engine = make_engine(url)
         migrate(engine)
         factory = SqlUnitOfWorkFactory(engine)
@@ -58,7 +58,7 @@ def uow(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ports.UnitOf
         if engine is not None:
             engine.dispose()
         if schema:
-            _drop_schema(schema)
+            drop_schema(schema)
 
 
 def a_courier(id: str = "cou_1", **kw: object) -> Courier:
