@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import fake_repos as fr
+import fake_repos_drive as frd
 from fake_repos import MemoryDb, Table
 from lastmile.adapters.clock import ManualClock, SequentialIds
 from lastmile.app.context import Services
@@ -78,11 +79,11 @@ class FakeUnitOfWork:
         self.api_keys = fr.MemApiKeys(t("api_keys"))
         self.offers = fr.MemOffers(t("offers"))
         self.banned_devices = fr.MemBannedDevices(t("banned_devices"))
-        self.deliveries = fr.MemDeliveries(t("deliveries"))
-        self.drive_quotes = fr.MemDriveQuotes(t("drive_quotes"))
-        self.webhooks = fr.MemWebhooks(t("webhook_endpoints"), t("webhook_messages"),
+        self.deliveries = frd.MemDeliveries(t("deliveries"))
+        self.drive_quotes = frd.MemDriveQuotes(t("drive_quotes"))
+        self.webhooks = frd.MemWebhooks(t("webhook_endpoints"), t("webhook_messages"),
                                        t("webhook_attempts"), db.seq)
-        self.notifications = fr.MemNotifications(t("notifications"))
+        self.notifications = frd.MemNotifications(t("notifications"))
 
     def _table(self, name: str) -> Table[Any, Any]:
         table = self._db.table(name)
