@@ -4,35 +4,25 @@ from __future__ import annotations
 
 import random
 import sys
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from databases import PG_URL, drop_schema, pg_schema_url, postgres_available  # noqa: E402, F401
+from fakes import FakeUnitOfWorkFactory  # noqa: E402
+from lastmile.adapters.bus.memory import InProcessBus  # noqa: E402
 from lastmile.adapters.clock import ManualClock, SequentialIds  # noqa: E402
+from lastmile.adapters.live.memory import MemoryLiveStore  # noqa: E402
 from lastmile.app.auth import issue_api_key  # noqa: E402
+from lastmile.app.context import Services  # noqa: E402
+from lastmile.app.tracking import MemoryTrackStates, Tracking  # noqa: E402
 from lastmile.bootstrap import Container, build  # noqa: E402
 from lastmile.settings import Settings  # noqa: E402
 from lastmile.sim.seed import SeedSummary, seed_demo  # noqa: E402
-
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def postgres_available() -> str | None:
-    """None when the server answers, else the reason to skip."""
-    try:
-        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(sa.text("select 1"))
-        engine.dispose()
-        return None
-    except Exception as exc:  # any failure to connect means: no server to test against
-        return f"no PostgreSQL answers on 127.0.0.1:5432 (database test): {exc.__class__.__name__}"
 
 
 @dataclass
@@ -49,31 +39,19 @@ class Platform:
         return issue_api_key(self.services, role=role, subject_id=subject_id)[1]
 
 
-def _pg_schema_url() -> tuple[str, str]:
-    schema = f"lm_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"create schema {schema}"))
-    engine.dispose()
-    return f"{PG_URL}?options=-csearch_path%3D{schema}", schema
-
-
-def _drop_schema(schema: str) -> None:
-    engine = sa.create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"drop schema {schema} cascade"))
-    engine.dispose()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
-    """A migrated, seeded platform with a manual clock, on each database."""
+def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform | FakePlatform]:
+    """A migrated, seeded platform with a manual clock, on each database; a test marked
+    ``@in_memory`` (tests/fakes.py) gets the same seed on a fake unit of work instead."""
+    if request.param == "fake":
+        yield fake_platform()
+        return
     schema = None
     if request.param == "postgresql":
         reason = postgres_available()
         if reason:
             pytest.skip(reason)
-        url, schema = _pg_schema_url()
+        url, schema = pg_schema_url()
         settings = Settings(data_dir=tmp_path, database_url=url)
     else:
         settings = Settings(data_dir=tmp_path)
@@ -85,11 +63,15 @@ def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platfor
     finally:
         container.close()
         if schema:
-            _drop_schema(schema)
+            drop_schema(schema)
 
 
 @pytest.fixture
-def sqlite_platform(tmp_path: Path) -> Iterator[Platform]:
+def sqlite_platform(request: pytest.FixtureRequest, tmp_path: Path
+                    ) -> Iterator[Platform | FakePlatform]:
+    if getattr(request, "param", "sqlite") == "fake":  # @in_memory("sqlite_platform")
+        yield fake_platform()
+        return
     clock = ManualClock()
     container = build(Settings(data_dir=tmp_path), clock=clock, ids=SequentialIds(),
                       rng=random.Random(3))
@@ -98,3 +80,46 @@ def sqlite_platform(tmp_path: Path) -> Iterator[Platform]:
         yield Platform(container=container, clock=clock, seed=summary)
     finally:
         container.close()
+
+
+@dataclass
+class FakeContainer:
+    """What use-case tests take from a container, with the database in memory."""
+
+    services: Services
+    bus: InProcessBus = field(default_factory=InProcessBus)
+    live: MemoryLiveStore = field(default_factory=MemoryLiveStore)
+    extras: dict[str, object] = field(default_factory=dict)
+    tracking: Tracking = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tracking = Tracking(services=self.services, live=self.live,
+                                 states=MemoryTrackStates(), publisher=self.bus)
+
+
+@dataclass
+class FakePlatform:
+    container: FakeContainer
+    clock: ManualClock
+    seed: SeedSummary
+
+    @property
+    def services(self) -> Services:
+        return self.container.services
+
+    @property
+    def uow(self) -> FakeUnitOfWorkFactory:
+        return self.container.services.uow  # type: ignore[return-value]
+
+    def key(self, role: str, subject_id: str) -> str:
+        return issue_api_key(self.services, role=role, subject_id=subject_id)[1]
+
+
+def fake_platform() -> FakePlatform:
+    """The ``platform`` seed on a fake unit of work: for use-case rules where a database
+    adds nothing (the repositories are held to SQL by tests/service/test_repository_contract)."""
+    clock = ManualClock()
+    services = Services(uow=FakeUnitOfWorkFactory(), clock=clock, ids=SequentialIds(),
+                        rng=random.Random(3))
+    summary = seed_demo(services, seed=5, merchants=6, consumers=4, couriers=3)
+    return FakePlatform(container=FakeContainer(services=services), clock=clock, seed=summary)

@@ -6,7 +6,13 @@ import random
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
+import fake_repos as fr
+import fake_repos_drive as frd
+from fake_repos import MemoryDb, Table
 from lastmile.adapters.clock import ManualClock, SequentialIds
+from lastmile.app.context import Services
 from lastmile.app.events import Event
 from lastmile.core.geo import Point
 from lastmile.core.money import Money
@@ -47,3 +53,90 @@ def fixed_clock(at: float = 1_767_225_600.0) -> ManualClock:
 
 def seeded(seed: int = 1) -> tuple[SequentialIds, random.Random]:
     return SequentialIds(), random.Random(seed)
+
+
+class FakeUnitOfWork:
+    """A unit of work in memory (cosmicpython's ``FakeUnitOfWork``) implementing every
+    repository of ``lastmile.app.ports``: writes stay invisible to other units until
+    ``commit``; ``rollback``, or leaving the ``with`` without committing, discards them.
+    ``committed`` tells a test whether the use case committed."""
+
+    def __init__(self, db: MemoryDb, *, read_only: bool = False) -> None:
+        self._db = db
+        self.read_only = read_only
+        self.committed = False
+        self._tables: list[Table[Any, Any]] = []
+        t = self._table
+        self.regions = fr.MemRegions(t("regions"))
+        self.merchants = fr.MemMerchants(t("merchants"))
+        self.consumers = fr.MemConsumers(t("consumers"))
+        self.couriers = fr.MemCouriers(t("couriers"))
+        self.orders = fr.MemOrders(t("orders"))
+        self.events = fr.MemEvents(t("events"), db.seq)
+        self.outbox = fr.MemOutbox(t("outbox"), db.seq)
+        self.inbox = fr.MemInbox(t("inbox"))
+        self.idempotency = fr.MemIdempotency(t("idempotency"))
+        self.api_keys = fr.MemApiKeys(t("api_keys"))
+        self.offers = fr.MemOffers(t("offers"))
+        self.banned_devices = fr.MemBannedDevices(t("banned_devices"))
+        self.deliveries = frd.MemDeliveries(t("deliveries"))
+        self.drive_quotes = frd.MemDriveQuotes(t("drive_quotes"))
+        self.webhooks = frd.MemWebhooks(t("webhook_endpoints"), t("webhook_messages"),
+                                       t("webhook_attempts"), db.seq)
+        self.notifications = frd.MemNotifications(t("notifications"))
+
+    def _table(self, name: str) -> Table[Any, Any]:
+        table = self._db.table(name)
+        self._tables.append(table)
+        return table
+
+    def __enter__(self) -> FakeUnitOfWork:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.rollback()
+
+    def commit(self) -> None:
+        assert not self.read_only, "commit in a read-only unit of work"
+        with self._db.lock:  # one commit at a time, as a database applies them
+            for table in self._tables:
+                table.commit()
+        self.committed = True
+
+    def rollback(self) -> None:
+        for table in self._tables:
+            table.rollback()
+
+
+class FakeUnitOfWorkFactory:
+    """``Services(uow=FakeUnitOfWorkFactory(), ...)``: units over one shared in-memory
+    database; ``units`` lists every unit handed out, for tests that ask what was committed."""
+
+    def __init__(self) -> None:
+        self.db = MemoryDb()
+        self.units: list[FakeUnitOfWork] = []
+
+    def __call__(self, *, read_only: bool = False) -> FakeUnitOfWork:
+        unit = FakeUnitOfWork(self.db, read_only=read_only)
+        self.units.append(unit)
+        return unit
+
+    @property
+    def last(self) -> FakeUnitOfWork:
+        return self.units[-1]
+
+
+def fake_services(at: float | None = None, seed: int = 3) -> Services:
+    """Use-case services on a fake unit of work, a manual clock and sequential ids."""
+    clock = ManualClock() if at is None else ManualClock(at)
+    return Services(uow=FakeUnitOfWorkFactory(), clock=clock, ids=SequentialIds(),
+                    rng=random.Random(seed))
+
+
+def in_memory(fixture: Any = "platform") -> Any:
+    """Run a use-case test on the seeded platform with a fake unit of work instead of a
+    database: ``@in_memory`` (the ``platform`` fixture) or ``@in_memory("sqlite_platform")``.
+    Keep SQL for tests of SQL: repositories, migrations, races, query counts."""
+    if callable(fixture):
+        return in_memory()(fixture)
+    return pytest.mark.parametrize(fixture, ["fake"], indirect=True)

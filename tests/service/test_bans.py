@@ -5,6 +5,7 @@ import uuid
 import pytest
 import redis
 
+from fakes import in_memory
 from lastmile.adapters.live.memory import MemoryLiveStore
 from lastmile.adapters.live.redis_store import RedisLiveStore
 from lastmile.app import bans, fulfilment, offers, queries, shifts
@@ -32,6 +33,7 @@ def _ping(p, device, dt=0.0, dlat=0.0):
             "client_ts": p.clock.now() + dt}
 
 
+@in_memory
 def test_banned_device_cannot_start_a_shift(platform):
     cid, me = _courier(platform)
     bans.ban_device(platform.services, "stolen-phone", reason="reported stolen", actor=OPS)
@@ -41,6 +43,7 @@ def test_banned_device_cannot_start_a_shift(platform):
     assert err.value.code == "device_banned"
 
 
+@in_memory
 def test_banned_device_never_moves_the_courier_even_when_main_is_silent(platform):
     p = platform
     cid, me = _courier(p)
@@ -56,6 +59,7 @@ def test_banned_device_never_moves_the_courier_even_when_main_is_silent(platform
     assert {v.reason.value for v in result.verdicts} == {"banned_device"}
 
 
+@in_memory
 def test_banning_a_courier_bans_every_device_they_worked_from(platform):
     p = platform
     cid, me = _courier(p)
@@ -75,6 +79,7 @@ def test_banning_a_courier_bans_every_device_they_worked_from(platform):
     assert err.value.code == "courier_banned"
 
 
+@in_memory
 def test_only_ops_can_ban(platform):
     _, me = _courier(platform)
     with pytest.raises(Forbidden):

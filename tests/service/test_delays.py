@@ -1,5 +1,6 @@
 """Late orders are flagged once, and everyone involved hears "running late" once."""
 
+from fakes import in_memory
 from lastmile.adapters.bus.outbox import relay_once
 from lastmile.adapters.webhooks.worker import install_drive
 from lastmile.app import delays, fulfilment, queries
@@ -26,12 +27,14 @@ def _delayed(p, order_id):
             if e.type == "order.delayed"]
 
 
+@in_memory
 def test_an_order_within_its_window_is_not_flagged(platform):
     order = _order(platform)
     platform.clock.set(order.eta.high_at - 1)
     assert delays.flag_late_orders(platform.services) == 0
 
 
+@in_memory
 def test_an_order_past_its_window_is_flagged_once(platform):
     order = _order(platform)
     platform.clock.set(order.eta.high_at + 60)
@@ -42,6 +45,7 @@ def test_an_order_past_its_window_is_flagged_once(platform):
     assert event.data["late_by_s"] == 60 and event.data["status"] == "confirmed"
 
 
+@in_memory
 def test_finished_orders_are_never_flagged(platform):
     order = _order(platform)
     fulfilment.cancel_order(platform.services, order.id, reason="x",

@@ -1,5 +1,7 @@
-"""The live dispatch round on a real database with a manual clock."""
+"""The live dispatch round with a manual clock, on a fake unit of work (``@in_memory``);
+the query count of loading a round on SQLite."""
 
+from fakes import in_memory
 from lastmile.app import fulfilment, offers, queries
 from lastmile.app.dispatching import LiveTravel, Plane, dispatch_round
 from lastmile.app.live import CourierLive
@@ -38,6 +40,7 @@ def _round(p, policy=GREEDY):
     return dispatch_round(p.services, p.container.live, DEMO_REGION_ID, policy)
 
 
+@in_memory("sqlite_platform")
 def test_offers_a_confirmed_order_to_an_idle_courier(sqlite_platform):
     p = sqlite_platform
     order = _place(p)
@@ -47,6 +50,7 @@ def test_offers_a_confirmed_order_to_an_idle_courier(sqlite_platform):
     assert offers.current_offer(p.services, cid).id == result.offers[0].id
 
 
+@in_memory("sqlite_platform")
 def test_placed_orders_wait_for_the_merchant_to_confirm(sqlite_platform):
     p = sqlite_platform
     m = queries.get_merchant(p.services, p.seed.merchant_ids[0])
@@ -58,6 +62,7 @@ def test_placed_orders_wait_for_the_merchant_to_confirm(sqlite_platform):
     assert _round(p).offers == ()
 
 
+@in_memory("sqlite_platform")
 def test_an_order_with_a_live_offer_is_not_offered_twice(sqlite_platform):
     p = sqlite_platform
     _place(p)
@@ -68,6 +73,7 @@ def test_an_order_with_a_live_offer_is_not_offered_twice(sqlite_platform):
     assert again.offers == () and again.open_orders == 0
 
 
+@in_memory("sqlite_platform")
 def test_an_offer_not_accepted_by_expiry_goes_back_to_the_pool(sqlite_platform):
     p = sqlite_platform
     order = _place(p)
@@ -79,6 +85,7 @@ def test_an_offer_not_accepted_by_expiry_goes_back_to_the_pool(sqlite_platform):
     assert second.offers[0].id != first.id
 
 
+@in_memory("sqlite_platform")
 def test_a_declined_offer_goes_back_to_the_pool(sqlite_platform):
     p = sqlite_platform
     order = _place(p)
@@ -89,6 +96,7 @@ def test_a_declined_offer_goes_back_to_the_pool(sqlite_platform):
     assert [o.order_ids for o in _round(p).offers] == [(order.id,)]
 
 
+@in_memory("sqlite_platform")
 def test_nearest_live_position_wins_over_stored_location(sqlite_platform):
     p = sqlite_platform
     order = _place(p)
@@ -98,6 +106,7 @@ def test_nearest_live_position_wins_over_stored_location(sqlite_platform):
     assert [o.courier_id for o in _round(p).offers] == [near]
 
 
+@in_memory("sqlite_platform")
 def test_a_courier_holding_an_order_is_not_offered_another_while_busy(sqlite_platform):
     p = sqlite_platform
     first = _place(p, key="k1")
@@ -109,6 +118,7 @@ def test_a_courier_holding_an_order_is_not_offered_another_while_busy(sqlite_pla
     assert result.offers == () and result.idle_couriers == 0
 
 
+@in_memory("sqlite_platform")
 def test_delivered_orders_free_the_courier_for_the_next_round(sqlite_platform):
     p = sqlite_platform
     first = _place(p, key="k1")
@@ -122,6 +132,7 @@ def test_delivered_orders_free_the_courier_for_the_next_round(sqlite_platform):
     assert [o.order_ids for o in _round(p).offers] == [(second.id,)]
 
 
+@in_memory("sqlite_platform")
 def test_optimised_policy_bundles_orders_of_one_merchant(sqlite_platform):
     p = sqlite_platform
     a, b = _place(p, key="k1"), _place(p, key="k2")
@@ -134,6 +145,7 @@ def test_optimised_policy_bundles_orders_of_one_merchant(sqlite_platform):
     assert [sorted(o.order_ids) for o in result.offers] == [sorted([a.id, b.id])]
 
 
+@in_memory("sqlite_platform")
 def test_the_engine_does_not_commit_early_when_the_food_is_far_from_ready(sqlite_platform):
     p = sqlite_platform
     order = _place(p)
@@ -141,6 +153,7 @@ def test_the_engine_does_not_commit_early_when_the_food_is_far_from_ready(sqlite
     assert _round(p, DispatchPolicy()).offers == ()
 
 
+@in_memory("sqlite_platform")
 def test_plane_projection_keeps_city_distances(sqlite_platform):
     a, b = Point(lat=37.44, lng=-122.14), Point(lat=37.47, lng=-122.10)
     plane = Plane(origin=Point(lat=37.45, lng=-122.12))
@@ -154,6 +167,7 @@ def test_travel_model_divides_speed_by_road_factor():
     assert model.seconds_between(0, 0, 400, 0) == 100
 
 
+@in_memory("sqlite_platform")
 def test_round_on_an_unknown_region_is_not_found(sqlite_platform):
     import pytest
 
@@ -163,6 +177,7 @@ def test_round_on_an_unknown_region_is_not_found(sqlite_platform):
         dispatch_round(sqlite_platform.services, sqlite_platform.container.live, "reg_x", GREEDY)
 
 
+@in_memory("sqlite_platform")
 def test_status_of_assigned_order_after_accept(sqlite_platform):
     p = sqlite_platform
     order = _place(p)
@@ -173,6 +188,7 @@ def test_status_of_assigned_order_after_accept(sqlite_platform):
         assert uow.orders.get(order.id).status is OrderStatus.ASSIGNED
 
 
+@in_memory("sqlite_platform")
 def test_a_capped_round_takes_the_oldest_waiting_orders_first(sqlite_platform, monkeypatch):
     from lastmile.app import dispatching
 
@@ -186,6 +202,7 @@ def test_a_capped_round_takes_the_oldest_waiting_orders_first(sqlite_platform, m
     assert [(o.courier_id, o.order_ids) for o in result.offers] == [(cid, (first.id,))]
 
 
+@in_memory("sqlite_platform")
 def test_the_worker_logs_a_failing_round_and_runs_the_next_one(sqlite_platform, monkeypatch,
                                                                caplog):
     from lastmile.adapters import dispatch_worker
@@ -214,6 +231,7 @@ def test_the_worker_logs_a_failing_round_and_runs_the_next_one(sqlite_platform, 
     assert (worker.stats.rounds, worker.stats.offers) == (1, 1)
 
 
+@in_memory("sqlite_platform")
 def test_the_worker_survives_failing_to_list_the_regions(sqlite_platform, monkeypatch):
     from lastmile.adapters import dispatch_worker
     from lastmile.adapters.dispatch_worker import DispatchWorker
@@ -227,6 +245,7 @@ def test_the_worker_survives_failing_to_list_the_regions(sqlite_platform, monkey
     assert worker.stats.errors == 1 and "disk I/O error" in worker.stats.last_error
 
 
+@in_memory("sqlite_platform")
 def test_the_worker_thread_ticks_stops_cleanly_and_can_start_again(sqlite_platform):
     import threading
 
@@ -249,6 +268,7 @@ def test_the_worker_thread_ticks_stops_cleanly_and_can_start_again(sqlite_platfo
         worker.stats.rounds = 0
 
 
+@in_memory("sqlite_platform")
 def test_a_courier_silent_longer_than_the_live_max_age_is_offered_nothing(sqlite_platform):
     p = sqlite_platform
     order = _place(p)
@@ -262,6 +282,7 @@ def test_a_courier_silent_longer_than_the_live_max_age_is_offered_nothing(sqlite
     assert [o.courier_id for o in _round(p).offers] == [cid]  # pinging again: back in
 
 
+@in_memory("sqlite_platform")
 def test_a_courier_just_on_shift_without_a_ping_yet_is_placed_at_its_stored_location(
         sqlite_platform):
     p = sqlite_platform
@@ -271,6 +292,7 @@ def test_a_courier_just_on_shift_without_a_ping_yet_is_placed_at_its_stored_loca
     assert [(o.courier_id, o.order_ids) for o in _round(p).offers] == [(cid, (order.id,))]
 
 
+@in_memory("sqlite_platform")
 def test_a_courier_deciding_on_an_offer_gets_no_second_one(sqlite_platform):
     p = sqlite_platform
     first = _place(p, key="k1")
@@ -282,6 +304,7 @@ def test_a_courier_deciding_on_an_offer_gets_no_second_one(sqlite_platform):
     assert offers.current_offer(p.services, cid).order_ids == (first.id,)
 
 
+@in_memory("sqlite_platform")
 def test_no_offer_to_a_courier_whose_shift_ends_before_the_food_is_ready(sqlite_platform):
     p = sqlite_platform
     _place(p)  # ready in 10 min

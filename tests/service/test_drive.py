@@ -1,4 +1,5 @@
-"""Drive use cases on a real database (SQLite; PostgreSQL when marked)."""
+"""Drive use cases: their rules on a fake unit of work (``@in_memory``); concurrent creates
+and quotes on a real database (SQLite; PostgreSQL when marked)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import replace
 import pytest
 from drive_helpers import a_request, courier_actor, pump, to_dropoff
 
+from fakes import in_memory
 from lastmile.app import drive, notifications, webhooks
 from lastmile.app.drive import DeliveryChanges
 from lastmile.core.delivery.model import ProofRequirement, TimeWindow, Undeliverable
@@ -15,6 +17,7 @@ from lastmile.core.errors import Conflict, InvalidInput, NotFound
 from lastmile.core.geo import Point
 
 
+@in_memory
 def test_creating_a_delivery_places_and_confirms_an_order_with_one_delivery_line(platform):
     view = drive.create_delivery(platform.services, a_request(platform))
     order = view.order
@@ -26,12 +29,14 @@ def test_creating_a_delivery_places_and_confirms_an_order_with_one_delivery_line
     assert order.consumer_id.startswith("drive_")
 
 
+@in_memory
 def test_the_same_external_id_and_body_returns_the_same_delivery(platform):
     first = drive.create_delivery(platform.services, a_request(platform))
     again = drive.create_delivery(platform.services, a_request(platform))
     assert again.replayed and again.order.id == first.order.id
 
 
+@in_memory
 def test_the_same_external_id_with_a_different_body_is_a_conflict(platform):
     drive.create_delivery(platform.services, a_request(platform))
     with pytest.raises(Conflict) as e:
@@ -39,6 +44,7 @@ def test_the_same_external_id_with_a_different_body_is_a_conflict(platform):
     assert e.value.code == "external_delivery_id_reused"
 
 
+@in_memory
 def test_external_ids_are_scoped_per_business(platform):
     a = drive.create_delivery(platform.services, a_request(platform))
     b = drive.create_delivery(platform.services, a_request(
@@ -46,6 +52,7 @@ def test_external_ids_are_scoped_per_business(platform):
     assert a.order.id != b.order.id
 
 
+@in_memory
 def test_a_quote_accepted_in_time_creates_the_delivery_at_the_quoted_price(platform):
     q = drive.quote_delivery(platform.services, a_request(platform))
     platform.clock.advance(120)
@@ -55,6 +62,7 @@ def test_a_quote_accepted_in_time_creates_the_delivery_at_the_quoted_price(platf
     assert drive.accept_quote(platform.services, q.merchant_id, "ext-1", tip_minor=500).replayed
 
 
+@in_memory
 def test_an_expired_quote_is_refused(platform):
     q = drive.quote_delivery(platform.services, a_request(platform))
     platform.clock.advance(301)
@@ -63,6 +71,7 @@ def test_an_expired_quote_is_refused(platform):
     assert e.value.code == "quote_expired"
 
 
+@in_memory
 def test_an_unreachable_dropoff_window_is_refused(platform):
     now = platform.clock.now()
     req = a_request(platform, dropoff_window=TimeWindow(start_at=now, end_at=now + 30))
@@ -71,12 +80,14 @@ def test_an_unreachable_dropoff_window_is_refused(platform):
     assert e.value.code == "dropoff_window_unreachable"
 
 
+@in_memory
 def test_a_dropoff_outside_the_region_is_refused_naming_the_field(platform):
     with pytest.raises(InvalidInput) as e:
         drive.create_delivery(platform.services, a_request(platform, dropoff=Point(lat=0, lng=0)))
     assert (e.value.code, e.value.field) == ("outside_service_area", "dropoff")
 
 
+@in_memory
 def test_updates_change_tip_and_instructions_before_pickup_only(platform):
     svc = platform.services
     view = drive.create_delivery(svc, a_request(platform))
@@ -91,6 +102,7 @@ def test_updates_change_tip_and_instructions_before_pickup_only(platform):
     assert e.value.code == "not_editable"
 
 
+@in_memory
 def test_a_business_cancel_before_pickup_charges_nothing_and_after_pickup_is_refused(platform):
     svc = platform.services
     view = drive.create_delivery(svc, a_request(platform))
@@ -103,6 +115,7 @@ def test_a_business_cancel_before_pickup_charges_nothing_and_after_pickup_is_ref
         drive.cancel_delivery(svc, other.delivery.merchant_id, "ext-2", reason="too late")
 
 
+@in_memory
 def test_delivery_is_refused_without_the_required_proofs(platform):
     svc = platform.services
     req = a_request(platform, proof=ProofRequirement(photo=True, signature=True, pin=True))
@@ -119,6 +132,7 @@ def test_delivery_is_refused_without_the_required_proofs(platform):
     assert done.delivery.signature_ref == "sig.png"
 
 
+@in_memory
 def test_marketplace_deliver_cannot_bypass_drive_proof_rules(platform):
     from lastmile.app import fulfilment
     from lastmile.core.orders import DeliveryProof
@@ -132,6 +146,7 @@ def test_marketplace_deliver_cannot_bypass_drive_proof_rules(platform):
     assert e.value.code == "drive_delivery"
 
 
+@in_memory
 @pytest.mark.parametrize("action, status, outcome", [
     (Undeliverable.DISPOSE, "cancelled", "disposed"),
     (Undeliverable.RETURN_TO_PICKUP, "cancelled", "returned_to_pickup"),
@@ -146,6 +161,7 @@ def test_an_undeliverable_parcel_follows_the_business_choice(platform, action, s
     assert (done.order.status.value, done.delivery.outcome) == (status, outcome)
 
 
+@in_memory
 def test_listing_pages_newest_first_without_repeats(platform):
     svc = platform.services
     for i in range(5):
@@ -159,12 +175,14 @@ def test_listing_pages_newest_first_without_repeats(platform):
     assert ids == ["e4", "e3", "e2", "e1", "e0"]
 
 
+@in_memory
 def test_another_business_cannot_see_a_delivery(platform):
     drive.create_delivery(platform.services, a_request(platform))
     with pytest.raises(NotFound):
         drive.get_delivery(platform.services, platform.seed.merchant_ids[1], "ext-1")
 
 
+@in_memory
 def test_status_changes_queue_one_webhook_per_event_even_when_redelivered(platform):
     svc = platform.services
     m = platform.seed.merchant_ids[0]
@@ -179,6 +197,7 @@ def test_status_changes_queue_one_webhook_per_event_even_when_redelivered(platfo
     assert sorted(types) == ["delivery.confirmed", "delivery.created"]
 
 
+@in_memory
 def test_thresholds_fire_once_per_endpoint_and_delay_once_per_delivery(platform):
     from lastmile.core.delivery.thresholds import CourierFix
 
@@ -199,6 +218,7 @@ def test_thresholds_fire_once_per_endpoint_and_delay_once_per_delivery(platform)
     assert {"delivery.eta_under", "delivery.courier_nearby", "delivery.delayed"} <= types
 
 
+@in_memory
 def test_order_events_queue_notifications_once_per_recipient_and_channel(platform):
     svc = platform.services
     drive.create_delivery(svc, a_request(platform))
@@ -223,6 +243,7 @@ class Flaky:
         self.sent.append(n.id)
 
 
+@in_memory
 def test_a_failing_channel_loses_nothing_and_is_retried_later(platform):
     svc = platform.services
     drive.create_delivery(svc, a_request(platform, contact=replace(
@@ -239,6 +260,7 @@ def test_a_failing_channel_loses_nothing_and_is_retried_later(platform):
     assert log.sent == [n.id]
 
 
+@in_memory
 def test_a_channel_failing_every_time_ends_failed_and_can_be_requeued(platform):
     svc = platform.services
     policy = notifications.NotificationPolicy(max_attempts=2, retry_base_s=1)
@@ -253,6 +275,7 @@ def test_a_channel_failing_every_time_ends_failed_and_can_be_requeued(platform):
     assert notifications.retry_failed(svc) == 1
 
 
+@in_memory
 def test_courier_actor_helper_is_the_assigned_courier(platform):
     view = drive.create_delivery(platform.services, a_request(platform))
     assert to_dropoff(platform, view.order.id, stop="assigned") == courier_actor(platform)
@@ -300,6 +323,7 @@ def test_two_concurrent_creates_with_one_external_id_make_one_delivery_and_both_
     assert [o.id for o in drive_orders] == [views[0].order.id]
 
 
+@in_memory
 def test_thresholds_reach_every_in_flight_delivery_not_only_the_oldest_batch(platform):
     from lastmile.core.delivery.thresholds import CourierFix
 
@@ -347,6 +371,7 @@ def test_two_concurrent_quotes_for_one_external_id_both_succeed(platform):
     assert held is not None and held.expires_at == q2.expires_at + 60  # the later one wins
 
 
+@in_memory
 def test_tracking_tokens_and_webhook_secrets_do_not_come_from_the_injected_generator(platform):
     import random
 
@@ -368,6 +393,7 @@ class Recording:
         return 204
 
 
+@in_memory
 def test_a_message_for_a_removed_endpoint_goes_to_the_dead_letter_at_once(platform):
     svc = platform.services
     m = platform.seed.merchant_ids[0]

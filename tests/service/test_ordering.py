@@ -1,7 +1,9 @@
-"""Use cases on a real database (SQLite always, PostgreSQL when marked)."""
+"""Use cases: their rules on a fake unit of work (``@in_memory``); races, the outbox and
+read-only units on a real database (SQLite always, PostgreSQL when marked)."""
 
 import pytest
 
+from fakes import in_memory
 from lastmile.adapters.bus.outbox import IdempotentHandler
 from lastmile.app import fulfilment, offers, queries, shifts
 from lastmile.app.auth import Principal
@@ -24,6 +26,7 @@ def _actor(kind, id_):
     return Actor(kind=ActorKind(kind), id=id_)
 
 
+@in_memory
 def test_replayed_idempotency_key_returns_the_same_order(platform):
     first = place_order(platform.services, _request(platform), idempotency_key="k-1")
     again = place_order(platform.services, _request(platform), idempotency_key="k-1")
@@ -32,6 +35,7 @@ def test_replayed_idempotency_key_returns_the_same_order(platform):
     assert len(queries.list_orders(platform.services, who=who, statuses=None)) == 1
 
 
+@in_memory
 def test_reused_idempotency_key_with_another_body_is_a_conflict(platform):
     place_order(platform.services, _request(platform), idempotency_key="k-1")
     with pytest.raises(Conflict) as err:
@@ -39,12 +43,14 @@ def test_reused_idempotency_key_with_another_body_is_a_conflict(platform):
     assert err.value.code == "idempotency_key_reused"
 
 
+@in_memory
 def test_same_key_for_two_consumers_gives_two_orders(platform):
     a = place_order(platform.services, _request(platform, consumer=0), idempotency_key="k")
     b = place_order(platform.services, _request(platform, consumer=1), idempotency_key="k")
     assert a.order.id != b.order.id
 
 
+@in_memory
 def test_failed_placement_leaves_nothing_behind(platform):
     bad = OrderRequest(consumer_id=platform.seed.consumer_ids[0],
                        merchant_id=platform.seed.merchant_ids[0],
@@ -57,6 +63,7 @@ def test_failed_placement_leaves_nothing_behind(platform):
     assert not [e for e in pending if e.event.type.startswith("order.")]
 
 
+@in_memory
 def test_drop_off_outside_the_region_is_refused(platform):
     req = _request(platform)
     far = OrderRequest(consumer_id=req.consumer_id, merchant_id=req.merchant_id, lines=req.lines,
@@ -88,6 +95,7 @@ def _deliver_one(p):
     return done, courier_id
 
 
+@in_memory
 def test_full_lifecycle_is_recorded_as_events_with_actors(platform):
     done, courier_id = _deliver_one(platform)
     assert done.status is OrderStatus.DELIVERED
@@ -103,6 +111,7 @@ def test_full_lifecycle_is_recorded_as_events_with_actors(platform):
     assert courier.status.value == "idle" and courier.active_order_ids == ()
 
 
+@in_memory
 def test_orders_are_visible_only_to_their_own_sides(platform):
     done, courier_id = _deliver_one(platform)
     svc = platform.services
@@ -124,6 +133,7 @@ def test_stale_version_write_is_refused(platform):
     assert err.value.code == "concurrent_update"
 
 
+@in_memory
 def test_expired_offer_cannot_be_accepted_and_order_can_be_offered_again(platform):
     svc = platform.services
     order = place_order(svc, _request(platform), idempotency_key="k").order
@@ -144,6 +154,7 @@ def test_expired_offer_cannot_be_accepted_and_order_can_be_offered_again(platfor
     assert offers.accept_offer(svc, second.id, actor=_actor("courier", c2)).status.value == "accepted"
 
 
+@in_memory
 def test_courier_cannot_end_shift_holding_orders(platform):
     svc = platform.services
     order = place_order(svc, _request(platform), idempotency_key="k").order
@@ -189,6 +200,7 @@ def test_idempotent_handler_that_fails_is_retried_next_time(platform):
     assert len(calls) == 2
 
 
+@in_memory
 def test_merchants_near_pages_are_stable_and_complete(platform):
     svc = platform.services
     region = platform.seed.region.id
@@ -206,6 +218,7 @@ def test_merchants_near_pages_are_stable_and_complete(platform):
     assert sorted(seen) == sorted(platform.seed.merchant_ids) and len(seen) == len(set(seen))
 
 
+@in_memory
 def test_page_token_from_another_query_is_refused(platform):
     svc = platform.services
     region = platform.seed.region.id
@@ -217,6 +230,7 @@ def test_page_token_from_another_query_is_refused(platform):
     assert err.value.code == "page_token_mismatch"
 
 
+@in_memory
 def test_closed_merchant_refuses_orders_in_its_local_time(platform):
     from dataclasses import replace
     from datetime import time
@@ -254,6 +268,7 @@ def test_read_only_transaction_cannot_write_on_postgres(platform):
         uow.regions.add(platform.seed.region)
 
 
+@in_memory
 def test_accepting_an_offer_whose_order_was_cancelled_withdraws_it(platform):
     svc = platform.services
     order = place_order(svc, _request(platform), idempotency_key="k").order
@@ -301,6 +316,7 @@ def test_concurrent_requests_with_one_key_create_one_order(platform):
     assert len(queries.list_orders(svc, who=who, statuses=None)) == 1
 
 
+@in_memory
 def test_a_courier_gets_one_live_offer_at_a_time(platform):
     svc = platform.services
     c = platform.seed.courier_ids[0]
@@ -320,6 +336,7 @@ def test_a_courier_gets_one_live_offer_at_a_time(platform):
     assert offers.make_offer(svc, courier_id=c, order_ids=(ids[1],), actor=SYSTEM)
 
 
+@in_memory
 def test_an_offer_never_crosses_regions(platform):
     from lastmile.app import catalog
     from lastmile.core.model import Vehicle
@@ -361,6 +378,7 @@ def test_writers_of_one_process_queue_and_all_succeed(sqlite_platform):
     assert errors == [] and len({r.order.id for r in results}) == 16
 
 
+@in_memory
 def test_finished_shifts_end_unless_the_courier_still_carries_orders(platform):
     svc = platform.services
     free, busy = platform.seed.courier_ids[:2]

@@ -44,7 +44,7 @@ def test_surge_rises_in_quarter_steps_and_is_capped():
 
 def test_small_orders_pay_the_small_order_fee():
     q = _quote(Point(lat=37.45, lng=-122.14), subtotal=500)
-    assert q.prices.small_order_fee.amount_minor == POLICY.small_order_fee_minor
+    assert q.prices.small_order_fee.amount_minor == 200
 
 
 def test_drop_off_beyond_range_is_refused_naming_the_field():
@@ -79,15 +79,16 @@ def test_a_free_courier_for_every_waiting_order_means_just_the_pickup_leg():
     from lastmile.core.pricing import courier_wait_s
 
     supply = SupplyDemand(open_orders=3, available_couriers=4, busy_couriers=6)
-    assert courier_wait_s(supply, POLICY) == POLICY.pickup_leg_s
+    assert courier_wait_s(supply, POLICY) == 300  # the pickup leg alone
 
 
 def test_without_free_couriers_the_order_queues_for_the_next_busy_one():
     from lastmile.core.pricing import courier_wait_s
 
     supply = SupplyDemand(open_orders=2, available_couriers=0, busy_couriers=5)
-    # third in line; one of five busy couriers frees up every cycle / 5
-    assert courier_wait_s(supply, POLICY) == POLICY.pickup_leg_s + 3 * POLICY.courier_cycle_s / 5
+    # Third in line; one of five busy couriers frees up every 1,500 s / 5 = 300 s, so
+    # 3 x 300 s in the queue, then the 300 s pickup leg.
+    assert courier_wait_s(supply, POLICY) == 1200
 
 
 @given(st.integers(0, 200), st.integers(0, 200), st.integers(0, 50), st.integers(1, 50))

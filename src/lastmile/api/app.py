@@ -48,11 +48,9 @@ def create_app(container: Container, *, start_workers: bool = True) -> FastAPI:
     app.state.stream_hub = hub
     errors.install(app)
     app.add_middleware(HtmlSecurityHeaders)
-    for module in (consumer, merchant, courier, ops, streams, dashboard):
-        app.include_router(module.router)
-    app.include_router(drive.router)
-    app.include_router(dead_letters.router)
-    app.include_router(tracking_page.router)
+    for module in (consumer, merchant, courier, ops, streams, dashboard, drive, dead_letters,
+                   tracking_page):
+        app.include_router(module.router, responses=errors.PROBLEM_RESPONSES)
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, Any]:

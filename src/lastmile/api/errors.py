@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lastmile.core.errors import (
@@ -22,6 +23,31 @@ from lastmile.core.errors import (
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
 _STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409, Forbidden: 403, Unauthorized: 401}
+
+
+class Problem(BaseModel):
+    """An error answer (RFC 9457 problem+json) with our stable ``code``."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str
+    field: str | None = None
+
+
+_SCHEMA = {"schema": Problem.model_json_schema()}
+# Documented on every operation of the routers, so clients (and schemathesis's status-code
+# and schema checks) know the error answers; 422 replaces FastAPI's own validation shape,
+# which this handler never sends.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": description, "content": {PROBLEM: _SCHEMA}}
+    for status, description in ((400, "Refused"), (401, "No valid API key"),
+                                (403, "Not allowed for this key"), (404, "Not found"),
+                                (409, "Conflicts with the current state"),
+                                (422, "Invalid input, naming the field"))
+}
 
 
 def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response
 
 from lastmile.api.deps import Consumer, ServicesDep
+from lastmile.api.links import feeds
 from lastmile.api.schemas import (
     CancelIn,
     Id,
@@ -65,7 +66,10 @@ def quote(svc: ServicesDep, who: Consumer, body: OrderIn) -> dict[str, Any]:
     return quote_out(ordering.get_quote(svc, _request(who.subject_id, body)))
 
 
-@router.post("/orders", status_code=201)
+@router.post("/orders", status_code=201, responses=feeds(
+    "order_id", "id", *((m, "/v1/consumer/orders/{order_id}" + tail) for m, tail in (
+        ("get", ""), ("get", "/events"), ("post", "/cancel"))),
+    ("post", "/v1/merchant/orders/{order_id}/confirm"), statuses=(201, 200)))
 def place_order(
     svc: ServicesDep, who: Consumer, body: OrderIn, response: Response,
     idempotency_key: Annotated[str, Header(min_length=1, max_length=200)],

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
 from lastmile.api.deps import Courier, Merchant, ServicesDep
+from lastmile.api.links import feeds
 from lastmile.api.schemas import (
     Id,
     JsonDatetime,
@@ -35,6 +36,9 @@ from lastmile.core.page_tokens import decode_token, encode_token, invalid_token
 from lastmile.core.webhooks import Endpoint, Message
 
 router = APIRouter(prefix="/v1/drive", tags=["drive"])
+_DELIVERY = "/v1/drive/deliveries/{external_delivery_id}"
+_DELIVERY_LINKS = feeds("external_delivery_id", "external_delivery_id", ("get", _DELIVERY),
+                        ("patch", _DELIVERY), ("post", _DELIVERY + "/cancel"), statuses=(201, 200))
 ExternalId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
 
@@ -170,7 +174,9 @@ def _respond(response: Response, view: DeliveryView) -> dict[str, Any]:
     return delivery_out(view)
 
 
-@router.post("/quotes", status_code=201)
+@router.post("/quotes", status_code=201, responses=feeds(
+    "external_delivery_id", "external_delivery_id",
+    ("post", "/v1/drive/quotes/{external_delivery_id}/accept")))
 def create_quote(svc: ServicesDep, who: Merchant, body: DeliveryIn) -> dict[str, Any]:
     """Price a delivery; the price is held for 5 minutes under its external id."""
     q = drive.quote_delivery(svc, _request(who, body))
@@ -181,7 +187,7 @@ def create_quote(svc: ServicesDep, who: Merchant, body: DeliveryIn) -> dict[str,
             "eta": {"low": iso(q.eta[0]), "expected": iso(q.eta[1]), "high": iso(q.eta[2])}}
 
 
-@router.post("/quotes/{external_delivery_id}/accept", status_code=201)
+@router.post("/quotes/{external_delivery_id}/accept", status_code=201, responses=_DELIVERY_LINKS)
 def accept_quote(svc: ServicesDep, who: Merchant, external_delivery_id: ExternalId,
                  response: Response, body: AcceptIn | None = None) -> dict[str, Any]:
     tip = body.tip_minor if body is not None else None
@@ -189,7 +195,7 @@ def accept_quote(svc: ServicesDep, who: Merchant, external_delivery_id: External
                                                  tip_minor=tip))
 
 
-@router.post("/deliveries", status_code=201)
+@router.post("/deliveries", status_code=201, responses=_DELIVERY_LINKS)
 def create_delivery(svc: ServicesDep, who: Merchant, body: DeliveryIn,
                     response: Response) -> dict[str, Any]:
     """Create; repeating the same body with the same external id returns the same delivery."""
@@ -263,7 +269,8 @@ def message_out(m: Message) -> dict[str, Any]:
             "delivered_at": iso(m.delivered_at), "payload": m.payload}
 
 
-@router.post("/webhooks", status_code=201)
+@router.post("/webhooks", status_code=201, responses=feeds(
+    "endpoint_id", "id", ("delete", "/v1/drive/webhooks/{endpoint_id}")))
 def add_endpoint(svc: ServicesDep, who: Merchant, body: EndpointIn) -> dict[str, Any]:
     """Register an endpoint; the signing ``secret`` is in this response only."""
     e = webhooks.register_endpoint(svc, who.subject_id, url=body.url,

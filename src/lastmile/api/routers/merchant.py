@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from lastmile.api.deps import Merchant, ServicesDep
+from lastmile.api.links import feeds
 from lastmile.api.schemas import CancelIn, ConfirmIn, Id, ItemIn, item_out, merchant_out, order_out
 from lastmile.app import catalog, fulfilment, queries
 from lastmile.core.model import ItemOption
@@ -31,7 +32,9 @@ def _upsert(svc: ServicesDep, who: Merchant, item_id: str | None, body: ItemIn) 
     return item_out(item)
 
 
-@router.post("/menu/items", status_code=201)
+@router.post("/menu/items", status_code=201, responses=feeds(
+    "item_id", "id", ("put", "/v1/merchant/menu/items/{item_id}"),
+    ("delete", "/v1/merchant/menu/items/{item_id}")))
 def add_item(svc: ServicesDep, who: Merchant, body: ItemIn) -> dict[str, Any]:
     return _upsert(svc, who, None, body)
 

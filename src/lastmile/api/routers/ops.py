@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 
 from lastmile.api.deps import Ops, ServicesDep
+from lastmile.api.links import feeds
 from lastmile.api.schemas import (
     CancelIn,
     CourierLiveStatus,
@@ -33,7 +34,9 @@ def regions(svc: ServicesDep, who: Ops) -> dict[str, Any]:
     return {"regions": [region_out(r) for r in queries.list_regions(svc)]}
 
 
-@router.post("/regions", status_code=201)
+@router.post("/regions", status_code=201, responses=feeds(
+    "region_id", "id", *(("get", f"/v1/ops/regions/{{region_id}}/{tail}")
+                         for tail in ("live", "couriers", "map", "merchants", "kpis"))))
 def create_region(svc: ServicesDep, who: Ops, body: RegionIn) -> dict[str, Any]:
     region = catalog.create_region(
         svc, name=body.name, market=body.market, time_zone=body.time_zone,
@@ -131,7 +134,9 @@ def cancel(svc: ServicesDep, who: Ops, order_id: Id, body: CancelIn) -> dict[str
     return order_out(fulfilment.cancel_order(svc, order_id, reason=body.reason, actor=who.actor))
 
 
-@router.post("/offers", status_code=201)
+@router.post("/offers", status_code=201, responses=feeds(
+    "offer_id", "id", ("post", "/v1/courier/offers/{offer_id}/accept"),
+    ("post", "/v1/courier/offers/{offer_id}/decline")))
 def make_offer(svc: ServicesDep, who: Ops, body: OfferIn) -> dict[str, Any]:
     """Offer orders of one merchant to a courier by hand (the dispatcher does this too)."""
     offer = offers.make_offer(svc, courier_id=body.courier_id, order_ids=tuple(body.order_ids),

@@ -1,0 +1,331 @@
+"""In-memory repositories for ``tests.fakes.FakeUnitOfWork``: one class per port of
+``lastmile.app.ports``, each over ``Table``s that stage writes until the unit commits.
+
+Reads see what other units committed (like PostgreSQL's READ COMMITTED) plus this unit's
+own writes; a compare-and-set save compares against that same view, as ``UPDATE ... WHERE
+version = ?`` does. Ordering and filters follow ``adapters/db/repositories*.py``;
+``tests/service/test_repository_contract.py`` runs the same behaviours against both;
+the Drive repositories are in ``fake_repos_drive``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, TypeVar
+
+from lastmile.app.events import Event
+from lastmile.app.ports import ApiKeyRecord, IdempotencyRecord, OutboxEntry
+from lastmile.core.errors import Conflict
+from lastmile.core.model import Consumer, Courier, CourierStatus, Merchant, Region
+from lastmile.core.offers import Offer, OfferStatus
+from lastmile.core.orders import Order, OrderStatus
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Table(Generic[K, V]):
+    """Committed rows (shared by every unit) and this unit's staged writes over them."""
+
+    def __init__(self, committed: dict[K, V]):
+        self.committed = committed
+        self.staged: dict[K, V] = {}
+
+    def get(self, key: K) -> V | None:
+        return self.staged[key] if key in self.staged else self.committed.get(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.staged or key in self.committed
+
+    def put(self, key: K, value: V) -> None:
+        self.staged[key] = value
+
+    def rows(self) -> list[V]:
+        return list({**self.committed, **self.staged}.values())
+
+    def items(self) -> list[tuple[K, V]]:
+        return list({**self.committed, **self.staged}.items())
+
+    def commit(self) -> None:
+        self.committed.update(self.staged)
+        self.staged.clear()
+
+    def rollback(self) -> None:
+        self.staged.clear()
+
+
+@dataclass
+class MemoryDb:
+    """What the units of one factory share: committed rows by table, and sequences
+    (which, like SQL sequences, do not roll back)."""
+
+    tables: dict[str, dict[Any, Any]] = field(default_factory=dict)
+    seq: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def table(self, name: str) -> Table[Any, Any]:
+        return Table(self.tables.setdefault(name, {}))
+
+
+def cas_save(table: Table[str, Any], value: Any, what: str) -> Any:
+    """The versioned-aggregate contract (HELPERS.md): a value with a ``version`` is saved
+    only over the stored version it was read at, and comes back one version on; a value
+    without one is stored as is (the blind save of today's SQL repositories)."""
+    if not hasattr(value, "version"):
+        if value.id in table:  # an UPDATE of a missing row changes nothing
+            table.put(value.id, value)
+        return None
+    stored = table.get(value.id)
+    if stored is None or stored.version != value.version:
+        got = None if stored is None else stored.version
+        raise Conflict("concurrent_update",
+                       f"{what} {value.id} changed meanwhile (expected version "
+                       f"{value.version}, stored {got}); retry with the current state")
+    saved = replace(value, version=value.version + 1)
+    table.put(value.id, saved)
+    return saved
+
+
+class MemRegions:
+    def __init__(self, db: Table[str, Region]):
+        self.t = db
+
+    def add(self, region: Region) -> None:
+        insert(self.t, region.id, region)
+
+    def get(self, region_id: str) -> Region | None:
+        return self.t.get(region_id)
+
+    def list(self) -> list[Region]:
+        return sorted(self.t.rows(), key=lambda r: r.id)
+
+
+class MemMerchants:
+    def __init__(self, db: Table[str, Merchant]):
+        self.t = db
+
+    def add(self, merchant: Merchant) -> None:
+        insert(self.t, merchant.id, merchant)
+
+    def save(self, merchant: Merchant) -> Merchant | None:
+        return cas_save(self.t, merchant, "merchant")  # type: ignore[no-any-return]
+
+    def get(self, merchant_id: str) -> Merchant | None:
+        return self.t.get(merchant_id)
+
+    def in_box(self, region_id: str, box: tuple[float, float, float, float]) -> list[Merchant]:
+        return [m for m in self.list_region(region_id)
+                if box[0] <= m.location.lat <= box[2] and box[1] <= m.location.lng <= box[3]]
+
+    def list_region(self, region_id: str) -> list[Merchant]:
+        return sorted((m for m in self.t.rows() if m.region_id == region_id), key=lambda m: m.id)
+
+
+class MemConsumers:
+    def __init__(self, db: Table[str, Consumer]):
+        self.t = db
+
+    def add(self, consumer: Consumer) -> None:
+        insert(self.t, consumer.id, consumer)
+
+    def get(self, consumer_id: str) -> Consumer | None:
+        return self.t.get(consumer_id)
+
+
+class MemCouriers:
+    def __init__(self, db: Table[str, Courier]):
+        self.t = db
+
+    def add(self, courier: Courier) -> None:
+        insert(self.t, courier.id, courier)
+
+    def save(self, courier: Courier) -> Courier | None:
+        return cas_save(self.t, courier, "courier")  # type: ignore[no-any-return]
+
+    def get(self, courier_id: str) -> Courier | None:
+        return self.t.get(courier_id)
+
+    def list_region(self, region_id: str, *, on_shift_only: bool = False) -> list[Courier]:
+        return sorted((c for c in self.t.rows() if c.region_id == region_id
+                       and not (on_shift_only and c.status is CourierStatus.OFFLINE)),
+                      key=lambda c: c.id)
+
+    def count_by_status(self, region_id: str) -> dict[str, int]:
+        return count(c.status.value for c in self.list_region(region_id))
+
+
+class MemOrders:
+    def __init__(self, db: Table[str, Order]):
+        self.t = db
+
+    def add(self, order: Order) -> None:
+        insert(self.t, order.id, order)
+
+    def save(self, order: Order, *, expected_version: int) -> None:
+        stored = self.t.get(order.id)
+        if stored is None or stored.version != expected_version:
+            raise Conflict("concurrent_update",
+                           f"order {order.id} changed meanwhile (expected version "
+                           f"{expected_version}); retry with the current state")
+        self.t.put(order.id, order)
+
+    def get(self, order_id: str) -> Order | None:
+        return self.t.get(order_id)
+
+    def list(self, *, region_id: str | None = None, consumer_id: str | None = None,
+             merchant_id: str | None = None, courier_id: str | None = None,
+             statuses: Sequence[OrderStatus] | None = None, limit: int = 100,
+             oldest_first: bool = False) -> list[Order]:
+        wanted = {"region_id": region_id, "consumer_id": consumer_id,
+                  "merchant_id": merchant_id, "courier_id": courier_id}
+        rows = [o for o in self.t.rows()
+                if all(v is None or getattr(o, k) == v for k, v in wanted.items())
+                and (not statuses or o.status in statuses)]
+        rows.sort(key=lambda o: (o.placed_at, o.id), reverse=not oldest_first)
+        return rows[:limit]
+
+    def get_many(self, order_ids: Collection[str]) -> dict[str, Order]:
+        found = (self.t.get(i) for i in order_ids)
+        return {o.id: o for o in found if o is not None}
+
+    def count_by_status(self, region_id: str) -> dict[str, int]:
+        return count(o.status.value for o in self.t.rows() if o.region_id == region_id)
+
+
+class MemEvents:
+    def __init__(self, db: Table[int, Event], seq: Iterator[int]):
+        self.t, self.seq = db, seq
+
+    def append(self, event: Event) -> None:
+        if any(e.event_id == event.event_id for e in self.t.rows()):
+            raise Conflict("duplicate_event", f"event {event.event_id} is already recorded")
+        self.t.put(next(self.seq), event)
+
+    def _in_order(self) -> list[Event]:
+        return [e for _, e in sorted(self.t.items(), key=lambda kv: kv[0])]
+
+    def for_subject(self, subject_id: str) -> list[Event]:
+        return [e for e in self._in_order() if e.subject_id == subject_id]
+
+    def of_types(self, region_id: str, types: Collection[str], *, since: float,
+                 limit: int = 100_000) -> list[Event]:
+        return [e for e in self._in_order() if e.region_id == region_id and e.type in types
+                and e.occurred_at >= since][:limit]
+
+
+class MemOutbox:
+    """Rows are ``(event, sent_at)`` by sequence number."""
+
+    def __init__(self, db: Table[int, tuple[Event, float | None]], seq: Iterator[int]):
+        self.t, self.seq = db, seq
+
+    def add(self, event: Event) -> None:
+        self.t.put(next(self.seq), (event, None))
+
+    def pending(self, limit: int) -> list[OutboxEntry]:
+        rows = sorted((s, e) for s, (e, sent) in self.t.items() if sent is None)
+        return [OutboxEntry(seq=s, event=e) for s, e in rows[:limit]]
+
+    def mark_sent(self, seqs: Sequence[int], at: float) -> None:
+        for s in seqs:
+            row = self.t.get(s)
+            if row is not None:
+                self.t.put(s, (row[0], at))
+
+
+class MemInbox:
+    def __init__(self, db: Table[tuple[str, str], bool]):
+        self.t = db
+
+    def seen(self, consumer: str, event_id: str) -> bool:
+        if (consumer, event_id) in self.t:
+            return True
+        self.t.put((consumer, event_id), True)
+        return False
+
+
+class MemIdempotency:
+    def __init__(self, db: Table[tuple[str, str], IdempotencyRecord]):
+        self.t = db
+
+    def get(self, scope: str, key: str) -> IdempotencyRecord | None:
+        return self.t.get((scope, key))
+
+    def add(self, record: IdempotencyRecord) -> None:
+        if (record.scope, record.key) in self.t:
+            raise Conflict("idempotency_key_taken",
+                           f"Idempotency-Key {record.key!r} is being used by a concurrent request",
+                           field="Idempotency-Key")
+        self.t.put((record.scope, record.key), record)
+
+
+class MemApiKeys:
+    def __init__(self, db: Table[str, ApiKeyRecord]):
+        self.t = db
+
+    def add(self, record: ApiKeyRecord) -> None:
+        if any(r.key_hash == record.key_hash for r in self.t.rows()):
+            raise Conflict("duplicate_key", "an API key with this hash exists")
+        insert(self.t, record.key_id, record)
+
+    def by_hash(self, key_hash: str) -> ApiKeyRecord | None:
+        return next((r for r in self.t.rows() if r.key_hash == key_hash), None)
+
+
+class MemOffers:
+    def __init__(self, db: Table[str, Offer]):
+        self.t = db
+
+    def add(self, offer: Offer) -> None:
+        insert(self.t, offer.id, offer)
+
+    def save(self, offer: Offer) -> Offer | None:
+        return cas_save(self.t, offer, "offer")  # type: ignore[no-any-return]
+
+    def get(self, offer_id: str) -> Offer | None:
+        return self.t.get(offer_id)
+
+    def _pending(self, keep: Callable[[Offer], bool]) -> list[Offer]:
+        return sorted((o for o in self.t.rows() if o.status is OfferStatus.PENDING and keep(o)),
+                      key=lambda o: (o.created_at, o.id))
+
+    def pending_for_courier(self, courier_id: str) -> list[Offer]:
+        return self._pending(lambda o: o.courier_id == courier_id)
+
+    def pending_for_order(self, order_id: str) -> list[Offer]:
+        return self._pending(lambda o: order_id in o.order_ids)
+
+    def pending_in_region(self, region_id: str) -> list[Offer]:
+        return self._pending(lambda o: o.region_id == region_id)
+
+
+class MemBannedDevices:
+    def __init__(self, db: Table[str, tuple[str, float, str]]):
+        self.t = db
+
+    def ban(self, device_id: str, *, reason: str, at: float, by: str) -> bool:
+        if device_id in self.t:
+            return False
+        self.t.put(device_id, (reason, at, by))
+        return True
+
+    def among(self, device_ids: Collection[str]) -> frozenset[str]:
+        return frozenset(d for d in device_ids if d in self.t)
+
+
+def insert(table: Table[Any, Any], key: Any, value: Any) -> None:
+    """A primary key taken is an IntegrityError in SQL; here a Conflict, so a test that
+    relies on inserting twice fails on both."""
+    if key in table:
+        raise Conflict("duplicate_key", f"{key!r} already exists")
+    table.put(key, value)
+
+
+def count(values: Iterator[str] | Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    return counts
