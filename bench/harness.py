@@ -139,6 +139,10 @@ class Tally:
         with self._lock:
             self.counts[key] += n
 
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.counts.values())
+
     def summary(self) -> dict[str, object]:
         """``{"errors": total, "errors_by": {key: count}}``, keys sorted by count."""
         with self._lock:
