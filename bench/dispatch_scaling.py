@@ -15,7 +15,8 @@ merchant, so assignment updates can grow them) and couriers busy delivering; see
 - ``solve_courier_rows_ms``: the same solve with couriers as rows, for reference
   (scipy is far slower that way), only up to ``--courier-rows-up-to`` (else null).
 
-Every figure is the **median** of the runs; ``*_min`` / ``*_max`` give the spread.
+Every figure is the **median** of the runs; ``*_min`` / ``*_max`` give the spread. The
+functions take turns within each run, so a load change on a shared machine hits them alike.
 Each size line also counts what the round decided (assignments, multi-order bundles,
 reassignments, prepositions), so a trivial round cannot pass for a fast one. Last
 line: ``{"sizes", "round_ms", "solve_ms", "ratio_at_2000", "exponent",
@@ -134,13 +135,15 @@ def synthetic(n: int, seed: int) -> Snapshot:
                     committed=tuple(committed), merchants=merchants)
 
 
-def timed_ms(fn: Callable[[], object], repeats: int) -> list[float]:
-    """Wall milliseconds of ``repeats`` calls of ``fn``, in call order."""
-    out = []
+def interleaved_ms(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Wall milliseconds of ``repeats`` calls of each function, the functions taking turns
+    within each repeat, so a load change on a shared machine hits them all alike."""
+    out: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t) * 1000)
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            out[name].append((time.perf_counter() - t) * 1000)
     return out
 
 
@@ -166,11 +169,16 @@ def measure(n: int, policy: DispatchPolicy, repeats: int, courier_rows_up_to: in
     snap = synthetic(n, seed=n)
     costs = round_costs(snap, policy)
     cost = costs.times.cost if costs.times is not None else np.zeros((0, 0))
-    rnd = spread(timed_ms(lambda: plan_round(snap, policy), repeats))
-    pre = spread(timed_ms(lambda: round_costs(snap, policy), repeats))
-    solve = spread(timed_ms(lambda: linear_sum_assignment(cost.T), repeats))
-    rows = (spread(timed_ms(lambda: linear_sum_assignment(cost), repeats))
-            if n <= courier_rows_up_to else None)
+    fns: dict[str, Callable[[], object]] = {
+        "round": lambda: plan_round(snap, policy),
+        "costs": lambda: round_costs(snap, policy),
+        "solve": lambda: linear_sum_assignment(cost.T),
+    }
+    if n <= courier_rows_up_to:
+        fns["rows"] = lambda: linear_sum_assignment(cost)
+    samples = {name: spread(ms) for name, ms in interleaved_ms(fns, repeats).items()}
+    rnd, pre, solve, rows = (samples["round"], samples["costs"], samples["solve"],
+                             samples.get("rows"))
     return {
         "size": n, "matrix": list(cost.shape), "round_ms": rnd["median"],
         "solve_ms": solve["median"],
