@@ -9,15 +9,16 @@ city. Then, for a bounded time and all against that one server:
   at merchants chosen with a skewed popularity (several orders per merchant, so the
   dispatcher bundles);
 - merchant desks (``--merchant-desks`` threads, the merchants split among them) list
-  their new orders, confirm them and, on the next pass, mark them ready;
-- couriers (``--couriers`` threads) go on shift, ping their position, poll for an
-  offer, accept it (or decline ``DECLINE_SHARE`` of them), then arrive, pick up,
+  their new orders once a second, confirm them and, on the next pass, mark them ready;
+- couriers (``--couriers`` threads) go on shift, ping their position and poll for an
+  offer once a second while idle, accept it (or decline ``DECLINE_SHARE`` of them), then arrive, pick up,
   arrive and deliver each order, with no travel time (the clock is not accelerated:
   the load, not the road, is the point).
 
 Errors are part of the summary: ``errors`` / ``errors_by`` are the order placements
 not answered 201 (by status and code), ``lifecycle_errors`` / ``lifecycle_errors_by``
-the merchants' and couriers' refused requests. After the run the database is read:
+the merchants' and couriers' refused requests; ``requests_per_s`` is everything the
+server answered (orders and lifecycle), since the lunch shares the server. After the run the database is read:
 orders and offers by status, and ``integrity`` counts orders a courier holds that its
 record does not list, and the reverse (lost updates). One JSON line per database,
 then ``{"sqlite": {...}, "postgresql": {...}}`` with orders_per_s, p50_ms, p99_ms and
@@ -46,6 +47,11 @@ import sqlalchemy as sa
 from harness import Tally, database, engine_url, error_key, issue_keys, percentile, run_cli, server
 
 DECLINE_SHARE = 0.05  # couriers decline about one offer in twenty
+# An idle courier app pings and checks for an offer once a second (the dispatch tick); a
+# merchant tablet refreshes its order list once a second. Faster polling would be load no
+# real lunch sends; slower would starve the dispatcher of confirmed orders.
+COURIER_POLL_S = 1.0
+DESK_PASS_S = 1.0
 POPULARITY_EXPONENT = 0.8  # merchant i gets orders in proportion to 1 / (i + 1) ** 0.8
 HELD = ("assigned", "at_pickup", "picked_up", "at_dropoff")  # a courier holds the order
 
@@ -121,7 +127,7 @@ def _merchant_desk(base: str, merchants: Sequence[tuple[str, str, str]], side: S
                                  f"/v1/merchant/orders/{order['id']}/confirm", key,
                                  {"prep_estimate_s": 60}) is not None:
                         side.count("confirmed")
-            side.stop.wait(0.2)
+            side.stop.wait(DESK_PASS_S)
 
 
 def _deliver(client: httpx.Client, side: Side, key: str, order_ids: Sequence[str]) -> None:
@@ -152,7 +158,7 @@ def _courier(base: str, key: str, index: int, side: Side) -> None:
             found = side.call(client, "courier", "GET", "/v1/courier/offer", key)
             offer = (found or {}).get("offer")
             if offer is None:
-                side.stop.wait(0.2)
+                side.stop.wait(COURIER_POLL_S)
                 continue
             side.count("offers_seen")
             if rng.random() < DECLINE_SHARE:
@@ -247,6 +253,7 @@ def summarise(latencies: Sequence[float], wall_s: float, orders: Tally, side: Si
         "orders_per_s": round(len(lat) / wall, 1), "p50_ms": percentile(lat, 0.5),
         "p99_ms": percentile(lat, 0.99), "orders": len(lat), **orders.summary(),
         "clients": clients, "wall_s": round(wall_s, 2),
+        "requests_per_s": round((len(lat) + orders.total() + len(life)) / wall, 1),
         "lifecycle_requests": len(life), "lifecycle_p50_ms": percentile(life, 0.5),
         "lifecycle_p99_ms": percentile(life, 0.99),
         "lifecycle_errors": sum(int(s["errors"]) for s in by_side.values()),
