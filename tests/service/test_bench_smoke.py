@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 def test_the_orders_bench_places_orders_while_the_dispatcher_offers_and_couriers_deliver():
     args = argparse.Namespace(seconds=5.0, clients=2, couriers=2, merchant_desks=1,
-                              max_orders=60)
+                              max_orders=100_000)
     out = api_orders.bench("sqlite", args)
     assert out["orders"] > 0 and out["errors"] == sum(out["errors_by"].values())
     assert sum(out["offers_by_status"].values()) > 0, "the dispatcher made no offer"
