@@ -36,10 +36,6 @@ def run_cli(args: list[str], env: dict[str, str]) -> str:
     return out.stdout
 
 
-def issue_key(role: str, subject_id: str, env: dict[str, str]) -> str:
-    return run_cli(["keys", "issue", "--role", role, "--id", subject_id], env).strip().splitlines()[-1]
-
-
 def issue_keys(role: str, subject_ids: Sequence[str], env: dict[str, str]) -> list[str]:
     """One key per subject, issued in this process (a CLI call per key costs ~1 s)."""
     from lastmile.app.auth import issue_api_key

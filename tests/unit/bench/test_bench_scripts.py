@@ -11,6 +11,7 @@ import api_orders
 import dispatch_scaling
 import harness
 import httpx
+import mdrp
 import pings
 import pytest
 
@@ -181,3 +182,16 @@ def test_the_scaling_bench_times_the_engines_own_cost_and_carries_no_copy():
     assert "pair_costs" not in source and "generate_bundles" not in source
 
 
+
+
+# --- mdrp ----------------------------------------------------------------------------------
+
+
+def test_the_mdrp_summary_says_the_policy_was_tuned_on_these_instances():
+    row = {"instance": "0o50t75s1p100", "orders": 10, "delivered": 10, "c2d_mean": 30.0,
+           "floor_mean": 29.0, "r2p_mean": 1.0, "utilisation": 0.8, "cost_per_order": 10.0,
+           "bundles": 10, "total_pay": 100.0, "feasible": True, "wall_s": 0.1}
+    out = mdrp.final_summary([{**row, "policy": "optimised"}, {**row, "policy": "greedy"}], 1.0)
+    assert out["c2d_excess"] == 1.0
+    assert "../shared/mdrp" in str(out["policy_tuned_on"])
+    assert out["greedy"]["instances"] == 1
