@@ -173,41 +173,48 @@ def _courier(base: str, key: str, index: int, side: Side) -> None:
             _deliver(client, side, key, offer["order_ids"])
 
 
+def _order_body(rng: random.Random, city: City, weight: Sequence[float]) -> dict[str, Any]:
+    merchant, _, item = rng.choices(city.merchants, weight)[0]
+    return {"merchant_id": merchant, "items": [{"item_id": item, "quantity": 1}],
+            "dropoff": {"lat": 37.445 + rng.uniform(-0.02, 0.02),
+                        "lng": -122.15 + rng.uniform(-0.02, 0.02)},
+            "tip_minor": 100}
+
+
+def _consumer(base: str, key: str, index: int, city: City, until: float, max_orders: int,
+              latencies: list[float], lock: threading.Lock, tally: Tally) -> None:
+    """Place orders back to back until ``until`` (monotonic) or ``max_orders`` answers."""
+    rng = random.Random(1000 + index)
+    weight = [1.0 / (i + 1) ** POPULARITY_EXPONENT for i in range(len(city.merchants))]
+    with httpx.Client(base_url=base, timeout=30) as client:
+        while time.monotonic() < until:
+            with lock:
+                if len(latencies) + tally.total() >= max_orders:
+                    return
+            t0 = time.perf_counter()
+            try:
+                r = client.post("/v1/consumer/orders", json=_order_body(rng, city, weight),
+                                headers={"Authorization": f"Bearer {key}",
+                                         "Idempotency-Key": uuid.uuid4().hex})
+            except httpx.HTTPError as exc:
+                tally.add(f"transport {exc.__class__.__name__}")
+                continue
+            dt = (time.perf_counter() - t0) * 1000
+            if r.status_code != 201:
+                tally.add(error_key(r.status_code, r.content))
+                continue
+            with lock:
+                latencies.append(dt)
+
+
 def _consumers(base: str, city: City, seconds: float, max_orders: int, tally: Tally,
                ) -> tuple[list[float], float]:
     """Place orders from every consumer thread; (201 latencies in ms, wall seconds)."""
     latencies: list[float] = []
     lock = threading.Lock()
-    stop_at = time.monotonic() + seconds
-    weight = [1.0 / (i + 1) ** POPULARITY_EXPONENT for i in range(len(city.merchants))]
-
-    def worker(index: int, key: str) -> None:
-        rng = random.Random(1000 + index)
-        with httpx.Client(base_url=base, timeout=30) as client:
-            while time.monotonic() < stop_at:
-                with lock:
-                    if len(latencies) + tally.total() >= max_orders:
-                        return
-                merchant, _, item = rng.choices(city.merchants, weight)[0]
-                body = {"merchant_id": merchant, "items": [{"item_id": item, "quantity": 1}],
-                        "dropoff": {"lat": 37.445 + rng.uniform(-0.02, 0.02),
-                                    "lng": -122.15 + rng.uniform(-0.02, 0.02)},
-                        "tip_minor": 100}
-                t0 = time.perf_counter()
-                try:
-                    r = client.post("/v1/consumer/orders", json=body, headers={
-                        "Authorization": f"Bearer {key}", "Idempotency-Key": uuid.uuid4().hex})
-                except httpx.HTTPError as exc:
-                    tally.add(f"transport {exc.__class__.__name__}")
-                    continue
-                dt = (time.perf_counter() - t0) * 1000
-                if r.status_code == 201:
-                    with lock:
-                        latencies.append(dt)
-                else:
-                    tally.add(error_key(r.status_code, r.content))
-
-    threads = [threading.Thread(target=worker, args=(i, k))
+    until = time.monotonic() + seconds
+    threads = [threading.Thread(target=_consumer, args=(base, k, i, city, until, max_orders,
+                                                         latencies, lock, tally))
                for i, k in enumerate(city.consumer_keys)]
     t0 = time.perf_counter()
     for t in threads:
