@@ -103,10 +103,11 @@ def _prepare(env: dict[str, str], consumers: int, couriers: int) -> City:
         courier_ids = [r[0] for r in conn.execute(sa.text("select id from couriers order by id"))]
     engine.dispose()
     items = [(json.loads(m) if isinstance(m, str) else m)[0]["id"] for _, m in rows]
-    merchant_keys = issue_keys("merchant", [r[0] for r in rows], env)
-    return City(consumer_keys=issue_keys("consumer", consumer_ids, env),
-                merchants=[(r[0], k, i) for r, k, i in zip(rows, merchant_keys, items, strict=True)],
-                courier_keys=issue_keys("courier", courier_ids, env))
+    keys = issue_keys({"merchant": [r[0] for r in rows], "consumer": consumer_ids,
+                       "courier": courier_ids}, env)
+    return City(consumer_keys=keys["consumer"], courier_keys=keys["courier"],
+                merchants=[(r[0], k, i) for r, k, i in zip(rows, keys["merchant"], items,
+                                                           strict=True)])
 
 
 def _merchant_desk(base: str, merchants: Sequence[tuple[str, str, str]], side: Side) -> None:
@@ -114,6 +115,8 @@ def _merchant_desk(base: str, merchants: Sequence[tuple[str, str, str]], side: S
     with httpx.Client(base_url=base, timeout=30) as client:
         while not side.stop.is_set():
             for _, key, _ in merchants:
+                if side.stop.is_set():
+                    return
                 cooked = side.call(client, "merchant", "GET", "/v1/merchant/orders", key,
                                    status="confirmed", limit=50)
                 new = side.call(client, "merchant", "GET", "/v1/merchant/orders", key,

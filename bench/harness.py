@@ -36,16 +36,17 @@ def run_cli(args: list[str], env: dict[str, str]) -> str:
     return out.stdout
 
 
-def issue_keys(role: str, subject_ids: Sequence[str], env: dict[str, str]) -> list[str]:
-    """One key per subject, issued in this process (a CLI call per key costs ~1 s)."""
+def issue_keys(subjects: dict[str, Sequence[str]], env: dict[str, str]) -> dict[str, list[str]]:
+    """One key per subject id, by role (``{"courier": [ids]}`` -> ``{"courier": [keys]}``),
+    issued in this process with one migration check (a CLI call per key costs ~1 s)."""
     from lastmile.app.auth import issue_api_key
     from lastmile.bootstrap import build
     from lastmile.settings import Settings
 
     container = build(Settings.from_env(env))
     try:
-        return [issue_api_key(container.services, role=role, subject_id=s)[1]
-                for s in subject_ids]
+        return {role: [issue_api_key(container.services, role=role, subject_id=s)[1]
+                       for s in ids] for role, ids in subjects.items()}
     finally:
         container.close()
 

@@ -185,7 +185,8 @@ def _couriers(env: dict[str, str], n: int) -> tuple[list[str], str]:
     with engine.connect() as conn:
         ids = [r[0] for r in conn.execute(sa.text("select id from couriers order by id"))]
     engine.dispose()
-    return issue_keys("courier", ids, env), issue_keys("ops", ["bench"], env)[0]
+    keys = issue_keys({"courier": ids, "ops": ["bench"]}, env)
+    return keys["courier"], keys["ops"][0]
 
 
 def _sender(base: str, key: str, feed: Feed, batch: int, stop_at: float,
