@@ -1,23 +1,42 @@
-"""Dispatch round scaling: synthetic rounds of n open orders and n couriers.
+"""Dispatch round scaling: synthetic lunch rounds of n open orders and n couriers.
 
-For each size: ``round_ms`` = one full ``plan_round`` (bundling, costs, matching,
-commit decisions), ``solve_ms`` = the bare scipy ``linear_sum_assignment`` on the
-same cost matrix, in its faster orientation (the floor a round is held to; the
-engine solves bundles-as-rows), and ``solve_courier_rows_ms`` = the same solve with
-couriers as rows, for reference (scipy is far slower that way on these matrices).
-Best of ``--repeats``. Last line:
-``{"sizes", "round_ms", "solve_ms", "ratio_at_2000", "exponent", ...}`` where
-exponent is the log-log slope of round_ms over sizes.
+Each round has merchants with a demand weight, several orders per merchant (so
+bundles form), couriers already holding committed bundles (some waiting at the
+merchant, so assignment updates can grow them) and couriers busy delivering; see
+``synthetic``. For each size, over ``--repeats`` runs:
+
+- ``round_ms``: one full ``plan_round`` (updates, bundling, costs, matching, commit
+  decisions, prepositioning);
+- ``costs_ms``: the engine's own steps 1-4 (``core.dispatch.round_costs``: updates,
+  horizon, bundling, cost matrix), the part of a round before the solve;
+- ``solve_ms``: the bare scipy ``linear_sum_assignment`` on the very cost matrix the
+  round solves (from ``round_costs``, no copy of the cost function here), bundles as
+  rows (the orientation the engine uses; the floor a round is held to);
+- ``solve_courier_rows_ms``: the same solve with couriers as rows, for reference
+  (scipy is far slower that way), only up to ``--courier-rows-up-to`` (else null).
+
+Every figure is the **median** of the runs; ``*_min`` / ``*_max`` give the spread. The
+functions take turns within each run, so a load change on a shared machine hits them alike.
+Each size line also counts what the round decided (assignments, multi-order bundles,
+reassignments, prepositions), so a trivial round cannot pass for a fast one. Last
+line: ``{"sizes", "round_ms", "solve_ms", "ratio_at_2000", "exponent",
+"solve_courier_rows_ms", ...}`` where exponent is the log-log slope of the median
+round_ms over sizes.
+
+    .venv/bin/python bench/dispatch_scaling.py            # 250..4000, 5 runs each (~1.5 min)
+    .venv/bin/python bench/dispatch_scaling.py --quick    # 250..1000, 3 runs (seconds)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -25,139 +44,191 @@ from scipy.optimize import linear_sum_assignment
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from lastmile.core.dispatch import (  # noqa: E402
+    CommittedAssignment,
     CourierState,
+    DispatchPlan,
     DispatchPolicy,
+    Merchant,
     OpenOrder,
+    RoundCosts,
     Snapshot,
     TravelModel,
     plan_round,
+    round_costs,
 )
-from lastmile.core.dispatch.bundling import bundle_size_cap, generate_bundles  # noqa: E402
-from lastmile.core.dispatch.costing import pair_costs  # noqa: E402
+
+SIDE_M = 12_000.0
+# Shares of the n couriers (a lunch peak: most are working, half idle now).
+IDLE_SHARE = 0.50  # idle now, at a random place
+# Carrying picked-up orders, free in 20-60 min at the last drop-off: half of them beyond the
+# 40-minute horizon, so open orders outnumber available couriers and bundles form.
+DELIVERING_SHARE = 0.25
+# The rest (25 %) hold a committed bundle of 1-2 orders not yet picked up; half of them
+# already wait at the merchant (assignment updates may grow their bundle).
+POPULARITY_EXPONENT = 0.8  # merchant i gets orders in proportion to 1 / (i + 1) ** 0.8
+
+
+def _order(rng: np.random.Generator, oid: str, merchant: int, where: np.ndarray,
+           placed: float, ready: float) -> OpenOrder:
+    drop = np.clip(where + rng.normal(0, 2000, size=2), 0, SIDE_M)
+    return OpenOrder(order_id=oid, merchant_id=f"r{merchant}", placed_s=placed, ready_s=ready,
+                     pickup_x_m=float(where[0]), pickup_y_m=float(where[1]),
+                     dropoff_x_m=float(drop[0]), dropoff_y_m=float(drop[1]))
+
+
+def _committed(rng: np.random.Generator, j: int, m: int, where: np.ndarray, waiting: bool,
+               ) -> tuple[CourierState, CommittedAssignment]:
+    """Courier ``c{j}`` holding 1-2 orders of merchant ``m``, waiting there or on its way."""
+    pickup = float(rng.uniform(0, 300))
+    arrival = float(rng.uniform(-240, 0)) if waiting else float(rng.uniform(60, 600))
+    pickup = max(pickup, arrival + 120.0)
+    orders = tuple(
+        _order(rng, f"k{j}_{i}", m, where, placed=pickup - 1500.0,
+               ready=pickup - float(rng.uniform(0, 120)))
+        for i in range(int(rng.integers(1, 3))))
+    last = orders[-1]
+    state = CourierState(
+        courier_id=f"c{j}", x_m=last.dropoff_x_m, y_m=last.dropoff_y_m,
+        free_s=pickup + float(rng.uniform(600, 1500)), shift_start_s=-3600.0,
+        shift_end_s=float(rng.uniform(3600, 14400)), at_merchant_id=f"r{m}" if waiting else None)
+    held = CommittedAssignment(courier_id=state.courier_id, merchant_id=f"r{m}", orders=orders,
+                               arrival_s=arrival, pickup_s=pickup)
+    return state, held
 
 
 def synthetic(n: int, seed: int) -> Snapshot:
-    """n orders over n/4 merchants in a 12 km square, n couriers; now = 0 s."""
+    """n open orders over n/4 merchants (popularity skewed) in a 12 km square, and n
+    couriers: idle, delivering, or holding a committed bundle; now = 0 s."""
     rng = np.random.default_rng(seed)
-    merchants = rng.uniform(0, 12_000, size=(max(1, n // 4), 2))
+    n_merchants = max(1, n // 4)
+    spots = rng.uniform(0, SIDE_M, size=(n_merchants, 2))
+    weight = 1.0 / np.arange(1, n_merchants + 1) ** POPULARITY_EXPONENT
+    weight /= weight.sum()
+    picks = rng.choice(n_merchants, size=n, p=weight)
     orders = []
-    for i in range(n):
-        m = int(rng.integers(len(merchants)))
+    for i, m in enumerate(picks):
         placed = float(rng.uniform(-1200, 0))
-        drop = merchants[m] + rng.normal(0, 2000, size=2)
-        orders.append(
-            OpenOrder(
-                order_id=f"o{i}",
-                merchant_id=f"r{m}",
-                placed_s=placed,
-                ready_s=placed + float(rng.uniform(300, 2400)),
-                pickup_x_m=float(merchants[m][0]),
-                pickup_y_m=float(merchants[m][1]),
-                dropoff_x_m=float(drop[0]),
-                dropoff_y_m=float(drop[1]),
-            )
-        )
-    couriers = tuple(
-        CourierState(
-            courier_id=f"c{j}",
-            x_m=float(x),
-            y_m=float(y),
-            free_s=float(rng.uniform(-600, 600)),
-            shift_start_s=-3600.0,
-            shift_end_s=float(rng.uniform(1800, 14400)),
-        )
-        for j, (x, y) in enumerate(rng.uniform(0, 12_000, size=(n, 2)))
-    )
-    return Snapshot(
-        now_s=0.0,
-        orders=tuple(orders),
-        couriers=couriers,
-        travel=TravelModel(metres_per_step=320.0, step_s=60.0),
-        pickup_service_s=240.0,
-        dropoff_service_s=240.0,
-    )
+        orders.append(_order(rng, f"o{i}", int(m), spots[m], placed,
+                             placed + float(rng.uniform(300, 2400))))
+    couriers: list[CourierState] = []
+    committed: list[CommittedAssignment] = []
+    n_idle, n_delivering = int(n * IDLE_SHARE), int(n * DELIVERING_SHARE)
+    for j in range(n):
+        x, y = rng.uniform(0, SIDE_M, size=2)
+        if j < n_idle + n_delivering:
+            free = float(rng.uniform(-600, 0)) if j < n_idle else float(rng.uniform(1200, 3600))
+            couriers.append(CourierState(courier_id=f"c{j}", x_m=float(x), y_m=float(y),
+                                         free_s=free, shift_start_s=-3600.0,
+                                         shift_end_s=float(rng.uniform(1800, 14400))))
+            continue
+        m = int(rng.choice(n_merchants, p=weight))
+        state, held = _committed(rng, j, m, spots[m], waiting=j % 2 == 0)
+        couriers.append(state)
+        committed.append(held)
+    demand = np.bincount(picks, minlength=n_merchants)
+    merchants = tuple(Merchant(merchant_id=f"r{m}", x_m=float(spots[m][0]),
+                               y_m=float(spots[m][1]), demand_weight=float(demand[m]))
+                      for m in range(n_merchants))
+    return Snapshot(now_s=0.0, orders=tuple(orders), couriers=tuple(couriers),
+                    travel=TravelModel(metres_per_step=320.0, step_s=60.0),
+                    pickup_service_s=240.0, dropoff_service_s=240.0,
+                    committed=tuple(committed), merchants=merchants)
 
 
-def cost_matrix(snap: Snapshot, policy: DispatchPolicy) -> np.ndarray:
-    cap = bundle_size_cap(
-        n_orders=len(snap.orders),
-        n_couriers=len(snap.couriers),
-        max_bundle_size=policy.max_bundle_size,
-    )
-    bundles = generate_bundles(
-        snap.orders,
-        travel=snap.travel,
-        pickup_service_s=snap.pickup_service_s,
-        dropoff_service_s=snap.dropoff_service_s,
-        size_cap=cap,
-        max_ready_gap_s=policy.max_ready_gap_s,
-        max_extra_delay_s=policy.max_extra_delay_s,
-    )
-    return pair_costs(
-        list(snap.couriers),
-        bundles,
-        now_s=snap.now_s,
-        travel=snap.travel,
-        pickup_service_s=snap.pickup_service_s,
-        idle_weight=policy.idle_weight,
-        late_weight=policy.late_weight,
-    ).cost
-
-
-def best_ms(fn: Callable[[], object], repeats: int) -> float:
-    best = float("inf")
+def interleaved_ms(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Wall milliseconds of ``repeats`` calls of each function, the functions taking turns
+    within each repeat, so a load change on a shared machine hits them all alike."""
+    out: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, (time.perf_counter() - t) * 1000)
-    return best
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            out[name].append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def spread(samples: Sequence[float]) -> dict[str, float]:
+    """Median, min and max of timing samples (ms, rounded to 0.01)."""
+    return {"median": round(statistics.median(samples), 2), "min": round(min(samples), 2),
+            "max": round(max(samples), 2)}
+
+
+def decisions(snap: Snapshot, costs: RoundCosts, plan: DispatchPlan) -> dict[str, int]:
+    """What one round decided: proof that the measured round is not a trivial one."""
+    return {"orders": len(snap.orders), "couriers": len(snap.couriers),
+            "committed": len(snap.committed), "merchants": len(snap.merchants),
+            "bundles": len(costs.bundles),
+            "multi_order_bundles": sum(1 for b in costs.bundles if len(b.order_ids) > 1),
+            "assignments": len(plan.assignments), "reassignments": len(plan.reassignments),
+            "prepositions": len(plan.prepositions)}
+
+
+def measure(n: int, policy: DispatchPolicy, repeats: int, courier_rows_up_to: int,
+            ) -> dict[str, Any]:
+    """One size: medians and spreads of the round, its costing and the bare solves."""
+    snap = synthetic(n, seed=n)
+    costs = round_costs(snap, policy)
+    cost = costs.times.cost if costs.times is not None else np.zeros((0, 0))
+    fns: dict[str, Callable[[], object]] = {
+        "round": lambda: plan_round(snap, policy),
+        "costs": lambda: round_costs(snap, policy),
+        "solve": lambda: linear_sum_assignment(cost.T),
+    }
+    if n <= courier_rows_up_to:
+        fns["rows"] = lambda: linear_sum_assignment(cost)
+    samples = {name: spread(ms) for name, ms in interleaved_ms(fns, repeats).items()}
+    rnd, pre, solve, rows = (samples["round"], samples["costs"], samples["solve"],
+                             samples.get("rows"))
+    return {
+        "size": n, "matrix": list(cost.shape), "round_ms": rnd["median"],
+        "solve_ms": solve["median"],
+        "solve_courier_rows_ms": rows["median"] if rows else None,
+        "ratio": round(rnd["median"] / solve["median"], 3) if solve["median"] else None,
+        "round_ms_min": rnd["min"], "round_ms_max": rnd["max"],
+        "solve_ms_min": solve["min"], "solve_ms_max": solve["max"],
+        "costs_ms": pre["median"], "repeats": repeats, "statistic": "median",
+        **decisions(snap, costs, plan_round(snap, policy)),
+    }
+
+
+def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The last line: per-size medians as lists, the ratio at 2,000 and the log-log slope."""
+    sizes = [int(r["size"]) for r in rows]
+    round_ms = [float(r["round_ms"]) for r in rows]
+    slope = (float(np.polyfit(np.log(sizes), np.log(round_ms), 1)[0])
+             if len(sizes) > 1 and min(round_ms) > 0 else None)
+    at = next((r for r in rows if r["size"] == 2000), None)
+    ratio = at["round_ms"] / at["solve_ms"] if at and at["solve_ms"] else None
+    return {
+        "sizes": sizes, "round_ms": round_ms, "solve_ms": [r["solve_ms"] for r in rows],
+        "ratio_at_2000": round(ratio, 3) if ratio else None,
+        "exponent": round(slope, 3) if slope is not None else None,
+        "solve_courier_rows_ms": [r["solve_courier_rows_ms"] for r in rows],
+        "statistic": "median", "repeats": rows[0]["repeats"] if rows else 0,
+        "round_ms_min": [r["round_ms_min"] for r in rows],
+        "round_ms_max": [r["round_ms_max"] for r in rows],
+        "costs_ms": [r["costs_ms"] for r in rows],
+        **{k: [r[k] for r in rows] for k in ("multi_order_bundles", "assignments",
+                                              "reassignments", "prepositions", "committed")},
+    }
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="250,500,1000,2000,4000")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5, help="runs per figure (the median is kept)")
+    ap.add_argument("--courier-rows-up-to", type=int, default=2000,
+                    help="measure the couriers-as-rows reference solve up to this size "
+                    "(37 s a run at 4,000)")
+    ap.add_argument("--quick", action="store_true", help="sizes 250,500,1000 and 3 runs")
     args = ap.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
-    policy = DispatchPolicy()
-    round_ms, solve_ms, courier_rows_ms = [], [], []
+    sizes = [250, 500, 1000] if args.quick else [int(s) for s in args.sizes.split(",")]
+    repeats = 3 if args.quick else max(1, args.repeats)
+    rows = []
     for n in sizes:
-        snap = synthetic(n, seed=n)
-        cost = cost_matrix(snap, policy)
-        r = best_ms(lambda snap=snap: plan_round(snap, policy), args.repeats)
-        by_courier = best_ms(lambda cost=cost: linear_sum_assignment(cost), args.repeats)
-        by_bundle = best_ms(lambda cost=cost: linear_sum_assignment(cost.T), args.repeats)
-        s = min(by_courier, by_bundle)
-        round_ms.append(round(r, 2))
-        solve_ms.append(round(s, 2))
-        courier_rows_ms.append(round(by_courier, 2))
-        print(
-            json.dumps(
-                {
-                    "size": n,
-                    "matrix": list(cost.shape),
-                    "round_ms": round(r, 2),
-                    "solve_ms": round(s, 2),
-                    "solve_courier_rows_ms": round(by_courier, 2),
-                    "ratio": round(r / s, 3),
-                }
-            ),
-            flush=True,
-        )
-    slope = float(np.polyfit(np.log(sizes), np.log(round_ms), 1)[0]) if len(sizes) > 1 else None
-    ratio = (round_ms[sizes.index(2000)] / solve_ms[sizes.index(2000)]) if 2000 in sizes else None
-    print(
-        json.dumps(
-            {
-                "sizes": sizes,
-                "round_ms": round_ms,
-                "solve_ms": solve_ms,
-                "ratio_at_2000": round(ratio, 3) if ratio else None,
-                "exponent": round(slope, 3) if slope is not None else None,
-                "solve_courier_rows_ms": courier_rows_ms,
-            }
-        )
-    )
+        rows.append(measure(n, DispatchPolicy(), repeats, args.courier_rows_up_to))
+        print(json.dumps(rows[-1]), flush=True)
+    print(json.dumps(summarise(rows)))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,18 @@
-"""What the HTTP benchmarks share: a real `lastmile serve` process on loopback."""
+"""What the HTTP benchmarks share: a real `lastmile serve` process on loopback, keys,
+percentiles and a tally of error answers by status and code."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,6 +20,7 @@ import httpx
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
 LASTMILE = [sys.executable, "-m", "lastmile.cli"]
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -31,8 +36,19 @@ def run_cli(args: list[str], env: dict[str, str]) -> str:
     return out.stdout
 
 
-def issue_key(role: str, subject_id: str, env: dict[str, str]) -> str:
-    return run_cli(["keys", "issue", "--role", role, "--id", subject_id], env).strip().splitlines()[-1]
+def issue_keys(subjects: dict[str, Sequence[str]], env: dict[str, str]) -> dict[str, list[str]]:
+    """One key per subject id, by role (``{"courier": [ids]}`` -> ``{"courier": [keys]}``),
+    issued in this process with one migration check (a CLI call per key costs ~1 s)."""
+    from lastmile.app.auth import issue_api_key
+    from lastmile.bootstrap import build
+    from lastmile.settings import Settings
+
+    container = build(Settings.from_env(env))
+    try:
+        return {role: [issue_api_key(container.services, role=role, subject_id=s)[1]
+                       for s in ids] for role, ids in subjects.items()}
+    finally:
+        container.close()
 
 
 def engine_url(env: dict[str, str]) -> str:
@@ -61,10 +77,11 @@ def database(kind: str, data_dir: str) -> Iterator[dict[str, str]]:
 
 
 @contextmanager
-def server(env: dict[str, str]) -> Iterator[str]:
-    """Run `lastmile serve` until the block ends; yields its base URL."""
+def server(env: dict[str, str], extra_args: Sequence[str] = ()) -> Iterator[str]:
+    """Run `lastmile serve` (with ``extra_args``, e.g. ``--dispatch-every 1``) until the
+    block ends; yields its base URL."""
     port = free_port()
-    proc = subprocess.Popen(LASTMILE + ["serve", "--port", str(port)], env=env,
+    proc = subprocess.Popen(LASTMILE + ["serve", "--port", str(port), *extra_args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -84,7 +101,47 @@ def server(env: dict[str, str]) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-def percentile(sorted_values: list[float], q: float) -> float:
+def percentile(sorted_values: Sequence[float], q: float) -> float | None:
+    """The q-quantile of sorted values (nearest rank, rounded to 0.01); None when empty
+    (NaN is not JSON)."""
     if not sorted_values:
-        return float("nan")
+        return None
     return round(sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))], 2)
+
+
+def error_key(status: int, body: bytes) -> str:
+    """``"409 offer_expired"`` from a problem+json answer; the bare status without a code."""
+    try:
+        code = json.loads(body).get("code")
+    except (ValueError, AttributeError):
+        code = None
+    return f"{status} {code}" if isinstance(code, str) else str(status)
+
+
+class Tally:
+    """Thread-safe counts of error answers (``error_key``) and transport failures."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def answer(self, response: httpx.Response) -> bool:
+        """True for a 2xx answer; anything else is counted by status and code."""
+        if response.is_success:
+            return True
+        self.add(error_key(response.status_code, response.content))
+        return False
+
+    def add(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self.counts[key] += n
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.counts.values())
+
+    def summary(self) -> dict[str, object]:
+        """``{"errors": total, "errors_by": {key: count}}``, keys sorted by count."""
+        with self._lock:
+            by = dict(sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        return {"errors": sum(by.values()), "errors_by": by}

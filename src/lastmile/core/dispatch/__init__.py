@@ -3,7 +3,7 @@
 See ``engine.plan_round`` for the steps and ``docs/dispatch.md`` for the story.
 """
 
-from lastmile.core.dispatch.engine import plan_round
+from lastmile.core.dispatch.engine import RoundCosts, plan_round, round_costs
 from lastmile.core.dispatch.model import (
     Assignment,
     Bundle,
@@ -32,7 +32,9 @@ __all__ = [
     "PolicyKind",
     "Preposition",
     "Reassignment",
+    "RoundCosts",
     "Snapshot",
     "TravelModel",
     "plan_round",
+    "round_costs",
 ]

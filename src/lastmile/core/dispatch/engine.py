@@ -17,10 +17,10 @@ Steps of the optimised policy (each a pure function with its own tests):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 
 from lastmile.core.dispatch.bundling import bundle_size_cap, generate_bundles
-from lastmile.core.dispatch.costing import pair_costs
+from lastmile.core.dispatch.costing import PairTimes, pair_costs
 from lastmile.core.dispatch.greedy import greedy_plan
 from lastmile.core.dispatch.horizon import should_commit
 from lastmile.core.dispatch.matching import optimal_matching
@@ -33,19 +33,34 @@ from lastmile.core.dispatch.model import (
     OpenOrder,
     PolicyKind,
     Preposition,
+    Reassignment,
     Snapshot,
 )
 from lastmile.core.dispatch.preposition import plan_prepositions
 from lastmile.core.dispatch.updates import plan_updates
 
 
-def plan_round(snapshot: Snapshot, policy: DispatchPolicy) -> DispatchPlan:
-    """Decisions for one round. Never assigns a courier twice or an order twice;
-    never plans a pickup before the ready time or after the courier's shift end;
-    only instructs couriers that are idle now.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoundCosts:
+    """Steps 1-4 of a round: what the matching sees, and the cost it minimises.
+
+    ``times`` is ``None`` when there is nothing to match (no bundle or no courier).
+    ``bench/dispatch_scaling.py`` times the bare solve on exactly this ``times.cost``.
     """
-    if policy.kind is PolicyKind.GREEDY:
-        return greedy_plan(snapshot)
+
+    updates: tuple[Reassignment, ...]
+    couriers: tuple[CourierState, ...]
+    bundles: tuple[Bundle, ...]
+    times: PairTimes | None
+
+
+def round_costs(snapshot: Snapshot, policy: DispatchPolicy) -> RoundCosts:
+    """Assignment updates, the rolling-horizon filter, bundling and the cost matrix of
+    one optimised round (``plan_round`` matches and commits on this very matrix).
+
+    The courier driving weight is ``travel_weight``, plus ``shortage_travel_weight`` in
+    rounds with more bundles than couriers.
+    """
     updates, absorbed = (
         plan_updates(snapshot, policy) if policy.allow_updates else ((), frozenset())
     )
@@ -62,17 +77,45 @@ def plan_round(snapshot: Snapshot, policy: DispatchPolicy) -> DispatchPlan:
         max_ready_gap_s=policy.max_ready_gap_s,
         max_extra_delay_s=policy.max_extra_delay_s,
     )
-    assignments, matched = _match_and_commit(snapshot, policy, couriers, bundles)
+    times = None
+    if bundles and couriers:
+        times = pair_costs(
+            couriers,
+            bundles,
+            now_s=snapshot.now_s,
+            travel=snapshot.travel,
+            pickup_service_s=snapshot.pickup_service_s,
+            idle_weight=policy.idle_weight,
+            late_weight=policy.late_weight,
+            travel_weight=policy.travel_weight
+            + (policy.shortage_travel_weight if len(bundles) > len(couriers) else 0.0),
+        )
+    return RoundCosts(
+        updates=updates, couriers=tuple(couriers), bundles=tuple(bundles), times=times
+    )
+
+
+def plan_round(snapshot: Snapshot, policy: DispatchPolicy) -> DispatchPlan:
+    """Decisions for one round. Never assigns a courier twice or an order twice;
+    never plans a pickup before the ready time or after the courier's shift end;
+    only instructs couriers that are idle now.
+    """
+    if policy.kind is PolicyKind.GREEDY:
+        return greedy_plan(snapshot)
+    costs = round_costs(snapshot, policy)
+    assignments, matched = _match_and_commit(snapshot, policy, costs)
     prepositions: tuple[Preposition, ...] = ()
     if policy.allow_prepositioning:
         now = snapshot.now_s
         free = [
             c
-            for c in couriers
+            for c in costs.couriers
             if c.free_s <= now and c.shift_start_s <= now and c.courier_id not in matched
         ]
         prepositions = plan_prepositions(snapshot, policy, free)
-    return DispatchPlan(assignments=assignments, reassignments=updates, prepositions=prepositions)
+    return DispatchPlan(
+        assignments=assignments, reassignments=costs.updates, prepositions=prepositions
+    )
 
 
 def _in_horizon(
@@ -95,25 +138,12 @@ def _in_horizon(
 
 
 def _match_and_commit(
-    snapshot: Snapshot,
-    policy: DispatchPolicy,
-    couriers: Sequence[CourierState],
-    bundles: Sequence[Bundle],
+    snapshot: Snapshot, policy: DispatchPolicy, costs: RoundCosts
 ) -> tuple[tuple[Assignment, ...], set[str]]:
     """(committed assignments, ids of every matched courier, committed or not)."""
-    if not bundles or not couriers:
+    times, couriers, bundles = costs.times, costs.couriers, costs.bundles
+    if times is None:
         return (), set()
-    times = pair_costs(
-        couriers,
-        bundles,
-        now_s=snapshot.now_s,
-        travel=snapshot.travel,
-        pickup_service_s=snapshot.pickup_service_s,
-        idle_weight=policy.idle_weight,
-        late_weight=policy.late_weight,
-        travel_weight=policy.travel_weight
-        + (policy.shortage_travel_weight if len(bundles) > len(couriers) else 0.0),
-    )
     out: list[Assignment] = []
     matched: set[str] = set()
     for i, j in optimal_matching(times.cost):
