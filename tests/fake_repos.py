@@ -229,12 +229,6 @@ class MemOutbox:
         rows = sorted((s, e) for s, (e, sent) in self.t.items() if sent is None)
         return [OutboxEntry(seq=s, event=e) for s, e in rows[:limit]]
 
-    def mark_sent(self, seqs: Sequence[int], at: float) -> None:
-        for s in seqs:
-            row = self.t.get(s)
-            if row is not None:
-                self.t.put(s, (row[0], at))
-
 
 class MemInbox:
     def __init__(self, db: Table[tuple[str, str], bool]):
@@ -274,6 +268,13 @@ class MemApiKeys:
     def by_hash(self, key_hash: str) -> ApiKeyRecord | None:
         return next((r for r in self.t.rows() if r.key_hash == key_hash), None)
 
+    def revoke_subject(self, role: str, subject_id: str) -> int:
+        live = [r for r in self.t.rows()
+                if r.role == role and r.subject_id == subject_id and not r.revoked]
+        for r in live:
+            self.t.put(r.key_id, replace(r, revoked=True))
+        return len(live)
+
 
 class MemOffers:
     def __init__(self, db: Table[str, Offer]):
@@ -300,6 +301,34 @@ class MemOffers:
 
     def pending_in_region(self, region_id: str) -> list[Offer]:
         return self._pending(lambda o: o.region_id == region_id)
+
+    def pending_expired(self, now: float, limit: int, *,
+                        after: tuple[float, str] | None = None) -> list[Offer]:
+        due = sorted((o for o in self.t.rows()
+                      if o.status is OfferStatus.PENDING and o.expires_at <= now
+                      and (after is None or (o.expires_at, o.id) > after)),
+                     key=lambda o: (o.expires_at, o.id))
+        return due[:limit]
+
+
+class MemPinAttempts:
+    """Wrong-PIN attempts per order; staged like every table (rollback forgets one)."""
+
+    def __init__(self, db: Table[str, int]):
+        self.t = db
+
+    def count_attempt(self, order_id: str, at: float) -> int:
+        n = (self.t.get(order_id) or 0) + 1
+        self.t.put(order_id, n)
+        return n
+
+    def failures(self, order_id: str) -> int:
+        return self.t.get(order_id) or 0
+
+    def reset(self, order_id: str) -> int:
+        n = self.t.get(order_id) or 0
+        self.t.put(order_id, 0)
+        return n
 
 
 class MemBannedDevices:

@@ -32,10 +32,15 @@ class MemDeliveries:
                            "by a concurrent request", field="external_delivery_id")
         self.t.put(d.id, (d, False))
 
-    def save(self, d: Delivery) -> None:
+    def save(self, d: Delivery) -> Delivery:
+        """Compare-and-set on ``version``, as ``SqlDeliveries.save``."""
         row = self.t.get(d.id)
-        if row is not None:
-            self.t.put(d.id, (d, row[1]))
+        if row is None or row[0].version != d.version:
+            raise Conflict("concurrent_update",
+                           f"delivery {d.id} changed meanwhile (expected version {d.version})")
+        saved = replace(d, version=d.version + 1)
+        self.t.put(d.id, (saved, row[1]))
+        return saved
 
     def set_finished(self, delivery_id: str) -> None:
         row = self.t.get(delivery_id)

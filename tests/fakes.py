@@ -84,6 +84,7 @@ class FakeUnitOfWork:
         self.webhooks = frd.MemWebhooks(t("webhook_endpoints"), t("webhook_messages"),
                                        t("webhook_attempts"), db.seq)
         self.notifications = frd.MemNotifications(t("notifications"))
+        self.pin_attempts = fr.MemPinAttempts(t("pin_attempts"))
 
     def _table(self, name: str) -> Table[Any, Any]:
         table = self._db.table(name)

@@ -35,6 +35,7 @@ from schemathesis.specs.openapi.checks import (
 
 from lastmile.adapters.clock import ManualClock, SequentialIds
 from lastmile.api.app import create_app
+from lastmile.api.deps import principal
 from lastmile.app import drive, fulfilment, offers, ordering, queries, webhooks
 from lastmile.app.auth import issue_api_key
 from lastmile.app.ordering import LineRequest, OrderRequest
@@ -46,8 +47,9 @@ from lastmile.settings import Settings
 from lastmile.sim.seed import DEMO_CENTER, seed_demo
 
 ROUTERS = [importlib.import_module(f"lastmile.api.routers.{name}") for name in (
-    "consumer", "courier", "dashboard", "drive", "merchant", "ops", "streams", "tracking_page")]
+    "consumer", "courier", "dashboard", "dead_letters", "drive", "merchant", "ops", "streams", "tracking_page")]
 PUBLIC = "public"
+ANY_KEY = "any key"  # any role's key (e.g. stream tokens): fuzzed with a consumer's
 # The role whose key may call a path, longest prefix first. An operation whose path
 # matches none fails the test: a new router must say who calls it.
 ROLES: tuple[tuple[str, str], ...] = (
@@ -57,6 +59,7 @@ ROLES: tuple[tuple[str, str], ...] = (
     ("/v1/merchant/", "merchant"),
     ("/v1/courier/", "courier"),
     ("/v1/ops/", "ops"),
+    ("/v1/stream-tokens", ANY_KEY),
     ("/track/", PUBLIC),
     ("/healthz", PUBLIC),
 )
@@ -116,7 +119,9 @@ def _known_ids(svc, s) -> dict[str, list[object]]:  # type: ignore[no-untyped-de
 
 def headers_for(path: str) -> dict[str, str]:
     role = role_of(path)
-    return {} if role == PUBLIC else {"Authorization": f"Bearer {KEYS[role]}"}
+    if role == PUBLIC:
+        return {}
+    return {"Authorization": f"Bearer {KEYS['consumer' if role == ANY_KEY else role]}"}
 
 
 # The pytest plugin of schemathesis 4.32 does not load under pytest 9.2 ('_nodeid'),
@@ -145,15 +150,17 @@ FUZZ = settings(max_examples=15, deadline=None, database=None,
 
 
 def _route_roles(route: APIRoute) -> set[str]:
-    """Roles named by ``deps.role(name)`` anywhere in the route's dependency tree."""
-    roles, todo = set(), list(route.dependant.dependencies)
+    """Roles named by ``deps.role(name)`` anywhere in the route's dependency tree;
+    ``ANY_KEY`` when it only asks for a key of any role (``deps.principal``)."""
+    roles, todo, any_key = set(), list(route.dependant.dependencies), False
     while todo:
         dep = todo.pop()
         call = dep.call
         if call is not None and getattr(call, "__qualname__", "").startswith("role.<locals>"):
             roles.add(inspect.getclosurevars(call).nonlocals["name"])
+        any_key = any_key or call is principal
         todo.extend(dep.dependencies)
-    return roles
+    return roles or ({ANY_KEY} if any_key else set())
 
 
 def test_every_operation_has_the_role_its_route_requires():

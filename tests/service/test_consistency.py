@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 from offer_helpers import OPS, a_confirmed_order, courier_actor, on_shift
 
-from lastmile.app import fulfilment, offers
+from lastmile.app import offers, shifts
 from lastmile.core.errors import Conflict
 from lastmile.core.offers import Offer, OfferStatus
 from lastmile.core.orders import SYSTEM
@@ -173,7 +173,7 @@ def test_ending_a_shift_withdraws_the_live_offer_with_its_event(platform):
     order = a_confirmed_order(platform)
     offer = offers.make_offer(platform.services, courier_id=cid, order_ids=(order.id,),
                               actor=SYSTEM)
-    fulfilment.end_shift(platform.services, cid, actor=courier_actor(cid))
+    shifts.end_shift(platform.services, cid, actor=courier_actor(cid), live=platform.container.live)
     assert _events(platform, offer.id) == ["offer.made", "offer.withdrawn"]
     with platform.services.uow(read_only=True) as uow:
         assert uow.offers.get(offer.id).status is OfferStatus.WITHDRAWN

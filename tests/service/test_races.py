@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from offer_helpers import OPS, a_confirmed_order, courier_actor, on_shift
 
 from lastmile.api.app import create_app
-from lastmile.app import bans, catalog, fulfilment, offers, queries
+from lastmile.app import bans, catalog, fulfilment, offers, queries, shifts
 from lastmile.app.ports import UnitOfWork, UnitOfWorkFactory
 from lastmile.core.errors import Conflict
 from lastmile.core.model import CourierStatus
@@ -156,8 +156,9 @@ def test_banning_one_courier_twice_at_once_succeeds_twice(platform):
     cid = on_shift(platform)
     services = slow(platform)
     results = race(*[
-        (lambda: bans.ban_courier(services, cid, reason="fraud", actor=OPS)) for _ in range(2)])
-    assert results == [("d0",), ("d0",)]
+        (lambda: bans.ban_courier(services, cid, reason="fraud", actor=OPS,
+                                  live=platform.container.live)) for _ in range(2)])
+    assert [getattr(r, "device_ids", r) for r in results] == [("d0",), ("d0",)]
     assert queries.get_courier(platform.services, cid).banned
 
 
@@ -205,7 +206,8 @@ def test_accept_racing_the_end_of_the_shift_leaves_no_orders_with_an_offline_cou
                               actor=SYSTEM)
     services = slow(platform)
     results = race(lambda: offers.accept_offer(services, offer.id, actor=courier_actor(cid)),
-                   lambda: fulfilment.end_shift(services, cid, actor=courier_actor(cid)))
+                   lambda: shifts.end_shift(services, cid, actor=courier_actor(cid),
+                                            live=platform.container.live))
     # The loser gets the domain's answer (a 409 naming the state), never a database error:
     # the two lock the courier and the offer in opposite orders, which can deadlock.
     errors = [r for r in results if isinstance(r, Exception)]
