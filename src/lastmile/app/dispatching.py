@@ -53,8 +53,9 @@ from lastmile.core.orders import (
 )
 
 # One round never loads more: the oldest orders go first and the rest wait for the next
-# round. bench/dispatch_scaling.py measures a 2,000 x 2,000 round at ~0.45 s and 4,000 at
-# ~3 s (time grows about as size^2.2), so the cap keeps every round well under a tick.
+# round. bench/dispatch_scaling.py measures a 2,000 x 2,000 round with bundles and committed
+# couriers at ~0.4 s (median) and 4,000 at ~3 s (time grows about as size^1.8-2.2), so the cap
+# keeps every round well under a tick.
 MAX_OPEN_ORDERS = 2_000
 
 
