@@ -169,7 +169,8 @@ def test_merchant_manages_menu(api):
     public = c.get(f"/v1/consumer/merchants/{merchant}/menu", headers=api.h("consumer")).json()
     assert item not in [i["id"] for i in public["items"]]
     assert c.delete(f"/v1/merchant/menu/items/{item}", headers=api.h("merchant")).status_code == 204
-    assert c.delete(f"/v1/merchant/menu/items/{item}", headers=api.h("merchant")).status_code == 422
+    gone = c.delete(f"/v1/merchant/menu/items/{item}", headers=api.h("merchant"))
+    assert gone.status_code == 404 and gone.json()["code"] == "item_not_found"
 
 
 def test_merchants_near_pages_with_tokens(api):

@@ -107,7 +107,12 @@ def upsert_item(services: Services, merchant_id: str, *, item_id: str | None, na
 def remove_item(services: Services, merchant_id: str, item_id: str, *, actor: Actor) -> None:
     with services.uow() as uow:
         merchant = _own_merchant(uow, merchant_id, actor)
-        merchant.item(item_id)  # raises when absent
+        if all(i.id != item_id for i in merchant.menu):
+            # The item is the resource addressed by the path: absent is 404 naming item_id
+            # (Merchant.item's 422 is for order lines that name a missing item).
+            raise NotFound("item_not_found",
+                           f"item {item_id!r} is not on the menu of merchant {merchant.id}",
+                           field="item_id")
         menu = tuple(i for i in merchant.menu if i.id != item_id)
         uow.merchants.save(replace(merchant, menu=menu))
         record(uow, services, new_event(

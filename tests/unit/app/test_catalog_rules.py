@@ -66,9 +66,9 @@ def test_removing_an_item_not_on_the_menu_is_refused_and_keeps_the_menu(platform
     mid, me = _merchant(platform)
     with platform.services.uow(read_only=True) as uow:
         before = uow.merchants.get(mid).menu
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(NotFound) as err:
         catalog.remove_item(platform.services, mid, "itm_nope", actor=me)
-    assert err.value.code == "unknown_item"
+    assert (err.value.code, err.value.field) == ("item_not_found", "item_id")
     with platform.services.uow(read_only=True) as uow:
         assert uow.merchants.get(mid).menu == before
 
