@@ -1,6 +1,8 @@
 """Banned devices and couriers: never a shift, never a move, never an offer, never a key."""
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 
 import pytest
 import redis
@@ -11,7 +13,7 @@ from lastmile.adapters.live.redis_store import RedisLiveStore
 from lastmile.app import bans, fulfilment, offers, queries, shifts
 from lastmile.app.auth import authenticate, issue_api_key
 from lastmile.app.dispatching import dispatch_round
-from lastmile.app.live import CourierLive
+from lastmile.app.live import CourierLive, LiveStore
 from lastmile.app.ordering import LineRequest, OrderRequest, place_order
 from lastmile.app.tracking import ingest_pings
 from lastmile.core.dispatch import DispatchPolicy, PolicyKind
@@ -204,34 +206,38 @@ def test_a_banned_courier_moves_no_more(platform):
     assert err.value.code == "courier_banned"
 
 
-def _redis_store():
+@contextlib.contextmanager
+def _live_store(kind: str) -> Iterator[LiveStore]:
+    """A live store of ``kind``; a Redis one under a fresh prefix, its keys deleted after."""
+    if kind == "memory":
+        yield MemoryLiveStore()
+        return
     client = redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=0.5)
     try:
         client.ping()
     except (redis.ConnectionError, redis.TimeoutError):
         client.close()
         pytest.skip("no Redis server answers on 127.0.0.1:6379")
-    return client, f"test:ban:{uuid.uuid4().hex}"
+    prefix = f"test:ban:{uuid.uuid4().hex}"
+    try:
+        yield RedisLiveStore(client, prefix=prefix)
+    finally:
+        keys = list(client.scan_iter(match=f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
 
 
 @pytest.mark.parametrize("kind", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def test_a_ban_removes_the_live_position(sqlite_platform, kind):
     p = sqlite_platform
     cid, _ = _working(p)
-    client, prefix = (None, "") if kind == "memory" else _redis_store()
-    live = MemoryLiveStore() if client is None else RedisLiveStore(client, prefix=prefix)
-    try:
+    with _live_store(kind) as live:
         live.upsert(CourierLive(courier_id=cid, region_id=DEMO_REGION_ID, lat=37.44,
                                 lng=-122.15, status="idle", updated_at=p.clock.now()))
         assert _ban(p, cid, live).position_removed
         assert live.get(cid) is None
         assert live.all_in_region(DEMO_REGION_ID, now=p.clock.now()) == []
-    finally:
-        if client is not None:
-            keys = list(client.scan_iter(match=f"{prefix}:*"))
-            if keys:
-                client.delete(*keys)
-            client.close()
 
 
 class _BrokenLiveStore(MemoryLiveStore):
@@ -276,9 +282,7 @@ def test_a_courier_ban_needs_a_reason_even_for_a_courier_who_never_worked(platfo
 def test_a_ping_in_flight_during_the_ban_does_not_put_the_courier_back(sqlite_platform, kind):
     p = sqlite_platform
     cid, _ = _working(p)
-    client, prefix = (None, "") if kind == "memory" else _redis_store()
-    live = MemoryLiveStore() if client is None else RedisLiveStore(client, prefix=prefix)
-    try:
+    with _live_store(kind) as live:
         stamped = p.clock.now()  # the ping read the clock and the courier before the ban
         p.clock.advance(0.5)
         _ban(p, cid, live)
@@ -287,9 +291,3 @@ def test_a_ping_in_flight_during_the_ban_does_not_put_the_courier_back(sqlite_pl
         assert live.get(cid) is None
         assert live.nearest(DEMO_REGION_ID, 37.44, -122.15, 1_000, now=p.clock.now(),
                             limit=5) == []
-    finally:
-        if client is not None:
-            keys = list(client.scan_iter(match=f"{prefix}:*"))
-            if keys:
-                client.delete(*keys)
-            client.close()
