@@ -217,17 +217,17 @@ class MemEvents:
 
 
 class MemOutbox:
-    """Rows are ``(event, sent_at)`` by sequence number."""
+    """Events by sequence number. Fanning rows out (which takes them out of ``pending``) is
+    ``EventDeliveries``' work, which has no fake: no use case on the fake relays."""
 
-    def __init__(self, db: Table[int, tuple[Event, float | None]], seq: Iterator[int]):
+    def __init__(self, db: Table[int, Event], seq: Iterator[int]):
         self.t, self.seq = db, seq
 
     def add(self, event: Event) -> None:
-        self.t.put(next(self.seq), (event, None))
+        self.t.put(next(self.seq), event)
 
     def pending(self, limit: int) -> list[OutboxEntry]:
-        rows = sorted((s, e) for s, (e, sent) in self.t.items() if sent is None)
-        return [OutboxEntry(seq=s, event=e) for s, e in rows[:limit]]
+        return [OutboxEntry(seq=s, event=e) for s, e in sorted(self.t.items())[:limit]]
 
 
 class MemInbox:
