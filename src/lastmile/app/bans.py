@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from lastmile.app.aggregates import apply_command, load_courier
 from lastmile.app.context import Services, new_event, record
-from lastmile.app.fulfilment import apply_command, load_courier
 from lastmile.app.live import LiveStore, forget_position
 from lastmile.app.offers import withdraw_courier_offers
 from lastmile.app.ports import UnitOfWork

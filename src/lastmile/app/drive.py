@@ -21,8 +21,9 @@ import secrets  # capability tokens: never from the injectable, possibly seeded,
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
+from lastmile.app.aggregates import apply_command, load_order
 from lastmile.app.context import Services, new_event, record, record_transition
-from lastmile.app.fulfilment import apply_command, load_order, release_courier
+from lastmile.app.fulfilment import release_courier
 from lastmile.app.ordering import supply_demand
 from lastmile.app.pins import check_dropoff_pin
 from lastmile.app.ports import UnitOfWork

@@ -24,8 +24,6 @@ from lastmile.core.lifecycle import (
 from lastmile.core.model import Courier, CourierStatus
 from lastmile.core.orders import Actor, ActorKind, DeliveryProof, Order, OrderStatus
 
-__all__ = ["apply_command", "load_courier", "load_order"]  # re-exported for older call sites
-
 
 def release_courier(uow: UnitOfWork, services: Services, courier_id: str | None,
                      order_id: str) -> None:

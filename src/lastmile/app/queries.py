@@ -6,10 +6,10 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from lastmile.app.aggregates import load_courier, load_order
 from lastmile.app.auth import Principal
 from lastmile.app.context import Services
 from lastmile.app.events import Event
-from lastmile.app.fulfilment import load_courier, load_order
 from lastmile.app.ports import UnitOfWork
 from lastmile.core.errors import Forbidden, InvalidInput, NotFound
 from lastmile.core.geo import Point, bounding_box, haversine_m

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from lastmile.app.aggregates import load_courier
 from lastmile.app.context import Services, new_event, record
-from lastmile.app.fulfilment import check_self, load_courier
+from lastmile.app.fulfilment import check_self
 from lastmile.app.live import LiveStore, forget_position
 from lastmile.app.offers import withdraw_courier_offers
 from lastmile.app.ports import UnitOfWork

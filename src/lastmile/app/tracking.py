@@ -17,9 +17,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypedDict, TypeVar
 
+from lastmile.app.aggregates import load_courier
 from lastmile.app.context import Services, new_event
 from lastmile.app.events import Event
-from lastmile.app.fulfilment import load_courier
 from lastmile.app.live import CourierLive, LiveStore
 from lastmile.app.ports import Publisher, UnitOfWork
 from lastmile.core.errors import Conflict, Forbidden, InvalidInput
