@@ -25,6 +25,9 @@ class Event:
     actor_id: str
     data: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    # Context that travels with the event but is not about the subject: trace context
+    # (W3C ``traceparent``), later the tenant. Carried as message headers on a durable log.
+    headers: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -37,6 +40,7 @@ class Event:
             "actor_id": self.actor_id,
             "data": self.data,
             "schema_version": self.schema_version,
+            "headers": self.headers,
         }
 
     @staticmethod
@@ -51,6 +55,7 @@ class Event:
             actor_id=raw["actor_id"],
             data=dict(raw.get("data") or {}),
             schema_version=int(raw.get("schema_version", SCHEMA_VERSION)),
+            headers={str(k): str(v) for k, v in (raw.get("headers") or {}).items()},
         )
 
 
