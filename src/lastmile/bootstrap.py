@@ -20,11 +20,13 @@ from lastmile.adapters.webhooks.http import HttpTransport
 from lastmile.adapters.webhooks.worker import DriveWorkers, install_drive
 from lastmile.app.context import Services
 from lastmile.app.delays import flag_late_orders
+from lastmile.app.idempotency import IdempotencyCache
 from lastmile.app.live import LiveStore
 from lastmile.app.offers import expire_due_offers
 from lastmile.app.ports import Clock, IdSource
 from lastmile.app.shifts import end_expired_shifts
 from lastmile.app.tracking import MemoryTrackStates, Tracking, TrackStates
+from lastmile.profiles import check_profile, pool_size
 from lastmile.settings import Settings
 
 
@@ -86,14 +88,16 @@ class Container:
 def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | None = None,
           rng: random.Random | None = None, run_migrations: bool = True,
           dispatch_interval_s: float | None = None) -> Container:
+    check_profile(settings)  # the scale profile never falls back to SQLite or memory
     url = settings.database_url or sqlite_url(settings.data_dir)
-    engine = make_engine(url)
+    engine = make_engine(url, pool_size=pool_size(settings))
     if run_migrations:
         migrate(engine)
     services = Services(
         uow=SqlUnitOfWorkFactory(engine), clock=clock or SystemClock(), ids=ids or UuidIds(),
         rng=rng or random.SystemRandom(), signing_key=signing_key(settings),
         webhooks_allow_private=settings.webhooks_allow_private,
+        idempotency_cache=_idempotency_cache(settings),
     )
     bus = InProcessBus()
     live, states = _live_state(settings)
@@ -115,3 +119,18 @@ def _live_state(settings: Settings) -> tuple[LiveStore, TrackStates]:
     client = redis.Redis.from_url(settings.redis_url)
     return (RedisLiveStore(client, prefix=settings.redis_prefix),
             RedisTrackStates(client, prefix=settings.redis_prefix))
+
+
+def _idempotency_cache(settings: Settings) -> IdempotencyCache:
+    """In Redis when it is configured (the processes that share it see one another's
+    in-flight requests), else in this process (docs/scaling.md, idempotency)."""
+    if settings.redis_url is None:
+        from lastmile.adapters.idempotency.memory import MemoryIdempotencyCache
+
+        return MemoryIdempotencyCache()
+    import redis
+
+    from lastmile.adapters.idempotency.redis_cache import RedisIdempotencyCache
+
+    return RedisIdempotencyCache(redis.Redis.from_url(settings.redis_url),
+                                 prefix=settings.redis_prefix)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -35,12 +36,9 @@ DbUrl = Annotated[str | None, typer.Option(
 
 
 def _settings(data_dir: Path | None, database_url: str | None) -> Settings:
-    base = Settings.from_env()
-    return Settings(
-        data_dir=data_dir or base.data_dir, database_url=database_url or base.database_url,
-        redis_url=base.redis_url, nats_url=base.nats_url, redis_prefix=base.redis_prefix,
-        webhooks_allow_private=base.webhooks_allow_private,
-    )
+    base = Settings.from_env()  # every LASTMILE_* setting (the secret key among them)
+    return replace(base, data_dir=data_dir or base.data_dir,
+                   database_url=database_url or base.database_url)
 
 
 def _container(data_dir: Path | None, database_url: str | None) -> Container:
@@ -179,15 +177,36 @@ def serve(
     dispatch_every: Annotated[float | None, typer.Option(
         min=1, help="run the dispatcher in this process every N seconds (off by default: "
         "one dispatcher per region partition)")] = None,
+    profile: Annotated[str | None, typer.Option(
+        help="embedded (one process; default) or scale (PostgreSQL, Redis and NATS required; "
+        "env LASTMILE_PROFILE). See docs/scaling.md.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="API processes (scale profile; env LASTMILE_WORKERS; default 1)")] = None,
     data_dir: DataDir = None, database_url: DbUrl = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs) and the ops dashboard (/ops/dashboard)."""
     import uvicorn
 
+    from lastmile import serving
     from lastmile.api.app import create_app
     from lastmile.bootstrap import build
+    from lastmile.profiles import SCALE, ProfileError, check_profile
 
-    container = build(_settings(data_dir, database_url), dispatch_interval_s=dispatch_every)
+    settings = _settings(data_dir, database_url)
+    settings = replace(settings, profile=profile or settings.profile,
+                       workers=workers or settings.workers)
+    try:
+        check_profile(settings)
+        if settings.profile == SCALE and dispatch_every is not None:
+            raise ProfileError("--dispatch-every runs a dispatcher inside the API process; "
+                               "the scale profile runs them apart: `lastmile dispatcher`")
+        if settings.profile == SCALE:
+            serving.run(settings, host=host, port=port, announce=console.print)
+            return
+    except (ProfileError, ConnectionError) as exc:
+        console.print(f"[red]lastmile serve: {exc}[/red]")
+        raise typer.Exit(2) from exc
+    container = build(settings, dispatch_interval_s=dispatch_every)
     console.print(f"lastmile on http://{host}:{port}  (docs: /docs; database "
                   f"{container.settings.redacted_database_url()})")
     uvicorn.run(create_app(container), host=host, port=port, log_level="warning")

@@ -24,6 +24,12 @@ class Settings:
     relay_interval_s: float = 0.2
     # How often late orders are flagged and finished shifts ended.
     housekeeping_interval_s: float = 30.0
+    # "embedded" (one process; SQLite, in-process bus, memory stores unless URLs say otherwise)
+    # or "scale" (PostgreSQL, Redis and NATS all required; see lastmile.profiles, docs/scaling.md).
+    profile: str = "embedded"
+    workers: int = 1  # API processes `lastmile serve` runs (scale profile only above 1)
+    # PostgreSQL connections the whole API tier may hold; each process gets its share.
+    db_max_connections: int = 80
 
     @staticmethod
     def from_env(env: dict[str, str] | None = None) -> Settings:
@@ -36,6 +42,9 @@ class Settings:
             redis_prefix=e.get("LASTMILE_REDIS_PREFIX", "lastmile:"),
             secret_key=e.get("LASTMILE_SECRET_KEY") or None,
             webhooks_allow_private=e.get("LASTMILE_WEBHOOKS_ALLOW_PRIVATE", "") in ("1", "true"),
+            profile=e.get("LASTMILE_PROFILE") or "embedded",
+            workers=_int(e, "LASTMILE_WORKERS", 1),
+            db_max_connections=_int(e, "LASTMILE_DB_MAX_CONNECTIONS", 80),
         )
 
     def redacted_database_url(self) -> str:
@@ -47,3 +56,13 @@ class Settings:
             user = creds.split(":", 1)[0]
             return f"{scheme}://{user}:***@{host}"
         return url
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    text = env.get(name) or ""
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer (got {text!r})") from None

@@ -7,6 +7,7 @@ import secrets  # the default signing key: never from the injectable, possibly s
 from dataclasses import dataclass, field
 
 from lastmile.app.events import Event, event_from_transition
+from lastmile.app.idempotency import IdempotencyCache
 from lastmile.app.ports import Clock, IdSource, UnitOfWork, UnitOfWorkFactory
 from lastmile.core.lifecycle import Transition
 from lastmile.core.pricing import PricingPolicy
@@ -27,6 +28,9 @@ class Services:
     # HMAC key for page and stream tokens. Bootstrap passes the server's persisted key; the
     # default (a fresh key per process) suits tests and the simulator. Never in a repr or log.
     signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    # Replay cache and in-flight markers before the database's idempotency records
+    # (app.idempotency): Redis when several API processes share them; None: database only.
+    idempotency_cache: IdempotencyCache | None = None
 
 
 def record(uow: UnitOfWork, services: Services, event: Event) -> None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, fields, replace
 from lastmile.app.aggregates import apply_command, load_order
 from lastmile.app.context import Services, new_event, record, record_transition
 from lastmile.app.fulfilment import release_courier
+from lastmile.app.idempotency import once
 from lastmile.app.ordering import supply_demand
 from lastmile.app.pins import check_dropoff_pin
 from lastmile.app.ports import UnitOfWork
@@ -179,7 +180,7 @@ def create_delivery(services: Services, req: DeliveryRequest) -> DeliveryView:
     Safe under concurrency: of two simultaneous creates one inserts, the other
     (refused by the unique key, its order rolled back) answers as a replay.
     """
-    def once() -> DeliveryView:
+    def create() -> DeliveryView:
         with services.uow() as uow:
             replay = _replay(uow, req)
             if replay is not None:
@@ -188,7 +189,14 @@ def create_delivery(services: Services, req: DeliveryRequest) -> DeliveryView:
             uow.commit()
             return view
 
-    return _race_safe(once)
+    def cached(_delivery_id: str) -> DeliveryView | None:
+        with services.uow(read_only=True) as uow:
+            return _replay(uow, req)
+
+    return once(services.idempotency_cache, scope=f"drive:{req.merchant_id}",
+                key=req.external_delivery_id, request_hash=request_hash(req),
+                resource_of=lambda view: view.delivery.id, replay=cached,
+                create=lambda: _race_safe(create))
 
 
 def _replay(uow: UnitOfWork, req: DeliveryRequest) -> DeliveryView | None:

@@ -9,6 +9,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from lastmile.app.context import Services, record_transition
+from lastmile.app.idempotency import once
 from lastmile.app.ports import IdempotencyRecord, UnitOfWork
 from lastmile.core.errors import Conflict, InvalidInput, NotFound
 from lastmile.core.geo import Point
@@ -160,6 +161,8 @@ def place_order(services: Services, req: OrderRequest, *, idempotency_key: str) 
 
     Two concurrent requests with one key: the database's unique key lets one win;
     the other rolls back everything it wrote and answers with the winner's order.
+    With an idempotency cache (several API processes) the second usually waits for
+    the first's answer instead (``app.idempotency``); the database still decides.
     """
     if not 1 <= len(idempotency_key) <= 200:
         raise InvalidInput(
@@ -169,6 +172,21 @@ def place_order(services: Services, req: OrderRequest, *, idempotency_key: str) 
         )
     scope = f"order:{req.consumer_id}"
     digest = request_hash(req)
+    return once(services.idempotency_cache, scope=scope, key=idempotency_key,
+                request_hash=digest, resource_of=lambda placed: placed.order.id,
+                create=lambda: _place(services, req, scope, idempotency_key, digest),
+                replay=lambda order_id: _cached(services, order_id))
+
+
+def _cached(services: Services, order_id: str) -> Placed | None:
+    """The order a cached answer names (app.idempotency), read without a write transaction."""
+    with services.uow(read_only=True) as uow:
+        order = uow.orders.get(order_id)
+    return None if order is None else Placed(order=order, replayed=True)
+
+
+def _place(services: Services, req: OrderRequest, scope: str, idempotency_key: str,
+           digest: str) -> Placed:
     try:
         with services.uow() as uow:
             replay = _replay(uow, scope, idempotency_key, digest)

@@ -1,0 +1,1 @@
+"""Idempotency caches (``app.idempotency.IdempotencyCache``): memory and Redis."""
