@@ -128,9 +128,6 @@ def _idempotency_cache(settings: Settings) -> IdempotencyCache:
         from lastmile.adapters.idempotency.memory import MemoryIdempotencyCache
 
         return MemoryIdempotencyCache()
-    import redis
-
     from lastmile.adapters.idempotency.redis_cache import RedisIdempotencyCache
 
-    return RedisIdempotencyCache(redis.Redis.from_url(settings.redis_url),
-                                 prefix=settings.redis_prefix)
+    return RedisIdempotencyCache.from_url(settings.redis_url, prefix=settings.redis_prefix)

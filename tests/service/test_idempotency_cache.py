@@ -5,6 +5,7 @@ PostgreSQL and Redis, as two API processes do."""
 from __future__ import annotations
 
 import random
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,7 +20,7 @@ from lastmile.adapters.idempotency.memory import MemoryIdempotencyCache
 from lastmile.adapters.idempotency.redis_cache import RedisIdempotencyCache
 from lastmile.app import queries
 from lastmile.app.auth import Principal
-from lastmile.app.idempotency import CachedAnswer, IdempotencyCache, once
+from lastmile.app.idempotency import CachedAnswer, CacheUnavailable, IdempotencyCache, once
 from lastmile.app.ordering import LineRequest, OrderRequest, place_order, request_hash
 from lastmile.bootstrap import Container, build
 from lastmile.core.errors import Conflict, InvalidInput
@@ -179,6 +180,38 @@ def test_an_answer_for_another_request_or_a_gone_resource_goes_to_the_database(c
     gone = once(cache, scope="s", key="k", request_hash="h1", create=lambda: "db",
                 resource_of=str, replay=lambda rid: None)
     assert (other, gone) == ("db", "db")
+
+
+def test_an_unreachable_cache_leaves_the_database_to_decide():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    cache = RedisIdempotencyCache.from_url(f"redis://127.0.0.1:{port}/0",
+                                           prefix="test:idem:down:")
+    with pytest.raises(CacheUnavailable):
+        cache.claim("s", "k", ttl_s=30)
+    assert once(cache, scope="s", key="k", request_hash="h", create=lambda: "db",
+                resource_of=str, replay=lambda rid: pytest.fail("nothing cached")) == "db"
+
+
+class LosesAnswers(MemoryIdempotencyCache):
+    """A cache whose server goes away between the claim and the answer."""
+
+    def complete(self, scope: str, key: str, answer: CachedAnswer, *, ttl_s: float) -> None:
+        raise CacheUnavailable("gone")
+
+
+def test_a_cache_failing_after_the_commit_does_not_turn_the_answer_into_an_error():
+    created: list[str] = []
+    cache = LosesAnswers()
+
+    def create() -> str:
+        created.append("x")
+        return "res"
+
+    assert once(cache, scope="s", key="k", request_hash="h", create=create, resource_of=str,
+                replay=lambda rid: pytest.fail("no answer was cached")) == "res"
+    assert created == ["x"]
 
 
 def test_without_a_cache_the_database_path_runs_alone():

@@ -10,6 +10,8 @@ and its unique key settles any race. The cache only spares work:
   in-flight marker (taken with SET NX and an expiry) and waits for its answer instead
   of pricing and writing a whole order only to be rolled back by the unique key.
 
+The cache is never required: when it is unreachable (``CacheUnavailable``) the request
+takes the database path alone, as it would with no cache, and the failure is logged.
 Whenever the cache cannot answer (no entry, a different request hash, an answer whose
 resource is gone, a marker that outlived ``WAIT_S``), the request takes the database
 path, which gives the same answers as without a cache. A process killed while holding
@@ -19,11 +21,14 @@ answer; the marker expires after ``IN_FLIGHT_TTL_S``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 IN_FLIGHT_TTL_S = 30.0  # longer than any placement takes; a dead holder's marker expires
 REPLAY_TTL_S = 3600.0  # clients retry within minutes; later retries replay from the database
@@ -37,6 +42,10 @@ class CachedAnswer:
 
     request_hash: str
     resource_id: str
+
+
+class CacheUnavailable(Exception):
+    """The cache's server did not answer (an adapter raises it for any of its errors)."""
 
 
 class IdempotencyCache(Protocol):
@@ -72,17 +81,28 @@ def once(cache: IdempotencyCache | None, *, scope: str, key: str, request_hash: 
     """
     if cache is None:
         return create()
+    try:
+        return _cached_once(cache, scope=scope, key=key, request_hash=request_hash,
+                            create=create, resource_of=resource_of, replay=replay)
+    except CacheUnavailable as exc:
+        log.warning("idempotency cache unavailable (%s): the database decides alone", exc)
+    return create()
+
+
+def _cached_once(cache: IdempotencyCache, *, scope: str, key: str, request_hash: str,
+                 create: Callable[[], T], resource_of: Callable[[T], str],
+                 replay: Callable[[str], T | None]) -> T:
     for _ in range(ROUNDS):
         token = cache.claim(scope, key, ttl_s=IN_FLIGHT_TTL_S)
         if token is not None:
             try:
                 result = create()
             except BaseException:
-                cache.release(scope, key, token)
+                _quietly(partial(cache.release, scope, key, token))
                 raise
-            cache.complete(scope, key, CachedAnswer(request_hash=request_hash,
-                                                    resource_id=resource_of(result)),
-                           ttl_s=REPLAY_TTL_S)
+            # Committed: a cache that fails now must not turn the answer into an error.
+            done = CachedAnswer(request_hash=request_hash, resource_id=resource_of(result))
+            _quietly(partial(cache.complete, scope, key, done, ttl_s=REPLAY_TTL_S))
             return result
         answer = cache.wait(scope, key, timeout_s=WAIT_S)
         if answer is None:
@@ -93,3 +113,11 @@ def once(cache: IdempotencyCache | None, *, scope: str, key: str, request_hash: 
                 return found
         break  # another request's key, or its resource is gone: the database answers
     return create()
+
+
+def _quietly(step: Callable[[], None]) -> None:
+    """Run a cache write whose failure only costs speed (a marker left to expire)."""
+    try:
+        step()
+    except CacheUnavailable as exc:
+        log.warning("idempotency cache write failed (%s); its marker expires by itself", exc)
