@@ -1,6 +1,7 @@
 """``lastmile serve --profile scale --workers 2`` for real: two API processes on
 PostgreSQL (a database of this test's own), Redis (a prefix of its own) and NATS,
-orders placed through them, both processes answering, and a graceful SIGTERM."""
+orders placed through them, both processes answering, one key sent to both, a worker
+killed with SIGKILL and replaced, and a graceful SIGTERM."""
 
 from __future__ import annotations
 
@@ -167,7 +168,7 @@ def _orders(database: str) -> set[str]:
     return ids
 
 
-def test_two_api_processes_serve_orders_share_idempotency_and_stop_on_sigterm(server,
+def test_two_api_processes_share_orders_and_keys_outlive_a_kill_and_stop_on_sigterm(server,
                                                                                database):
     srv, world = server
     with ThreadPoolExecutor(4) as pool:
@@ -184,6 +185,23 @@ def test_two_api_processes_serve_orders_share_idempotency_and_stop_on_sigterm(se
     assert sorted(r.status_code for r in dupes) == [200] * 5 + [201]
     assert len({r.json()["id"] for r in dupes}) == 1
     assert _orders(database) == {r.json()["id"] for r in placed + dupes}
+
+    # kill -9 one worker: the survivor keeps answering, the supervisor starts a replacement
+    killed = int(sorted(pids)[0])
+    os.kill(killed, signal.SIGKILL)
+    after: set[str] = set()
+    deadline = time.monotonic() + READY_S
+    n = 0
+    while not after - pids and time.monotonic() < deadline:
+        r = _place(srv, world, consumer=1, key=f"after-kill-{n}")
+        assert r.status_code == 201, r.text
+        after.add(r.headers[WORKER_HEADER])
+        n += 1
+        time.sleep(0.2)
+    assert str(killed) not in after
+    assert after - pids, f"no replacement worker answered within {READY_S} s: {after}"
+    ids = {r.json()["id"] for r in placed + dupes}
+    assert len(_orders(database) - ids) == n  # every order placed around the kill, once
 
     # SIGTERM while orders are in flight: the server stops by itself, and every order
     # it acknowledged is in the database
