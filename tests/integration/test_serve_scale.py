@@ -168,8 +168,8 @@ def _orders(database: str) -> set[str]:
     return ids
 
 
-def test_two_api_processes_share_orders_and_keys_outlive_a_kill_and_stop_on_sigterm(server,
-                                                                               database):
+def test_two_api_processes_share_orders_and_keys_outlive_a_kill_and_stop_on_sigterm(
+        server, database):
     srv, world = server
     with ThreadPoolExecutor(4) as pool:
         placed = list(pool.map(lambda i: _place(srv, world, consumer=i % 3, key=f"k{i}"),

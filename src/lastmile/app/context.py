@@ -29,7 +29,8 @@ class Services:
     # default (a fresh key per process) suits tests and the simulator. Never in a repr or log.
     signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     # Replay cache and in-flight markers before the database's idempotency records
-    # (app.idempotency): Redis when several API processes share them; None: database only.
+    # (app.idempotency): bootstrap gives memory for one process, Redis for several;
+    # None (tests, simulator): the database alone, which answers the same.
     idempotency_cache: IdempotencyCache | None = None
 
 
