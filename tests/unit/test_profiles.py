@@ -118,3 +118,17 @@ def test_serve_scale_keeps_the_dispatcher_out_of_api_processes(monkeypatch, tmp_
     out = CliRunner().invoke(cli, ["serve", "--profile", "scale", "--dispatch-every", "2",
                                    "--data-dir", str(tmp_path)])
     assert out.exit_code == 2 and "lastmile dispatcher" in " ".join(out.output.split())
+
+
+def test_an_api_worker_refuses_a_database_that_was_not_migrated(monkeypatch, tmp_path: Path):
+    from lastmile.adapters.db.revision import SchemaNotCurrent
+    from lastmile.api.factory import create_app_from_env
+
+    for name in NO_URLS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LASTMILE_DATA_DIR", str(tmp_path))
+    with pytest.raises(SchemaNotCurrent, match="lastmile db upgrade"):
+        create_app_from_env()
+    build(Settings(data_dir=tmp_path)).close()  # migrates
+    app = create_app_from_env()
+    app.state.container.close()

@@ -4,7 +4,7 @@ uvicorn starts every worker as a fresh interpreter and imports
 ``lastmile.api.factory:create_app_from_env``; the worker builds its own container
 (engine, Redis clients, bus, relay) from the environment, which ``lastmile serve``
 filled from its options before starting them. The parent already migrated the schema,
-so workers do not race to migrate it. Each response names the process that answered
+so workers do not race to migrate it; a worker only checks that it is current. Each response names the process that answered
 (``X-Lastmile-Worker``): load balancing is visible from outside.
 """
 
@@ -15,6 +15,7 @@ import os
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lastmile.adapters.db.revision import require_current_schema
 from lastmile.api.app import create_app
 from lastmile.bootstrap import build
 from lastmile.settings import Settings
@@ -26,6 +27,11 @@ def create_app_from_env() -> FastAPI:
     """One API process: the API, its WebSocket hub and an outbox relay; no dispatcher
     (``lastmile dispatcher`` runs those)."""
     container = build(Settings.from_env(), run_migrations=False)
+    try:
+        require_current_schema(container.engine)
+    except Exception:
+        container.close()
+        raise
     app = create_app(container)
     app.add_middleware(NameTheWorker, pid=os.getpid())
     return app
