@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from databases import drop_schema, pg_schema_url, postgres_available
 from offer_helpers import a_confirmed_order
 
+from databases import drop_schema, pg_schema_url, postgres_available
 from lastmile.adapters.clock import ManualClock, SequentialIds
 from lastmile.adapters.db.engine import alembic_config
 from lastmile.bootstrap import build
