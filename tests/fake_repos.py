@@ -349,8 +349,8 @@ class MemLeases:
                            current_state="changed")
         self.t.put(lease.name, lease)
 
-    def heartbeat(self, worker_id: str, now: float) -> None:
-        self.workers.put(worker_id, now)
+    def heartbeat(self, worker_id: str, now: float, *, forget_before: float) -> None:
+        self.workers.put(worker_id, now)  # old rows stay: live_workers filters them out
 
     def live_workers(self, since: float) -> list[str]:
         return sorted(w for w, seen in self.workers.items() if seen >= since)

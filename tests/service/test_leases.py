@@ -4,6 +4,7 @@ new ownership, takeover after expiry, and the fence that refuses a stale owner's
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -37,9 +38,16 @@ def test_a_live_lease_is_refused_to_others_and_renewed_for_its_owner():
     assert renewed(taken, owner="a", token=1, now=11.0, ttl_s=10) is None
 
 
-def test_fair_share_rounds_up_so_every_region_has_room():
-    assert [fair_share(5, w) for w in (0, 1, 2, 3, 5, 8)] == [5, 5, 3, 2, 1, 1]
-    assert fair_share(0, 3) == 0
+def test_fair_shares_split_evenly_and_always_cover_every_region():
+    assert [fair_share(5, 3, r) for r in range(3)] == [2, 2, 1]
+    assert [fair_share(2, 4, r) for r in range(4)] == [1, 1, 0, 0]
+    assert fair_share(5, 0) == 5 and fair_share(0, 3, 2) == 0
+    for names in range(12):
+        for workers in range(1, 6):
+            shares = [fair_share(names, workers, r) for r in range(workers)]
+            assert sum(shares) == names and max(shares) - min(shares) <= 1
+    with pytest.raises(ValueError, match="rank"):
+        fair_share(5, 2, 2)
 
 
 def test_claims_race_from_threads_and_only_one_worker_owns_the_region(platform):
@@ -154,3 +162,68 @@ def test_two_keepers_share_the_regions_fairly_and_one_takes_over_the_other(platf
         owners = {n: uow.leases.get(n) for n in names}
     assert all(lease is not None and lease.owner == "b" for lease in owners.values())
     assert all(lease.token == 2 for n, lease in owners.items() if n in held_a)  # type: ignore[union-attr]
+
+
+def test_housekeeping_runs_in_one_process_at_a_time(platform):
+    from lastmile.app.housekeeping import run_housekeeping
+
+    p = platform
+    live = p.container.live
+    assert run_housekeeping(p.services, live, owner="api-1", ttl_s=90.0)
+    assert not run_housekeeping(p.services, live, owner="dispatcher-1", ttl_s=90.0)
+    assert run_housekeeping(p.services, live, owner="api-1", ttl_s=90.0)  # renews its turn
+    p.clock.advance(91.0)  # api-1 died: the next one takes over after the TTL
+    assert run_housekeeping(p.services, live, owner="dispatcher-1", ttl_s=90.0)
+    assert not run_housekeeping(p.services, live, owner="api-1", ttl_s=90.0)
+
+
+def test_a_dead_workers_heartbeat_stops_counting_and_is_forgotten_later(platform):
+    p = platform
+    assert leases.heartbeat(p.services, "a", 10.0, now=0.0) == ["a"]
+    assert leases.heartbeat(p.services, "b", 10.0, now=5.0) == ["a", "b"]
+    assert leases.heartbeat(p.services, "b", 10.0, now=10.5) == ["b"]  # a is past its TTL
+    leases.heartbeat(p.services, "b", 10.0, now=2000.0)
+    with p.services.uow(read_only=True) as uow:
+        assert uow.leases.live_workers(float("-inf")) == ["b"]  # a's row is deleted
+
+
+def test_rounds_are_timed_and_regions_held_are_counted_in_the_default_registry(platform):
+    from prometheus_client import REGISTRY
+
+    p = platform
+    keeper = LeaseKeeper(p.services, worker_id="metrics-w", ttl_s=5.0, renew_every_s=1.0,
+                         clock=ManualClock(start=0.0), regions=lambda: [DEMO_REGION_ID])
+    keeper.tick()
+    assert REGISTRY.get_sample_value("lastmile_dispatch_regions_held",
+                                     {"worker": "metrics-w"}) == 1.0
+    labels = {"region": DEMO_REGION_ID}
+    before = REGISTRY.get_sample_value("lastmile_dispatch_round_seconds_count", labels) or 0.0
+    DispatchWorker(p.services, p.container.live, policy=GREEDY, leases=keeper).run_once()
+    after = REGISTRY.get_sample_value("lastmile_dispatch_round_seconds_count", labels)
+    assert after == before + 1
+    keeper.release_all()
+    assert REGISTRY.get_sample_value("lastmile_dispatch_regions_held",
+                                     {"worker": "metrics-w"}) == 0.0
+
+
+def test_serve_with_a_dispatcher_runs_fenced_rounds_through_the_lease(sqlite_platform):
+    """``lastmile serve --dispatch-every N``: the embedded worker holds every region by lease."""
+    p = sqlite_platform
+    a_confirmed_order(p, key="k1")
+    on_shift(p, 0)
+    p.container.dispatch_interval_s = 0.05
+    p.container.start()
+    dispatcher = p.container.dispatcher
+    assert dispatcher is not None and dispatcher.leases is not None
+    deadline = threading.Event()
+    for _ in range(400):  # up to ~20 s on a loaded machine; returns at the first offer
+        if dispatcher.stats.offers:
+            break
+        deadline.wait(0.05)
+    assert dispatcher.stats.offers == 1 and dispatcher.stats.fenced == 0
+    assert set(dispatcher.leases.held()) == {DEMO_REGION_ID}
+    p.container.close()
+    with p.services.uow(read_only=True) as uow:
+        lease = uow.leases.get(DEMO_REGION_ID)
+    assert lease is not None and lease.owner == p.container.worker_id
+    assert lease.expires_at <= time.time()  # released on close

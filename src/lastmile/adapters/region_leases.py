@@ -1,12 +1,13 @@
 """The lease keeper: which regions this dispatcher worker owns, kept on a timer.
 
 Every ``renew_every_s`` (a third of the TTL by default) the keeper records its heartbeat,
-renews the leases it holds, gives back the ones above its fair share (regions / live
-workers, rounded up) and claims free ones up to that share, starting at an offset of its own
-so that workers starting together do not all contend for the same regions first. A worker
-killed without a word stops renewing: its leases expire at most ``ttl_s`` after its last
-renewal and its heartbeat ages out at the same moment, so a survivor's next tick (at most
-``renew_every_s`` later) claims them: takeover within ``ttl_s + renew_every_s``.
+renews the leases it holds, gives back the ones above its fair share (an even split of the
+regions over the live workers, the remainder to the first by id) and claims free ones up to
+that share, starting at an offset of its own so that workers starting together do not all
+contend for the same regions first. A worker killed without a word stops renewing: its
+leases expire at most ``ttl_s`` after its last renewal and its heartbeat ages out at the
+same moment, so a survivor's next tick (at most ``renew_every_s`` later) claims them:
+takeover within ``ttl_s + renew_every_s``.
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ class LeaseKeeper:
         workers = leases.heartbeat(self.services, self.worker_id, self.ttl_s,
                                    now=self.clock.now())
         names = sorted(self._regions())
-        share = fair_share(len(names), len(workers))
+        rank = workers.index(self.worker_id) if self.worker_id in workers else 0
+        share = fair_share(len(names), max(len(workers), 1), rank)
         for name, fence in self.held().items():
             if name in names and leases.renew(self.services, fence, self.ttl_s,
                                                     now=self.clock.now()) is not None:

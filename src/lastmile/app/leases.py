@@ -20,6 +20,7 @@ from lastmile.core.leases import Lease
 
 log = logging.getLogger(__name__)
 
+FORGET_AFTER_TTLS = 100  # a heartbeat this many TTLs old is a dead worker's: deleted
 HOUSEKEEPING = "housekeeping"  # the singleton job's lease (late orders, offers, shifts)
 
 
@@ -111,7 +112,7 @@ def heartbeat(services: Services, worker_id: str, ttl_s: float, *, now: float | 
     """Record that ``worker_id`` is alive; the workers seen within ``ttl_s``, itself included."""
     now = services.clock.now() if now is None else now
     with services.uow() as uow:
-        uow.leases.heartbeat(worker_id, now)
+        uow.leases.heartbeat(worker_id, now, forget_before=now - FORGET_AFTER_TTLS * ttl_s)
         live = uow.leases.live_workers(now - ttl_s)
         uow.commit()
     return live

@@ -10,7 +10,6 @@ overwrite the work of the owner that followed it, however long it was paused (Kl
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 
@@ -59,9 +58,14 @@ def renewed(current: Lease | None, *, owner: str, token: int, now: float,
     return replace(current, expires_at=now + ttl_s)
 
 
-def fair_share(names: int, workers: int) -> int:
-    """How many of ``names`` regions one of ``workers`` live workers should hold: the
-    ceiling, so that every region has room with an uneven split (5 over 2: 3 and 2)."""
+def fair_share(names: int, workers: int, rank: int = 0) -> int:
+    """How many of ``names`` regions the worker at ``rank`` (its place among the ``workers``
+    live workers, sorted by id) should hold: an even split, the remainder going one each to
+    the first ranks (5 over 3: 2, 2, 1), so the shares always add up to ``names``."""
     if names <= 0:
         return 0
-    return math.ceil(names / max(workers, 1))
+    workers = max(workers, 1)
+    if not 0 <= rank < workers:
+        raise ValueError(f"rank must be in [0, {workers}) (got {rank})")
+    base, extra = divmod(names, workers)
+    return base + (1 if rank < extra else 0)

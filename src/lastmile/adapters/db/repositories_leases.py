@@ -43,8 +43,9 @@ class SqlLeases:
                            f"lease {lease.name} changed meanwhile (expected token "
                            f"{expected_token})", current_state="changed")
 
-    def heartbeat(self, worker_id: str, now: float) -> None:
+    def heartbeat(self, worker_id: str, now: float, *, forget_before: float) -> None:
         c = t.dispatcher_workers.c
+        self.conn.execute(t.dispatcher_workers.delete().where(c.seen_at < forget_before))
         insert: Any = (postgresql.insert if self.conn.dialect.name == "postgresql"
                        else sqlite.insert)
         self.conn.execute(insert(t.dispatcher_workers).values(worker_id=worker_id, seen_at=now)
