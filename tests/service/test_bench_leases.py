@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from databases import postgres_available
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
