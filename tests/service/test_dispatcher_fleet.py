@@ -21,7 +21,6 @@ from lastmile.bootstrap import build
 from lastmile.settings import Settings
 from lastmile.sim.seed import create_demo_region
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 TTL_S = 2.0
 RENEW_S = TTL_S / 3
@@ -57,6 +56,20 @@ def _dispatcher(url: str, log: IO[bytes]) -> subprocess.Popen[bytes]:
         env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
+def test_dispatcher_help_explains_leases_takeover_and_signals():
+    from typer.testing import CliRunner
+
+    from lastmile.cli import app
+
+    result = CliRunner().invoke(app, ["dispatcher", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for words in ("leases with", "fencing tokens", "SIGTERM", "--ttl", "--every",
+                  "TTL + one renew interval", "--housekeeping-every"):
+        assert words in result.output, words
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
 def test_a_killed_dispatchers_regions_move_to_the_survivor_within_ttl_and_a_renewal(tmp_path):
     reason = postgres_available()
     if reason:
