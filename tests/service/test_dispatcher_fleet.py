@@ -21,7 +21,6 @@ from lastmile.bootstrap import build
 from lastmile.settings import Settings
 from lastmile.sim.seed import create_demo_region
 
-
 TTL_S = 2.0
 RENEW_S = TTL_S / 3
 SRC = Path(__file__).resolve().parents[2] / "src"

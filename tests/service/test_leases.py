@@ -227,3 +227,34 @@ def test_serve_with_a_dispatcher_runs_fenced_rounds_through_the_lease(sqlite_pla
         lease = uow.leases.get(DEMO_REGION_ID)
     assert lease is not None and lease.owner == p.container.worker_id
     assert lease.expires_at <= time.time()  # released on close
+
+
+def test_a_fenced_round_that_loses_a_race_writes_nothing_and_is_not_an_error(platform,
+                                                                            monkeypatch):
+    p = platform
+    a_confirmed_order(p, key="k1")
+    on_shift(p, 0)
+    keeper = LeaseKeeper(p.services, worker_id="a", ttl_s=5.0, renew_every_s=1.0,
+                         clock=ManualClock(start=0.0), regions=lambda: [DEMO_REGION_ID])
+    keeper.tick()
+    real_offer_in = dispatching.offer_in
+
+    class UniqueViolation(Exception):  # what the driver raises: PostgreSQL's code, SQLite's text
+        sqlstate = "23505"
+
+    def then_lose(*args, **kwargs):  # type: ignore[no-untyped-def]
+        real_offer_in(*args, **kwargs)  # written in the round's unit of work, then the
+        # courier's unique pending-offer index fires (an ops offer committed first)
+        raise sa.exc.IntegrityError("INSERT INTO offers ...", {}, UniqueViolation(
+            "UNIQUE constraint failed: offers.courier_id"))
+
+    monkeypatch.setattr(dispatching, "offer_in", then_lose)
+    worker = DispatchWorker(p.services, p.container.live, policy=GREEDY, leases=keeper)
+    assert worker.run_once() == []
+    assert worker.stats.refused["concurrent_update"] == 1
+    assert (worker.stats.errors, worker.stats.fenced) == (0, 0)
+    assert _offers_and_events(p) == (0, 0)  # the whole round was undone
+    assert set(keeper.held()) == {DEMO_REGION_ID}  # still the owner
+    monkeypatch.setattr(dispatching, "offer_in", real_offer_in)
+    [result] = worker.run_once()
+    assert len(result.offers) == 1 and _offers_and_events(p) == (1, 1)

@@ -23,6 +23,7 @@ from lastmile.adapters import dispatch_metrics as metrics
 from lastmile.adapters.region_leases import LeaseKeeper
 from lastmile.app.context import Services
 from lastmile.app.dispatching import LiveTravel, RoundResult, dispatch_round
+from lastmile.app.leases import Fence
 from lastmile.app.live import LiveStore
 from lastmile.app.queries import list_regions
 from lastmile.core.dispatch import DispatchPolicy
@@ -88,27 +89,11 @@ class DispatchWorker:
             return []
         results = []
         for region_id in regions:
-            fence = fences.get(region_id) if fences is not None else None
             started = time.perf_counter()
-            try:
-                result = dispatch_round(self._services, self._live, region_id, self._policy,
-                                        travel=self._travel, fence=fence)
-            except Conflict as exc:
-                if exc.code != "lease_lost" or self.leases is None:
-                    self._failed(region_id, exc)
-                    continue
-                log.warning("round for %s refused by the fence: %s", region_id, exc.message)
-                metrics.FENCED.labels(region=region_id).inc()
-                with self._lock:
-                    self.stats.fenced += 1
-                self.leases.drop(region_id)
+            result = self._round(region_id, fences.get(region_id) if fences else None)
+            metrics.ROUND_SECONDS.labels(region=region_id).observe(time.perf_counter() - started)
+            if result is None:
                 continue
-            except Exception as exc:  # a worker survives a bad round and retries on the next tick
-                self._failed(region_id, exc)
-                continue
-            finally:
-                metrics.ROUND_SECONDS.labels(region=region_id).observe(
-                    time.perf_counter() - started)
             results.append(result)
             with self._lock:
                 self.stats.rounds += 1
@@ -116,6 +101,32 @@ class DispatchWorker:
                 self.stats.last[region_id] = result
                 self.stats.refused.update(result.refused)
         return results
+
+    def _round(self, region_id: str, fence: Fence | None) -> RoundResult | None:
+        """One round; None when it failed, lost a race or was refused by the fence."""
+        try:
+            return dispatch_round(self._services, self._live, region_id, self._policy,
+                                  travel=self._travel, fence=fence)
+        except Conflict as exc:
+            if exc.code == "concurrent_update" and fence is not None:
+                # A fenced round is one unit of work: a request that changed a courier or
+                # an order first (a unique index fired) undoes the round; the next tick
+                # re-plans from the new state.
+                log.warning("round for %s lost a race and wrote nothing: %s", region_id,
+                            exc.message)
+                with self._lock:
+                    self.stats.refused.update([exc.code])
+            elif exc.code == "lease_lost" and self.leases is not None:
+                log.warning("round for %s refused by the fence: %s", region_id, exc.message)
+                metrics.FENCED.labels(region=region_id).inc()
+                with self._lock:
+                    self.stats.fenced += 1
+                self.leases.drop(region_id)
+            else:
+                self._failed(region_id, exc)
+        except Exception as exc:  # a worker survives a bad round and retries on the next tick
+            self._failed(region_id, exc)
+        return None
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

@@ -275,7 +275,12 @@ Send = tuple[str, tuple[str, ...], list[Offer]]
 
 def _fenced_offers(services: Services, fence: Fence, sends: list[Send],
                    refused: list[str]) -> None:
-    """All of a round's offers in one unit of work behind the fence, or none of them."""
+    """All of a round's offers in one unit of work behind the fence, or none of them.
+
+    An offer a rule refuses (``offer_in`` checks before it writes) is skipped and reported;
+    a refusal by the database (a unique index: another request got there first) undoes the
+    whole round as ``Conflict("concurrent_update")``, and the next round re-plans.
+    """
     made: list[tuple[Offer, list[Offer]]] = []
     with services.uow() as uow:
         check_fence(uow, fence)
