@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 from lastmile.app.events import Event
 from lastmile.app.ports import ApiKeyRecord, IdempotencyRecord, OutboxEntry
 from lastmile.core.errors import Conflict
+from lastmile.core.leases import Lease
 from lastmile.core.model import Consumer, Courier, CourierStatus, Merchant, Region
 from lastmile.core.offers import Offer, OfferStatus
 from lastmile.core.orders import Order, OrderStatus
@@ -329,6 +330,33 @@ class MemPinAttempts:
         n = self.t.get(order_id) or 0
         self.t.put(order_id, 0)
         return n
+
+
+class MemLeases:
+    """Leases and worker heartbeats; ``put`` is a compare-and-set on the token, like SQL's."""
+
+    def __init__(self, leases: Table[str, Lease], workers: Table[str, float]):
+        self.t = leases
+        self.workers = workers
+
+    def get(self, name: str, *, lock: bool = False) -> Lease | None:
+        return self.t.get(name)
+
+    def put(self, lease: Lease, *, expected_token: int | None) -> None:
+        current = self.t.get(lease.name)
+        if (current.token if current is not None else None) != expected_token:
+            raise Conflict("concurrent_update", f"lease {lease.name} changed meanwhile",
+                           current_state="changed")
+        self.t.put(lease.name, lease)
+
+    def heartbeat(self, worker_id: str, now: float, *, forget_before: float) -> None:
+        self.workers.put(worker_id, now)  # old rows stay: live_workers filters them out
+
+    def live_workers(self, since: float) -> list[str]:
+        return sorted(w for w, seen in self.workers.items() if seen >= since)
+
+    def forget_worker(self, worker_id: str) -> None:
+        self.workers.put(worker_id, float("-inf"))  # staged tables keep rows: never live
 
 
 class MemBannedDevices:

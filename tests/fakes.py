@@ -85,6 +85,7 @@ class FakeUnitOfWork:
                                        t("webhook_attempts"), db.seq)
         self.notifications = frd.MemNotifications(t("notifications"))
         self.pin_attempts = fr.MemPinAttempts(t("pin_attempts"))
+        self.leases = fr.MemLeases(t("leases"), t("dispatcher_workers"))
 
     def _table(self, name: str) -> Table[Any, Any]:
         table = self._db.table(name)

@@ -15,19 +15,20 @@ from lastmile.adapters.db.uow import SqlUnitOfWorkFactory
 from lastmile.adapters.dispatch_worker import DispatchWorker
 from lastmile.adapters.live.memory import MemoryLiveStore
 from lastmile.adapters.loop import LoopWorker
+from lastmile.adapters.region_leases import LeaseKeeper, new_worker_id
 from lastmile.adapters.secret_key import signing_key
 from lastmile.adapters.webhooks.http import HttpTransport
 from lastmile.adapters.webhooks.worker import DriveWorkers, install_drive
 from lastmile.app.context import Services
-from lastmile.app.delays import flag_late_orders
+from lastmile.app.housekeeping import run_housekeeping
 from lastmile.app.idempotency import IdempotencyCache
 from lastmile.app.live import LiveStore
-from lastmile.app.offers import expire_due_offers
 from lastmile.app.ports import Clock, IdSource
-from lastmile.app.shifts import end_expired_shifts
 from lastmile.app.tracking import MemoryTrackStates, Tracking, TrackStates
 from lastmile.profiles import check_profile, pool_size
 from lastmile.settings import Settings
+
+HOUSEKEEPING_TTLS = 3  # the housekeeping lease outlives two missed runs of its holder
 
 
 @dataclass(slots=True, kw_only=True)
@@ -43,6 +44,7 @@ class Container:
     dispatch_interval_s: float | None = None  # None: no dispatcher thread in this process
     dispatcher: DispatchWorker | None = None
     extras: dict[str, object] = field(default_factory=dict)
+    worker_id: str = field(default_factory=new_worker_id)  # owner name on leases
 
     def start(self) -> None:
         # Subscribe before the relay publishes anything.
@@ -54,19 +56,19 @@ class Container:
             self.relay.start()
         if "housekeeping" not in self.extras:
             services, live = self.services, self.live
+            owner, every = self.worker_id, self.settings.housekeeping_interval_s
 
-            def housekeeping() -> None:
-                flag_late_orders(services)
-                expire_due_offers(services)  # closed with their event even with no dispatcher
-                end_expired_shifts(services, live)
+            def housekeeping() -> None:  # one process at a time: app/housekeeping.py
+                run_housekeeping(services, live, owner=owner, ttl_s=HOUSEKEEPING_TTLS * every)
 
             worker = LoopWorker("housekeeping", housekeeping,
                                 self.settings.housekeeping_interval_s)
             worker.start()
             self.extras["housekeeping"] = worker
         if self.dispatch_interval_s is not None and self.dispatcher is None:
+            keeper = LeaseKeeper(self.services, worker_id=self.worker_id)  # embedded: all regions
             self.dispatcher = DispatchWorker(self.services, self.live,
-                                             interval_s=self.dispatch_interval_s)
+                                             interval_s=self.dispatch_interval_s, leases=keeper)
             self.dispatcher.start()
 
     def close(self) -> None:

@@ -212,6 +212,42 @@ def serve(
     uvicorn.run(create_app(container), host=host, port=port, log_level="warning")
 
 
+@app.command()
+def dispatcher(
+    every: Annotated[float, typer.Option(
+        min=0.05, help="seconds between dispatch rounds of each region this worker holds")] = 2.0,
+    ttl: Annotated[float, typer.Option(
+        min=0.5, help="lease time to live in seconds: a killed worker's regions pass to "
+        "another within TTL + one renew interval (TTL/3)")] = 10.0,
+    housekeeping_every: Annotated[float, typer.Option(
+        min=0.5, help="seconds between housekeeping runs (late orders, offer expiry, shift "
+        "ends); one process of the deployment runs them at a time")] = 30.0,
+    data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Run a dispatcher worker: claim a fair share of the regions through leases with
+    fencing tokens, renew them every TTL/3, dispatch only the regions held (a stale owner's
+    round is refused by the fence), release them on SIGTERM or Ctrl-C. Start one per core or
+    host; they spread the regions between them (docs/partitions.md)."""
+    from lastmile.adapters.dispatch_fleet import (
+        DispatcherProcess,
+        FleetSettings,
+        run_until_signalled,
+    )
+    from lastmile.bootstrap import build
+
+    container = build(_settings(data_dir, database_url))
+    fleet = FleetSettings(every_s=every, ttl_s=ttl, housekeeping_every_s=housekeeping_every)
+    process = DispatcherProcess(container.services, container.live, fleet,
+                                worker_id=container.worker_id)
+    console.print(f"dispatcher {process.worker_id} on "
+                  f"{container.settings.redacted_database_url()}: rounds every {every} s, "
+                  f"lease TTL {ttl} s, takeover within {fleet.takeover_bound_s:.1f} s")
+    try:
+        run_until_signalled(process, report=lambda line: print(line, flush=True))
+    finally:
+        container.close()
+
+
 from lastmile.sim.demo_command import demo  # noqa: E402  (typer command, lazy body)
 from lastmile.sim.mdrp.command import mdrp  # noqa: E402
 from lastmile.sim.simulate_command import simulate  # noqa: E402

@@ -5,20 +5,29 @@ rounds read the injected clock, so an accelerated clock makes each tick cover
 more simulated time. A round that fails (or a failure to list the regions) is
 logged with its traceback, counted and kept in ``stats.last_error``, never
 silently dropped: the next tick starts from the database again.
+
+With a ``LeaseKeeper`` the worker dispatches only the regions whose lease it holds, and each
+round's offers commit behind the lease's fence; a round refused by the fence (another worker
+took the region over) is counted in ``stats.fenced``, logged, and the region dropped.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from lastmile.adapters import dispatch_metrics as metrics
+from lastmile.adapters.region_leases import LeaseKeeper
 from lastmile.app.context import Services
 from lastmile.app.dispatching import LiveTravel, RoundResult, dispatch_round
+from lastmile.app.leases import Fence
 from lastmile.app.live import LiveStore
 from lastmile.app.queries import list_regions
 from lastmile.core.dispatch import DispatchPolicy
+from lastmile.core.errors import Conflict
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +37,7 @@ class DispatchStats:
     rounds: int = 0
     offers: int = 0
     errors: int = 0
+    fenced: int = 0  # rounds refused because the region's lease had passed to another worker
     last_error: str | None = None
     last: dict[str, RoundResult] = field(default_factory=dict)
     refused: Counter[str] = field(default_factory=Counter)
@@ -38,13 +48,14 @@ class DispatchWorker:
 
     def __init__(self, services: Services, live: LiveStore, *, interval_s: float = 5.0,
                  policy: DispatchPolicy | None = None, travel: LiveTravel | None = None,
-                 region_ids: tuple[str, ...] | None = None):
+                 region_ids: tuple[str, ...] | None = None, leases: LeaseKeeper | None = None):
         self._services = services
         self._live = live
         self._interval = interval_s
         self._policy = policy or DispatchPolicy()
         self._travel = travel or LiveTravel()
         self._regions = region_ids
+        self.leases = leases
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -54,6 +65,8 @@ class DispatchWorker:
         if self._thread is not None:
             return
         self._stop.clear()
+        if self.leases is not None:
+            self.leases.start()
         self._thread = threading.Thread(target=self._run, name="dispatcher", daemon=True)
         self._thread.start()
 
@@ -64,18 +77,22 @@ class DispatchWorker:
             self.stats.last_error = f"{where}: {exc.__class__.__name__}: {exc}"
 
     def run_once(self) -> list[RoundResult]:
+        fences = self.leases.held() if self.leases is not None else None
         try:
-            regions = self._regions or tuple(r.id for r in list_regions(self._services))
+            if fences is not None:
+                regions = tuple(r for r in sorted(fences)
+                                if self._regions is None or r in self._regions)
+            else:
+                regions = self._regions or tuple(r.id for r in list_regions(self._services))
         except Exception as exc:  # the database is down: try again next tick, do not die
             self._failed("regions", exc)
             return []
         results = []
         for region_id in regions:
-            try:
-                result = dispatch_round(self._services, self._live, region_id, self._policy,
-                                        travel=self._travel)
-            except Exception as exc:  # a worker survives a bad round and retries on the next tick
-                self._failed(region_id, exc)
+            started = time.perf_counter()
+            result = self._round(region_id, fences.get(region_id) if fences else None)
+            metrics.ROUND_SECONDS.labels(region=region_id).observe(time.perf_counter() - started)
+            if result is None:
                 continue
             results.append(result)
             with self._lock:
@@ -84,6 +101,32 @@ class DispatchWorker:
                 self.stats.last[region_id] = result
                 self.stats.refused.update(result.refused)
         return results
+
+    def _round(self, region_id: str, fence: Fence | None) -> RoundResult | None:
+        """One round; None when it failed, lost a race or was refused by the fence."""
+        try:
+            return dispatch_round(self._services, self._live, region_id, self._policy,
+                                  travel=self._travel, fence=fence)
+        except Conflict as exc:
+            if exc.code == "concurrent_update" and fence is not None:
+                # A fenced round is one unit of work: a request that changed a courier or
+                # an order first (a unique index fired) undoes the round; the next tick
+                # re-plans from the new state.
+                log.warning("round for %s lost a race and wrote nothing: %s", region_id,
+                            exc.message)
+                with self._lock:
+                    self.stats.refused.update([exc.code])
+            elif exc.code == "lease_lost" and self.leases is not None:
+                log.warning("round for %s refused by the fence: %s", region_id, exc.message)
+                metrics.FENCED.labels(region=region_id).inc()
+                with self._lock:
+                    self.stats.fenced += 1
+                self.leases.drop(region_id)
+            else:
+                self._failed(region_id, exc)
+        except Exception as exc:  # a worker survives a bad round and retries on the next tick
+            self._failed(region_id, exc)
+        return None
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
@@ -94,3 +137,5 @@ class DispatchWorker:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        if self.leases is not None:
+            self.leases.stop()

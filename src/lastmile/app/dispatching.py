@@ -29,8 +29,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from lastmile.app.context import Services
+from lastmile.app.leases import Fence, check_fence
 from lastmile.app.live import LiveStore
-from lastmile.app.offers import make_offer
+from lastmile.app.offers import make_offer, offer_in
 from lastmile.core.dispatch import (
     CommittedAssignment,
     CourierState,
@@ -228,12 +229,18 @@ def load_snapshot(services: Services, live: LiveStore, region_id: str, *,
 
 
 def dispatch_round(services: Services, live: LiveStore, region_id: str, policy: DispatchPolicy,
-                   *, travel: LiveTravel | None = None) -> RoundResult:
+                   *, travel: LiveTravel | None = None, fence: Fence | None = None
+                   ) -> RoundResult:
     """Plan one round for ``region_id`` and send its decisions as offers.
 
     An offer the platform refuses (the order was cancelled or offered meanwhile,
     the courier went off shift) is skipped and its code reported; the next round
     sees the new state. Deterministic for a given state, clock and id source.
+
+    With a ``fence`` (the region's lease) every offer of the round is written in one unit
+    of work that first checks the lease is still the worker's: a worker that lost it
+    (paused past its TTL, another took over) gets ``Conflict("lease_lost")`` and writes
+    nothing. Without one (tests, a single process), each offer is its own unit of work.
     """
     travel = travel or LiveTravel()
     loaded = load_snapshot(services, live, region_id, travel=travel)
@@ -245,18 +252,47 @@ def dispatch_round(services: Services, live: LiveStore, region_id: str, policy: 
     held: defaultdict[str, set[str]] = defaultdict(set)
     for c in snap.committed:
         held[c.courier_id].update(c.order_ids)
-    for a in plan.assignments if plan else ():
-        _offer(services, a.courier_id, a.order_ids, offers, refused)
+    sends = [(a.courier_id, a.order_ids, offers) for a in (plan.assignments if plan else ())]
     for r in plan.reassignments if plan else ():
         extra = tuple(i for i in r.order_ids if i not in held[r.courier_id])
         if extra:
-            _offer(services, r.courier_id, extra, extensions, refused)
+            sends.append((r.courier_id, extra, extensions))
+    if fence is None:
+        for courier_id, order_ids, out in sends:
+            _offer(services, courier_id, order_ids, out, refused)
+    elif sends:
+        _fenced_offers(services, fence, sends, refused)
     return RoundResult(
         region_id=region_id, at=snap.now_s, open_orders=len(snap.orders),
         couriers=len(snap.couriers), idle_couriers=loaded.idle, offers=tuple(offers),
         extensions=tuple(extensions), prepositions=len(plan.prepositions) if plan else 0,
         refused=tuple(refused),
     )
+
+
+Send = tuple[str, tuple[str, ...], list[Offer]]
+
+
+def _fenced_offers(services: Services, fence: Fence, sends: list[Send],
+                   refused: list[str]) -> None:
+    """All of a round's offers in one unit of work behind the fence, or none of them.
+
+    An offer a rule refuses (``offer_in`` checks before it writes) is skipped and reported;
+    a refusal by the database (a unique index: another request got there first) undoes the
+    whole round as ``Conflict("concurrent_update")``, and the next round re-plans.
+    """
+    made: list[tuple[Offer, list[Offer]]] = []
+    with services.uow() as uow:
+        check_fence(uow, fence)
+        for courier_id, order_ids, out in sends:
+            try:
+                made.append((offer_in(uow, services, courier_id=courier_id,
+                                      order_ids=order_ids, actor=SYSTEM), out))
+            except DomainError as exc:  # the world moved since the snapshot; next round re-plans
+                refused.append(exc.code)
+        uow.commit()
+    for offer, out in made:
+        out.append(offer)
 
 
 def _offer(services: Services, courier_id: str, order_ids: tuple[str, ...], out: list[Offer],

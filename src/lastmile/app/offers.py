@@ -108,26 +108,35 @@ def make_offer(services: Services, *, courier_id: str, order_ids: tuple[str, ...
     Pending offers of the courier or of the orders that are past their expiry are closed
     first (``offer.expired``), so the unique indexes behind the rule fire only on a race.
     """
+    with services.uow() as uow:
+        offer = offer_in(uow, services, courier_id=courier_id, order_ids=order_ids,
+                         actor=actor, ttl_s=ttl_s)
+        uow.commit()
+        return offer
+
+
+def offer_in(uow: UnitOfWork, services: Services, *, courier_id: str,
+             order_ids: tuple[str, ...], actor: Actor, ttl_s: int | None = None) -> Offer:
+    """``make_offer``'s checks and writes in the caller's unit of work; the caller commits
+    (a dispatch round commits all its offers at once, behind its lease's fence)."""
     if actor.kind not in (ActorKind.OPS, ActorKind.SYSTEM):
         raise Forbidden("actor_not_allowed", f"a {actor.kind.value} may not make offers")
     now = services.clock.now()
-    with services.uow() as uow:
-        courier = _offerable_courier(uow, services, courier_id, now)
-        _offerable_orders(uow, services, courier, order_ids, now)
-        offer = Offer(
-            id=services.ids.new("off"), region_id=courier.region_id, courier_id=courier_id,
-            order_ids=tuple(order_ids), created_at=now,
-            expires_at=now + (ttl_s if ttl_s is not None else services.offer_ttl_s),
-        )
-        uow.offers.add(offer)
-        record(uow, services, new_event(
-            services, type="offer.made", region_id=offer.region_id, subject_id=offer.id,
-            actor_kind=actor.kind.value, actor_id=actor.id,
-            data={"courier_id": courier_id, "order_ids": list(order_ids),
-                  "expires_at": offer.expires_at},
-        ))
-        uow.commit()
-        return offer
+    courier = _offerable_courier(uow, services, courier_id, now)
+    _offerable_orders(uow, services, courier, order_ids, now)
+    offer = Offer(
+        id=services.ids.new("off"), region_id=courier.region_id, courier_id=courier_id,
+        order_ids=tuple(order_ids), created_at=now,
+        expires_at=now + (ttl_s if ttl_s is not None else services.offer_ttl_s),
+    )
+    uow.offers.add(offer)
+    record(uow, services, new_event(
+        services, type="offer.made", region_id=offer.region_id, subject_id=offer.id,
+        actor_kind=actor.kind.value, actor_id=actor.id,
+        data={"courier_id": courier_id, "order_ids": list(order_ids),
+              "expires_at": offer.expires_at},
+    ))
+    return offer
 
 
 def _load_pending(uow: UnitOfWork, services: Services, offer_id: str, actor: Actor,

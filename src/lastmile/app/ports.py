@@ -13,6 +13,7 @@ from typing import Protocol
 from lastmile.app.events import Event
 from lastmile.core.delivery.model import Delivery, DriveQuote
 from lastmile.core.delivery.notices import Notification
+from lastmile.core.leases import Lease
 from lastmile.core.model import Consumer, Courier, Merchant, Region
 from lastmile.core.offers import Offer
 from lastmile.core.orders import Order, OrderStatus
@@ -353,6 +354,30 @@ class PinAttemptRepo(Protocol):
         ...
 
 
+class LeaseRepo(Protocol):
+    """Leases with fencing tokens (``core.leases``) and the heartbeats of the workers that
+    share them out."""
+
+    def get(self, name: str, *, lock: bool = False) -> Lease | None:
+        """The lease row; with ``lock`` it stays share-locked until the unit ends, so a
+        takeover (which updates the row) waits for this unit's commit: the fence."""
+        ...
+
+    def put(self, lease: Lease, *, expected_token: int | None) -> None:
+        """Compare-and-set: insert (``expected_token`` None) or update the row still at
+        ``expected_token``; a row changed meanwhile raises ``Conflict("concurrent_update")``."""
+        ...
+
+    def heartbeat(self, worker_id: str, now: float, *, forget_before: float) -> None:
+        """Record ``worker_id`` as seen at ``now``; delete heartbeats older than
+        ``forget_before`` (workers that died without a word)."""
+        ...
+    def live_workers(self, since: float) -> list[str]:
+        """Workers seen at or after ``since``, sorted."""
+        ...
+    def forget_worker(self, worker_id: str) -> None: ...
+
+
 class UnitOfWork(Protocol):
     regions: RegionRepo
     merchants: MerchantRepo
@@ -372,6 +397,7 @@ class UnitOfWork(Protocol):
     webhooks: WebhookRepo
     notifications: NotificationRepo
     pin_attempts: PinAttemptRepo
+    leases: LeaseRepo
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(

@@ -141,7 +141,9 @@ class SqlOrders(_Repo):
     def save(self, order: Order, *, expected_version: int) -> None:
         c = t.orders.c
         result = self.conn.execute(
-            t.orders.update().where(c.id == order.id, c.version == expected_version)
+            # The region (which never changes) lets PostgreSQL prune to one partition (0009).
+            t.orders.update().where(c.id == order.id, c.region_id == order.region_id,
+                                    c.version == expected_version)
             .values(**m.order_row(order))
         )
         if result.rowcount != 1:

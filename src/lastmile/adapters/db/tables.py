@@ -240,3 +240,22 @@ pin_attempts = sa.Table(
     sa.Column("failures", sa.Integer, nullable=False),
     sa.Column("last_failed_at", Epoch, nullable=False),
 )
+
+# Leases with fencing tokens (core.leases): one row per region (or singleton job), never
+# deleted, so the token only grows. A dispatch round checks its token here in its own
+# transaction (app.leases.check_fence).
+leases = sa.Table(
+    "leases", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(128), nullable=False),
+    sa.Column("token", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", Epoch, nullable=False),
+    sa.Column("acquired_at", Epoch, nullable=False),
+)
+
+# Dispatcher workers' heartbeats: how many share the regions (core.leases.fair_share).
+dispatcher_workers = sa.Table(
+    "dispatcher_workers", metadata,
+    sa.Column("worker_id", sa.String(128), primary_key=True),
+    sa.Column("seen_at", Epoch, nullable=False),
+)

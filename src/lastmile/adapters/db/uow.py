@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from lastmile.adapters.db import repositories as r
 from lastmile.adapters.db import repositories_drive as rd
+from lastmile.adapters.db import repositories_leases as rl
 from lastmile.adapters.db import repositories_pins as rp
 from lastmile.adapters.db import repositories_relay as rr
 from lastmile.adapters.db.engine import READ_ONLY
@@ -71,6 +72,7 @@ class SqlUnitOfWork:
     webhooks: ports.WebhookRepo
     notifications: ports.NotificationRepo
     pin_attempts: ports.PinAttemptRepo
+    leases: ports.LeaseRepo
 
     def __init__(self, engine: Engine, *, read_only: bool = False,
                  write_lock: threading.RLock | None = None):
@@ -109,6 +111,7 @@ class SqlUnitOfWork:
         self.webhooks = rd.SqlWebhooks(conn)
         self.notifications = rd.SqlNotifications(conn)
         self.pin_attempts = rp.SqlPinAttempts(conn)
+        self.leases = rl.SqlLeases(conn)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
