@@ -35,11 +35,12 @@ DbUrl = Annotated[str | None, typer.Option(
 
 
 def _settings(data_dir: Path | None, database_url: str | None) -> Settings:
+    import dataclasses
+
     base = Settings.from_env()
-    return Settings(
-        data_dir=data_dir or base.data_dir, database_url=database_url or base.database_url,
-        redis_url=base.redis_url, nats_url=base.nats_url, redis_prefix=base.redis_prefix,
-        webhooks_allow_private=base.webhooks_allow_private,
+    # replace, not a new Settings: every other field read from the environment is kept.
+    return dataclasses.replace(
+        base, data_dir=data_dir or base.data_dir, database_url=database_url or base.database_url,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict, cast, get_type_hints
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,6 +25,19 @@ class Settings:
     relay_interval_s: float = 0.2
     # How often late orders are flagged and finished shifts ended.
     housekeeping_interval_s: float = 30.0
+    # Overload protection (docs/overload.md). Per-client rate limits per priority class in
+    # the ``limits`` notation ("20/second", "" for none), shared in Redis when redis_url is set.
+    rate_limit_critical: str = "60/second"
+    rate_limit_normal: str = "30/second"
+    rate_limit_browse: str = "20/second"
+    rate_limit_strategy: str = "moving-window"  # or "sliding-window" (cheaper, approximate)
+    # Requests in flight in one process above which a class is shed (browse first).
+    shed_browse_inflight: int = 32
+    shed_normal_inflight: int = 64
+    shed_critical_inflight: int = 256
+    # Circuit breakers around webhook receivers and notification channels.
+    breaker_fail_max: int = 5
+    breaker_reset_s: float = 30.0
 
     @staticmethod
     def from_env(env: dict[str, str] | None = None) -> Settings:
@@ -36,6 +50,7 @@ class Settings:
             redis_prefix=e.get("LASTMILE_REDIS_PREFIX", "lastmile:"),
             secret_key=e.get("LASTMILE_SECRET_KEY") or None,
             webhooks_allow_private=e.get("LASTMILE_WEBHOOKS_ALLOW_PRIVATE", "") in ("1", "true"),
+            **_overload_from_env(e),
         )
 
     def redacted_database_url(self) -> str:
@@ -47,3 +62,32 @@ class Settings:
             user = creds.split(":", 1)[0]
             return f"{scheme}://{user}:***@{host}"
         return url
+
+
+
+class _OverloadFields(TypedDict, total=False):
+    rate_limit_critical: str
+    rate_limit_normal: str
+    rate_limit_browse: str
+    rate_limit_strategy: str
+    shed_browse_inflight: int
+    shed_normal_inflight: int
+    shed_critical_inflight: int
+    breaker_fail_max: int
+    breaker_reset_s: float
+
+
+def _overload_from_env(e: dict[str, str]) -> _OverloadFields:
+    """The overload settings present in ``e`` (``LASTMILE_<NAME>``; absent ones keep their
+    defaults); a malformed number names the variable."""
+    found: dict[str, object] = {}
+    for name, kind in get_type_hints(_OverloadFields).items():
+        raw = e.get(f"LASTMILE_{name.upper()}")
+        if raw is None:
+            continue
+        try:
+            found[name] = kind(raw)
+        except ValueError as exc:
+            raise ValueError(f"LASTMILE_{name.upper()} must be a {kind.__name__} "
+                             f"(got {raw!r})") from exc
+    return cast(_OverloadFields, found)
