@@ -113,6 +113,14 @@ class RateLimits:
         wait = max(1, math.ceil(stats.reset_time - self._now()))
         return Verdict(allowed=False, limit=str(item), retry_after_s=wait)
 
+    async def aclose(self) -> None:
+        """Close the Redis connections of this loop's storage (at the app's shutdown)."""
+        limiter, self._limiter, self._loop = self._limiter, None, None
+        bridge = getattr(limiter.storage, "bridge", None) if limiter is not None else None
+        client = getattr(bridge, "storage", None)  # limits keeps the redis.asyncio client here
+        if client is not None:
+            await client.aclose()
+
     async def reset(self) -> None:
         """Forget every bucket (tests; ``limits`` removes only its own prefixed keys)."""
         await self._current().storage.reset()

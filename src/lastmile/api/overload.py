@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lastmile.adapters.clock import SystemClock
 from lastmile.adapters.overload_metrics import OverloadMetrics, metrics
@@ -99,6 +99,9 @@ class OverloadGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
+        if kind == "lifespan":
+            await self.app(scope, receive, self._closing(send))
+            return
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
@@ -128,6 +131,15 @@ class OverloadGuard:
             if counts:
                 state.in_flight[priority] -= 1
                 self._inflight[priority].dec()
+
+    def _closing(self, send: Send) -> Send:
+        """``send`` that closes the rate limiter's connections as the app shuts down."""
+        async def send_then_close(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete" and self.state.limits:
+                await self.state.limits.aclose()
+            await send(message)
+
+        return send_then_close
 
     def _count_shed(self, priority: Priority, reason: str) -> None:
         key = (priority, reason)
