@@ -92,3 +92,28 @@ def test_the_client_is_its_api_key_else_its_address():
     anonymous = {"type": "http", "headers": [], "client": ("10.0.0.1", 5)}
     assert client_key(bearer) == client_key(header) != client_key(anonymous) == "ip:10.0.0.1"
     assert "abc" not in client_key(bearer)  # the key itself never becomes a Redis key
+
+
+def test_a_websocket_handshake_refused_under_overload_is_closed_try_again_later():
+    async def scenario() -> list[dict[str, object]]:
+        state = OverloadState(policy=AdmissionPolicy(browse_max=1, normal_max=1, critical_max=1),
+                              limits=None,
+                              classifier=RouteClassifier({("WS", "/feed"): Priority.NORMAL}))
+        state.in_flight[C] = 1  # one request in flight fills every ceiling here
+        sent: list[dict[str, object]] = []
+
+        async def never_called(scope, receive, send) -> None:
+            raise AssertionError("a refused handshake must not reach the app")
+
+        async def receive() -> dict[str, object]:
+            return {"type": "websocket.connect"}
+
+        async def send(message) -> None:
+            sent.append(message)
+
+        await OverloadGuard(never_called, state=state)(
+            {"type": "websocket", "path": "/feed", "headers": []}, receive, send)
+        assert state.shed == {(N, "overload"): 1} and state.in_flight[N] == 0
+        return sent
+
+    assert asyncio.run(scenario()) == [{"type": "websocket.close", "code": 1013}]
