@@ -47,6 +47,7 @@ import httpx
 from harness import LASTMILE, database, free_port, percentile
 
 NEAR = {"lat": 37.445, "lng": -122.15}
+PING_EVERY_S = 0.1  # far faster than a real courier app: enough samples in a short phase
 UNSHED = {"LASTMILE_SHED_BROWSE_INFLIGHT": "100000", "LASTMILE_SHED_NORMAL_INFLIGHT": "100000",
           "LASTMILE_SHED_CRITICAL_INFLIGHT": "100000"}
 NO_RATE_LIMITS = {"LASTMILE_RATE_LIMIT_CRITICAL": "", "LASTMILE_RATE_LIMIT_NORMAL": "",
@@ -57,6 +58,7 @@ NO_RATE_LIMITS = {"LASTMILE_RATE_LIMIT_CRITICAL": "", "LASTMILE_RATE_LIMIT_NORMA
 class City:
     consumer_keys: list[str]
     merchants: list[tuple[str, str]]  # (merchant id, an item id)
+    courier_keys: list[str]
 
 
 @dataclass(slots=True)
@@ -85,7 +87,7 @@ class ClassTally:
                 "p99_ms": percentile(lat, 0.99)}
 
 
-def prepare(env: dict[str, str], consumers: int) -> City:
+def prepare(env: dict[str, str], consumers: int, couriers: int) -> City:
     """Seed the demo city and issue consumer keys, in this process (one migration, no CLI
     start-up: on a busy machine a CLI process costs seconds)."""
     from lastmile.app.auth import issue_api_key
@@ -96,15 +98,17 @@ def prepare(env: dict[str, str], consumers: int) -> City:
     container = build(Settings.from_env(env))
     try:
         city = seed_demo(container.services, seed=7, merchants=12, consumers=consumers,
-                         couriers=4)
+                         couriers=max(1, couriers))
         with container.services.uow(read_only=True) as uow:
             merchants = [(m, uow.merchants.get(m).menu[0].id)  # type: ignore[union-attr]
                          for m in city.merchant_ids]
         keys = [issue_api_key(container.services, role="consumer", subject_id=c)[1]
                 for c in city.consumer_ids]
+        courier_keys = [issue_api_key(container.services, role="courier", subject_id=c)[1]
+                        for c in city.courier_ids]
     finally:
         container.close()
-    return City(consumer_keys=keys, merchants=merchants)
+    return City(consumer_keys=keys, merchants=merchants, courier_keys=courier_keys)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -211,6 +215,26 @@ async def _placer(http: Http, city: City, seed: int, until: float, tally: ClassT
             await asyncio.sleep(min(float(headers.get("retry-after", "1")), 0.2))
 
 
+async def _pinger(http: Http, index: int, until: float, tally: ClassTally) -> None:
+    """A courier on shift sending its position every ``PING_EVERY_S`` (a critical class)."""
+    rng = random.Random(500 + index)
+    device = f"bench-{index}-{uuid.uuid4().hex[:6]}"
+    await http.call("POST", "/v1/courier/shift/start", {"device_id": device, "duration_s": 7200})
+    lat, lng = NEAR["lat"], NEAR["lng"]
+    while time.monotonic() < until:
+        lat, lng = lat + rng.uniform(-1e-4, 1e-4), lng + rng.uniform(-1e-4, 1e-4)
+        t0 = time.perf_counter()
+        try:
+            status, _ = await http.call("POST", "/v1/courier/location", {
+                "device_id": device, "lat": lat, "lng": lng, "accuracy_m": 10.0,
+                "client_ts": time.time(), "speed_mps": 4.0})
+        except OSError:
+            tally.add(599, 0.0)
+            continue
+        tally.add(status, (time.perf_counter() - t0) * 1000)
+        await asyncio.sleep(PING_EVERY_S)
+
+
 async def _browser(http: Http, city: City, seed: int, until: float, tally: ClassTally,
                    backoff_cap_s: float) -> None:
     rng = random.Random(seed)
@@ -238,13 +262,16 @@ async def _browser(http: Http, city: City, seed: int, until: float, tally: Class
 
 
 async def _clients(port: int, city: City, *, seconds: float, placers: int, browsers: int,
-                   backoff_cap_s: float, orders: ClassTally, browse: ClassTally) -> None:
+                   backoff_cap_s: float, tallies: dict[str, ClassTally]) -> None:
     until = time.monotonic() + seconds
     keys = city.consumer_keys
     conns = [Http("127.0.0.1", port, keys[i % len(keys)]) for i in range(placers + browsers)]
-    tasks = [_placer(conns[i], city, i, until, orders) for i in range(placers)]
-    tasks += [_browser(conns[placers + i], city, 1000 + i, until, browse, backoff_cap_s)
-              for i in range(browsers)]
+    pingers = [Http("127.0.0.1", port, key) for key in city.courier_keys]
+    tasks = [_placer(conns[i], city, i, until, tallies["orders"]) for i in range(placers)]
+    tasks += [_browser(conns[placers + i], city, 1000 + i, until, tallies["browse"],
+                       backoff_cap_s) for i in range(browsers)]
+    tasks += [_pinger(http, i, until, tallies["pings"]) for i, http in enumerate(pingers)]
+    conns += pingers
     try:
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=seconds + 60)
     finally:
@@ -255,21 +282,21 @@ async def _clients(port: int, city: City, *, seconds: float, placers: int, brows
 def phase(base: str, pid: int, city: City, *, seconds: float, placers: int, browsers: int,
           backoff_cap_s: float) -> dict[str, Any]:
     """Run placers and browsers for ``seconds``; per-class tallies and the server's CPU."""
-    orders, browse = ClassTally(), ClassTally()
+    tallies = {"orders": ClassTally(), "pings": ClassTally(), "browse": ClassTally()}
     port = int(base.rsplit(":", 1)[1])
     cpu0 = cpu_seconds(pid)
     asyncio.run(_clients(port, city, seconds=seconds, placers=placers, browsers=browsers,
-                         backoff_cap_s=backoff_cap_s, orders=orders, browse=browse))
-    return {"orders": orders.summary(), "browse": browse.summary(),
+                         backoff_cap_s=backoff_cap_s, tallies=tallies))
+    return {**{name: t.summary() for name, t in tallies.items()},
             "server_cpu_s": round(cpu_seconds(pid) - cpu0, 2), "seconds": seconds,
             "placers": placers, "browsers": browsers}
 
 
 def bench(*, seconds: float, placers: int, browsers: int, shed_browse: int, shed_normal: int,
-          backoff_cap_s: float = 0.05, baseline: bool = True,
+          pingers: int = 2, backoff_cap_s: float = 0.05, baseline: bool = True,
           announce: bool = True) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, database("sqlite", tmp) as env:
-        city = prepare(env, consumers=max(4, placers + browsers))
+        city = prepare(env, consumers=max(4, placers + browsers), couriers=pingers)
         base_env = {**env, **NO_RATE_LIMITS}
         shed_env = {**base_env, "LASTMILE_SHED_BROWSE_INFLIGHT": str(shed_browse),
                     "LASTMILE_SHED_NORMAL_INFLIGHT": str(shed_normal),
@@ -287,6 +314,7 @@ def bench(*, seconds: float, placers: int, browsers: int, shed_browse: int, shed
     names = [name for name in ("baseline", "surge_unshed", "surge_shed") if name in out]
     out["order_p99_ms"] = {k: out[k]["orders"]["p99_ms"] for k in names}
     out["order_p50_ms"] = {k: out[k]["orders"]["p50_ms"] for k in names}
+    out["ping_p99_ms"] = {k: out[k]["pings"]["p99_ms"] for k in names}
     return out
 
 
@@ -301,6 +329,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--placers", type=int, default=4, help="order placement threads")
     parser.add_argument("--browse-clients", type=int, default=50,
                         help="browse threads in the surge (the baseline has 1/50 of them)")
+    parser.add_argument("--pingers", type=int, default=2, help="couriers pinging (critical)")
     parser.add_argument("--shed-browse", type=int, default=4)
     parser.add_argument("--shed-normal", type=int, default=8)
     parser.add_argument("--backoff-cap", type=float, default=0.05)
@@ -310,7 +339,7 @@ def main(argv: list[str] | None = None) -> None:
         args.seconds, args.placers, args.browse_clients = 3.0, 2, 16
     out = bench(seconds=args.seconds, placers=args.placers, browsers=args.browse_clients,
                 shed_browse=args.shed_browse, shed_normal=args.shed_normal,
-                backoff_cap_s=args.backoff_cap)
+                pingers=args.pingers, backoff_cap_s=args.backoff_cap)
     print(json.dumps(out), flush=True)
 
 

@@ -16,7 +16,7 @@ import overload  # noqa: E402
 pytestmark = pytest.mark.slow
 
 
-def test_in_a_surge_browse_is_shed_and_orders_keep_succeeding_with_bounded_latency():
+def test_in_a_surge_browse_is_shed_while_orders_and_pings_succeed_with_bounded_latency():
     out = overload.bench(seconds=2.0, placers=2, browsers=16, shed_browse=3, shed_normal=6,
                          baseline=False, announce=False)
     unshed, shed = out["surge_unshed"], out["surge_shed"]
@@ -24,5 +24,7 @@ def test_in_a_surge_browse_is_shed_and_orders_keep_succeeding_with_bounded_laten
     # with shedding: browse refused with 429, every order placed
     assert shed["browse"]["shed"] > 0
     assert shed["orders"]["shed"] == 0 and shed["orders"]["errors"] == 0
+    assert shed["pings"]["admitted"] > 0  # courier updates are critical too: never shed
+    assert shed["pings"]["shed"] == 0 and shed["pings"]["errors"] == 0
     assert shed["orders"]["admitted"] >= unshed["orders"]["admitted"] > 0
     assert shed["orders"]["p50_ms"] < unshed["orders"]["p50_ms"], out["order_p50_ms"]
