@@ -88,6 +88,6 @@ def _overload_from_env(e: dict[str, str]) -> _OverloadFields:
         try:
             found[name] = kind(raw)
         except ValueError as exc:
-            raise ValueError(f"LASTMILE_{name.upper()} must be a {kind.__name__} "
-                             f"(got {raw!r})") from exc
+            expected = "an integer" if kind is int else "a number"
+            raise ValueError(f"LASTMILE_{name.upper()} must be {expected} (got {raw!r})") from exc
     return cast(_OverloadFields, found)
