@@ -66,7 +66,10 @@ def test_an_unreachable_redis_lets_requests_through_fast_instead_of_hanging(sqli
     # a port nothing listens on: the limiter fails open; admission control still bounds load
     p.container.settings = replace(p.container.settings, redis_url="redis://127.0.0.1:1/0",
                                    rate_limit_browse="1/minute")
-    with TestClient(create_app(p.container, start_workers=False)) as client:
+    app = create_app(p.container, start_workers=False)
+    with TestClient(app) as client:
         codes = [client.get("/v1/consumer/merchants", headers=key, params=MERCHANTS).status_code
                  for _ in range(3)]
     assert codes == [200, 200, 200]
+    # one failed Redis call; the next requests skipped the limiter instead of timing out again
+    assert app.state.overload.limits.storage_failures == 1

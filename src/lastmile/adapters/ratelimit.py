@@ -32,6 +32,9 @@ from lastmile.core.overload import Priority
 
 log = logging.getLogger(__name__)
 REDIS_TIMEOUT_S = 0.25  # a cut Redis must not hold a request: the check fails open instead
+# After a storage failure the limiter is skipped this long, so a Redis outage costs one
+# timeout per process per period, not one per request (and one log line, not thousands).
+STORAGE_RETRY_S = 5.0
 
 STRATEGIES: dict[str, type[RateLimiter]] = {
     "moving-window": MovingWindowRateLimiter,
@@ -78,6 +81,8 @@ class RateLimits:
         self._strategy = STRATEGIES[strategy]
         self._limiter: RateLimiter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._skip_until = 0.0
+        self.storage_failures = 0
         self.shared = redis_url is not None
 
     def describe(self) -> dict[str, str]:
@@ -101,14 +106,18 @@ class RateLimits:
         item = self._limits.get(priority)
         if item is None:
             return ALLOWED
+        if self._skip_until and self._now() < self._skip_until:
+            return ALLOWED
         limiter = self._current()
         try:
             if await limiter.hit(item, priority.value, client):
                 return ALLOWED
             stats = await limiter.get_window_stats(item, priority.value, client)
         except Exception as exc:  # storage down: admission control still bounds the load
-            log.warning("rate limit storage unavailable, request let through: %s",
-                        type(exc).__name__)
+            self.storage_failures += 1
+            self._skip_until = self._now() + STORAGE_RETRY_S
+            log.warning("rate limit storage unavailable (%s): requests let through for %.0f s",
+                        type(exc).__name__, STORAGE_RETRY_S)
             return ALLOWED
         wait = max(1, math.ceil(stats.reset_time - self._now()))
         return Verdict(allowed=False, limit=str(item), retry_after_s=wait)
