@@ -51,7 +51,7 @@ PING_EVERY_S = 0.1  # far faster than a real courier app: enough samples in a sh
 UNSHED = {"LASTMILE_SHED_BROWSE_INFLIGHT": "100000", "LASTMILE_SHED_NORMAL_INFLIGHT": "100000",
           "LASTMILE_SHED_CRITICAL_INFLIGHT": "100000"}
 NO_RATE_LIMITS = {"LASTMILE_RATE_LIMIT_CRITICAL": "", "LASTMILE_RATE_LIMIT_NORMAL": "",
-                  "LASTMILE_RATE_LIMIT_BROWSE": ""}
+                  "LASTMILE_RATE_LIMIT_BROWSE": ""}  # harness.database sets these too
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -31,10 +31,12 @@ def metrics() -> OverloadMetrics:
         shed=Counter("lastmile_shed_total", "Requests refused with 429, per priority class and "
                      "reason (rate_limit: the client's limit; overload: admission control)",
                      ["priority", "reason"]),
-        inflight=Gauge("lastmile_inflight", "Requests in flight in this process, per class",
-                       ["priority"]),
+        # multiprocess modes matter only under PROMETHEUS_MULTIPROC_DIR (several API
+        # processes): in flight adds up over live processes; a breaker shows its worst state.
+        inflight=Gauge("lastmile_inflight", "Requests in flight, per class", ["priority"],
+                       multiprocess_mode="livesum"),
         breaker_state=Gauge("lastmile_breaker_state", "Circuit breaker state: 0 closed, "
-                            "1 half-open, 2 open", ["name"]),
+                            "1 half-open, 2 open", ["name"], multiprocess_mode="max"),
         breaker_failures=Counter("lastmile_breaker_failures_total", "Failed calls through a "
                                  "circuit breaker", ["name"]),
     )
