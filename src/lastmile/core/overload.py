@@ -52,6 +52,9 @@ class AdmissionPolicy:
             raise ValueError("in-flight ceilings must satisfy 1 <= browse_max <= normal_max <= "
                              f"critical_max (got {self.browse_max}, {self.normal_max}, "
                              f"{self.critical_max})")
+        waits = (self.retry_after_critical_s, self.retry_after_normal_s, self.retry_after_browse_s)
+        if min(waits) < 1:
+            raise ValueError(f"retry_after_*_s must be >= 1 s (got {waits})")
 
     def ceiling(self, priority: Priority) -> int:
         return {Priority.CRITICAL: self.critical_max, Priority.NORMAL: self.normal_max,
