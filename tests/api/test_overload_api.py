@@ -72,4 +72,6 @@ def test_ops_see_priorities_limits_and_breakers(api):
     assert admission["shedding"] == [] and admission["admitted"]["critical"] >= 1
     assert body["breakers"] == [{"name": "webhook:hooks.example:443", "state": "closed",
                                  "failures": 0, "fail_max": 5, "reset_s": 30.0}]
+    assert "POST /v1/consumer/orders" in body["routes"]["critical"]
+    assert "GET /v1/consumer/merchants" in body["routes"]["browse"]
     assert api.client.get("/v1/ops/overload", headers=api.h("consumer")).status_code == 403
