@@ -1,7 +1,8 @@
-"""A bounded surge against real `lastmile serve` processes on loopback (bench/overload.py at a
-small size: 2 s phases, 16 browse clients against 2 order placers and 2 pinging couriers; the
-full bench runs the x50 of 50 browse clients against the baseline's 1): browse is shed first while order placement keeps succeeding, faster than in
-the same surge without shedding. Latencies are compared with each other, never with fixed ms."""
+"""A bounded surge against real `lastmile serve` processes on loopback (bench/overload.py at
+a small size: 2 s phases, 16 browse clients against 2 order placers and 2 pinging couriers;
+the full bench runs 50 browse clients against the baseline's 1, the x50): browse is shed first
+while order placement keeps succeeding, faster than in the same surge without shedding.
+Latencies are compared with each other, never with fixed ms."""
 
 from __future__ import annotations
 
