@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
+from lastmile.adapters.breakers import BreakerChannel, Breakers, BreakerTransport
 from lastmile.adapters.bus.memory import InProcessBus
 from lastmile.adapters.bus.outbox import Relay
 from lastmile.adapters.clock import SystemClock, UuidIds
@@ -16,6 +17,7 @@ from lastmile.adapters.dispatch_worker import DispatchWorker
 from lastmile.adapters.live.memory import MemoryLiveStore
 from lastmile.adapters.loop import LoopWorker
 from lastmile.adapters.region_leases import LeaseKeeper, new_worker_id
+from lastmile.adapters.notify.channels import LogChannel
 from lastmile.adapters.secret_key import signing_key
 from lastmile.adapters.webhooks.http import HttpTransport
 from lastmile.adapters.webhooks.worker import DriveWorkers, install_drive
@@ -45,11 +47,15 @@ class Container:
     dispatcher: DispatchWorker | None = None
     extras: dict[str, object] = field(default_factory=dict)
     worker_id: str = field(default_factory=new_worker_id)  # owner name on leases
+    breakers: Breakers = field(default_factory=Breakers)  # one per outside party (ops API reads)
 
     def start(self) -> None:
         # Subscribe before the relay publishes anything.
-        transport = HttpTransport(allow_private_networks=self.settings.webhooks_allow_private)
-        install_drive(self, transport=transport).start()
+        transport = BreakerTransport(
+            HttpTransport(allow_private_networks=self.settings.webhooks_allow_private),
+            self.breakers)
+        channels = {"log": BreakerChannel("log", LogChannel(), self.breakers)}
+        install_drive(self, transport=transport, channels=channels).start()
         if self.relay is None:
             self.outbox_relay = self.outbox_relay or Relay(self.services, self.bus)
             self.relay = self.outbox_relay.worker(self.settings.relay_interval_s)
@@ -105,7 +111,9 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
     live, states = _live_state(settings)
     tracking = Tracking(services=services, live=live, states=states, publisher=bus)
     return Container(settings=settings, engine=engine, services=services, bus=bus, live=live,
-                     tracking=tracking, dispatch_interval_s=dispatch_interval_s)
+                     tracking=tracking, dispatch_interval_s=dispatch_interval_s,
+                     breakers=Breakers(fail_max=settings.breaker_fail_max,
+                                       reset_s=settings.breaker_reset_s))
 
 
 def _live_state(settings: Settings) -> tuple[LiveStore, TrackStates]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict, cast, get_type_hints
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,6 +31,19 @@ class Settings:
     workers: int = 1  # API processes `lastmile serve` runs (scale profile only above 1)
     # PostgreSQL connections the whole API tier may hold; each process gets its share.
     db_max_connections: int = 80
+    # Overload protection (docs/overload.md). Per-client rate limits per priority class in
+    # the ``limits`` notation ("20/second", "" for none), shared in Redis when redis_url is set.
+    rate_limit_critical: str = "60/second"
+    rate_limit_normal: str = "30/second"
+    rate_limit_browse: str = "20/second"
+    rate_limit_strategy: str = "moving-window"  # or "sliding-window" (cheaper, approximate)
+    # Requests in flight in one process above which a class is shed (browse first).
+    shed_browse_inflight: int = 32
+    shed_normal_inflight: int = 64
+    shed_critical_inflight: int = 256
+    # Circuit breakers around webhook receivers and notification channels.
+    breaker_fail_max: int = 5
+    breaker_reset_s: float = 30.0
 
     @staticmethod
     def from_env(env: dict[str, str] | None = None) -> Settings:
@@ -45,6 +59,7 @@ class Settings:
             profile=e.get("LASTMILE_PROFILE") or "embedded",
             workers=_int(e, "LASTMILE_WORKERS", 1),
             db_max_connections=_int(e, "LASTMILE_DB_MAX_CONNECTIONS", 80),
+            **_overload_from_env(e),
         )
 
     def redacted_database_url(self) -> str:
@@ -66,3 +81,30 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         return int(text)
     except ValueError:
         raise ValueError(f"{name} must be an integer (got {text!r})") from None
+
+class _OverloadFields(TypedDict, total=False):
+    rate_limit_critical: str
+    rate_limit_normal: str
+    rate_limit_browse: str
+    rate_limit_strategy: str
+    shed_browse_inflight: int
+    shed_normal_inflight: int
+    shed_critical_inflight: int
+    breaker_fail_max: int
+    breaker_reset_s: float
+
+
+def _overload_from_env(e: dict[str, str]) -> _OverloadFields:
+    """The overload settings present in ``e`` (``LASTMILE_<NAME>``; absent ones keep their
+    defaults); a malformed number names the variable."""
+    found: dict[str, object] = {}
+    for name, kind in get_type_hints(_OverloadFields).items():
+        raw = e.get(f"LASTMILE_{name.upper()}")
+        if raw is None:
+            continue
+        try:
+            found[name] = kind(raw)
+        except ValueError as exc:
+            expected = "an integer" if kind is int else "a number"
+            raise ValueError(f"LASTMILE_{name.upper()} must be {expected} (got {raw!r})") from exc
+    return cast(_OverloadFields, found)

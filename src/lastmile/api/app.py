@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from lastmile import __version__
 from lastmile.api import errors
+from lastmile.api.overload import OverloadGuard, overload_state
 from lastmile.api.page_headers import HtmlSecurityHeaders
 from lastmile.api.routers import (
     consumer,
@@ -19,6 +20,7 @@ from lastmile.api.routers import (
     drive,
     merchant,
     ops,
+    overload,
     streams,
     tracking_page,
 )
@@ -48,8 +50,11 @@ def create_app(container: Container, *, start_workers: bool = True) -> FastAPI:
     app.state.stream_hub = hub
     errors.install(app)
     app.add_middleware(HtmlSecurityHeaders)
+    # Added last, so outermost: a shed request is refused before any other middleware runs.
+    app.state.overload = overload_state(container.settings)
+    app.add_middleware(OverloadGuard, state=app.state.overload)
     for module in (consumer, merchant, courier, ops, streams, dashboard, drive, dead_letters,
-                   tracking_page):
+                   tracking_page, overload):
         app.include_router(module.router, responses=errors.PROBLEM_RESPONSES)
 
     @app.get("/healthz", tags=["meta"])

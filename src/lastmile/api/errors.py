@@ -46,7 +46,8 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     for status, description in ((400, "Refused"), (401, "No valid API key"),
                                 (403, "Not allowed for this key"), (404, "Not found"),
                                 (409, "Conflicts with the current state"),
-                                (422, "Invalid input, naming the field"))
+                                (422, "Invalid input, naming the field"),
+                                (429, "Rate limited or shed under overload: see Retry-After"))
 }
 
 

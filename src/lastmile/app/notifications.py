@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from lastmile.app.circuits import CircuitOpen
 from lastmile.app.context import Services
 from lastmile.app.events import Event
 from lastmile.core.delivery.notices import (
@@ -91,6 +92,9 @@ def send_notifications_once(services: Services, channels: Mapping[str, Channel],
             if channel is None:
                 raise LookupError(f"no channel {n.channel!r} configured")
             channel.send(n)
+        except CircuitOpen as exc:  # the channel is known down: nothing sent, no attempt spent
+            _postpone(services, n, exc)
+            continue
         except Exception as exc:  # recorded on the row and retried: never lost, never silent
             error = f"{type(exc).__name__}: {exc}"[:500]
         _settle(services, n, error, policy)
@@ -111,6 +115,14 @@ def _settle(services: Services, n: Notification, error: str | None,
     else:
         nxt = replace(n, attempts=attempts, last_error=error,
                       next_attempt_at=now + retry_delay_s(attempts, base_s=policy.retry_base_s))
+    with services.uow() as uow:
+        uow.notifications.save(nxt)
+        uow.commit()
+
+
+def _postpone(services: Services, n: Notification, circuit: CircuitOpen) -> None:
+    nxt = replace(n, next_attempt_at=services.clock.now() + max(1.0, circuit.retry_after_s),
+                  last_error=str(circuit)[:500])
     with services.uow() as uow:
         uow.notifications.save(nxt)
         uow.commit()

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from lastmile.app.circuits import CircuitOpen
 from lastmile.app.context import Services, new_event, record
 from lastmile.app.events import Event
 from lastmile.app.live import LiveStore
@@ -310,6 +311,9 @@ def _attempt(services: Services, transport: WebhookTransport, message: Message,
         try:
             status_code = transport.post(endpoint.url, body, headers, timeout_s)
             error = None if 200 <= status_code < 300 else f"HTTP {status_code}"
+        except CircuitOpen as exc:  # nothing was sent: later, and no attempt spent
+            _postpone(services, message, exc)
+            return
         except Exception as exc:  # any receiver failure is recorded on the row and retried
             error = f"{type(exc).__name__}: {exc}"[:500]
     now = services.clock.now()
@@ -327,5 +331,16 @@ def _attempt(services: Services, transport: WebhookTransport, message: Message,
     with services.uow() as uow:
         uow.webhooks.add_attempt(message_id=message.id, attempt=attempts, at=now,
                                  status_code=status_code, error=error)
+        uow.webhooks.save_message(nxt)
+        uow.commit()
+
+
+def _postpone(services: Services, message: Message, circuit: CircuitOpen) -> None:
+    """Back in the queue for when the receiver's breaker lets a trial through; no attempt
+    row (no request was made) and ``attempts`` unchanged, so an outage longer than the
+    retry schedule does not send the message to the dead letters unattempted."""
+    nxt = replace(message, next_attempt_at=services.clock.now() + max(1.0, circuit.retry_after_s),
+                  last_error=str(circuit)[:500])
+    with services.uow() as uow:
         uow.webhooks.save_message(nxt)
         uow.commit()
