@@ -16,8 +16,8 @@ from lastmile.adapters.db.uow import SqlUnitOfWorkFactory
 from lastmile.adapters.dispatch_worker import DispatchWorker
 from lastmile.adapters.live.memory import MemoryLiveStore
 from lastmile.adapters.loop import LoopWorker
-from lastmile.adapters.region_leases import LeaseKeeper, new_worker_id
 from lastmile.adapters.notify.channels import LogChannel
+from lastmile.adapters.region_leases import LeaseKeeper, new_worker_id
 from lastmile.adapters.secret_key import signing_key
 from lastmile.adapters.webhooks.http import HttpTransport
 from lastmile.adapters.webhooks.worker import DriveWorkers, install_drive
