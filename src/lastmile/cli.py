@@ -40,6 +40,7 @@ def _settings(data_dir: Path | None, database_url: str | None) -> Settings:
         data_dir=data_dir or base.data_dir, database_url=database_url or base.database_url,
         redis_url=base.redis_url, nats_url=base.nats_url, redis_prefix=base.redis_prefix,
         webhooks_allow_private=base.webhooks_allow_private,
+        tracing=base.tracing, log_format=base.log_format,
     )
 
 
@@ -184,13 +185,19 @@ def serve(
     """Serve the HTTP API (OpenAPI at /docs) and the ops dashboard (/ops/dashboard)."""
     import uvicorn
 
+    from lastmile.adapters.telemetry.setup import configure_process
     from lastmile.api.app import create_app
     from lastmile.bootstrap import build
 
-    container = build(_settings(data_dir, database_url), dispatch_interval_s=dispatch_every)
+    settings = _settings(data_dir, database_url)
+    configure_process(settings)
+    container = build(settings, dispatch_interval_s=dispatch_every)
     console.print(f"lastmile on http://{host}:{port}  (docs: /docs; database "
                   f"{container.settings.redacted_database_url()})")
-    uvicorn.run(create_app(container), host=host, port=port, log_level="warning")
+    # log_config=None keeps configure_process's handler; the access log is the middleware's
+    # (route templates, request ids; uvicorn's would print raw, token-bearing paths).
+    uvicorn.run(create_app(container), host=host, port=port, log_level="warning",
+                log_config=None, access_log=False)
 
 
 from lastmile.sim.demo_command import demo  # noqa: E402  (typer command, lazy body)

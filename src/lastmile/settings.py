@@ -24,6 +24,10 @@ class Settings:
     relay_interval_s: float = 0.2
     # How often late orders are flagged and finished shifts ended.
     housekeeping_interval_s: float = 30.0
+    # LASTMILE_TRACING: off (ids made and propagated, nothing recorded), console or memory;
+    # LASTMILE_LOG_FORMAT: json lines or text (adapters.telemetry, docs/observability.md).
+    tracing: str = "off"
+    log_format: str = "json"
 
     @staticmethod
     def from_env(env: dict[str, str] | None = None) -> Settings:
@@ -36,6 +40,8 @@ class Settings:
             redis_prefix=e.get("LASTMILE_REDIS_PREFIX", "lastmile:"),
             secret_key=e.get("LASTMILE_SECRET_KEY") or None,
             webhooks_allow_private=e.get("LASTMILE_WEBHOOKS_ALLOW_PRIVATE", "") in ("1", "true"),
+            tracing=_choice(e, "LASTMILE_TRACING", ("off", "console", "memory"), "off"),
+            log_format=_choice(e, "LASTMILE_LOG_FORMAT", ("json", "text"), "json"),
         )
 
     def redacted_database_url(self) -> str:
@@ -47,3 +53,10 @@ class Settings:
             user = creds.split(":", 1)[0]
             return f"{scheme}://{user}:***@{host}"
         return url
+
+
+def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = env.get(name) or default
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
+    return value
