@@ -40,7 +40,7 @@ _SECRETS: tuple[re.Pattern[str], ...] = (
                r"signature)=)[^&\s\"']+"),
     re.compile(r"(?i)([\"']?\b(?:pin|password|passwd|secret|api_key|token)[\"']?\s*[:=]\s*"
                r"[\"']?)[^\s\"',}&]+"),
-    re.compile(r"(://[^/\s:@]+:)[^@\s/]+(?=@)"),  # a password in a URL
+    re.compile(r"(://[^/\s:@]*:)[^@\s/]+(?=@)"),  # a password in a URL (user may be empty)
     re.compile(r"(/track/)[^\s/?\"'.]+"),  # public tracking links are bearer tokens
 )
 
