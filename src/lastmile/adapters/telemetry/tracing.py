@@ -43,6 +43,7 @@ INSTRUMENTATION = "lastmile"
 class _Holder:
     provider: TracerProvider | None = None
     exporter: InMemorySpanExporter | None = None
+    tracer: trace.Tracer | None = None  # asked for on every request: made once per provider
 
 
 def configure_tracing(mode: str) -> InMemorySpanExporter | None:
@@ -60,6 +61,7 @@ def configure_tracing(mode: str) -> InMemorySpanExporter | None:
         exporter = InMemorySpanExporter() if mode == "memory" else None
         provider.add_span_processor(SimpleSpanProcessor(exporter or ConsoleSpanExporter()))
     _Holder.provider, _Holder.exporter = provider, exporter
+    _Holder.tracer = provider.get_tracer(INSTRUMENTATION, __version__)
     if old is not None:
         old.shutdown()
     return exporter
@@ -67,10 +69,10 @@ def configure_tracing(mode: str) -> InMemorySpanExporter | None:
 
 def tracer() -> trace.Tracer:
     """The tracer of the configured provider (``off`` until ``configure_tracing`` runs)."""
-    if _Holder.provider is None:
+    if _Holder.tracer is None:
         configure_tracing("off")
-    assert _Holder.provider is not None
-    return _Holder.provider.get_tracer(INSTRUMENTATION, __version__)
+    assert _Holder.tracer is not None
+    return _Holder.tracer
 
 
 def current_ids() -> tuple[str, str] | None:
