@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,29 @@ def test_a_bus_without_lag_adds_no_bus_family(tmp_path: Path) -> None:
     finally:
         engine.dispose()
     assert "lastmile_event_bus_pending" not in text
+
+
+def test_a_failed_worker_tick_is_counted_by_worker_name() -> None:
+    from prometheus_client import REGISTRY
+
+    from lastmile.adapters.loop import LoopWorker
+
+    def errors() -> float:
+        return REGISTRY.get_sample_value("lastmile_worker_tick_errors_total",
+                                         {"worker": "obs-test-tick"}) or 0.0
+
+    before = errors()
+    failed = threading.Event()
+
+    def tick() -> None:
+        failed.set()
+        raise ConnectionError("database is down")
+
+    worker = LoopWorker("obs-test-tick", tick, 0.01)
+    worker.start()
+    try:
+        assert failed.wait(10)
+    finally:
+        worker.stop()
+    assert worker.errors >= 1
+    assert errors() - before == worker.errors

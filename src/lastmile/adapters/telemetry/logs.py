@@ -147,4 +147,7 @@ def configure_logging(log_format: str = "json", *, level: int = logging.INFO,
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    # Alembic announces each of its plugins at INFO on every start; its migration lines
+    # ("Running upgrade ...", alembic.runtime.migration) stay.
+    logging.getLogger("alembic.runtime.plugins").setLevel(max(level, logging.WARNING))
     return handler

@@ -53,6 +53,12 @@ RELAY_EVENTS = Counter(
     "Outbox relay outcomes: events fanned out, and deliveries to durable subscribers "
     "delivered, retried, parked or lost to another relay's lease.", ["outcome"])
 
+WORKER_TICK_ERRORS = Counter(
+    "lastmile_worker_tick_errors",
+    "Failed ticks of a background worker (outbox-relay, housekeeping, senders...): a tick "
+    "that raised, logged and retried at the next one (a database outage shows here).",
+    ["worker"])
+
 
 def count_relay(counts: Mapping[str, int]) -> None:
     """Adds one relay tick's committed counts (``RelayStats.as_dict()`` keys)."""
