@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client.parser import text_string_to_metric_families
 
 from lastmile.adapters.bus.outbox import IdempotentHandler, Relay
-from lastmile.adapters.telemetry.logs import configure_logging
+from lastmile.adapters.telemetry.logs import RequestContext, configure_logging
 from lastmile.adapters.telemetry.tracing import configure_tracing
 from lastmile.api.observability import RouteTemplates
 from lastmile.app.events import Event
@@ -202,6 +202,23 @@ def test_a_clients_trace_goes_through_the_outbox_to_the_consumer(
     handler_spans = [s for s in consumers if s.parent and by_id.get(s.parent.span_id)
                      in consumers]
     assert len(handler_spans) == len(seen)
+
+
+def test_a_failing_delivery_is_an_error_span_and_its_warning_has_the_trace_id(
+        api: Any, spans: InMemorySpanExporter, caplog: pytest.LogCaptureFixture) -> None:
+    p = api.platform
+    _recording(api, "obs-fails", fail=[True])  # the seed's events fail too: cleared below
+    spans.clear()
+    caplog.clear()
+    _place(api, traceparent=TRACEPARENT)
+    caplog.handler.addFilter(RequestContext())
+    with caplog.at_level(logging.WARNING, "lastmile.adapters.bus.outbox"):
+        Relay(p.services, p.container.bus).run_once()
+    failed = [s for s in spans.get_finished_spans() if s.kind is SpanKind.CONSUMER
+              and s.status.status_code is StatusCode.ERROR]
+    assert failed and {f"{s.context.trace_id:032x}" for s in failed} == {TRACE_ID}
+    warnings = [r for r in caplog.records if "subscriber obs-fails failed" in r.getMessage()]
+    assert warnings and {getattr(r, "trace_id", None) for r in warnings} == {TRACE_ID}
 
 
 def test_a_request_without_traceparent_starts_its_own_trace(

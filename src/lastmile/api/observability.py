@@ -90,6 +90,8 @@ def _request_id(headers: dict[str, str]) -> str:
 
 
 class Observability:
+    """Request id, server span, HTTP and WebSocket metrics, one access line: see above."""
+
     def __init__(self, app: ASGIApp):
         self.app = app
         self._templates: RouteTemplates | None = None

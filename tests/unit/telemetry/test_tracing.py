@@ -107,3 +107,4 @@ def test_tracing_off_records_nothing_but_still_makes_ids() -> None:
 def test_an_unknown_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="LASTMILE_TRACING must be one of"):
         configure_tracing("zipkin")
+

@@ -42,7 +42,7 @@ from typing import Protocol
 
 from lastmile.adapters.loop import LoopWorker
 from lastmile.adapters.telemetry.metrics import count_relay
-from lastmile.adapters.telemetry.tracing import consumer_span
+from lastmile.adapters.telemetry.tracing import consumer_span, record_failure
 from lastmile.app.context import Services
 from lastmile.app.events import Event
 from lastmile.app.ports import EventBus, QueuedEvent, UnitOfWork
@@ -170,16 +170,17 @@ class Relay:
             if subject in failing_subjects or self._services.clock.now() > give_back_at:
                 outcome.untried.append(q.seq)  # behind a failure of its subject, or out of time
                 continue
-            try:
-                with consumer_span(name, q.event):
+            with consumer_span(name, q.event) as span:  # the warning carries the trace id
+                try:
                     self._bus.deliver(name, q.event)
-            except Exception as exc:  # a failing subscriber is retried, then parked
-                log.warning("subscriber %s failed on %s %s (attempt %d): %r", name,
-                            q.event.type, q.event.event_id, q.attempts + 1, exc)
-                outcome.failed.append((q, f"{type(exc).__name__}: {exc}"))
-                failing_subjects.add(subject)
-            else:
-                outcome.delivered.append(q.seq)
+                except Exception as exc:  # a failing subscriber is retried, then parked
+                    record_failure(span, exc)
+                    log.warning("subscriber %s failed on %s %s (attempt %d): %r", name,
+                                q.event.type, q.event.event_id, q.attempts + 1, exc)
+                    outcome.failed.append((q, f"{type(exc).__name__}: {exc}"))
+                    failing_subjects.add(subject)
+                else:
+                    outcome.delivered.append(q.seq)
         return outcome
 
     def _settle(self, name: str, outcome: _Outcome) -> None:

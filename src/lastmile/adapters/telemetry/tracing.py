@@ -120,6 +120,13 @@ def consumer_span(consumer: str, event: Event) -> Iterator[Span]:
         yield span
 
 
+def record_failure(span: Span, exc: BaseException) -> None:
+    """Marks ``span`` failed with ``exc`` where the caller handles the exception itself
+    (the relay retries it) instead of letting it leave the span."""
+    span.record_exception(exc)
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+
+
 def server_span_error(span: Span, status: int) -> None:
     """A 5xx is the server's error; a 4xx is the client's and leaves the span unset
     (OpenTelemetry's HTTP semantic conventions)."""
