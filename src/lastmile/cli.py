@@ -40,7 +40,7 @@ def _settings(data_dir: Path | None, database_url: str | None) -> Settings:
         data_dir=data_dir or base.data_dir, database_url=database_url or base.database_url,
         redis_url=base.redis_url, nats_url=base.nats_url, redis_prefix=base.redis_prefix,
         webhooks_allow_private=base.webhooks_allow_private,
-        tracing=base.tracing, log_format=base.log_format,
+        tracing=base.tracing, log_format=base.log_format, log_level=base.log_level,
     )
 
 

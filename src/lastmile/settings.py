@@ -28,6 +28,7 @@ class Settings:
     # LASTMILE_LOG_FORMAT: json lines or text (adapters.telemetry, docs/observability.md).
     tracing: str = "off"
     log_format: str = "json"
+    log_level: str = "info"  # LASTMILE_LOG_LEVEL; warning drops the per-request access lines
 
     @staticmethod
     def from_env(env: dict[str, str] | None = None) -> Settings:
@@ -42,6 +43,8 @@ class Settings:
             webhooks_allow_private=e.get("LASTMILE_WEBHOOKS_ALLOW_PRIVATE", "") in ("1", "true"),
             tracing=_choice(e, "LASTMILE_TRACING", ("off", "console", "memory"), "off"),
             log_format=_choice(e, "LASTMILE_LOG_FORMAT", ("json", "text"), "json"),
+            log_level=_choice(e, "LASTMILE_LOG_LEVEL", ("debug", "info", "warning", "error"),
+                              "info"),
         )
 
     def redacted_database_url(self) -> str:

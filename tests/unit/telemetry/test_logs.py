@@ -114,3 +114,27 @@ def test_formats_and_tracing_modes_are_checked_where_they_are_read() -> None:
     assert (Settings.from_env({}).log_format, Settings.from_env({}).tracing) == ("json", "off")
     with pytest.raises(ValueError, match="LASTMILE_LOG_FORMAT"):
         configure_logging("xml")
+
+
+def test_the_process_setup_applies_format_level_and_tracing(lines: io.StringIO) -> None:
+    from lastmile.adapters.telemetry.setup import configure_process
+    from lastmile.adapters.telemetry.tracing import current_ids
+
+    configure_process(Settings.from_env({"LASTMILE_LOG_FORMAT": "text",
+                                         "LASTMILE_LOG_LEVEL": "warning",
+                                         "LASTMILE_TRACING": "memory"}))
+    try:
+        root = logging.getLogger()
+        assert root.level == logging.WARNING
+        (handler,) = root.handlers
+        handler.setStream(lines)  # type: ignore[attr-defined]
+        logging.getLogger("lastmile.access").info("GET /healthz 200")
+        with tracer().start_as_current_span("s"):
+            assert current_ids() is not None
+            logging.getLogger("lastmile.x").warning("kept")
+    finally:
+        configure_tracing("off")
+    (line,) = lines.getvalue().splitlines()
+    assert " WARNING lastmile.x [trace_id=" in line and line.endswith(" kept")
+    with pytest.raises(ValueError, match="LASTMILE_LOG_LEVEL must be one of"):
+        Settings.from_env({"LASTMILE_LOG_LEVEL": "loud"})

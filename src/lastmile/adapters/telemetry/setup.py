@@ -11,8 +11,9 @@ from lastmile.adapters.telemetry.tracing import configure_tracing
 from lastmile.settings import Settings
 
 
-def configure_process(settings: Settings, *, level: int = logging.INFO) -> None:
-    """Structured, redacted logs in ``LASTMILE_LOG_FORMAT`` and the tracer provider of
-    ``LASTMILE_TRACING``."""
-    configure_logging(settings.log_format, level=level)
+def configure_process(settings: Settings) -> None:
+    """Structured, redacted logs in ``LASTMILE_LOG_FORMAT`` from ``LASTMILE_LOG_LEVEL`` up,
+    and the tracer provider of ``LASTMILE_TRACING``."""
+    configure_logging(settings.log_format, level=logging.getLevelNamesMapping()[
+        settings.log_level.upper()])
     configure_tracing(settings.tracing)
