@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client.parser import text_string_to_metric_families
@@ -277,6 +278,30 @@ def test_one_json_access_line_per_request_with_request_and_trace_ids(
                                                                 200)
     assert line["level"] == "INFO" and line["duration_ms"] >= 0
     assert line["timestamp"].endswith("+00:00")
+
+
+def test_an_unhandled_error_is_logged_with_the_request_id_and_counted_as_5xx(
+        api: Any, log_lines: io.StringIO) -> None:
+    app = api.client.app
+
+    def boom() -> None:
+        raise RuntimeError("bug")
+
+    app.add_api_route("/obs-test/boom/{n}", boom, include_in_schema=False)
+    before = _samples(api)
+    r = TestClient(app, raise_server_exceptions=False).get(
+        "/obs-test/boom/1", headers={"X-Request-ID": "req-500"})
+    assert r.status_code == 500
+    lines = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+    error = next(line for line in lines if line["message"] == "unhandled error")
+    assert error["request_id"] == "req-500" and "RuntimeError: bug" in error["exception"]
+    access = next(line for line in lines
+                  if line["logger"] == "lastmile.access" and line["request_id"] == "req-500")
+    assert (access["route"], access["status"]) == ("/obs-test/boom/{n}", 500)
+    assert error["trace_id"] == access["trace_id"]
+    key = {"method": "GET", "route": "/obs-test/boom/{n}", "status_class": "5xx"}
+    assert (_value(_samples(api), "lastmile_http_requests_total", **key)
+            - _value(before, "lastmile_http_requests_total", **key)) == 1
 
 
 def test_a_request_id_that_is_not_a_plain_token_is_replaced(api: Any) -> None:

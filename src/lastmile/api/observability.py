@@ -130,8 +130,10 @@ class Observability:
                                       (b"x-request-id", request_id.encode("latin-1"))]
             await send(message)
 
+        escaped = True
         try:
             await self.app(scope, receive, send_with_id)
+            escaped = False
         finally:
             duration_s = time.perf_counter() - started
             metrics.HTTP_IN_FLIGHT.dec()
@@ -145,8 +147,11 @@ class Observability:
                 "method": method, "route": route, "status": status,
                 "duration_ms": round(duration_s * 1000, 3)})
             span.end()
-            otel_context.detach(ctx_token)
-            request_id_var.reset(rid_token)
+            if not escaped:
+                otel_context.detach(ctx_token)
+                request_id_var.reset(rid_token)
+            # else: left set for the app's last-resort handler (outside every middleware),
+            # so its "unhandled error" line carries the ids; the request's task ends there.
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = _request_id(_headers(scope))
