@@ -188,11 +188,13 @@ def serve(
     import uvicorn
 
     from lastmile import serving
+    from lastmile.adapters.telemetry.setup import configure_process
     from lastmile.api.app import create_app
     from lastmile.bootstrap import build
     from lastmile.profiles import SCALE, ProfileError, check_profile
 
     settings = _settings(data_dir, database_url)
+    configure_process(settings)
     settings = replace(settings, profile=profile or settings.profile,
                        workers=workers or settings.workers)
     try:
@@ -209,7 +211,10 @@ def serve(
     container = build(settings, dispatch_interval_s=dispatch_every)
     console.print(f"lastmile on http://{host}:{port}  (docs: /docs; database "
                   f"{container.settings.redacted_database_url()})")
-    uvicorn.run(create_app(container), host=host, port=port, log_level="warning")
+    # log_config=None keeps configure_process's handler; the access log is the middleware's
+    # (route templates, request ids; uvicorn's would print raw, token-bearing paths).
+    uvicorn.run(create_app(container), host=host, port=port, log_level="warning",
+                log_config=None, access_log=False)
 
 
 @app.command()
@@ -233,9 +238,12 @@ def dispatcher(
         FleetSettings,
         run_until_signalled,
     )
+    from lastmile.adapters.telemetry.setup import configure_process
     from lastmile.bootstrap import build
 
-    container = build(_settings(data_dir, database_url))
+    settings = _settings(data_dir, database_url)
+    configure_process(settings)
+    container = build(settings)
     fleet = FleetSettings(every_s=every, ttl_s=ttl, housekeeping_every_s=housekeeping_every)
     process = DispatcherProcess(container.services, container.live, fleet,
                                 worker_id=container.worker_id)

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlsplit
+
+from lastmile.adapters.telemetry.metrics import prepare_multiprocess_dir
 
 from lastmile.profiles import check_profile, pool_size
 from lastmile.settings import Settings
@@ -132,9 +136,13 @@ def run(settings: Settings, *, host: str, port: int,
     prepare(settings)
     announce(banner(settings, host=host, port=port))
     os.environ.update(worker_env(settings))  # spawned workers inherit the environment
+    if settings.workers > 1:  # /metrics of any worker sums every worker's files
+        prepare_multiprocess_dir(Path(tempfile.mkdtemp(prefix="lastmile-metrics-")))
+    # log_config=None keeps the workers' structured, redacted logs; the access log is the
+    # observability middleware's (route templates, request ids), not uvicorn's raw paths.
     uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=settings.workers,
                 log_level="warning", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-                timeout_worker_healthcheck=HEALTHCHECK_S)
+                timeout_worker_healthcheck=HEALTHCHECK_S, log_config=None, access_log=False)
 
 
 def banner(settings: Settings, *, host: str, port: int) -> str:

@@ -44,6 +44,11 @@ class Settings:
     # Circuit breakers around webhook receivers and notification channels.
     breaker_fail_max: int = 5
     breaker_reset_s: float = 30.0
+    # LASTMILE_TRACING: off (ids made and propagated, nothing recorded), console or memory;
+    # LASTMILE_LOG_FORMAT: json lines or text (adapters.telemetry, docs/observability.md).
+    tracing: str = "off"
+    log_format: str = "json"
+    log_level: str = "info"  # LASTMILE_LOG_LEVEL; warning drops the per-request access lines
 
     @staticmethod
     def from_env(env: dict[str, str] | None = None) -> Settings:
@@ -60,6 +65,10 @@ class Settings:
             workers=_int(e, "LASTMILE_WORKERS", 1),
             db_max_connections=_int(e, "LASTMILE_DB_MAX_CONNECTIONS", 80),
             **_overload_from_env(e),
+            tracing=_choice(e, "LASTMILE_TRACING", ("off", "console", "memory"), "off"),
+            log_format=_choice(e, "LASTMILE_LOG_FORMAT", ("json", "text"), "json"),
+            log_level=_choice(e, "LASTMILE_LOG_LEVEL", ("debug", "info", "warning", "error"),
+                              "info"),
         )
 
     def redacted_database_url(self) -> str:
@@ -108,3 +117,8 @@ def _overload_from_env(e: dict[str, str]) -> _OverloadFields:
             expected = "an integer" if kind is int else "a number"
             raise ValueError(f"LASTMILE_{name.upper()} must be {expected} (got {raw!r})") from exc
     return cast(_OverloadFields, found)
+def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = env.get(name) or default
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
+    return value

@@ -6,6 +6,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from lastmile.adapters.telemetry.metrics import WORKER_TICK_ERRORS
+
 log = logging.getLogger(__name__)
 
 
@@ -31,6 +33,7 @@ class LoopWorker:
                 self._tick()
             except Exception as exc:  # survive a bad tick; counted, logged, retried next tick
                 self.errors += 1
+                WORKER_TICK_ERRORS.labels(self.name).inc()
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("%s tick failed", self.name)
 

@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from lastmile import __version__
 from lastmile.api import errors
 from lastmile.api.overload import OverloadGuard, overload_state
+from lastmile.adapters.telemetry.metrics import exposition_for, worker_exit
+from lastmile.api import errors, observability
 from lastmile.api.page_headers import HtmlSecurityHeaders
 from lastmile.api.routers import (
     consumer,
@@ -38,6 +40,7 @@ def create_app(container: Container, *, start_workers: bool = True) -> FastAPI:
         hub.stop()
         if start_workers:
             container.close()
+        worker_exit()  # in multi-process mode: this worker's live gauges leave the sums
 
     hub = StreamHub(container.bus)
 
@@ -56,6 +59,10 @@ def create_app(container: Container, *, start_workers: bool = True) -> FastAPI:
     for module in (consumer, merchant, courier, ops, streams, dashboard, drive, dead_letters,
                    tracking_page, overload):
         app.include_router(module.router, responses=errors.PROBLEM_RESPONSES)
+
+    # Last: the outermost middleware, so it times, counts and logs what the others answer.
+    observability.install(app, exposition_for(container.engine, container.services.clock,
+                                              container.bus))
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, Any]:

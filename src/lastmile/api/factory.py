@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lastmile.adapters.db.revision import require_current_schema
+from lastmile.adapters.telemetry.setup import configure_process
 from lastmile.api.app import create_app
 from lastmile.bootstrap import build
 from lastmile.settings import Settings
@@ -26,7 +27,9 @@ WORKER_HEADER = "X-Lastmile-Worker"
 def create_app_from_env() -> FastAPI:
     """One API process: the API, its WebSocket hub and an outbox relay; no dispatcher
     (``lastmile dispatcher`` runs those)."""
-    container = build(Settings.from_env(), run_migrations=False)
+    settings = Settings.from_env()
+    configure_process(settings)
+    container = build(settings, run_migrations=False)
     try:
         require_current_schema(container.engine)
     except Exception:

@@ -26,6 +26,7 @@ WS = "WS"  # the "method" of a WebSocket route in the table
 ROUTE_PRIORITIES: dict[tuple[str, str], Priority] = {
     # meta and docs
     ("GET", "/healthz"): C,
+    ("GET", "/metrics"): C,  # scraped most when things go wrong
     ("GET", "/openapi.json"): B, ("GET", "/docs"): B, ("GET", "/docs/oauth2-redirect"): B,
     ("GET", "/redoc"): B,
     # consumer

@@ -41,6 +41,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 from lastmile.adapters.loop import LoopWorker
+from lastmile.adapters.telemetry.metrics import count_relay
+from lastmile.adapters.telemetry.tracing import consumer_span, record_failure
 from lastmile.app.context import Services
 from lastmile.app.events import Event
 from lastmile.app.ports import EventBus, QueuedEvent, UnitOfWork
@@ -141,6 +143,7 @@ class Relay:
         for entry in entries:
             self._bus.publish(entry.event)  # live subscribers; the bus never raises here
         self.stats.fanned_out += len(entries)
+        count_relay({"fanned_out": len(entries)})
         return len(entries)
 
     def deliver(self, name: str) -> int:
@@ -167,15 +170,17 @@ class Relay:
             if subject in failing_subjects or self._services.clock.now() > give_back_at:
                 outcome.untried.append(q.seq)  # behind a failure of its subject, or out of time
                 continue
-            try:
-                self._bus.deliver(name, q.event)
-            except Exception as exc:  # a failing subscriber is retried, then parked
-                log.warning("subscriber %s failed on %s %s (attempt %d): %r", name,
-                            q.event.type, q.event.event_id, q.attempts + 1, exc)
-                outcome.failed.append((q, f"{type(exc).__name__}: {exc}"))
-                failing_subjects.add(subject)
-            else:
-                outcome.delivered.append(q.seq)
+            with consumer_span(name, q.event) as span:  # the warning carries the trace id
+                try:
+                    self._bus.deliver(name, q.event)
+                except Exception as exc:  # a failing subscriber is retried, then parked
+                    record_failure(span, exc)
+                    log.warning("subscriber %s failed on %s %s (attempt %d): %r", name,
+                                q.event.type, q.event.event_id, q.attempts + 1, exc)
+                    outcome.failed.append((q, f"{type(exc).__name__}: {exc}"))
+                    failing_subjects.add(subject)
+                else:
+                    outcome.delivered.append(q.seq)
         return outcome
 
     def _settle(self, name: str, outcome: _Outcome) -> None:
@@ -203,6 +208,7 @@ class Relay:
             uow.commit()
         for key, n in counts.as_dict().items():  # counted once committed
             setattr(self.stats, key, getattr(self.stats, key) + n)
+        count_relay(counts.as_dict())
 
     def worker(self, interval_s: float = 0.2) -> LoopWorker:
         """A thread draining the outbox every ``interval_s``; a failed tick (the database
@@ -230,8 +236,9 @@ class IdempotentHandler:
         self._handler = handler
 
     def __call__(self, event: Event) -> None:
-        with self._services.uow() as uow:
+        with consumer_span(self._name, event) as span, self._services.uow() as uow:
             if uow.inbox.seen(self._name, event.event_id):
+                span.set_attribute("lastmile.duplicate", True)
                 return
             self._handler(event, uow)
             uow.commit()

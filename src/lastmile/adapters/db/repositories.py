@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from lastmile.adapters.db import mapping as m
 from lastmile.adapters.db import tables as t
 from lastmile.adapters.db.writes import insert_or_skip
+from lastmile.adapters.telemetry.tracing import with_trace_context
 from lastmile.app.events import Event
 from lastmile.app.ports import ApiKeyRecord, IdempotencyRecord, OutboxEntry
 from lastmile.core.errors import Conflict
@@ -208,6 +209,7 @@ class SqlEvents(_Repo):
 
 class SqlOutbox(_Repo):
     def add(self, event: Event) -> None:
+        event = with_trace_context(event)  # the one place events get the caller's trace
         self.conn.execute(t.outbox.insert().values(
             event_id=event.event_id, payload=event.to_dict(), created_at=event.occurred_at))
 
