@@ -19,7 +19,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from lastmile.adapters.telemetry.metrics import prepare_multiprocess_dir
-
 from lastmile.profiles import check_profile, pool_size
 from lastmile.settings import Settings
 

@@ -9,10 +9,9 @@ from typing import Any
 from fastapi import FastAPI
 
 from lastmile import __version__
-from lastmile.api import errors
-from lastmile.api.overload import OverloadGuard, overload_state
 from lastmile.adapters.telemetry.metrics import exposition_for, worker_exit
 from lastmile.api import errors, observability
+from lastmile.api.overload import OverloadGuard, overload_state
 from lastmile.api.page_headers import HtmlSecurityHeaders
 from lastmile.api.routers import (
     consumer,
