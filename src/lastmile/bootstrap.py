@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 
 from lastmile.adapters.bus.memory import InProcessBus
-from lastmile.adapters.bus.outbox import Relay
+from lastmile.adapters.bus.outbox import Relay, RelayPolicy
 from lastmile.adapters.clock import SystemClock, UuidIds
 from lastmile.adapters.db.engine import make_engine, migrate, sqlite_url
 from lastmile.adapters.db.uow import SqlUnitOfWorkFactory
 from lastmile.adapters.dispatch_worker import DispatchWorker
 from lastmile.adapters.live.memory import MemoryLiveStore
 from lastmile.adapters.loop import LoopWorker
+from lastmile.adapters.outages import redis_client
 from lastmile.adapters.secret_key import signing_key
 from lastmile.adapters.webhooks.http import HttpTransport
 from lastmile.adapters.webhooks.worker import DriveWorkers, install_drive
@@ -47,7 +48,9 @@ class Container:
         transport = HttpTransport(allow_private_networks=self.settings.webhooks_allow_private)
         install_drive(self, transport=transport).start()
         if self.relay is None:
-            self.outbox_relay = self.outbox_relay or Relay(self.services, self.bus)
+            lease = self.settings.relay_lease_s
+            self.outbox_relay = self.outbox_relay or Relay(
+                self.services, self.bus, policy=None if lease is None else RelayPolicy(lease_s=lease))
             self.relay = self.outbox_relay.worker(self.settings.relay_interval_s)
             self.relay.start()
         if "housekeeping" not in self.extras:
@@ -107,11 +110,10 @@ def _live_state(settings: Settings) -> tuple[LiveStore, TrackStates]:
     several API processes share them (scale-out)."""
     if settings.redis_url is None:
         return MemoryLiveStore(), MemoryTrackStates()
-    import redis
 
     from lastmile.adapters.live.redis_store import RedisLiveStore
     from lastmile.adapters.live.track_states import RedisTrackStates
 
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis_client(settings.redis_url)
     return (RedisLiveStore(client, prefix=settings.redis_prefix),
             RedisTrackStates(client, prefix=settings.redis_prefix))

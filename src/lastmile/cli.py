@@ -39,7 +39,7 @@ def _settings(data_dir: Path | None, database_url: str | None) -> Settings:
     return Settings(
         data_dir=data_dir or base.data_dir, database_url=database_url or base.database_url,
         redis_url=base.redis_url, nats_url=base.nats_url, redis_prefix=base.redis_prefix,
-        webhooks_allow_private=base.webhooks_allow_private,
+        webhooks_allow_private=base.webhooks_allow_private, relay_lease_s=base.relay_lease_s,
     )
 
 

@@ -22,6 +22,9 @@ class Settings:
     # e.g. for a receiver on the developer's own machine.
     webhooks_allow_private: bool = False
     relay_interval_s: float = 0.2
+    # How long a relay holds the events it claimed: a killed process's claims come back after
+    # this (docs/faults.md). None: RelayPolicy's default.
+    relay_lease_s: float | None = None
     # How often late orders are flagged and finished shifts ended.
     housekeeping_interval_s: float = 30.0
 
@@ -36,6 +39,8 @@ class Settings:
             redis_prefix=e.get("LASTMILE_REDIS_PREFIX", "lastmile:"),
             secret_key=e.get("LASTMILE_SECRET_KEY") or None,
             webhooks_allow_private=e.get("LASTMILE_WEBHOOKS_ALLOW_PRIVATE", "") in ("1", "true"),
+            relay_lease_s=float(e["LASTMILE_RELAY_LEASE_S"]) if e.get("LASTMILE_RELAY_LEASE_S")
+            else None,
         )
 
     def redacted_database_url(self) -> str:

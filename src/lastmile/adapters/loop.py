@@ -6,6 +6,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from lastmile.adapters.outages import as_outage
+
 log = logging.getLogger(__name__)
 
 
@@ -32,7 +34,12 @@ class LoopWorker:
             except Exception as exc:  # survive a bad tick; counted, logged, retried next tick
                 self.errors += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("%s tick failed", self.name)
+                outage = as_outage(exc)
+                if outage is None:
+                    log.exception("%s tick failed", self.name)
+                else:  # expected while a server is down: one line, no traceback, per tick
+                    log.warning("%s tick failed: %s unavailable (%s); retrying", self.name,
+                                outage.dependency, outage.message)
 
     def stop(self) -> None:
         self._stop.set()

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from lastmile import __version__
-from lastmile.api import errors
+from lastmile.api import errors, readiness
 from lastmile.api.page_headers import HtmlSecurityHeaders
 from lastmile.api.routers import (
     consumer,
@@ -51,6 +51,8 @@ def create_app(container: Container, *, start_workers: bool = True) -> FastAPI:
     for module in (consumer, merchant, courier, ops, streams, dashboard, drive, dead_letters,
                    tracking_page):
         app.include_router(module.router, responses=errors.PROBLEM_RESPONSES)
+
+    readiness.install(app, container)
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, Any]:
