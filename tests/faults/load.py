@@ -107,3 +107,58 @@ def statuses(answers: Sequence[Answer]) -> dict[str, int]:
         label = f"{a.status} {a.code or ''}".strip()
         out[label] = out.get(label, 0) + 1
     return out
+
+
+@dataclass(slots=True)
+class PingLoad:
+    """Couriers on shift, each pinging its main device every ``every_s``; remembers each
+    courier's pings (lat, lng) in order with their answers."""
+
+    base: str
+    courier_keys: Sequence[str]
+    every_s: float = 0.1
+    answers: list[Answer] = field(default_factory=list)
+    sent: dict[str, list[tuple[float, float, int]]] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> PingLoad:
+        for i, key in enumerate(self.courier_keys):
+            headers = {"Authorization": f"Bearer {key}"}
+            me = httpx.get(f"{self.base}/v1/courier/me", headers=headers, timeout=10).json()
+            r = httpx.post(f"{self.base}/v1/courier/shift/start", headers=headers, timeout=10,
+                           json={"device_id": f"phone-{i}", "duration_s": 3600})
+            assert r.status_code == 200, r.text
+            self.sent[me["id"]] = []
+            t = threading.Thread(target=self._run, args=(i, me["id"], headers), daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=30)
+
+    def _run(self, index: int, courier_id: str, headers: dict[str, str]) -> None:
+        lat, lng = 37.44 + index * 0.001, -122.15
+        with httpx.Client(base_url=self.base, timeout=20, headers=headers) as client:
+            while not self._stop.is_set():
+                lat += 0.00001
+                t0 = time.monotonic()
+                body = {"device_id": f"phone-{index}", "lat": lat, "lng": lng,
+                        "accuracy_m": 10.0, "client_ts": time.time(), "speed_mps": 1.0}
+                try:
+                    r = client.post("/v1/courier/location", json=body)
+                    answer = _answer(r, t0)
+                except httpx.HTTPError:
+                    answer = Answer(t0, time.monotonic() - t0, 0)
+                with self._lock:
+                    self.answers.append(answer)
+                    self.sent[courier_id].append((lat, lng, answer.status))
+                self._stop.wait(self.every_s)
+
+    def between(self, start: float, end: float) -> list[Answer]:
+        with self._lock:
+            return [a for a in self.answers if start <= a.sent_at < end]

@@ -120,9 +120,15 @@ class FaultProxy:
         except OSError:
             _reset(client)  # the real server is down: say so the same way
             return
-        self.accepted += 1
         with self._lock:
-            self._conns.update((client, upstream))
+            cut_meanwhile = self._mode is not None or self._stop.is_set()
+            if not cut_meanwhile:
+                self._conns.update((client, upstream))
+        if cut_meanwhile:  # cut() ran while this one was connecting: it is cut too
+            _reset(client)
+            _reset(upstream)
+            return
+        self.accepted += 1
         self._threads = [t for t in self._threads if t.is_alive()]
         for src, dst in ((client, upstream), (upstream, client)):
             t = threading.Thread(target=self._pump, args=(src, dst), daemon=True,

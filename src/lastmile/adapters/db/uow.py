@@ -121,7 +121,9 @@ class SqlUnitOfWork:
         if conn is None:
             return
         try:
-            if conn.in_transaction():
+            # Also an inactive transaction: one whose commit failed on a dead connection
+            # must be rolled back before the connection can close (and be replaced).
+            if conn.get_transaction() is not None:
                 conn.rollback()
         except Exception as rollback_error:
             # The connection died under the unit of work (a cut, a restart): the server
@@ -131,9 +133,11 @@ class SqlUnitOfWork:
                 raise
         finally:
             conn.info.pop(READ_ONLY, None)  # the pooled connection outlives this unit
-            conn.close()
-            if self._lock is not None:
-                self._lock.release()
+            try:
+                conn.close()
+            finally:
+                if self._lock is not None:
+                    self._lock.release()
         conflict = lost_race(exc)
         if conflict is not None:
             raise conflict from exc
