@@ -29,6 +29,7 @@ class Process:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, ready_within_s: float = 40.0) -> Process:
+        """Start (or restart, on the same port) and wait until /healthz answers."""
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=out,
                                          stderr=subprocess.STDOUT, start_new_session=True)

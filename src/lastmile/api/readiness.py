@@ -27,6 +27,10 @@ PROBE_BOUND_S = 2.5  # /readyz answers within this, whatever is down
 # timeouts; a write it commits later is safe to retry with its Idempotency-Key). Longer
 # than any driver bound in docs/faults.md, so it only fires on a slow, not a dead, server.
 REQUEST_DEADLINE_S = 8.0
+# Without NATS a process still takes orders and pings (events wait in the PostgreSQL outbox
+# and leave when NATS is back): it stays in the load balancer, reported "degraded". Taking
+# every API process out because the log is away would turn a delay into an outage.
+DEGRADED_ONLY = frozenset({"nats"})
 PROBES_EXTRA = "probes"  # container.extras key: more probes, e.g. a NATS bus's own
 
 Scope = MutableMapping[str, Any]
@@ -62,9 +66,12 @@ def install(app: FastAPI, container: Container) -> None:
         report = {name: {"ok": r.ok, "latency_ms": r.latency_ms,
                          **({"error": r.error} if r.error else {})}
                   for name, r in results.items()}
-        down = sorted(name for name, r in results.items() if not r.ok)
-        if not down:
-            return JSONResponse({"status": "ready", "dependencies": report})
+        # Required dependencies first: the one named in ``dependency`` is why it is 503.
+        down = sorted((name for name, r in results.items() if not r.ok),
+                      key=lambda name: (name in DEGRADED_ONLY, name))
+        if not set(down) - DEGRADED_ONLY:
+            return JSONResponse({"status": "degraded" if down else "ready",
+                                 "dependencies": report})
         response = problem(503, "dependency_unavailable",
                            f"not ready: {', '.join(down)} unavailable",
                            dependency=down[0], dependencies=report)
