@@ -5,6 +5,7 @@ event's effect was applied once and the outbox drains (tests/faults/invariants.p
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -64,4 +65,6 @@ def test_kill_9_of_the_dispatcher_and_the_api_mid_surge_loses_and_doubles_nothin
         statuses(orders.answers)
     left = wait_drained(fault_database, within_s=RELAY_LEASE_S + 20)
     assert left == {}, (left, api.tail(), dispatcher.tail())
+    print(json.dumps({"surge_kill": {"orders_acknowledged": placed, **dict(side.counts),
+                                     "order_answers": statuses(orders.answers)}}))
     assert violations(fault_database, orders.acknowledged) == {}
