@@ -72,7 +72,7 @@ class OrderLoad:
                     continue
                 answer = _answer(r, t0)
                 self._record(answer)
-                if r.status_code == 201:
+                if r.status_code in (200, 201):  # 200: a retry replayed a committed order
                     with self._lock:
                         self.acknowledged.add(r.json()["id"])
                     idem = None
@@ -90,6 +90,10 @@ class OrderLoad:
     def between(self, start: float, end: float) -> list[Answer]:
         with self._lock:
             return [a for a in self.answers if start <= a.sent_at < end]
+
+    def finished_between(self, start: float, end: float) -> list[Answer]:
+        with self._lock:
+            return [a for a in self.answers if start <= a.sent_at + a.latency_s < end]
 
 
 def _answer(r: httpx.Response, t0: float) -> Answer:
