@@ -49,8 +49,8 @@ class Container:
         install_drive(self, transport=transport).start()
         if self.relay is None:
             lease = self.settings.relay_lease_s
-            self.outbox_relay = self.outbox_relay or Relay(
-                self.services, self.bus, policy=None if lease is None else RelayPolicy(lease_s=lease))
+            policy = None if lease is None else RelayPolicy(lease_s=lease)
+            self.outbox_relay = self.outbox_relay or Relay(self.services, self.bus, policy=policy)
             self.relay = self.outbox_relay.worker(self.settings.relay_interval_s)
             self.relay.start()
         if "housekeeping" not in self.extras:
@@ -110,7 +110,6 @@ def _live_state(settings: Settings) -> tuple[LiveStore, TrackStates]:
     several API processes share them (scale-out)."""
     if settings.redis_url is None:
         return MemoryLiveStore(), MemoryTrackStates()
-
     from lastmile.adapters.live.redis_store import RedisLiveStore
     from lastmile.adapters.live.track_states import RedisTrackStates
 

@@ -8,6 +8,7 @@ profile lands these become ``lastmile serve --profile scale --workers N`` and
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -33,8 +34,6 @@ def env_for(*, data_dir: Path, database_url: str, redis_url: str | None = None,
     """The environment of a platform process: its servers by URL (the tests point them at a
     FaultProxy), the shared data dir (one signing key for all processes), short relay
     leases so a killed process's claimed events come back within the test's bound."""
-    import os
-
     env = {k: v for k, v in os.environ.items() if not k.startswith("LASTMILE_")}
     env.update({"PYTHONPATH": str(ROOT / "src"), "LASTMILE_DATA_DIR": str(data_dir),
                 "LASTMILE_DATABASE_URL": database_url,

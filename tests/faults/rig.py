@@ -3,6 +3,7 @@ proxy, the processes a test started, and the demo city with its keys."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from api_orders import City
@@ -13,13 +14,17 @@ PG_TARGET = ("127.0.0.1", 5432)
 REDIS_TARGET = ("127.0.0.1", 6379)
 NATS_TARGET = ("127.0.0.1", 4222)
 
+
 def redis_available() -> str | None:
     import redis
 
+    client = redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1)
     try:
-        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1).ping()
+        client.ping()
     except redis.RedisError as exc:
         return f"no Redis answers on 127.0.0.1:6379: {exc.__class__.__name__}"
+    finally:
+        client.close()
     return None
 
 
@@ -38,9 +43,10 @@ class Processes:
         self.log_dir = log_dir
         self.started: list[Process] = []
 
-    def start(self, name: str, cmd_for_port: object, env: dict[str, str]) -> Process:
+    def start(self, name: str, cmd_for_port: Callable[[int], list[str]],
+              env: dict[str, str]) -> Process:
         port = free_port()
-        proc = Process(name, cmd_for_port(port), port, env, self.log_dir)  # type: ignore[operator]
+        proc = Process(name, cmd_for_port(port), port, env, self.log_dir)
         self.started.append(proc)
         return proc.start()
 
