@@ -177,3 +177,16 @@ def test_a_request_past_the_deadline_answers_503_and_a_quick_one_is_untouched() 
     assert late.headers["retry-after"] == "2"
     assert took < 0.8
     assert quick_answer.status_code == 200 and quick_answer.json() == {"ok": True}
+
+
+@pytest.mark.nats
+def test_the_nats_probe_reads_the_server_greeting() -> None:
+    from lastmile.adapters.probes import nats_probe
+
+    try:
+        socket.create_connection(("127.0.0.1", 4222), timeout=1).close()
+    except OSError:
+        pytest.skip("no NATS answers on 127.0.0.1:4222")
+    nats_probe("nats://127.0.0.1:4222")()  # raises when the greeting is not INFO
+    with pytest.raises(OSError):
+        nats_probe(f"nats://127.0.0.1:{_closed_port()}", timeout_s=0.5)()
