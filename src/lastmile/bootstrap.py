@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 
 from lastmile.adapters.breakers import BreakerChannel, Breakers, BreakerTransport
 from lastmile.adapters.bus.memory import InProcessBus
-from lastmile.adapters.bus.outbox import Relay
+from lastmile.adapters.bus.outbox import Relay, RelayPolicy
 from lastmile.adapters.clock import SystemClock, UuidIds
 from lastmile.adapters.db.engine import make_engine, migrate, sqlite_url
 from lastmile.adapters.db.uow import SqlUnitOfWorkFactory
@@ -17,6 +17,7 @@ from lastmile.adapters.dispatch_worker import DispatchWorker
 from lastmile.adapters.live.memory import MemoryLiveStore
 from lastmile.adapters.loop import LoopWorker
 from lastmile.adapters.notify.channels import LogChannel
+from lastmile.adapters.outages import redis_client
 from lastmile.adapters.region_leases import LeaseKeeper, new_worker_id
 from lastmile.adapters.secret_key import signing_key
 from lastmile.adapters.webhooks.http import HttpTransport
@@ -57,7 +58,9 @@ class Container:
         channels = {"log": BreakerChannel("log", LogChannel(), self.breakers)}
         install_drive(self, transport=transport, channels=channels).start()
         if self.relay is None:
-            self.outbox_relay = self.outbox_relay or Relay(self.services, self.bus)
+            lease = self.settings.relay_lease_s
+            policy = None if lease is None else RelayPolicy(lease_s=lease)
+            self.outbox_relay = self.outbox_relay or Relay(self.services, self.bus, policy=policy)
             self.relay = self.outbox_relay.worker(self.settings.relay_interval_s)
             self.relay.start()
         if "housekeeping" not in self.extras:
@@ -121,12 +124,10 @@ def _live_state(settings: Settings) -> tuple[LiveStore, TrackStates]:
     several API processes share them (scale-out)."""
     if settings.redis_url is None:
         return MemoryLiveStore(), MemoryTrackStates()
-    import redis
-
     from lastmile.adapters.live.redis_store import RedisLiveStore
     from lastmile.adapters.live.track_states import RedisTrackStates
 
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis_client(settings.redis_url)
     return (RedisLiveStore(client, prefix=settings.redis_prefix),
             RedisTrackStates(client, prefix=settings.redis_prefix))
 

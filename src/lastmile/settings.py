@@ -23,6 +23,9 @@ class Settings:
     # e.g. for a receiver on the developer's own machine.
     webhooks_allow_private: bool = False
     relay_interval_s: float = 0.2
+    # How long a relay holds the events it claimed: a killed process's claims come back after
+    # this (docs/faults.md). None: RelayPolicy's default.
+    relay_lease_s: float | None = None
     # How often late orders are flagged and finished shifts ended.
     housekeeping_interval_s: float = 30.0
     # "embedded" (one process; SQLite, in-process bus, memory stores unless URLs say otherwise)
@@ -69,6 +72,8 @@ class Settings:
             log_format=_choice(e, "LASTMILE_LOG_FORMAT", ("json", "text"), "json"),
             log_level=_choice(e, "LASTMILE_LOG_LEVEL", ("debug", "info", "warning", "error"),
                               "info"),
+            relay_lease_s=float(e["LASTMILE_RELAY_LEASE_S"]) if e.get("LASTMILE_RELAY_LEASE_S")
+            else None,
         )
 
     def redacted_database_url(self) -> str:

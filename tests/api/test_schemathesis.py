@@ -63,6 +63,7 @@ ROLES: tuple[tuple[str, str], ...] = (
     ("/v1/stream-tokens", ANY_KEY),
     ("/track/", PUBLIC),
     ("/healthz", PUBLIC),
+    ("/readyz", PUBLIC),
 )
 
 

@@ -20,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from lastmile.adapters import dispatch_metrics as metrics
+from lastmile.adapters.outages import as_outage
 from lastmile.adapters.region_leases import LeaseKeeper
 from lastmile.app.context import Services
 from lastmile.app.dispatching import LiveTravel, RoundResult, dispatch_round
@@ -71,7 +72,12 @@ class DispatchWorker:
         self._thread.start()
 
     def _failed(self, where: str, exc: Exception) -> None:
-        log.exception("dispatch round failed for %s; retrying next tick", where)
+        outage = as_outage(exc)
+        if outage is None:
+            log.exception("dispatch round failed for %s; retrying next tick", where)
+        else:  # a server is down: expected, one line per tick until it is back
+            log.warning("dispatch round failed for %s: %s unavailable; retrying next tick",
+                        where, outage.dependency)
         with self._lock:
             self.stats.errors += 1
             self.stats.last_error = f"{where}: {exc.__class__.__name__}: {exc}"

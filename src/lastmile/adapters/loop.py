@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from lastmile.adapters.outages import as_outage
 from lastmile.adapters.telemetry.metrics import WORKER_TICK_ERRORS
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,12 @@ class LoopWorker:
                 self.errors += 1
                 WORKER_TICK_ERRORS.labels(self.name).inc()
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("%s tick failed", self.name)
+                outage = as_outage(exc)
+                if outage is None:
+                    log.exception("%s tick failed", self.name)
+                else:  # expected while a server is down: one line, no traceback, per tick
+                    log.warning("%s tick failed: %s unavailable (%s); retrying", self.name,
+                                outage.dependency, outage.message)
 
     def stop(self) -> None:
         self._stop.set()

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from lastmile import __version__
 from lastmile.adapters.telemetry.metrics import exposition_for, worker_exit
-from lastmile.api import errors, observability
+from lastmile.api import errors, observability, readiness
 from lastmile.api.overload import OverloadGuard, overload_state
 from lastmile.api.page_headers import HtmlSecurityHeaders
 from lastmile.api.routers import (
@@ -58,6 +58,8 @@ def create_app(container: Container, *, start_workers: bool = True) -> FastAPI:
     for module in (consumer, merchant, courier, ops, streams, dashboard, drive, dead_letters,
                    tracking_page, overload):
         app.include_router(module.router, responses=errors.PROBLEM_RESPONSES)
+
+    readiness.install(app, container)
 
     # Last: the outermost middleware, so it times, counts and logs what the others answer.
     observability.install(app, exposition_for(container.engine, container.services.clock,

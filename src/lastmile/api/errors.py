@@ -11,8 +11,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from lastmile.adapters.outages import as_outage, driver_errors
 from lastmile.core.errors import (
     Conflict,
+    DependencyUnavailable,
     DomainError,
     Forbidden,
     InvalidInput,
@@ -22,7 +24,8 @@ from lastmile.core.errors import (
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
-_STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409, Forbidden: 403, Unauthorized: 401}
+_STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409, Forbidden: 403, Unauthorized: 401,
+           DependencyUnavailable: 503}
 
 
 class Problem(BaseModel):
@@ -47,7 +50,9 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
                                 (403, "Not allowed for this key"), (404, "Not found"),
                                 (409, "Conflicts with the current state"),
                                 (422, "Invalid input, naming the field"),
-                                (429, "Rate limited or shed under overload: see Retry-After"))
+                                (429, "Rate limited or shed under overload: see Retry-After"),
+                                (503, "A dependency (database, redis, nats) is down or too "
+                                 "slow; retry after Retry-After seconds"))
 }
 
 
@@ -59,6 +64,13 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+def unavailable(exc: DependencyUnavailable) -> JSONResponse:
+    """503 naming the dependency, with Retry-After (docs/faults.md)."""
+    response = problem(503, exc.code, exc.message, **exc.extra)
+    response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response
+
+
 def _field(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or str(loc[-1] if loc else "")
@@ -67,6 +79,10 @@ def _field(loc: tuple[Any, ...]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        if isinstance(exc, DependencyUnavailable):
+            log.warning("%s unavailable: %s (from %r)", exc.dependency, exc.message,
+                        exc.__cause__)
+            return unavailable(exc)
         status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
         return problem(status, exc.code, exc.message, field=exc.field, **exc.extra)
 
@@ -83,6 +99,16 @@ def install(app: FastAPI) -> None:
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return problem(exc.status_code, code, str(exc.detail))
+
+    async def driver_error(request: Request, exc: Exception) -> JSONResponse:
+        outage = as_outage(exc)
+        if outage is None:
+            return await unexpected(request, exc)
+        log.warning("%s unavailable: %s: %s", outage.dependency, type(exc).__name__, exc)
+        return unavailable(outage)
+
+    for error_class in driver_errors():  # raised outside a unit of work (Redis, NATS)
+        app.add_exception_handler(error_class, driver_error)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

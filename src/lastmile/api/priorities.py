@@ -27,6 +27,7 @@ ROUTE_PRIORITIES: dict[tuple[str, str], Priority] = {
     # meta and docs
     ("GET", "/healthz"): C,
     ("GET", "/metrics"): C,  # scraped most when things go wrong
+    ("GET", "/readyz"): C,
     ("GET", "/openapi.json"): B, ("GET", "/docs"): B, ("GET", "/docs/oauth2-redirect"): B,
     ("GET", "/redoc"): B,
     # consumer

@@ -42,3 +42,14 @@ class Forbidden(DomainError):
 
 class Unauthorized(DomainError):
     """No or unknown credentials (401)."""
+
+
+class DependencyUnavailable(DomainError):
+    """A server the platform needs (the database, Redis, NATS) is unreachable or too slow:
+    the request did not happen, or its outcome is unknown; retry after ``retry_after_s``
+    (503). ``dependency`` names it: ``database``, ``redis`` or ``nats``."""
+
+    def __init__(self, dependency: str, message: str, *, retry_after_s: int = 2):
+        super().__init__("dependency_unavailable", message, dependency=dependency)
+        self.dependency = dependency
+        self.retry_after_s = retry_after_s

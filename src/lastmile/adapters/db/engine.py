@@ -11,6 +11,15 @@ from sqlalchemy.engine import Engine
 MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "lastmile_read_only"  # connection info key set by the unit of work
 
+# PostgreSQL bounds, sized for API requests (docs/faults.md): an unreachable server fails a
+# request in about CONNECT_TIMEOUT_S (libpq's minimum is 2 s), a busy pool in POOL_TIMEOUT_S;
+# the server cancels a statement after STATEMENT_TIMEOUT_MS and a lock wait after
+# LOCK_TIMEOUT_MS (both become 503 dependency_unavailable, never a hang).
+CONNECT_TIMEOUT_S = 2
+POOL_TIMEOUT_S = 2.0
+STATEMENT_TIMEOUT_MS = 5000
+LOCK_TIMEOUT_MS = 2000
+
 
 def sqlite_url(data_dir: Path) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -26,10 +35,25 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    # pre-ping: a connection the server (or a cut) closed is replaced at checkout instead of
+    # failing a request; recycle: none lives past 30 min (a proxy's idle timeout).
     engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size,
-                              pool_pre_ping=True)
+                              pool_pre_ping=True, pool_timeout=POOL_TIMEOUT_S,
+                              pool_recycle=1800,
+                              connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
+    sa.event.listen(engine, "connect", _postgres_connect)
     sa.event.listen(engine, "begin", _postgres_begin)
     return engine
+
+
+def _postgres_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Session settings, once per new connection (the URL's own ``options`` keep search_path).
+    autocommit = dbapi_conn.autocommit
+    dbapi_conn.autocommit = True
+    with dbapi_conn.cursor() as cur:
+        cur.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+        cur.execute(f"SET lock_timeout = {LOCK_TIMEOUT_MS}")
+    dbapi_conn.autocommit = autocommit
 
 
 def _postgres_begin(conn: sa.Connection) -> None:

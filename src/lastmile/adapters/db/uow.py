@@ -14,8 +14,9 @@ from lastmile.adapters.db import repositories_leases as rl
 from lastmile.adapters.db import repositories_pins as rp
 from lastmile.adapters.db import repositories_relay as rr
 from lastmile.adapters.db.engine import READ_ONLY
+from lastmile.adapters.outages import as_outage
 from lastmile.app import ports
-from lastmile.core.errors import Conflict
+from lastmile.core.errors import Conflict, DependencyUnavailable
 
 WRITE_WAIT_S = 30.0  # as long as SQLite's own busy timeout
 # PostgreSQL's "another transaction got there first" outcomes: serialization_failure and
@@ -88,9 +89,12 @@ class SqlUnitOfWork:
             conn = self._engine.connect()
             conn.info[READ_ONLY] = self._read_only
             conn.begin()
-        except BaseException:
+        except BaseException as exc:
             if self._lock is not None:
                 self._lock.release()
+            outage = as_outage(exc)
+            if outage is not None:
+                raise outage from exc
             raise
         self._conn = conn
         self.regions = r.SqlRegions(conn)
@@ -120,16 +124,29 @@ class SqlUnitOfWork:
         if conn is None:
             return
         try:
-            if conn.in_transaction():
+            # Also an inactive transaction: one whose commit failed on a dead connection
+            # must be rolled back before the connection can close (and be replaced).
+            if conn.get_transaction() is not None:
                 conn.rollback()
+        except Exception as rollback_error:
+            # The connection died under the unit of work (a cut, a restart): the server
+            # rolls back on its own. Report the body's error, not the failed rollback; with
+            # no error in the body (nothing was committed or meant to be) there is none.
+            if as_outage(rollback_error) is None:
+                raise
         finally:
             conn.info.pop(READ_ONLY, None)  # the pooled connection outlives this unit
-            conn.close()
-            if self._lock is not None:
-                self._lock.release()
+            try:
+                conn.close()
+            finally:
+                if self._lock is not None:
+                    self._lock.release()
         conflict = lost_race(exc)
         if conflict is not None:
             raise conflict from exc
+        outage = None if isinstance(exc, DependencyUnavailable) else as_outage(exc)
+        if outage is not None:
+            raise outage from exc
 
     def commit(self) -> None:
         assert self._conn is not None, "commit outside 'with'"
