@@ -7,6 +7,7 @@ import secrets  # the default signing key: never from the injectable, possibly s
 from dataclasses import dataclass, field
 
 from lastmile.app.events import Event, event_from_transition
+from lastmile.app.key_cache import KeyCache
 from lastmile.app.ports import Clock, IdSource, UnitOfWork, UnitOfWorkFactory
 from lastmile.core.lifecycle import Transition
 from lastmile.core.pricing import PricingPolicy
@@ -27,6 +28,9 @@ class Services:
     # HMAC key for page and stream tokens. Bootstrap passes the server's persisted key; the
     # default (a fresh key per process) suits tests and the simulator. Never in a repr or log.
     signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    # Valid API keys seen lately (app.key_cache): a revocation reaches other processes
+    # within its TTL, this one at once.
+    key_cache: KeyCache = field(default_factory=KeyCache, repr=False, compare=False)
 
 
 def record(uow: UnitOfWork, services: Services, event: Event) -> None:
