@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, cast
 
 from fastapi import Depends, Header, Request
@@ -37,7 +37,7 @@ async def principal(
     return await run_in_threadpool(authenticate, svc, key)
 
 
-def role(name: str) -> Callable[[Principal], Principal]:
+def role(name: str) -> Callable[[Principal], Awaitable[Principal]]:
     async def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
         if who.role != name:
             raise Forbidden("wrong_role", f"this endpoint is for {name}s; the key is a {who.role}'s")

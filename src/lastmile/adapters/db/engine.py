@@ -33,7 +33,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
 
 def _postgres_begin(conn: sa.Connection) -> None:
-    if conn.info.get(READ_ONLY):
+    if conn.info.get(READ_ONLY) and not conn.get_execution_options().get("postgresql_readonly"):
         conn.exec_driver_sql("SET TRANSACTION READ ONLY")
 
 

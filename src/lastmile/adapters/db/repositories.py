@@ -179,10 +179,13 @@ class SqlOrders(_Repo):
         orders = (m.order_from(dict(r)) for r in self.conn.execute(stmt).mappings())
         return {o.id: o for o in orders}
 
-    def count_by_status(self, region_id: str) -> dict[str, int]:
+    def count_by_status(self, region_id: str, *,
+                        statuses: Collection[str] | None = None) -> dict[str, int]:
         c = t.orders.c
         stmt = sa.select(c.status, sa.func.count()).where(c.region_id == region_id).group_by(
             c.status)
+        if statuses is not None:
+            stmt = stmt.where(c.status.in_(sorted(statuses)))
         return {status: int(n) for status, n in self.conn.execute(stmt)}
 
 
