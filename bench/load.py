@@ -58,6 +58,7 @@ import sqlalchemy as sa
 from harness import LASTMILE, database, engine_url, free_port, issue_keys, percentile, run_cli
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 NATS_URL = "nats://127.0.0.1:4222"
 # The server's command line per profile, in one place: `--profile scale --workers N` is
 # what the scale-out issue adds to `lastmile serve`; until a `serve --help` lists
@@ -166,6 +167,44 @@ def cpu_s(pid: int) -> float:
     return total / tick
 
 
+class PgBackends:
+    """CPU of the PostgreSQL backends serving the server's connections (found by the
+    ``application_name`` the profile's database URL sets), when PostgreSQL runs on this
+    machine. A backend that closes during a step (an overflow connection given back) takes
+    its CPU with it: the figure is a lower bound."""
+
+    def __init__(self, env: dict[str, str], app_name: str | None):
+        self.app_name = app_name
+        self.url = PG_ADMIN_URL if app_name else None
+
+    def pids(self) -> list[int]:
+        if self.url is None:
+            return []
+        engine = sa.create_engine(self.url)
+        try:
+            with engine.connect() as conn:
+                return [int(r[0]) for r in conn.execute(sa.text(
+                    "select pid from pg_stat_activity where application_name = :n"),
+                    {"n": self.app_name})]
+        finally:
+            engine.dispose()
+
+    def cpu(self) -> dict[int, float]:
+        tick = os.sysconf("SC_CLK_TCK")
+        out = {}
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            out[pid] = sum(int(x) for x in fields[11:13]) / tick
+        return out
+
+    @staticmethod
+    def spent(before: dict[int, float], after: dict[int, float]) -> float:
+        return sum(v - before.get(pid, 0.0) for pid, v in after.items())
+
+
 @dataclass(slots=True)
 class Server:
     base: str
@@ -253,6 +292,7 @@ class Step:
     errors: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
     cpu_s: float = 0.0
+    pg_cpu_s: float | None = None
 
     def summary(self) -> dict[str, Any]:
         lat = sorted(self.latencies)
@@ -262,7 +302,9 @@ class Step:
                 "p50_ms": percentile(lat, 0.5), "p99_ms": percentile(lat, 0.99),
                 "errors": sum(self.errors.values()), "errors_by": self.errors,
                 "server_cpu_s": round(self.cpu_s, 3),
-                "cpu_ms_per_order": round(1000 * self.cpu_s / len(lat), 3) if lat else None}
+                "cpu_ms_per_order": round(1000 * self.cpu_s / len(lat), 3) if lat else None,
+                "pg_cpu_ms_per_order": (round(1000 * self.pg_cpu_s / len(lat), 3)
+                                        if lat and self.pg_cpu_s is not None else None)}
 
 
 def _order_request(rng: random.Random, city: City, weights: Sequence[float]) -> bytes:
@@ -275,7 +317,7 @@ def _order_request(rng: random.Random, city: City, weights: Sequence[float]) -> 
 
 
 async def order_step(server: Server, city: City, rate: float, seconds: float, conns: int,
-                     rng: random.Random) -> Step:
+                     rng: random.Random, pg: PgBackends) -> Step:
     """Offer ``rate`` orders/s for ``seconds`` (open loop) on a pool of ``conns``
     connections; wait for the answers (bounded)."""
     weights = [1.0 / (i + 1) ** POPULARITY_EXPONENT for i in range(len(city.merchants))]
@@ -308,6 +350,7 @@ async def order_step(server: Server, city: City, rate: float, seconds: float, co
             key = f"{status} {code}" if code else str(status)
             step.errors[key] = step.errors.get(key, 0) + 1
 
+    pg0 = pg.cpu()
     cpu0, t0 = cpu_s(server.pid), loop.time()
     tasks = []
     for i, data in enumerate(requests):
@@ -319,6 +362,8 @@ async def order_step(server: Server, city: City, rate: float, seconds: float, co
     await asyncio.wait(tasks, timeout=TIMEOUT_S)
     step.wall_s = loop.time() - t0
     step.cpu_s = cpu_s(server.pid) - cpu0
+    if pg.app_name:
+        step.pg_cpu_s = PgBackends.spent(pg0, pg.cpu())
     for c in list(pool._queue):  # noqa: SLF001 - the idle connections, closed at the end
         c.close()
     return step
@@ -427,6 +472,12 @@ def run_profile(profile: str, args: argparse.Namespace) -> dict[str, Any]:
             profile_env(profile, tmp) as env:
         city = prepare(env, consumers=args.consumers, merchants=args.merchants,
                        couriers=args.courier_conns)
+        app_name = None
+        if env.get("LASTMILE_DATABASE_URL"):
+            app_name = f"lastmile-load-{uuid.uuid4().hex[:8]}"
+            env = {**env, "LASTMILE_DATABASE_URL":
+                   f"{env['LASTMILE_DATABASE_URL']}&application_name={app_name}"}
+        pg = PgBackends(env, app_name)
         with serve(env, serve_args(profile, env)) as server:
             # What the server burns with no request (relay, senders, housekeeping ticks):
             # the per-order figures below include it, cpu_ms_per_order_net does not.
@@ -435,7 +486,8 @@ def run_profile(profile: str, args: argparse.Namespace) -> dict[str, Any]:
             idle_cpu_per_s = (cpu_s(server.pid) - cpu0) / args.idle_s
             steps: list[dict[str, Any]] = []
             for rate in args.rates:
-                step = asyncio.run(order_step(server, city, rate, args.step_s, args.conns, rng))
+                step = asyncio.run(order_step(server, city, rate, args.step_s, args.conns, rng,
+                                              pg))
                 steps.append(step.summary())
                 net = step.cpu_s - idle_cpu_per_s * step.wall_s
                 steps[-1]["cpu_ms_per_order_net"] = (
@@ -453,11 +505,13 @@ def run_profile(profile: str, args: argparse.Namespace) -> dict[str, Any]:
     orders_per_s, p99 = headline(steps)
     cpu = [s["cpu_ms_per_order"] for s in steps if s["cpu_ms_per_order"] is not None]
     net = [s["cpu_ms_per_order_net"] for s in steps if s["cpu_ms_per_order_net"] is not None]
+    pg_ms = [s["pg_cpu_ms_per_order"] for s in steps if s["pg_cpu_ms_per_order"] is not None]
     return {"profile": profile, "orders_per_s": orders_per_s, "p99_ms": p99,
             "pings_per_s": pings["pings_per_s"],
             "cpu_ms_per_order": min(cpu) if cpu else None,
             "cpu_ms_per_order_net": min(net) if net else None,
             "idle_cpu_s_per_s": round(idle_cpu_per_s, 4),
+            "pg_cpu_ms_per_order": min(pg_ms) if pg_ms else None,
             "cpu_ms_per_ping": pings["cpu_ms_per_ping"],
             "cpu_ms_per_ping_net": pings.get("cpu_ms_per_ping_net"), "steps": steps,
             "pings": pings}
