@@ -192,8 +192,10 @@ class MemOrders:
         found = (self.t.get(i) for i in order_ids)
         return {o.id: o for o in found if o is not None}
 
-    def count_by_status(self, region_id: str) -> dict[str, int]:
-        return count(o.status.value for o in self.t.rows() if o.region_id == region_id)
+    def count_by_status(self, region_id: str, *,
+                        statuses: Collection[str] | None = None) -> dict[str, int]:
+        return count(o.status.value for o in self.t.rows() if o.region_id == region_id
+                     and (statuses is None or o.status.value in statuses))
 
 
 class MemEvents:

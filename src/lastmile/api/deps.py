@@ -2,36 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, cast
 
 from fastapi import Depends, Header, Request
+from starlette.concurrency import run_in_threadpool
 
-from lastmile.app.auth import Principal, authenticate
+from lastmile.app.auth import Principal, authenticate, cached_principal
 from lastmile.app.context import Services
 from lastmile.core.errors import Forbidden
 
 
-def services(request: Request) -> Services:
+# `services` and the role check do no I/O: async, they run on the event loop instead of
+# each taking a hop through the thread pool (two of a request's four hops, profiled).
+async def services(request: Request) -> Services:
     return cast(Services, request.app.state.container.services)  # app.state is untyped
 
 
 ServicesDep = Annotated[Services, Depends(services)]
 
 
-def principal(
+async def principal(
     svc: ServicesDep,
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
 ) -> Principal:
+    """A key seen lately is answered on the event loop; only a lookup goes to a thread."""
     key = x_api_key
     if authorization and authorization.lower().startswith("bearer "):
         key = authorization[7:].strip()
-    return authenticate(svc, key)
+    known = cached_principal(svc, key)
+    if known is not None:
+        return known
+    return await run_in_threadpool(authenticate, svc, key)
 
 
-def role(name: str) -> Callable[[Principal], Principal]:
-    def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+def role(name: str) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
         if who.role != name:
             raise Forbidden("wrong_role", f"this endpoint is for {name}s; the key is a {who.role}'s")
         return who

@@ -59,13 +59,31 @@ def issue_api_key(services: Services, *, role: str, subject_id: str) -> tuple[st
     return key_id, plaintext
 
 
+def cached_principal(services: Services, plaintext: str | None) -> Principal | None:
+    """The principal of a key validated lately (no I/O), or None: then ``authenticate``."""
+    if not plaintext:
+        return None
+    cached = services.key_cache.get(hash_key(plaintext), now=services.clock.now())
+    return Principal(role=cached[0], subject_id=cached[1]) if cached is not None else None
+
+
 def authenticate(services: Services, plaintext: str | None) -> Principal:
+    """The key's principal; a valid key is trusted from ``services.key_cache`` for a
+    bounded time (``app.key_cache``: revocation is immediate in the revoking process,
+    within its TTL elsewhere)."""
     if not plaintext:
         raise Unauthorized("missing_api_key", "send an API key as 'Authorization: Bearer <key>'")
+    known = cached_principal(services, plaintext)
+    if known is not None:
+        return known
+    digest, cache = hash_key(plaintext), services.key_cache
+    generation = cache.generation
     with services.uow(read_only=True) as uow:
-        record = uow.api_keys.by_hash(hash_key(plaintext))
+        record = uow.api_keys.by_hash(digest)
     if record is None or record.revoked:
         raise Unauthorized("invalid_api_key", "the API key is unknown or revoked")
+    cache.put(digest, record.role, record.subject_id, now=services.clock.now(),
+              generation=generation)
     return Principal(role=record.role, subject_id=record.subject_id)
 
 

@@ -132,6 +132,7 @@ def ban_courier(services: Services, courier_id: str, *, reason: str, actor: Acto
                   "flagged_order_ids": flagged, "withdrawn_offer_ids": [o.id for o in withdrawn],
                   "revoked_keys": revoked}))
         uow.commit()
+    services.key_cache.forget_subject("courier", courier_id)  # revoked here at once
     return CourierBan(
         courier_id=courier_id, device_ids=tuple(devices), returned_order_ids=tuple(returned),
         flagged_order_ids=tuple(flagged), withdrawn_offer_ids=tuple(o.id for o in withdrawn),

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from lastmile.app.events import Event, event_from_transition
 from lastmile.app.idempotency import IdempotencyCache
+from lastmile.app.key_cache import KeyCache
 from lastmile.app.ports import Clock, IdSource, UnitOfWork, UnitOfWorkFactory
 from lastmile.core.lifecycle import Transition
 from lastmile.core.pricing import PricingPolicy
@@ -32,6 +33,9 @@ class Services:
     # (app.idempotency): bootstrap gives memory for one process, Redis for several;
     # None (tests, simulator): the database alone, which answers the same.
     idempotency_cache: IdempotencyCache | None = None
+    # Valid API keys seen lately (app.key_cache): a revocation reaches other processes
+    # within its TTL, this one at once.
+    key_cache: KeyCache = field(default_factory=KeyCache, repr=False, compare=False)
 
 
 def record(uow: UnitOfWork, services: Services, event: Event) -> None:

@@ -90,8 +90,11 @@ def _load_merchant(uow: UnitOfWork, merchant_id: str) -> tuple[Merchant, Region]
 
 
 def supply_demand(uow: UnitOfWork, region_id: str) -> SupplyDemand:
-    counts = uow.orders.count_by_status(region_id)
-    waiting = sum(counts.get(s.value, 0) for s in AWAITING_COURIER | {OrderStatus.PLACED})
+    # Only the waiting statuses: counting every status would scan all the orders the
+    # region ever had, on every order placed (a cost that grows with history).
+    waiting_statuses = {s.value for s in AWAITING_COURIER | {OrderStatus.PLACED}}
+    counts = uow.orders.count_by_status(region_id, statuses=waiting_statuses)
+    waiting = sum(counts.values())
     couriers = uow.couriers.count_by_status(region_id)
     return SupplyDemand(open_orders=waiting,
                         available_couriers=couriers.get(CourierStatus.IDLE.value, 0),

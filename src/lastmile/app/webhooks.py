@@ -176,6 +176,11 @@ def on_event(services: Services, event: Event) -> None:
     public_type = webhook_type(event.type)
     if public_type not in EVENT_TYPES:  # internal order events (PIN attempts) stay inside
         return
+    # Most orders are the marketplace's, not Drive's: a read-only look finds out without
+    # a write transaction (on SQLite, the one writer lock) per event.
+    with services.uow(read_only=True) as uow:
+        if uow.deliveries.by_order(event.subject_id) is None:
+            return
     with services.uow() as uow:
         d = uow.deliveries.by_order(event.subject_id)
         order = uow.orders.get(event.subject_id)

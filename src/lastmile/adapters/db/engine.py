@@ -57,7 +57,7 @@ def _postgres_connect(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _postgres_begin(conn: sa.Connection) -> None:
-    if conn.info.get(READ_ONLY):
+    if conn.info.get(READ_ONLY) and not conn.get_execution_options().get("postgresql_readonly"):
         conn.exec_driver_sql("SET TRANSACTION READ ONLY")
 
 

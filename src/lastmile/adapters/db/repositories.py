@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from lastmile.adapters.db import mapping as m
 from lastmile.adapters.db import tables as t
+from lastmile.adapters.db.prepared import insert_into, select_where
 from lastmile.adapters.db.writes import insert_or_skip
 from lastmile.adapters.telemetry.tracing import with_trace_context
 from lastmile.app.events import Event
@@ -53,21 +54,41 @@ def compare_and_set(conn: Connection, table: sa.Table, value: V, row: dict[str, 
     )
 
 
+def _by_status(table: sa.Table) -> sa.Select[Any]:
+    c = table.c
+    return sa.select(c.status, sa.func.count()).where(
+        c.region_id == sa.bindparam("region_id")).group_by(c.status)
+
+
+_COURIERS_BY_STATUS = _by_status(t.couriers)
+_ORDERS_BY_STATUS = _by_status(t.orders)
+_ORDERS_IN_STATUSES_BY_STATUS = _ORDERS_BY_STATUS.where(
+    t.orders.c.status.in_(sa.bindparam("statuses", expanding=True)))
+
+_BANNED_AMONG = sa.select(t.banned_devices.c.device_id).where(
+    t.banned_devices.c.device_id.in_(sa.bindparam("ids", expanding=True)))
+
+
 class _Repo:
     def __init__(self, conn: Connection):
         self.conn = conn
 
-    def _one(self, stmt: sa.Select[Any]) -> dict[str, Any] | None:
-        row = self.conn.execute(stmt).mappings().first()
+    def _one(self, stmt: sa.Select[Any],
+             params: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        row = self.conn.execute(stmt, params).mappings().first()
         return dict(row) if row is not None else None
+
+    def _by(self, table: sa.Table, **where: Any) -> dict[str, Any] | None:
+        """The row of ``table`` where each column equals its value (a prepared select)."""
+        return self._one(select_where(table, *where), where)
 
 
 class SqlRegions(_Repo):
     def add(self, region: Region) -> None:
-        self.conn.execute(t.regions.insert().values(**m.region_row(region)))
+        self.conn.execute(insert_into(t.regions), m.region_row(region))
 
     def get(self, region_id: str) -> Region | None:
-        row = self._one(sa.select(t.regions).where(t.regions.c.id == region_id))
+        row = self._by(t.regions, id=region_id)
         return m.region_from(row) if row else None
 
     def list(self) -> list[Region]:
@@ -77,14 +98,14 @@ class SqlRegions(_Repo):
 
 class SqlMerchants(_Repo):
     def add(self, merchant: Merchant) -> None:
-        self.conn.execute(t.merchants.insert().values(**m.merchant_row(merchant)))
+        self.conn.execute(insert_into(t.merchants), m.merchant_row(merchant))
 
     def save(self, merchant: Merchant) -> Merchant:
         return compare_and_set(self.conn, t.merchants, merchant, m.merchant_row(merchant),
                                what="merchant")
 
     def get(self, merchant_id: str) -> Merchant | None:
-        row = self._one(sa.select(t.merchants).where(t.merchants.c.id == merchant_id))
+        row = self._by(t.merchants, id=merchant_id)
         return m.merchant_from(row) if row else None
 
     def in_box(self, region_id: str, box: tuple[float, float, float, float]) -> list[Merchant]:
@@ -102,23 +123,23 @@ class SqlMerchants(_Repo):
 
 class SqlConsumers(_Repo):
     def add(self, consumer: Consumer) -> None:
-        self.conn.execute(t.consumers.insert().values(**m.consumer_row(consumer)))
+        self.conn.execute(insert_into(t.consumers), m.consumer_row(consumer))
 
     def get(self, consumer_id: str) -> Consumer | None:
-        row = self._one(sa.select(t.consumers).where(t.consumers.c.id == consumer_id))
+        row = self._by(t.consumers, id=consumer_id)
         return m.consumer_from(row) if row else None
 
 
 class SqlCouriers(_Repo):
     def add(self, courier: Courier) -> None:
-        self.conn.execute(t.couriers.insert().values(**m.courier_row(courier)))
+        self.conn.execute(insert_into(t.couriers), m.courier_row(courier))
 
     def save(self, courier: Courier) -> Courier:
         return compare_and_set(self.conn, t.couriers, courier, m.courier_row(courier),
                                what="courier", state=t.couriers.c.status)
 
     def get(self, courier_id: str) -> Courier | None:
-        row = self._one(sa.select(t.couriers).where(t.couriers.c.id == courier_id))
+        row = self._by(t.couriers, id=courier_id)
         return m.courier_from(row) if row else None
 
     def list_region(self, region_id: str, *, on_shift_only: bool = False) -> list[Courier]:
@@ -129,15 +150,13 @@ class SqlCouriers(_Repo):
         return [m.courier_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
 
     def count_by_status(self, region_id: str) -> dict[str, int]:
-        c = t.couriers.c
-        stmt = sa.select(c.status, sa.func.count()).where(c.region_id == region_id).group_by(
-            c.status)
-        return {status: int(n) for status, n in self.conn.execute(stmt)}
+        return {status: int(n) for status, n in self.conn.execute(
+            _COURIERS_BY_STATUS, {"region_id": region_id})}
 
 
 class SqlOrders(_Repo):
     def add(self, order: Order) -> None:
-        self.conn.execute(t.orders.insert().values(**m.order_row(order)))
+        self.conn.execute(insert_into(t.orders), m.order_row(order))
 
     def save(self, order: Order, *, expected_version: int) -> None:
         c = t.orders.c
@@ -157,7 +176,7 @@ class SqlOrders(_Repo):
                            current_state=stored[1] if stored else "missing")
 
     def get(self, order_id: str) -> Order | None:
-        row = self._one(sa.select(t.orders).where(t.orders.c.id == order_id))
+        row = self._by(t.orders, id=order_id)
         return m.order_from(row) if row else None
 
     def list(self, *, region_id: str | None = None, consumer_id: str | None = None,
@@ -182,16 +201,19 @@ class SqlOrders(_Repo):
         orders = (m.order_from(dict(r)) for r in self.conn.execute(stmt).mappings())
         return {o.id: o for o in orders}
 
-    def count_by_status(self, region_id: str) -> dict[str, int]:
-        c = t.orders.c
-        stmt = sa.select(c.status, sa.func.count()).where(c.region_id == region_id).group_by(
-            c.status)
-        return {status: int(n) for status, n in self.conn.execute(stmt)}
+    def count_by_status(self, region_id: str, *,
+                        statuses: Collection[str] | None = None) -> dict[str, int]:
+        if statuses is None:
+            rows = self.conn.execute(_ORDERS_BY_STATUS, {"region_id": region_id})
+        else:
+            rows = self.conn.execute(_ORDERS_IN_STATUSES_BY_STATUS, {
+                "region_id": region_id, "statuses": sorted(statuses)})
+        return {status: int(n) for status, n in rows}
 
 
 class SqlEvents(_Repo):
     def append(self, event: Event) -> None:
-        self.conn.execute(t.events.insert().values(**m.event_row(event)))
+        self.conn.execute(insert_into(t.events), m.event_row(event))
 
     def for_subject(self, subject_id: str) -> list[Event]:
         stmt = sa.select(t.events).where(t.events.c.subject_id == subject_id).order_by(
@@ -210,8 +232,9 @@ class SqlEvents(_Repo):
 class SqlOutbox(_Repo):
     def add(self, event: Event) -> None:
         event = with_trace_context(event)  # the one place events get the caller's trace
-        self.conn.execute(t.outbox.insert().values(
-            event_id=event.event_id, payload=event.to_dict(), created_at=event.occurred_at))
+        self.conn.execute(insert_into(t.outbox), {
+            "event_id": event.event_id, "payload": event.to_dict(),
+            "created_at": event.occurred_at})
 
     def pending(self, limit: int) -> list[OutboxEntry]:
         c = t.outbox.c
@@ -229,8 +252,7 @@ class SqlInbox(_Repo):
 
 class SqlIdempotency(_Repo):
     def get(self, scope: str, key: str) -> IdempotencyRecord | None:
-        c = t.idempotency_keys.c
-        row = self._one(sa.select(t.idempotency_keys).where(c.scope == scope, c.key == key))
+        row = self._by(t.idempotency_keys, scope=scope, key=key)
         return IdempotencyRecord(**row) if row else None
 
     def add(self, record: IdempotencyRecord) -> None:
@@ -244,12 +266,13 @@ class SqlIdempotency(_Repo):
 
 class SqlApiKeys(_Repo):
     def add(self, record: ApiKeyRecord) -> None:
-        self.conn.execute(t.api_keys.insert().values(
-            key_id=record.key_id, key_hash=record.key_hash, role=record.role,
-            subject_id=record.subject_id, created_at=record.created_at, revoked=record.revoked))
+        self.conn.execute(insert_into(t.api_keys), {
+            "key_id": record.key_id, "key_hash": record.key_hash, "role": record.role,
+            "subject_id": record.subject_id, "created_at": record.created_at,
+            "revoked": record.revoked})
 
     def by_hash(self, key_hash: str) -> ApiKeyRecord | None:
-        row = self._one(sa.select(t.api_keys).where(t.api_keys.c.key_hash == key_hash))
+        row = self._by(t.api_keys, key_hash=key_hash)
         return ApiKeyRecord(**row) if row else None
 
     def revoke_subject(self, role: str, subject_id: str) -> int:
@@ -261,7 +284,7 @@ class SqlApiKeys(_Repo):
 
 class SqlOffers(_Repo):
     def add(self, offer: Offer) -> None:
-        self.conn.execute(t.offers.insert().values(**m.offer_row(offer)))
+        self.conn.execute(insert_into(t.offers), m.offer_row(offer))
         pending = offer.status is OfferStatus.PENDING
         self.conn.execute(t.offer_orders.insert(), [
             {"offer_id": offer.id, "order_id": oid, "pending": pending}
@@ -275,7 +298,7 @@ class SqlOffers(_Repo):
         return saved
 
     def get(self, offer_id: str) -> Offer | None:
-        row = self._one(sa.select(t.offers).where(t.offers.c.id == offer_id))
+        row = self._by(t.offers, id=offer_id)
         return m.offer_from(row) if row else None
 
     def pending_for_courier(self, courier_id: str) -> list[Offer]:
@@ -321,6 +344,5 @@ class SqlBannedDevices(_Repo):
     def among(self, device_ids: Collection[str]) -> frozenset[str]:
         if not device_ids:
             return frozenset()
-        c = t.banned_devices.c
-        rows = self.conn.execute(sa.select(c.device_id).where(c.device_id.in_(list(device_ids))))
+        rows = self.conn.execute(_BANNED_AMONG, {"ids": sorted(device_ids)})
         return frozenset(r[0] for r in rows)

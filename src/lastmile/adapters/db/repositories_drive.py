@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lastmile.adapters.db import tables_drive as t
+from lastmile.adapters.db.prepared import select_where
 from lastmile.adapters.db.repositories import compare_and_set
 from lastmile.adapters.db.writes import insert_or_skip, insert_or_update
 from lastmile.core.delivery.model import (
@@ -99,11 +100,12 @@ class SqlDeliveries(_Repo):
                           .values(finished=True))
 
     def _by(self, column: sa.Column[Any], value: str, merchant_id: str | None = None) -> Delivery | None:
-        stmt = sa.select(t.deliveries).where(column == value)
-        if merchant_id is not None:
-            stmt = stmt.where(t.deliveries.c.merchant_id == merchant_id)
-        row = self._one(stmt)
-        return delivery_from(row) if row else None
+        # Prepared (adapters.db.prepared): by_order runs for every order event the relay
+        # hands the Drive webhooks subscriber.
+        where = {column.name: value} if merchant_id is None else {
+            column.name: value, "merchant_id": merchant_id}
+        row = self.conn.execute(select_where(t.deliveries, *where), where).mappings().first()
+        return delivery_from(dict(row)) if row else None
 
     def by_external(self, merchant_id: str, external_delivery_id: str) -> Delivery | None:
         return self._by(t.deliveries.c.external_delivery_id, external_delivery_id, merchant_id)

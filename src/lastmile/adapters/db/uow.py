@@ -87,6 +87,10 @@ class SqlUnitOfWork:
             raise Conflict("database_busy", "the database stayed busy; retry the request")
         try:
             conn = self._engine.connect()
+            if self._read_only and conn.dialect.name == "postgresql":
+                # psycopg then sends BEGIN READ ONLY: one round trip where BEGIN and SET
+                # TRANSACTION READ ONLY took two; reset when the connection goes back.
+                conn.execution_options(postgresql_readonly=True)
             conn.info[READ_ONLY] = self._read_only
             conn.begin()
         except BaseException as exc:

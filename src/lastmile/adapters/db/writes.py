@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from lastmile.adapters.db.prepared import insert_or_skip_into
+
 
 def insert_or_skip(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:
     """Insert one row; False when a unique key already holds it (``ON CONFLICT DO NOTHING``).
@@ -17,10 +19,9 @@ def insert_or_skip(conn: Connection, table: sa.Table, values: Mapping[str, Any])
     key, exactly one inserts and the other waits for it and gets False, never an
     IntegrityError (which on PostgreSQL would also abort the whole transaction).
     """
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     # RETURNING, not rowcount: psycopg reports no rowcount for INSERT .. ON CONFLICT (-1).
-    stmt = insert(table).values(**values).on_conflict_do_nothing().returning(sa.literal(1))
-    return conn.execute(stmt).first() is not None
+    stmt = insert_or_skip_into(table, conn.dialect.name)
+    return conn.execute(stmt, dict(values)).first() is not None
 
 
 def insert_or_update(conn: Connection, table: sa.Table, values: Mapping[str, Any], *,

@@ -1,9 +1,10 @@
 """Per-shift tracking state in Redis, for several API processes (scale-out profile).
 
 Each shift's ``TrackState`` is one JSON value under ``<prefix>track:<shift id>``,
-expiring a day after its last write. ``transact`` runs the pure step under
-WATCH/MULTI (optimistic): if another process wrote the state meanwhile, the
-step runs again on the new state, so no ping's effect is lost.
+expiring a day after its last write. ``transact`` runs the pure step on the value
+read and writes the result with a compare-and-set script (optimistic): if another
+process wrote the state meanwhile, the step runs again on the new state, so no
+ping's effect is lost.
 """
 
 from __future__ import annotations
@@ -17,6 +18,18 @@ from lastmile.app.tracking import Step
 from lastmile.core.tracking import DeviceTrack, Ping, TrackState
 
 R = TypeVar("R")
+# KEYS: the state. ARGV: '1' when a value was read ('0': none was), that value, the new
+# value, its TTL in seconds. Sets and returns 1 only if the key still holds what was read.
+_CAS = """
+local held = redis.call('GET', KEYS[1])
+if ARGV[1] == '0' then
+  if held then return 0 end
+elseif held ~= ARGV[2] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+return 1
+"""
 TTL_S = 24 * 3600
 MAX_RETRIES = 20
 
@@ -63,6 +76,7 @@ class RedisTrackStates:
         self._client = client
         self._prefix = prefix
         self._ttl_s = ttl_s
+        self._cas = client.register_script(_CAS)
 
     def _key(self, shift_id: str) -> str:
         return f"{self._prefix}track:{shift_id}"
@@ -72,19 +86,15 @@ class RedisTrackStates:
         return None if raw is None else state_from_json(raw)
 
     def transact(self, shift_id: str, step: Step[R]) -> R:
+        """GET, step, then a compare-and-set script: two round trips (WATCH/GET/MULTI-EXEC
+        took three). The script writes only if the value is still the one the step read;
+        otherwise the step runs again on the new value."""
         key = self._key(shift_id)
-        with self._client.pipeline() as pipeline:
-            pipe: Any = pipeline  # redis-py leaves Pipeline.watch untyped
-            for _ in range(MAX_RETRIES):
-                try:
-                    pipe.watch(key)
-                    raw = pipe.get(key)
-                    state, result = step(None if raw is None else state_from_json(raw))
-                    pipe.multi()
-                    pipe.set(key, state_to_json(state), ex=self._ttl_s)
-                    pipe.execute()
-                    return result
-                except redis.WatchError:
-                    continue
+        for _ in range(MAX_RETRIES):
+            raw = self._client.get(key)
+            state, result = step(None if raw is None else state_from_json(raw))
+            expected = [b"0", b""] if raw is None else [b"1", raw]
+            if self._cas(keys=[key], args=[*expected, state_to_json(state), self._ttl_s]):
+                return result
         raise RuntimeError(f"tracking state of shift {shift_id} kept changing; gave up after "
                            f"{MAX_RETRIES} tries")

@@ -33,8 +33,8 @@ Otherwise the ping is ``accepted`` and becomes the courier's position.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import replace
 
 from lastmile.core.errors import InvalidInput
 from lastmile.core.tracking.ping import Ping, is_plausible_move
@@ -55,6 +55,14 @@ def classify(
 
     Raises InvalidInput (``courier_mismatch``) when the ping belongs to another courier.
     """
+    state, verdict = _classify(state, ping, policy)
+    return state.counted(verdict.reason), verdict
+
+
+def _classify(
+    state: TrackState, ping: Ping, policy: TrackingPolicy
+) -> tuple[TrackState, PingVerdict]:
+    """``classify`` without the count of the verdict's reason (no rule reads the counts)."""
     if ping.courier_id != state.courier_id:
         raise InvalidInput(
             "courier_mismatch",
@@ -69,15 +77,21 @@ def classify(
         return _dropped(state, ping, refusal, is_main=was_main, flags=flags or frozenset())
     silent_s = ping.received_ts - state.main_last_heard_at()
     track, plausible, flags = _advance(state.device(ping.device_id), ping, policy)
-    state = state.with_device(track)
+    # The rules below read only ``state.position``, which the new track and a switch leave
+    # as it is: the new state is built once, at the end (``replace`` per change cost 40 %
+    # of classifying, profiled).
+    main_device_id, switches = state.main_device_id, state.switches
     if not was_main and _takes_over(state, track, ping, plausible, silent_s, policy):
-        state = replace(state, main_device_id=ping.device_id, switches=state.switches + 1)
+        main_device_id, switches = ping.device_id, switches + 1
         flags |= {PingFlag.MAIN_DEVICE_SWITCHED}
-    is_main = ping.device_id == state.main_device_id
+    is_main = ping.device_id == main_device_id
     reason = _reason(state, ping, plausible=plausible, is_main=is_main, policy=policy)
     accepted = reason is Reason.ACCEPTED
-    if accepted:
-        state = replace(state, position=ping)
+    state = TrackState(
+        courier_id=state.courier_id, main_device_id=main_device_id,
+        shift_started_at=state.shift_started_at, banned_device_ids=state.banned_device_ids,
+        devices=(*(d for d in state.devices if d.device_id != track.device_id), track),
+        position=ping if accepted else state.position, switches=switches, counts=state.counts)
     verdict = PingVerdict(
         ping=ping,
         is_from_main_device=is_main,
@@ -86,7 +100,7 @@ def classify(
         flags=frozenset(flags),
         main_device_id=state.main_device_id,
     )
-    return state.counted(reason), verdict
+    return state, verdict
 
 
 def classify_batch(
@@ -96,14 +110,15 @@ def classify_batch(
 
     Sorts by ``client_ts`` (ties by ``received_ts`` then ``device_id``, so the
     result does not depend on arrival order) and folds :func:`classify`.
-    Verdicts come back in that sorted order.
+    Verdicts come back in that sorted order. The reasons are counted once for the batch
+    (the same counts as folding ``classify``; a new tuple per ping cost a third of it).
     """
     ordered = sorted(pings, key=lambda p: (p.client_ts, p.received_ts, p.device_id))
     verdicts: list[PingVerdict] = []
     for ping in ordered:
-        state, verdict = classify(state, ping, policy)
+        state, verdict = _classify(state, ping, policy)
         verdicts.append(verdict)
-    return state, tuple(verdicts)
+    return state.counted_many(Counter(v.reason.value for v in verdicts)), tuple(verdicts)
 
 
 def _refusal(state: TrackState, ping: Ping, policy: TrackingPolicy) -> Reason | None:
@@ -129,15 +144,19 @@ def _advance(
     """Rule 5: move the device's trail; return it, whether the ping is plausible, and flags."""
     if track is None:
         return DeviceTrack(device_id=ping.device_id, last_ping=ping, anchor=ping), True, frozenset()
+    device = track.device_id
     if is_plausible_move(track.anchor, ping, policy):
-        moved = replace(track, last_ping=ping, anchor=ping, streak=track.streak + 1, jump_streak=0)
+        moved = DeviceTrack(device_id=device, last_ping=ping, anchor=ping,
+                            streak=track.streak + 1, jump_streak=0)
         return moved, True, frozenset()
     chained = track.jump_streak > 0 and is_plausible_move(track.last_ping, ping, policy)
     jumps = track.jump_streak + 1 if chained else 1
     if jumps >= policy.reanchor_after_pings:
-        moved = replace(track, last_ping=ping, anchor=ping, streak=jumps, jump_streak=0)
+        moved = DeviceTrack(device_id=device, last_ping=ping, anchor=ping, streak=jumps,
+                            jump_streak=0)
         return moved, True, frozenset({PingFlag.REANCHORED})
-    jumped = replace(track, last_ping=ping, streak=0, jump_streak=jumps)
+    jumped = DeviceTrack(device_id=device, last_ping=ping, anchor=track.anchor, streak=0,
+                         jump_streak=jumps)
     return jumped, False, frozenset({PingFlag.IMPOSSIBLE_JUMP})
 
 
@@ -196,4 +215,4 @@ def _dropped(
         flags=flags,
         main_device_id=state.main_device_id,
     )
-    return state.counted(reason), verdict
+    return state, verdict

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -88,8 +89,15 @@ class TrackState:
         return replace(self, devices=(*others, track))
 
     def counted(self, reason: str) -> TrackState:
+        return self.counted_many({reason: 1})
+
+    def counted_many(self, added: Mapping[str, int]) -> TrackState:
+        """The state with ``added`` (reason -> n) added to its counts."""
+        if not added:
+            return self
         tally = dict(self.counts)
-        tally[reason] = tally.get(reason, 0) + 1
+        for reason, n in added.items():
+            tally[str(reason)] = tally.get(str(reason), 0) + n
         return replace(self, counts=tuple(sorted(tally.items())))
 
 
