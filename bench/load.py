@@ -217,9 +217,11 @@ def serve(env: dict[str, str], args: Sequence[str]) -> Iterator[Server]:
     """`lastmile serve` with ``args`` on a free port until the block ends (killed then,
     whatever happened)."""
     port = free_port()
+    # The server's log (one JSON access line per request) goes to a file: a pipe nobody
+    # reads fills up and blocks the server mid-run.
+    log = tempfile.TemporaryFile()  # noqa: SIM115  (closed in the finally below)
     proc = subprocess.Popen([*LASTMILE, "serve", "--port", str(port), *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+                            stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -230,7 +232,8 @@ def serve(env: dict[str, str], args: Sequence[str]) -> Iterator[Server]:
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+                log.seek(0)
+                err = log.read().decode(errors="replace")[-2000:]
                 raise RuntimeError(f"server did not start: {err}")
             time.sleep(0.2)
         yield Server(base=base, port=port, pid=proc.pid)
@@ -241,6 +244,7 @@ def serve(env: dict[str, str], args: Sequence[str]) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+        log.close()
 
 
 class Unavailable(Exception):
