@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
+from lastmile.adapters.bus.jetstream import EventLogUnavailable, JetStreamBus, JetStreamConfig
+from lastmile.adapters.bus.jetstream_relay import JetStreamRelay
 from lastmile.adapters.bus.memory import InProcessBus
-from lastmile.adapters.bus.outbox import Relay
+from lastmile.adapters.bus.outbox import Relay, RelayPolicy
 from lastmile.adapters.clock import SystemClock, UuidIds
 from lastmile.adapters.db.engine import make_engine, migrate, sqlite_url
 from lastmile.adapters.db.uow import SqlUnitOfWorkFactory
@@ -22,7 +25,7 @@ from lastmile.app.context import Services
 from lastmile.app.delays import flag_late_orders
 from lastmile.app.live import LiveStore
 from lastmile.app.offers import expire_due_offers
-from lastmile.app.ports import Clock, IdSource
+from lastmile.app.ports import Clock, DeadLetter, IdSource
 from lastmile.app.shifts import end_expired_shifts
 from lastmile.app.tracking import MemoryTrackStates, Tracking, TrackStates
 from lastmile.settings import Settings
@@ -33,11 +36,11 @@ class Container:
     settings: Settings
     engine: Engine
     services: Services
-    bus: InProcessBus
+    bus: InProcessBus | JetStreamBus  # JetStream when settings.nats_url is set
     live: LiveStore
     tracking: Tracking
     relay: LoopWorker | None = None
-    outbox_relay: Relay | None = None  # its stats: delivered, retried, parked (ops API reads)
+    outbox_relay: Relay | JetStreamRelay | None = None  # its stats (ops API reads)
     dispatch_interval_s: float | None = None  # None: no dispatcher thread in this process
     dispatcher: DispatchWorker | None = None
     extras: dict[str, object] = field(default_factory=dict)
@@ -47,7 +50,11 @@ class Container:
         transport = HttpTransport(allow_private_networks=self.settings.webhooks_allow_private)
         install_drive(self, transport=transport).start()
         if self.relay is None:
-            self.outbox_relay = self.outbox_relay or Relay(self.services, self.bus)
+            if isinstance(self.bus, JetStreamBus):
+                self.bus.start_consumers(self.services, RelayPolicy())
+                self.outbox_relay = self.outbox_relay or JetStreamRelay(self.services, self.bus)
+            else:
+                self.outbox_relay = self.outbox_relay or Relay(self.services, self.bus)
             self.relay = self.outbox_relay.worker(self.settings.relay_interval_s)
             self.relay.start()
         if "housekeeping" not in self.extras:
@@ -80,7 +87,25 @@ class Container:
         if self.relay is not None:
             self.relay.stop()
             self.relay = None
+        if isinstance(self.bus, JetStreamBus):
+            self.bus.close()
         self.engine.dispose()
+
+    @property
+    def requeue(self) -> Callable[[DeadLetter], None] | None:
+        """How a dead-letter replay reaches its subscriber on a durable log (None: the
+        relay's own queue, in the database)."""
+        return self.bus.requeue if isinstance(self.bus, JetStreamBus) else None
+
+    def event_log_report(self) -> dict[str, object]:
+        """JetStream's per-consumer lag and this process's consumer counts (ops API)."""
+        if not isinstance(self.bus, JetStreamBus):
+            return {}
+        try:
+            lag: dict[str, int] | None = self.bus.lag()
+        except EventLogUnavailable:
+            lag = None
+        return {"lag": lag, "consumers": self.bus.consumer_stats()}
 
 
 def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | None = None,
@@ -95,11 +120,19 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
         rng=rng or random.SystemRandom(), signing_key=signing_key(settings),
         webhooks_allow_private=settings.webhooks_allow_private,
     )
-    bus = InProcessBus()
+    bus = _bus(settings)
     live, states = _live_state(settings)
     tracking = Tracking(services=services, live=live, states=states, publisher=bus)
     return Container(settings=settings, engine=engine, services=services, bus=bus, live=live,
                      tracking=tracking, dispatch_interval_s=dispatch_interval_s)
+
+
+def _bus(settings: Settings) -> InProcessBus | JetStreamBus:
+    """The event bus: in this process, or NATS JetStream as the durable log (scale-out)."""
+    if settings.nats_url is None:
+        return InProcessBus()
+    return JetStreamBus(JetStreamConfig(url=settings.nats_url, stream=settings.nats_stream,
+                                        prefix=settings.nats_prefix))
 
 
 def _live_state(settings: Settings) -> tuple[LiveStore, TrackStates]:

@@ -39,6 +39,7 @@ def _settings(data_dir: Path | None, database_url: str | None) -> Settings:
     return Settings(
         data_dir=data_dir or base.data_dir, database_url=database_url or base.database_url,
         redis_url=base.redis_url, nats_url=base.nats_url, redis_prefix=base.redis_prefix,
+        nats_stream=base.nats_stream, nats_prefix=base.nats_prefix,
         webhooks_allow_private=base.webhooks_allow_private,
     )
 
@@ -124,7 +125,8 @@ def deadletters_replay(
     try:
         for dead_letter_id in ids:
             try:
-                replay = replay_dead_letter(container.services, dead_letter_id)
+                replay = replay_dead_letter(container.services, dead_letter_id,
+                                            requeue=container.requeue)
             except DomainError as exc:
                 console.print(f"[red]{exc.message}[/red]")
                 missing = True

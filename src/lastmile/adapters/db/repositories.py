@@ -215,6 +215,26 @@ class SqlOutbox(_Repo):
         return [OutboxEntry(seq=seq, event=Event.from_dict(payload))
                 for seq, payload in self.conn.execute(stmt)]
 
+    def claim_head(self, limit: int) -> list[OutboxEntry]:
+        """The oldest unsent rows, locked (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite
+        has one writer); empty when another transaction holds older ones, so relays publish
+        the outbox in order, one at a time."""
+        c = t.outbox.c
+        rows = list(self.conn.execute(
+            sa.select(c.seq, c.payload).where(c.sent_at.is_(None)).order_by(c.seq).limit(limit)
+            .with_for_update(skip_locked=True)))
+        if not rows:
+            return []
+        head = self.conn.execute(sa.select(sa.func.min(c.seq)).where(c.sent_at.is_(None)))
+        if head.scalar_one() < rows[0].seq:
+            return []
+        return [OutboxEntry(seq=seq, event=Event.from_dict(payload)) for seq, payload in rows]
+
+    def mark_sent(self, seqs: Sequence[int], at: float) -> None:
+        if seqs:
+            self.conn.execute(t.outbox.update().where(t.outbox.c.seq.in_(list(seqs)))
+                              .values(sent_at=at))
+
 
 class SqlInbox(_Repo):
     def seen(self, consumer: str, event_id: str) -> bool:

@@ -1,0 +1,182 @@
+"""The event bus contract, held by both engines: the in-process bus with the outbox relay
+(embedded profile) and NATS JetStream (scale-out profile, on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eventlog_harness import (
+    Harness,
+    close_harness,
+    effect_handler,
+    effects,
+    make_harness,
+    nats_available,
+    unique_config,
+    wait_for,
+)
+
+from lastmile.adapters.bus.jetstream import JetStreamBus, subject_token
+from lastmile.app import dead_letters
+from lastmile.app.context import new_event
+from lastmile.app.events import Event
+
+
+@pytest.fixture(params=[
+    "memory",
+    pytest.param("nats", marks=pytest.mark.nats),
+    pytest.param("nats-postgresql", marks=[pytest.mark.nats, pytest.mark.postgres]),
+])
+def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    from databases import drop_schema, pg_schema_url, postgres_available
+
+    kind, _, database = request.param.partition("-")
+    if kind == "nats" and (reason := nats_available()):
+        pytest.skip(reason)
+    url = schema = None
+    if database == "postgresql":
+        if reason := postgres_available():
+            pytest.skip(reason)
+        url, schema = pg_schema_url()
+    h = make_harness(kind, tmp_path, url)
+    try:
+        yield h
+    finally:
+        close_harness(h)
+        if schema:
+            drop_schema(schema)
+
+
+def test_every_durable_subscriber_gets_every_event_with_its_effect_once(harness: Harness):
+    h = harness
+    seen_by_type: list[Event] = []
+    h.bus.subscribe("test.happened", effect_handler(h.services, "by-type", seen=seen_by_type),
+                    durable="by-type")
+    h.bus.subscribe("*", effect_handler(h.services, "all"), durable="all")
+    h.start()
+    ids = h.record(["a", "b", "c"], 10)
+    other = h.record(["a"], 2, type="test.other")
+    h.pump(lambda: all(effects(h.services, "all", ids + other).values())
+           and all(effects(h.services, "by-type", ids).values()))
+    h.relay.drain()
+    assert set(effects(h.services, "all", ids + other).values()) == {1}
+    assert set(effects(h.services, "by-type", ids).values()) == {1}
+    assert effects(h.services, "by-type", other) == {i: 0 for i in other}  # not its type
+    assert {e.headers["traceparent"] for e in seen_by_type} == {
+        f"00-{n:032x}-1-01" for n in range(10)}  # headers travel with the event
+
+
+def test_a_failing_handler_is_retried_then_parked_and_a_replay_delivers_it(harness: Harness):
+    h = harness
+    broken = threading.Event()
+    broken.set()
+    calls: list[Event] = []
+    poisoned: set[str] = set()
+    handler = effect_handler(h.services, "flaky",
+                             fail=lambda e: broken.is_set() and e.event_id in poisoned,
+                             seen=calls)
+    h.bus.subscribe("*", handler, durable="flaky")
+    h.start()
+    ids = h.record(["a", "b"], 2)  # a0 b0 a1 b1
+    poisoned.add(ids[0])
+
+    def parked() -> list[dead_letters.DeadLetter]:
+        return dead_letters.list_dead_letters(h.services, subscriber="flaky")
+
+    h.pump(lambda: bool(parked()) and all(effects(h.services, "flaky", ids[1:]).values()))
+    [letter] = parked()
+    assert (letter.event.event_id, letter.attempts) == (ids[0], 3)
+    assert "cannot handle" in letter.last_error
+    assert sum(1 for e in calls if e.event_id == ids[0]) == 3
+    assert effects(h.services, "flaky", ids) == {ids[0]: 0, ids[1]: 1, ids[2]: 1, ids[3]: 1}
+
+    broken.clear()
+    replay = dead_letters.replay_dead_letter(h.services, letter.id, requeue=h.requeue)
+    assert replay.queued
+    again = dead_letters.replay_dead_letter(h.services, letter.id, requeue=h.requeue)
+    assert not again.queued  # idempotent
+    h.pump(lambda: effects(h.services, "flaky", ids)[ids[0]] == 1)
+    assert parked() == []
+    assert set(effects(h.services, "flaky", ids).values()) == {1}
+
+
+def test_live_subscribers_get_recorded_and_live_only_events(harness: Harness):
+    h = harness
+    got: list[Event] = []
+    moves: list[Event] = []
+    h.bus.subscribe("*", got.append)
+    h.bus.subscribe("courier.moved", moves.append)
+    ids = h.record(["a", "b"], 3)
+    h.pump(lambda: len(got) >= len(ids))
+    move = new_event(h.services, type="courier.moved", region_id="reg.t 1", subject_id="c1",
+                     actor_kind="courier", actor_id="c1", data={"lat": 1.0})
+    h.bus.publish(move)
+    h.pump(lambda: len(moves) >= 1)
+    h.relay.drain()
+    assert [e.event_id for e in got] == ids + [move.event_id]  # each once, in order
+    assert [e.event_id for e in moves] == [move.event_id]
+
+
+def test_events_of_one_subject_are_handled_in_order_even_around_a_retry(harness: Harness):
+    h = harness
+    order: dict[str, list[int]] = defaultdict(list)
+    failures: Counter[str] = Counter()
+    lock = threading.Lock()
+    first_of_a: list[str] = []
+
+    def fail(event: Event) -> bool:
+        with lock:
+            if first_of_a and event.event_id == first_of_a[0] and failures[event.event_id] < 2:
+                failures[event.event_id] += 1
+                return True
+            order[event.subject_id].append(event.data["n"])
+            return False
+
+    h.bus.subscribe("*", effect_handler(h.services, "ordered", fail=fail), durable="ordered")
+    h.start()
+    ids = h.record(["a", "b", "c"], 6)
+    first_of_a.append(ids[0])
+    h.pump(lambda: all(effects(h.services, "ordered", ids).values()))
+    assert failures[ids[0]] == 2  # retried twice, then handled
+    assert dict(order) == {s: list(range(6)) for s in "abc"}
+
+
+@pytest.mark.nats
+def test_events_written_in_one_process_reach_live_subscribers_of_another(tmp_path: Path):
+    if reason := nats_available():
+        pytest.skip(reason)
+    h = make_harness("nats", tmp_path)
+    assert isinstance(h.bus, JetStreamBus)
+    other = JetStreamBus(h.bus.config)  # another API process: its own connection
+    try:
+        theirs: list[Event] = []
+        ours: list[Event] = []
+        other.subscribe("*", theirs.append)
+        h.bus.subscribe("*", ours.append)
+        ids = h.record(["a"], 3)
+        move = new_event(h.services, type="courier.moved", region_id="r1", subject_id="c1",
+                         actor_kind="courier", actor_id="c1")
+        h.bus.publish(move)
+        h.pump(lambda: len(theirs) >= 4 and len(ours) >= 4)
+        wait_for(lambda: False if len(theirs) > 4 else True, 1)
+        assert sorted(e.event_id for e in theirs) == sorted(ids + [move.event_id])
+        assert sorted(e.event_id for e in ours) == sorted(ids + [move.event_id])  # once each
+    finally:
+        other.close()
+        close_harness(h)
+
+
+def test_subject_tokens_keep_ids_apart_and_subjects_valid():
+    assert subject_token("reg_1-a") == "reg_1-a"
+    assert subject_token("reg.1") == "reg%2E1" != subject_token("reg_1")
+    assert subject_token("a b*>") == "a%20b%2A%3E"
+    config = unique_config()
+    event = Event(event_id="e", type="order.placed", occurred_at=0.0, region_id="ber.mitte",
+                  subject_id="o", actor_kind="system", actor_id="s")
+    assert config.event_subject(event) == f"{config.prefix}.ev.ber%2Emitte.order.placed"
+    assert config.filter_subject("order.placed") == f"{config.prefix}.ev.*.order.placed"
+    assert config.filter_subject("*") == f"{config.prefix}.ev.>"
