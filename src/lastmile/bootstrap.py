@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from lastmile.adapters.bus.jetstream import EventLogUnavailable, JetStreamBus, JetStreamConfig
 from lastmile.adapters.bus.jetstream_relay import JetStreamRelay
+from lastmile.adapters.bus.lag_metrics import add_lag_source, remove_lag_source
 from lastmile.adapters.bus.memory import InProcessBus
 from lastmile.adapters.bus.outbox import Relay, RelayPolicy
 from lastmile.adapters.clock import SystemClock, UuidIds
@@ -22,6 +23,7 @@ from lastmile.adapters.secret_key import signing_key
 from lastmile.adapters.webhooks.http import HttpTransport
 from lastmile.adapters.webhooks.worker import DriveWorkers, install_drive
 from lastmile.app.context import Services
+from lastmile.app.dead_letters import subscriber_states
 from lastmile.app.delays import flag_late_orders
 from lastmile.app.live import LiveStore
 from lastmile.app.offers import expire_due_offers
@@ -57,6 +59,7 @@ class Container:
                 self.outbox_relay = self.outbox_relay or Relay(self.services, self.bus)
             self.relay = self.outbox_relay.worker(self.settings.relay_interval_s)
             self.relay.start()
+            add_lag_source(self, self.event_lag)
         if "housekeeping" not in self.extras:
             services, live = self.services, self.live
 
@@ -87,6 +90,7 @@ class Container:
         if self.relay is not None:
             self.relay.stop()
             self.relay = None
+        remove_lag_source(self)
         if isinstance(self.bus, JetStreamBus):
             self.bus.close()
         self.engine.dispose()
@@ -96,6 +100,12 @@ class Container:
         """How a dead-letter replay reaches its subscriber on a durable log (None: the
         relay's own queue, in the database)."""
         return self.bus.requeue if isinstance(self.bus, JetStreamBus) else None
+
+    def event_lag(self) -> dict[str, int]:
+        """Per durable subscriber, events it has not acknowledged yet (``lastmile_event_lag``)."""
+        if isinstance(self.bus, JetStreamBus):
+            return self.bus.lag()
+        return {s.name: s.pending for s in subscriber_states(self.services)}
 
     def event_log_report(self) -> dict[str, object]:
         """JetStream's per-consumer lag and this process's consumer counts (ops API)."""

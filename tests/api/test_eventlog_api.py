@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY, generate_latest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "service"))
 
@@ -45,6 +46,7 @@ def test_nats_settings_run_the_log_and_ops_replay_through_it(tmp_path: Path):
                 uow.commit()
             wait_for(lambda: got == [event.event_id], 20)  # relay thread -> stream -> consumer
 
+            assert 'lastmile_event_lag{consumer="ops-probe"} 0.0' in _metrics()
             relay = client.get("/v1/ops/relay", headers=ops).json()
             assert set(relay["lag"]) == {"drive-webhooks", "drive-notifications", "ops-probe"}
             assert relay["consumers"]["ops-probe"]["delivered"] == 1
@@ -72,6 +74,23 @@ def test_without_a_nats_url_the_bus_stays_in_process(tmp_path: Path):
     try:
         assert not isinstance(container.bus, JetStreamBus)
         assert container.requeue is None and container.event_log_report() == {}
+        with TestClient(create_app(container)):
+            container.bus.subscribe("*", lambda e: None, durable="lag-probe")
+            assert container.outbox_relay is not None
+            container.outbox_relay.run_once()  # registers the probe
+            with container.services.uow() as uow:
+                record(uow, container.services, new_event(
+                    container.services, type="test.happened", region_id="r1",
+                    subject_id="s1", actor_kind="system", actor_id="system"))
+                uow.commit()
+            container.outbox_relay.fan_out()  # type: ignore[union-attr]  # queued, not delivered
+            assert container.event_lag()["lag-probe"] >= 1
+            assert 'lastmile_event_lag{consumer="lag-probe"}' in _metrics()
+        assert 'consumer="lag-probe"' not in _metrics()  # the closed container's source is gone
     finally:
         container.close()
+
+
+def _metrics() -> str:
+    return generate_latest(REGISTRY).decode()
 

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,10 +23,17 @@ from eventlog_harness import (
     wait_for,
 )
 
-from lastmile.adapters.bus.jetstream import JetStreamBus, subject_token
+from lastmile.adapters.bus.jetstream import (
+    EventLogUnavailable,
+    JetStreamBus,
+    JetStreamConfig,
+    subject_token,
+)
+from lastmile.adapters.bus.jetstream_relay import JetStreamRelay
 from lastmile.app import dead_letters
 from lastmile.app.context import new_event
 from lastmile.app.events import Event
+from lastmile.settings import Settings
 
 
 @pytest.fixture(params=[
@@ -180,3 +190,42 @@ def test_subject_tokens_keep_ids_apart_and_subjects_valid():
     assert config.event_subject(event) == f"{config.prefix}.ev.ber%2Emitte.order.placed"
     assert config.filter_subject("order.placed") == f"{config.prefix}.ev.*.order.placed"
     assert config.filter_subject("*") == f"{config.prefix}.ev.>"
+
+
+@pytest.mark.nats
+def test_with_nats_down_the_relay_fails_fast_and_loses_nothing(tmp_path: Path):
+    if reason := nats_available():
+        pytest.skip(reason)
+    h = make_harness("nats", tmp_path)
+    assert isinstance(h.bus, JetStreamBus)
+    with socket.socket() as s:  # a port nobody listens on: NATS is "down"
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    down = JetStreamBus(replace(h.bus.config, url=f"nats://127.0.0.1:{port}", op_timeout_s=1.0,
+                                connect_timeout_s=0.5))
+    try:
+        h.bus.subscribe("*", effect_handler(h.services, "after-outage"), durable="after-outage")
+        h.start()
+        ids = h.record(["a", "b"], 3)
+        started = time.monotonic()
+        with pytest.raises(EventLogUnavailable):
+            JetStreamRelay(h.services, down).run_once()
+        assert time.monotonic() - started < 5  # fails fast: no hang
+        with h.services.uow(read_only=True) as uow:
+            assert [e.event.event_id for e in uow.outbox.pending(100)] == ids  # kept unsent
+        h.pump(lambda: all(effects(h.services, "after-outage", ids).values()))  # NATS is back
+        assert set(effects(h.services, "after-outage", ids).values()) == {1}
+    finally:
+        down.close()
+        close_harness(h)
+
+
+def test_settings_choose_the_stream_and_subject_prefix():
+    s = Settings.from_env({"LASTMILE_NATS_URL": "nats://n:4222", "LASTMILE_NATS_STREAM": "S1",
+                           "LASTMILE_NATS_PREFIX": "lm.eu"})
+    assert (s.nats_url, s.nats_stream, s.nats_prefix) == ("nats://n:4222", "S1", "lm.eu")
+    defaults = Settings.from_env({})
+    assert (defaults.nats_url, defaults.nats_stream, defaults.nats_prefix) == (
+        None, "LASTMILE", "lastmile")
+    with pytest.raises(ValueError, match="prefix"):
+        JetStreamConfig(url="nats://n", prefix="lm.*")
