@@ -229,3 +229,48 @@ def test_settings_choose_the_stream_and_subject_prefix():
         None, "LASTMILE", "lastmile")
     with pytest.raises(ValueError, match="prefix"):
         JetStreamConfig(url="nats://n", prefix="lm.*")
+
+
+@pytest.mark.nats
+@pytest.mark.slow
+def test_a_cut_connection_to_nats_fails_fast_then_reconnects_and_delivers_everything_once(
+        tmp_path: Path):
+    if reason := nats_available():
+        pytest.skip(reason)
+    from tcp_proxy import TcpProxy
+
+    proxy = TcpProxy(("127.0.0.1", 4222))
+    h = make_harness("nats", tmp_path)
+    assert isinstance(h.bus, JetStreamBus)
+    h.bus.close()
+    direct = h.bus.config
+    h.bus = bus = JetStreamBus(replace(direct, url=f"nats://127.0.0.1:{proxy.port}",
+                                       op_timeout_s=1.0, connect_timeout_s=0.5))
+    h.relay = JetStreamRelay(h.services, bus)
+    try:
+        live: list[str] = []
+        bus.subscribe("*", lambda e: live.append(e.event_id))
+        bus.subscribe("*", effect_handler(h.services, "cut"), durable="cut")
+        h.start()
+        before = h.record(["a"], 3)
+        h.pump(lambda: all(effects(h.services, "cut", before).values()))
+
+        proxy.cut()
+        during = h.record(["a", "b"], 3)
+        started = time.monotonic()
+        with pytest.raises(EventLogUnavailable):
+            h.relay.run_once()
+        assert time.monotonic() - started < 5  # fails fast, no hang
+        with pytest.raises(EventLogUnavailable):
+            bus.publish(new_event(h.services, type="courier.moved", region_id="r",
+                                  subject_id="c", actor_kind="courier", actor_id="c"))
+
+        proxy.restore()
+        h.pump(lambda: all(effects(h.services, "cut", before + during).values()), 30)
+        assert set(effects(h.services, "cut", before + during).values()) == {1}
+        h.pump(lambda: set(during) <= set(live), 10)  # live subscriptions came back too
+    finally:
+        bus.close()
+        h.bus = JetStreamBus(direct)  # deletes the stream without the proxy
+        close_harness(h)
+        proxy.close()

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import nats
+import nats.errors
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -56,6 +57,13 @@ _RECENT_LIVE = 4096  # event ids a live subscription remembers to drop a republi
 
 class EventLogUnavailable(RuntimeError):
     """NATS did not answer within the bus's timeout (down, or reconnecting)."""
+
+
+# What NATS raises while it is away (besides timeouts): callers see EventLogUnavailable.
+_UNAVAILABLE = (nats.errors.NoRespondersError, nats.errors.ConnectionClosedError,
+                nats.errors.OutboundBufferLimitError, nats.errors.NoServersError,
+                nats.errors.StaleConnectionError, nats.errors.ConnectionReconnectingError,
+                ConnectionError)
 
 
 def subject_token(raw: str) -> str:
@@ -190,11 +198,12 @@ class JetStreamBus:
         try:
             return future.result(limit)
         except TimeoutError:
-            if future.done():  # fn's own timeout (a fetch that found nothing): the caller's
-                raise
             future.cancel()
             raise EventLogUnavailable(f"NATS did not answer within {limit:g} s "
                                       f"({self.config.stream})") from None
+        except _UNAVAILABLE as exc:
+            raise EventLogUnavailable(f"NATS is unavailable ({self.config.stream}): "
+                                      f"{exc!r}") from exc
 
     async def _connect(self) -> JetStreamContext:
         if self._js is not None and self._nc is not None and not self._nc.is_closed:
@@ -269,7 +278,11 @@ class JetStreamBus:
             self._live[event_type].append(handler)
             first = not self._live_subs
         if first:
-            self.call(self._listen_live)
+            try:
+                self.call(self._listen_live)
+            except EventLogUnavailable:  # NATS down at startup: listen once it is back
+                log.warning("NATS unreachable; live subscribers will listen once it is back")
+                self.submit(self._listen_live_when_back())
 
         def unsubscribe() -> None:
             with self._lock:
@@ -284,6 +297,14 @@ class JetStreamBus:
         assert self._nc is not None
         for subject in (f"{self.config.prefix}.ev.>", f"{self.config.prefix}.live.>"):
             self._live_subs.append(await self._nc.subscribe(subject, cb=self._on_live))
+
+    async def _listen_live_when_back(self) -> None:
+        while not self._closing and not self._live_subs:
+            try:
+                await self._listen_live(await self._connect())
+            except Exception as exc:  # still down: try again shortly
+                log.debug("live subscription not ready: %r", exc)
+                await asyncio.sleep(self.config.reconnect_wait_s)
 
     async def _on_live(self, msg: Msg) -> None:
         """On the loop thread: live handlers must not block (the hub only enqueues)."""
@@ -314,6 +335,8 @@ class JetStreamBus:
 
         async def send(js: JetStreamContext) -> None:
             assert self._nc is not None
+            if not self._nc.is_connected:  # reconnecting: a stale move would only be
+                raise EventLogUnavailable("NATS is reconnecting")  # flushed late; the next wins
             await self._nc.publish(self.config.live_subject(event), data, headers=headers)
 
         self.call(send)

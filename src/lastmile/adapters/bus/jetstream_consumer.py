@@ -35,11 +35,17 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Any
 
+import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from lastmile.adapters.bus.jetstream import JetStreamBus, decode, subject_token
+from lastmile.adapters.bus.jetstream import (
+    EventLogUnavailable,
+    JetStreamBus,
+    decode,
+    subject_token,
+)
 from lastmile.adapters.bus.outbox import RelayPolicy
 from lastmile.app.context import Services
 from lastmile.app.events import Event
@@ -91,7 +97,10 @@ class _Memory:
 
 async def _fetch(psub: JetStreamContext.PullSubscription, batch: int, wait_s: float,
                  js: JetStreamContext) -> list[Msg]:
-    return await psub.fetch(batch, timeout=wait_s)
+    try:
+        return await psub.fetch(batch, timeout=wait_s)
+    except nats.errors.TimeoutError:  # nothing arrived in time (not an outage)
+        return []
 
 
 class ConsumerWorker:
@@ -143,12 +152,12 @@ class ConsumerWorker:
                         config=self._config()))
                 msgs = self._bus.call(partial(_fetch, psub, cfg.fetch_batch, cfg.fetch_wait_s),
                                       timeout=cfg.fetch_wait_s + cfg.op_timeout_s)
-            except TimeoutError:  # nothing to fetch right now
-                continue
             except Exception as exc:  # NATS down or the consumer gone: retried, counted
                 self.stats.fetch_errors += 1
                 log.warning("consumer %s: fetch failed: %r", self.consumer, exc)
-                psub = None
+                if psub is not None and not isinstance(exc, EventLogUnavailable):
+                    self._bus.submit(psub.unsubscribe())  # the consumer is gone: bind anew
+                    psub = None
                 self._stop.wait(min(cfg.op_timeout_s, 1.0))
                 continue
             self.handle_batch(msgs)
