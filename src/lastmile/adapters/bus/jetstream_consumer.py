@@ -26,6 +26,7 @@ working consumer never sees its messages redelivered to another process meanwhil
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -35,7 +36,6 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Any
 
-import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -54,6 +54,7 @@ from lastmile.core.webhooks import backoff_s
 log = logging.getLogger(__name__)
 _DEFER_S = 0.05  # a deferred event comes back this long after the one it waits behind
 _ERROR_CHARS = 2000
+ACK_GROUP = 16
 
 
 def consumer_name(subscriber: str, *, replay: bool = False) -> str:
@@ -99,8 +100,12 @@ async def _fetch(psub: JetStreamContext.PullSubscription, batch: int, wait_s: fl
                  js: JetStreamContext) -> list[Msg]:
     try:
         return await psub.fetch(batch, timeout=wait_s)
-    except nats.errors.TimeoutError:  # nothing arrived in time (not an outage)
-        return []
+    except TimeoutError:  # nothing arrived in time, not an outage (nats-py raises its own
+        return []         # TimeoutError or asyncio's, both builtin TimeoutError subclasses)
+
+
+async def _settle(acks: list[Coroutine[Any, Any, None]]) -> list[BaseException | None]:
+    return list(await asyncio.gather(*acks, return_exceptions=True))
 
 
 class ConsumerWorker:
@@ -163,29 +168,39 @@ class ConsumerWorker:
             self.handle_batch(msgs)
 
     def handle_batch(self, msgs: list[Msg]) -> None:
-        """Handle, then ack or nak each message in order (see the module docstring)."""
+        """Handle, then ack or nak each message in order (see the module docstring). Acks go
+        out in groups of ``ACK_GROUP`` (one hand-over to the I/O thread each, not one per
+        message); a kill loses at most a group's acks, which come back as redeliveries the
+        inbox skips."""
         give_back_at = time.monotonic() + self._bus.config.ack_wait_s / 2
-        settling: list[Future[None]] = []
+        group: list[Coroutine[Any, Any, None]] = []
+        sent: list[Future[list[BaseException | None]]] = []
         for msg in msgs:
             try:
                 event, seq = decode(msg)
             except (ValueError, KeyError, TypeError) as exc:  # not ours: never deliverable
                 log.error("consumer %s: terminating undecodable message %s: %r",
                           self.consumer, msg.subject, exc)
-                settling.append(self._bus.submit(msg.term()))
+                group.append(msg.term())
                 continue
             try:
-                settle = self._one(msg, event, seq, give_back_at)
+                group.append(self._one(msg, event, seq, give_back_at))
             except Exception as exc:  # parking failed (database down): try again later
                 log.warning("consumer %s: could not park %s: %r", self.consumer,
                             event.event_id, exc)
-                settle = msg.nak(delay=1.0)
-            settling.append(self._bus.submit(settle))
-        for future in settling:
+                group.append(msg.nak(delay=1.0))
+            if len(group) >= ACK_GROUP:
+                sent.append(self._bus.submit(_settle(group)))
+                group = []
+        if group:
+            sent.append(self._bus.submit(_settle(group)))
+        for future in sent:
             try:
-                future.result(self._bus.config.op_timeout_s)
-            except Exception as exc:  # an unsent ack: the message comes back, the inbox skips it
-                log.warning("consumer %s: ack failed: %r", self.consumer, exc)
+                errors = future.result(self._bus.config.op_timeout_s)
+            except Exception as exc:  # unsent acks: the messages come back, the inbox skips them
+                errors = [exc]
+            for error in filter(None, errors):
+                log.warning("consumer %s: ack failed: %r", self.consumer, error)
 
     def _one(self, msg: Msg, event: Event, seq: int | None,
              give_back_at: float) -> Coroutine[Any, Any, None]:
