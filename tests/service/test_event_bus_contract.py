@@ -29,6 +29,7 @@ from lastmile.adapters.bus.jetstream import (
     JetStreamConfig,
     subject_token,
 )
+from lastmile.adapters.bus.jetstream_consumer import consumer_name
 from lastmile.adapters.bus.jetstream_relay import JetStreamRelay
 from lastmile.app import dead_letters
 from lastmile.app.context import new_event
@@ -182,14 +183,17 @@ def test_events_written_in_one_process_reach_live_subscribers_of_another(tmp_pat
 
 def test_subject_tokens_keep_ids_apart_and_subjects_valid():
     assert subject_token("reg_1-a") == "reg_1-a"
-    assert subject_token("reg.1") == "reg%2E1" != subject_token("reg_1")
-    assert subject_token("a b*>") == "a%20b%2A%3E"
+    assert subject_token("reg.1") == "reg~2E1" != subject_token("reg_1")
+    assert subject_token("a b*>") == "a~20b~2A~3E"
     config = unique_config()
     event = Event(event_id="e", type="order.placed", occurred_at=0.0, region_id="ber.mitte",
                   subject_id="o", actor_kind="system", actor_id="s")
-    assert config.event_subject(event) == f"{config.prefix}.ev.ber%2Emitte.order.placed"
+    assert config.event_subject(event) == f"{config.prefix}.ev.ber~2Emitte.order.placed"
     assert config.filter_subject("order.placed") == f"{config.prefix}.ev.*.order.placed"
     assert config.filter_subject("*") == f"{config.prefix}.ev.>"
+    names = {consumer_name(n, replay=r) for n in ("x", "x~replay", "x-replay", "x.y", "x_2Ey")
+             for r in (False, True)}
+    assert len(names) == 10  # no subscriber's consumer is another's replay consumer
 
 
 @pytest.mark.nats

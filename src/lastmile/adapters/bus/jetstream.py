@@ -67,11 +67,13 @@ _UNAVAILABLE = (nats.errors.NoRespondersError, nats.errors.ConnectionClosedError
 
 
 def subject_token(raw: str) -> str:
-    """``raw`` as one subject token: ``[A-Za-z0-9_-]`` kept, every other byte as ``%XX``
-    (so ``reg.1`` and ``reg_1`` stay apart, and no ``.``/``*``/``>`` reaches a subject)."""
+    """``raw`` as one subject token (or consumer name): ``[A-Za-z0-9_-]`` kept, every other
+    byte as ``~XX`` (so ``reg.1`` and ``reg_1`` stay apart, and no ``.``/``*``/``>`` reaches
+    a subject). Not ``%``: nats-server 2.9 formats consumer names into its ack subjects
+    printf-style, and a ``%`` there garbles the delivery metadata."""
     if not raw:
-        return "%"
-    return "".join(ch if ch in _SAFE else "".join(f"%{b:02X}" for b in ch.encode())
+        return "~"
+    return "".join(ch if ch in _SAFE else "".join(f"~{b:02X}" for b in ch.encode())
                    for ch in raw)
 
 

@@ -2,7 +2,7 @@
 
 Each durable subscriber has two JetStream durable pull consumers: ``<name>`` on the events of
 its type (created "deliver new": like a relay registration, it gets events recorded from
-then on) and ``<name>-replay`` on its replay subject (dead letters ops replayed; "deliver
+then on) and ``<name>~replay`` on its replay subject (dead letters ops replayed; "deliver
 all", so a replay published before the consumer first ran is not missed). A worker thread
 per consumer:
 
@@ -58,7 +58,10 @@ ACK_GROUP = 16
 
 
 def consumer_name(subscriber: str, *, replay: bool = False) -> str:
-    return subject_token(subscriber) + ("-replay" if replay else "")
+    """The subscriber's JetStream consumer names: ``drive-webhooks`` and
+    ``drive-webhooks~replay`` (``subject_token`` writes ``~`` only before two hex digits,
+    so no subscriber's name can collide with another's replay consumer)."""
+    return subject_token(subscriber) + ("~replay" if replay else "")
 
 
 @dataclass(slots=True)
