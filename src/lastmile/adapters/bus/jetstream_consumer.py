@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 _DEFER_S = 0.05  # a deferred event comes back this long after the one it waits behind
 _ERROR_CHARS = 2000
 ACK_GROUP = 16
+_MAX_REMEMBERED = 10_000  # deferral counts kept; forgetting one only risks an early park
 
 
 def consumer_name(subscriber: str, *, replay: bool = False) -> str:
@@ -227,6 +228,8 @@ class ConsumerWorker:
 
     def _defer(self, msg: Msg, event: Event, delay_s: float) -> Coroutine[Any, Any, None]:
         mem = self._memory
+        if len(mem.deferrals) >= _MAX_REMEMBERED:  # events another process handled in the end
+            mem.deferrals.clear()
         mem.deferrals[event.event_id] = mem.deferrals.get(event.event_id, 0) + 1
         self.stats.deferred += 1
         return msg.nak(delay=delay_s or None)
@@ -235,6 +238,8 @@ class ConsumerWorker:
                 error: str) -> Coroutine[Any, Any, None]:
         mem, retry = self._memory, self._policy.retry
         now_wall = self._services.clock.now()
+        if len(mem.first_failed_at) >= _MAX_REMEMBERED:
+            mem.first_failed_at.clear()
         first_failed = mem.first_failed_at.setdefault(event.event_id, now_wall)
         if attempts >= retry.max_attempts:
             self._park(event, seq if seq is not None else msg.metadata.sequence.stream,
