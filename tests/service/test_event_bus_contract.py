@@ -34,6 +34,7 @@ from lastmile.adapters.bus.jetstream_relay import JetStreamRelay
 from lastmile.app import dead_letters
 from lastmile.app.context import new_event
 from lastmile.app.events import Event
+from lastmile.app.ports import OutboxEntry
 from lastmile.settings import Settings
 
 
@@ -278,3 +279,76 @@ def test_a_cut_connection_to_nats_fails_fast_then_reconnects_and_delivers_everyt
         h.bus = JetStreamBus(direct)  # deletes the stream without the proxy
         close_harness(h)
         proxy.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def nats_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    from databases import drop_schema, pg_schema_url, postgres_available
+
+    if reason := nats_available():
+        pytest.skip(reason)
+    url = schema = None
+    if request.param == "postgresql":
+        if reason := postgres_available():
+            pytest.skip(reason)
+        url, schema = pg_schema_url()
+    h = make_harness("nats", tmp_path, url)
+    try:
+        yield h
+    finally:
+        close_harness(h)
+        if schema:
+            drop_schema(schema)
+
+
+@pytest.mark.nats
+def test_several_relays_publish_each_event_once_in_outbox_order(nats_harness: Harness):
+    h = nats_harness
+    assert isinstance(h.bus, JetStreamBus)
+    handled: list[str] = []
+    h.bus.subscribe("*", lambda e: handled.append(e.event_id), durable="in-order")
+    h.start()
+    ids = h.record([f"s{i}" for i in range(5)], 40)  # 200 events
+    buses = [h.bus] + [JetStreamBus(h.bus.config) for _ in range(2)]  # three processes
+    relays = [JetStreamRelay(h.services, bus, batch=7) for bus in buses]
+    errors: list[BaseException] = []
+
+    def drain(relay: JetStreamRelay) -> None:
+        try:
+            for _ in range(200):
+                relay.drain()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=drain, args=(r,)) for r in relays]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors
+        assert sum(r.stats.published for r in relays) == len(ids)  # no row published twice
+        h.pump(lambda: len(handled) >= len(ids))
+        assert handled == ids  # one consumer process: stream order is outbox order
+
+        # A relay that died after the PubAck, before marking its rows sent: the next one
+        # publishes them again and JetStream drops the copies (same Nats-Msg-Id).
+        with h.services.uow(read_only=True) as uow:
+            assert uow.outbox.pending(1) == []
+        again = [OutboxEntry(seq=n + 1, event=e) for n, e in enumerate(_events(h, ids[:10]))]
+        assert h.bus.publish_stored(again) == 10
+        stored = h.bus.call(lambda js: js.stream_info(h.bus.config.stream))  # type: ignore[union-attr]
+        assert stored.state.messages == len(ids)
+        time.sleep(0.5)
+        assert handled == ids
+    finally:
+        for bus in buses[1:]:
+            bus.close()
+
+
+def _events(h: Harness, event_ids: list[str]) -> list[Event]:
+    with h.services.uow(read_only=True) as uow:
+        by_id = {}
+        for subject in {f"s{i}" for i in range(5)}:
+            by_id.update({e.event_id: e for e in uow.events.for_subject(subject)})
+    return [by_id[i] for i in event_ids]
