@@ -218,21 +218,33 @@ class JetStreamBus:
             return await self._open()
 
     async def _open(self) -> JetStreamContext:
+        errors_logged = [0]  # one warning per outage, not one per reconnect attempt
 
         async def on_error(exc: Exception) -> None:
-            log.warning("NATS: %r", exc)
+            errors_logged[0] += 1
+            log.log(logging.WARNING if errors_logged[0] == 1 else logging.DEBUG,
+                    "NATS: %r", exc)
 
         async def on_disconnect() -> None:
             if not self._closing:
                 log.warning("NATS disconnected; reconnecting")
 
+        async def on_reconnect() -> None:
+            errors_logged[0] = 0
+            log.warning("NATS reconnected")
+
         nc = await nats.connect(
             self.config.url, connect_timeout=self.config.connect_timeout_s,
             allow_reconnect=True, max_reconnect_attempts=-1,
             reconnect_time_wait=self.config.reconnect_wait_s, error_cb=on_error,
-            disconnected_cb=on_disconnect, name=f"lastmile-{self.config.stream}")
+            disconnected_cb=on_disconnect, reconnected_cb=on_reconnect,
+            name=f"lastmile-{self.config.stream}")
         js = nc.jetstream(timeout=self.config.op_timeout_s)
-        await self._ensure_stream(js)
+        try:
+            await self._ensure_stream(js)
+        except BaseException:  # also a cancelled call: no half-open connection left behind
+            await nc.close()
+            raise
         self._nc, self._js = nc, js
         return js
 
