@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY, generate_latest
+from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "service"))
 
@@ -20,6 +21,7 @@ from lastmile.api.app import create_app  # noqa: E402
 from lastmile.app.auth import issue_api_key  # noqa: E402
 from lastmile.app.context import new_event, record  # noqa: E402
 from lastmile.bootstrap import build  # noqa: E402
+from lastmile.cli import app as cli  # noqa: E402
 from lastmile.settings import Settings  # noqa: E402
 
 
@@ -62,6 +64,19 @@ def test_nats_settings_run_the_log_and_ops_replay_through_it(tmp_path: Path):
             wait_for(lambda: got == [event.event_id, event.event_id], 20)  # once more, alone
             letters = client.get("/v1/ops/dead-letters", headers=ops).json()["dead_letters"]
             assert letters == []
+
+            with services.uow() as uow:  # parked again (the same letter reopens): the CLI
+                uow.event_deliveries.park_event(
+                    subscriber="ops-probe", seq=1, event=event, attempts=10, error="boom",
+                    at=2.0, first_failed_at=1.0, dead_letter_id="dlt_unused")
+                uow.commit()
+            env = {"LASTMILE_NATS_URL": config.url, "LASTMILE_NATS_STREAM": config.stream,
+                   "LASTMILE_NATS_PREFIX": config.prefix}
+            replayed = CliRunner().invoke(
+                cli, ["deadletters", "replay", "dlt_probe", "--data-dir", str(tmp_path)], env=env)
+            assert replayed.exit_code == 0, replayed.output
+            assert "queued for ops-probe" in replayed.output
+            wait_for(lambda: len(got) == 3, 20)
     finally:
         bus = container.bus
         other = JetStreamBus(bus.config)  # the app's bus is closed with the container
