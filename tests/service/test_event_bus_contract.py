@@ -330,6 +330,12 @@ def test_several_relays_publish_each_event_once_in_outbox_order(nats_harness: Ha
         assert sum(r.stats.published for r in relays) == len(ids)  # no row published twice
         h.pump(lambda: len(handled) >= len(ids))
         assert handled == ids  # one consumer process: stream order is outbox order
+        first = h.bus.call(lambda js: js.get_msg(h.bus.config.stream, 1))  # type: ignore[union-attr]
+        assert first.subject == f"{h.bus.config.prefix}.ev.reg~2Et~201.test.happened"
+        assert first.headers is not None
+        assert first.headers["Nats-Msg-Id"] == ids[0]  # de-duplication key
+        assert first.headers["traceparent"] == f"00-{0:032x}-1-01"  # the event's headers
+        assert int(first.headers["Lastmile-Seq"]) >= 1  # the outbox seq
 
         # A relay that died after the PubAck, before marking its rows sent: the next one
         # publishes them again and JetStream drops the copies (same Nats-Msg-Id).
