@@ -60,11 +60,10 @@ class Harness:
         return self.bus.requeue if isinstance(self.bus, JetStreamBus) else None
 
     def start(self) -> None:
-        """Start the durable consumers (subscribe them first)."""
+        """Start the durable consumers (subscribe them first). No wait: the consumers exist
+        when this returns, so what the relay publishes next reaches them."""
         if isinstance(self.bus, JetStreamBus):
             self.bus.start_consumers(self.services, POLICY)
-            wait_for(lambda: all(n in self.bus.lag() for n in self.bus.durable()), 10)  # type: ignore[union-attr]
-            time.sleep(0.3)  # the consumers exist before anything is published
 
     def pump(self, until: Callable[[], bool], timeout_s: float = 20.0) -> None:
         """Run the relay until ``until()`` holds; fails the test after ``timeout_s``."""

@@ -391,8 +391,9 @@ class JetStreamBus:
             return {name: event_type for name, (event_type, _) in self._durable.items()}
 
     def start_consumers(self, services: Services, policy: Any) -> None:
-        """Start a worker for each durable subscriber (and for later ones); ``policy`` is a
-        ``RelayPolicy`` (retries, parking). Failures are parked in ``services``' database."""
+        """Create the durable consumers and start a worker for each (and for later
+        subscribers); ``policy`` is a ``RelayPolicy`` (retries, parking). Failures are parked
+        in ``services``' database. Call it before the relay starts publishing."""
         with self._lock:
             if self._consumers_started is not None:
                 return
@@ -416,6 +417,10 @@ class JetStreamBus:
                                new_only=False)]
             self._workers[name] = workers
         for worker in workers:
+            try:
+                worker.ensure()  # before the relay publishes: a new consumer starts here
+            except EventLogUnavailable as exc:  # NATS down: the worker creates it later
+                log.warning("consumer %s not created yet: %s", worker.consumer, exc)
             worker.start()
 
     def consumer_stats(self) -> dict[str, dict[str, int]]:

@@ -39,6 +39,7 @@ from typing import Any
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from lastmile.adapters.bus.jetstream import (
     EventLogUnavailable,
@@ -149,6 +150,20 @@ class ConsumerWorker:
             max_deliver=-1,  # parking is ours (into dead_letters), never a silent server stop
             deliver_policy=DeliverPolicy.NEW if self._new_only else DeliverPolicy.ALL,
             max_ack_pending=max(1000, self._bus.config.fetch_batch * 4))
+
+    def ensure(self) -> None:
+        """Create the durable consumer now if it does not exist (the worker would on its
+        first pull): a deliver-new consumer must exist before the relay publishes, or it
+        misses what is published in between. Raises ``EventLogUnavailable`` if NATS is down."""
+        stream, config = self._bus.config.stream, self._config()
+
+        async def create(js: JetStreamContext) -> None:
+            try:
+                await js.consumer_info(stream, self.consumer)
+            except NotFoundError:
+                await js.add_consumer(stream, config)
+
+        self._bus.call(create)
 
     def _run(self) -> None:
         cfg = self._bus.config
