@@ -5,6 +5,7 @@ its one subscriber through the log."""
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,38 @@ def test_without_a_nats_url_the_bus_stays_in_process(tmp_path: Path):
 def _metrics() -> str:
     return generate_latest(REGISTRY).decode()
 
+
+
+@pytest.mark.nats
+@pytest.mark.slow
+def test_an_app_started_while_nats_is_down_starts_and_catches_up_when_it_is_back(
+        tmp_path: Path):
+    if reason := nats_available():
+        pytest.skip(reason)
+    from tcp_proxy import TcpProxy
+
+    proxy = TcpProxy(("127.0.0.1", 4222))
+    proxy.cut()
+    config = unique_config()
+    container = build(Settings(data_dir=tmp_path, nats_url=f"nats://127.0.0.1:{proxy.port}",
+                               nats_stream=config.stream, nats_prefix=config.prefix))
+    got: list[str] = []
+    try:
+        container.bus.subscribe("test.happened", lambda e: got.append(e.event_id),
+                                durable="late-probe")
+        started = time.monotonic()
+        with TestClient(create_app(container)):  # relay, consumers, hub: NATS unreachable
+            assert time.monotonic() - started < 15  # one timeout per kind of call, no hang
+            services = container.services
+            with services.uow() as uow:
+                event = new_event(services, type="test.happened", region_id="r1",
+                                  subject_id="s1", actor_kind="system", actor_id="system")
+                record(uow, services, event)
+                uow.commit()
+            proxy.restore()
+            wait_for(lambda: got == [event.event_id], 30)  # the outbox waited for NATS
+    finally:
+        other = JetStreamBus(config)
+        other.delete_stream()
+        other.close()
+        proxy.close()

@@ -168,6 +168,8 @@ class JetStreamBus:
         self._closed = False
         self._closing = False
         self._connecting: asyncio.Lock | None = None
+        self._errors_logged = 0
+        self._unensured: list[Any] = []  # workers whose consumer NATS could not create yet
 
     # -- the private event loop -------------------------------------------------------------
 
@@ -218,11 +220,9 @@ class JetStreamBus:
             return await self._open()
 
     async def _open(self) -> JetStreamContext:
-        errors_logged = [0]  # one warning per outage, not one per reconnect attempt
-
         async def on_error(exc: Exception) -> None:
-            errors_logged[0] += 1
-            log.log(logging.WARNING if errors_logged[0] == 1 else logging.DEBUG,
+            self._errors_logged += 1  # one warning per outage, not one per attempt
+            log.log(logging.WARNING if self._errors_logged == 1 else logging.DEBUG,
                     "NATS: %r", exc)
 
         async def on_disconnect() -> None:
@@ -230,7 +230,7 @@ class JetStreamBus:
                 log.warning("NATS disconnected; reconnecting")
 
         async def on_reconnect() -> None:
-            errors_logged[0] = 0
+            self._errors_logged = 0
             log.warning("NATS reconnected")
 
         nc = await nats.connect(
@@ -245,7 +245,7 @@ class JetStreamBus:
         except BaseException:  # also a cancelled call: no half-open connection left behind
             await nc.close()
             raise
-        self._nc, self._js = nc, js
+        self._nc, self._js, self._errors_logged = nc, js, 0
         return js
 
     async def _ensure_stream(self, js: JetStreamContext) -> None:
@@ -399,10 +399,13 @@ class JetStreamBus:
                 return
             self._consumers_started = (services, policy)
             names = list(self._durable)
+        reachable = True  # NATS down at startup: one timeout, not one per consumer
         for name in names:
-            self._start_worker(name, services, policy)
+            reachable = self._start_worker(name, services, policy, ensure=reachable)
 
-    def _start_worker(self, name: str, services: Services, policy: Any) -> None:
+    def _start_worker(self, name: str, services: Services, policy: Any, *,
+                      ensure: bool = True) -> bool:
+        """Start ``name``'s workers; returns False when NATS did not answer."""
         from lastmile.adapters.bus.jetstream_consumer import ConsumerWorker, consumer_name
 
         with self._lock:
@@ -417,11 +420,31 @@ class JetStreamBus:
                                new_only=False)]
             self._workers[name] = workers
         for worker in workers:
-            try:
-                worker.ensure()  # before the relay publishes: a new consumer starts here
-            except EventLogUnavailable as exc:  # NATS down: the worker creates it later
-                log.warning("consumer %s not created yet: %s", worker.consumer, exc)
+            if ensure:
+                try:
+                    worker.ensure()  # before the relay publishes: a new consumer starts here
+                except EventLogUnavailable as exc:  # NATS down: before the relay's next batch
+                    log.warning("consumer %s not created yet: %s", worker.consumer, exc)
+                    ensure = False
+            if not ensure:
+                with self._lock:
+                    self._unensured.append(worker)
             worker.start()
+        return ensure
+
+    def ensure_consumers(self) -> None:
+        """Create the consumers NATS was too far away to create at start; the relay calls
+        this before each batch, so no deliver-new consumer misses the batch. Raises
+        ``EventLogUnavailable`` while NATS is down."""
+        while True:
+            with self._lock:
+                if not self._unensured:
+                    return
+                worker = self._unensured[0]
+            worker.ensure()
+            with self._lock:
+                if self._unensured and self._unensured[0] is worker:
+                    self._unensured.pop(0)
 
     def consumer_stats(self) -> dict[str, dict[str, int]]:
         """This process's counts per durable subscriber (main and replay consumers summed)."""
@@ -462,6 +485,7 @@ class JetStreamBus:
         with self._lock:
             workers = [w for ws in self._workers.values() for w in ws]
             self._workers.clear()
+            self._unensured.clear()
             self._consumers_started = None
         for worker in workers:
             worker.stop()
@@ -479,6 +503,7 @@ class JetStreamBus:
         with self._lock:
             workers = [w for ws in self._workers.values() for w in ws]
             self._workers.clear()
+            self._unensured.clear()
             self._consumers_started = None
         for worker in workers:
             worker.stop()

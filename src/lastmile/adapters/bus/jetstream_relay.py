@@ -58,6 +58,7 @@ class JetStreamRelay:
         with self._services.uow(read_only=True) as uow:
             if not uow.outbox.pending(1):
                 return 0
+        self._bus.ensure_consumers()  # this process's consumers exist before it publishes
         with self._services.uow() as uow:
             entries = uow.outbox.claim_head(self.batch)
             if not entries:
