@@ -29,8 +29,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from lastmile.adapters.bus.jetstream import JetStreamBus, JetStreamConfig
+from lastmile.adapters.bus.jetstream import JetStreamBus
 from lastmile.adapters.bus.jetstream_relay import JetStreamRelay
+from lastmile.adapters.bus.jetstream_wire import JetStreamConfig
 from lastmile.adapters.bus.memory import InProcessBus
 from lastmile.adapters.bus.outbox import IdempotentHandler, Relay, RelayPolicy
 from lastmile.app.context import Services, new_event, record

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
-from lastmile.adapters.bus.jetstream import EventLogUnavailable, JetStreamBus, JetStreamConfig
+from lastmile.adapters.bus.jetstream import EventLogUnavailable, JetStreamBus
 from lastmile.adapters.bus.jetstream_relay import JetStreamRelay
+from lastmile.adapters.bus.jetstream_wire import JetStreamConfig
 from lastmile.adapters.bus.lag_metrics import add_lag_source, remove_lag_source
 from lastmile.adapters.bus.memory import InProcessBus
 from lastmile.adapters.bus.outbox import Relay, RelayPolicy

@@ -15,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from eventlog_harness import NATS_URL, POLICY, effect_handler  # noqa: E402
 
-from lastmile.adapters.bus.jetstream import JetStreamBus, JetStreamConfig  # noqa: E402
+from lastmile.adapters.bus.jetstream import JetStreamBus  # noqa: E402
+from lastmile.adapters.bus.jetstream_wire import JetStreamConfig  # noqa: E402
 from lastmile.bootstrap import build  # noqa: E402
 from lastmile.settings import Settings  # noqa: E402
 

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lastmile.adapters.bus.jetstream import JetStreamBus, JetStreamConfig
+from lastmile.adapters.bus.jetstream import JetStreamBus
 from lastmile.adapters.bus.jetstream_relay import JetStreamRelay
+from lastmile.adapters.bus.jetstream_wire import JetStreamConfig
 from lastmile.adapters.bus.memory import InProcessBus
 from lastmile.adapters.bus.outbox import IdempotentHandler, Relay, RelayPolicy
 from lastmile.app.context import Services, new_event, record

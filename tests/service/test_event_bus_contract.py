@@ -23,14 +23,10 @@ from eventlog_harness import (
     wait_for,
 )
 
-from lastmile.adapters.bus.jetstream import (
-    EventLogUnavailable,
-    JetStreamBus,
-    JetStreamConfig,
-    subject_token,
-)
+from lastmile.adapters.bus.jetstream import EventLogUnavailable, JetStreamBus
 from lastmile.adapters.bus.jetstream_consumer import consumer_name
 from lastmile.adapters.bus.jetstream_relay import JetStreamRelay
+from lastmile.adapters.bus.jetstream_wire import JetStreamConfig, subject_token
 from lastmile.app import dead_letters
 from lastmile.app.context import new_event
 from lastmile.app.events import Event
@@ -329,6 +325,8 @@ def test_several_relays_publish_each_event_once_in_outbox_order(nats_harness: Ha
         assert not errors
         assert sum(r.stats.published for r in relays) == len(ids)  # no row published twice
         h.pump(lambda: len(handled) >= len(ids))
+        stream_order = [_stored_event_id(h.bus, seq) for seq in range(1, len(ids) + 1)]
+        assert stream_order == ids  # the stream holds the outbox's order
         assert handled == ids  # one consumer process: stream order is outbox order
         first = h.bus.call(lambda js: js.get_msg(h.bus.config.stream, 1))  # type: ignore[union-attr]
         assert first.subject == f"{h.bus.config.prefix}.ev.reg~2Et~201.test.happened"
@@ -350,6 +348,12 @@ def test_several_relays_publish_each_event_once_in_outbox_order(nats_harness: Ha
     finally:
         for bus in buses[1:]:
             bus.close()
+
+
+def _stored_event_id(bus: JetStreamBus, seq: int) -> str:
+    raw = bus.call(lambda js: js.get_msg(bus.config.stream, seq))
+    assert raw.headers is not None
+    return str(raw.headers["Nats-Msg-Id"])
 
 
 def _events(h: Harness, event_ids: list[str]) -> list[Event]:

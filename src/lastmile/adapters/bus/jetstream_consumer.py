@@ -41,12 +41,8 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from lastmile.adapters.bus.jetstream import (
-    EventLogUnavailable,
-    JetStreamBus,
-    decode,
-    subject_token,
-)
+from lastmile.adapters.bus.jetstream import EventLogUnavailable, JetStreamBus
+from lastmile.adapters.bus.jetstream_wire import decode, subject_token
 from lastmile.adapters.bus.outbox import RelayPolicy
 from lastmile.app.context import Services
 from lastmile.app.events import Event
