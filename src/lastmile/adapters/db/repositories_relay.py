@@ -47,10 +47,16 @@ class SqlEventDeliveries:
             .with_for_update(skip_locked=True)))
         if not rows:
             return []
-        head = self.conn.execute(sa.select(sa.func.min(o.seq)).where(o.sent_at.is_(None)))
-        if head.scalar_one() < rows[0].seq:
+        # Cut at the first unsent row another relay holds: empty when it holds the head, and
+        # two claims interleaving row by row (15 17 | 16) never fan out 17 before 16.
+        head = [seq for (seq,) in self.conn.execute(
+            sa.select(o.seq).where(o.sent_at.is_(None)).order_by(o.seq).limit(limit))]
+        cut = next((i for i, (row, seq) in enumerate(zip(rows, head, strict=False))
+                    if row.seq != seq), min(len(rows), len(head)))
+        if not cut:
             return []  # another relay is fanning out older rows: queue behind them, in order
-        entries = [OutboxEntry(seq=seq, event=Event.from_dict(payload)) for seq, payload in rows]
+        entries = [OutboxEntry(seq=seq, event=Event.from_dict(payload))
+                   for seq, payload in rows[:cut]]
         subscribers = list(self.conn.execute(
             sa.select(t.event_subscribers.c.name, t.event_subscribers.c.event_type)))
         queued = [dict(subscriber=name, seq=e.seq, subject_id=e.event.subject_id, attempts=0,
