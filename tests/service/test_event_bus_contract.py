@@ -170,7 +170,7 @@ def test_events_written_in_one_process_reach_live_subscribers_of_another(tmp_pat
                          actor_kind="courier", actor_id="c1")
         h.bus.publish(move)
         h.pump(lambda: len(theirs) >= 4 and len(ours) >= 4)
-        wait_for(lambda: False if len(theirs) > 4 else True, 1)
+        time.sleep(0.3)  # a duplicate would arrive by now
         assert sorted(e.event_id for e in theirs) == sorted(ids + [move.event_id])
         assert sorted(e.event_id for e in ours) == sorted(ids + [move.event_id])  # once each
     finally:
