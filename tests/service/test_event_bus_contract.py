@@ -20,7 +20,6 @@ from eventlog_harness import (
     make_harness,
     nats_available,
     unique_config,
-    wait_for,
 )
 
 from lastmile.adapters.bus.jetstream import EventLogUnavailable, JetStreamBus
