@@ -221,16 +221,25 @@ class MemEvents:
 
 class MemOutbox:
     """Events by sequence number. Fanning rows out (which takes them out of ``pending``) is
-    ``EventDeliveries``' work, which has no fake: no use case on the fake relays."""
+    ``EventDeliveries``' work, which has no fake: no use case on the fake relays. A relay to
+    a durable log marks rows sent (``sent``); one fake unit of work never competes for them."""
 
-    def __init__(self, db: Table[int, Event], seq: Iterator[int]):
-        self.t, self.seq = db, seq
+    def __init__(self, db: Table[int, Event], seq: Iterator[int], sent: Table[int, bool]):
+        self.t, self.seq, self.sent = db, seq, sent
 
     def add(self, event: Event) -> None:
         self.t.put(next(self.seq), event)
 
     def pending(self, limit: int) -> list[OutboxEntry]:
-        return [OutboxEntry(seq=s, event=e) for s, e in sorted(self.t.items())[:limit]]
+        return [OutboxEntry(seq=s, event=e) for s, e in sorted(self.t.items())
+                if s not in self.sent][:limit]
+
+    def claim_head(self, limit: int) -> list[OutboxEntry]:
+        return self.pending(limit)
+
+    def mark_sent(self, seqs: Sequence[int], at: float) -> None:
+        for seq in seqs:
+            self.sent.put(seq, True)
 
 
 class MemInbox:

@@ -73,7 +73,7 @@ class FakeUnitOfWork:
         self.couriers = fr.MemCouriers(t("couriers"))
         self.orders = fr.MemOrders(t("orders"))
         self.events = fr.MemEvents(t("events"), db.seq)
-        self.outbox = fr.MemOutbox(t("outbox"), db.seq)
+        self.outbox = fr.MemOutbox(t("outbox"), db.seq, t("outbox_sent"))
         self.inbox = fr.MemInbox(t("inbox"))
         self.idempotency = fr.MemIdempotency(t("idempotency"))
         self.api_keys = fr.MemApiKeys(t("api_keys"))

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
 from lastmile.adapters.breakers import BreakerChannel, Breakers, BreakerTransport
+from lastmile.adapters.bus.jetstream import EventLogUnavailable, JetStreamBus
+from lastmile.adapters.bus.jetstream_relay import JetStreamRelay
+from lastmile.adapters.bus.jetstream_wire import JetStreamConfig
+from lastmile.adapters.bus.lag_metrics import add_lag_source, remove_lag_source
 from lastmile.adapters.bus.memory import InProcessBus
 from lastmile.adapters.bus.outbox import Relay, RelayPolicy
 from lastmile.adapters.clock import SystemClock, UuidIds
@@ -23,10 +28,11 @@ from lastmile.adapters.secret_key import signing_key
 from lastmile.adapters.webhooks.http import HttpTransport
 from lastmile.adapters.webhooks.worker import DriveWorkers, install_drive
 from lastmile.app.context import Services
+from lastmile.app.dead_letters import subscriber_states
 from lastmile.app.housekeeping import run_housekeeping
 from lastmile.app.idempotency import IdempotencyCache
 from lastmile.app.live import LiveStore
-from lastmile.app.ports import Clock, IdSource
+from lastmile.app.ports import Clock, DeadLetter, IdSource
 from lastmile.app.tracking import MemoryTrackStates, Tracking, TrackStates
 from lastmile.profiles import check_profile, pool_size
 from lastmile.settings import Settings
@@ -39,11 +45,11 @@ class Container:
     settings: Settings
     engine: Engine
     services: Services
-    bus: InProcessBus
+    bus: InProcessBus | JetStreamBus  # JetStream when settings.nats_url is set
     live: LiveStore
     tracking: Tracking
     relay: LoopWorker | None = None
-    outbox_relay: Relay | None = None  # its stats: delivered, retried, parked (ops API reads)
+    outbox_relay: Relay | JetStreamRelay | None = None  # its stats (ops API reads)
     dispatch_interval_s: float | None = None  # None: no dispatcher thread in this process
     dispatcher: DispatchWorker | None = None
     extras: dict[str, object] = field(default_factory=dict)
@@ -59,10 +65,16 @@ class Container:
         install_drive(self, transport=transport, channels=channels).start()
         if self.relay is None:
             lease = self.settings.relay_lease_s
-            policy = None if lease is None else RelayPolicy(lease_s=lease)
-            self.outbox_relay = self.outbox_relay or Relay(self.services, self.bus, policy=policy)
+            policy = RelayPolicy() if lease is None else RelayPolicy(lease_s=lease)
+            if isinstance(self.bus, JetStreamBus):
+                self.bus.start_consumers(self.services, policy)
+                self.outbox_relay = self.outbox_relay or JetStreamRelay(self.services, self.bus)
+            else:
+                self.outbox_relay = self.outbox_relay or Relay(self.services, self.bus,
+                                                               policy=policy)
             self.relay = self.outbox_relay.worker(self.settings.relay_interval_s)
             self.relay.start()
+            add_lag_source(self, self.event_lag)
         if "housekeeping" not in self.extras:
             services, live = self.services, self.live
             owner, every = self.worker_id, self.settings.housekeeping_interval_s
@@ -93,7 +105,32 @@ class Container:
         if self.relay is not None:
             self.relay.stop()
             self.relay = None
+        remove_lag_source(self)
+        if isinstance(self.bus, JetStreamBus):
+            self.bus.close()
         self.engine.dispose()
+
+    @property
+    def requeue(self) -> Callable[[DeadLetter], None] | None:
+        """How a dead-letter replay reaches its subscriber on a durable log (None: the
+        relay's own queue, in the database)."""
+        return self.bus.requeue if isinstance(self.bus, JetStreamBus) else None
+
+    def event_lag(self) -> dict[str, int]:
+        """Per durable subscriber, events it has not acknowledged yet (``lastmile_event_lag``)."""
+        if isinstance(self.bus, JetStreamBus):
+            return self.bus.lag()
+        return {s.name: s.pending for s in subscriber_states(self.services)}
+
+    def event_log_report(self) -> dict[str, object]:
+        """JetStream's per-consumer lag and this process's consumer counts (ops API)."""
+        if not isinstance(self.bus, JetStreamBus):
+            return {}
+        try:
+            lag: dict[str, int] | None = self.bus.lag()
+        except EventLogUnavailable:
+            lag = None
+        return {"lag": lag, "consumers": self.bus.consumer_stats()}
 
 
 def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | None = None,
@@ -110,13 +147,21 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
         webhooks_allow_private=settings.webhooks_allow_private,
         idempotency_cache=_idempotency_cache(settings),
     )
-    bus = InProcessBus()
+    bus = _bus(settings)
     live, states = _live_state(settings)
     tracking = Tracking(services=services, live=live, states=states, publisher=bus)
     return Container(settings=settings, engine=engine, services=services, bus=bus, live=live,
                      tracking=tracking, dispatch_interval_s=dispatch_interval_s,
                      breakers=Breakers(fail_max=settings.breaker_fail_max,
                                        reset_s=settings.breaker_reset_s))
+
+
+def _bus(settings: Settings) -> InProcessBus | JetStreamBus:
+    """The event bus: in this process, or NATS JetStream as the durable log (scale-out)."""
+    if settings.nats_url is None:
+        return InProcessBus()
+    return JetStreamBus(JetStreamConfig(url=settings.nats_url, stream=settings.nats_stream,
+                                        prefix=settings.nats_prefix))
 
 
 def _live_state(settings: Settings) -> tuple[LiveStore, TrackStates]:

@@ -122,7 +122,8 @@ def deadletters_replay(
     try:
         for dead_letter_id in ids:
             try:
-                replay = replay_dead_letter(container.services, dead_letter_id)
+                replay = replay_dead_letter(container.services, dead_letter_id,
+                                            requeue=container.requeue)
             except DomainError as exc:
                 console.print(f"[red]{exc.message}[/red]")
                 missing = True

@@ -15,6 +15,8 @@ class Settings:
     database_url: str | None = field(default=None, repr=False)  # None = SQLite in data_dir
     redis_url: str | None = field(default=None, repr=False)  # None = in-memory live store
     nats_url: str | None = field(default=None, repr=False)  # None = in-process bus
+    nats_stream: str = "LASTMILE"  # the JetStream stream and subject prefix (docs/eventlog.md)
+    nats_prefix: str = "lastmile"
     # Signs page tokens and stream tokens. None: bootstrap reads (or creates) data_dir/secret_key;
     # several API processes on different hosts must share one LASTMILE_SECRET_KEY.
     secret_key: str | None = field(default=None, repr=False)
@@ -61,6 +63,8 @@ class Settings:
             database_url=e.get("LASTMILE_DATABASE_URL") or None,
             redis_url=e.get("LASTMILE_REDIS_URL") or None,
             nats_url=e.get("LASTMILE_NATS_URL") or None,
+            nats_stream=e.get("LASTMILE_NATS_STREAM") or "LASTMILE",
+            nats_prefix=e.get("LASTMILE_NATS_PREFIX") or "lastmile",
             redis_prefix=e.get("LASTMILE_REDIS_PREFIX", "lastmile:"),
             secret_key=e.get("LASTMILE_SECRET_KEY") or None,
             webhooks_allow_private=e.get("LASTMILE_WEBHOOKS_ALLOW_PRIVATE", "") in ("1", "true"),

@@ -8,6 +8,7 @@ idempotent: replaying a letter whose replay is queued or done changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lastmile.app.context import Services
@@ -34,14 +35,25 @@ def list_dead_letters(services: Services, *, subscriber: str | None = None,
                                                  include_replayed=include_replayed, limit=limit)
 
 
-def replay_dead_letter(services: Services, dead_letter_id: str) -> Replay:
-    """Queue the parked event again for its subscriber alone (idempotent, see module)."""
+def replay_dead_letter(services: Services, dead_letter_id: str, *,
+                       requeue: Callable[[DeadLetter], None] | None = None) -> Replay:
+    """Queue the parked event again for its subscriber alone (idempotent, see module).
+
+    ``requeue``: where the events live in a durable log (JetStream), it sends the letter
+    back to its subscriber there instead of the relay's table; it runs before the replay
+    is committed, so a failure leaves the letter parked, to be replayed again."""
     with services.uow() as uow:
         if uow.event_deliveries.dead_letter(dead_letter_id) is None:
             raise NotFound("dead_letter_not_found",
                            f"dead letter {dead_letter_id!r} does not exist")
-        queued = uow.event_deliveries.replay(dead_letter_id, services.clock.now())
+        now = services.clock.now()
+        if requeue is None:
+            queued = uow.event_deliveries.replay(dead_letter_id, now)
+        else:
+            queued = uow.event_deliveries.mark_replayed(dead_letter_id, now)
         letter = uow.event_deliveries.dead_letter(dead_letter_id)
+        if queued and requeue is not None and letter is not None:
+            requeue(letter)
         uow.commit()
     assert letter is not None  # checked above in the same transaction
     return Replay(dead_letter=letter, queued=queued)

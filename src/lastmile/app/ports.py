@@ -195,6 +195,11 @@ class Outbox(Protocol):
     def pending(self, limit: int) -> list[OutboxEntry]:
         """Rows the relay has not fanned out yet (``EventDeliveries.fan_out`` marks them)."""
         ...
+    def claim_head(self, limit: int) -> list[OutboxEntry]:
+        """Lock the oldest unsent rows for a relay that publishes them to a durable log;
+        empty when another relay holds older ones (it publishes first, in order)."""
+        ...
+    def mark_sent(self, seqs: Sequence[int], at: float) -> None: ...
 
 
 class EventDeliveries(Protocol):
@@ -231,6 +236,15 @@ class EventDeliveries(Protocol):
              dead_letter_id: str) -> bool:
         """Move the event to the dead letters (one per subscriber and event, reopened when a
         replay fails again); False if the lease was lost."""
+        ...
+    def park_event(self, *, subscriber: str, seq: int, event: Event, attempts: int, error: str,
+                   at: float, first_failed_at: float, dead_letter_id: str) -> None:
+        """Park ``event`` for ``subscriber`` (a durable log's consumer gave up on it): a new
+        dead letter, or the same one reopened when its replay failed again."""
+        ...
+    def mark_replayed(self, dead_letter_id: str, at: float) -> bool:
+        """Mark a letter replayed without queueing it here (a durable log redelivers it);
+        False when a replay is already queued or done since it was parked."""
         ...
     def release(self, subscriber: str, seqs: Sequence[int], *, relay_id: str) -> None:
         """Give back leased events not attempted (no attempt counted)."""

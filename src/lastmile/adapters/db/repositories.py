@@ -242,6 +242,32 @@ class SqlOutbox(_Repo):
         return [OutboxEntry(seq=seq, event=Event.from_dict(payload))
                 for seq, payload in self.conn.execute(stmt)]
 
+    def claim_head(self, limit: int) -> list[OutboxEntry]:
+        """The oldest unsent rows, locked (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite
+        has one writer), cut at the first unsent row this transaction could not lock: empty
+        when another relay holds the head, so relays publish the outbox in order. (Two
+        claims running at once lock rows one by one and can interleave, 15 17 18 | 16: the
+        cut keeps 15 alone.)"""
+        c = t.outbox.c
+        unsent = sa.select(c.seq).where(c.sent_at.is_(None)).order_by(c.seq).limit(limit)
+        rows = list(self.conn.execute(
+            sa.select(c.seq, c.payload).where(c.sent_at.is_(None)).order_by(c.seq).limit(limit)
+            .with_for_update(skip_locked=True)))
+        if not rows:
+            return []
+        head = [seq for (seq,) in self.conn.execute(unsent)]
+        claimed = []
+        for row, expected in zip(rows, head, strict=False):
+            if row.seq != expected:
+                break
+            claimed.append(OutboxEntry(seq=row.seq, event=Event.from_dict(row.payload)))
+        return claimed
+
+    def mark_sent(self, seqs: Sequence[int], at: float) -> None:
+        if seqs:
+            self.conn.execute(t.outbox.update().where(t.outbox.c.seq.in_(list(seqs)))
+                              .values(sent_at=at))
+
 
 class SqlInbox(_Repo):
     def seen(self, consumer: str, event_id: str) -> bool:

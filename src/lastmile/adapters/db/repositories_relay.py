@@ -47,10 +47,16 @@ class SqlEventDeliveries:
             .with_for_update(skip_locked=True)))
         if not rows:
             return []
-        head = self.conn.execute(sa.select(sa.func.min(o.seq)).where(o.sent_at.is_(None)))
-        if head.scalar_one() < rows[0].seq:
+        # Cut at the first unsent row another relay holds: empty when it holds the head, and
+        # two claims interleaving row by row (15 17 | 16) never fan out 17 before 16.
+        head = [seq for (seq,) in self.conn.execute(
+            sa.select(o.seq).where(o.sent_at.is_(None)).order_by(o.seq).limit(limit))]
+        cut = next((i for i, (row, seq) in enumerate(zip(rows, head, strict=False))
+                    if row.seq != seq), min(len(rows), len(head)))
+        if not cut:
             return []  # another relay is fanning out older rows: queue behind them, in order
-        entries = [OutboxEntry(seq=seq, event=Event.from_dict(payload)) for seq, payload in rows]
+        entries = [OutboxEntry(seq=seq, event=Event.from_dict(payload))
+                   for seq, payload in rows[:cut]]
         subscribers = list(self.conn.execute(
             sa.select(t.event_subscribers.c.name, t.event_subscribers.c.event_type)))
         queued = [dict(subscriber=name, seq=e.seq, subject_id=e.event.subject_id, attempts=0,
@@ -142,18 +148,24 @@ class SqlEventDeliveries:
             t.event_deliveries.delete().where(self._mine(q.subscriber, [q.seq], relay_id)))
         if not gone.rowcount:
             return False
+        self.park_event(subscriber=q.subscriber, seq=q.seq, event=q.event,
+                        attempts=q.attempts + 1, error=error, at=at,
+                        first_failed_at=q.first_failed_at if q.first_failed_at is not None
+                        else at, dead_letter_id=dead_letter_id)
+        return True
+
+    def park_event(self, *, subscriber: str, seq: int, event: Event, attempts: int, error: str,
+                   at: float, first_failed_at: float, dead_letter_id: str) -> None:
         c = t.dead_letters.c
-        parked = dict(attempts=q.attempts + 1, last_error=error[:_ERROR_CHARS], parked_at=at,
+        parked = dict(attempts=attempts, last_error=error[:_ERROR_CHARS], parked_at=at,
                       replayed_at=None)
         reopened = self.conn.execute(t.dead_letters.update().where(
-            c.subscriber == q.subscriber, c.seq == q.seq).values(**parked))
+            c.subscriber == subscriber, c.seq == seq).values(**parked))
         if not reopened.rowcount:
             self.conn.execute(t.dead_letters.insert().values(
-                id=dead_letter_id, subscriber=q.subscriber, seq=q.seq,
-                event_id=q.event.event_id, event_type=q.event.type, payload=q.event.to_dict(),
-                first_failed_at=q.first_failed_at if q.first_failed_at is not None else at,
+                id=dead_letter_id, subscriber=subscriber, seq=seq, event_id=event.event_id,
+                event_type=event.type, payload=event.to_dict(), first_failed_at=first_failed_at,
                 replays=0, **parked))
-        return True
 
     def release(self, subscriber: str, seqs: Sequence[int], *, relay_id: str) -> None:
         if seqs:
@@ -205,9 +217,14 @@ class SqlEventDeliveries:
         self.conn.execute(t.event_deliveries.insert().values(
             subscriber=row.subscriber, seq=row.seq,
             subject_id=Event.from_dict(row.payload).subject_id, attempts=0, next_attempt_at=at))
-        self.conn.execute(t.dead_letters.update().where(c.id == dead_letter_id)
-                          .values(replayed_at=at, replays=c.replays + 1))
-        return True
+        return self.mark_replayed(dead_letter_id, at)
+
+    def mark_replayed(self, dead_letter_id: str, at: float) -> bool:
+        c = t.dead_letters.c
+        done = self.conn.execute(t.dead_letters.update().where(
+            c.id == dead_letter_id, c.replayed_at.is_(None)).values(
+                replayed_at=at, replays=c.replays + 1))
+        return bool(done.rowcount)
 
 
 def _dead_letter(row: dict[str, Any]) -> DeadLetter:

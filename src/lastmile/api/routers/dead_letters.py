@@ -28,21 +28,28 @@ def list_dead_letters(
 
 
 @router.post("/dead-letters/{dead_letter_id}/replay")
-def replay_dead_letter(svc: ServicesDep, who: Ops, dead_letter_id: Id) -> dict[str, Any]:
+def replay_dead_letter(svc: ServicesDep, who: Ops, dead_letter_id: Id,
+                       request: Request) -> dict[str, Any]:
     """Deliver the event again to that one subscriber. Idempotent: ``queued`` is false when a
     replay was already queued or done since the event was parked."""
-    replay = dead_letters.replay_dead_letter(svc, dead_letter_id)
+    replay = dead_letters.replay_dead_letter(
+        svc, dead_letter_id, requeue=request.app.state.container.requeue)
     return {"dead_letter": dead_letter_out(replay.dead_letter), "queued": replay.queued}
 
 
 @router.get("/relay")
 def relay(svc: ServicesDep, who: Ops, request: Request) -> dict[str, Any]:
     """Durable subscribers (position, backlog, parked) and this process's relay counters:
-    events fanned out, delivered, retried, parked; live subscriber failures."""
+    events fanned out, delivered, retried, parked; live subscriber failures. On JetStream
+    also ``lag`` (per durable consumer: pending + unacknowledged; null while NATS is
+    unreachable) and this process's counts per consumer."""
     container = request.app.state.container
     relay = container.outbox_relay
-    return {"subscribers": [subscriber_out(s) for s in dead_letters.subscriber_states(svc)],
-            "this_process": {
-                "relay_id": relay.relay_id if relay is not None else None,
-                "counts": relay.stats.as_dict() if relay is not None else {},
-                "live_failures": container.bus.live_failures}}
+    out: dict[str, Any] = {
+        "subscribers": [subscriber_out(s) for s in dead_letters.subscriber_states(svc)],
+        "this_process": {
+            "relay_id": relay.relay_id if relay is not None else None,
+            "counts": relay.stats.as_dict() if relay is not None else {},
+            "live_failures": container.bus.live_failures}}
+    out.update(container.event_log_report())
+    return out
