@@ -12,7 +12,6 @@ from lastmile.adapters.breakers import BreakerChannel, Breakers, BreakerTranspor
 from lastmile.adapters.bus.jetstream import EventLogUnavailable, JetStreamBus
 from lastmile.adapters.bus.jetstream_relay import JetStreamRelay
 from lastmile.adapters.bus.jetstream_wire import JetStreamConfig
-from lastmile.adapters.bus.lag_metrics import add_lag_source, remove_lag_source
 from lastmile.adapters.bus.memory import InProcessBus
 from lastmile.adapters.bus.outbox import Relay, RelayPolicy
 from lastmile.adapters.clock import SystemClock, UuidIds
@@ -74,7 +73,6 @@ class Container:
                                                                policy=policy)
             self.relay = self.outbox_relay.worker(self.settings.relay_interval_s)
             self.relay.start()
-            add_lag_source(self, self.event_lag)
         if "housekeeping" not in self.extras:
             services, live = self.services, self.live
             owner, every = self.worker_id, self.settings.housekeeping_interval_s
@@ -105,7 +103,6 @@ class Container:
         if self.relay is not None:
             self.relay.stop()
             self.relay = None
-        remove_lag_source(self)
         if isinstance(self.bus, JetStreamBus):
             self.bus.close()
         self.engine.dispose()
@@ -117,7 +114,8 @@ class Container:
         return self.bus.requeue if isinstance(self.bus, JetStreamBus) else None
 
     def event_lag(self) -> dict[str, int]:
-        """Per durable subscriber, events it has not acknowledged yet (``lastmile_event_lag``)."""
+        """Per durable subscriber, events it has not acknowledged yet (/metrics reads the same
+        through ``adapters.telemetry.metrics.EventLagCollector``)."""
         if isinstance(self.bus, JetStreamBus):
             return self.bus.lag()
         return {s.name: s.pending for s in subscriber_states(self.services)}

@@ -49,7 +49,7 @@ def test_nats_settings_run_the_log_and_ops_replay_through_it(tmp_path: Path):
                 uow.commit()
             wait_for(lambda: got == [event.event_id], 20)  # relay thread -> stream -> consumer
 
-            assert 'lastmile_event_lag{consumer="ops-probe"} 0.0' in _metrics()
+            assert 'lastmile_event_bus_pending{consumer="ops-probe"} 0.0' in _metrics()
             relay = client.get("/v1/ops/relay", headers=ops).json()
             assert set(relay["lag"]) == {"drive-webhooks", "drive-notifications", "ops-probe"}
             assert relay["consumers"]["ops-probe"]["delivered"] == 1
@@ -101,7 +101,7 @@ def test_without_a_nats_url_the_bus_stays_in_process(tmp_path: Path):
                 uow.commit()
             container.outbox_relay.fan_out()  # type: ignore[union-attr]  # queued, not delivered
             assert container.event_lag()["lag-probe"] >= 1
-            assert 'lastmile_event_lag{consumer="lag-probe"}' in _metrics()
+            assert 'lastmile_event_bus_pending{consumer="lag-probe"}' in _metrics()
         assert 'consumer="lag-probe"' not in _metrics()  # the closed container's source is gone
     finally:
         container.close()
