@@ -1,15 +1,16 @@
 """The process commands the fault tests start, in one place.
 
-Today the platform runs as ``lastmile serve`` (an API process) and, for dispatch, a second
-``lastmile serve --dispatch-every 1`` process on the same database. When the scale-out
-profile lands these become ``lastmile serve --profile scale --workers N`` and
-``lastmile dispatcher``: change them here and every fault test follows.
+An API process is ``lastmile serve`` (the embedded profile on PostgreSQL, for the tests of
+one server against a cut) or ``lastmile serve --profile scale --workers 2`` (PostgreSQL,
+Redis and NATS; the surge); dispatch runs in ``lastmile dispatcher`` processes, which hold
+their regions by lease.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,10 +23,19 @@ def serve_cmd(port: int, *, dispatch_every: float | None = None) -> list[str]:
     return [*LASTMILE, "serve", "--host", "127.0.0.1", "--port", str(port), *extra]
 
 
+def scale_cmd(port: int, *, workers: int = 2) -> list[str]:
+    """The scale profile: ``workers`` API processes behind one port (needs Redis and NATS
+    in the environment)."""
+    return [*serve_cmd(port), "--profile", "scale", "--workers", str(workers)]
+
+
+DISPATCH_TTL_S = 3.0  # a killed dispatcher's regions pass on within TTL + TTL/3
+
+
 def dispatcher_cmd(port: int) -> list[str]:
-    """A dispatcher process. Today: a second server that runs the dispatch loop every
-    second (its HTTP port only answers /healthz for the test's readiness wait)."""
-    return serve_cmd(port, dispatch_every=1)
+    """A dispatcher worker (no HTTP port: ready once it prints its banner)."""
+    del port
+    return [*LASTMILE, "dispatcher", "--every", "1", "--ttl", str(DISPATCH_TTL_S)]
 
 
 def env_for(*, data_dir: Path, database_url: str, redis_url: str | None = None,
@@ -41,6 +51,9 @@ def env_for(*, data_dir: Path, database_url: str, redis_url: str | None = None,
     if redis_url is not None:
         env["LASTMILE_REDIS_URL"] = redis_url
         env["LASTMILE_REDIS_PREFIX"] = redis_prefix or "lastmile:"
-    if nats_url is not None:
+    if nats_url is not None:  # a stream and subjects of this test's own
         env["LASTMILE_NATS_URL"] = nats_url
+        tag = uuid.uuid4().hex[:10]
+        env["LASTMILE_NATS_STREAM"] = f"FAULT_{tag}"
+        env["LASTMILE_NATS_PREFIX"] = f"fault{tag}"
     return env

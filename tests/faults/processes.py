@@ -3,6 +3,7 @@ the test says so), and always reaped, also when the test fails."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -29,7 +30,8 @@ class Process:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, ready_within_s: float = 40.0) -> Process:
-        """Start (or restart, on the same port) and wait until /healthz answers."""
+        """Start (or restart, on the same port) and wait until /healthz answers (a
+        dispatcher, which serves no HTTP: until it prints its banner)."""
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=out,
                                          stderr=subprocess.STDOUT, start_new_session=True)
@@ -38,11 +40,15 @@ class Process:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}: "
                                    f"{self.tail()}")
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+            if "dispatcher" in self.cmd:
+                if "dispatcher " in self.tail(1000):
                     return self
-            except httpx.HTTPError:
-                pass
+            else:
+                try:
+                    if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                        return self
+                except httpx.HTTPError:
+                    pass
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"{self.name} not ready within {ready_within_s} s: {self.tail()}")
@@ -50,7 +56,8 @@ class Process:
     def kill9(self) -> None:
         """SIGKILL: no shutdown hook runs, as when a machine dies."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
+            # The whole process group: a scale server's API workers die with their parent.
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
 
     def stop(self) -> None:

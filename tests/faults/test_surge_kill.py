@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from api_orders import Side, _courier, _merchant_desk
-from commands import dispatcher_cmd, env_for, serve_cmd
+from commands import dispatcher_cmd, env_for, scale_cmd
 from invariants import violations, wait_drained
 from load import OrderLoad, statuses
 from proxy import FaultProxy
 from rig import Processes, make_city, via
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis,
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.nats,
               pytest.mark.timeout(150)]
 
 RELAY_LEASE_S = 3.0  # a killed relay's claimed events come back after this
@@ -34,8 +34,8 @@ def test_kill_9_of_the_dispatcher_and_the_api_mid_surge_loses_and_doubles_nothin
     # Live positions in Redis: the dispatcher process sees the couriers the API tracks.
     env = env_for(data_dir=tmp_path / "data", database_url=via(fault_database, pg_proxy),
                   redis_url="redis://127.0.0.1:6379/0", redis_prefix=redis_prefix,
-                  relay_lease_s=RELAY_LEASE_S)
-    api = processes.start("api", serve_cmd, env)
+                  nats_url="nats://127.0.0.1:4222", relay_lease_s=RELAY_LEASE_S)
+    api = processes.start("api", scale_cmd, env)  # two API processes, the JetStream log
     dispatcher = processes.start("dispatcher", dispatcher_cmd, env)
 
     side = Side()
