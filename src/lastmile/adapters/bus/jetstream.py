@@ -39,11 +39,11 @@ from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
 from lastmile.adapters.bus.jetstream_wire import JetStreamConfig, decode, encode
+from lastmile.adapters.bus.live import Handler, LiveHandlers
 from lastmile.app.context import Services
 from lastmile.app.events import Event
 from lastmile.app.ports import DeadLetter, OutboxEntry
 
-Handler = Callable[[Event], None]
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,7 @@ class JetStreamBus:
 
     def __init__(self, config: JetStreamConfig):
         self.config = config
-        self.live_failures = 0
-        self._live: dict[str, list[Handler]] = defaultdict(list)
+        self._live = LiveHandlers()
         self._durable: dict[str, tuple[str, Handler]] = {}
         self._workers: dict[str, list[Any]] = {}  # name -> its ConsumerWorkers (main, replay)
         self._lock = threading.Lock()
@@ -201,8 +200,8 @@ class JetStreamBus:
         return unsubscribe
 
     def _subscribe_live(self, event_type: str, handler: Handler) -> Callable[[], None]:
+        remove = self._live.add(event_type, handler)
         with self._lock:
-            self._live[event_type].append(handler)
             first = not self._live_subs
         if first:
             try:
@@ -211,12 +210,11 @@ class JetStreamBus:
                 log.warning("NATS unreachable; live subscribers will listen once it is back")
                 self.submit(self._listen_live_when_back())
 
-        def unsubscribe() -> None:
-            with self._lock:
-                if handler in self._live[event_type]:
-                    self._live[event_type].remove(handler)
+        return remove
 
-        return unsubscribe
+    @property
+    def live_failures(self) -> int:
+        return self._live.failures
 
     async def _listen_live(self, js: JetStreamContext) -> None:
         if self._live_subs:
@@ -245,15 +243,7 @@ class JetStreamBus:
         self._recent[event.event_id] = None
         if len(self._recent) > _RECENT_LIVE:
             self._recent.popitem(last=False)
-        with self._lock:
-            handlers = list(self._live.get(event.type, ())) + list(self._live.get("*", ()))
-        for handler in handlers:
-            try:
-                handler(event)
-            except Exception:  # a live feed has no retry: logged and counted, the others go on
-                self.live_failures += 1
-                log.exception("live subscriber %r failed on %s %s", handler, event.type,
-                              event.event_id)
+        self._live.deliver(event)
 
     def publish(self, event: Event) -> None:
         """A live-only event (``courier.moved``) to every process's live subscribers, this

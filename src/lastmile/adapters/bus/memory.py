@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
 from collections.abc import Callable
 
+from lastmile.adapters.bus.live import Handler, LiveHandlers
 from lastmile.app.events import Event
 
-Handler = Callable[[Event], None]
 log = logging.getLogger(__name__)
 MAX_NAME_CHARS = 64  # the width of event_subscribers.name
 
@@ -28,10 +27,9 @@ class InProcessBus:
     """
 
     def __init__(self) -> None:
-        self._live: dict[str, list[Handler]] = defaultdict(list)
+        self._live = LiveHandlers()
         self._durable: dict[str, tuple[str, Handler]] = {}
         self._lock = threading.Lock()
-        self.live_failures = 0
 
     def subscribe(self, event_type: str, handler: Handler, *,
                   durable: str | None = None) -> Callable[[], None]:
@@ -53,27 +51,15 @@ class InProcessBus:
         return unsubscribe
 
     def _subscribe_live(self, event_type: str, handler: Handler) -> Callable[[], None]:
-        with self._lock:
-            self._live[event_type].append(handler)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if handler in self._live[event_type]:
-                    self._live[event_type].remove(handler)
-
-        return unsubscribe
+        return self._live.add(event_type, handler)
 
     def publish(self, event: Event) -> None:
         """Hand ``event`` to every live subscriber of its type and of ``*``; never raises."""
-        with self._lock:
-            handlers = list(self._live.get(event.type, ())) + list(self._live.get("*", ()))
-        for handler in handlers:
-            try:
-                handler(event)
-            except Exception:  # a live feed has no retry: logged and counted, the others go on
-                self.live_failures += 1
-                log.exception("live subscriber %r failed on %s %s", handler, event.type,
-                              event.event_id)
+        self._live.deliver(event)
+
+    @property
+    def live_failures(self) -> int:
+        return self._live.failures
 
     def durable(self) -> dict[str, str]:
         """This process's durable subscribers: name -> event type (or ``*``)."""
