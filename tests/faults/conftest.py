@@ -4,12 +4,10 @@ always stopped (helpers in rig.py)."""
 from __future__ import annotations
 
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -17,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from proxy import FaultProxy  # noqa: E402
 from rig import PG_TARGET, REDIS_TARGET, Processes, redis_available  # noqa: E402
 
-from databases import PG_URL, postgres_available  # noqa: E402
+import databases  # noqa: E402
+from databases import fresh_database, postgres_available  # noqa: E402
 
 
 @pytest.fixture
@@ -28,16 +27,8 @@ def fault_database() -> Iterator[str]:
     reason = postgres_available()
     if reason:
         pytest.skip(reason)
-    name = f"lastmile_fault_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database("fault") as url:
+        yield url
 
 
 @pytest.fixture
@@ -58,17 +49,8 @@ def redis_proxy() -> Iterator[FaultProxy]:
 @pytest.fixture
 def redis_prefix() -> Iterator[str]:
     """A unique key prefix, its keys deleted after the test."""
-    import redis
-
-    prefix = f"lmfault:{uuid.uuid4().hex[:10]}:"
-    yield prefix
-    client = redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    with databases.redis_prefix("fault") as (_, prefix):
+        yield prefix
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,8 +21,9 @@ import pytest
 import redis
 import sqlalchemy as sa
 
+import databases
 import lastmile
-from databases import PG_URL, postgres_available
+from databases import fresh_database, postgres_available
 from lastmile.api.factory import WORKER_HEADER
 from lastmile.app import queries
 from lastmile.app.auth import issue_api_key
@@ -57,27 +57,14 @@ def _skip_without_servers() -> None:
 def database() -> Iterator[str]:
     """A fresh database, dropped afterwards: the server's processes own their connections."""
     _skip_without_servers()
-    name = f"lastmile_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"create database {name}"))
-    try:
-        yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"drop database if exists {name} with (force)"))
-        admin.dispose()
+    with fresh_database("test") as url:
+        yield url
 
 
 @pytest.fixture
 def redis_prefix() -> Iterator[str]:
-    prefix = f"test:serve:{uuid.uuid4().hex}:"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{prefix}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    with databases.redis_prefix("serve") as (_, prefix):
+        yield prefix
 
 
 def _free_port() -> int:

@@ -1,12 +1,11 @@
 """Banned devices and couriers: never a shift, never a move, never an offer, never a key."""
 
 import contextlib
-import uuid
 from collections.abc import Iterator
 
 import pytest
-import redis
 
+from databases import redis_prefix
 from fakes import in_memory
 from lastmile.adapters.live.memory import MemoryLiveStore
 from lastmile.adapters.live.redis_store import RedisLiveStore
@@ -212,20 +211,8 @@ def _live_store(kind: str) -> Iterator[LiveStore]:
     if kind == "memory":
         yield MemoryLiveStore()
         return
-    client = redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=0.5)
-    try:
-        client.ping()
-    except (redis.ConnectionError, redis.TimeoutError):
-        client.close()
-        pytest.skip("no Redis server answers on 127.0.0.1:6379")
-    prefix = f"test:ban:{uuid.uuid4().hex}"
-    try:
+    with redis_prefix("ban") as (client, prefix):
         yield RedisLiveStore(client, prefix=prefix)
-    finally:
-        keys = list(client.scan_iter(match=f"{prefix}:*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
 
 
 @pytest.mark.parametrize("kind", ["memory", pytest.param("redis", marks=pytest.mark.redis)])

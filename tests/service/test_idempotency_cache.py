@@ -7,14 +7,12 @@ from __future__ import annotations
 import random
 import socket
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
-from databases import drop_schema, pg_schema_url, postgres_available
+from databases import drop_schema, pg_schema_url, postgres_available, redis_prefix
 from lastmile.adapters.clock import SystemClock, UuidIds
 from lastmile.adapters.idempotency.memory import MemoryIdempotencyCache
 from lastmile.adapters.idempotency.redis_cache import RedisIdempotencyCache
@@ -31,34 +29,13 @@ from lastmile.sim.seed import seed_demo
 ANSWER = CachedAnswer(request_hash="h1", resource_id="ord_1")
 
 
-def _redis() -> redis.Redis:
-    client = redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=0.5)
-    try:
-        client.ping()
-    except (redis.ConnectionError, redis.TimeoutError):
-        client.close()
-        pytest.skip("no Redis server answers on 127.0.0.1:6379")
-    return client
-
-
-def _drop_prefix(client: redis.Redis, prefix: str) -> None:
-    keys = list(client.scan_iter(match=f"{prefix}*"))
-    if keys:
-        client.delete(*keys)
-
-
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def cache(request: pytest.FixtureRequest) -> Iterator[IdempotencyCache]:
     if request.param == "memory":
         yield MemoryIdempotencyCache()
         return
-    client = _redis()
-    prefix = f"test:idem:{uuid.uuid4().hex}:"
-    try:
+    with redis_prefix("idem") as (client, prefix):
         yield RedisIdempotencyCache(client, prefix=prefix)
-    finally:
-        _drop_prefix(client, prefix)
-        client.close()
 
 
 def test_one_claim_holds_the_marker_until_released(cache):
@@ -227,9 +204,12 @@ def two_processes(tmp_path: Path) -> Iterator[tuple[Container, Container]]:
     reason = postgres_available()
     if reason:
         pytest.skip(reason)
-    client = _redis()
+    with redis_prefix("idem2") as (_, prefix):
+        yield from _containers(tmp_path, prefix)
+
+
+def _containers(tmp_path: Path, prefix: str) -> Iterator[tuple[Container, Container]]:
     url, schema = pg_schema_url()
-    prefix = f"test:idem2:{uuid.uuid4().hex}:"
     settings = Settings(data_dir=tmp_path, database_url=url, redis_url="redis://127.0.0.1:6379/0",
                         redis_prefix=prefix)
     a = build(settings, clock=SystemClock(), ids=UuidIds(), rng=random.Random(1))
@@ -241,8 +221,6 @@ def two_processes(tmp_path: Path) -> Iterator[tuple[Container, Container]]:
         a.close()
         b.close()
         drop_schema(schema)
-        _drop_prefix(client, prefix)
-        client.close()
 
 
 @pytest.mark.postgres

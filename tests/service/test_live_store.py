@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 
+from databases import redis_or_skip, redis_prefix
 from lastmile.adapters.live.memory import MemoryLiveStore
 from lastmile.adapters.live.redis_store import RedisLiveStore
 from lastmile.app.live import COURIER_STATUSES, CourierLive, LiveStore
@@ -32,30 +32,13 @@ def a_courier(**overrides: Any) -> CourierLive:
     return CourierLive(**fields)
 
 
-def _redis_client() -> redis.Redis:
-    client = redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=0.5)
-    try:
-        client.ping()
-    except (redis.ConnectionError, redis.TimeoutError):
-        client.close()
-        pytest.skip("no Redis server answers on 127.0.0.1:6379")
-    return client
-
-
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def store(request: pytest.FixtureRequest) -> Iterator[LiveStore]:
     if request.param == "memory":
         yield MemoryLiveStore(max_age_s=MAX_AGE_S)
         return
-    client = _redis_client()
-    prefix = f"test:live:{uuid.uuid4().hex}"
-    try:
+    with redis_prefix("live") as (client, prefix):
         yield RedisLiveStore(client, prefix=prefix, max_age_s=MAX_AGE_S)
-    finally:
-        keys = list(client.scan_iter(match=f"{prefix}:*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
 
 
 def test_upserted_courier_can_be_read_back_exactly(store):
@@ -230,7 +213,7 @@ def test_courier_live_refuses_bad_fields(field, value):
 
 @pytest.mark.redis
 def test_redis_store_leaves_no_keys_behind_after_remove_and_prune():
-    client = _redis_client()
+    client = redis_or_skip()
     prefix = f"test:live:{uuid.uuid4().hex}"
     try:
         store = RedisLiveStore(client, prefix=prefix, max_age_s=MAX_AGE_S)

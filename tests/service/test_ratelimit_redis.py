@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import replace
@@ -12,6 +11,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from databases import redis_prefix
 from lastmile.api.app import create_app
 
 pytestmark = pytest.mark.redis
@@ -20,20 +20,8 @@ MERCHANTS = {"lat": 37.77, "lng": -122.42}
 
 @pytest.fixture
 def prefix() -> Iterator[str]:
-    client = redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=0.5)
-    try:
-        client.ping()
-    except (redis.ConnectionError, redis.TimeoutError):
-        client.close()
-        pytest.skip("no Redis server answers on 127.0.0.1:6379")
-    name = f"test:rl:{uuid.uuid4().hex}:"
-    try:
+    with redis_prefix("rl") as (_, name):
         yield name
-    finally:
-        keys = list(client.scan_iter(match=f"{name}*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
 
 
 def test_two_app_instances_share_each_clients_bucket(sqlite_platform, prefix):

@@ -4,13 +4,12 @@ lose an update; the JSON codec round-trips every field."""
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-import redis
 
+from databases import redis_prefix
 from lastmile.adapters.live.track_states import RedisTrackStates, state_from_json, state_to_json
 from lastmile.app.tracking import MemoryTrackStates, TrackStates
 from lastmile.core.tracking import TrackingPolicy, classify, start_track, validate_ping
@@ -29,15 +28,8 @@ def states(request: pytest.FixtureRequest) -> Iterator[TrackStates]:
     if request.param == "memory":
         yield MemoryTrackStates()
         return
-    client = redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=0.5)
-    try:
-        client.ping()
-    except (redis.ConnectionError, redis.TimeoutError):
-        pytest.skip("no Redis server answers on 127.0.0.1:6379")
-    prefix = f"test:track:{uuid.uuid4().hex[:8]}:"
-    yield RedisTrackStates(client, prefix=prefix)
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
+    with redis_prefix("track") as (client, prefix):
+        yield RedisTrackStates(client, prefix=prefix)
 
 
 def _step(ts: float):
