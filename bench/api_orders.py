@@ -278,7 +278,8 @@ def bench(db: str, args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="lastmile-bench-") as tmp, database(db, tmp) as env:
         city = _prepare(env, args.clients, args.couriers)
         side, tally = Side(), Tally()
-        with server(env, ["--dispatch-every", "1"]) as base:
+        with server(env, ["--dispatch-every", "1"]) as srv:
+            base = srv.base
             desks = [city.merchants[i::args.merchant_desks] for i in range(args.merchant_desks)]
             helpers = [threading.Thread(target=_merchant_desk, args=(base, d, side)) for d in desks]
             helpers += [threading.Thread(target=_courier, args=(base, k, i, side))

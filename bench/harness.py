@@ -8,12 +8,14 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -80,29 +82,47 @@ def database(kind: str, data_dir: str) -> Iterator[dict[str, str]]:
         admin.dispose()
 
 
+@dataclass(frozen=True, slots=True)
+class Server:
+    base: str  # http://127.0.0.1:<port>
+    port: int
+    pid: int  # the `lastmile serve` process (its API workers are its children)
+
+
 @contextmanager
-def server(env: dict[str, str], extra_args: Sequence[str] = ()) -> Iterator[str]:
-    """Run `lastmile serve` (with ``extra_args``, e.g. ``--dispatch-every 1``) until the
-    block ends; yields its base URL."""
+def server(env: dict[str, str], extra_args: Sequence[str] = (), *,
+           ready_within_s: float = 60.0) -> Iterator[Server]:
+    """Run `lastmile serve` (with ``extra_args``, e.g. ``--dispatch-every 1`` or
+    ``--profile scale --workers 2``) on a free port until the block ends, whatever happened.
+    Its log (a JSON access line per request) goes to a temporary file: a pipe nobody reads
+    fills up and blocks the server mid-run; the file's tail is in the error when the server
+    does not start."""
     port = free_port()
-    proc = subprocess.Popen(LASTMILE + ["serve", "--port", str(port), *extra_args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(LASTMILE + ["serve", "--port", str(port), *extra_args],
+                                env=env, stdout=subprocess.DEVNULL, stderr=log)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + ready_within_s
+            while True:
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    tail = log.read().decode(errors="replace")[-2000:]
+                    raise RuntimeError(f"lastmile serve did not start: {tail}")
+                time.sleep(0.2)
+            yield Server(base=base, port=port, pid=proc.pid)
+        finally:
+            proc.terminate()
             try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float | None:

@@ -42,7 +42,6 @@ import asyncio
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,9 +52,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import sqlalchemy as sa
-from harness import LASTMILE, database, engine_url, free_port, issue_keys, percentile, run_cli
+from harness import (
+    Server,
+    database,
+    engine_url,
+    issue_keys,
+    percentile,
+    run_cli,
+)
+from harness import server as serve
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -203,48 +209,6 @@ class PgBackends:
     @staticmethod
     def spent(before: dict[int, float], after: dict[int, float]) -> float:
         return sum(v - before.get(pid, 0.0) for pid, v in after.items())
-
-
-@dataclass(slots=True)
-class Server:
-    base: str
-    port: int
-    pid: int
-
-
-@contextmanager
-def serve(env: dict[str, str], args: Sequence[str]) -> Iterator[Server]:
-    """`lastmile serve` with ``args`` on a free port until the block ends (killed then,
-    whatever happened)."""
-    port = free_port()
-    # The server's log (one JSON access line per request) goes to a file: a pipe nobody
-    # reads fills up and blocks the server mid-run.
-    log = tempfile.TemporaryFile()  # noqa: SIM115  (closed in the finally below)
-    proc = subprocess.Popen([*LASTMILE, "serve", "--port", str(port), *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                err = log.read().decode(errors="replace")[-2000:]
-                raise RuntimeError(f"server did not start: {err}")
-            time.sleep(0.2)
-        yield Server(base=base, port=port, pid=proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log.close()
 
 
 class Unavailable(Exception):

@@ -31,20 +31,18 @@ import asyncio
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-from harness import LASTMILE, database, free_port, percentile
+from harness import database, percentile, server
 
 NEAR = {"lat": 37.445, "lng": -122.15}
 PING_EVERY_S = 0.1  # far faster than a real courier app: enough samples in a short phase
@@ -119,36 +117,11 @@ def cpu_seconds(pid: int) -> float:
 
 @contextmanager
 def serving(*envs: dict[str, str]) -> Iterator[list[tuple[str, int]]]:
-    """One `lastmile serve` per environment, each on a free port, started together (their
-    start-ups overlap) and stopped when the block ends: [(base URL, pid)]."""
-    procs, bases = [], []
-    try:
-        for env in envs:
-            port = free_port()
-            procs.append(subprocess.Popen([*LASTMILE, "serve", "--port", str(port)], env=env,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            bases.append(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 60
-        for proc, base in zip(procs, bases, strict=True):
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("lastmile serve did not start")
-                time.sleep(0.1)
-        yield [(base, proc.pid) for base, proc in zip(bases, procs, strict=True)]
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+    """One `lastmile serve` per environment, each on a free port, stopped when the block
+    ends: [(base URL, pid)]."""
+    with ExitStack() as stack:
+        servers = [stack.enter_context(server(env)) for env in envs]
+        yield [(s.base, s.pid) for s in servers]
 
 
 def _order_body(rng: random.Random, city: City) -> dict[str, Any]:

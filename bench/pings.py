@@ -240,7 +240,8 @@ def _run(env: dict[str, str], couriers: int, batch: int, seconds: float) -> dict
         out: list[Answer] = []
         tally = Tally()
         lock = threading.Lock()
-        with server(env) as base:
+        with server(env) as srv:
+            base = srv.base
             _ban(base, ops_key, feeds)
             stop_at = time.monotonic() + seconds
             threads = [threading.Thread(target=_sender, args=(base, k, f, batch, stop_at, out,
