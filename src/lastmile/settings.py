@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypedDict, cast, get_type_hints
+from typing import TypedDict, TypeVar, cast, get_type_hints
+
+N = TypeVar("N", int, float)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,8 +78,7 @@ class Settings:
             log_format=_choice(e, "LASTMILE_LOG_FORMAT", ("json", "text"), "json"),
             log_level=_choice(e, "LASTMILE_LOG_LEVEL", ("debug", "info", "warning", "error"),
                               "info"),
-            relay_lease_s=float(e["LASTMILE_RELAY_LEASE_S"]) if e.get("LASTMILE_RELAY_LEASE_S")
-            else None,
+            relay_lease_s=_number(e, "LASTMILE_RELAY_LEASE_S", float, None),
         )
 
     def redacted_database_url(self) -> str:
@@ -91,14 +92,24 @@ class Settings:
         return url
 
 
-def _int(env: dict[str, str], name: str, default: int) -> int:
+def _number(env: dict[str, str], name: str, kind: type[N], default: N | None) -> N | None:
+    """``name`` read as ``kind`` (absent or empty: ``default``); a malformed value is an
+    error naming the variable, the one rule every numeric setting follows."""
     text = env.get(name) or ""
     if not text:
         return default
     try:
-        return int(text)
+        return kind(text)
     except ValueError:
-        raise ValueError(f"{name} must be an integer (got {text!r})") from None
+        expected = "an integer" if kind is int else "a number"
+        raise ValueError(f"{name} must be {expected} (got {text!r})") from None
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    value = _number(env, name, int, default)
+    assert value is not None  # the default is an int
+    return value
+
 
 class _OverloadFields(TypedDict, total=False):
     rate_limit_critical: str
@@ -114,18 +125,18 @@ class _OverloadFields(TypedDict, total=False):
 
 def _overload_from_env(e: dict[str, str]) -> _OverloadFields:
     """The overload settings present in ``e`` (``LASTMILE_<NAME>``; absent ones keep their
-    defaults); a malformed number names the variable."""
+    defaults; an empty rate limit means none)."""
     found: dict[str, object] = {}
     for name, kind in get_type_hints(_OverloadFields).items():
-        raw = e.get(f"LASTMILE_{name.upper()}")
-        if raw is None:
-            continue
-        try:
-            found[name] = kind(raw)
-        except ValueError as exc:
-            expected = "an integer" if kind is int else "a number"
-            raise ValueError(f"LASTMILE_{name.upper()} must be {expected} (got {raw!r})") from exc
+        var = f"LASTMILE_{name.upper()}"
+        if kind is str:
+            if var in e:
+                found[name] = e[var]
+        elif (value := _number(e, var, kind, None)) is not None:
+            found[name] = value
     return cast(_OverloadFields, found)
+
+
 def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
     value = env.get(name) or default
     if value not in allowed:
