@@ -185,7 +185,9 @@ def serve(
         min=1, help="API processes (scale profile; env LASTMILE_WORKERS; default 1)")] = None,
     data_dir: DataDir = None, database_url: DbUrl = None,
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /docs) and the ops dashboard (/ops/dashboard)."""
+    """Serve the HTTP API (OpenAPI at /docs) and the ops dashboard (/ops/dashboard).
+    `--profile scale --workers N` runs N API processes on PostgreSQL, Redis and NATS
+    JetStream (dispatch then runs in `lastmile dispatcher` workers; docs/scaling.md)."""
     import uvicorn
 
     from lastmile import serving
