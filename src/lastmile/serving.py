@@ -12,7 +12,6 @@ each stops accepting, lets in-flight requests finish (at most
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -44,67 +43,42 @@ def worker_env(settings: Settings) -> dict[str, str]:
 
 
 def unreachable(settings: Settings) -> list[str]:
-    """Each configured server that does not answer within ``CONNECT_TIMEOUT_S``, named."""
-    problems = []
+    """Each configured server that does not answer within ``CONNECT_TIMEOUT_S``, named
+    (host and port only: never the credentials a URL may carry). The same probes as
+    ``/readyz`` (``adapters.probes``)."""
+    from lastmile.adapters.db.engine import make_engine
+    from lastmile.adapters.outages import redis_client
+    from lastmile.adapters.probes import check, database_probe, nats_probe, redis_probe
+
+    named: dict[str, str] = {}
+    probes = {}
+    closers: list[Callable[[], object]] = []
     if settings.database_url:
-        try:
-            _ping_postgres(settings.database_url)
-        except Exception as exc:  # any failure means: not usable; the message says which
-            problems.append(f"PostgreSQL at {settings.redacted_database_url()} does not "
-                            f"answer ({type(exc).__name__})")
+        engine = make_engine(settings.database_url, pool_size=1)
+        closers.append(engine.dispose)
+        named["database"] = f"PostgreSQL at {settings.redacted_database_url()}"
+        probes["database"] = database_probe(engine)
     if settings.redis_url:
-        try:
-            _ping_redis(settings.redis_url)
-        except Exception as exc:
-            problems.append(f"Redis at {_host_of(settings.redis_url)} does not answer "
-                            f"({type(exc).__name__})")
+        client = redis_client(settings.redis_url)
+        closers.append(client.close)
+        named["redis"] = f"Redis at {_host_of(settings.redis_url)}"
+        probes["redis"] = redis_probe(client)
     if settings.nats_url:
-        try:
-            _ping_nats(settings.nats_url)
-        except Exception as exc:
-            problems.append(f"NATS at {_host_of(settings.nats_url)} does not answer "
-                            f"({type(exc).__name__}: {exc})")
-    return problems
+        named["nats"] = f"NATS at {_host_of(settings.nats_url)}"
+        probes["nats"] = nats_probe(settings.nats_url, timeout_s=CONNECT_TIMEOUT_S)
+    try:
+        results = check(probes, bound_s=CONNECT_TIMEOUT_S)
+    finally:
+        for close in closers:
+            close()
+    return [f"{named[name]} does not answer ({result.error})"
+            for name, result in results.items() if not result.ok]
 
 
 def _host_of(url: str) -> str:
     """host:port only: never the credentials a URL may carry."""
     parts = urlsplit(url.split(",")[0])
     return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
-
-
-def _ping_postgres(url: str) -> None:
-    import sqlalchemy as sa
-
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    engine = sa.create_engine(url, connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("select 1"))
-    finally:
-        engine.dispose()
-
-
-def _ping_redis(url: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT_S,
-                                  socket_timeout=CONNECT_TIMEOUT_S)
-    try:
-        client.ping()
-    finally:
-        client.close()
-
-
-def _ping_nats(url: str) -> None:
-    """A NATS server greets every connection with ``INFO {...}``: read that line."""
-    parts = urlsplit(url.split(",")[0])
-    with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 4222),
-                                  timeout=CONNECT_TIMEOUT_S) as conn:
-        greeting = conn.recv(4)
-    if greeting != b"INFO":
-        raise ConnectionError(f"not a NATS server (greeting {greeting!r})")
 
 
 def prepare(settings: Settings) -> None:
