@@ -383,8 +383,8 @@ class JetStreamBus:
 
         return self.call(infos)
 
-    def delete_stream(self) -> None:
-        """Drop the stream and its consumers (tests' teardown; never called by the platform)."""
+    def _stop_consumers(self) -> None:
+        """Stop every consumer worker of this bus and forget them (close, stream deletion)."""
         with self._lock:
             workers = [w for ws in self._workers.values() for w in ws]
             self._workers.clear()
@@ -392,6 +392,10 @@ class JetStreamBus:
             self._consumers_started = None
         for worker in workers:
             worker.stop()
+
+    def delete_stream(self) -> None:
+        """Drop the stream and its consumers (tests' teardown; never called by the platform)."""
+        self._stop_consumers()
 
         async def drop(js: JetStreamContext) -> None:
             try:
@@ -403,13 +407,7 @@ class JetStreamBus:
 
     def close(self) -> None:
         """Stop the consumer workers, flush and close the connection, stop the loop."""
-        with self._lock:
-            workers = [w for ws in self._workers.values() for w in ws]
-            self._workers.clear()
-            self._unensured.clear()
-            self._consumers_started = None
-        for worker in workers:
-            worker.stop()
+        self._stop_consumers()
         loop, thread = self._loop, self._thread
         if loop is None:
             self._closed = True
