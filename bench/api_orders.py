@@ -44,7 +44,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from harness import Tally, database, engine_url, error_key, issue_keys, percentile, run_cli, server
+from harness import Tally, database, engine_url, error_key, percentile, seed_city, server
 
 DECLINE_SHARE = 0.05  # couriers decline about one offer in twenty
 # An idle courier app pings and checks for an offer once a second (the dispatch tick); a
@@ -94,20 +94,11 @@ class Side:
 
 
 def _prepare(env: dict[str, str], consumers: int, couriers: int) -> City:
-    run_cli(["seed", "--consumers", str(consumers), "--merchants", "24", "--couriers",
-             str(couriers)], env)
-    engine = sa.create_engine(engine_url(env))
-    with engine.connect() as conn:
-        consumer_ids = [r[0] for r in conn.execute(sa.text("select id from consumers order by id"))]
-        rows = conn.execute(sa.text("select id, menu from merchants order by id")).all()
-        courier_ids = [r[0] for r in conn.execute(sa.text("select id from couriers order by id"))]
-    engine.dispose()
-    items = [(json.loads(m) if isinstance(m, str) else m)[0]["id"] for _, m in rows]
-    keys = issue_keys({"merchant": [r[0] for r in rows], "consumer": consumer_ids,
-                       "courier": courier_ids}, env)
-    return City(consumer_keys=keys["consumer"], courier_keys=keys["courier"],
-                merchants=[(r[0], k, i) for r, k, i in zip(rows, keys["merchant"], items,
-                                                           strict=True)])
+    city = seed_city(env, consumers=consumers, merchants=24, couriers=couriers,
+                     key_roles=("merchant", "consumer", "courier"))
+    return City(consumer_keys=city.keys["consumer"], courier_keys=city.keys["courier"],
+                merchants=list(zip(city.merchant_ids, city.keys["merchant"],
+                                   city.merchant_items, strict=True)))
 
 
 def _merchant_desk(base: str, merchants: Sequence[tuple[str, str, str]], side: Side) -> None:

@@ -38,6 +38,37 @@ def run_cli(args: list[str], env: dict[str, str]) -> str:
     return out.stdout
 
 
+@dataclass(frozen=True, slots=True)
+class Seeded:
+    """The demo city ``lastmile seed`` made, with one key per person of the roles asked."""
+
+    consumer_ids: list[str]
+    merchant_ids: list[str]
+    merchant_items: list[str]  # the first menu item of each merchant, in merchant order
+    courier_ids: list[str]
+    keys: dict[str, list[str]]  # role -> keys, in the order of that role's ids
+
+
+def seed_city(env: dict[str, str], *, consumers: int, merchants: int, couriers: int,
+              key_roles: Sequence[str]) -> Seeded:
+    """Seed the demo city through the CLI, read its ids back and issue keys for
+    ``key_roles`` (consumer, merchant, courier)."""
+    run_cli(["seed", "--consumers", str(consumers), "--merchants", str(merchants),
+             "--couriers", str(couriers)], env)
+    engine = sa.create_engine(engine_url(env))
+    with engine.connect() as conn:
+        consumer_ids = [r[0] for r in conn.execute(sa.text("select id from consumers order by id"))]
+        rows = conn.execute(sa.text("select id, menu from merchants order by id")).all()
+        courier_ids = [r[0] for r in conn.execute(sa.text("select id from couriers order by id"))]
+    engine.dispose()
+    merchant_ids = [r[0] for r in rows]
+    items = [(json.loads(m) if isinstance(m, str) else m)[0]["id"] for _, m in rows]
+    ids = {"consumer": consumer_ids, "merchant": merchant_ids, "courier": courier_ids}
+    return Seeded(consumer_ids=consumer_ids, merchant_ids=merchant_ids, merchant_items=items,
+                  courier_ids=courier_ids,
+                  keys=issue_keys({role: ids[role] for role in key_roles}, env))
+
+
 def issue_keys(subjects: dict[str, Sequence[str]], env: dict[str, str]) -> dict[str, list[str]]:
     """One key per subject id, by role (``{"courier": [ids]}`` -> ``{"courier": [keys]}``),
     issued in this process with one migration check (a CLI call per key costs ~1 s)."""

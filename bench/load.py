@@ -56,19 +56,15 @@ import sqlalchemy as sa
 from harness import (
     Server,
     database,
-    engine_url,
-    issue_keys,
     percentile,
-    run_cli,
+    seed_city,
 )
 from harness import server as serve
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 NATS_URL = "nats://127.0.0.1:4222"
-# The server's command line per profile, in one place: `--profile scale --workers N` is
-# what the scale-out issue adds to `lastmile serve`; until a `serve --help` lists
-# `--workers`, the scale profiles run as a plain `serve` with the scale engines' URLs.
+# The server's command line per profile, in one place.
 PROFILES: dict[str, dict[str, Any]] = {
     "embedded": {"db": "sqlite", "scale": False, "args": []},
     "scale": {"db": "postgresql", "scale": True,
@@ -211,20 +207,6 @@ class PgBackends:
         return sum(v - before.get(pid, 0.0) for pid, v in after.items())
 
 
-class Unavailable(Exception):
-    """A profile this checkout cannot run (its line says why; its figures are null)."""
-
-
-def serve_args(profile: str, env: dict[str, str]) -> list[str]:
-    """The profile's flags, or none where this `lastmile serve` does not take them yet."""
-    args = list(PROFILES[profile]["args"])
-    if args and "--workers" not in run_cli(["serve", "--help"], env):
-        if "--workers" in args and args[args.index("--workers") + 1] != "1":
-            raise Unavailable(f"`lastmile serve` has no --workers yet: {profile} not run")
-        return []
-    return args
-
-
 # --- the city ------------------------------------------------------------------------
 
 
@@ -236,18 +218,10 @@ class City:
 
 
 def prepare(env: dict[str, str], *, consumers: int, merchants: int, couriers: int) -> City:
-    run_cli(["seed", "--consumers", str(consumers), "--merchants", str(merchants),
-             "--couriers", str(couriers)], env)
-    engine = sa.create_engine(engine_url(env))
-    with engine.connect() as conn:
-        consumer_ids = [r[0] for r in conn.execute(sa.text("select id from consumers order by id"))]
-        rows = conn.execute(sa.text("select id, menu from merchants order by id")).all()
-        courier_ids = [r[0] for r in conn.execute(sa.text("select id from couriers order by id"))]
-    engine.dispose()
-    items = [(json.loads(m) if isinstance(m, str) else m)[0]["id"] for _, m in rows]
-    keys = issue_keys({"consumer": consumer_ids, "courier": courier_ids}, env)
-    return City(consumer_keys=keys["consumer"], courier_keys=keys["courier"],
-                merchants=[(r[0], i) for r, i in zip(rows, items, strict=True)])
+    city = seed_city(env, consumers=consumers, merchants=merchants, couriers=couriers,
+                     key_roles=("consumer", "courier"))
+    return City(consumer_keys=city.keys["consumer"], courier_keys=city.keys["courier"],
+                merchants=list(zip(city.merchant_ids, city.merchant_items, strict=True)))
 
 
 # --- orders: open-loop steps ---------------------------------------------------------
@@ -446,7 +420,7 @@ def run_profile(profile: str, args: argparse.Namespace) -> dict[str, Any]:
             env = {**env, "LASTMILE_DATABASE_URL":
                    f"{env['LASTMILE_DATABASE_URL']}&application_name={app_name}"}
         pg = PgBackends(env, app_name)
-        with serve(env, serve_args(profile, env)) as server:
+        with serve(env, PROFILES[profile]["args"]) as server:
             # What the server burns with no request (relay, senders, housekeeping ticks):
             # the per-order figures below include it, cpu_ms_per_order_net does not.
             cpu0 = cpu_s(server.pid)
@@ -534,11 +508,7 @@ def main() -> None:
         args.consumers, args.merchants, args.courier_conns, args.conns = 20, 6, 2, 8
     results = {}
     for profile in args.profiles:
-        try:
-            results[profile] = run_profile(profile, args)
-        except Unavailable as exc:
-            results[profile] = {"profile": profile, "orders_per_s": None, "pings_per_s": None,
-                                "p99_ms": None, "skipped": str(exc), "steps": []}
+        results[profile] = run_profile(profile, args)
         print(json.dumps(results[profile]), flush=True)
     path = args.plot or Path(tempfile.gettempdir()) / f"lastmile-load-{uuid.uuid4().hex[:6]}.png"
     plot(results, path)
