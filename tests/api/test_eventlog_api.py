@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "service"))
 
 from eventlog_harness import nats_available, unique_config, wait_for  # noqa: E402
 
+from fault_proxy import FaultProxy  # noqa: E402
 from lastmile.adapters.bus.jetstream import JetStreamBus  # noqa: E402
 from lastmile.api.app import create_app  # noqa: E402
 from lastmile.app.auth import issue_api_key  # noqa: E402
@@ -121,10 +122,8 @@ def test_an_app_started_while_nats_is_down_starts_and_catches_up_when_it_is_back
         tmp_path: Path):
     if reason := nats_available():
         pytest.skip(reason)
-    from tcp_proxy import TcpProxy
-
-    proxy = TcpProxy(("127.0.0.1", 4222))
-    proxy.cut()
+    proxy = FaultProxy(("127.0.0.1", 4222))  # stopped in the finally below
+    proxy.cut("refuse")
     config = unique_config()
     container = build(Settings(data_dir=tmp_path, nats_url=f"nats://127.0.0.1:{proxy.port}",
                                nats_stream=config.stream, nats_prefix=config.prefix))
@@ -147,4 +146,4 @@ def test_an_app_started_while_nats_is_down_starts_and_catches_up_when_it_is_back
         other = JetStreamBus(config)
         other.delete_stream()
         other.close()
-        proxy.close()
+        proxy.stop()

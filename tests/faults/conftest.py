@@ -12,11 +12,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from proxy import FaultProxy  # noqa: E402
 from rig import PG_TARGET, REDIS_TARGET, Processes, redis_available  # noqa: E402
 
 import databases  # noqa: E402
 from databases import fresh_database, postgres_available  # noqa: E402
+from fault_proxy import FaultProxy  # noqa: E402
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from api_orders import City
 from processes import Process, free_port
-from proxy import FaultProxy
+
+from fault_proxy import FaultProxy
 
 PG_TARGET = ("127.0.0.1", 5432)
 REDIS_TARGET = ("127.0.0.1", 6379)

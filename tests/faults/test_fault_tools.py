@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from invariants import assigned_twice, violations
-from proxy import FaultProxy
+
+from fault_proxy import FaultProxy
 
 
 @pytest.fixture

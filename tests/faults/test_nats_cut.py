@@ -21,8 +21,9 @@ import pytest
 from commands import env_for, serve_cmd
 from invariants import violations, wait_drained
 from load import OrderLoad, statuses
-from proxy import FaultProxy
 from rig import NATS_TARGET, Processes, make_city, via
+
+from fault_proxy import FaultProxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.nats,
               pytest.mark.timeout(120)]

@@ -13,8 +13,9 @@ import pytest
 from commands import env_for, serve_cmd
 from invariants import violations, wait_drained
 from load import Answer, OrderLoad, statuses
-from proxy import FaultProxy
 from rig import Processes, make_city, via
+
+from fault_proxy import FaultProxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(120)]
 

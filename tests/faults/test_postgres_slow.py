@@ -13,9 +13,9 @@ import pytest
 from commands import env_for, serve_cmd
 from invariants import violations, wait_drained
 from load import OrderLoad, statuses
-from proxy import FaultProxy
 from rig import Processes, make_city, via
 
+from fault_proxy import FaultProxy
 from lastmile.api.readiness import REQUEST_DEADLINE_S
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(120)]

@@ -14,8 +14,9 @@ import redis
 from commands import env_for, serve_cmd
 from invariants import violations, wait_drained
 from load import Answer, OrderLoad, PingLoad, statuses
-from proxy import FaultProxy
 from rig import Processes, make_city, via
+
+from fault_proxy import FaultProxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis,
               pytest.mark.timeout(120)]

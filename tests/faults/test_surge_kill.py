@@ -18,8 +18,9 @@ from api_orders import Side, _courier, _merchant_desk
 from commands import dispatcher_cmd, env_for, scale_cmd
 from invariants import violations, wait_drained
 from load import OrderLoad, statuses
-from proxy import FaultProxy
 from rig import Processes, make_city, via
+
+from fault_proxy import FaultProxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.nats,
               pytest.mark.timeout(150)]

@@ -22,6 +22,7 @@ from eventlog_harness import (
     unique_config,
 )
 
+from fault_proxy import FaultProxy
 from lastmile.adapters.bus.jetstream import EventLogUnavailable, JetStreamBus
 from lastmile.adapters.bus.jetstream_consumer import consumer_name
 from lastmile.adapters.bus.jetstream_relay import JetStreamRelay
@@ -237,9 +238,7 @@ def test_a_cut_connection_to_nats_fails_fast_then_reconnects_and_delivers_everyt
         tmp_path: Path):
     if reason := nats_available():
         pytest.skip(reason)
-    from tcp_proxy import TcpProxy
-
-    proxy = TcpProxy(("127.0.0.1", 4222))
+    proxy = FaultProxy(("127.0.0.1", 4222))  # stopped in the finally below
     h = make_harness("nats", tmp_path)
     assert isinstance(h.bus, JetStreamBus)
     h.bus.close()
@@ -255,7 +254,7 @@ def test_a_cut_connection_to_nats_fails_fast_then_reconnects_and_delivers_everyt
         before = h.record(["a"], 3)
         h.pump(lambda: all(effects(h.services, "cut", before).values()))
 
-        proxy.cut()
+        proxy.cut("refuse")
         during = h.record(["a", "b"], 3)
         started = time.monotonic()
         with pytest.raises(EventLogUnavailable):
@@ -273,7 +272,7 @@ def test_a_cut_connection_to_nats_fails_fast_then_reconnects_and_delivers_everyt
         bus.close()
         h.bus = JetStreamBus(direct)  # deletes the stream without the proxy
         close_harness(h)
-        proxy.close()
+        proxy.stop()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
