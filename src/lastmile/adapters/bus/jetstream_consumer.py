@@ -88,6 +88,25 @@ class _Memory:
     blocked: dict[str, _Block] = field(default_factory=dict)
     deferrals: dict[str, int] = field(default_factory=dict)
     first_failed_at: dict[str, float] = field(default_factory=dict)
+    # Per subject, the events deferred and not handled yet: event id -> (stream sequence,
+    # monotonic expiry). A later event of the subject waits until the earlier ones went
+    # first: deferred events come back in no guaranteed order once their retry lifts.
+    waiting: dict[str, dict[str, tuple[int, float]]] = field(default_factory=dict)
+
+    def wait(self, event: Event, stream_seq: int, expires_at: float) -> None:
+        self.waiting.setdefault(event.subject_id, {})[event.event_id] = (stream_seq, expires_at)
+
+    def behind_earlier(self, event: Event, stream_seq: int, now: float) -> bool:
+        """Whether an earlier event of this subject is still waiting its turn."""
+        pending = self.waiting.get(event.subject_id)
+        if not pending:
+            return False
+        for event_id, (seq, expires_at) in list(pending.items()):
+            if expires_at <= now:  # gone to another process, or parked there
+                del pending[event_id]
+            elif seq < stream_seq and event_id != event.event_id:
+                return True
+        return False
 
     def forget(self, event: Event) -> None:
         self.deferrals.pop(event.event_id, None)
@@ -95,6 +114,11 @@ class _Memory:
         block = self.blocked.get(event.subject_id)
         if block is not None and block.event_id == event.event_id:
             del self.blocked[event.subject_id]
+        pending = self.waiting.get(event.subject_id)
+        if pending is not None:
+            pending.pop(event.event_id, None)
+            if not pending:
+                del self.waiting[event.subject_id]
 
 
 async def _fetch(psub: JetStreamContext.PullSubscription, batch: int, wait_s: float,
@@ -223,11 +247,17 @@ class ConsumerWorker:
         mem, now = self._memory, time.monotonic()
         if self._stop.is_set() or now > give_back_at:
             return self._defer(msg, event, 0.0)
+        stream_seq = msg.metadata.sequence.stream
+        expires_at = now + self._bus.config.ack_wait_s
         block = mem.blocked.get(event.subject_id)
         if block is not None and block.event_id != event.event_id:
             if now < block.expires_at:
+                mem.wait(event, stream_seq, block.expires_at)
                 return self._defer(msg, event, max(block.retry_at - now, 0.0) + _DEFER_S)
             del mem.blocked[event.subject_id]
+        if mem.behind_earlier(event, stream_seq, now):
+            mem.wait(event, stream_seq, expires_at)
+            return self._defer(msg, event, _DEFER_S)
         attempts = (msg.metadata.num_delivered or 1) - mem.deferrals.get(event.event_id, 0)
         try:
             self._handler(event)
