@@ -16,7 +16,8 @@ per consumer:
   ``dead_letters`` (the table the in-process relay uses) and acked;
 - keeps a subject's order across a failure: while an event of a subject waits for its
   retry, later events of that subject the worker pulls are deferred (nak'd to come back
-  after it) and not counted as attempts. The server's delivery count includes deferrals,
+  after it) and not counted as attempts; deferred events come back in no fixed order, so a
+  later one waits again while an earlier deferred one of its subject has not gone. The server's delivery count includes deferrals,
   so attempts = deliveries - deferrals this process made (after a restart a deferred event
   may be parked up to that many attempts early; docs/eventlog.md).
 
