@@ -23,6 +23,7 @@ from lastmile.core.leases import Lease
 from lastmile.core.model import Consumer, Courier, CourierStatus, Merchant, Region
 from lastmile.core.offers import Offer, OfferStatus
 from lastmile.core.orders import Order, OrderStatus
+from lastmile.core.tenancy import Tenant
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -88,6 +89,26 @@ def cas_save(table: Table[str, Any], value: Any, what: str) -> Any:
     saved = replace(value, version=value.version + 1)
     table.put(value.id, saved)
     return saved
+
+
+class MemTenants:
+    """Not scoped: the fake unit of work has one tenant's view (tenant isolation is the
+    SQL layer's, tested on SQLite and PostgreSQL)."""
+
+    def __init__(self, db: Table[str, Tenant]):
+        self.t = db
+
+    def add(self, tenant: Tenant) -> None:
+        insert(self.t, tenant.id, tenant)
+
+    def get(self, tenant_id: str) -> Tenant | None:
+        return self.t.get(tenant_id)
+
+    def save(self, tenant: Tenant) -> Tenant:
+        return cas_save(self.t, tenant, "tenant")  # type: ignore[no-any-return]
+
+    def list(self) -> list[Tenant]:
+        return sorted(self.t.rows(), key=lambda r: r.id)
 
 
 class MemRegions:

@@ -67,6 +67,7 @@ class FakeUnitOfWork:
         self.committed = False
         self._tables: list[Table[Any, Any]] = []
         t = self._table
+        self.tenants = fr.MemTenants(t("tenants"))
         self.regions = fr.MemRegions(t("regions"))
         self.merchants = fr.MemMerchants(t("merchants"))
         self.consumers = fr.MemConsumers(t("consumers"))

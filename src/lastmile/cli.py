@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lastmile.core.tenancy import DEFAULT_TENANT
 from lastmile.settings import Settings
 
 if TYPE_CHECKING:  # for the annotation only: the commands import bootstrap lazily
@@ -23,6 +24,10 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 dead_app = typer.Typer(
     help="Events a durable bus subscriber failed on too often (parked after its retries): "
     "list them and replay them to that subscriber.", no_args_is_help=True)
+tenants_app = typer.Typer(
+    help="Tenants (L0:L1) of this deployment: businesses, and test tenants for end-to-end "
+    "checks in production.", no_args_is_help=True)
+app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(dead_app, name="deadletters")
@@ -33,6 +38,21 @@ DataDir = Annotated[Path | None, typer.Option(
 DbUrl = Annotated[str | None, typer.Option(
     help="Database URL, e.g. postgresql://127.0.0.1/test (env LASTMILE_DATABASE_URL; "
     "default SQLite in the data dir).")]
+TenantOpt = Annotated[str, typer.Option(
+    help="The tenant, L0:L1 (e.g. doortest:probe); created if missing (env LASTMILE_TENANT).",
+    envvar="LASTMILE_TENANT")]
+
+
+def _tenant(value: str) -> str:
+    """``value`` when it is a valid tenant, else exit 2 naming the rule."""
+    from lastmile.core.errors import DomainError
+    from lastmile.core.tenancy import parse_tenant
+
+    try:
+        return parse_tenant(value, field="--tenant")
+    except DomainError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from exc
 
 
 def _settings(data_dir: Path | None, database_url: str | None) -> Settings:
@@ -55,26 +75,83 @@ def db_upgrade(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     container.close()
 
 
-@keys_app.command("issue")
-def keys_issue(
-    role: Annotated[str, typer.Option(help="consumer, merchant, courier or ops")],
-    subject_id: Annotated[str, typer.Option("--id", help="the consumer/merchant/courier id; "
-                                            "any label for ops")],
+@tenants_app.command("create")
+def tenants_create(
+    tenant: Annotated[str, typer.Argument(help="L0:L1, e.g. acme:eats or doortest:sandbox")],
+    name: Annotated[str | None, typer.Option(help="display name (default: the id)")] = None,
+    kind: Annotated[str | None, typer.Option(
+        help="live or test (default: test for doortest:*, test:* and */sandbox|probe|test)")
+    ] = None,
     data_dir: DataDir = None, database_url: DbUrl = None,
 ) -> None:
-    """Issue an API key; it is printed once and only its hash is stored."""
-    from lastmile.app.auth import issue_api_key
+    """Create a tenant."""
+    from lastmile.app.tenants import create_tenant
     from lastmile.core.errors import DomainError
+    from lastmile.core.tenancy import TenantKind
 
+    if kind is not None and kind not in {k.value for k in TenantKind}:
+        console.print(f"[red]--kind must be live or test (got {kind!r})[/red]")
+        raise typer.Exit(2)
     container = _container(data_dir, database_url)
     try:
-        key_id, plaintext = issue_api_key(container.services, role=role, subject_id=subject_id)
+        created = create_tenant(container.services, tenant, name=name,
+                                kind=TenantKind(kind) if kind else None)
     except DomainError as exc:
         console.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(2) from exc
     finally:
         container.close()
-    console.print(f"key id {key_id} ({role} {subject_id}):")
+    console.print(f"tenant {created.id} ({created.kind.value}) created")
+
+
+@tenants_app.command("list")
+def tenants_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Every tenant of the deployment."""
+    from lastmile.app.tenants import list_tenants
+
+    container = _container(data_dir, database_url)
+    try:
+        tenants = list_tenants(container.services)
+    finally:
+        container.close()
+    table = Table(title=f"{len(tenants)} tenant(s)")
+    for col in ("tenant", "name", "kind", "config keys"):
+        table.add_column(col)
+    for t in tenants:
+        table.add_row(t.id, t.name, t.kind.value, ", ".join(sorted(t.config)) or "-")
+    console.print(table)
+
+
+@keys_app.command("issue")
+def keys_issue(
+    role: Annotated[str, typer.Option(help="consumer, merchant, courier or ops")],
+    subject_id: Annotated[str, typer.Option("--id", help="the consumer/merchant/courier id; "
+                                            "any label for ops")],
+    tenant: TenantOpt = DEFAULT_TENANT,
+    acts_for: Annotated[list[str] | None, typer.Option(
+        "--acts-for", help="ops keys: a tenant pattern (doortest:*) the key may also act for "
+        "with the X-Lastmile-Tenant header; repeat for several")] = None,
+    data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Issue an API key bound to a tenant; it is printed once and only its hash is stored."""
+    from lastmile.app.auth import issue_api_key
+    from lastmile.app.tenancy import acting_as
+    from lastmile.app.tenants import ensure_tenant
+    from lastmile.core.errors import DomainError
+
+    tenant = _tenant(tenant)
+    container = _container(data_dir, database_url)
+    try:
+        ensure_tenant(container.services, tenant)
+        with acting_as(tenant):
+            key_id, plaintext = issue_api_key(container.services, role=role,
+                                              subject_id=subject_id, acts_for=acts_for or ())
+    except DomainError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from exc
+    finally:
+        container.close()
+    console.print(f"key id {key_id} ({role} {subject_id}, tenant {tenant}):")
     typer.echo(plaintext)
 
 
@@ -148,22 +225,29 @@ def seed(
     merchants: Annotated[int, typer.Option(min=1, max=2000)] = 24,
     consumers: Annotated[int, typer.Option(min=1, max=100_000)] = 200,
     couriers: Annotated[int, typer.Option(min=1, max=10_000)] = 30,
+    tenant: TenantOpt = DEFAULT_TENANT,
     data_dir: DataDir = None, database_url: DbUrl = None,
 ) -> None:
-    """Create the demo region with merchants, menus, consumers and couriers."""
-    from lastmile.sim.seed import seed_demo
+    """Create the demo region with merchants, menus, consumers and couriers in a tenant
+    (its region id is ``reg_demo``, suffixed with the tenant outside the default one)."""
+    from lastmile.app.tenancy import acting_as
+    from lastmile.app.tenants import ensure_tenant
+    from lastmile.sim.seed import seed_demo, tenant_region_id
 
+    tenant = _tenant(tenant)
     container = _container(data_dir, database_url)
     try:
+        ensure_tenant(container.services, tenant)
         with Progress(TextColumn("seeding"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console) as bar:
+                      TimeElapsedColumn(), console=console) as bar, acting_as(tenant):
             task = bar.add_task("seed", total=merchants + consumers + couriers)
             summary = seed_demo(container.services, seed=seed, merchants=merchants,
                                 consumers=consumers, couriers=couriers,
+                                region_id=tenant_region_id(tenant),
                                 progress=lambda n: bar.advance(task, n))
     finally:
         container.close()
-    table = Table(title=f"seeded {summary.region.name} ({summary.region.id})")
+    table = Table(title=f"seeded {summary.region.name} ({summary.region.id}) in {tenant}")
     for col in ("merchants", "consumers", "couriers"):
         table.add_column(col, justify="right")
     table.add_row(str(len(summary.merchant_ids)), str(len(summary.consumer_ids)),

@@ -82,8 +82,11 @@ def test_a_unique_key_refusing_a_write_is_a_retryable_conflict_not_a_500(platfor
 def test_a_write_breaking_a_not_null_rule_is_a_conflict_that_is_not_retried(platform):
     import sqlalchemy as sa
 
+    from lastmile.adapters.db.tables import regions
+
     with pytest.raises(Conflict) as err, platform.services.uow() as uow:
-        uow.regions.conn.execute(sa.text("insert into regions (id) values ('reg_x')"))
+        # Core, not raw SQL: the tenant layer refuses text it cannot scope.
+        uow.regions.conn.execute(sa.insert(regions).values(id="reg_x"))
     assert err.value.code == "constraint_violated"
 
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 
 from lastmile.app import bans
-from lastmile.app.auth import authenticate, cached_principal
+from lastmile.app.auth import Principal, authenticate, cached_principal
 from lastmile.app.key_cache import DEFAULT_TTL_S, KeyCache
 from lastmile.core.errors import Unauthorized
 from lastmile.core.orders import Actor, ActorKind
@@ -57,16 +57,18 @@ def test_a_lookup_that_raced_a_revocation_is_not_stored():
     cache = KeyCache(ttl_s=5.0)
     began = cache.generation  # the lookup read the row before the ban committed
     cache.forget_subject("courier", "cou_1")
-    cache.put("h", "courier", "cou_1", now=0.0, generation=began)
+    cou_1 = Principal(role="courier", subject_id="cou_1")
+    cache.put("h", cou_1, now=0.0, generation=began)
     assert cache.get("h", now=0.0) is None
-    cache.put("h", "courier", "cou_1", now=0.0, generation=cache.generation)
-    assert cache.get("h", now=4.9) == ("courier", "cou_1")
+    cache.put("h", cou_1, now=0.0, generation=cache.generation)
+    assert cache.get("h", now=4.9) == cou_1
     assert cache.get("h", now=5.0) is None
 
 
 def test_forgetting_a_subject_keeps_the_other_subjects_keys():
     cache = KeyCache()
-    cache.put("a", "courier", "cou_1", now=0.0, generation=0)
-    cache.put("b", "courier", "cou_2", now=0.0, generation=0)
+    cou_2 = Principal(role="courier", subject_id="cou_2")
+    cache.put("a", Principal(role="courier", subject_id="cou_1"), now=0.0, generation=0)
+    cache.put("b", cou_2, now=0.0, generation=0)
     cache.forget_subject("courier", "cou_1")
-    assert cache.get("a", now=1.0) is None and cache.get("b", now=1.0) == ("courier", "cou_2")
+    assert cache.get("a", now=1.0) is None and cache.get("b", now=1.0) == cou_2

@@ -8,6 +8,7 @@ from typing import Annotated, cast
 from fastapi import Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 
+from lastmile.app import tenancy
 from lastmile.app.auth import Principal, authenticate, cached_principal
 from lastmile.app.context import Services
 from lastmile.core.errors import Forbidden
@@ -26,15 +27,20 @@ async def principal(
     svc: ServicesDep,
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
+    x_lastmile_tenant: Annotated[str | None, Header()] = None,
 ) -> Principal:
-    """A key seen lately is answered on the event loop; only a lookup goes to a thread."""
+    """The caller, and the tenant the rest of the request runs as (the edge: set here once,
+    read by the storage layer). A key seen lately is answered on the event loop; only a
+    lookup goes to a thread."""
     key = x_api_key
     if authorization and authorization.lower().startswith("bearer "):
         key = authorization[7:].strip()
     known = cached_principal(svc, key)
-    if known is not None:
-        return known
-    return await run_in_threadpool(authenticate, svc, key)
+    if known is None:
+        known = await run_in_threadpool(authenticate, svc, key)
+    who = known.as_tenant(x_lastmile_tenant)  # another tenant only if the key may: else 403
+    tenancy.enter(who.tenant)  # this request's task: the endpoint runs after, in it
+    return who
 
 
 def role(name: str) -> Callable[[Principal], Awaitable[Principal]]:

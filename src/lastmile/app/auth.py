@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import secrets  # keys are capabilities: never from the injectable, possibly seeded, rng
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from lastmile.app.context import Services
 from lastmile.app.ports import ApiKeyRecord
+from lastmile.app.tenancy import current_tenant, platform_scope
 from lastmile.core.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from lastmile.core.model import Courier
 from lastmile.core.orders import Actor, ActorKind
 from lastmile.core.signed_tokens import open_fields, sign_fields
+from lastmile.core.tenancy import DEFAULT_TENANT, acting_tenant, parse_pattern
 
 ROLES = ("consumer", "merchant", "courier", "ops")
 STREAM_TOKEN_PREFIX = "lmst_"
@@ -24,6 +27,14 @@ _STREAM_PURPOSE = "stream_token"
 class Principal:
     role: str
     subject_id: str
+    tenant: str = DEFAULT_TENANT  # the key's tenant (``as_tenant``: the one it acts for)
+    acts_for: tuple[str, ...] = ()  # tenant patterns the key may act for by header
+
+    def as_tenant(self, requested: str | None) -> Principal:
+        """This principal acting for ``requested`` (the X-Lastmile-Tenant header): its own
+        tenant when None; another only if the key may act for it, else 403."""
+        tenant = acting_tenant(self.tenant, self.acts_for, requested)
+        return self if tenant == self.tenant else replace(self, tenant=tenant)
 
     @property
     def actor(self) -> Actor:
@@ -34,11 +45,19 @@ def hash_key(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
-def issue_api_key(services: Services, *, role: str, subject_id: str) -> tuple[str, str]:
-    """A new key for ``subject_id`` acting as ``role``: (key_id, plaintext shown once)."""
+def issue_api_key(services: Services, *, role: str, subject_id: str,
+                  acts_for: Sequence[str] = ()) -> tuple[str, str]:
+    """A new key for ``subject_id`` acting as ``role`` in the current tenant: (key_id,
+    plaintext shown once). ``acts_for`` (ops keys only): tenant patterns it may also act
+    for with the X-Lastmile-Tenant header, e.g. ``doortest:*`` for the test tenants."""
     if role not in ROLES:
         raise InvalidInput("invalid_role", f"role must be one of {', '.join(ROLES)} (got {role!r})",
                            field="role")
+    patterns = tuple(parse_pattern(p) for p in acts_for)
+    if patterns and role != "ops":
+        raise InvalidInput("acts_for_ops_only",
+                           f"only ops keys may act for other tenants (role {role!r})",
+                           field="acts_for")
     with services.uow() as uow:
         exists = {
             "consumer": uow.consumers.get, "merchant": uow.merchants.get,
@@ -54,7 +73,8 @@ def issue_api_key(services: Services, *, role: str, subject_id: str) -> tuple[st
         plaintext = f"lm_{role[:3]}_{secrets.token_hex(24)}"
         key_id = services.ids.new("key")
         uow.api_keys.add(ApiKeyRecord(key_id=key_id, key_hash=hash_key(plaintext), role=role,
-                                      subject_id=subject_id, created_at=services.clock.now()))
+                                      subject_id=subject_id, created_at=services.clock.now(),
+                                      tenant_id=current_tenant(), acts_for=patterns))
         uow.commit()
     return key_id, plaintext
 
@@ -64,7 +84,7 @@ def cached_principal(services: Services, plaintext: str | None) -> Principal | N
     if not plaintext:
         return None
     cached = services.key_cache.get(hash_key(plaintext), now=services.clock.now())
-    return Principal(role=cached[0], subject_id=cached[1]) if cached is not None else None
+    return cached if isinstance(cached, Principal) else None
 
 
 def authenticate(services: Services, plaintext: str | None) -> Principal:
@@ -78,13 +98,15 @@ def authenticate(services: Services, plaintext: str | None) -> Principal:
         return known
     digest, cache = hash_key(plaintext), services.key_cache
     generation = cache.generation
-    with services.uow(read_only=True) as uow:
+    # The key says which tenant the caller is: found across tenants, by its hash alone.
+    with platform_scope(), services.uow(read_only=True) as uow:
         record = uow.api_keys.by_hash(digest)
     if record is None or record.revoked:
         raise Unauthorized("invalid_api_key", "the API key is unknown or revoked")
-    cache.put(digest, record.role, record.subject_id, now=services.clock.now(),
-              generation=generation)
-    return Principal(role=record.role, subject_id=record.subject_id)
+    who = Principal(role=record.role, subject_id=record.subject_id, tenant=record.tenant_id,
+                    acts_for=tuple(record.acts_for))
+    cache.put(digest, who, now=services.clock.now(), generation=generation)
+    return who
 
 
 def issue_stream_token(services: Services, who: Principal, *,
@@ -100,7 +122,7 @@ def issue_stream_token(services: Services, who: Principal, *,
         raise InvalidInput("invalid_ttl", f"ttl_s must be in [1, 300] (got {ttl_s})",
                            field="ttl_s")
     expires_at = services.clock.now() + ttl_s
-    body = sign_fields({"r": who.role, "s": who.subject_id, "exp": expires_at},
+    body = sign_fields({"r": who.role, "s": who.subject_id, "t": who.tenant, "exp": expires_at},
                        key=services.signing_key, purpose=_STREAM_PURPOSE)
     return STREAM_TOKEN_PREFIX + body, expires_at
 
@@ -115,10 +137,11 @@ def authenticate_stream(services: Services, credential: str | None) -> Principal
     try:
         valid = fields is not None and services.clock.now() < float(fields["exp"])
         role, subject = (str(fields["r"]), str(fields["s"])) if fields else ("", "")
+        tenant = str(fields.get("t", DEFAULT_TENANT)) if fields else DEFAULT_TENANT
     except (KeyError, TypeError, ValueError):
         valid = False
     if not valid or role not in ROLES:
         raise Unauthorized("invalid_stream_token",
                            "the stream token is unknown or expired; get a new one with "
                            "POST /v1/stream-tokens")
-    return Principal(role=role, subject_id=subject)
+    return Principal(role=role, subject_id=subject, tenant=tenant)

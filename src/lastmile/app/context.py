@@ -5,11 +5,13 @@ from __future__ import annotations
 import random
 import secrets  # the default signing key: never from the injectable, possibly seeded, rng
 from dataclasses import dataclass, field
+from typing import Any
 
 from lastmile.app.events import Event, event_from_transition
 from lastmile.app.idempotency import IdempotencyCache
 from lastmile.app.key_cache import KeyCache
 from lastmile.app.ports import Clock, IdSource, UnitOfWork, UnitOfWorkFactory
+from lastmile.app.tenant_cache import TenantCache
 from lastmile.core.lifecycle import Transition
 from lastmile.core.pricing import PricingPolicy
 
@@ -35,7 +37,9 @@ class Services:
     idempotency_cache: IdempotencyCache | None = None
     # Valid API keys seen lately (app.key_cache): a revocation reaches other processes
     # within its TTL, this one at once.
-    key_cache: KeyCache = field(default_factory=KeyCache, repr=False, compare=False)
+    key_cache: KeyCache[Any] = field(default_factory=KeyCache, repr=False, compare=False)
+    # Tenants read lately (app.tenants.current): kind and config for guardrails and policy.
+    tenant_cache: TenantCache = field(default_factory=TenantCache, repr=False, compare=False)
 
 
 def record(uow: UnitOfWork, services: Services, event: Event) -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from lastmile.app import tenancy
 from lastmile.core.lifecycle import Transition
+from lastmile.core.tenancy import DEFAULT_TENANT
 
 SCHEMA_VERSION = 1
 
@@ -25,9 +27,15 @@ class Event:
     actor_id: str
     data: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
-    # Context that travels with the event but is not about the subject: trace context
-    # (W3C ``traceparent``), later the tenant. Carried as message headers on a durable log.
-    headers: dict[str, str] = field(default_factory=dict)
+    # Context that travels with the event but is not about the subject: its tenant
+    # (``tenant``, stamped from the context the event is made in) and trace context (W3C
+    # ``traceparent``). Carried as message headers on a durable log.
+    headers: dict[str, str] = field(default_factory=tenancy.event_headers)
+
+    @property
+    def tenant(self) -> str:
+        """The tenant the event belongs to; a consumer acts as it (``tenancy.acting_for``)."""
+        return self.headers.get(tenancy.HEADER, DEFAULT_TENANT)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -17,6 +17,7 @@ from lastmile.core.leases import Lease
 from lastmile.core.model import Consumer, Courier, Merchant, Region
 from lastmile.core.offers import Offer
 from lastmile.core.orders import Order, OrderStatus
+from lastmile.core.tenancy import DEFAULT_TENANT, Tenant
 from lastmile.core.webhooks import Endpoint, Message
 
 
@@ -65,6 +66,8 @@ class ApiKeyRecord:
     subject_id: str
     created_at: float
     revoked: bool = False
+    tenant_id: str = DEFAULT_TENANT  # the tenant the key belongs to
+    acts_for: tuple[str, ...] = ()  # tenant patterns it may also act for (tenant header)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,6 +118,20 @@ class SubscriberState:
     pending: int
     retrying: int
     parked: int
+
+
+class TenantRepo(Protocol):
+    def add(self, tenant: Tenant) -> None:
+        """Insert; a tenant with the same id raises Conflict (``concurrent_update``)."""
+        ...
+    def get(self, tenant_id: str) -> Tenant | None: ...
+    def save(self, tenant: Tenant) -> Tenant:
+        """Compare-and-set on ``tenant.version`` (Conflict ``concurrent_update``)."""
+        ...
+    def list(self) -> list[Tenant]:
+        """The tenants visible in the current scope: the current one, or all of them in
+        the platform scope."""
+        ...
 
 
 class RegionRepo(Protocol):
@@ -397,6 +414,7 @@ class LeaseRepo(Protocol):
 
 
 class UnitOfWork(Protocol):
+    tenants: TenantRepo
     regions: RegionRepo
     merchants: MerchantRepo
     consumers: ConsumerRepo

@@ -47,6 +47,7 @@ from lastmile.adapters.bus.jetstream_wire import decode, subject_token
 from lastmile.adapters.bus.outbox import RelayPolicy
 from lastmile.app.context import Services
 from lastmile.app.events import Event
+from lastmile.app.tenancy import acting_for
 from lastmile.core.webhooks import backoff_s
 
 log = logging.getLogger(__name__)
@@ -261,7 +262,8 @@ class ConsumerWorker:
             return self._defer(msg, event, _DEFER_S)
         attempts = (msg.metadata.num_delivered or 1) - mem.deferrals.get(event.event_id, 0)
         try:
-            self._handler(event)
+            with acting_for(event):
+                self._handler(event)
         except Exception as exc:  # retried with backoff, then parked for this subscriber
             return self._failed(msg, event, seq, attempts, f"{type(exc).__name__}: {exc}")
         mem.forget(event)
@@ -304,7 +306,7 @@ class ConsumerWorker:
     def _park(self, event: Event, seq: int, attempts: int, error: str,
               first_failed_at: float) -> None:
         services = self._services
-        with services.uow() as uow:
+        with acting_for(event), services.uow() as uow:
             uow.event_deliveries.park_event(
                 subscriber=self.subscriber, seq=seq, event=event, attempts=attempts,
                 error=error[:_ERROR_CHARS], at=services.clock.now(),

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from lastmile.adapters.bus.jetstream import JetStreamBus
 from lastmile.adapters.loop import LoopWorker
 from lastmile.app.context import Services
+from lastmile.app.tenancy import platform_scope
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +73,11 @@ class JetStreamRelay:
 
     def drain(self) -> None:
         try:
-            while self.run_once() > 0:
-                pass
+            # The outbox holds every tenant's events: read across them, publish each with
+            # its tenant header (consumers act as it).
+            with platform_scope():
+                while self.run_once() > 0:
+                    pass
         except Exception:
             self.stats.failed_ticks += 1
             raise

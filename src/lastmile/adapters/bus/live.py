@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from lastmile.app.events import Event
+from lastmile.app.tenancy import acting_for
 
 Handler = Callable[[Event], None]
 log = logging.getLogger(__name__)
@@ -47,7 +48,8 @@ class LiveHandlers:
             handlers = list(self._by_type.get(event.type, ())) + list(self._by_type.get("*", ()))
         for handler in handlers:
             try:
-                handler(event)
+                with acting_for(event):
+                    handler(event)
             except Exception:  # a live feed has no retry: logged and counted, the others go on
                 self.failures += 1
                 log.exception("live subscriber %r failed on %s %s", handler, event.type,

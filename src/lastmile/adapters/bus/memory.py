@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from lastmile.adapters.bus.live import Handler, LiveHandlers
 from lastmile.app.events import Event
+from lastmile.app.tenancy import acting_for
 
 log = logging.getLogger(__name__)
 MAX_NAME_CHARS = 64  # the width of event_subscribers.name
@@ -75,4 +76,5 @@ class InProcessBus:
             raise LookupError(f"no durable subscriber {name!r} in this process")
         event_type, handler = entry
         if event_type in ("*", event.type):
-            handler(event)
+            with acting_for(event):
+                handler(event)

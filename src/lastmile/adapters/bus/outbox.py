@@ -46,6 +46,7 @@ from lastmile.adapters.telemetry.tracing import consumer_span, record_failure
 from lastmile.app.context import Services
 from lastmile.app.events import Event
 from lastmile.app.ports import EventBus, QueuedEvent, UnitOfWork
+from lastmile.app.tenancy import platform_scope
 from lastmile.core.errors import InvalidInput
 from lastmile.core.webhooks import RetryPolicy, backoff_s
 
@@ -112,6 +113,12 @@ class Relay:
     def run_once(self) -> int:
         """One tick: register, fan out, deliver. Returns the events fanned out plus the
         deliveries attempted (0: nothing is due now)."""
+        # The queues hold every tenant's events: the relay reads across tenants, and each
+        # subscriber is called as its event's tenant (``InProcessBus.deliver``).
+        with platform_scope():
+            return self._run_once()
+
+    def _run_once(self) -> int:
         subscribers = self._bus.durable()
         self._register(subscribers)
         work = self.fan_out()

@@ -8,6 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from lastmile.adapters.db import tenant_scope
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "lastmile_read_only"  # connection info key set by the unit of work
 
@@ -32,6 +34,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_connect)
         sa.event.listen(engine, "begin", _sqlite_begin)
+        tenant_scope.install(engine)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
@@ -43,6 +46,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
                               connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
     sa.event.listen(engine, "connect", _postgres_connect)
     sa.event.listen(engine, "begin", _postgres_begin)
+    tenant_scope.install(engine)
     return engine
 
 

@@ -211,11 +211,12 @@ def event_row(e: Event) -> Row:
     return {"event_id": e.event_id, "type": e.type, "region_id": e.region_id,
             "subject_id": e.subject_id, "occurred_at": e.occurred_at,
             "actor_kind": e.actor_kind, "actor_id": e.actor_id,
-            "schema_version": e.schema_version, "data": e.data}
+            "schema_version": e.schema_version, "data": e.data, "tenant_id": e.tenant}
 
 
 def event_from(row: Row) -> Event:
     return Event(event_id=row["event_id"], type=row["type"], region_id=row["region_id"],
                  subject_id=row["subject_id"], occurred_at=row["occurred_at"],
                  actor_kind=row["actor_kind"], actor_id=row["actor_id"],
-                 schema_version=row["schema_version"], data=dict(row["data"]))
+                 schema_version=row["schema_version"], data=dict(row["data"]),
+                 headers={"tenant": row["tenant_id"]})

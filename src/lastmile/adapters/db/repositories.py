@@ -20,6 +20,7 @@ from lastmile.core.errors import Conflict
 from lastmile.core.model import Consumer, Courier, CourierStatus, Merchant, Region
 from lastmile.core.offers import Offer, OfferStatus
 from lastmile.core.orders import Order, OrderStatus
+from lastmile.core.tenancy import Tenant, TenantKind
 
 
 class _Versioned(Protocol):
@@ -81,6 +82,36 @@ class _Repo:
     def _by(self, table: sa.Table, **where: Any) -> dict[str, Any] | None:
         """The row of ``table`` where each column equals its value (a prepared select)."""
         return self._one(select_where(table, *where), where)
+
+
+class SqlTenants(_Repo):
+    def add(self, tenant: Tenant) -> None:
+        self.conn.execute(insert_into(t.tenants), _tenant_row(tenant))
+
+    def get(self, tenant_id: str) -> Tenant | None:
+        row = self._by(t.tenants, id=tenant_id)
+        return _tenant_from(row) if row else None
+
+    def save(self, tenant: Tenant) -> Tenant:
+        row = _tenant_row(tenant)
+        del row["tenant_id"]
+        return compare_and_set(self.conn, t.tenants, tenant, row, what="tenant")
+
+    def list(self) -> list[Tenant]:
+        rows = self.conn.execute(sa.select(t.tenants).order_by(t.tenants.c.id)).mappings()
+        return [_tenant_from(dict(r)) for r in rows]
+
+
+def _tenant_row(tenant: Tenant) -> dict[str, Any]:
+    return {"tenant_id": tenant.id, "id": tenant.id, "name": tenant.name,
+            "kind": tenant.kind.value, "config": dict(tenant.config),
+            "created_at": tenant.created_at, "version": tenant.version}
+
+
+def _tenant_from(row: dict[str, Any]) -> Tenant:
+    return Tenant(id=row["id"], name=row["name"], kind=TenantKind(row["kind"]),
+                  config=dict(row["config"] or {}), created_at=row["created_at"],
+                  version=row["version"])
 
 
 class SqlRegions(_Repo):
@@ -234,7 +265,7 @@ class SqlOutbox(_Repo):
         event = with_trace_context(event)  # the one place events get the caller's trace
         self.conn.execute(insert_into(t.outbox), {
             "event_id": event.event_id, "payload": event.to_dict(),
-            "created_at": event.occurred_at})
+            "created_at": event.occurred_at, "tenant_id": event.tenant})
 
     def pending(self, limit: int) -> list[OutboxEntry]:
         c = t.outbox.c
@@ -279,7 +310,10 @@ class SqlInbox(_Repo):
 class SqlIdempotency(_Repo):
     def get(self, scope: str, key: str) -> IdempotencyRecord | None:
         row = self._by(t.idempotency_keys, scope=scope, key=key)
-        return IdempotencyRecord(**row) if row else None
+        if row is None:
+            return None
+        row.pop("tenant_id")
+        return IdempotencyRecord(**row)
 
     def add(self, record: IdempotencyRecord) -> None:
         if not insert_or_skip(self.conn, t.idempotency_keys, {
@@ -295,11 +329,14 @@ class SqlApiKeys(_Repo):
         self.conn.execute(insert_into(t.api_keys), {
             "key_id": record.key_id, "key_hash": record.key_hash, "role": record.role,
             "subject_id": record.subject_id, "created_at": record.created_at,
-            "revoked": record.revoked})
+            "revoked": record.revoked, "tenant_id": record.tenant_id,
+            "acts_for": list(record.acts_for)})
 
     def by_hash(self, key_hash: str) -> ApiKeyRecord | None:
         row = self._by(t.api_keys, key_hash=key_hash)
-        return ApiKeyRecord(**row) if row else None
+        if row is None:
+            return None
+        return ApiKeyRecord(**{**row, "acts_for": tuple(row["acts_for"] or ())})
 
     def revoke_subject(self, role: str, subject_id: str) -> int:
         c = t.api_keys.c

@@ -147,7 +147,7 @@ class SqlDriveQuotes(_Repo):
             "expires_at": q.expires_at, "accepted": q.accepted,
             "doc": {"request": q.request, "currency": q.currency,
                     "prices_minor": q.prices_minor, "eta": list(q.eta),
-                    "distance_m": q.distance_m}}, keys=("merchant_id", "external_delivery_id"))
+                    "distance_m": q.distance_m}}, keys=("tenant_id", "merchant_id", "external_delivery_id"))
 
     def get(self, merchant_id: str, external_delivery_id: str) -> DriveQuote | None:
         c = t.drive_quotes.c
@@ -180,6 +180,7 @@ def message_row(m: Message) -> Row:
 
 
 def message_from(row: Row) -> Message:
+    row = {k: v for k, v in row.items() if k != "tenant_id"}
     return Message(**{**row, "status": MessageStatus(row["status"])})
 
 
@@ -256,6 +257,7 @@ def notification_row(n: Notification) -> Row:
 
 
 def notification_from(row: Row) -> Notification:
+    row = {k: v for k, v in row.items() if k != "tenant_id"}
     return Notification(**{**row, "kind": NoticeKind(row["kind"]),
                            "status": NoticeStatus(row["status"])})
 

@@ -60,7 +60,7 @@ class SqlEventDeliveries:
         subscribers = list(self.conn.execute(
             sa.select(t.event_subscribers.c.name, t.event_subscribers.c.event_type)))
         queued = [dict(subscriber=name, seq=e.seq, subject_id=e.event.subject_id, attempts=0,
-                       next_attempt_at=at)
+                       next_attempt_at=at, tenant_id=e.event.tenant)
                   for e in entries for name, event_type in subscribers
                   if event_type in ("*", e.event.type)]
         if queued:
@@ -163,7 +163,7 @@ class SqlEventDeliveries:
             c.subscriber == subscriber, c.seq == seq).values(**parked))
         if not reopened.rowcount:
             self.conn.execute(t.dead_letters.insert().values(
-                id=dead_letter_id, subscriber=subscriber, seq=seq, event_id=event.event_id,
+                tenant_id=event.tenant, id=dead_letter_id, subscriber=subscriber, seq=seq, event_id=event.event_id,
                 event_type=event.type, payload=event.to_dict(), first_failed_at=first_failed_at,
                 replays=0, **parked))
 

@@ -1,9 +1,12 @@
-"""SQLAlchemy Core tables. Every row carries its region (the partition key)."""
+"""SQLAlchemy Core tables. Every row carries its tenant and, where it has one, its region
+(the partition key)."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
+
+from lastmile.core.tenancy import DEFAULT_TENANT
 
 metadata = sa.MetaData(
     naming_convention={
@@ -17,6 +20,13 @@ Json = sa.JSON().with_variant(JSONB(), "postgresql")
 Epoch = sa.Double  # epoch seconds, UTC
 
 
+def tenant_column(*, primary_key: bool = False) -> sa.Column[str]:
+    """The row's tenant (``core.tenancy``): added to every read and write by
+    ``tenant_scope``; the server default only backfilled rows older than tenants (0011)."""
+    return sa.Column("tenant_id", sa.String(65), nullable=False, primary_key=primary_key,
+                     server_default=DEFAULT_TENANT)
+
+
 def version_column() -> sa.Column[int]:
     """The compare-and-set counter of an aggregate saved by two requests at once."""
     return sa.Column("version", sa.Integer, nullable=False, server_default="0")
@@ -27,6 +37,7 @@ LIVE_OFFER_ORDER = sa.text("pending")
 
 regions = sa.Table(
     "regions", metadata,
+    tenant_column(),
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("market", sa.String(200), nullable=False),
@@ -38,6 +49,7 @@ regions = sa.Table(
 
 merchants = sa.Table(
     "merchants", metadata,
+    tenant_column(),
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("region_id", sa.String(64), sa.ForeignKey("regions.id"), nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
@@ -53,14 +65,22 @@ merchants = sa.Table(
 
 consumers = sa.Table(
     "consumers", metadata,
+    tenant_column(),
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("region_id", sa.String(64), sa.ForeignKey("regions.id"), nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("addresses", Json, nullable=False),
+    # Required and unique where the tenant's policy says so (core.tenancy.TenantConfig);
+    # the index makes it unique per tenant wherever it is given.
+    sa.Column("phone", sa.String(32), nullable=True),
+    sa.Index("uq_consumers_tenant_phone", "tenant_id", "phone", unique=True,
+             sqlite_where=sa.text("phone IS NOT NULL"),
+             postgresql_where=sa.text("phone IS NOT NULL")),
 )
 
 couriers = sa.Table(
     "couriers", metadata,
+    tenant_column(),
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("region_id", sa.String(64), sa.ForeignKey("regions.id"), nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
@@ -81,6 +101,7 @@ couriers = sa.Table(
 # Current-state projection of each order; the full value is in `doc`.
 orders = sa.Table(
     "orders", metadata,
+    tenant_column(),
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("region_id", sa.String(64), sa.ForeignKey("regions.id"), nullable=False),
     sa.Column("merchant_id", sa.String(64), nullable=False),
@@ -99,6 +120,7 @@ orders = sa.Table(
 # Append-only history of every event (orders, couriers, offers, menus).
 events = sa.Table(
     "events", metadata,
+    tenant_column(),
     sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
               autoincrement=True),
     sa.Column("event_id", sa.String(64), nullable=False, unique=True),
@@ -116,6 +138,7 @@ events = sa.Table(
 
 outbox = sa.Table(
     "outbox", metadata,
+    tenant_column(),
     sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
               autoincrement=True),
     sa.Column("event_id", sa.String(64), nullable=False, unique=True),
@@ -127,6 +150,7 @@ outbox = sa.Table(
 
 inbox = sa.Table(
     "inbox", metadata,
+    tenant_column(),
     sa.Column("consumer", sa.String(64), primary_key=True),
     sa.Column("event_id", sa.String(64), primary_key=True),
 )
@@ -135,6 +159,7 @@ inbox = sa.Table(
 # to one queue row per subscriber; delivered rows are deleted, exhausted ones parked.
 event_subscribers = sa.Table(
     "event_subscribers", metadata,
+    tenant_column(),
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("event_type", sa.String(64), nullable=False),
     sa.Column("registered_at", Epoch, nullable=False),
@@ -143,6 +168,7 @@ event_subscribers = sa.Table(
 
 event_deliveries = sa.Table(
     "event_deliveries", metadata,
+    tenant_column(),
     sa.Column("subscriber", sa.String(64), primary_key=True),
     sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("subject_id", sa.String(64), nullable=False),
@@ -157,6 +183,7 @@ event_deliveries = sa.Table(
 
 dead_letters = sa.Table(
     "dead_letters", metadata,
+    tenant_column(),
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("subscriber", sa.String(64), nullable=False),
     sa.Column("seq", sa.BigInteger, nullable=False),
@@ -173,8 +200,10 @@ dead_letters = sa.Table(
     sa.Index("ix_dead_letters_open", "replayed_at", "parked_at"),
 )
 
+# Keyed per tenant: two businesses may send the same Idempotency-Key.
 idempotency_keys = sa.Table(
     "idempotency_keys", metadata,
+    tenant_column(primary_key=True),
     sa.Column("scope", sa.String(128), primary_key=True),
     sa.Column("key", sa.String(200), primary_key=True),
     sa.Column("request_hash", sa.String(64), nullable=False),
@@ -184,16 +213,21 @@ idempotency_keys = sa.Table(
 
 api_keys = sa.Table(
     "api_keys", metadata,
+    tenant_column(),
     sa.Column("key_id", sa.String(64), primary_key=True),
     sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("subject_id", sa.String(64), nullable=False),
     sa.Column("created_at", Epoch, nullable=False),
     sa.Column("revoked", sa.Boolean, nullable=False),
+    # Tenant patterns (``doortest:*``) this key may act for with the X-Lastmile-Tenant
+    # header; empty: its own tenant only.
+    sa.Column("acts_for", Json, nullable=False, server_default="[]"),
 )
 
 offers = sa.Table(
     "offers", metadata,
+    tenant_column(),
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("region_id", sa.String(64), nullable=False),
     sa.Column("courier_id", sa.String(64), nullable=False),
@@ -212,6 +246,7 @@ offers = sa.Table(
 
 offer_orders = sa.Table(
     "offer_orders", metadata,
+    tenant_column(),
     sa.Column("offer_id", sa.String(64), sa.ForeignKey("offers.id"), primary_key=True),
     sa.Column("order_id", sa.String(64), primary_key=True),
     # Mirrors offers.status == 'pending' (kept by SqlOffers.save) so that an index on this
@@ -226,6 +261,7 @@ offer_orders = sa.Table(
 # Devices that may never track or start a shift (a banned ex-courier's phone).
 banned_devices = sa.Table(
     "banned_devices", metadata,
+    tenant_column(),
     sa.Column("device_id", sa.String(128), primary_key=True),
     sa.Column("reason", sa.String(500), nullable=False),
     sa.Column("banned_at", Epoch, nullable=False),
@@ -236,6 +272,7 @@ banned_devices = sa.Table(
 # every API process; the row is locked while an attempt is judged.
 pin_attempts = sa.Table(
     "pin_attempts", metadata,
+    tenant_column(),
     sa.Column("order_id", sa.String(64), primary_key=True),
     sa.Column("failures", sa.Integer, nullable=False),
     sa.Column("last_failed_at", Epoch, nullable=False),
@@ -246,6 +283,7 @@ pin_attempts = sa.Table(
 # transaction (app.leases.check_fence).
 leases = sa.Table(
     "leases", metadata,
+    tenant_column(),
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("owner", sa.String(128), nullable=False),
     sa.Column("token", sa.BigInteger, nullable=False),
@@ -256,6 +294,20 @@ leases = sa.Table(
 # Dispatcher workers' heartbeats: how many share the regions (core.leases.fair_share).
 dispatcher_workers = sa.Table(
     "dispatcher_workers", metadata,
+    tenant_column(),
     sa.Column("worker_id", sa.String(128), primary_key=True),
     sa.Column("seen_at", Epoch, nullable=False),
+)
+
+# The tenants of this deployment; ``tenant_id`` is the row's own id, so a tenant sees
+# only itself and listing them all is the platform's (``app.tenancy.platform_scope``).
+tenants = sa.Table(
+    "tenants", metadata,
+    tenant_column(),
+    sa.Column("id", sa.String(65), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("config", Json, nullable=False),
+    sa.Column("created_at", Epoch, nullable=False),
+    version_column(),
 )

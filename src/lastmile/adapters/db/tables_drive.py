@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from lastmile.adapters.db.tables import Epoch, Json, metadata, version_column
+from lastmile.adapters.db.tables import Epoch, Json, metadata, tenant_column, version_column
 
 _Seq = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
 # The Drive fields of a delivery; status, prices and ETA live on its order.
 deliveries = sa.Table(
     "deliveries", metadata,
+    tenant_column(),
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("merchant_id", sa.String(64), nullable=False),
     sa.Column("external_delivery_id", sa.String(128), nullable=False),
@@ -24,14 +25,16 @@ deliveries = sa.Table(
     sa.Column("finished", sa.Boolean, nullable=False),
     sa.Column("doc", Json, nullable=False),
     version_column(),
-    sa.UniqueConstraint("merchant_id", "external_delivery_id",
-                        name="uq_deliveries_merchant_external"),
+    # Per tenant: two businesses may each have an external_delivery_id "123".
+    sa.UniqueConstraint("tenant_id", "merchant_id", "external_delivery_id",
+                        name="uq_deliveries_tenant_merchant_external"),
     sa.Index("ix_deliveries_merchant_created", "merchant_id", "created_at", "id"),
     sa.Index("ix_deliveries_finished", "finished"),
 )
 
 drive_quotes = sa.Table(
     "drive_quotes", metadata,
+    tenant_column(primary_key=True),
     sa.Column("merchant_id", sa.String(64), primary_key=True),
     sa.Column("external_delivery_id", sa.String(128), primary_key=True),
     sa.Column("request_hash", sa.String(64), nullable=False),
@@ -43,6 +46,7 @@ drive_quotes = sa.Table(
 
 webhook_endpoints = sa.Table(
     "webhook_endpoints", metadata,
+    tenant_column(),
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("merchant_id", sa.String(64), nullable=False),
     sa.Column("url", sa.String(2000), nullable=False),
@@ -57,6 +61,7 @@ webhook_endpoints = sa.Table(
 
 webhook_messages = sa.Table(
     "webhook_messages", metadata,
+    tenant_column(),
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("endpoint_id", sa.String(64), nullable=False),
     sa.Column("merchant_id", sa.String(64), nullable=False),
@@ -76,6 +81,7 @@ webhook_messages = sa.Table(
 
 webhook_attempts = sa.Table(
     "webhook_attempts", metadata,
+    tenant_column(),
     sa.Column("seq", _Seq, primary_key=True, autoincrement=True),
     sa.Column("message_id", sa.String(64), nullable=False),
     sa.Column("attempt", sa.Integer, nullable=False),
@@ -87,6 +93,7 @@ webhook_attempts = sa.Table(
 
 notifications = sa.Table(
     "notifications", metadata,
+    tenant_column(),
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("event_id", sa.String(128), nullable=False),
     sa.Column("kind", sa.String(32), nullable=False),

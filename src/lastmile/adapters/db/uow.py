@@ -14,8 +14,10 @@ from lastmile.adapters.db import repositories_leases as rl
 from lastmile.adapters.db import repositories_pins as rp
 from lastmile.adapters.db import repositories_relay as rr
 from lastmile.adapters.db.engine import READ_ONLY
+from lastmile.adapters.db.tenant_scope import SCOPE
 from lastmile.adapters.outages import as_outage
 from lastmile.app import ports
+from lastmile.app.tenancy import current_tenant
 from lastmile.core.errors import Conflict, DependencyUnavailable
 
 WRITE_WAIT_S = 30.0  # as long as SQLite's own busy timeout
@@ -55,6 +57,7 @@ class SqlUnitOfWork:
 
     # Declared as the ports' types: a protocol's attributes are invariant, so a
     # ``SqlRegions``-typed attribute would not make this a ``ports.UnitOfWork``.
+    tenants: ports.TenantRepo
     regions: ports.RegionRepo
     merchants: ports.MerchantRepo
     consumers: ports.ConsumerRepo
@@ -92,6 +95,9 @@ class SqlUnitOfWork:
                 # TRANSACTION READ ONLY took two; reset when the connection goes back.
                 conn.execution_options(postgresql_readonly=True)
             conn.info[READ_ONLY] = self._read_only
+            # The tenant of this unit, fixed at its start: every statement on the
+            # connection is scoped to it (adapters.db.tenant_scope).
+            conn.info[SCOPE] = current_tenant()
             conn.begin()
         except BaseException as exc:
             if self._lock is not None:
@@ -101,6 +107,7 @@ class SqlUnitOfWork:
                 raise outage from exc
             raise
         self._conn = conn
+        self.tenants = r.SqlTenants(conn)
         self.regions = r.SqlRegions(conn)
         self.merchants = r.SqlMerchants(conn)
         self.consumers = r.SqlConsumers(conn)
@@ -140,6 +147,7 @@ class SqlUnitOfWork:
                 raise
         finally:
             conn.info.pop(READ_ONLY, None)  # the pooled connection outlives this unit
+            conn.info.pop(SCOPE, None)
             try:
                 conn.close()
             finally:

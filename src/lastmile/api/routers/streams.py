@@ -31,7 +31,7 @@ from lastmile.api.streams import (
     order_feed,
     region_feed,
 )
-from lastmile.app import dashboard, offers, queries
+from lastmile.app import dashboard, offers, queries, tenancy
 from lastmile.app.auth import (
     STREAM_TOKEN_TTL_S,
     Principal,
@@ -91,6 +91,7 @@ async def _admit(ws: WebSocket, key: str | None, role: str) -> tuple[Principal, 
         await _refuse(ws, FORBIDDEN, f"this stream is for {role}s; the key is a {who.role}'s",
                       subprotocol)
         return None
+    tenancy.enter(who.tenant)  # the socket's task: its lookups are scoped to the tenant
     return who, subprotocol
 
 
