@@ -11,6 +11,7 @@ from fake_repos import Table, insert
 from lastmile.core.delivery.model import Delivery, DriveQuote
 from lastmile.core.delivery.notices import NoticeStatus, Notification
 from lastmile.core.errors import Conflict
+from lastmile.core.sandbox import Capture
 from lastmile.core.webhooks import Endpoint, Message, MessageStatus
 
 
@@ -179,4 +180,20 @@ class MemNotifications:
                        if (status is None or n.status.value == status)
                        and (recipient_id is None or n.recipient_id == recipient_id)),
                       key=lambda n: (n.created_at, n.id))
+        return rows[:limit]
+
+
+class MemSandboxCaptures:
+    def __init__(self, db: Table[str, Capture]):
+        self.t = db
+
+    def add(self, c: Capture) -> None:
+        self.t.put(c.id, c)
+
+    def list(self, *, channel: str | None = None, subject_id: str | None = None,
+             limit: int = 50) -> list[Capture]:
+        rows = sorted((c for c in self.t.rows()
+                       if (channel is None or c.channel.value == channel)
+                       and (subject_id is None or c.subject_id == subject_id)),
+                      key=lambda c: (c.created_at, c.id), reverse=True)
         return rows[:limit]

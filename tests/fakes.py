@@ -85,6 +85,7 @@ class FakeUnitOfWork:
         self.webhooks = frd.MemWebhooks(t("webhook_endpoints"), t("webhook_messages"),
                                        t("webhook_attempts"), db.seq)
         self.notifications = frd.MemNotifications(t("notifications"))
+        self.sandbox_captures = frd.MemSandboxCaptures(t("sandbox_captures"))
         self.pin_attempts = fr.MemPinAttempts(t("pin_attempts"))
         self.leases = fr.MemLeases(t("leases"), t("dispatcher_workers"))
 

@@ -22,6 +22,7 @@ from lastmile.api.routers import (
     merchant,
     ops,
     overload,
+    sandbox,
     streams,
     tracking_page,
 )
@@ -56,7 +57,7 @@ def create_app(container: Container, *, start_workers: bool = True) -> FastAPI:
     app.state.overload = overload_state(container.settings)
     app.add_middleware(OverloadGuard, state=app.state.overload)
     for module in (consumer, merchant, courier, ops, streams, dashboard, drive, dead_letters,
-                   tracking_page, overload):
+                   tracking_page, overload, sandbox):
         app.include_router(module.router, responses=errors.PROBLEM_RESPONSES)
 
     readiness.install(app, container)

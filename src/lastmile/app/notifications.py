@@ -5,15 +5,18 @@ recipient and channel, unique per source event, so redelivery queues nothing
 twice). The sender hands each due row to its channel outside any transaction:
 ``pending -> sent``, or back to ``pending`` with a later ``next_attempt_at``
 after a failure, and ``failed`` only after ``max_attempts`` (the row stays;
-``retry_failed`` re-queues it). A failing channel never loses a message.
+``retry_failed`` re-queues it). A failing channel never loses a message. In a test tenant
+nothing goes out: the notice is captured instead (``app.sandbox``) and marked sent.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from lastmile.app import sandbox
 from lastmile.app.circuits import CircuitOpen
 from lastmile.app.context import Services
 from lastmile.app.events import Event
@@ -24,6 +27,7 @@ from lastmile.core.delivery.notices import (
     notices_for,
     retry_delay_s,
 )
+from lastmile.core.sandbox import CaptureChannel
 
 
 class Channel(Protocol):
@@ -89,9 +93,12 @@ def send_notifications_once(services: Services, channels: Mapping[str, Channel],
         error: str | None = None
         channel = channels.get(n.channel)
         try:
-            if channel is None:
+            if sandbox.is_sandboxed(services):  # a test tenant: recorded, never sent
+                _capture(services, n)
+            elif channel is None:
                 raise LookupError(f"no channel {n.channel!r} configured")
-            channel.send(n)
+            else:
+                channel.send(n)
         except CircuitOpen as exc:  # the channel is known down: nothing sent, no attempt spent
             _postpone(services, n, exc)
             continue
@@ -100,6 +107,20 @@ def send_notifications_once(services: Services, channels: Mapping[str, Channel],
         _settle(services, n, error, policy)
         sent += error is None
     return sent
+
+
+def _capture(services: Services, n: Notification) -> None:
+    """What the channel would have carried (``app.sandbox``); ``subject_id`` is the notice's
+    source event."""
+    to = n.address or f"{n.recipient_kind}/{n.recipient_id}"
+    body = json.dumps({"id": n.id, "kind": n.kind.value,
+                       "recipient": {"kind": n.recipient_kind, "id": n.recipient_id},
+                       "address": n.address, "subject": n.subject, "body": n.body},
+                      separators=(",", ":"), sort_keys=True)
+    sandbox.capture(services, channel=CaptureChannel.NOTIFICATION, target=f"{n.channel}:{to}",
+                    event_type=n.kind.value, subject_id=n.event_id,
+                    headers={"X-Lastmile-Notification": n.id, "X-Lastmile-Channel": n.channel},
+                    body=body)
 
 
 def _settle(services: Services, n: Notification, error: str | None,

@@ -17,6 +17,7 @@ from lastmile.core.leases import Lease
 from lastmile.core.model import Consumer, Courier, Merchant, Region
 from lastmile.core.offers import Offer
 from lastmile.core.orders import Order, OrderStatus
+from lastmile.core.sandbox import Capture
 from lastmile.core.tenancy import DEFAULT_TENANT, Tenant
 from lastmile.core.webhooks import Endpoint, Message
 
@@ -370,6 +371,16 @@ class NotificationRepo(Protocol):
              limit: int = 100) -> list[Notification]: ...
 
 
+class SandboxCaptureRepo(Protocol):
+    """What a test tenant's outbound side effects would have sent (``app.sandbox``)."""
+
+    def add(self, c: Capture) -> None: ...
+    def list(self, *, channel: str | None = None, subject_id: str | None = None,
+             limit: int = 50) -> list[Capture]:
+        """Newest first."""
+        ...
+
+
 class BannedDeviceRepo(Protocol):
     def ban(self, device_id: str, *, reason: str, at: float, by: str) -> bool: ...
     def among(self, device_ids: Collection[str]) -> frozenset[str]:
@@ -432,6 +443,7 @@ class UnitOfWork(Protocol):
     drive_quotes: DriveQuoteRepo
     webhooks: WebhookRepo
     notifications: NotificationRepo
+    sandbox_captures: SandboxCaptureRepo
     pin_attempts: PinAttemptRepo
     leases: LeaseRepo
 

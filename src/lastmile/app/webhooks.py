@@ -6,7 +6,8 @@ redelivered bus event queues nothing twice). The sender posts due messages
 signed with HMAC-SHA256, records each attempt, and backs off exponentially
 until ``RetryPolicy.max_attempts``, after which the message is ``dead`` (listed
 by the API and re-queueable). Nothing is lost while a receiver is down: the
-message stays in the table. The HTTP call never runs inside a transaction.
+message stays in the table. The HTTP call never runs inside a transaction. In a test
+tenant nothing is posted: the request is captured instead (``app.sandbox``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from lastmile.app import sandbox
 from lastmile.app.circuits import CircuitOpen
 from lastmile.app.context import Services, new_event, record
 from lastmile.app.events import Event
@@ -33,6 +35,7 @@ from lastmile.core.delivery.thresholds import (
 )
 from lastmile.core.errors import InvalidInput, NotFound
 from lastmile.core.orders import Order
+from lastmile.core.sandbox import CaptureChannel
 from lastmile.core.webhooks import (
     EVENT_ID_HEADER,
     EVENT_TYPES,
@@ -314,8 +317,12 @@ def _attempt(services: Services, transport: WebhookTransport, message: Message,
                    SIGNATURE_HEADER: signature_header(endpoint.secret, ts, body),
                    EVENT_ID_HEADER: message.event_id}
         try:
-            status_code = transport.post(endpoint.url, body, headers, timeout_s)
-            error = None if 200 <= status_code < 300 else f"HTTP {status_code}"
+            if sandbox.is_sandboxed(services):  # a test tenant: recorded, never posted
+                _capture(services, endpoint.url, headers, body, message)
+                error = None
+            else:
+                status_code = transport.post(endpoint.url, body, headers, timeout_s)
+                error = None if 200 <= status_code < 300 else f"HTTP {status_code}"
         except CircuitOpen as exc:  # nothing was sent: later, and no attempt spent
             _postpone(services, message, exc)
             return
@@ -338,6 +345,16 @@ def _attempt(services: Services, transport: WebhookTransport, message: Message,
                                  status_code=status_code, error=error)
         uow.webhooks.save_message(nxt)
         uow.commit()
+
+
+def _capture(services: Services, url: str, headers: dict[str, str], body: bytes,
+             message: Message) -> None:
+    """The exact request a test tenant's message would have made (``app.sandbox``)."""
+    data = message.payload.get("data")
+    subject = data.get("order_id") if isinstance(data, dict) else None
+    sandbox.capture(services, channel=CaptureChannel.WEBHOOK, target=url,
+                    event_type=message.event_type, subject_id=str(subject or message.event_id),
+                    headers=headers, body=body.decode())
 
 
 def _postpone(services: Services, message: Message, circuit: CircuitOpen) -> None:

@@ -1,4 +1,5 @@
-"""SQL repositories for Drive deliveries, quotes, webhooks and notifications."""
+"""SQL repositories for Drive deliveries, quotes, webhooks, notifications and sandbox
+captures."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from lastmile.core.delivery.model import (
 from lastmile.core.delivery.notices import NoticeKind, NoticeStatus, Notification
 from lastmile.core.errors import Conflict
 from lastmile.core.geo import Point
+from lastmile.core.sandbox import Capture, CaptureChannel
 from lastmile.core.webhooks import Endpoint, Message, MessageStatus
 
 Row = dict[str, Any]
@@ -304,3 +306,32 @@ class SqlNotifications(_Repo):
         if recipient_id is not None:
             stmt = stmt.where(c.recipient_id == recipient_id)
         return [notification_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
+
+
+def capture_row(c: Capture) -> Row:
+    return {"id": c.id, "channel": c.channel.value, "target": c.target,
+            "event_type": c.event_type, "subject_id": c.subject_id, "headers": c.headers,
+            "body": c.body, "created_at": c.created_at}
+
+
+def capture_from(row: Row) -> Capture:
+    return Capture(id=row["id"], channel=CaptureChannel(row["channel"]), target=row["target"],
+                   event_type=row["event_type"], subject_id=row["subject_id"],
+                   headers=dict(row["headers"]), body=row["body"],
+                   created_at=row["created_at"])
+
+
+class SqlSandboxCaptures(_Repo):
+    def add(self, c: Capture) -> None:
+        self.conn.execute(t.sandbox_captures.insert().values(**capture_row(c)))
+
+    def list(self, *, channel: str | None = None, subject_id: str | None = None,
+             limit: int = 50) -> list[Capture]:
+        c = t.sandbox_captures.c
+        stmt = (sa.select(t.sandbox_captures).order_by(c.created_at.desc(), c.id.desc())
+                .limit(limit))
+        if channel is not None:
+            stmt = stmt.where(c.channel == channel)
+        if subject_id is not None:
+            stmt = stmt.where(c.subject_id == subject_id)
+        return [capture_from(dict(r)) for r in self.conn.execute(stmt).mappings()]

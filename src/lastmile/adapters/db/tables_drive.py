@@ -1,6 +1,6 @@
-"""Drive, webhook and notification tables, registered on the shared ``metadata``.
+"""Drive, webhook, notification and sandbox capture tables, on the shared ``metadata``.
 
-Migration ``0002_drive_webhooks_notifications`` creates them.
+Migration ``0002_drive_webhooks_notifications`` creates them (``sandbox_captures``: 0012).
 """
 
 from __future__ import annotations
@@ -112,4 +112,20 @@ notifications = sa.Table(
     sa.UniqueConstraint("event_id", "recipient_kind", "channel",
                         name="uq_notifications_event_recipient_channel"),
     sa.Index("ix_notifications_due", "status", "next_attempt_at"),
+)
+
+# What a test tenant's outbound side effects would have sent (app.sandbox); migration 0012.
+sandbox_captures = sa.Table(
+    "sandbox_captures", metadata,
+    tenant_column(),
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("target", sa.String(2000), nullable=False),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("subject_id", sa.String(128), nullable=False),
+    sa.Column("headers", Json, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", Epoch, nullable=False),
+    sa.Index("ix_sandbox_captures_tenant_created", "tenant_id", "created_at", "id"),
+    sa.Index("ix_sandbox_captures_subject", "subject_id"),
 )

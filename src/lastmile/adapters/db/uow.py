@@ -75,6 +75,7 @@ class SqlUnitOfWork:
     drive_quotes: ports.DriveQuoteRepo
     webhooks: ports.WebhookRepo
     notifications: ports.NotificationRepo
+    sandbox_captures: ports.SandboxCaptureRepo
     pin_attempts: ports.PinAttemptRepo
     leases: ports.LeaseRepo
 
@@ -125,6 +126,7 @@ class SqlUnitOfWork:
         self.drive_quotes = rd.SqlDriveQuotes(conn)
         self.webhooks = rd.SqlWebhooks(conn)
         self.notifications = rd.SqlNotifications(conn)
+        self.sandbox_captures = rd.SqlSandboxCaptures(conn)
         self.pin_attempts = rp.SqlPinAttempts(conn)
         self.leases = rl.SqlLeases(conn)
         return self
