@@ -156,6 +156,16 @@ def list_regions(services: Services) -> list[Region]:
         return uow.regions.list()
 
 
+def get_region(services: Services, region_id: str) -> Region:
+    """The region, 404 when it is not the current tenant's: routes that read the live store
+    (keyed by region, not tenant) ask this first, so no tenant sees another's couriers."""
+    with services.uow(read_only=True) as uow:
+        region = uow.regions.get(region_id)
+    if region is None:
+        raise NotFound("region_not_found", f"no region {region_id}", field="region_id")
+    return region
+
+
 def live_counts(services: Services, region_id: str) -> dict[str, dict[str, int]]:
     with services.uow(read_only=True) as uow:
         if uow.regions.get(region_id) is None:

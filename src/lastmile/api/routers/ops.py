@@ -55,6 +55,7 @@ def live(svc: ServicesDep, who: Ops, region_id: Id) -> dict[str, Any]:
 @router.get("/regions/{region_id}/couriers")
 def live_couriers(svc: ServicesDep, who: Ops, region_id: Id, request: Request) -> dict[str, Any]:
     """Live courier positions (fresh ones only) in the region."""
+    queries.get_region(svc, region_id)  # the live store is not per tenant: 404 for another's
     live = request.app.state.container.live
     return {"couriers": [
         {"courier_id": c.courier_id, "lat": c.lat, "lng": c.lng, "status": c.status,
@@ -70,6 +71,7 @@ def nearest_couriers(
     status: Annotated[list[CourierLiveStatus] | None, Query()] = None,
 ) -> dict[str, Any]:
     """Fresh courier positions within ``radius_m`` of a point, nearest first (ties by id)."""
+    queries.get_region(svc, region_id)  # the live store is not per tenant: 404 for another's
     live = request.app.state.container.live
     hits = live.nearest(region_id, lat, lng, radius_m, now=svc.clock.now(), limit=limit,
                         statuses=None if status is None else [s.value for s in status])
