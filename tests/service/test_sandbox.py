@@ -11,8 +11,8 @@ from dataclasses import replace
 
 import pytest
 from drive_helpers import a_request, pump
-from tenant_helpers import TEST_TENANT, an_order_request, receiver, seed_test_tenant
 
+from fakes import in_memory
 from lastmile.adapters.webhooks.http import HttpTransport
 from lastmile.app import drive, notifications, sandbox, webhooks
 from lastmile.app.ordering import place_order
@@ -22,6 +22,7 @@ from lastmile.core.errors import Forbidden, InvalidInput, NotFound
 from lastmile.core.sandbox import OutboundMode
 from lastmile.core.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, verify
 from lastmile.sim.seed import tenant_region_id
+from tenant_helpers import TEST_TENANT, an_order_request, receiver, seed_test_tenant
 
 
 def _loopback(platform):  # type: ignore[no-untyped-def]
@@ -197,3 +198,32 @@ def test_a_test_order_is_never_offered_to_a_live_courier_nor_the_reverse(platfor
         offers.make_offer(svc, courier_id=live_courier, order_ids=(live_order.id,),
                           actor=SYSTEM)
     assert test_order.region_id == tenant_region_id(TEST_TENANT) != live_order.region_id
+
+
+@in_memory
+def test_ordering_refuses_a_consumer_and_merchant_of_two_tenants_without_storage_help(platform):
+    """The fake unit of work does not scope by tenant: only the use case's wall stands."""
+    svc = platform.services
+    with svc.uow() as uow:
+        consumer = uow.consumers.get(platform.seed.consumer_ids[0])
+        uow.consumers.add(replace(consumer, id="con_probe", tenant=TEST_TENANT))
+        uow.commit()
+    req = an_order_request(platform, consumer_id="con_probe",
+                           merchant_id=platform.seed.merchant_ids[0])
+    with pytest.raises(Forbidden) as err:
+        place_order(svc, req, idempotency_key="cross-3")
+    assert err.value.code == "cross_tenant"
+    assert "con_probe (doortest:probe)" in err.value.message
+
+
+def test_loaded_consumers_and_merchants_carry_their_rows_tenant(platform):
+    from lastmile.app import queries
+
+    test_world = seed_test_tenant(platform)
+    svc = platform.services
+    assert queries.get_merchant(svc, platform.seed.merchant_ids[0]).tenant == "lastmile:default"
+    with acting_as(TEST_TENANT), svc.uow(read_only=True) as uow:
+        consumer = uow.consumers.get(test_world.consumer_ids[0])
+        merchant = uow.merchants.get(test_world.merchant_ids[0])
+    assert consumer is not None and merchant is not None
+    assert (consumer.tenant, merchant.tenant) == (TEST_TENANT, TEST_TENANT)

@@ -26,6 +26,7 @@ from lastmile.core.orders import (
     OrderStatus,
 )
 from lastmile.core.pricing import Quote, SupplyDemand, quote
+from lastmile.core.tenancy import Party, same_world
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -213,9 +214,13 @@ def _place(services: Services, req: OrderRequest, scope: str, idempotency_key: s
 
 def _new_order(uow: UnitOfWork, services: Services, req: OrderRequest) -> Order:
     """Price and add the order with its ``order.placed`` event; the caller commits."""
-    if uow.consumers.get(req.consumer_id) is None:
+    consumer = uow.consumers.get(req.consumer_id)
+    if consumer is None:
         raise NotFound("consumer_not_found", f"no consumer {req.consumer_id}")
     q, merchant, region = _quote(uow, services, req)
+    # Storage isolation already hides other tenants' rows; this is the second wall.
+    same_world(Party(what="consumer", id=consumer.id, tenant=consumer.tenant),
+               Party(what="merchant", id=merchant.id, tenant=merchant.tenant))
     now = services.clock.now()
     order = Order(
         id=OrderId(services.ids.new("ord")), region_id=RegionId(region.id),

@@ -5,7 +5,7 @@ Orders live in ``core.orders``; their lifecycle in ``core.lifecycle``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import time
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,6 +14,7 @@ from lastmile.core.errors import InvalidInput
 from lastmile.core.geo import Point, Polygon
 from lastmile.core.ids import ConsumerId, CourierId, ItemId, MerchantId, RegionId
 from lastmile.core.money import Money
+from lastmile.core.tenancy import DEFAULT_TENANT
 
 
 def _require(ok: bool, code: str, message: str, field: str) -> None:
@@ -159,6 +160,9 @@ class Merchant:
     hours: tuple[OpeningWindow, ...] = ()  # empty = always open
     active: bool = True
     version: int = 0  # compare-and-set on save: two menu edits never lose one another
+    # The tenant of the row it was loaded from (never written back: rows do not move between
+    # tenants); ``core.tenancy.same_world`` checks it. Not part of equality.
+    tenant: str = field(default=DEFAULT_TENANT, compare=False)
 
     def __post_init__(self) -> None:
         _require(bool(self.name.strip()), "empty_name", "merchant name must not be empty", "name")
@@ -199,6 +203,7 @@ class Consumer:
     region_id: RegionId
     name: str
     addresses: tuple[Address, ...] = ()
+    tenant: str = field(default=DEFAULT_TENANT, compare=False)  # as ``Merchant.tenant``
 
 
 class Vehicle(StrEnum):

@@ -33,6 +33,7 @@ from lastmile.core.orders import (
     OrderStatus,
     PriceBreakdown,
 )
+from lastmile.core.tenancy import DEFAULT_TENANT
 
 Row = dict[str, Any]
 
@@ -87,7 +88,7 @@ def merchant_from(row: Row) -> Merchant:
         active=row["active"], menu=tuple(_item_from(d) for d in row["menu"]),
         hours=tuple(OpeningWindow(weekday=w, opens=time.fromisoformat(o),
                                   closes=time.fromisoformat(c)) for w, o, c in row["hours"]),
-        version=row["version"],
+        version=row["version"], tenant=row.get("tenant_id", DEFAULT_TENANT),
     )
 
 
@@ -103,6 +104,7 @@ def consumer_from(row: Row) -> Consumer:
         addresses=tuple(Address(label=a["label"], location=_point(a["location"]),
                                 line1=a["line1"], instructions=a["instructions"])
                         for a in row["addresses"]),
+        tenant=row.get("tenant_id", DEFAULT_TENANT),
     )
 
 
