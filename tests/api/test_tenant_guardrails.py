@@ -185,6 +185,12 @@ def test_the_captures_endpoint_lists_the_acting_tenants_captured_webhooks(api, w
     assert live.status_code == 200 and live.json() == {"captures": []}
     bad = api.client.get("/v1/ops/sandbox/captures", headers=h, params={"channel": "fax"})
     assert bad.status_code == 422 and bad.json()["code"] == "invalid_channel"
+    # The synthetic probe's way: a live ops key allowed to act for the test tenants.
+    probe = issue_api_key(svc, role="ops", subject_id="prober", acts_for=("doortest:*",))[1]
+    acting = api.client.get("/v1/ops/sandbox/captures", params={"channel": "webhook"},
+                            headers={"Authorization": f"Bearer {probe}", HEADER: TEST_TENANT})
+    assert acting.status_code == 200 and acting.json()["captures"] == [cap]
+    assert cap["created_at"].startswith("20")
     wrong_role = api.client.get("/v1/ops/sandbox/captures",
                                 headers={"Authorization": f"Bearer {world.keys['merchant']}"})
     assert wrong_role.status_code == 403
