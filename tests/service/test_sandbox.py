@@ -227,3 +227,48 @@ def test_loaded_consumers_and_merchants_carry_their_rows_tenant(platform):
         merchant = uow.merchants.get(test_world.merchant_ids[0])
     assert consumer is not None and merchant is not None
     assert (consumer.tenant, merchant.tenant) == (TEST_TENANT, TEST_TENANT)
+
+
+def test_dispatch_rounds_never_mix_test_and_live_orders_and_couriers(platform):
+    from lastmile.app import fulfilment
+    from lastmile.app.dispatching import dispatch_round
+    from lastmile.app.live import CourierLive
+    from lastmile.core.dispatch import DispatchPolicy, PolicyKind
+    from lastmile.core.orders import SYSTEM, Actor, ActorKind
+    from lastmile.sim.seed import DEMO_REGION_ID
+
+    svc, live = platform.services, platform.container.live
+    greedy = DispatchPolicy(kind=PolicyKind.GREEDY)
+    test_world = seed_test_tenant(platform)
+    test_region = tenant_region_id(TEST_TENANT)
+
+    def ready_order(world, key: str) -> str:  # type: ignore[no-untyped-def]
+        m = world.merchant_ids[0]
+        order = place_order(svc, an_order_request(platform, consumer_id=world.consumer_ids[0],
+                                                  merchant_id=m), idempotency_key=key).order
+        fulfilment.confirm_order(svc, order.id, prep_estimate_s=600,
+                                 actor=Actor(kind=ActorKind.MERCHANT, id=m))
+        return order.id
+
+    def on_shift(world, region: str) -> str:  # type: ignore[no-untyped-def]
+        cid = world.courier_ids[0]
+        fulfilment.start_shift(svc, cid, device_id="d0", ends_at=svc.clock.now() + 3600,
+                               actor=SYSTEM)
+        live.upsert(CourierLive(courier_id=cid, region_id=region, lat=37.445, lng=-122.15,
+                                status="idle", updated_at=svc.clock.now()))
+        return cid
+
+    with acting_as(TEST_TENANT):
+        test_order, test_courier = ready_order(test_world, "t-9"), on_shift(test_world,
+                                                                            test_region)
+    live_order, live_courier = ready_order(platform.seed, "l-9"), on_shift(platform.seed,
+                                                                            DEMO_REGION_ID)
+    with acting_as(TEST_TENANT):
+        test_round = dispatch_round(svc, live, test_region, greedy)
+    live_round = dispatch_round(svc, live, DEMO_REGION_ID, greedy)
+    assert [(o.courier_id, o.order_ids) for o in test_round.offers] == [
+        (test_courier, (test_order,))]
+    assert [(o.courier_id, o.order_ids) for o in live_round.offers] == [
+        (live_courier, (live_order,))]
+    with pytest.raises(NotFound):  # the live world has no test region to dispatch
+        dispatch_round(svc, live, test_region, greedy)
