@@ -199,3 +199,18 @@ def test_the_captures_endpoint_lists_the_acting_tenants_captured_webhooks(api, w
 class _NeverPost:
     def post(self, url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> int:
         raise AssertionError(f"a test tenant's webhook was posted to {url}")
+
+
+def test_the_tenant_header_opens_nothing_on_public_routes(api, world):
+    """The tracking page takes no key: a tenant header there is not honoured, so it can
+    neither reach a test tenant's delivery nor hide a live one."""
+    view = drive.create_delivery(api.platform.services, DeliveryRequest(
+        merchant_id=api.platform.seed.merchant_ids[0], external_delivery_id="live-ext-1",
+        dropoff=Point(lat=37.44, lng=-122.14),
+        contact=Contact(first_name="Ada", last_name="Lovelace", phone="+1 555 0100"),
+        order_value_minor=2500))
+    header = {HEADER: TEST_TENANT}
+    live = api.client.get(f"/track/{view.delivery.tracking_token}.json", headers=header)
+    assert live.status_code == 200, live.text
+    test = api.client.get(f"/track/{world.ids['token']}.json", headers=header)
+    assert test.status_code == 404
