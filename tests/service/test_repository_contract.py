@@ -24,6 +24,7 @@ from lastmile.core.geo import Point, Polygon
 from lastmile.core.model import Courier, CourierStatus, Merchant, Region, Vehicle
 from lastmile.core.offers import Offer, OfferStatus
 from lastmile.core.orders import OrderStatus
+from lastmile.core.sandbox import Capture, CaptureChannel
 from lastmile.core.webhooks import Endpoint, Message
 
 P = Point(lat=37.44, lng=-122.16)
@@ -335,6 +336,25 @@ def test_notifications_once_per_event_recipient_and_channel(uow):
         assert [n.id for n in u.notifications.due(1.5, 10, lease_s=60.0)] == ["ntf_1"]
         assert [n.id for n in u.notifications.due(5.0, 10)] == ["ntf_3"]
         assert [n.id for n in u.notifications.list(recipient_id="con_1")] == ["ntf_1", "ntf_3"]
+
+
+def test_sandbox_captures_list_newest_first_by_channel_and_subject(uow):
+    def cap(cid: str, at: float, channel: str = "webhook", subject: str = "ord_1") -> Capture:
+        return Capture(id=cid, channel=CaptureChannel(channel), target="https://h.test/x",
+                       event_type="delivery.created", subject_id=subject,
+                       headers={"X-Lastmile-Signature": "t=1,v1=ab"}, body='{"a":1}',
+                       created_at=at)
+
+    with uow() as u:
+        for c in (cap("sbx_1", 1.0), cap("sbx_2", 2.0, subject="ord_2"),
+                  cap("sbx_3", 3.0, channel="notification", subject="ntf_evt")):
+            u.sandbox_captures.add(c)
+        u.commit()
+    with uow(read_only=True) as u:
+        assert [c.id for c in u.sandbox_captures.list()] == ["sbx_3", "sbx_2", "sbx_1"]
+        assert [c.id for c in u.sandbox_captures.list(channel="webhook", limit=1)] == ["sbx_2"]
+        [one] = u.sandbox_captures.list(subject_id="ord_1")
+    assert one == cap("sbx_1", 1.0)
 
 
 def _port_methods(protocol: type) -> set[str]:
