@@ -6,7 +6,10 @@ import sqlalchemy as sa
 
 from databases import drop_schema, pg_schema_url, postgres_available
 from lastmile.adapters.db.engine import make_engine, migrate
+from lastmile.adapters.db.tables import inbox
 from lastmile.adapters.db.uow import SqlUnitOfWorkFactory
+
+_COUNT = sa.select(sa.func.count()).select_from(inbox)  # Core: units refuse raw SQL
 
 pytestmark = pytest.mark.postgres
 
@@ -40,9 +43,9 @@ def test_a_read_only_unit_refuses_writes_and_sends_no_set_transaction(factory):
 def test_the_pooled_connection_writes_again_after_a_read_only_unit(factory):
     uows, _ = factory
     with uows(read_only=True) as uow:
-        assert uow.inbox.conn.execute(sa.text("select count(*) from inbox")).scalar() == 0
+        assert uow.inbox.conn.execute(_COUNT).scalar() == 0
     with uows() as uow:  # pool_size=1: the very connection the read-only unit used
-        uow.inbox.conn.execute(sa.text("insert into inbox (consumer, event_id) values ('t', 'e2')"))
+        uow.inbox.conn.execute(inbox.insert().values(consumer="t", event_id="e2"))
         uow.commit()
     with uows(read_only=True) as uow:
-        assert uow.inbox.conn.execute(sa.text("select count(*) from inbox")).scalar() == 1
+        assert uow.inbox.conn.execute(_COUNT).scalar() == 1

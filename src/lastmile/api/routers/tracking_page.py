@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 
 from lastmile.api.deps import ServicesDep
 from lastmile.api.schemas import iso
+from lastmile.app.tenancy import platform_scope
 from lastmile.app.webhooks import positions_from
 from lastmile.core.delivery.tracking import PublicTracking, public_tracking
 from lastmile.core.errors import NotFound
@@ -25,7 +26,9 @@ Token = Annotated[str, Path(min_length=8, max_length=64, pattern=r"^trk_[0-9a-f]
 
 
 def _load(request: Request, svc: ServicesDep, token: str) -> PublicTracking:
-    with svc.uow(read_only=True) as uow:
+    # The token is the capability, whatever the tenant: found across tenants (ids are
+    # unique across the deployment, so the order and courier it names are its tenant's).
+    with platform_scope(), svc.uow(read_only=True) as uow:
         d = uow.deliveries.by_token(token)
         order = uow.orders.get(d.order_id) if d is not None else None
         courier = uow.couriers.get(order.courier_id) if order and order.courier_id else None
