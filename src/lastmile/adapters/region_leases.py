@@ -24,9 +24,9 @@ from lastmile.adapters import dispatch_metrics as metrics
 from lastmile.adapters.clock import SystemClock
 from lastmile.app import leases
 from lastmile.app.context import Services
+from lastmile.app.every_tenant import region_owners
 from lastmile.app.leases import Fence
 from lastmile.app.ports import Clock
-from lastmile.app.queries import list_regions
 from lastmile.core.leases import fair_share
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,8 @@ class LeaseKeeper:
         if not 0 < self.renew_every_s < ttl_s:
             raise ValueError(f"renew_every_s must be in (0, ttl_s={ttl_s}) "
                              f"(got {self.renew_every_s})")
-        self._regions = regions or (lambda: [r.id for r in list_regions(services)])
+        # Default: every tenant's regions (lease names are region ids, unique across tenants).
+        self._regions = regions or (lambda: list(region_owners(services)))
         self._held: dict[str, Fence] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
