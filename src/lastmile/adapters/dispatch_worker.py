@@ -9,6 +9,10 @@ silently dropped: the next tick starts from the database again.
 With a ``LeaseKeeper`` the worker dispatches only the regions whose lease it holds, and each
 round's offers commit behind the lease's fence; a round refused by the fence (another worker
 took the region over) is counted in ``stats.fenced``, logged, and the region dropped.
+
+Regions are every tenant's: each tick lists them with their tenants in the platform scope
+(``app.every_tenant``) and runs each round as its region's tenant, so the round reads, writes
+and publishes in that tenant only (docs/tenants-workers.md).
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """The lease keeper: which regions this dispatcher worker owns, kept on a timer.
 
+The regions are every tenant's (listed in the platform scope; a lease is named by its
+region's id, unique across tenants); the worker runs each round as the region's tenant.
+
 Every ``renew_every_s`` (a third of the TTL by default) the keeper records its heartbeat,
 renews the leases it holds, gives back the ones above its fair share (an even split of the
 regions over the live workers, the remainder to the first by id) and claims free ones up to
