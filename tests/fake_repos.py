@@ -23,7 +23,7 @@ from lastmile.core.leases import Lease
 from lastmile.core.model import Consumer, Courier, CourierStatus, Merchant, Region
 from lastmile.core.offers import Offer, OfferStatus
 from lastmile.core.orders import Order, OrderStatus
-from lastmile.core.tenancy import Tenant
+from lastmile.core.tenancy import DEFAULT_TENANT, Tenant
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -120,6 +120,9 @@ class MemRegions:
 
     def get(self, region_id: str) -> Region | None:
         return self.t.get(region_id)
+
+    def list_owned(self) -> list[tuple[str, Region]]:
+        return [(DEFAULT_TENANT, r) for r in self.list()]  # one tenant's view (see MemTenants)
 
     def list(self) -> list[Region]:
         return sorted(self.t.rows(), key=lambda r: r.id)

@@ -316,10 +316,11 @@ def dispatcher(
         "ends); one process of the deployment runs them at a time")] = 30.0,
     data_dir: DataDir = None, database_url: DbUrl = None,
 ) -> None:
-    """Run a dispatcher worker: claim a fair share of the regions through leases with
-    fencing tokens, renew them every TTL/3, dispatch only the regions held (a stale owner's
-    round is refused by the fence), release them on SIGTERM or Ctrl-C. Start one per core or
-    host; they spread the regions between them (docs/partitions.md)."""
+    """Run a dispatcher worker: claim a fair share of the regions (of every tenant) through
+    leases with fencing tokens, renew them every TTL/3, dispatch only the regions held, each
+    round as its region's tenant (a stale owner's round is refused by the fence), release
+    them on SIGTERM or Ctrl-C. Start one per core or host; they spread the regions between
+    them (docs/partitions.md, docs/tenants-workers.md)."""
     from lastmile.adapters.dispatch_fleet import (
         DispatcherProcess,
         FleetSettings,

@@ -239,7 +239,7 @@ def test_the_worker_survives_failing_to_list_the_regions(sqlite_platform, monkey
     def down(*args, **kwargs):
         raise OSError("disk I/O error")
 
-    monkeypatch.setattr(dispatch_worker, "list_regions", down)
+    monkeypatch.setattr(dispatch_worker, "region_owners", down)
     worker = DispatchWorker(sqlite_platform.services, sqlite_platform.container.live)
     assert worker.run_once() == []
     assert worker.stats.errors == 1 and "disk I/O error" in worker.stats.last_error

@@ -1,7 +1,8 @@
 """One dispatcher worker process of a fleet (``lastmile dispatcher``).
 
-The process claims a fair share of the regions through leases (``LeaseKeeper``), runs a
-fenced dispatch round for each region it holds every ``every_s`` seconds, and takes its turn
+The process claims a fair share of the regions of every tenant through leases
+(``LeaseKeeper``), runs a fenced dispatch round for each region it holds every ``every_s``
+seconds as the region's tenant, and takes its turn
 at housekeeping through the singleton ``housekeeping`` lease (API processes compete for the
 same lease, so exactly one process in the deployment runs it at a time). It does not relay
 the outbox: the API processes do. On SIGTERM or Ctrl-C it stops its rounds, gives its leases

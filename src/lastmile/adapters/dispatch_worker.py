@@ -9,6 +9,10 @@ silently dropped: the next tick starts from the database again.
 With a ``LeaseKeeper`` the worker dispatches only the regions whose lease it holds, and each
 round's offers commit behind the lease's fence; a round refused by the fence (another worker
 took the region over) is counted in ``stats.fenced``, logged, and the region dropped.
+
+Regions are every tenant's: each tick lists them with their tenants in the platform scope
+(``app.every_tenant``) and runs each round as its region's tenant, so the round reads, writes
+and publishes in that tenant only (docs/tenants-workers.md).
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from lastmile.adapters.outages import as_outage
 from lastmile.adapters.region_leases import LeaseKeeper
 from lastmile.app.context import Services
 from lastmile.app.dispatching import LiveTravel, RoundResult, dispatch_round
+from lastmile.app.every_tenant import region_owners
 from lastmile.app.leases import Fence
 from lastmile.app.live import LiveStore
-from lastmile.app.queries import list_regions
+from lastmile.app.tenancy import acting_as, current_tenant
 from lastmile.core.dispatch import DispatchPolicy
 from lastmile.core.errors import Conflict
 
@@ -45,7 +50,8 @@ class DispatchStats:
 
 
 class DispatchWorker:
-    """Runs ``dispatch_round`` for every region every ``interval_s`` until stopped."""
+    """Runs ``dispatch_round`` for every region of every tenant every ``interval_s`` until
+    stopped, each round as its region's tenant."""
 
     def __init__(self, services: Services, live: LiveStore, *, interval_s: float = 5.0,
                  policy: DispatchPolicy | None = None, travel: LiveTravel | None = None,
@@ -85,18 +91,24 @@ class DispatchWorker:
     def run_once(self) -> list[RoundResult]:
         fences = self.leases.held() if self.leases is not None else None
         try:
+            # Every tenant's regions (read in the platform scope); each round runs as its
+            # region's tenant.
+            owners = region_owners(self._services)
             if fences is not None:
                 regions = tuple(r for r in sorted(fences)
                                 if self._regions is None or r in self._regions)
             else:
-                regions = self._regions or tuple(r.id for r in list_regions(self._services))
+                regions = self._regions or tuple(sorted(owners))
         except Exception as exc:  # the database is down: try again next tick, do not die
             self._failed("regions", exc)
             return []
         results = []
         for region_id in regions:
             started = time.perf_counter()
-            result = self._round(region_id, fences.get(region_id) if fences else None)
+            # A region missing from the listing (just deleted) runs as the caller: its
+            # round then fails ``region_not_found``, counted like any failed round.
+            with acting_as(owners.get(region_id, current_tenant())):
+                result = self._round(region_id, fences.get(region_id) if fences else None)
             metrics.ROUND_SECONDS.labels(region=region_id).observe(time.perf_counter() - started)
             if result is None:
                 continue

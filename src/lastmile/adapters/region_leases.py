@@ -1,5 +1,8 @@
 """The lease keeper: which regions this dispatcher worker owns, kept on a timer.
 
+The regions are every tenant's (listed in the platform scope; a lease is named by its
+region's id, unique across tenants); the worker runs each round as the region's tenant.
+
 Every ``renew_every_s`` (a third of the TTL by default) the keeper records its heartbeat,
 renews the leases it holds, gives back the ones above its fair share (an even split of the
 regions over the live workers, the remainder to the first by id) and claims free ones up to
@@ -24,9 +27,9 @@ from lastmile.adapters import dispatch_metrics as metrics
 from lastmile.adapters.clock import SystemClock
 from lastmile.app import leases
 from lastmile.app.context import Services
+from lastmile.app.every_tenant import region_owners
 from lastmile.app.leases import Fence
 from lastmile.app.ports import Clock
-from lastmile.app.queries import list_regions
 from lastmile.core.leases import fair_share
 
 log = logging.getLogger(__name__)
@@ -55,7 +58,8 @@ class LeaseKeeper:
         if not 0 < self.renew_every_s < ttl_s:
             raise ValueError(f"renew_every_s must be in (0, ttl_s={ttl_s}) "
                              f"(got {self.renew_every_s})")
-        self._regions = regions or (lambda: [r.id for r in list_regions(services)])
+        # Default: every tenant's regions (lease names are region ids, unique across tenants).
+        self._regions = regions or (lambda: list(region_owners(services)))
         self._held: dict[str, Fence] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()

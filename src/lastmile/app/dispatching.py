@@ -32,6 +32,7 @@ from lastmile.app.context import Services
 from lastmile.app.leases import Fence, check_fence
 from lastmile.app.live import LiveStore
 from lastmile.app.offers import make_offer, offer_in
+from lastmile.app.tenancy import current_tenant
 from lastmile.core.dispatch import (
     CommittedAssignment,
     CourierState,
@@ -113,13 +114,13 @@ def _ready_s(order: Order, prep_fallback_s: float) -> float:
     return order.placed_at + prep_fallback_s
 
 
-def _open_order(order: Order, plane: Plane, prep_fallback_s: float) -> OpenOrder:
+def _open_order(order: Order, plane: Plane, prep_fallback_s: float, tenant: str) -> OpenOrder:
     px, py = plane.xy(order.pickup)
     dx, dy = plane.xy(order.dropoff)
     return OpenOrder(
         order_id=order.id, merchant_id=order.merchant_id, placed_s=order.placed_at,
         ready_s=max(order.placed_at, _ready_s(order, prep_fallback_s)),
-        pickup_x_m=px, pickup_y_m=py, dropoff_x_m=dx, dropoff_y_m=dy,
+        pickup_x_m=px, pickup_y_m=py, dropoff_x_m=dx, dropoff_y_m=dy, tenant=tenant,
     )
 
 
@@ -157,7 +158,7 @@ def _route_end(start: tuple[float, float], held: list[Order], now: float, plane:
 
 
 def _courier_state(orders: Mapping[str, Order], courier: Courier, *, live: LiveStore,
-                   plane: Plane, centre: Point, now: float, travel: LiveTravel,
+                   plane: Plane, centre: Point, now: float, travel: LiveTravel, tenant: str,
                    ) -> tuple[CourierState, CommittedAssignment | None] | None:
     """The courier's state for the engine; None when it is silent (no live position)."""
     where = _position(live, courier, centre, now)
@@ -170,7 +171,7 @@ def _courier_state(orders: Mapping[str, Order], courier: Courier, *, live: LiveS
     state = CourierState(
         courier_id=courier.id, x_m=x, y_m=y, free_s=free_s,
         shift_start_s=courier.shift_started_at or now,
-        shift_end_s=courier.shift_ends_at or now + 3600.0,
+        shift_end_s=courier.shift_ends_at or now + 3600.0, tenant=tenant,
     )
     before = [o for o in held if o.status in COURIER_BEFORE_PICKUP]
     if not before or pickup_s is None:
@@ -180,7 +181,7 @@ def _courier_state(orders: Mapping[str, Order], courier: Courier, *, live: LiveS
     arrival = now if at_merchant else now + travel.model().seconds_between(*start, mx, my)
     committed = CommittedAssignment(
         courier_id=courier.id, merchant_id=before[0].merchant_id,
-        orders=tuple(_open_order(o, plane, 0.0) for o in before),
+        orders=tuple(_open_order(o, plane, 0.0, tenant) for o in before),
         arrival_s=arrival, pickup_s=max(pickup_s, now),
     )
     return state, committed
@@ -189,6 +190,9 @@ def _courier_state(orders: Mapping[str, Order], courier: Courier, *, live: LiveS
 def load_snapshot(services: Services, live: LiveStore, region_id: str, *,
                   travel: LiveTravel) -> _Loaded:
     now = services.clock.now()
+    # Every row below is read in this unit's tenant (the storage layer filters by it): the
+    # snapshot and each of its parties carry it, and the engine never pairs across tenants.
+    tenant = current_tenant()
     with services.uow(read_only=True) as uow:
         region = uow.regions.get(region_id)
         if region is None:
@@ -202,7 +206,7 @@ def load_snapshot(services: Services, live: LiveStore, region_id: str, *,
         offered = {order_id for o in live_offers for order_id in o.order_ids}
         deciding = {o.courier_id for o in live_offers}
         orders = tuple(
-            _open_order(o, plane, prep.get(o.merchant_id, 600))
+            _open_order(o, plane, prep.get(o.merchant_id, 600), tenant)
             for o in sorted(waiting, key=lambda o: (o.placed_at, o.id)) if o.id not in offered
         )
         # Deciding on an offer: not available this round. Banned: never (a ban ends the
@@ -213,7 +217,7 @@ def load_snapshot(services: Services, live: LiveStore, region_id: str, *,
         couriers, committed = [], []
         for courier in on_shift:
             found = _courier_state(in_hand, courier, live=live, plane=plane, centre=centre,
-                                   now=now, travel=travel)
+                                   now=now, travel=travel, tenant=tenant)
             if found is None:
                 continue  # silent past the live store's max age: cannot see an offer
             state, held = found
@@ -224,6 +228,7 @@ def load_snapshot(services: Services, live: LiveStore, region_id: str, *,
         now_s=now, orders=orders, couriers=tuple(sorted(couriers, key=lambda c: c.courier_id)),
         travel=travel.model(), pickup_service_s=travel.pickup_service_s,
         dropoff_service_s=travel.dropoff_service_s, committed=tuple(committed),
+        tenant=tenant,
     )
     return _Loaded(snapshot=snapshot, idle=sum(1 for c in couriers if c.free_s <= now))
 

@@ -20,6 +20,8 @@ from lastmile.app import sandbox
 from lastmile.app.circuits import CircuitOpen
 from lastmile.app.context import Services
 from lastmile.app.events import Event
+from lastmile.app.every_tenant import each_as_its_tenant
+from lastmile.app.tenancy import current_tenant, platform_scope
 from lastmile.core.delivery.notices import (
     NOTIFYING_EVENTS,
     NoticeStatus,
@@ -73,7 +75,8 @@ def on_event(services: Services, event: Event, policy: NotificationPolicy) -> No
                     id=services.ids.new("ntf"), event_id=event.event_id, kind=notice.kind,
                     recipient_kind=notice.recipient_kind, recipient_id=notice.recipient_id,
                     channel=channel, subject=notice.subject, body=notice.body, created_at=now,
-                    address=address if channel == "email" else None, next_attempt_at=now))
+                    address=address if channel == "email" else None, next_attempt_at=now,
+                    tenant=current_tenant()))
         uow.commit()
 
 
@@ -83,13 +86,14 @@ LEASE_S = 600.0  # longer than a batch of channel sends can take (SMTP times out
 def send_notifications_once(services: Services, channels: Mapping[str, Channel], *,
                             policy: NotificationPolicy = DEFAULT_POLICY,
                             batch: int = 100) -> int:
-    """Try every due notification once; returns how many were sent."""
-    with services.uow() as uow:
+    """Try every due notification of every tenant once, each as its tenant; returns how
+    many were sent."""
+    with platform_scope(), services.uow() as uow:  # claimed across tenants
         # Claimed for a while: a second sender process skips them; a crash frees them later.
         due = uow.notifications.due(services.clock.now(), batch, lease_s=LEASE_S)
         uow.commit()
     sent = 0
-    for n in due:
+    for n in each_as_its_tenant(due):  # sent and settled as the notice's tenant
         error: str | None = None
         channel = channels.get(n.channel)
         try:

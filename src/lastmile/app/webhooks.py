@@ -22,9 +22,11 @@ from lastmile.app import sandbox
 from lastmile.app.circuits import CircuitOpen
 from lastmile.app.context import Services, new_event, record
 from lastmile.app.events import Event
+from lastmile.app.every_tenant import each_as_its_tenant
 from lastmile.app.live import LiveStore
 from lastmile.app.ports import UnitOfWork
 from lastmile.app.retry import retrying
+from lastmile.app.tenancy import current_tenant, platform_scope
 from lastmile.core.delivery.model import Delivery
 from lastmile.core.delivery.thresholds import (
     CourierFix,
@@ -167,7 +169,8 @@ def _enqueue(uow: UnitOfWork, services: Services, endpoints: list[Endpoint], bod
         queued += uow.webhooks.enqueue(Message(
             id=services.ids.new("whm"), endpoint_id=ep.id, merchant_id=d.merchant_id,
             event_id=body["event_id"], event_type=body["type"], payload=body,
-            created_at=services.clock.now(), next_attempt_at=services.clock.now()))
+            created_at=services.clock.now(), next_attempt_at=services.clock.now(),
+            tenant=current_tenant()))
     return queued
 
 
@@ -294,14 +297,15 @@ def _fire(services: Services, d: Delivery, order: Order, endpoints: list[Endpoin
 def send_webhooks_once(services: Services, transport: WebhookTransport, *,
                        policy: RetryPolicy = DEFAULT_RETRY, batch: int = 50,
                        timeout_s: float = 5.0) -> int:
-    """Attempt every due message once; returns how many attempts were made."""
-    with services.uow() as uow:
+    """Attempt every due message of every tenant once, each as its tenant; returns how many
+    attempts were made."""
+    with platform_scope(), services.uow() as uow:  # claimed across tenants
         # Claimed for longer than the whole batch can take (every attempt up to its timeout),
         # so no other sender posts them meanwhile; a crashed sender's claim lapses after it.
         due = uow.webhooks.due(services.clock.now(), batch, lease_s=batch * timeout_s + 60)
         endpoints = {m.endpoint_id: uow.webhooks.endpoint(m.endpoint_id) for m in due}
         uow.commit()
-    for message in due:
+    for message in each_as_its_tenant(due):  # posted and recorded as the message's tenant
         _attempt(services, transport, message, endpoints[message.endpoint_id], policy, timeout_s)
     return len(due)
 

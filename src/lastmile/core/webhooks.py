@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lastmile.core.errors import InvalidInput
+from lastmile.core.tenancy import DEFAULT_TENANT
 
 SIGNATURE_HEADER = "X-Lastmile-Signature"
 EVENT_ID_HEADER = "X-Lastmile-Event-Id"
@@ -233,3 +234,4 @@ class Message:
     last_error: str | None = None
     last_status_code: int | None = None
     delivered_at: float | None = None
+    tenant: str = DEFAULT_TENANT  # whose message: the sender posts it as this tenant

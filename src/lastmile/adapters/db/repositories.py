@@ -122,6 +122,10 @@ class SqlRegions(_Repo):
         row = self._by(t.regions, id=region_id)
         return m.region_from(row) if row else None
 
+    def list_owned(self) -> list[tuple[str, Region]]:
+        rows = self.conn.execute(sa.select(t.regions).order_by(t.regions.c.id)).mappings()
+        return [(r["tenant_id"], m.region_from(dict(r))) for r in rows]
+
     def list(self) -> list[Region]:
         rows = self.conn.execute(sa.select(t.regions).order_by(t.regions.c.id)).mappings()
         return [m.region_from(dict(r)) for r in rows]

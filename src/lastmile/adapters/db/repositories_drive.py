@@ -182,7 +182,7 @@ def message_row(m: Message) -> Row:
 
 
 def message_from(row: Row) -> Message:
-    row = {k: v for k, v in row.items() if k != "tenant_id"}
+    row = {k: v for k, v in row.items() if k != "tenant_id"} | {"tenant": row["tenant_id"]}
     return Message(**{**row, "status": MessageStatus(row["status"])})
 
 
@@ -211,7 +211,10 @@ class SqlWebhooks(_Repo):
 
     def enqueue(self, m: Message) -> bool:
         """Queue ``m``; False when this endpoint already has a message with its event id."""
-        return insert_or_skip(self.conn, t.webhook_messages, message_row(m))
+        # The row names its tenant: in a tenant's unit another tenant's is refused
+        # (tenant_scope); updates never set it (rows never move between tenants).
+        return insert_or_skip(self.conn, t.webhook_messages,
+                              {"tenant_id": m.tenant, **message_row(m)})
 
     def message(self, message_id: str) -> Message | None:
         row = self._one(sa.select(t.webhook_messages).where(t.webhook_messages.c.id == message_id))
@@ -259,7 +262,7 @@ def notification_row(n: Notification) -> Row:
 
 
 def notification_from(row: Row) -> Notification:
-    row = {k: v for k, v in row.items() if k != "tenant_id"}
+    row = {k: v for k, v in row.items() if k != "tenant_id"} | {"tenant": row["tenant_id"]}
     return Notification(**{**row, "kind": NoticeKind(row["kind"]),
                            "status": NoticeStatus(row["status"])})
 
@@ -285,7 +288,8 @@ def _claim(conn: Connection, table: sa.Table, pending: str, now: float, limit: i
 class SqlNotifications(_Repo):
     def add(self, n: Notification) -> bool:
         """Queue ``n``; False when (event, recipient kind, channel) is already queued."""
-        return insert_or_skip(self.conn, t.notifications, notification_row(n))
+        return insert_or_skip(self.conn, t.notifications,
+                              {"tenant_id": n.tenant, **notification_row(n)})
 
     def due(self, now: float, limit: int, *,
             lease_s: float | None = None) -> list[Notification]:

@@ -19,6 +19,7 @@ from lastmile.adapters.webhooks.http import HttpTransport
 from lastmile.app import notifications, webhooks
 from lastmile.app.context import Services
 from lastmile.app.events import Event
+from lastmile.app.every_tenant import for_each_tenant
 from lastmile.app.live import LiveStore
 from lastmile.app.notifications import Channel, NotificationPolicy
 from lastmile.app.ports import EventBus
@@ -53,7 +54,10 @@ class DriveWorkers:
 
     def webhook_tick(self) -> None:
         positions = webhooks.positions_from(self.live, self.services)
-        webhooks.evaluate_thresholds_once(self.services, positions)
+        # Every tenant's in-flight deliveries, each tenant's as its own (senders below
+        # claim across tenants themselves).
+        for_each_tenant(self.services,
+                        lambda: webhooks.evaluate_thresholds_once(self.services, positions))
         for _ in range(20):  # drain a backlog, but come back to thresholds regularly
             if webhooks.send_webhooks_once(self.services, self.transport, policy=self.retry) == 0:
                 break

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from lastmile.core.tenancy import DEFAULT_TENANT
+
 
 class NoticeKind(StrEnum):
     ORDER_CONFIRMED = "order_confirmed"
@@ -110,3 +112,4 @@ class Notification:
     next_attempt_at: float | None = None
     last_error: str | None = None
     sent_at: float | None = None
+    tenant: str = DEFAULT_TENANT  # whose notice: the sender sends it as this tenant

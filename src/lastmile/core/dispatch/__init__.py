@@ -19,6 +19,7 @@ from lastmile.core.dispatch.model import (
     Snapshot,
     TravelModel,
 )
+from lastmile.core.dispatch.worlds import check_plan, split_by_tenant
 
 __all__ = [
     "Assignment",
@@ -35,6 +36,8 @@ __all__ = [
     "RoundCosts",
     "Snapshot",
     "TravelModel",
+    "check_plan",
     "plan_round",
     "round_costs",
+    "split_by_tenant",
 ]

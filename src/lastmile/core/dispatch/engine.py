@@ -38,6 +38,7 @@ from lastmile.core.dispatch.model import (
 )
 from lastmile.core.dispatch.preposition import plan_prepositions
 from lastmile.core.dispatch.updates import plan_updates
+from lastmile.core.dispatch.worlds import check_plan, merge_plans, split_by_tenant
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,8 +99,20 @@ def round_costs(snapshot: Snapshot, policy: DispatchPolicy) -> RoundCosts:
 def plan_round(snapshot: Snapshot, policy: DispatchPolicy) -> DispatchPlan:
     """Decisions for one round. Never assigns a courier twice or an order twice;
     never plans a pickup before the ready time or after the courier's shift end;
-    only instructs couriers that are idle now.
+    only instructs couriers that are idle now; never pairs parties of different tenants
+    (a snapshot mixing tenants is planned as one round per tenant, ``worlds``).
     """
+    worlds = split_by_tenant(snapshot)
+    if len(worlds) == 1:
+        plan = _plan_world(snapshot, policy)
+    else:
+        plan = merge_plans(_plan_world(w, policy) for w in worlds)
+    check_plan(snapshot, plan)
+    return plan
+
+
+def _plan_world(snapshot: Snapshot, policy: DispatchPolicy) -> DispatchPlan:
+    """``plan_round`` for a snapshot of one tenant."""
     if policy.kind is PolicyKind.GREEDY:
         return greedy_plan(snapshot)
     costs = round_costs(snapshot, policy)

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lastmile.core.errors import InvalidInput
+from lastmile.core.tenancy import DEFAULT_TENANT
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,6 +64,7 @@ class OpenOrder:
     pickup_y_m: float
     dropoff_x_m: float
     dropoff_y_m: float
+    tenant: str = DEFAULT_TENANT  # whose order: a round pairs it only with its tenant's couriers
 
     def __post_init__(self) -> None:
         if self.ready_s < self.placed_s:
@@ -90,6 +92,7 @@ class CourierState:
     shift_start_s: float
     shift_end_s: float
     at_merchant_id: str | None = None
+    tenant: str = DEFAULT_TENANT  # whose courier (core.dispatch.worlds)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,6 +116,7 @@ class Merchant:
     x_m: float
     y_m: float
     demand_weight: float = 0.0
+    tenant: str = DEFAULT_TENANT
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,6 +129,9 @@ class Snapshot:
     dropoff_service_s: float
     committed: tuple[CommittedAssignment, ...] = ()
     merchants: tuple[Merchant, ...] = ()
+    # The tenant the round runs for; each party names its own too, and a round never pairs
+    # parties of different tenants (``core.dispatch.worlds``).
+    tenant: str = DEFAULT_TENANT
 
 
 class PolicyKind(Enum):
