@@ -92,7 +92,7 @@ def merchant_from(row: Row) -> Merchant:
 
 
 def consumer_row(c: Consumer) -> Row:
-    return {"id": c.id, "region_id": c.region_id, "name": c.name,
+    return {"id": c.id, "region_id": c.region_id, "name": c.name, "phone": c.phone,
             "addresses": [{"label": a.label, "location": _pt(a.location), "line1": a.line1,
                            "instructions": a.instructions} for a in c.addresses]}
 
@@ -103,6 +103,7 @@ def consumer_from(row: Row) -> Consumer:
         addresses=tuple(Address(label=a["label"], location=_point(a["location"]),
                                 line1=a["line1"], instructions=a["instructions"])
                         for a in row["addresses"]),
+        phone=row.get("phone"),
     )
 
 
