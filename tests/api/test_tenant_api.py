@@ -144,3 +144,35 @@ def test_a_tenants_dashboard_never_shows_another_tenants_orders_or_couriers(api)
     assert not default_ids & set(orders.values())
     with acting_as(b.tenant):
         assert get("/v1/ops/tenant", headers=hb).json()["id"] == "beta:eats"
+
+
+def test_the_cli_shows_and_configures_a_tenant(sqlite_platform, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from lastmile.cli import app as cli
+
+    where = ["--data-dir", str(sqlite_platform.container.settings.data_dir)]
+    run = CliRunner().invoke
+    assert run(cli, ["tenants", "create", "acme:eats", *where]).exit_code == 0
+    patch = tmp_path / "config.json"
+    patch.write_text(json.dumps({"dispatch": {"max_bundle_size": 2}, "currency": "EUR"}))
+    done = run(cli, ["tenants", "configure", "acme:eats", "--file", str(patch),
+                     "--set", "fees.base_delivery_fee_minor=299",
+                     "--set", "branding.display_name=Acme Eats",
+                     "--unset", "currency", *where])
+    assert done.exit_code == 0, done.output
+    shown = run(cli, ["tenants", "show", "acme:eats", *where])
+    assert shown.exit_code == 0, shown.output
+    doc = json.loads(shown.output)
+    assert doc["config"] == {"dispatch": {"max_bundle_size": 2},
+                             "fees": {"base_delivery_fee_minor": 299},
+                             "branding": {"display_name": "Acme Eats"}}
+    assert doc["version"] == 1
+    bad = run(cli, ["tenants", "configure", "acme:eats", "--set", "fees.per_km_minor=-1",
+                    *where])
+    assert bad.exit_code == 2 and "config.fees.per_km_minor must be >= 0 (got -1)" in bad.output
+    assert run(cli, ["tenants", "configure", "acme:eats", "--set", "nopath", *where]
+               ).exit_code == 2
+    assert run(cli, ["tenants", "show", "nobody:here", *where]).exit_code == 2
