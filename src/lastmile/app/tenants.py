@@ -18,6 +18,7 @@ from typing import Any
 from lastmile.app.context import Services
 from lastmile.app.ports import UnitOfWork
 from lastmile.app.tenancy import acting_as, current_tenant, platform_scope
+from lastmile.core import tenant_config
 from lastmile.core.dispatch import DispatchPolicy
 from lastmile.core.errors import Conflict, InvalidInput, NotFound
 from lastmile.core.pricing import PricingPolicy
@@ -30,6 +31,8 @@ from lastmile.core.tenancy import (
     parse_tenant,
 )
 from lastmile.core.tenant_config import TenantConfig, merge_patch, parse_tenant_config
+
+CONFIG_KEYS = frozenset(tenant_config.CONFIG_KEYS)  # currency, branding, fees, dispatch, parties
 
 
 def _config(raw: Mapping[str, Any] | None, services: Services) -> dict[str, Any]:
