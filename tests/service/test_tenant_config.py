@@ -2,10 +2,14 @@
 quotes and orders, dispatch knobs in rounds, phone rules for consumers, the currency of
 regions, and changes that lose a race."""
 
+from dataclasses import replace
+
 import pytest
+from drive_helpers import a_request
 
 from lastmile.app import catalog, tenants
 from lastmile.app.dispatching import dispatch_round
+from lastmile.app.drive import quote_delivery
 from lastmile.app.live import CourierLive
 from lastmile.app.ordering import get_quote, place_order
 from lastmile.app.tenancy import acting_as
@@ -14,7 +18,7 @@ from lastmile.core.errors import Conflict, InvalidInput
 from lastmile.core.geo import Point
 from lastmile.core.ids import ConsumerId, RegionId
 from lastmile.core.model import Consumer
-from tenant_worlds import basket, confirmed_order, courier_on_shift, tenant_world
+from tenant_worlds import World, basket, confirmed_order, courier_on_shift, tenant_world
 
 CHEAP = {"fees": {"base_delivery_fee_minor": 0, "per_km_minor": 0, "service_fee_bp": 0,
                   "service_fee_min_minor": 0, "small_order_fee_minor": 0}}
@@ -56,9 +60,19 @@ def test_an_order_is_charged_its_tenants_fees_and_a_change_applies_at_once(platf
     assert order.prices.service_fee.amount_minor >= 300
 
 
-def basket_in_default(platform):
-    from tenant_worlds import World
+def test_drive_deliveries_are_priced_with_the_tenants_fees(platform):
+    s = platform.services
+    cheap = tenant_world(s, "cheap:eats", CHEAP)
+    dear = tenant_world(s, "dear:eats", DEAR)
+    fees = {}
+    for world in (cheap, dear):
+        with acting_as(world.tenant):
+            req = replace(a_request(platform), merchant_id=world.seed.merchant_ids[0])
+            fees[world.tenant] = quote_delivery(s, req).fee_minor
+    assert fees["cheap:eats"] == 0 and fees["dear:eats"] >= 500
 
+
+def basket_in_default(platform):
     return basket(platform.services, World(tenant="lastmile:default", seed=platform.seed))
 
 
