@@ -159,6 +159,9 @@ class MemConsumers:
     def get(self, consumer_id: str) -> Consumer | None:
         return self.t.get(consumer_id)
 
+    def by_phone(self, phone: str) -> Consumer | None:
+        return next((c for c in self.t.rows() if c.phone == phone), None)
+
 
 class MemCouriers:
     def __init__(self, db: Table[str, Courier]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -11,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lastmile.core.tenancy import DEFAULT_TENANT
+from lastmile.core.tenancy import DEFAULT_TENANT, Tenant
 from lastmile.settings import Settings
 
 if TYPE_CHECKING:  # for the annotation only: the commands import bootstrap lazily
@@ -120,6 +121,113 @@ def tenants_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     for t in tenants:
         table.add_row(t.id, t.name, t.kind.value, ", ".join(sorted(t.config)) or "-")
     console.print(table)
+
+
+@tenants_app.command("show")
+def tenants_show(
+    tenant: Annotated[str, typer.Argument(help="L0:L1")],
+    data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """A tenant's id, name, kind, version and config, as JSON."""
+    from lastmile.app.tenants import get_tenant
+    from lastmile.core.errors import DomainError
+
+    container = _container(data_dir, database_url)
+    try:
+        found = get_tenant(container.services, _tenant(tenant))
+    except DomainError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from exc
+    finally:
+        container.close()
+    typer.echo(json.dumps(_tenant_doc(found), indent=2, sort_keys=True))
+
+
+@tenants_app.command("configure")
+def tenants_configure(
+    tenant: Annotated[str, typer.Argument(help="L0:L1")],
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="PATH=VALUE, e.g. fees.base_delivery_fee_minor=299 or "
+        "branding.display_name='Acme Eats'; VALUE is JSON when it parses as JSON, else text; "
+        "repeat for several")] = None,
+    unset: Annotated[list[str] | None, typer.Option(
+        help="PATH to remove (back to the deployment's default); repeat for several")] = None,
+    file: Annotated[Path | None, typer.Option(
+        "--file", help="a JSON object merged into the config (RFC 7396 merge patch: null "
+        "removes a key), applied before --set and --unset")] = None,
+    data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Change a tenant's config (keys: currency, branding, fees, dispatch, parties; see
+    docs/tenant-config.md); the result is validated as a whole and printed as JSON."""
+    from lastmile.app.tenants import configure
+    from lastmile.core.errors import DomainError
+
+    tid = _tenant(tenant)
+    patch: dict[str, object] = {}
+    try:
+        if file is not None:
+            loaded = json.loads(file.read_text())
+            if not isinstance(loaded, dict):
+                raise ValueError(f"{file} must hold a JSON object")
+            patch = _combine(patch, loaded)
+        for item in set_ or []:
+            path, sep, raw = item.partition("=")
+            if not sep or not path:
+                raise ValueError(f"--set takes PATH=VALUE (got {item!r})")
+            patch = _combine(patch, _nested(path, _json_or_text(raw)))
+        for path in unset or []:
+            patch = _combine(patch, _nested(path, None))
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    if not patch:
+        console.print("[red]nothing to change: give --set, --unset or --file[/red]")
+        raise typer.Exit(2)
+    container = _container(data_dir, database_url)
+    try:
+        updated = configure(container.services, patch, tenant_id=tid)
+    except DomainError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from exc
+    finally:
+        container.close()
+    typer.echo(json.dumps(_tenant_doc(updated), indent=2, sort_keys=True))
+
+
+def _tenant_doc(t: Tenant) -> dict[str, object]:
+    return {"id": t.id, "name": t.name, "kind": t.kind.value, "version": t.version,
+            "config": t.config}
+
+
+def _combine(a: dict[str, object], b: dict[str, object]) -> dict[str, object]:
+    """One merge patch doing what ``a`` then ``b`` do (nulls kept: they remove keys)."""
+    out = dict(a)
+    for key, value in b.items():
+        below = out.get(key)
+        if isinstance(value, dict) and isinstance(below, dict):
+            out[key] = _combine(below, value)
+        else:
+            out[key] = value
+    return out
+
+
+def _json_or_text(raw: str) -> object:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _nested(path: str, value: object) -> dict[str, object]:
+    """``{"a": {"b": value}}`` for ``"a.b"``."""
+    parts = path.split(".")
+    if not all(parts):
+        raise ValueError(f"a config path is keys joined by '.' (got {path!r})")
+    out: object = value
+    for part in reversed(parts):
+        out = {part: out}
+    assert isinstance(out, dict)
+    return out
 
 
 @keys_app.command("issue")

@@ -152,7 +152,8 @@ class RegionIn(Strict):
     name: Line = Field(min_length=1, max_length=200)
     market: Line = Field(min_length=1, max_length=200)
     time_zone: Line = Field(min_length=1, max_length=64)
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    # Default: the tenant's currency (config.currency); another one is refused.
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     polygon: list[PointIn] = Field(min_length=3, max_length=500)
     tax_rate_bp: int = Field(default=0, ge=0, le=5_000)
 

@@ -7,6 +7,8 @@ from dataclasses import replace
 from lastmile.app.context import Services, new_event, record
 from lastmile.app.ports import UnitOfWork
 from lastmile.app.retry import retrying
+from lastmile.app.tenancy import current_tenant
+from lastmile.app.tenants import config_of, tenant_in
 from lastmile.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from lastmile.core.geo import Point, Polygon
 from lastmile.core.ids import ConsumerId, CourierId, ItemId, MerchantId, RegionId
@@ -20,21 +22,34 @@ from lastmile.core.model import (
     OpeningWindow,
     Region,
     Vehicle,
+    parse_phone,
 )
 from lastmile.core.money import Money
 from lastmile.core.orders import Actor, ActorKind
 
 
 @retrying
-def create_region(services: Services, *, name: str, market: str, time_zone: str, currency: str,
-                  polygon: tuple[Point, ...], tax_rate_bp: int = 0,
+def create_region(services: Services, *, name: str, market: str, time_zone: str,
+                  polygon: tuple[Point, ...], currency: str | None = None, tax_rate_bp: int = 0,
                   region_id: str | None = None) -> Region:
-    region = Region(
-        id=RegionId(region_id or services.ids.new("reg")), name=name, market=market,
-        time_zone=time_zone, currency=currency, polygon=Polygon(vertices=polygon),
-        tax_rate_bp=tax_rate_bp,
-    )
+    """A region of the current tenant. Its currency defaults to the tenant's
+    (``config.currency``); a tenant with a currency has all its regions in it, so another
+    one is refused (422 ``currency_mismatch``): prices, fees and payouts of one tenant
+    never need converting. Without either, ``currency`` is required (422)."""
     with services.uow() as uow:
+        own = config_of(tenant_in(uow, services)).currency
+        if currency is None and own is None:
+            raise InvalidInput("currency_required", "currency is required: the tenant has "
+                               "no currency configured (config.currency)", field="currency")
+        if own is not None and currency not in (None, own):
+            raise InvalidInput("currency_mismatch",
+                               f"currency must be the tenant's currency {own} "
+                               f"(config.currency) (got {currency})", field="currency")
+        region = Region(
+            id=RegionId(region_id or services.ids.new("reg")), name=name, market=market,
+            time_zone=time_zone, currency=currency or own or "", polygon=Polygon(vertices=polygon),
+            tax_rate_bp=tax_rate_bp,
+        )
         if uow.regions.get(region.id) is not None:
             raise Conflict("region_exists", f"region {region.id} already exists")
         uow.regions.add(region)
@@ -123,14 +138,31 @@ def remove_item(services: Services, merchant_id: str, item_id: str, *, actor: Ac
         uow.commit()
 
 
+@retrying
 def create_consumer(services: Services, *, region_id: str, name: str,
-                    addresses: tuple[Address, ...] = ()) -> Consumer:
+                    addresses: tuple[Address, ...] = (), phone: str | None = None) -> Consumer:
+    """A consumer of the current tenant, under its parties policy (``config.parties``):
+
+    - ``phone`` is normalised (``core.model.parse_phone``, 422 ``invalid_phone``);
+    - missing where the tenant requires one: 422 ``phone_required``;
+    - a phone another consumer of the tenant has: 409 ``phone_taken`` (a concurrent create
+      with the same phone loses on the unique index and, retried, gets the same 409).
+    """
+    number = None if phone is None else parse_phone(phone)
     with services.uow() as uow:
+        if number is None and config_of(tenant_in(uow, services)).parties.phone_required:
+            raise InvalidInput("phone_required",
+                               f"phone is required for consumers of tenant {current_tenant()} "
+                               "(config.parties.phone_required)", field="phone")
         region = _region(uow, region_id)
         for i, address in enumerate(addresses):
             _inside(region, address.location, f"addresses[{i}].location")
+        if number is not None and uow.consumers.by_phone(number) is not None:
+            raise Conflict("phone_taken",
+                           f"phone {number} is another consumer's in tenant {current_tenant()}",
+                           field="phone")
         consumer = Consumer(id=ConsumerId(services.ids.new("con")), region_id=RegionId(region.id),
-                            name=name, addresses=addresses)
+                            name=name, addresses=addresses, phone=number)
         uow.consumers.add(consumer)
         uow.commit()
         return consumer

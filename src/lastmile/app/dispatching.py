@@ -33,6 +33,7 @@ from lastmile.app.leases import Fence, check_fence
 from lastmile.app.live import LiveStore
 from lastmile.app.offers import make_offer, offer_in
 from lastmile.app.tenancy import current_tenant
+from lastmile.app.tenants import dispatch_policy
 from lastmile.core.dispatch import (
     CommittedAssignment,
     CourierState,
@@ -238,6 +239,9 @@ def dispatch_round(services: Services, live: LiveStore, region_id: str, policy: 
                    ) -> RoundResult:
     """Plan one round for ``region_id`` and send its decisions as offers.
 
+    ``policy`` is the deployment's; the current tenant's ``dispatch`` overrides
+    (``core.tenant_config``) apply on top of it.
+
     An offer the platform refuses (the order was cancelled or offered meanwhile,
     the courier went off shift) is skipped and its code reported; the next round
     sees the new state. Deterministic for a given state, clock and id source.
@@ -248,6 +252,7 @@ def dispatch_round(services: Services, live: LiveStore, region_id: str, policy: 
     nothing. Without one (tests, a single process), each offer is its own unit of work.
     """
     travel = travel or LiveTravel()
+    policy = dispatch_policy(services, policy)  # the current tenant's knobs on the base
     loaded = load_snapshot(services, live, region_id, travel=travel)
     snap = loaded.snapshot
     plan = plan_round(snap, policy) if snap.orders and snap.couriers else None

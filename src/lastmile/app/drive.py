@@ -29,6 +29,7 @@ from lastmile.app.ordering import supply_demand
 from lastmile.app.pins import check_dropoff_pin
 from lastmile.app.ports import UnitOfWork
 from lastmile.app.retry import retrying
+from lastmile.app.tenants import pricing_in
 from lastmile.core.delivery.model import (
     Contact,
     Delivery,
@@ -104,13 +105,14 @@ def _price(uow: UnitOfWork, services: Services, req: DeliveryRequest) -> tuple[Q
                                f"{name} ({point.lat}, {point.lng}) is outside region {region.id}",
                                field=name)
     check_undeliverable_action(req.proof, req.undeliverable_action.value)
+    policy = pricing_in(uow, services)  # the tenant's fees on the deployment's policy
     now = services.clock.now()
     lead_s = 0.0 if req.pickup_window is None else req.pickup_window.start_at - now
     q = delivery_quote(pickup=pickup, dropoff=req.dropoff,
                        tip=Money(amount_minor=req.tip_minor, currency=region.currency),
                        prep_time_s=max(merchant.prep_time_s, int(lead_s)),
-                       supply=supply_demand(uow, region.id), now=now, policy=services.pricing)
-    travel_s = q.distance_m / services.pricing.courier_speed_mps + services.pricing.service_s
+                       supply=supply_demand(uow, region.id), now=now, policy=policy)
+    travel_s = q.distance_m / policy.courier_speed_mps + policy.service_s
     validate_windows(pickup=req.pickup_window, dropoff=req.dropoff_window, now=now,
                      travel_s=travel_s)
     return q, region, pickup
@@ -244,7 +246,7 @@ def _create(uow: UnitOfWork, services: Services, req: DeliveryRequest, *,
               "eta_expected_at": eta.expected_at}))
     # The business hands the parcel over ready-made: confirm at once so dispatch sees it.
     prep_s = min(4 * 3600, max(60, round(eta.expected_at - now - q.distance_m
-                                         / services.pricing.courier_speed_mps)))
+                                         / pricing_in(uow, services).courier_speed_mps)))
     order = apply_command(uow, services, order, Confirm(prep_estimate_s=prep_s), business)
     delivery = Delivery(
         id=delivery_id, merchant_id=req.merchant_id,
@@ -309,8 +311,9 @@ def update_delivery(services: Services, merchant_id: str, external_delivery_id: 
                  if getattr(changes, f.name) is not None}
         nxt = replace(d, **given, updated_at=services.clock.now())
         if changes.pickup_window is not None or changes.dropoff_window is not None:
-            travel_s = services.pricing.service_s + (
-                haversine_m(nxt.pickup, nxt.dropoff) * ROAD_FACTOR / services.pricing.courier_speed_mps)
+            policy = pricing_in(uow, services)
+            travel_s = policy.service_s + (
+                haversine_m(nxt.pickup, nxt.dropoff) * ROAD_FACTOR / policy.courier_speed_mps)
             validate_windows(pickup=nxt.pickup_window, dropoff=nxt.dropoff_window,
                              now=services.clock.now(), travel_s=travel_s)
         if changes.tip_minor is not None and changes.tip_minor != order.prices.tip.amount_minor:

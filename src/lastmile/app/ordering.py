@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from lastmile.app.context import Services, record_transition
 from lastmile.app.idempotency import once
 from lastmile.app.ports import IdempotencyRecord, UnitOfWork
+from lastmile.app.tenants import pricing_in
 from lastmile.core.errors import Conflict, InvalidInput, NotFound
 from lastmile.core.geo import Point
 from lastmile.core.ids import ConsumerId, MerchantId, OrderId, RegionId
@@ -124,7 +125,8 @@ def _quote(uow: UnitOfWork, services: Services, req: OrderRequest) -> tuple[Quot
         pickup=merchant.location, dropoff=req.dropoff, subtotal=subtotal,
         tip=Money(amount_minor=req.tip_minor, currency=region.currency),
         tax_rate_bp=region.tax_rate_bp, prep_time_s=merchant.prep_time_s,
-        supply=supply_demand(uow, region.id), now=services.clock.now(), policy=services.pricing,
+        supply=supply_demand(uow, region.id), now=services.clock.now(),
+        policy=pricing_in(uow, services),  # the tenant's fees on the deployment's policy
     )
     return q, merchant, region
 

@@ -160,8 +160,12 @@ class MerchantRepo(Protocol):
 
 
 class ConsumerRepo(Protocol):
-    def add(self, consumer: Consumer) -> None: ...
+    def add(self, consumer: Consumer) -> None:
+        """Insert; a phone another consumer of the tenant has raises Conflict
+        (``concurrent_update``: the unique index on tenant and phone)."""
+        ...
     def get(self, consumer_id: str) -> Consumer | None: ...
+    def by_phone(self, phone: str) -> Consumer | None: ...
 
 
 class CourierRepo(Protocol):

@@ -5,6 +5,7 @@ Orders live in ``core.orders``; their lifecycle in ``core.lifecycle``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import time
 from enum import StrEnum
@@ -204,6 +205,21 @@ class Consumer:
     name: str
     addresses: tuple[Address, ...] = ()
     tenant: str = field(default=DEFAULT_TENANT, compare=False)  # as ``Merchant.tenant``
+    phone: str | None = None  # normalised (``parse_phone``); unique within the tenant
+
+
+_PHONE = re.compile(r"^\+?[0-9]{6,15}$")  # E.164 allows at most 15 digits
+
+
+def parse_phone(value: str, *, field: str = "phone") -> str:
+    """A phone number as stored: spaces, dots, hyphens and parentheses dropped, a leading
+    ``+`` kept, then 6-15 digits (``"+1 (650) 555-0100"`` -> ``"+16505550100"``)."""
+    digits = re.sub(r"[\s.()\-]", "", value) if isinstance(value, str) else ""
+    if not _PHONE.match(digits):
+        raise InvalidInput("invalid_phone",
+                           f"{field} must be 6-15 digits, optionally after a '+' (got "
+                           f"{value!r:.40})", field=field)
+    return digits
 
 
 class Vehicle(StrEnum):

@@ -9,6 +9,7 @@ and the tip only.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -45,6 +46,38 @@ class PricingPolicy:
     service_s: int = 240  # handover at pickup and at the door
     window_low: float = 0.8  # window bounds as multiples of the expected duration
     window_high: float = 1.35
+
+    def __post_init__(self) -> None:
+        """The rules a policy keeps, whether built from settings or a tenant's overrides
+        (``core.tenant_config``): each breach names the field, the rule and the value."""
+        for name, low, strict in _POLICY_BOUNDS:
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < low or (strict and value == low):
+                raise InvalidInput("invalid_policy", f"{name} must be {'>' if strict else '>='} "
+                                   f"{low} (got {value})", field=name)
+        if self.service_fee_bp > 10_000:
+            raise InvalidInput("invalid_policy", f"service_fee_bp must be <= 10000 (got "
+                               f"{self.service_fee_bp})", field="service_fee_bp")
+        if self.service_fee_min_minor > self.service_fee_max_minor:
+            raise InvalidInput("invalid_policy", f"service_fee_min_minor must be <= "
+                               f"service_fee_max_minor ({self.service_fee_max_minor}) (got "
+                               f"{self.service_fee_min_minor})", field="service_fee_min_minor")
+        if not self.window_low <= 1.0 <= self.window_high:
+            raise InvalidInput("invalid_policy", f"window_low must be <= 1 <= window_high (got "
+                               f"{self.window_low} and {self.window_high})", field="window_low")
+
+
+# (field, lower bound, bound excluded): money and times are never negative; a speed, a
+# distance limit, a cycle and the window's low bound must be positive; surge never discounts.
+_POLICY_BOUNDS: tuple[tuple[str, float, bool], ...] = (
+    ("base_delivery_fee_minor", 0, False), ("per_km_minor", 0, False),
+    ("included_km", 0, False), ("service_fee_bp", 0, False),
+    ("service_fee_min_minor", 0, False), ("service_fee_max_minor", 0, False),
+    ("small_order_threshold_minor", 0, False), ("small_order_fee_minor", 0, False),
+    ("max_distance_m", 0, True), ("surge_threshold", 0, False), ("surge_slope", 0, False),
+    ("surge_cap", 1, False), ("courier_speed_mps", 0, True), ("pickup_leg_s", 0, False),
+    ("courier_cycle_s", 0, True), ("service_s", 0, False), ("window_low", 0, True),
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -102,7 +102,8 @@ def same_world(*parties: Party) -> None:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Tenant:
     """A tenant of the deployment. ``config`` holds what differs per tenant (fees, dispatch
-    policy, currency, branding, party rules), validated by ``app.tenants``."""
+    policy, currency, branding, party rules): the stored form of a
+    ``core.tenant_config.TenantConfig``."""
 
     id: str
     name: str

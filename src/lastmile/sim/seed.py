@@ -9,7 +9,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lastmile.app import catalog
+from lastmile.app import catalog, tenants
 from lastmile.app.context import Services
 from lastmile.core.geo import Point
 from lastmile.core.model import Address, ItemOption, Region, Vehicle
@@ -70,9 +70,11 @@ def create_demo_region(services: Services, region_id: str = DEMO_REGION_ID) -> R
         Point(lat=c.lat + _HALF_LAT, lng=c.lng + _HALF_LNG),
         Point(lat=c.lat + _HALF_LAT, lng=c.lng - _HALF_LNG),
     )
+    # In the tenant's currency where it has one (its regions must use it), else dollars.
+    currency = tenants.config_of(tenants.current(services)).currency or "USD"
     return catalog.create_region(
         services, region_id=region_id, name="Demo City (Palo Alto)", market="palo-alto",
-        time_zone="America/Los_Angeles", currency="USD", polygon=polygon, tax_rate_bp=925,
+        time_zone="America/Los_Angeles", currency=currency, polygon=polygon, tax_rate_bp=925,
     )
 
 
@@ -96,6 +98,7 @@ def seed_demo(services: Services, *, seed: int = 7, merchants: int = 24, consume
     for i in range(consumers):
         consumer_ids.append(catalog.create_consumer(
             services, region_id=region.id, name=f"Consumer {i + 1}",
+            phone=f"+1650{i + 1:07d}",  # a tenant may require one (config.parties)
             addresses=(Address(label="home", location=random_point(rng),
                                line1=f"{rng.randrange(1, 999)} Demo St"),),
         ).id)

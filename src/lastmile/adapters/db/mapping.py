@@ -93,7 +93,7 @@ def merchant_from(row: Row) -> Merchant:
 
 
 def consumer_row(c: Consumer) -> Row:
-    return {"id": c.id, "region_id": c.region_id, "name": c.name,
+    return {"id": c.id, "region_id": c.region_id, "name": c.name, "phone": c.phone,
             "addresses": [{"label": a.label, "location": _pt(a.location), "line1": a.line1,
                            "instructions": a.instructions} for a in c.addresses]}
 
@@ -105,6 +105,7 @@ def consumer_from(row: Row) -> Consumer:
                                 line1=a["line1"], instructions=a["instructions"])
                         for a in row["addresses"]),
         tenant=row.get("tenant_id", DEFAULT_TENANT),
+        phone=row.get("phone"),
     )
 
 

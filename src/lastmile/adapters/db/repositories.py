@@ -164,6 +164,10 @@ class SqlConsumers(_Repo):
         row = self._by(t.consumers, id=consumer_id)
         return m.consumer_from(row) if row else None
 
+    def by_phone(self, phone: str) -> Consumer | None:
+        row = self._by(t.consumers, phone=phone)
+        return m.consumer_from(row) if row else None
+
 
 class SqlCouriers(_Repo):
     def add(self, courier: Courier) -> None:

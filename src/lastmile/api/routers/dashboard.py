@@ -18,13 +18,14 @@ router = APIRouter(tags=["dashboard"])
 STATIC = Path(__file__).resolve().parent.parent / "static"
 _ASSETS = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
 # The page carries an ops key in its URL: never leak it through Referer, never cache it,
-# and run nothing but our own scripts.
+# and run nothing but our own scripts. Images may come from any https origin: the tenant's
+# logo (config.branding.logo_url, https only), which the static page cannot name ahead.
 _PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; "
-                               "img-src 'self' data:; frame-ancestors 'none'",
+                               "img-src 'self' data: https:; frame-ancestors 'none'",
 }
 
 

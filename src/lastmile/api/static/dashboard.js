@@ -32,7 +32,7 @@
 
   // Everything the page knows, exposed for tests and for curious operators.
   const state = window.lastmileState = {
-    region: null, bbox: null, merchants: [], couriers: {}, orders: {}, kpis: null,
+    region: null, brand: "lastmile", bbox: null, merchants: [], couriers: {}, orders: {}, kpis: null,
     connection: "connecting", eventsReceived: 0, dropped: 0, selectedOrder: null,
     timeline: [], serverOffsetS: 0, ready: false, errors: [],
   };
@@ -401,6 +401,22 @@
     };
   }
 
+  // The tenant's branding (config.branding): its name, accent colour and logo.
+  async function loadBrand() {
+    const t = await api("/v1/ops/tenant");
+    const b = t.config.branding || {};
+    state.brand = b.display_name || t.name;
+    $("brand-name").textContent = state.brand;
+    document.body.dataset.tenant = t.id;
+    if (b.primary_colour) document.documentElement.style.setProperty("--accent", b.primary_colour);
+    if (b.logo_url) {
+      const img = el("img");
+      img.src = b.logo_url;
+      img.alt = state.brand;
+      $("brand-mark").replaceChildren(img);
+    }
+  }
+
   async function start() {
     if (!REGION || !KEY) {
       showError("open this page as /ops/dashboard?region=<region id>#key=<ops API key>");
@@ -408,10 +424,10 @@
       return;
     }
     try {
-      const m = await api(`/v1/ops/regions/${REGION}/map`);
+      const [m] = await Promise.all([api(`/v1/ops/regions/${REGION}/map`), loadBrand()]);
       state.region = m.region; state.bbox = m.bbox; state.merchants = m.merchants;
       $("region-name").textContent = `${m.region.name} · ${m.region.id}`;
-      document.title = `lastmile · ${m.region.name}`;
+      document.title = `${state.brand} · ${m.region.name}`;
       await Promise.all([loadCouriers(), loadOrders(), loadKpis()]);
       state.ready = true;
       document.body.dataset.ready = "true";

@@ -181,12 +181,36 @@ class DispatchPolicy:
                 f"max_bundle_size must be >= 1 (got {self.max_bundle_size})",
                 field="max_bundle_size",
             )
-        if self.horizon_s <= 0:
+        if not (math.isfinite(self.horizon_s) and self.horizon_s > 0):
             raise InvalidInput(
                 "invalid_horizon",
                 f"horizon_s must be > 0 (got {self.horizon_s})",
                 field="horizon_s",
             )
+        if self.max_bundle_size > MAX_BUNDLE_SIZE:
+            raise InvalidInput(
+                "invalid_bundle_size",
+                f"max_bundle_size must be <= {MAX_BUNDLE_SIZE} (got {self.max_bundle_size})",
+                field="max_bundle_size",
+            )
+        if not self.target_c2d_s > 0:
+            raise InvalidInput("invalid_policy",
+                               f"target_c2d_s must be > 0 (got {self.target_c2d_s})",
+                               field="target_c2d_s")
+        for name in _NON_NEGATIVE:
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise InvalidInput("invalid_policy", f"{name} must be >= 0 (got {value})",
+                                   field=name)
+
+
+# More orders than one delivery bag holds; the bound keeps a tenant's override near what the
+# engine is tuned and benched for (4; sequenced exactly up to 4, by nearest neighbour above).
+MAX_BUNDLE_SIZE = 8
+# Times (seconds) and cost weights: a negative one would reward what the policy penalises.
+_NON_NEGATIVE = ("commit_slack_s", "max_ready_gap_s", "max_extra_delay_s", "idle_weight",
+                 "travel_weight", "shortage_travel_weight", "late_weight",
+                 "max_update_delay_s", "preposition_after_idle_s", "preposition_radius_s")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
