@@ -20,7 +20,7 @@ from lastmile.core.tenancy import (
     parse_tenant,
 )
 
-CONFIG_KEYS = frozenset({"currency", "branding", "fees", "dispatch", "parties"})
+CONFIG_KEYS = frozenset({"currency", "branding", "fees", "dispatch", "parties", "testkit"})
 
 
 def _config(raw: Mapping[str, object] | None) -> dict[str, object]:
