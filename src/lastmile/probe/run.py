@@ -37,8 +37,10 @@ def local_key(tenant: str, settings: Settings) -> Iterator[str]:
         raise ProbeRefused(f"no --key (or {KEY_ENV}) and no database here to issue one "
                            f"({settings.data_dir / 'lastmile.sqlite'} does not exist; set "
                            "LASTMILE_DATABASE_URL or LASTMILE_DATA_DIR to the deployment's)")
+    # A throwaway signing key: the probe's container signs nothing, and must not write the
+    # deployment's secret_key file where a data dir happens to be.
     settings = replace(settings, database_url=settings.database_url
-                       or sqlite_url(settings.data_dir))
+                       or sqlite_url(settings.data_dir), secret_key=secrets.token_hex(32))
     try:
         container = build(settings, run_migrations=False)
     except Exception as exc:  # noqa: BLE001 - reported and refused: exit 2 with the cause

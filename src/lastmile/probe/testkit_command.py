@@ -42,13 +42,15 @@ DbUrl = Annotated[str | None, typer.Option(
 @contextmanager
 def _in_tenant(tenant: str, data_dir: Path | None, database_url: str | None
                ) -> Iterator[Container]:
-    """A container acting as ``tenant``; a domain error exits 2 with its message."""
+    """A container acting as ``tenant`` (created when missing if its name is a test
+    tenant's, ``core.tenancy.default_kind``); a domain error exits 2 with its message."""
     from dataclasses import replace
 
     from lastmile.app.tenancy import acting_as
+    from lastmile.app.tenants import ensure_tenant
     from lastmile.bootstrap import build
     from lastmile.core.errors import DomainError
-    from lastmile.core.tenancy import parse_tenant
+    from lastmile.core.tenancy import TenantKind, default_kind, parse_tenant
     from lastmile.settings import Settings
 
     base = Settings.from_env()
@@ -61,6 +63,8 @@ def _in_tenant(tenant: str, data_dir: Path | None, database_url: str | None
         errors.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(2) from exc
     try:
+        if default_kind(tid) is TenantKind.TEST:
+            ensure_tenant(container.services, tid)
         with acting_as(tid):
             yield container
     except DomainError as exc:
