@@ -27,6 +27,11 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from harness import LASTMILE, run_cli, server  # noqa: E402
 
+from lastmile.app import ordering  # noqa: E402
+from lastmile.bootstrap import build  # noqa: E402
+from lastmile.settings import Settings  # noqa: E402
+from lastmile.sim.seed import seed_demo  # noqa: E402
+
 pytestmark = pytest.mark.slow
 
 TEST_TENANT = "doortest:probe"
@@ -89,10 +94,27 @@ class StandInDispatcher(threading.Thread):
                     break
 
 
+def _seed_with_an_order(data_dir: Path) -> None:
+    """The default (live) tenant's city, and one order in it: what the probe must leave."""
+    container = build(Settings(data_dir=data_dir))
+    try:
+        svc = container.services
+        seed = seed_demo(svc, seed=3, merchants=3, consumers=3, couriers=3)
+        with svc.uow(read_only=True) as uow:
+            merchant = uow.merchants.get(seed.merchant_ids[0])
+        assert merchant is not None
+        ordering.place_order(svc, ordering.OrderRequest(
+            consumer_id=seed.consumer_ids[0], merchant_id=merchant.id,
+            lines=(ordering.LineRequest(item_id=merchant.menu[0].id, quantity=1),),
+            dropoff=merchant.location), idempotency_key="live-order")
+    finally:
+        container.close()
+
+
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
     env = _env(tmp_path)
-    run_cli(["seed", "--merchants", "3", "--consumers", "3", "--couriers", "3"], env)
+    _seed_with_an_order(tmp_path)
     with server(env, ["--dispatch-every", "1"]) as srv:
         yield srv.base, env, tmp_path
 
@@ -114,6 +136,9 @@ def test_the_probe_passes_against_serve_and_leaves_other_tenants_alone(deploymen
     try:
         done = _probe(base, env, "--tenant", TEST_TENANT, "--timeout", "30",
                       "--allow-skips", "--metrics-file", str(metrics))
+        # Run again at once, JSON only and skips not allowed: the second run starts from
+        # what the first left; a skipped webhook step is then a failed run (exit 1).
+        again = _probe(base, env, "--tenant", TEST_TENANT, "--timeout", "30", "--json-only")
     finally:
         dispatcher.stop.set()
         dispatcher.join(5)
@@ -130,15 +155,24 @@ def test_the_probe_passes_against_serve_and_leaves_other_tenants_alone(deploymen
         assert steps["webhook"]["detail"] == "skipped: sandbox captures not available"
     assert steps["deliver"]["detail"] == "delivered with PIN"
     assert all(s["latency_ms"] > 0 for s in last["steps"]) and last["total_ms"] > 0
-    assert dispatcher.offers >= 2  # the order and the Drive delivery
+    assert dispatcher.offers >= 4  # each run's order and Drive delivery
+
+    [line] = again.stdout.strip().splitlines()
+    second = json.loads(line)
+    webhook = next(s for s in second["steps"] if s["name"] == "webhook")
+    assert again.returncode == (0 if webhook["status"] == "pass" else 1), again.stderr
+    assert all(s["status"] == "pass" for s in second["steps"] if s["name"] != "webhook")
 
     after = _rows_by_tenant(data_dir)
+    # Every other tenant's rows as they were; the leases of the server's own loops (the
+    # housekeeping lease is taken on its first run, 30 s in) are machinery, not data.
     others = {k for k in before.keys() | after.keys()
-              if k[1] not in (TEST_TENANT, "platform:system")}
+              if k[1] not in (TEST_TENANT, "platform:system") and k[0] != "leases"}
+    assert {k[0] for k in others} >= {"orders", "merchants", "consumers", "couriers"}
     assert {k: before.get(k) for k in others} == {k: after.get(k) for k in others}
-    assert after[("orders", TEST_TENANT)] - before.get(("orders", TEST_TENANT), 0) == 2
+    assert after[("orders", TEST_TENANT)] - before.get(("orders", TEST_TENANT), 0) == 4
     default = ("orders", "lastmile:default")
-    assert before.get(default, 0) == after.get(default, 0)
+    assert before[default] == after[default] == 1
     assert before[("merchants", "lastmile:default")] == after[("merchants", "lastmile:default")]
     # The probe's own key is revoked: only the stand-in's ops key is live in the tenant.
     engine = sa.create_engine(f"sqlite:///{data_dir / 'lastmile.sqlite'}")

@@ -86,3 +86,46 @@ def test_run_probe_reports_the_refusal_and_a_failing_step():
     assert [s.name for s in result.steps] == list(STEPS)
     assert by_name["tenant"].ok and by_name["reset"].status == "fail"
     assert "500 unexpected" in by_name["reset"].detail
+
+
+def _captures(answer: httpx.Response) -> httpx.MockTransport:
+    return httpx.MockTransport(lambda request: answer)
+
+
+def _at_webhook(transport: httpx.MockTransport) -> tuple[Journey, Step]:
+    client = httpx.Client(base_url="http://x", transport=transport)
+    journey = Journey(client, JourneyConfig(tenant="doortest:probe", ops_key="k",
+                                            timeout_s=0.2, poll_s=0.05), lambda: 1_800_000_000.0)
+    journey.ids.update(drive_order_id="ord_1", delivery_id="del_1",
+                       external_delivery_id="probe-1", webhook_secret="whsec_test")
+    return journey, next(s for s in journey.steps if s.name == "webhook")
+
+
+def _run_step(journey: Journey, step: Step) -> Step:
+    with journey._step("webhook"):
+        journey.webhook(step)
+    return step
+
+
+def test_the_webhook_step_verifies_the_captured_signature():
+    from lastmile.core.webhooks import signature_header
+
+    body = json.dumps({"type": "delivery.delivered", "data": {"order_id": "ord_1"}})
+    capture = {"id": "cap_1", "channel": "webhook", "target": "https://h.invalid/",
+               "event_type": "delivery.delivered", "subject_id": "ord_1",
+               "headers": {"X-Lastmile-Signature": signature_header(
+                   "whsec_test", 1_800_000_000, body.encode())},
+               "body": body, "created_at": "2027-01-15T08:00:00Z"}
+    good = _run_step(*_at_webhook(_captures(httpx.Response(200, json={"captures": [capture]}))))
+    assert (good.status, good.detail) == ("pass", "capture cap_1 signed and verified")
+    forged = dict(capture, headers={"X-Lastmile-Signature": "t=1800000000,v1=00"})
+    bad = _run_step(*_at_webhook(_captures(httpx.Response(200, json={"captures": [forged]}))))
+    assert bad.status == "fail" and "does not verify" in bad.detail
+
+
+def test_the_webhook_step_skips_without_the_sandbox_and_fails_when_nothing_came():
+    missing = _run_step(*_at_webhook(_captures(httpx.Response(
+        404, json={"code": "not_found", "detail": "Not Found"}))))
+    assert (missing.status, missing.detail) == ("skip", "skipped: sandbox captures not available")
+    empty = _run_step(*_at_webhook(_captures(httpx.Response(200, json={"captures": []}))))
+    assert empty.status == "fail" and "no captured delivery.delivered webhook" in empty.detail
