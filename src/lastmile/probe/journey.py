@@ -100,10 +100,12 @@ class Journey:
         self._pinged_at = 0.0
 
     # -- plumbing -------------------------------------------------------------------------
-    def _call(self, method: str, path: str, *, key: str | None = None, ok: tuple[int, ...] = (
-            200, 201), as_ops: bool = False, **kwargs: Any) -> dict[str, Any]:
+    def _call(self, method: str, path: str, *, key: str | None = None,
+              ok: tuple[int, ...] = (200, 201), **kwargs: Any) -> dict[str, Any]:
+        """A call as the party of ``key`` (its key names its tenant), or without one as ops
+        acting for the test tenant; a status outside ``ok`` fails the step."""
         headers = {"Authorization": f"Bearer {key or self.config.ops_key}"}
-        if as_ops or key is None:
+        if key is None:
             headers["X-Lastmile-Tenant"] = self.config.tenant
         headers.update(kwargs.pop("headers", {}))
         r = self.client.request(method, path, headers=headers, **kwargs)
