@@ -26,8 +26,10 @@ from lastmile.adapters.region_leases import LeaseKeeper, new_worker_id
 from lastmile.adapters.secret_key import signing_key
 from lastmile.adapters.webhooks.http import HttpTransport
 from lastmile.adapters.webhooks.worker import DriveWorkers, install_drive
+from lastmile.app import testkit_accept
 from lastmile.app.context import Services
 from lastmile.app.dead_letters import subscriber_states
+from lastmile.app.events import Event
 from lastmile.app.housekeeping import run_housekeeping
 from lastmile.app.idempotency import IdempotencyCache
 from lastmile.app.live import LiveStore
@@ -62,6 +64,7 @@ class Container:
             self.breakers)
         channels = {"log": BreakerChannel("log", LogChannel(), self.breakers)}
         install_drive(self, transport=transport, channels=channels).start()
+        install_testkit(self)
         if self.relay is None:
             lease = self.settings.relay_lease_s
             policy = RelayPolicy() if lease is None else RelayPolicy(lease_s=lease)
@@ -129,6 +132,20 @@ class Container:
         except EventLogUnavailable:
             lag = None
         return {"lag": lag, "consumers": self.bus.consumer_stats()}
+
+
+def install_testkit(container: Container) -> None:
+    """Subscribe the test couriers' auto-accept (``app.testkit_accept``) once."""
+    if "testkit" in container.extras:
+        return
+    services = container.services
+
+    def auto_accept(event: Event) -> None:
+        testkit_accept.on_offer_made(services, event)
+
+    container.bus.subscribe(testkit_accept.EVENT_TYPE, auto_accept,
+                            durable=testkit_accept.SUBSCRIBER)
+    container.extras["testkit"] = auto_accept
 
 
 def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | None = None,

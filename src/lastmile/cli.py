@@ -452,6 +452,8 @@ def dispatcher(
         container.close()
 
 
+from lastmile.probe.command import probe  # noqa: E402
+from lastmile.probe.testkit_command import testkit_app  # noqa: E402
 from lastmile.sim.demo_command import demo  # noqa: E402  (typer command, lazy body)
 from lastmile.sim.mdrp.command import mdrp  # noqa: E402
 from lastmile.sim.simulate_command import simulate  # noqa: E402
@@ -459,6 +461,8 @@ from lastmile.sim.simulate_command import simulate  # noqa: E402
 app.command("simulate")(simulate)
 app.command("demo")(demo)
 app.command("mdrp")(mdrp)
+app.command("probe")(probe)
+app.add_typer(testkit_app, name="testkit")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -48,7 +48,7 @@ from lastmile.sim.seed import DEMO_CENTER, seed_demo
 
 ROUTERS = [importlib.import_module(f"lastmile.api.routers.{name}") for name in (
     "consumer", "courier", "dashboard", "dead_letters", "drive", "merchant", "ops", "overload",
-    "streams", "tenant", "tracking_page")]
+    "streams", "tenant", "testkit", "tracking_page")]
 PUBLIC = "public"
 ANY_KEY = "any key"  # any role's key (e.g. stream tokens): fuzzed with a consumer's
 # The role whose key may call a path, longest prefix first. An operation whose path
@@ -60,6 +60,7 @@ ROLES: tuple[tuple[str, str], ...] = (
     ("/v1/merchant/", "merchant"),
     ("/v1/courier/", "courier"),
     ("/v1/ops/", "ops"),
+    ("/v1/testkit/", "ops"),  # the default tenant's ops key: live, so 403 not_a_test_tenant
     ("/v1/stream-tokens", ANY_KEY),
     ("/track/", PUBLIC),
     ("/healthz", PUBLIC),

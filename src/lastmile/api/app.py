@@ -25,6 +25,7 @@ from lastmile.api.routers import (
     sandbox,
     streams,
     tenant,
+    testkit,
     tracking_page,
 )
 from lastmile.api.streams import StreamHub
@@ -58,7 +59,7 @@ def create_app(container: Container, *, start_workers: bool = True) -> FastAPI:
     app.state.overload = overload_state(container.settings)
     app.add_middleware(OverloadGuard, state=app.state.overload)
     for module in (consumer, merchant, courier, ops, streams, dashboard, drive, dead_letters,
-                   tracking_page, overload, sandbox, tenant):
+                   tracking_page, overload, sandbox, tenant, testkit):
         app.include_router(module.router, responses=errors.PROBLEM_RESPONSES)
 
     readiness.install(app, container)

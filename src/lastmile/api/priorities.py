@@ -116,6 +116,14 @@ ROUTE_PRIORITIES: dict[tuple[str, str], Priority] = {
     ("GET", "/v1/drive/courier/deliveries/{order_id}"): N,
     ("POST", "/v1/drive/courier/deliveries/{order_id}/deliver"): C,
     ("POST", "/v1/drive/courier/deliveries/{order_id}/undeliverable"): C,
+    # testkit (test tenants only): synthetic parties for the probe and journeys
+    ("GET", "/v1/testkit/tenant"): N,
+    ("POST", "/v1/testkit/consumers"): N,
+    ("POST", "/v1/testkit/merchants"): N,
+    ("POST", "/v1/testkit/couriers"): N,
+    ("PUT", "/v1/testkit/couriers/{courier_id}/auto-accept"): N,
+    ("POST", "/v1/testkit/orders"): N,
+    ("POST", "/v1/testkit/reset"): N,
     # public tracking page
     ("GET", "/track/{token}.json"): B,
     ("GET", "/track/{token}"): B,

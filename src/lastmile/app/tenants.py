@@ -32,7 +32,7 @@ from lastmile.core.tenancy import (
 )
 from lastmile.core.tenant_config import TenantConfig, merge_patch, parse_tenant_config
 
-CONFIG_KEYS = frozenset(tenant_config.CONFIG_KEYS)  # currency, branding, fees, dispatch, parties
+CONFIG_KEYS = frozenset(tenant_config.CONFIG_KEYS)  # currency, branding, fees, ..., testkit
 
 
 def _config(raw: Mapping[str, Any] | None, services: Services) -> dict[str, Any]:

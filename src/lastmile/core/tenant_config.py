@@ -1,6 +1,6 @@
 """A tenant's configuration: what may differ per tenant, typed and validated (pure).
 
-Five keys (``CONFIG_KEYS``), each optional; a key not set means the deployment's default:
+Six keys (``CONFIG_KEYS``), each optional; a key not set means the deployment's default:
 
 - ``currency``: the ISO 4217 code of the tenant's money. A region created without one
   gets it; a region in another currency is refused (``app.catalog.create_region``).
@@ -13,6 +13,8 @@ Five keys (``CONFIG_KEYS``), each optional; a key not set means the deployment's
   phone, when given, is always unique within its tenant (the database's partial unique
   index on ``(tenant_id, phone)``), so ``phone_unique`` may only be true: a tenant cannot
   switch the index off, and accepting ``false`` would promise what the schema refuses.
+- ``testkit`` (test tenants, ``app.testkit``): ``auto_accept``, the couriers whose offers
+  are accepted by themselves.
 
 Every error is an ``InvalidInput`` (422) whose field is the path inside the config,
 ``config.fees.base_delivery_fee_minor``, and whose message names rule and value.
@@ -34,7 +36,8 @@ from lastmile.core.dispatch.model import DispatchPolicy, PolicyKind
 from lastmile.core.errors import DomainError, InvalidInput
 from lastmile.core.pricing import PricingPolicy
 
-CONFIG_KEYS = ("currency", "branding", "fees", "dispatch", "parties")
+CONFIG_KEYS = ("currency", "branding", "fees", "dispatch", "parties", "testkit")
+MAX_AUTO_ACCEPT = 1_000  # couriers a test tenant may flag (app.testkit)
 ROOT = "config"
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -68,6 +71,8 @@ class TenantConfig:
     fees: tuple[tuple[str, Any], ...] = ()
     dispatch: tuple[tuple[str, Any], ...] = ()
     parties: Parties = field(default_factory=Parties)
+    # Test tenants only (app.testkit): couriers whose offers are accepted by themselves.
+    auto_accept: tuple[str, ...] = ()
 
     def pricing(self, base: PricingPolicy) -> PricingPolicy:
         """``base`` with the tenant's fee overrides (``base`` itself when there are none)."""
@@ -96,6 +101,8 @@ class TenantConfig:
             out["dispatch"] = dict(self.dispatch)
         if self.parties != Parties():
             out["parties"] = _fields(self.parties)
+        if self.auto_accept:
+            out["testkit"] = {"auto_accept": list(self.auto_accept)}
         return out
 
 
@@ -117,6 +124,7 @@ def parse_tenant_config(raw: Mapping[str, Any] | None, *,
         fees=_overrides(data.get("fees"), PricingPolicy, f"{ROOT}.fees"),
         dispatch=_overrides(data.get("dispatch"), DispatchPolicy, f"{ROOT}.dispatch"),
         parties=_parties(data.get("parties")),
+        auto_accept=_testkit(data.get("testkit")),
     )
     _apply(lambda: config.pricing(pricing or PricingPolicy()), f"{ROOT}.fees")
     _apply(lambda: config.dispatch_policy(dispatch or DispatchPolicy()), f"{ROOT}.dispatch")
@@ -246,6 +254,23 @@ def _email(value: Any, path: str) -> str | None:
     if len(email) > MAX_EMAIL or not _EMAIL.match(email):
         raise _bad(path, f"must be {rule} (got {_kind(value)})")
     return email
+
+
+def _testkit(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    path = f"{ROOT}.testkit"
+    data = _object(value, path)
+    _known(data, ("auto_accept",), path)
+    ids = data.get("auto_accept", [])
+    if not isinstance(ids, list) or not all(isinstance(i, str) and 0 < len(i) <= 64
+                                            for i in ids):
+        raise _bad(f"{path}.auto_accept", "must be a list of courier ids (strings of 1-64 "
+                   f"characters) (got {_kind(ids)})")
+    if len(ids) > MAX_AUTO_ACCEPT:
+        raise _bad(f"{path}.auto_accept",
+                   f"must list at most {MAX_AUTO_ACCEPT} couriers (got {len(ids)})")
+    return tuple(ids)
 
 
 def _parties(value: Any) -> Parties:
