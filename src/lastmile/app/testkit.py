@@ -23,7 +23,7 @@ from lastmile.app.context import Services
 from lastmile.app.live import CourierLive, LiveStore
 from lastmile.app.shifts import end_shift
 from lastmile.app.tenancy import current_tenant
-from lastmile.app.tenants import configure, current
+from lastmile.app.tenants import configure, get_tenant
 from lastmile.core.errors import DomainError, Forbidden, InvalidInput, NotFound
 from lastmile.core.geo import Point
 from lastmile.core.model import Address, Consumer, Courier, ItemOption, Merchant, Region, Vehicle
@@ -70,8 +70,9 @@ class Reset:
 
 
 def require_test_tenant(services: Services) -> Tenant:
-    """The current tenant when it is a test tenant; 403 ``not_a_test_tenant`` otherwise."""
-    tenant = current(services)
+    """The current tenant when it is a test tenant; 403 ``not_a_test_tenant`` otherwise, 404
+    when it was never created (its row, not a default, decides)."""
+    tenant = get_tenant(services)
     if not tenant.is_test:
         raise Forbidden("not_a_test_tenant",
                         f"the testkit works in test tenants only; {tenant.id} is a "
