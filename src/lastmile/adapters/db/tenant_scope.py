@@ -111,11 +111,14 @@ def _insert(statement: sa.Insert, multiparams: Any, params: Any,
     if scope == PLATFORM and name in _SCOPED:
         raise CrossTenantWrite(f"an INSERT into {name} in the platform scope must name "
                                f"its {TENANT_COLUMN}")
+    # Machinery rows not naming a tenant (a lease, a heartbeat) are the platform's, whoever
+    # the caller acts for: a customer tenant's data never holds them.
+    owner = PLATFORM if name in PLATFORM_TABLES else scope
     if multiparams:
-        return statement, [{TENANT_COLUMN: scope, **row} for row in multiparams], params
+        return statement, [{TENANT_COLUMN: owner, **row} for row in multiparams], params
     if params:
-        return statement, multiparams, {TENANT_COLUMN: scope, **params}
-    return statement.values({TENANT_COLUMN: scope}), multiparams, params
+        return statement, multiparams, {TENANT_COLUMN: owner, **params}
+    return statement.values({TENANT_COLUMN: owner}), multiparams, params
 
 
 def _key(k: Any) -> str:
