@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import pytest
 import sqlalchemy as sa
+from drive_helpers import a_request
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drive_helpers import a_request
 from lastmile.adapters.db import tables as t
 from lastmile.adapters.db import tables_drive as td
 from lastmile.app import catalog, drive, queries
