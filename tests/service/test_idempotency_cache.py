@@ -267,8 +267,9 @@ def test_one_key_placed_at_once_through_two_processes_makes_one_order(two_proces
         placed[0].order.id]
     cached = b.services.idempotency_cache
     assert cached is not None
-    assert cached.wait(f"order:{req.consumer_id}", "twice", timeout_s=1) == CachedAnswer(
-        request_hash=request_hash(req), resource_id=placed[0].order.id)
+    assert cached.wait(tenant_scope(f"order:{req.consumer_id}"), "twice", timeout_s=1) == (
+        CachedAnswer(
+            request_hash=request_hash(req), resource_id=placed[0].order.id))
     # the same key with another body: still refused, by the database, through either process
     other = OrderRequest(consumer_id=req.consumer_id, merchant_id=req.merchant_id,
                          lines=(LineRequest(item_id=menu[0].id, quantity=2),),
