@@ -126,12 +126,14 @@ def test_tenant_labels_keep_their_cap_and_survive_a_failed_read() -> None:
         return [f"t{i:02d}:x" for i in range(5)]
 
     labels = metrics.TenantLabels(load, limit=3, ttl_s=60)
-    assert labels.due(0.0)
+    assert labels.due(0.0) and labels.never_loaded
     labels.refresh(0.0)
-    assert not labels.due(59.0) and labels.due(60.0)
+    assert not labels.never_loaded and not labels.due(59.0) and labels.due(60.0)
     assert [labels.label(t) for t in ("t00:x", "t02:x", "t03:x", "nope:x")] == [
         "t00:x", "t02:x", "other", "other"]
     assert labels.label(None) == "none"
+    labels.refresh_started(60.0)  # a background re-read under way: not due meanwhile
+    assert not labels.due(61.0)
     labels.refresh(60.0)  # fails: the last list stays, and no retry before the TTL
     assert labels.label("t01:x") == "t01:x" and not labels.due(61.0)
 

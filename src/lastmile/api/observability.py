@@ -21,6 +21,7 @@ Deployments keep it off the public edge (the proxy routes ``/v1``, ``/track``, `
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -115,8 +116,13 @@ class Observability:
             self._tenants = metrics.TenantLabels(
                 lambda: [t.id for t in list_tenants(services)])
         now = time.monotonic()
-        if self._tenants.due(now):  # once a TTL, off the event loop
+        if self._tenants.never_loaded:  # the first request waits for the list, off the loop
             await run_in_threadpool(self._tenants.refresh, now)
+        elif self._tenants.due(now):
+            # Later re-reads go on in the background: a database that hangs (an outage)
+            # must not hold a request, least of all /healthz or /metrics.
+            self._tenants.refresh_started(now)
+            asyncio.get_running_loop().run_in_executor(None, self._tenants.refresh, now)
         return self._tenants
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

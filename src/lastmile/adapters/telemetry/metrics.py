@@ -97,8 +97,16 @@ class TenantLabels:
         self._known: frozenset[str] = frozenset()
         self._loaded_at: float | None = None
 
+    @property
+    def never_loaded(self) -> bool:
+        return self._loaded_at is None
+
     def due(self, now: float) -> bool:
         return self._loaded_at is None or not 0 <= now - self._loaded_at < self._ttl_s
+
+    def refresh_started(self, now: float) -> None:
+        """A refresh of ``now`` is under way (in the background): not due meanwhile."""
+        self._loaded_at = now
 
     def refresh(self, now: float) -> None:
         self._loaded_at = now  # also on failure: one try per TTL, never one per request
