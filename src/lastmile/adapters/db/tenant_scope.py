@@ -123,7 +123,7 @@ def _insert(statement: sa.Insert, multiparams: Any, params: Any,
     else:
         named = {row[TENANT_COLUMN] for row in rows if TENANT_COLUMN in row}
         missing = any(TENANT_COLUMN not in row for row in rows)
-    named -= {None}  # a bind parameter given in the execution's rows: checked there
+    named -= {None}  # a bind parameter no row fills: SQLAlchemy refuses the statement
     if scope != PLATFORM and name in _SCOPED and named - {scope}:
         raise CrossTenantWrite(f"an INSERT into {name} names tenant(s) {sorted(named)} "
                                f"in the scope of {scope}")
