@@ -93,14 +93,15 @@ def test_metrics_label_requests_by_route_template_never_by_raw_path(api: Any) ->
     after = _samples(api)
 
     route = "/v1/consumer/orders/{order_id}"
-    key = {"method": "GET", "route": route}
+    key = {"method": "GET", "route": route, "tenant": "lastmile:default"}
     assert (_value(after, "lastmile_http_requests_total", **key, status_class="2xx")
             - _value(before, "lastmile_http_requests_total", **key, status_class="2xx")) == 2
     assert (_value(after, "lastmile_http_requests_total", **key, status_class="4xx")
             - _value(before, "lastmile_http_requests_total", **key, status_class="4xx")) == 1
     assert (_value(after, "lastmile_http_request_duration_seconds_count", **key)
             - _value(before, "lastmile_http_request_duration_seconds_count", **key)) == 3
-    unmatched = {"method": "GET", "route": "<unmatched>", "status_class": "4xx"}
+    unmatched = {"method": "GET", "route": "<unmatched>", "status_class": "4xx",
+                 "tenant": "none"}
     assert (_value(after, "lastmile_http_requests_total", **unmatched)
             - _value(before, "lastmile_http_requests_total", **unmatched)) == 1
     labels = {v for (_, ls) in after for _, v in ls}
@@ -299,7 +300,8 @@ def test_an_unhandled_error_is_logged_with_the_request_id_and_counted_as_5xx(
                   if line["logger"] == "lastmile.access" and line["request_id"] == "req-500")
     assert (access["route"], access["status"]) == ("/obs-test/boom/{n}", 500)
     assert error["trace_id"] == access["trace_id"]
-    key = {"method": "GET", "route": "/obs-test/boom/{n}", "status_class": "5xx"}
+    key = {"method": "GET", "route": "/obs-test/boom/{n}", "status_class": "5xx",
+           "tenant": "none"}
     assert (_value(_samples(api), "lastmile_http_requests_total", **key)
             - _value(before, "lastmile_http_requests_total", **key)) == 1
 

@@ -18,8 +18,15 @@ from lastmile.adapters.idempotency.memory import MemoryIdempotencyCache
 from lastmile.adapters.idempotency.redis_cache import RedisIdempotencyCache
 from lastmile.app import queries
 from lastmile.app.auth import Principal
-from lastmile.app.idempotency import CachedAnswer, CacheUnavailable, IdempotencyCache, once
+from lastmile.app.idempotency import (
+    CachedAnswer,
+    CacheUnavailable,
+    IdempotencyCache,
+    once,
+    tenant_scope,
+)
 from lastmile.app.ordering import LineRequest, OrderRequest, place_order, request_hash
+from lastmile.app.tenancy import acting_as
 from lastmile.bootstrap import Container, build
 from lastmile.core.errors import Conflict, InvalidInput
 from lastmile.core.geo import Point
@@ -151,12 +158,29 @@ def test_a_failed_first_request_lets_its_duplicate_run_itself(cache):
 
 
 def test_an_answer_for_another_request_or_a_gone_resource_goes_to_the_database(cache):
-    cache.complete("s", "k", ANSWER, ttl_s=60)
+    cache.complete(tenant_scope("s"), "k", ANSWER, ttl_s=60)
     other = once(cache, scope="s", key="k", request_hash="not-h1", create=lambda: "db",
                  resource_of=str, replay=lambda rid: pytest.fail("replayed another request"))
     gone = once(cache, scope="s", key="k", request_hash="h1", create=lambda: "db",
                 resource_of=str, replay=lambda rid: None)
     assert (other, gone) == ("db", "db")
+
+
+def test_two_tenants_with_the_same_scope_and_key_never_share_an_answer_or_a_marker(cache):
+    """Issue 9: cache entries are per tenant, even where the scope string is the same."""
+    with acting_as("acme:live"):
+        first = once(cache, scope="s", key="k", request_hash="h", create=lambda: "res_acme",
+                     resource_of=str, replay=lambda rid: rid)
+        held = cache.claim(tenant_scope("s2"), "k", ttl_s=30)  # acme's request in flight
+        assert held is not None
+    with acting_as("bravo:live"):
+        second = once(cache, scope="s", key="k", request_hash="h", create=lambda: "res_bravo",
+                      resource_of=str, replay=lambda rid: pytest.fail(f"replayed {rid}"))
+        assert cache.claim(tenant_scope("s2"), "k", ttl_s=30) is not None  # not acme's
+    with acting_as("acme:live"):
+        again = once(cache, scope="s", key="k", request_hash="h", create=lambda: "db",
+                     resource_of=str, replay=lambda rid: rid)
+    assert (first, second, again) == ("res_acme", "res_bravo", "res_acme")
 
 
 def test_an_unreachable_cache_leaves_the_database_to_decide():
@@ -243,8 +267,9 @@ def test_one_key_placed_at_once_through_two_processes_makes_one_order(two_proces
         placed[0].order.id]
     cached = b.services.idempotency_cache
     assert cached is not None
-    assert cached.wait(f"order:{req.consumer_id}", "twice", timeout_s=1) == CachedAnswer(
-        request_hash=request_hash(req), resource_id=placed[0].order.id)
+    assert cached.wait(tenant_scope(f"order:{req.consumer_id}"), "twice", timeout_s=1) == (
+        CachedAnswer(
+            request_hash=request_hash(req), resource_id=placed[0].order.id))
     # the same key with another body: still refused, by the database, through either process
     other = OrderRequest(consumer_id=req.consumer_id, merchant_id=req.merchant_id,
                          lines=(LineRequest(item_id=menu[0].id, quantity=2),),

@@ -72,3 +72,25 @@ def test_forgetting_a_subject_keeps_the_other_subjects_keys():
     cache.put("b", cou_2, now=0.0, generation=0)
     cache.forget_subject("courier", "cou_1")
     assert cache.get("a", now=1.0) is None and cache.get("b", now=1.0) == cou_2
+
+
+def test_a_cached_key_keeps_its_own_tenant_whoever_it_acted_for(platform):
+    """Issue 9: the cache holds the key's own principal (its tenant, its acts_for); acting
+    for another tenant by header is decided per request and never stored."""
+    from lastmile.app.auth import issue_api_key
+    from lastmile.app.tenancy import acting_as
+    from lastmile.app.tenants import create_tenant
+
+    p = platform
+    create_tenant(p.services, "acme:live")
+    with acting_as("acme:live"):
+        key = issue_api_key(p.services, role="ops", subject_id="ops-1",
+                            acts_for=("doortest:*",))[1]
+    plain = p.key("ops", "ops-1")  # the same subject id in the default tenant
+    acting = authenticate(p.services, key).as_tenant("doortest:probe")
+    assert acting.tenant == "doortest:probe"
+    cached = cached_principal(p.services, key)
+    assert cached is not None and cached.tenant == "acme:live"
+    assert cached.as_tenant(None).tenant == "acme:live"
+    assert authenticate(p.services, plain).tenant == "lastmile:default"
+    assert cached_principal(p.services, plain).tenant == "lastmile:default"  # type: ignore[union-attr]

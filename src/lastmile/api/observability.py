@@ -5,6 +5,10 @@ buffer streamed responses, and it also sees WebSockets). Added last in ``create_
 is the outermost of the app's middlewares, so its duration covers theirs and a request a
 later middleware refuses (a 429 from load shedding) is still counted, traced and logged.
 
+Each request is labelled with the tenant it ran as (``app.tenancy.edge_record``: the edge
+enters it inside the app): the ``tenant`` metric label (bounded, ``metrics.TenantLabels``),
+the server span's ``lastmile.tenant`` attribute and the access line's ``tenant`` field.
+
 Labels and span names use the route *template* (``/v1/orders/{order_id}``), never the raw
 path: the label set stays bounded, and paths that are credentials (``/track/{token}``)
 never reach a metric, a span or a log line.
@@ -17,6 +21,7 @@ Deployments keep it off the public edge (the proxy routes ``/v1``, ``/track``, `
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -29,12 +34,15 @@ from opentelemetry import trace
 from opentelemetry.propagate import extract
 from opentelemetry.trace import SpanKind
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import WebSocketRoute, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lastmile.adapters.telemetry import metrics
 from lastmile.adapters.telemetry.logs import request_id_var
-from lastmile.adapters.telemetry.tracing import server_span_error, tracer
+from lastmile.adapters.telemetry.tracing import TENANT_ATTRIBUTE, server_span_error, tracer
+from lastmile.app.tenancy import edge_record
+from lastmile.app.tenants import list_tenants
 
 access_log = logging.getLogger("lastmile.access")
 REQUEST_ID_HEADER = "x-request-id"
@@ -95,11 +103,27 @@ class Observability:
     def __init__(self, app: ASGIApp):
         self.app = app
         self._templates: RouteTemplates | None = None
+        self._tenants: metrics.TenantLabels | None = None
 
     def _route(self, scope: Scope) -> str:
         if self._templates is None:  # the routes are all in place once requests come
             self._templates = RouteTemplates(scope.get("app"))
         return route_template(scope, self._templates)
+
+    async def _tenant_labels(self, scope: Scope) -> metrics.TenantLabels:
+        if self._tenants is None:
+            services = scope["app"].state.container.services
+            self._tenants = metrics.TenantLabels(
+                lambda: [t.id for t in list_tenants(services)])
+        now = time.monotonic()
+        if self._tenants.never_loaded:  # the first request waits for the list, off the loop
+            await run_in_threadpool(self._tenants.refresh, now)
+        elif self._tenants.due(now):
+            # Later re-reads go on in the background: a database that hangs (an outage)
+            # must not hold a request, least of all /healthz or /metrics.
+            self._tenants.refresh_started(now)
+            asyncio.get_running_loop().run_in_executor(None, self._tenants.refresh, now)
+        return self._tenants
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -113,6 +137,7 @@ class Observability:
         headers = _headers(scope)
         request_id = _request_id(headers)
         method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+        tenants = await self._tenant_labels(scope)
         rid_token = request_id_var.set(request_id)
         span = tracer().start_span(f"{method}", context=extract(headers), kind=SpanKind.SERVER,
                                    attributes={"http.request.method": method})
@@ -132,20 +157,24 @@ class Observability:
 
         escaped = True
         try:
-            await self.app(scope, receive, send_with_id)
+            with edge_record() as ran_as:
+                await self.app(scope, receive, send_with_id)
             escaped = False
         finally:
             duration_s = time.perf_counter() - started
             metrics.HTTP_IN_FLIGHT.dec()
             route = self._route(scope)
-            metrics.HTTP_REQUESTS.labels(method, route, f"{status // 100}xx").inc()
-            metrics.HTTP_DURATION.labels(method, route).observe(duration_s)
+            tenant = tenants.label(ran_as.tenant)
+            metrics.HTTP_REQUESTS.labels(method, route, f"{status // 100}xx", tenant).inc()
+            metrics.HTTP_DURATION.labels(method, route, tenant).observe(duration_s)
             span.update_name(f"{method} {route}")
             span.set_attribute("http.route", route)
+            if ran_as.tenant is not None:
+                span.set_attribute(TENANT_ATTRIBUTE, ran_as.tenant)
             server_span_error(span, status)
             access_log.info("%s %s %d", method, route, status, extra={
                 "method": method, "route": route, "status": status,
-                "duration_ms": round(duration_s * 1000, 3)})
+                "duration_ms": round(duration_s * 1000, 3), "tenant": ran_as.tenant})
             span.end()
             if not escaped:
                 otel_context.detach(ctx_token)
@@ -166,8 +195,10 @@ class Observability:
                 metrics.WEBSOCKETS.labels(route).inc()
             await send(message)
 
+        ran_as = None
         try:
-            await self.app(scope, receive, send_counted)
+            with edge_record() as ran_as:
+                await self.app(scope, receive, send_counted)
         finally:
             accepted = route is not None
             if route is not None:
@@ -177,6 +208,7 @@ class Observability:
             access_log.info("WEBSOCKET %s %s", route, "closed" if accepted else "refused",
                             extra={"method": "WEBSOCKET", "route": route,
                                    "accepted": accepted,
+                                   "tenant": ran_as.tenant if ran_as else None,
                                    "duration_ms": round((time.perf_counter() - started) * 1000,
                                                         3)})
             request_id_var.reset(rid_token)

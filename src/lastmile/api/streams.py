@@ -9,6 +9,10 @@ raises, so a slow or dead WebSocket client cannot block the bus or the outbox
 relay. The hub is a live (unnamed) bus subscriber: it holds no position, and an
 event it fails on is counted by the bus, never retried (see ``adapters.bus.outbox``).
 
+Each subscription belongs to one tenant (its caller's) and gets only that tenant's
+events (``event.tenant``), whatever its filter says: feeds match on ids that are unique
+across the deployment, and this check makes the rule hold for any filter.
+
 A full queue drops its *oldest* message and counts it: a live feed would rather
 show the latest position than every stale one. The connection reports drops to
 its client in a ``stream.dropped`` message before the next event it sends.
@@ -46,11 +50,12 @@ class Subscription:
     """One connection's bounded queue; fed from any thread, drained on its own loop."""
 
     def __init__(self, hub: StreamHub, match: Match, loop: asyncio.AbstractEventLoop,
-                 maxsize: int):
+                 maxsize: int, tenant: str):
         if maxsize < 1:
             raise ValueError(f"maxsize must be >= 1 (got {maxsize})")
         self._hub = hub
         self.match = match
+        self.tenant = tenant
         self._loop = loop
         self._queue: deque[Event] = deque()
         self._maxsize = maxsize
@@ -143,9 +148,11 @@ class StreamHub:
         for sub in subs:
             sub.close()
 
-    def open(self, match: Match, *, maxsize: int | None = None) -> Subscription:
-        """A subscription to events ``match`` accepts, woken on the calling loop."""
-        sub = Subscription(self, match, asyncio.get_running_loop(), maxsize or self.queue_size)
+    def open(self, match: Match, *, tenant: str, maxsize: int | None = None) -> Subscription:
+        """A subscription to the events of ``tenant`` that ``match`` accepts, woken on the
+        calling loop."""
+        sub = Subscription(self, match, asyncio.get_running_loop(), maxsize or self.queue_size,
+                           tenant)
         with self._lock:
             self._subs.add(sub)
         return sub
@@ -163,7 +170,7 @@ class StreamHub:
             subs = list(self._subs)
         for sub in subs:
             try:
-                if sub.match(event):
+                if event.tenant == sub.tenant and sub.match(event):
                     sub.offer(event)
             except Exception:  # one bad filter must not stall the relay for everyone
                 self.errors += 1

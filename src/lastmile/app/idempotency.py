@@ -10,6 +10,10 @@ and its unique key settles any race. The cache only spares work:
   in-flight marker (taken with SET NX and an expiry) and waits for its answer instead
   of pricing and writing a whole order only to be rolled back by the unique key.
 
+Cache entries are per tenant: ``once`` puts the current tenant in front of every scope, so
+two tenants sending the same key (on the same scope string) neither wait for each other's
+marker nor replay each other's answer, whatever the scope is made of.
+
 The cache is never required: when it is unreachable (``CacheUnavailable``) the request
 takes the database path alone, as it would with no cache, and the failure is logged.
 Whenever the cache cannot answer (no entry, a different request hash, an answer whose
@@ -26,6 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Protocol, TypeVar
+
+from lastmile.app.tenancy import current_tenant
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -81,12 +87,18 @@ def once(cache: IdempotencyCache | None, *, scope: str, key: str, request_hash: 
     """
     if cache is None:
         return create()
+    scope = tenant_scope(scope)
     try:
         return _cached_once(cache, scope=scope, key=key, request_hash=request_hash,
                             create=create, resource_of=resource_of, replay=replay)
     except CacheUnavailable as exc:
         log.warning("idempotency cache unavailable (%s): the database decides alone", exc)
     return create()
+
+
+def tenant_scope(scope: str) -> str:
+    """``scope`` in the current tenant's name space of the cache (``acme:live/order:con_1``)."""
+    return f"{current_tenant()}/{scope}"
 
 
 def _cached_once(cache: IdempotencyCache, *, scope: str, key: str, request_hash: str,

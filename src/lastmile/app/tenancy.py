@@ -30,6 +30,18 @@ PLATFORM = PLATFORM_TENANT
 _scope: ContextVar[str] = ContextVar("lastmile_tenant", default=DEFAULT_TENANT)
 
 
+class EdgeRecord:
+    """What tenant the edge entered for one request (None: none, e.g. no valid key)."""
+
+    __slots__ = ("tenant",)
+
+    def __init__(self) -> None:
+        self.tenant: str | None = None
+
+
+_edge: ContextVar[EdgeRecord | None] = ContextVar("lastmile_edge_record", default=None)
+
+
 def current_tenant() -> str:
     """The tenant this code runs for (``DEFAULT_TENANT`` when nothing set one)."""
     return _scope.get()
@@ -83,3 +95,20 @@ def enter(tenant: str) -> None:
     sets it once and the request ends with the task, so nothing needs resetting)."""
     _scope.set(tenant)
     otel_context.attach(baggage.set_baggage(BAGGAGE_KEY, tenant))
+    record = _edge.get()
+    if record is not None:
+        record.tenant = tenant
+
+
+@contextmanager
+def edge_record() -> Iterator[EdgeRecord]:
+    """Learn which tenant a request ran as, from outside it: the HTTP middleware that
+    labels metrics and writes the access line wraps the app, and the request may run in
+    tasks of its own (a deadline middleware's), whose context changes do not flow back
+    out; the record they share does (``enter`` fills it)."""
+    record = EdgeRecord()
+    token = _edge.set(record)
+    try:
+        yield record
+    finally:
+        _edge.reset(token)

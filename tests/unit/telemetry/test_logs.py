@@ -101,7 +101,8 @@ def test_text_format_has_the_same_fields_on_one_line(lines: io.StringIO) -> None
     finally:
         request_id_var.reset(token)
     (line,) = lines.getvalue().splitlines()
-    assert "INFO lastmile.access [request_id=req-9] GET /healthz 200 status=200" in line
+    assert ("INFO lastmile.access [request_id=req-9 tenant=lastmile:default] GET /healthz 200 "
+            "status=200") in line
 
 
 def test_formats_and_tracing_modes_are_checked_where_they_are_read() -> None:

@@ -25,7 +25,7 @@ from lastmile.adapters.telemetry.metrics import (
 SRC = str(Path(__file__).resolve().parents[3] / "src")
 WORKER = """
 from lastmile.adapters.telemetry import metrics as m
-m.HTTP_REQUESTS.labels("GET", "/v1/x/{id}", "2xx").inc(3)
+m.HTTP_REQUESTS.labels("GET", "/v1/x/{id}", "2xx", "acme:live").inc(3)
 m.HTTP_IN_FLIGHT.inc()
 """
 
@@ -55,7 +55,8 @@ def test_every_workers_counts_are_summed_and_a_dead_workers_gauge_leaves(
 
     exposition = Exposition(CollectorRegistry(), multiprocess_dir=str(folder))
     values = _values(exposition.render().decode())
-    labels = frozenset({"method": "GET", "route": "/v1/x/{id}", "status_class": "2xx"}.items())
+    labels = frozenset({"method": "GET", "route": "/v1/x/{id}", "status_class": "2xx",
+                        "tenant": "acme:live"}.items())
     assert values[("lastmile_http_requests_total", labels)] == 6
     assert values[("lastmile_http_requests_in_flight", frozenset())] == 2
 

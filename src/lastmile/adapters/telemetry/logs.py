@@ -2,7 +2,8 @@
 
 ``configure_logging(format)`` installs one handler on the root logger with two filters:
 ``RequestContext`` stamps each record with the current request id (a context variable the
-HTTP middleware sets) and trace/span ids, and ``RedactSecrets`` scrubs the finished
+HTTP middleware sets), trace/span ids and the tenant the code runs as
+(``app.tenancy.current_tenant``), and ``RedactSecrets`` scrubs the finished
 message, the traceback and the string extras. Redaction sits on the handler, in one place,
 so every logger (ours, uvicorn's, SQLAlchemy's) goes through it.
 """
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
 from lastmile.adapters.telemetry.tracing import current_ids
+from lastmile.app.tenancy import current_tenant
 
 LogFormat = Literal["json", "text"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("json", "text")
@@ -25,7 +27,7 @@ request_id_var: ContextVar[str | None] = ContextVar("lastmile_request_id", defau
 
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and is a field.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime", "request_id", "trace_id", "span_id"}
+    "message", "asctime", "request_id", "trace_id", "span_id", "tenant"}
 _MASK = "***"
 # Each pattern keeps group 1 (the name, the prefix) and masks the rest. Kept broad on
 # purpose: a masked non-secret costs a debugging minute, a leaked key costs a rotation.
@@ -61,9 +63,12 @@ def redact(text: str) -> str:
 
 
 class RequestContext(logging.Filter):
-    """Adds ``request_id``, ``trace_id`` and ``span_id`` (None outside a request/span)."""
+    """Adds ``request_id``, ``trace_id`` and ``span_id`` (None outside a request/span) and
+    ``tenant`` (the current one; the access line brings the tenant its request ran as)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if "tenant" not in vars(record):
+            record.tenant = current_tenant()
         if getattr(record, "request_id", None) is None:
             record.request_id = request_id_var.get()
         if getattr(record, "trace_id", None) is None:
@@ -105,6 +110,7 @@ class JsonFormatter(logging.Formatter):
             "request_id": getattr(record, "request_id", None),
             "trace_id": getattr(record, "trace_id", None),
             "span_id": getattr(record, "span_id", None),
+            "tenant": getattr(record, "tenant", None),
         }
         line.update(_fields(record))
         if record.exc_text:
@@ -117,7 +123,7 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         when = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S.%f")[:-3]
-        ids = " ".join(f"{k}={v}" for k in ("request_id", "trace_id")
+        ids = " ".join(f"{k}={v}" for k in ("request_id", "trace_id", "tenant")
                        if (v := getattr(record, k, None)))
         extras = " ".join(f"{k}={v}" for k, v in _fields(record).items())
         text = " ".join(p for p in (when, record.levelname, record.name,

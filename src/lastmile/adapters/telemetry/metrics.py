@@ -37,13 +37,24 @@ UNMATCHED = "<unmatched>"  # the route label of a path no route matches (bounded
 # scale-out issue sits on a bucket edge so its p99 is read off exactly.
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
+# The tenant label (issue 9) takes only tenants of the deployment: at most
+# MAX_TENANT_LABELS of them by id, OTHER_TENANT for any other value (a header naming a
+# tenant that does not exist, tenants past the cap), NO_TENANT for a request that never
+# ran as one (no valid key, /healthz, /metrics). Series per metric: methods x routes x
+# status classes x (tenants <= MAX_TENANT_LABELS + 2).
+MAX_TENANT_LABELS = 50
+OTHER_TENANT = "other"
+NO_TENANT = "none"
+TENANT_LABELS_TTL_S = 60.0  # how long the list of tenants is trusted before a re-read
+
 HTTP_REQUESTS = Counter(
-    "lastmile_http_requests", "HTTP requests answered, by route template and status class.",
-    ["method", "route", "status_class"])
+    "lastmile_http_requests",
+    "HTTP requests answered, by route template, status class and tenant.",
+    ["method", "route", "status_class", "tenant"])
 HTTP_DURATION = Histogram(
     "lastmile_http_request_duration_seconds",
-    "Time from the request to the end of its response, by route template.",
-    ["method", "route"], buckets=LATENCY_BUCKETS_S)
+    "Time from the request to the end of its response, by route template and tenant.",
+    ["method", "route", "tenant"], buckets=LATENCY_BUCKETS_S)
 HTTP_IN_FLIGHT = Gauge("lastmile_http_requests_in_flight", "HTTP requests being served now.",
                        multiprocess_mode="livesum")
 WEBSOCKETS = Gauge("lastmile_websocket_connections", "Open WebSocket connections, by route.",
@@ -69,6 +80,46 @@ def count_relay(counts: Mapping[str, int]) -> None:
 
 class Clock(Protocol):
     def now(self) -> float: ...
+
+
+class TenantLabels:
+    """The tenant label of a metric, bounded: a tenant that exists keeps its id (up to
+    ``limit`` of them, by id), anything else is ``OTHER_TENANT``, no tenant ``NO_TENANT``.
+
+    ``label`` does no I/O; ``load`` (the deployment's tenant ids) runs in ``refresh``,
+    which the caller runs off the event loop when ``due``. A failed load keeps the last
+    list (metrics must answer while the database is down).
+    """
+
+    def __init__(self, load: Callable[[], Iterable[str]], *, limit: int = MAX_TENANT_LABELS,
+                 ttl_s: float = TENANT_LABELS_TTL_S):
+        self._load, self._limit, self._ttl_s = load, limit, ttl_s
+        self._known: frozenset[str] = frozenset()
+        self._loaded_at: float | None = None
+
+    @property
+    def never_loaded(self) -> bool:
+        return self._loaded_at is None
+
+    def due(self, now: float) -> bool:
+        return self._loaded_at is None or not 0 <= now - self._loaded_at < self._ttl_s
+
+    def refresh_started(self, now: float) -> None:
+        """A refresh of ``now`` is under way (in the background): not due meanwhile."""
+        self._loaded_at = now
+
+    def refresh(self, now: float) -> None:
+        self._loaded_at = now  # also on failure: one try per TTL, never one per request
+        try:
+            self._known = frozenset(sorted(self._load())[:self._limit])
+        except Exception as exc:  # any failure to read only costs labels until the next try
+            log.warning("tenant labels not refreshed (%s); keeping %d known tenants",
+                        exc, len(self._known))
+
+    def label(self, tenant: str | None) -> str:
+        if tenant is None:
+            return NO_TENANT
+        return tenant if tenant in self._known else OTHER_TENANT
 
 
 class EventLagCollector(Collector):

@@ -38,6 +38,7 @@ from lastmile.app.events import Event
 TracingMode = Literal["off", "console", "memory"]
 TRACING_MODES: tuple[TracingMode, ...] = ("off", "console", "memory")
 INSTRUMENTATION = "lastmile"
+TENANT_ATTRIBUTE = "lastmile.tenant"  # on server and consumer spans: the tenant it ran as
 
 
 class _Holder:
@@ -113,7 +114,7 @@ def consumer_span(consumer: str, event: Event) -> Iterator[Span]:
     recorded in. An exception is recorded on the span and raised again."""
     attributes = {"messaging.consumer.group.name": consumer, "messaging.message.id":
                   event.event_id, "lastmile.event.type": event.type,
-                  "lastmile.region_id": event.region_id}
+                  "lastmile.region_id": event.region_id, TENANT_ATTRIBUTE: event.tenant}
     with tracer().start_as_current_span(
             f"{event.type} process", context=_parent(event.headers), kind=SpanKind.CONSUMER,
             attributes=attributes, record_exception=True, set_status_on_exception=True) as span:

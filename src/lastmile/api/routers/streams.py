@@ -176,13 +176,13 @@ async def region_stream(ws: WebSocket, region_id: str, key: str | None = None) -
     opened = await _open(ws, key, "ops")
     if opened is None:
         return
-    _, subprotocol, svc, hub = opened
+    who, subprotocol, svc, hub = opened
     try:
         await run_in_threadpool(queries.live_counts, svc, region_id)
     except NotFound as exc:
         await _refuse(ws, NOT_FOUND, exc.message, subprotocol)
         return
-    sub = hub.open(region_feed(region_id))
+    sub = hub.open(region_feed(region_id), tenant=who.tenant)
     await ws.accept(subprotocol=subprotocol)
     await ws.send_json({"type": "stream.hello", "region_id": region_id,
                         "queue_size": hub.queue_size})
@@ -262,7 +262,7 @@ async def order_stream(ws: WebSocket, order_id: str, key: str | None = None) -> 
         return
     who, subprotocol, svc, hub = opened
     # Subscribe before reading the order: a change in between arrives twice, never not at all.
-    sub = hub.open(order_feed(order_id))
+    sub = hub.open(order_feed(order_id), tenant=who.tenant)
     try:
         order = await run_in_threadpool(lambda: queries.get_order(svc, order_id, who=who))
     except DomainError:
@@ -311,7 +311,7 @@ async def courier_stream(ws: WebSocket, key: str | None = None) -> None:
 
     # Subscribe before reading: an offer made in between arrives (maybe twice), never lost.
     feed = CourierFeed(who.subject_id, ())
-    sub = hub.open(feed)
+    sub = hub.open(feed, tenant=who.tenant)
     held, offer = await run_in_threadpool(load)
     feed.hold(held)
     await ws.accept(subprotocol=subprotocol)
