@@ -325,7 +325,10 @@ class Journey:
             "proof_required": {"photo": True}})
         self.ids.update(drive_order_id=d["order_id"], delivery_id=d["delivery_id"],
                         external_delivery_id=external)
-        step.detail = f"{external} -> order {d['order_id']} {d['status']}"
+        # The parcel is ready now (the business says so, as the merchant app would): the
+        # dispatcher then offers it at once instead of timing the courier to its estimate.
+        ready = self._call("POST", f"/v1/merchant/orders/{d['order_id']}/ready", key=m.key)
+        step.detail = f"{external} -> order {d['order_id']} {ready['status']}"
 
     def drive_dispatch(self, step: Step) -> None:
         order_id = self.ids["drive_order_id"]
