@@ -7,7 +7,7 @@ second tenant's work too, and everything they write stays in the tenant it belon
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
@@ -28,23 +28,12 @@ from lastmile.core.dispatch import DispatchPolicy, PolicyKind
 from lastmile.core.geo import Point
 from lastmile.core.orders import SYSTEM, Actor, ActorKind, Order
 from lastmile.core.tenancy import DEFAULT_TENANT
-from lastmile.sim.seed import SeedSummary, seed_demo, tenant_region_id
+from lastmile.sim.seed import seed_demo, tenant_region_id
+from tenant_worlds import World
 
 ACME = "acme:city"
 DROP = Point(lat=37.445, lng=-122.15)
 GREEDY = DispatchPolicy(kind=PolicyKind.GREEDY)
-
-
-@dataclass
-class World:
-    """One tenant's seed, seen from a test."""
-
-    tenant: str
-    seed: SeedSummary
-
-    @property
-    def region_id(self) -> str:
-        return self.seed.region.id
 
 
 def _worlds(platform) -> list[World]:
