@@ -182,3 +182,18 @@ def reversal(posted: Posted, *, key: str, memo: str = "") -> Transaction:
                        order_id=t.order_id, memo=memo or f"reverses {posted.id} ({t.key})",
                        postings=tuple(Posting(account=p.account, amount_minor=-p.amount_minor,
                                               currency=p.currency) for p in t.postings))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatementLine:
+    """One posting of an account with its transaction, as a statement lists it."""
+
+    transaction_id: str
+    key: str
+    kind: TxnKind
+    order_id: str | None
+    account: str
+    currency: str
+    amount_minor: int
+    created_at: float
+    memo: str = ""
