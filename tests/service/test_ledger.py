@@ -168,3 +168,23 @@ def test_ledger_check_exits_0_when_balanced_and_1_when_a_posting_is_forged(sqlit
                              "WHERE id = (SELECT MIN(id) FROM ledger_postings)"))
     forged = CliRunner().invoke(app, ["ledger", "check", *args])
     assert forged.exit_code == 1 and "NOT balanced" in forged.output
+
+
+def test_drive_deliveries_post_the_delivery_fee_and_tip_and_keep_it_balanced(platform):
+    from drive_helpers import a_request, to_dropoff
+    from lastmile.app import drive
+    from lastmile.core.delivery.proof import GivenProof
+
+    install_ledger(platform.container)
+    svc = platform.services
+    view = drive.create_delivery(svc, a_request(platform))
+    courier = to_dropoff(platform, view.order.id)
+    drive.courier_deliver(svc, view.order.id, given=GivenProof(photo_ref="p.jpg"), actor=courier)
+    _drain(platform)
+    report = ledger.check(svc)
+    assert report.ok and report.orders_checked == 1, report.problems
+    prices = view.order.prices
+    assert ledger.balance(svc, "processor_clearing") == {"USD": prices.total.amount_minor}
+    assert ledger.balance(svc, f"courier_payable:{courier.id}") == {
+        "USD": -(prices.tip.amount_minor + prices.delivery_fee.amount_minor)}
+    assert ledger.balance(svc, "platform_revenue") == {"USD": 0}  # the fee went to the courier
