@@ -172,6 +172,7 @@ def test_ledger_check_exits_0_when_balanced_and_1_when_a_posting_is_forged(sqlit
 
 def test_drive_deliveries_post_the_delivery_fee_and_tip_and_keep_it_balanced(platform):
     from drive_helpers import a_request, to_dropoff
+
     from lastmile.app import drive
     from lastmile.core.delivery.proof import GivenProof
 

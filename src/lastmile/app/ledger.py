@@ -49,6 +49,28 @@ def post(uow: UnitOfWork, services: Services, txn: Transaction | None) -> Posted
     return posted if uow.ledger.add(posted) else None
 
 
+def post_all(uow: UnitOfWork, services: Services, txns: list[Transaction]) -> list[Posted]:
+    """``post`` each of ``txns``; the ones stored now (a key posted before is skipped)."""
+    return [p for p in (post(uow, services, t) for t in txns) if p is not None]
+
+
+def post_authorisation(uow: UnitOfWork, services: Services, order: Order) -> list[Posted]:
+    """The order's authorisation hold (payments call it with the processor's approval)."""
+    return post_all(uow, services, transactions_for("order.placed", order))
+
+
+def post_delivery(uow: UnitOfWork, services: Services, order: Order,
+                  policy: LedgerPolicy = DEFAULT_POLICY) -> list[Posted]:
+    """A delivered order's hold release, capture and courier pay."""
+    return post_all(uow, services, transactions_for("order.delivered", order, policy))
+
+
+def post_cancellation(uow: UnitOfWork, services: Services, order: Order,
+                      policy: LedgerPolicy = DEFAULT_POLICY) -> list[Posted]:
+    """A cancelled order's hold release, cancellation charge and courier pay."""
+    return post_all(uow, services, transactions_for("order.cancelled", order, policy))
+
+
 def transactions_for(event_type: str, order: Order,
                      policy: LedgerPolicy = DEFAULT_POLICY) -> list[Transaction]:
     """The transactions an order event posts (placed: the hold; delivered: release, capture,
@@ -77,7 +99,7 @@ def on_event(event: Event, uow: UnitOfWork, services: Services,
     txns = transactions_for(event.type, order, policy)
     if event.type != "order.placed":
         txns = transactions_for("order.placed", order, policy) + txns
-    return sum(post(uow, services, t) is not None for t in txns)
+    return len(post_all(uow, services, txns))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
