@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from lastmile.app.context import Services
 from lastmile.app.events import Event
-from lastmile.app.every_tenant import for_each_tenant
 from lastmile.app.ports import UnitOfWork
 from lastmile.core.errors import InvalidInput, NotFound
 from lastmile.core.ledger import orders as lo
@@ -193,9 +192,4 @@ def check(services: Services) -> LedgerReport:
         stored = uow.ledger.balances()
         orders: dict[str, Order] = {o.id: o for o in uow.orders.list(limit=_ALL_ORDERS)}
     return audit(rows, stored, orders)
-
-
-def check_every_tenant(services: Services) -> dict[str, LedgerReport]:
-    """``check`` for every tenant at work, each as itself."""
-    return for_each_tenant(services, lambda: check(services))
 
