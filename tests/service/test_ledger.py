@@ -3,6 +3,7 @@ SQLite and PostgreSQL, in a dollar tenant and a yen tenant; redelivery posts onc
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
@@ -189,3 +190,31 @@ def test_drive_deliveries_post_the_delivery_fee_and_tip_and_keep_it_balanced(pla
     assert ledger.balance(svc, f"courier_payable:{courier.id}") == {
         "USD": -(prices.tip.amount_minor + prices.delivery_fee.amount_minor)}
     assert ledger.balance(svc, "platform_revenue") == {"USD": 0}  # the fee went to the courier
+
+
+def test_two_relays_posting_the_same_fact_at_once_post_it_once(platform):
+    import threading
+
+    from lastmile.core.ledger import orders as lo
+
+    if platform.container.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has one writer: two units of work never overlap")
+    svc = platform.services
+    order = _place(platform, platform.seed, 0, 0)
+    hold = lo.authorisation(order)
+    barrier, stored = threading.Barrier(2), []
+
+    def post_once() -> None:
+        with svc.uow() as uow:
+            barrier.wait(timeout=10)
+            stored.append(ledger.post(uow, svc, hold) is not None)
+            uow.commit()
+
+    threads = [threading.Thread(target=post_once) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(stored) == [False, True]
+    with svc.uow(read_only=True) as uow:
+        assert len(uow.ledger.rows()) == 2  # one transaction of two postings
