@@ -74,6 +74,12 @@ def test_windows_are_read_in_the_local_day_of_the_policy():
     assert ("rush", 100) in components(order_lines(local, an_order(delivered_at=NOON + 600)))
 
 
+def test_a_local_minute_given_by_the_caller_wins_over_the_offset():
+    # the region's zone says 12:00 local although the epoch second is 09:00 UTC
+    lines = order_lines(POLICY, an_order(local_minute=12 * 60))
+    assert "rush" in [ln.component for ln in lines]
+
+
 def test_tips_pass_through_in_full_and_do_not_count_towards_the_guarantee():
     shift = ShiftWork(shift_id="shf_1", courier_id="cou_1", active_s=3_600,
                       orders=(an_order(tip_minor=1_000),))

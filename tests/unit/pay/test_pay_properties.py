@@ -10,6 +10,7 @@ from lastmile.core.pay import (
     ShiftWork,
     TimeWindow,
     guarantee_for,
+    minute_of,
     order_lines,
     statement,
 )
@@ -50,6 +51,7 @@ orders = st.builds(
     distance_m=st.integers(0, 30_000),
     duration_s=st.integers(0, 7_200),
     tip_minor=st.integers(0, 5_000),
+    local_minute=st.none() | st.integers(0, 1_439),
 )
 
 shifts = st.builds(ShiftWork, shift_id=st.just("shf"), courier_id=st.just("cou"),
@@ -80,7 +82,7 @@ def test_tips_pass_through_in_full(policy, shift):
 @given(policies, orders)
 def test_the_rush_multiplier_applies_only_inside_a_window(policy, order):
     lines = order_lines(policy, order)
-    minute = policy.minute_of_day(order.delivered_at)
+    minute = minute_of(policy, order)
     inside = any(w.contains(minute) for w in policy.rush_windows)
     rush = [ln for ln in lines if ln.component == "rush"]
     if not inside:

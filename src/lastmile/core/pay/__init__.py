@@ -8,13 +8,21 @@ from lastmile.core.pay.pipeline import (
     PayStatement,
     ShiftWork,
     guarantee_for,
+    minute_of,
     order_lines,
     statement,
 )
-from lastmile.core.pay.policy import BoostWindow, PayPolicy, TimeWindow, policy_from_mapping
+from lastmile.core.pay.policy import (
+    DEFAULT_POLICY,
+    BoostWindow,
+    PayPolicy,
+    TimeWindow,
+    policy_from_mapping,
+)
 
 __all__ = [
     "COMPONENTS",
+    "DEFAULT_POLICY",
     "ORDER_PIPELINE",
     "BoostWindow",
     "DeliveredOrder",
@@ -24,6 +32,7 @@ __all__ = [
     "ShiftWork",
     "TimeWindow",
     "guarantee_for",
+    "minute_of",
     "order_lines",
     "policy_from_mapping",
     "statement",

@@ -44,8 +44,15 @@ class DeliveredOrder:
     distance_m: int = 0
     duration_s: int = 0
     tip_minor: int = 0
+    # The drop-off's minute of the local day when the caller knows the zone (the region's
+    # time zone, daylight saving included); None: the policy's ``utc_offset_min``.
+    local_minute: int | None = None
 
     def __post_init__(self) -> None:
+        if self.local_minute is not None and not 0 <= self.local_minute < 1_440:
+            raise InvalidInput("invalid_delivered_order",
+                               f"local_minute must be in 0..1439 (got {self.local_minute!r}) "
+                               f"for order {self.order_id}", field="local_minute")
         for name in ("distance_m", "duration_s", "tip_minor"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -117,6 +124,13 @@ def share(rate_minor: int, numerator: int, denominator: int, currency: str) -> M
 Step = Callable[[PayPolicy, DeliveredOrder, tuple[PayLine, ...]], tuple[PayLine, ...]]
 
 
+def minute_of(policy: PayPolicy, order: DeliveredOrder) -> int:
+    """The drop-off's minute of the local day, which the rush and boost windows read."""
+    if order.local_minute is not None:
+        return order.local_minute
+    return policy.minute_of_day(order.delivered_at)
+
+
 def _fmt(policy: PayPolicy, amount_minor: int) -> str:
     return str(policy.money(amount_minor))
 
@@ -160,7 +174,7 @@ def rush_multiplier(policy: PayPolicy, order: DeliveredOrder, lines: tuple[PayLi
     """Multiply what the order earned so far by ``rush_multiplier`` inside a rush window."""
     if policy.multiplier == 1:
         return lines
-    minute = policy.minute_of_day(order.delivered_at)
+    minute = minute_of(policy, order)
     window = next((w for w in policy.rush_windows if w.contains(minute)), None)
     if window is None:
         return lines
@@ -174,7 +188,7 @@ def rush_multiplier(policy: PayPolicy, order: DeliveredOrder, lines: tuple[PayLi
 
 def boosts(policy: PayPolicy, order: DeliveredOrder, lines: tuple[PayLine, ...]
            ) -> tuple[PayLine, ...]:
-    minute = policy.minute_of_day(order.delivered_at)
+    minute = minute_of(policy, order)
     extra = tuple(
         PayLine(order_id=order.order_id, component="boost", amount=policy.money(b.amount_minor),
                 reason=f"{b.reason} ({b.window.label()})")

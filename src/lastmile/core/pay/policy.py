@@ -188,3 +188,17 @@ def _boost_from(value: object) -> BoostWindow:
                    sorted(unknown))
     return BoostWindow(start_min=value["start_min"], end_min=value["end_min"],
                        amount_minor=value["amount_minor"], reason=value.get("reason", "boost"))
+
+
+# The deployment's default (LASTMILE_PAY_POLICY overrides it, docs/pay.md): 3.00 an order,
+# 0.60 a km and 0.15 a minute of the trip, x1.5 at lunch and dinner, 18.00 an active hour
+# guaranteed (the flat hourly figure the simulator's KPIs used before the pay engine).
+DEFAULT_POLICY = PayPolicy(
+    base_per_order_minor=300,
+    per_km_minor=60,
+    per_minute_minor=15,
+    rush_multiplier="1.5",
+    rush_windows=(TimeWindow(start_min=11 * 60 + 30, end_min=13 * 60 + 30),
+                  TimeWindow(start_min=17 * 60 + 30, end_min=20 * 60 + 30)),
+    guarantee_per_hour_minor=1_800,
+)
