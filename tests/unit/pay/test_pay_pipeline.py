@@ -1,5 +1,7 @@
 """The courier pay pipeline (core.pay): literal inputs, amounts computed by hand."""
 
+from decimal import Decimal
+
 import pytest
 
 from lastmile.core.errors import InvalidInput
@@ -151,6 +153,7 @@ def test_a_policy_from_settings_data():
                              "boosts": [{"start_min": 0, "end_min": 60, "amount_minor": 100}]})
     assert p.rush_windows == (TimeWindow(start_min=690, end_min=810),)
     assert p.boosts[0].reason == "boost"
+    assert policy_from_mapping({"rush_multiplier": 1.5}).multiplier == Decimal("1.5")
 
 
 def test_a_negative_tip_or_active_time_is_refused():

@@ -13,6 +13,7 @@ Every rule broken raises ``InvalidInput`` (422) whose field is the path of the v
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -146,11 +147,10 @@ def _decimal(text: object) -> Decimal | None:
 def policy_from_mapping(raw: dict[str, object], *, base: PayPolicy | None = None) -> PayPolicy:
     """A policy from plain data (settings, JSON): ``base`` with the keys of ``raw`` replaced.
 
-    Windows are ``[[start_min, end_min], ...]``; boosts ``[{"start_min", "end_min",
+    ``rush_multiplier`` may be a JSON number or a decimal string. Windows are
+    ``[[start_min, end_min], ...]``; boosts ``[{"start_min", "end_min",
     "amount_minor", "reason"}, ...]``. An unknown key is refused, naming it.
     """
-    import dataclasses
-
     fields = {f.name for f in dataclasses.fields(PayPolicy)}
     changes: dict[str, object] = {}
     for key, value in raw.items():
@@ -160,6 +160,9 @@ def policy_from_mapping(raw: dict[str, object], *, base: PayPolicy | None = None
             changes[key] = tuple(_window_from(v) for v in _list(key, value))
         elif key == "boosts":
             changes[key] = tuple(_boost_from(v) for v in _list(key, value))
+        elif key == "rush_multiplier" and isinstance(value, int | float) \
+                and not isinstance(value, bool):
+            changes[key] = str(value)  # JSON's 1.5 is the decimal "1.5"
         else:
             changes[key] = value
     return dataclasses.replace(base or PayPolicy(), **changes)  # type: ignore[arg-type]
