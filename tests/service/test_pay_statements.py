@@ -122,3 +122,16 @@ def test_statement_requests_are_checked(platform, client):
     unknown = client.get("/v1/courier/shifts/shf_nope/statement",
                          headers=_h(platform, "courier", cid))
     assert unknown.status_code == 404
+
+
+def test_the_tenants_pay_overrides_apply_to_its_statements(platform, client):
+    from lastmile.app import tenants
+
+    tenants.configure(platform.container.services,
+                      {"pay": {"base_per_order_minor": 1_000, "guarantee_per_hour_minor": 0}})
+    cid = platform.seed.courier_ids[0]
+    shift_id, _ = _one_hour_shift(platform, cid)
+    s = client.get(f"/v1/courier/shifts/{shift_id}/statement",
+                   headers=_h(platform, "courier", cid)).json()
+    # (10.00 + 1.00) x 2 = 22.00 earned, no guarantee, the 2.50 tip: 24.50
+    assert (s["earnings_minor"], s["top_up_minor"], s["total_minor"]) == (2_200, 0, 2_450)

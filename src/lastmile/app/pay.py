@@ -7,7 +7,8 @@ delivered orders (orders table) whose drop-off falls inside the shift. The pay p
 for the shift still running: the statement so far); per order the trip is merchant to
 drop-off as the crow flies and picked-up to delivered; the tip is the order's tip; the
 rush and boost windows are read in the region's time zone. The policy is the
-deployment's (``Services.pay``, ``LASTMILE_PAY_POLICY``) in the region's currency.
+deployment's (``Services.pay``, ``LASTMILE_PAY_POLICY``) with the current tenant's
+``pay`` overrides (tenant config), in the region's currency.
 
 Nothing here writes: ``shift_statement`` returns a value that the ledger can post later.
 Only Restaurant deliveries (orders) are paid here; Drive deliveries are not yet.
@@ -26,6 +27,7 @@ from lastmile.app.aggregates import load_courier
 from lastmile.app.context import Services
 from lastmile.app.events import Event
 from lastmile.app.ports import UnitOfWork
+from lastmile.app.tenants import config_of, tenant_in
 from lastmile.core.errors import Forbidden, InvalidInput, NotFound
 from lastmile.core.geo import haversine_m
 from lastmile.core.model import Courier
@@ -113,7 +115,8 @@ def _statements(uow: UnitOfWork, services: Services, courier: Courier,
     region = uow.regions.get(courier.region_id)
     if region is None:
         raise NotFound("region_not_found", f"no region {courier.region_id}", field="region_id")
-    policy = region_policy(services.pay, region.currency)
+    policy = region_policy(config_of(tenant_in(uow, services)).pay_policy(services.pay),
+                           region.currency)
     orders = uow.orders.list(courier_id=courier.id, statuses=[OrderStatus.DELIVERED],
                              limit=MAX_SHIFT_ORDERS)
     now = services.clock.now()
