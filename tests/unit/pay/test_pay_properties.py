@@ -100,3 +100,30 @@ def test_every_line_is_explained_and_not_negative(policy, order):
     for ln in order_lines(policy, order):
         assert ln.order_id == order.order_id and ln.reason and ln.amount.amount_minor > 0
         assert ln.amount.currency == policy.currency
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2_000, 2_000) | st.floats(allow_nan=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner,
+                                                                 max_size=3),
+    max_leaves=8)
+keys = st.sampled_from(["currency", "base_per_order_minor", "per_km_minor", "rush_multiplier",
+                        "rush_windows", "boosts", "guarantee_per_hour_minor", "utc_offset_min",
+                        "tips"])
+boost_like = st.fixed_dictionaries({"start_min": json_values, "end_min": json_values,
+                                    "amount_minor": json_values},
+                                   optional={"reason": json_values})
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(keys, json_values | st.lists(boost_like, max_size=2), max_size=4))
+def test_any_json_is_a_policy_or_an_invalid_input_naming_a_pay_field(raw):
+    from lastmile.core.errors import InvalidInput
+    from lastmile.core.pay import policy_from_mapping
+
+    try:
+        policy_from_mapping(raw)
+    except InvalidInput as err:
+        assert err.field is not None and err.field.startswith("pay.")
+        assert err.message.startswith(err.field.removeprefix("pay."))

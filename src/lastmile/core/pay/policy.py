@@ -74,7 +74,7 @@ class BoostWindow:
     def __post_init__(self) -> None:
         _window("boosts", self.start_min, self.end_min)
         _rate("boosts.amount_minor", self.amount_minor)
-        if not self.reason.strip() or len(self.reason) > 100:
+        if not isinstance(self.reason, str) or not self.reason.strip() or len(self.reason) > 100:
             raise _bad("boosts.reason", "1..100 characters", self.reason)
 
     @property
@@ -101,6 +101,8 @@ class PayPolicy:
     utc_offset_min: int = 0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.currency, str):
+            raise _bad("currency", "a 3-letter ISO 4217 code", self.currency)
         try:
             Money.zero(self.currency)
         except InvalidInput as exc:
