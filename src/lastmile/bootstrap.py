@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ from lastmile.app.idempotency import IdempotencyCache
 from lastmile.app.live import LiveStore
 from lastmile.app.ports import Clock, DeadLetter, IdSource, UnitOfWork
 from lastmile.app.tracking import MemoryTrackStates, Tracking, TrackStates
+from lastmile.core.errors import InvalidInput
+from lastmile.core.pay import DEFAULT_POLICY, PayPolicy, policy_from_mapping
 from lastmile.profiles import check_profile, pool_size
 from lastmile.settings import Settings
 
@@ -182,6 +185,7 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
         rng=rng or random.SystemRandom(), signing_key=signing_key(settings),
         webhooks_allow_private=settings.webhooks_allow_private,
         idempotency_cache=_idempotency_cache(settings),
+        pay=pay_policy(settings),
     )
     bus = _bus(settings)
     live, states = _live_state(settings)
@@ -190,6 +194,21 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
                      tracking=tracking, dispatch_interval_s=dispatch_interval_s,
                      breakers=Breakers(fail_max=settings.breaker_fail_max,
                                        reset_s=settings.breaker_reset_s))
+
+
+def pay_policy(settings: Settings) -> PayPolicy:
+    """The deployment's courier pay: ``DEFAULT_POLICY`` with LASTMILE_PAY_POLICY's keys."""
+    if not settings.pay_policy:
+        return DEFAULT_POLICY
+    try:
+        raw = json.loads(settings.pay_policy)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput("invalid_pay_policy", f"LASTMILE_PAY_POLICY must be a JSON object "
+                           f"({exc.msg})", field="LASTMILE_PAY_POLICY") from exc
+    if not isinstance(raw, dict):
+        raise InvalidInput("invalid_pay_policy", "LASTMILE_PAY_POLICY must be a JSON object "
+                           f"(got {type(raw).__name__})", field="LASTMILE_PAY_POLICY")
+    return policy_from_mapping(raw, base=DEFAULT_POLICY)
 
 
 def _bus(settings: Settings) -> InProcessBus | JetStreamBus:

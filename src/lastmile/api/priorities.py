@@ -64,6 +64,7 @@ ROUTE_PRIORITIES: dict[tuple[str, str], Priority] = {
     ("POST", "/v1/courier/orders/{order_id}/pickup"): C,
     ("POST", "/v1/courier/orders/{order_id}/deliver"): C,
     ("POST", "/v1/courier/orders/{order_id}/unassign"): C,
+    ("GET", "/v1/courier/shifts/{shift_id}/statement"): B,  # a report, not the work itself
     # ops
     ("GET", "/v1/ops/regions"): B,
     ("POST", "/v1/ops/regions"): C,
@@ -72,6 +73,7 @@ ROUTE_PRIORITIES: dict[tuple[str, str], Priority] = {
     ("GET", "/v1/ops/regions/{region_id}/couriers/nearest"): B,
     ("POST", "/v1/ops/devices/{device_id}/ban"): C,
     ("POST", "/v1/ops/couriers/{courier_id}/ban"): C,
+    ("GET", "/v1/ops/couriers/{courier_id}/statements"): B,
     ("GET", "/v1/ops/tracking/stats"): B,
     ("GET", "/v1/ops/orders"): B,
     ("GET", "/v1/ops/orders/{order_id}"): N,

@@ -1,6 +1,6 @@
 """A tenant's configuration: what may differ per tenant, typed and validated (pure).
 
-Six keys (``CONFIG_KEYS``), each optional; a key not set means the deployment's default:
+Seven keys (``CONFIG_KEYS``), each optional; a key not set means the deployment's default:
 
 - ``currency``: the ISO 4217 code of the tenant's money. A region created without one
   gets it; a region in another currency is refused (``app.catalog.create_region``).
@@ -13,6 +13,8 @@ Six keys (``CONFIG_KEYS``), each optional; a key not set means the deployment's 
   phone, when given, is always unique within its tenant (the database's partial unique
   index on ``(tenant_id, phone)``), so ``phone_unique`` may only be true: a tenant cannot
   switch the index off, and accepting ``false`` would promise what the schema refuses.
+- ``pay``: overrides of ``core.pay.PayPolicy`` fields (courier pay, docs/pay.md), in
+  the format of ``LASTMILE_PAY_POLICY``, checked by the policy's own rules.
 - ``testkit`` (test tenants, ``app.testkit``): ``auto_accept``, the couriers whose offers
   are accepted by themselves.
 
@@ -25,6 +27,7 @@ removes a key.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -34,9 +37,10 @@ from urllib.parse import urlsplit
 
 from lastmile.core.dispatch.model import DispatchPolicy, PolicyKind
 from lastmile.core.errors import DomainError, InvalidInput
+from lastmile.core.pay.policy import PayPolicy, policy_from_mapping
 from lastmile.core.pricing import PricingPolicy
 
-CONFIG_KEYS = ("currency", "branding", "fees", "dispatch", "parties", "testkit")
+CONFIG_KEYS = ("currency", "branding", "fees", "dispatch", "parties", "testkit", "pay")
 MAX_AUTO_ACCEPT = 1_000  # couriers a test tenant may flag (app.testkit)
 ROOT = "config"
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -73,6 +77,12 @@ class TenantConfig:
     parties: Parties = field(default_factory=Parties)
     # Test tenants only (app.testkit): couriers whose offers are accepted by themselves.
     auto_accept: tuple[str, ...] = ()
+    # Courier pay overrides (core.pay), as canonical JSON: a value, hashable like the rest.
+    pay: str | None = None
+
+    def pay_policy(self, base: PayPolicy) -> PayPolicy:
+        """``base`` with the tenant's pay overrides (``base`` itself when there are none)."""
+        return policy_from_mapping(json.loads(self.pay), base=base) if self.pay else base
 
     def pricing(self, base: PricingPolicy) -> PricingPolicy:
         """``base`` with the tenant's fee overrides (``base`` itself when there are none)."""
@@ -103,6 +113,8 @@ class TenantConfig:
             out["parties"] = _fields(self.parties)
         if self.auto_accept:
             out["testkit"] = {"auto_accept": list(self.auto_accept)}
+        if self.pay:
+            out["pay"] = json.loads(self.pay)
         return out
 
 
@@ -125,6 +137,7 @@ def parse_tenant_config(raw: Mapping[str, Any] | None, *,
         dispatch=_overrides(data.get("dispatch"), DispatchPolicy, f"{ROOT}.dispatch"),
         parties=_parties(data.get("parties")),
         auto_accept=_testkit(data.get("testkit")),
+        pay=_pay(data.get("pay")),
     )
     _apply(lambda: config.pricing(pricing or PricingPolicy()), f"{ROOT}.fees")
     _apply(lambda: config.dispatch_policy(dispatch or DispatchPolicy()), f"{ROOT}.dispatch")
@@ -271,6 +284,19 @@ def _testkit(value: Any) -> tuple[str, ...]:
         raise _bad(f"{path}.auto_accept",
                    f"must list at most {MAX_AUTO_ACCEPT} couriers (got {len(ids)})")
     return tuple(ids)
+
+
+def _pay(value: Any) -> str | None:
+    """Pay overrides, checked by ``PayPolicy``'s rules (field ``config.pay.<name>``)."""
+    if value is None:
+        return None
+    data = _object(value, f"{ROOT}.pay")
+    try:
+        policy_from_mapping(dict(data))
+    except InvalidInput as exc:
+        raise InvalidInput(exc.code, f"{ROOT}.pay.{exc.message}",
+                           field=f"{ROOT}.{exc.field}") from exc
+    return json.dumps(data, sort_keys=True) if data else None
 
 
 def _parties(value: Any) -> Parties:
