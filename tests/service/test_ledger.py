@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from lastmile.adapters.bus.outbox import IdempotentHandler, relay_once
-from lastmile.app import fulfilment, ledger, offers, queries
+from lastmile.app import fulfilment, ledger, offers, pay, queries, shifts
 from lastmile.app.tenancy import acting_as
 from lastmile.app.tenants import create_tenant
 from lastmile.bootstrap import install_ledger
@@ -186,10 +186,37 @@ def test_drive_deliveries_post_the_delivery_fee_and_tip_and_keep_it_balanced(pla
     report = ledger.check(svc)
     assert report.ok and report.orders_checked == 1, report.problems
     prices = view.order.prices
+    with svc.uow(read_only=True) as uow:  # the pay pipeline's amount for the trip, tip aside
+        trip = pay.trip_pay(uow, svc, uow.orders.get(view.order.id))
+    assert trip is not None and trip.amount_minor > 0
     assert ledger.balance(svc, "processor_clearing") == {"USD": prices.total.amount_minor}
     assert ledger.balance(svc, f"courier_payable:{courier.id}") == {
-        "USD": -(prices.tip.amount_minor + prices.delivery_fee.amount_minor)}
-    assert ledger.balance(svc, "platform_revenue") == {"USD": 0}  # the fee went to the courier
+        "USD": -(prices.tip.amount_minor + trip.amount_minor)}
+    assert ledger.balance(svc, "platform_revenue") == {
+        "USD": trip.amount_minor - prices.delivery_fee.amount_minor}  # the fee less the pay
+
+
+def test_a_shift_below_its_guarantee_is_topped_up_once_when_it_ends(platform):
+    """The pay statement's guarantee top-up is posted when the shift ends (its event), once,
+    and the ledger still balances; the courier's account then holds the statement's total."""
+    install_ledger(platform.container)
+    svc = platform.services
+    done = _place(platform, platform.seed, 0, 300)
+    courier = _to_pickup(platform, done, platform.seed.courier_ids[0])
+    fulfilment.pick_up(svc, done.id, actor=courier)
+    fulfilment.courier_arrive(svc, done.id, actor=courier)
+    fulfilment.deliver(svc, done.id, proof=DeliveryProof(note="door"), actor=courier)
+    platform.clock.advance(3 * 3600)  # three hours on shift for one order: below the minimum
+    shift_id = queries.get_courier(svc, courier.id).shift_id
+    shifts.end_shift(svc, courier.id, actor=courier, live=platform.container.live)
+    _drain(platform)
+    _drain(platform)  # a second pass finds nothing new to post
+    statement = pay.shift_statement(svc, shift_id, actor=courier).statement
+    assert statement.top_up.amount_minor > 0
+    assert ledger.balance(svc, f"courier_payable:{courier.id}") == {
+        "USD": -statement.total.amount_minor}
+    report = ledger.check(svc)
+    assert report.ok, report.problems
 
 
 def test_two_relays_posting_the_same_fact_at_once_post_it_once(platform):

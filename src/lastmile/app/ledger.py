@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lastmile.app import pay
 from lastmile.app.context import Services
 from lastmile.app.events import Event
 from lastmile.app.ports import UnitOfWork
@@ -34,7 +35,8 @@ from lastmile.core.money import Money
 from lastmile.core.orders import Order, OrderStatus
 
 SUBSCRIBER = "ledger"
-POSTING_EVENTS = frozenset({"order.placed", "order.delivered", "order.cancelled"})
+POSTING_EVENTS = frozenset({"order.placed", "order.delivered", "order.cancelled",
+                            "courier.shift_ended"})
 MAX_STATEMENT = 1_000
 _ALL_ORDERS = 10_000_000  # the audit reads every order of the tenant
 
@@ -70,15 +72,15 @@ def post_cancellation(uow: UnitOfWork, services: Services, order: Order,
     return post_all(uow, services, transactions_for("order.cancelled", order, policy))
 
 
-def transactions_for(event_type: str, order: Order,
-                     policy: LedgerPolicy = DEFAULT_POLICY) -> list[Transaction]:
+def transactions_for(event_type: str, order: Order, policy: LedgerPolicy = DEFAULT_POLICY,
+                     *, trip: Money | None = None) -> list[Transaction]:
     """The transactions an order event posts (placed: the hold; delivered: release, capture,
     courier pay; cancelled: release, what it charges, courier pay when owed)."""
     if event_type == "order.placed":
         hold = lo.authorisation(order)
         return [] if hold is None else [hold]
     if event_type == "order.delivered" and order.status is OrderStatus.DELIVERED:
-        return lo.order_delivered(order, policy)
+        return lo.order_delivered(order, policy, trip=trip)
     if event_type == "order.cancelled" and order.status is OrderStatus.CANCELLED:
         return lo.order_cancelled(order, policy)
     return []
@@ -90,15 +92,29 @@ def on_event(event: Event, uow: UnitOfWork, services: Services,
     ``event`` means for its order; returns how many transactions were stored."""
     if event.type not in POSTING_EVENTS:
         return 0
+    if event.type == "courier.shift_ended":
+        return _post_top_up(event, uow, services)
     order = uow.orders.get(event.subject_id)
     if order is None:
         return 0
     # Placed always holds first: a cancellation relayed before its placement still finds
     # the hold to release (the key keeps the later placement event from holding again).
-    txns = transactions_for(event.type, order, policy)
+    txns = transactions_for(event.type, order, policy, trip=pay.trip_pay(uow, services, order))
     if event.type != "order.placed":
         txns = transactions_for("order.placed", order, policy) + txns
     return len(post_all(uow, services, txns))
+
+
+def _post_top_up(event: Event, uow: UnitOfWork, services: Services) -> int:
+    """An ended shift's guarantee top-up (its pay statement's last line), when owed."""
+    shift_id = event.data.get("shift_id")
+    if not isinstance(shift_id, str):
+        return 0
+    done = pay.shift_top_up(uow, services, event.subject_id, shift_id)
+    if done is None or not done.top_up.amount_minor:
+        return 0
+    posted = post(uow, services, lo.guarantee_top_up(event.subject_id, shift_id, done.top_up))
+    return 0 if posted is None else 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

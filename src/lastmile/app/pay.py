@@ -31,8 +31,10 @@ from lastmile.app.tenants import config_of, tenant_in
 from lastmile.core.errors import Forbidden, InvalidInput, NotFound
 from lastmile.core.geo import haversine_m
 from lastmile.core.model import Courier
+from lastmile.core.money import Money, total
 from lastmile.core.orders import Actor, ActorKind, Order, OrderStatus
 from lastmile.core.pay import DeliveredOrder, PayPolicy, PayStatement, ShiftWork, statement
+from lastmile.core.pay.pipeline import order_lines
 
 MAX_STATEMENTS = 50
 MAX_SHIFT_ORDERS = 5_000  # delivered orders read per courier (newest first)
@@ -142,6 +144,33 @@ def shift_statement(services: Services, shift_id: str, *, actor: Actor,
             raise NotFound("shift_not_found", f"no shift {shift_id} for courier {courier_id}",
                            field="shift_id")
         return _statements(uow, services, courier, spans)[0]
+
+
+def trip_pay(uow: UnitOfWork, services: Services, order: Order) -> Money | None:
+    """The pipeline's pay for a delivered order's trip, tip excluded (the capture credits
+    the tip to the courier): what the ledger posts as courier pay. None when the order is
+    not a delivered one or its region is gone."""
+    if order.status is not OrderStatus.DELIVERED or order.delivered_at is None:
+        return None
+    region = uow.regions.get(order.region_id)
+    if region is None:
+        return None
+    policy = region_policy(config_of(tenant_in(uow, services)).pay_policy(services.pay),
+                           region.currency)
+    lines = order_lines(policy, paid_order(order, _zone(region.time_zone)))
+    return total([ln.amount for ln in lines if ln.component != "tip"], region.currency)
+
+
+def shift_top_up(uow: UnitOfWork, services: Services, courier_id: str,
+                 shift_id: str) -> PayStatement | None:
+    """The statement of an ended shift (for its guarantee top-up), or None when the courier
+    or the shift is not found in this tenant."""
+    courier = uow.couriers.get(courier_id)
+    if courier is None:
+        return None
+    spans = [s for s in shift_spans(courier.id, uow.events.for_subject(courier.id))
+             if s.shift_id == shift_id and s.ended_at is not None]
+    return _statements(uow, services, courier, spans)[0].statement if spans else None
 
 
 def courier_statements(services: Services, courier_id: str, *, limit: int = 10

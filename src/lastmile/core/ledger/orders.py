@@ -109,15 +109,33 @@ def trip_pay(order: Order, policy: LedgerPolicy = DEFAULT_POLICY) -> Money:
     return order.prices.delivery_fee.basis_points(policy.courier_pay_bp)
 
 
-def order_delivered(order: Order, policy: LedgerPolicy = DEFAULT_POLICY) -> list[Transaction]:
-    """Hold release, capture and the courier's pay of a delivered order."""
+def order_delivered(order: Order, policy: LedgerPolicy = DEFAULT_POLICY, *,
+                    trip: Money | None = None) -> list[Transaction]:
+    """Hold release, capture and the courier's pay of a delivered order: ``trip``, the pay
+    pipeline's amount for the trip without the tip (``app.pay.trip_pay``), or the policy's
+    share of the delivery fee when none is given."""
     if order.status is not OrderStatus.DELIVERED:
         raise InvalidInput("not_delivered", f"order {order.id} is {order.status.value}, not "
                            "delivered", field="order")
     found = [hold_release(order), capture(order, policy)]
     if order.courier_id is not None:
-        found.append(courier_pay(order, order.courier_id, trip_pay(order, policy)))
+        found.append(courier_pay(order, order.courier_id,
+                                 trip if trip is not None else trip_pay(order, policy)))
     return [t for t in found if t is not None]
+
+
+def guarantee_top_up(courier_id: str, shift_id: str, amount: Money) -> Transaction | None:
+    """What the platform adds so a shift earns its guaranteed minimum per active hour (the
+    pay statement's ``guarantee_top_up`` line): platform revenue to the courier, once per
+    shift (None when nothing was owed)."""
+    if amount.amount_minor < 0:
+        raise InvalidInput("invalid_amount", f"a guarantee top-up must be >= 0 (got "
+                           f"{amount.amount_minor}) for shift {shift_id}", field="top_up")
+    return transaction(key=f"{shift_id}:guarantee_top_up", kind=TxnKind.COURIER_PAY,
+                       currency=amount.currency,
+                       lines=[(account(A.PLATFORM_REVENUE), amount),
+                              (account(A.COURIER_PAYABLE, courier_id), -amount)],
+                       memo=f"guaranteed minimum for shift {shift_id}")
 
 
 def order_cancelled(order: Order, policy: LedgerPolicy = DEFAULT_POLICY) -> list[Transaction]:
