@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.engine import Engine
 
@@ -22,6 +22,7 @@ from lastmile.adapters.live.memory import MemoryLiveStore
 from lastmile.adapters.loop import LoopWorker
 from lastmile.adapters.notify.channels import LogChannel
 from lastmile.adapters.outages import redis_client
+from lastmile.adapters.payments.builtin import BuiltinProcessor
 from lastmile.adapters.region_leases import LeaseKeeper, new_worker_id
 from lastmile.adapters.secret_key import signing_key
 from lastmile.adapters.webhooks.http import HttpTransport
@@ -33,7 +34,8 @@ from lastmile.app.events import Event
 from lastmile.app.housekeeping import run_housekeeping
 from lastmile.app.idempotency import IdempotencyCache
 from lastmile.app.live import LiveStore
-from lastmile.app.ports import Clock, DeadLetter, IdSource
+from lastmile.app.ports import Clock, DeadLetter, IdSource, PaymentProcessor
+from lastmile.app.sandbox import require_live_money
 from lastmile.app.tracking import MemoryTrackStates, Tracking, TrackStates
 from lastmile.profiles import check_profile, pool_size
 from lastmile.settings import Settings
@@ -162,6 +164,7 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
         webhooks_allow_private=settings.webhooks_allow_private,
         idempotency_cache=_idempotency_cache(settings),
     )
+    services = _with_payments(services, settings)
     bus = _bus(settings)
     live, states = _live_state(settings)
     tracking = Tracking(services=services, live=live, states=states, publisher=bus)
@@ -169,6 +172,22 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
                      tracking=tracking, dispatch_interval_s=dispatch_interval_s,
                      breakers=Breakers(fail_max=settings.breaker_fail_max,
                                        reset_s=settings.breaker_reset_s))
+
+
+def _with_payments(services: Services, settings: Settings) -> Services:
+    """The built-in processor (always: test tenants' and the embedded default) and, with
+    LASTMILE_PAYMENTS=stripe, Stripe for live tenants (docs/payments.md)."""
+    builtin = BuiltinProcessor(uow=services.uow, now=services.clock.now)
+    live: PaymentProcessor = builtin
+    if settings.payments == "stripe":
+        from lastmile.adapters.payments.stripe_processor import StripeProcessor
+
+        if not settings.stripe_api_key:
+            raise ValueError("LASTMILE_PAYMENTS=stripe needs LASTMILE_STRIPE_API_KEY")
+        live = StripeProcessor(api_key=settings.stripe_api_key,
+                               api_base=settings.stripe_api_base,
+                               guard=lambda what: require_live_money(services, what=what))
+    return replace(services, payments=live, sandbox_payments=builtin)
 
 
 def _bus(settings: Settings) -> InProcessBus | JetStreamBus:

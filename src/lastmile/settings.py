@@ -56,6 +56,12 @@ class Settings:
     tracing: str = "off"
     log_format: str = "json"
     log_level: str = "info"  # LASTMILE_LOG_LEVEL; warning drops the per-request access lines
+    # LASTMILE_PAYMENTS: the payment processor (docs/payments.md): "builtin" (embedded,
+    # approves by default) or "stripe" (needs the API key; test tenants stay on builtin).
+    payments: str = "builtin"
+    stripe_api_key: str | None = field(default=None, repr=False)
+    stripe_webhook_secret: str | None = field(default=None, repr=False)
+    stripe_api_base: str | None = None  # tests: a local server answering as Stripe's API
 
     @staticmethod
     def from_env(env: dict[str, str] | None = None) -> Settings:
@@ -79,6 +85,10 @@ class Settings:
             log_level=_choice(e, "LASTMILE_LOG_LEVEL", ("debug", "info", "warning", "error"),
                               "info"),
             relay_lease_s=_number(e, "LASTMILE_RELAY_LEASE_S", float, None),
+            payments=_choice(e, "LASTMILE_PAYMENTS", ("builtin", "stripe"), "builtin"),
+            stripe_api_key=e.get("LASTMILE_STRIPE_API_KEY") or None,
+            stripe_webhook_secret=e.get("LASTMILE_STRIPE_WEBHOOK_SECRET") or None,
+            stripe_api_base=e.get("LASTMILE_STRIPE_API_BASE") or None,
         )
 
     def redacted_database_url(self) -> str:

@@ -19,13 +19,14 @@ from lastmile.core.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    PaymentDeclined,
     Unauthorized,
 )
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
 _STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409, Forbidden: 403, Unauthorized: 401,
-           DependencyUnavailable: 503}
+           DependencyUnavailable: 503, PaymentDeclined: 402}
 
 
 class Problem(BaseModel):
