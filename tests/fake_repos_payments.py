@@ -24,6 +24,9 @@ class MemPayments:
     def for_order(self, order_id: str) -> Payment | None:
         return next((p for p in self.t.rows() if p.order_id == order_id), None)
 
+    def for_processor_ref(self, processor_ref: str) -> Payment | None:
+        return next((p for p in self.t.rows() if p.processor_ref == processor_ref), None)
+
 
 class MemProcessorCalls:
     def __init__(self, db: Table[str, ProcessorCall]):

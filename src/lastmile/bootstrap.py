@@ -27,7 +27,7 @@ from lastmile.adapters.region_leases import LeaseKeeper, new_worker_id
 from lastmile.adapters.secret_key import signing_key
 from lastmile.adapters.webhooks.http import HttpTransport
 from lastmile.adapters.webhooks.worker import DriveWorkers, install_drive
-from lastmile.app import testkit_accept
+from lastmile.app import payments, testkit_accept
 from lastmile.app.context import Services
 from lastmile.app.dead_letters import subscriber_states
 from lastmile.app.events import Event
@@ -67,6 +67,7 @@ class Container:
         channels = {"log": BreakerChannel("log", LogChannel(), self.breakers)}
         install_drive(self, transport=transport, channels=channels).start()
         install_testkit(self)
+        install_payments(self)
         if self.relay is None:
             lease = self.settings.relay_lease_s
             policy = RelayPolicy() if lease is None else RelayPolicy(lease_s=lease)
@@ -150,6 +151,21 @@ def install_testkit(container: Container) -> None:
     container.extras["testkit"] = auto_accept
 
 
+def install_payments(container: Container) -> None:
+    """Capture on delivery and void on cancellation (``app.payments.on_order_event``),
+    as durable subscribers, once."""
+    if "payments" in container.extras:
+        return
+    services = container.services
+
+    def step(event: Event) -> None:
+        payments.on_order_event(services, event)
+
+    for event_type, name in (payments.ON_DELIVERED, payments.ON_CANCELLED):
+        container.bus.subscribe(event_type, step, durable=name)
+    container.extras["payments"] = step
+
+
 def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | None = None,
           rng: random.Random | None = None, run_migrations: bool = True,
           dispatch_interval_s: float | None = None) -> Container:
@@ -187,7 +203,12 @@ def _with_payments(services: Services, settings: Settings) -> Services:
         live = StripeProcessor(api_key=settings.stripe_api_key,
                                api_base=settings.stripe_api_base,
                                guard=lambda what: require_live_money(services, what=what))
-    return replace(services, payments=live, sandbox_payments=builtin)
+    notices = None
+    if settings.stripe_webhook_secret:
+        from lastmile.adapters.payments.stripe_processor import StripeWebhooks
+
+        notices = StripeWebhooks(secret=settings.stripe_webhook_secret)
+    return replace(services, payments=live, sandbox_payments=builtin, payment_notices=notices)
 
 
 def _bus(settings: Settings) -> InProcessBus | JetStreamBus:

@@ -15,19 +15,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from lastmile.app.context import Services
+from lastmile.app.events import Event
 from lastmile.app.ports import PaymentProcessor, UnitOfWork
 from lastmile.app.sandbox import is_sandboxed, require_live_money
+from lastmile.app.tenancy import acting_as
 from lastmile.core.errors import Conflict, NotFound, PaymentTimedOut
 from lastmile.core.money import Money
 from lastmile.core.payments import (
     Payment,
     PaymentOp,
     PaymentStatus,
+    ProcessorNotice,
     ProcessorResult,
     check_key,
     derived_key,
     reference_for,
 )
+from lastmile.core.tenancy import parse_tenant
 
 ATTEMPTS = 3  # one call and two retries with the same key after a time-out
 SANDBOX_PROCESSOR = "builtin"
@@ -176,3 +180,56 @@ def _applied(p: Payment, result: ProcessorResult, now: float) -> Payment:
                   else PaymentStatus.PARTIALLY_REFUNDED)
         return replace(p, status=status, refunded_minor=refunded, updated_at=now)
     return p
+
+
+# What a processor's notice may change: only a step the platform has not recorded yet
+# (e.g. a capture or cancel made in Stripe's dashboard); a notice never moves money.
+_NOTICE_MOVES = {
+    PaymentStatus.AUTHORISED: {PaymentStatus.CAPTURED, PaymentStatus.VOIDED},
+    PaymentStatus.CAPTURED: {PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED},
+    PaymentStatus.PARTIALLY_REFUNDED: {PaymentStatus.REFUNDED},
+}
+
+
+def apply_notice(services: Services, notice: ProcessorNotice) -> Payment | None:
+    """Bring the payment a verified webhook names up to the status it reports, in the
+    tenant it was made in. None: nothing to do (a type we ignore, a payment we do not
+    know, or a status we already have or passed)."""
+    if notice.status is None or notice.processor_ref is None or notice.tenant is None:
+        return None
+    with acting_as(parse_tenant(notice.tenant)), services.uow() as uow:
+        current = uow.payments.for_processor_ref(notice.processor_ref)
+        if current is None or notice.status not in _NOTICE_MOVES.get(current.status, set()):
+            return None
+        captured = (current.amount.amount_minor if notice.status is PaymentStatus.CAPTURED
+                    else current.captured_minor)
+        updated = replace(current, status=notice.status, captured_minor=captured,
+                          updated_at=services.clock.now())
+        uow.payments.save(updated)
+        uow.commit()
+        return updated
+
+
+# The platform's own steps, as durable bus subscribers (bootstrap installs them): a
+# capture or void that fails (a time-out past the retries) is retried by the relay with
+# the same derived key, so it still moves the money once.
+ON_DELIVERED = ("order.delivered", "payments-capture")  # (event type, subscriber)
+ON_CANCELLED = ("order.cancelled", "payments-void")
+
+
+def on_order_event(services: Services, event: Event) -> PaymentMoved | None:
+    """Capture on ``order.delivered``; void on ``order.cancelled`` while the money is
+    only held. Runs as the event's tenant; None: nothing to move (no payment, or already
+    past the step). What a late cancellation still charges is the ledger's rule (issue 10
+    item 3), not this hook's."""
+    if event.type == ON_DELIVERED[0]:
+        pay = payment_of(services, event.subject_id)
+        if pay is None or pay.status is not PaymentStatus.AUTHORISED:
+            return None
+        return capture_order(services, order_id=event.subject_id)
+    if event.type == ON_CANCELLED[0]:
+        pay = payment_of(services, event.subject_id)
+        if pay is None or pay.status is not PaymentStatus.AUTHORISED:
+            return None
+        return void_order(services, order_id=event.subject_id)
+    return None

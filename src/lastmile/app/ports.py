@@ -18,7 +18,7 @@ from lastmile.core.model import Consumer, Courier, Merchant, Region
 from lastmile.core.money import Money
 from lastmile.core.offers import Offer
 from lastmile.core.orders import Order, OrderStatus
-from lastmile.core.payments import Payment, ProcessorCall, ProcessorResult
+from lastmile.core.payments import Payment, ProcessorCall, ProcessorNotice, ProcessorResult
 from lastmile.core.sandbox import Capture
 from lastmile.core.tenancy import DEFAULT_TENANT, Tenant
 from lastmile.core.webhooks import Endpoint, Message
@@ -397,6 +397,14 @@ class PaymentRepo(Protocol):
     def add(self, p: Payment) -> None: ...
     def save(self, p: Payment) -> None: ...
     def for_order(self, order_id: str) -> Payment | None: ...
+    def for_processor_ref(self, processor_ref: str) -> Payment | None: ...
+
+
+class PaymentNotices(Protocol):
+    """A processor's webhooks: ``parse`` checks the signature (``Unauthorized`` when it
+    does not match) and says what happened."""
+
+    def parse(self, payload: bytes, signature: str | None) -> ProcessorNotice: ...
 
 
 class ProcessorCallRepo(Protocol):

@@ -153,3 +153,16 @@ class ProcessorCall:
     reference: str  # what the money is for: the placement or the order
     result: ProcessorResult
     created_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessorNotice:
+    """What a processor's signed webhook says about a payment: its event, the payment's
+    reference, the status it reached (None: a type we do not act on) and the tenant the
+    payment was made in (from the metadata the platform sent with it)."""
+
+    event_id: str
+    type: str
+    processor_ref: str | None
+    status: PaymentStatus | None
+    tenant: str | None

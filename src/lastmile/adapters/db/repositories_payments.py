@@ -51,6 +51,11 @@ class SqlPayments(_Repo):
         row = self._one(sa.select(t.payments).where(t.payments.c.order_id == order_id))
         return None if row is None else payment_from(row)
 
+    def for_processor_ref(self, processor_ref: str) -> Payment | None:
+        c = t.payments.c
+        row = self._one(sa.select(t.payments).where(c.processor_ref == processor_ref))
+        return None if row is None else payment_from(row)
+
 
 def call_row(call: ProcessorCall) -> Row:
     r = call.result

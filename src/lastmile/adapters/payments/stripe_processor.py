@@ -16,9 +16,21 @@ from typing import Any
 import stripe
 
 from lastmile.app.tenancy import current_tenant
-from lastmile.core.errors import Conflict, InvalidInput, PaymentDeclined, PaymentTimedOut
+from lastmile.core.errors import (
+    Conflict,
+    InvalidInput,
+    PaymentDeclined,
+    PaymentTimedOut,
+    Unauthorized,
+)
 from lastmile.core.money import Money
-from lastmile.core.payments import PaymentOp, PaymentStatus, ProcessorResult, check_key
+from lastmile.core.payments import (
+    PaymentOp,
+    PaymentStatus,
+    ProcessorNotice,
+    ProcessorResult,
+    check_key,
+)
 
 NAME = "stripe"
 DEFAULT_TIMEOUT_S = 20.0
@@ -118,3 +130,44 @@ def _result(pi: Any, op: PaymentOp, amount: Money) -> ProcessorResult:
                               reason=str(pi.status), processor_ref=pi.id)
     return ProcessorResult(processor=NAME, processor_ref=pi.id, operation=op, status=status,
                            amount=amount, replayed=_replayed(pi))
+
+
+class StripeWebhooks:
+    """Stripe's signed webhooks: ``stripe.Webhook.construct_event`` checks the
+    ``Stripe-Signature`` header (HMAC-SHA256 with the endpoint's secret, within
+    ``tolerance_s`` of the signed timestamp)."""
+
+    def __init__(self, *, secret: str, tolerance_s: int = 300):
+        self._secret = secret
+        self._tolerance_s = tolerance_s
+
+    def parse(self, payload: bytes, signature: str | None) -> ProcessorNotice:
+        try:
+            event = stripe.Webhook.construct_event(payload, signature, self._secret,
+                                                   tolerance=self._tolerance_s)
+        except stripe.SignatureVerificationError as exc:
+            raise Unauthorized("invalid_webhook_signature",
+                               f"the Stripe-Signature header does not sign this body: {exc}"
+                               ) from exc
+        except ValueError as exc:
+            raise InvalidInput("invalid_webhook_payload",
+                               f"the webhook body is not a Stripe event: {exc}") from exc
+        obj = event.data.object
+        kind = getattr(obj, "object", None)
+        ref = getattr(obj, "id", None) if kind == "payment_intent" else getattr(
+            obj, "payment_intent", None)
+        metadata = getattr(obj, "metadata", None) or {}
+        status = _NOTICE_STATUS.get(event.type)
+        if status is PaymentStatus.REFUNDED and not getattr(obj, "refunded", True):
+            status = PaymentStatus.PARTIALLY_REFUNDED  # charge.refunded fires on each refund
+        return ProcessorNotice(event_id=event.id, type=event.type, processor_ref=ref,
+                               status=status,
+                               tenant=metadata.get("tenant"))
+
+
+_NOTICE_STATUS = {
+    "payment_intent.amount_capturable_updated": PaymentStatus.AUTHORISED,
+    "payment_intent.succeeded": PaymentStatus.CAPTURED,
+    "payment_intent.canceled": PaymentStatus.VOIDED,
+    "charge.refunded": PaymentStatus.REFUNDED,
+}
