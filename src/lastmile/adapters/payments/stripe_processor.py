@@ -152,13 +152,12 @@ class StripeWebhooks:
         except ValueError as exc:
             raise InvalidInput("invalid_webhook_payload",
                                f"the webhook body is not a Stripe event: {exc}") from exc
-        obj = event.data.object
-        kind = getattr(obj, "object", None)
-        ref = getattr(obj, "id", None) if kind == "payment_intent" else getattr(
-            obj, "payment_intent", None)
-        metadata = getattr(obj, "metadata", None) or {}
+        obj: dict[str, Any] = event.data.object.to_dict()
+        ref = obj.get("id") if obj.get("object") == "payment_intent" else obj.get(
+            "payment_intent")
+        metadata = obj.get("metadata") or {}
         status = _NOTICE_STATUS.get(event.type)
-        if status is PaymentStatus.REFUNDED and not getattr(obj, "refunded", True):
+        if status is PaymentStatus.REFUNDED and not obj.get("refunded", True):
             status = PaymentStatus.PARTIALLY_REFUNDED  # charge.refunded fires on each refund
         return ProcessorNotice(event_id=event.id, type=event.type, processor_ref=ref,
                                status=status,
