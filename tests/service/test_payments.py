@@ -10,11 +10,14 @@ from dataclasses import replace
 
 import pytest
 
+from lastmile.adapters.bus.outbox import relay_once
 from lastmile.adapters.payments.builtin import BuiltinProcessor
-from lastmile.app import payments, queries
+from lastmile.app import fulfilment, payments, queries
 from lastmile.app.auth import Principal
+from lastmile.app.context import new_event
 from lastmile.app.ordering import LineRequest, OrderRequest, place_order
 from lastmile.app.tenancy import acting_as
+from lastmile.bootstrap import install_payments
 from lastmile.core.errors import (
     Conflict,
     Forbidden,
@@ -24,6 +27,7 @@ from lastmile.core.errors import (
 )
 from lastmile.core.geo import Point
 from lastmile.core.money import Money
+from lastmile.core.orders import Actor, ActorKind
 from lastmile.core.payments import DeclinePolicy, PaymentOp, PaymentStatus
 from tenant_helpers import TEST_TENANT, an_order_request, seed_test_tenant
 
@@ -243,3 +247,34 @@ def test_a_doubly_submitted_capture_takes_the_money_once(platform):
                 if c.result.operation is PaymentOp.CAPTURE]
     assert len(captures) == 1
     assert sum(1 for r in results if not r.result.replayed) == 1  # type: ignore[union-attr]
+
+
+def _relay(p) -> None:  # type: ignore[no-untyped-def]
+    """Subscribe the payment steps (once) and relay the outbox to them."""
+    install_payments(p.container)
+    while relay_once(p.services, p.container.bus) > 0:
+        pass
+
+
+def test_a_cancellation_before_capture_voids_the_hold_through_the_bus(platform):
+    svc = platform.services
+    order = place_order(svc, _request(platform), idempotency_key="k-1").order
+    fulfilment.cancel_order(svc, order.id, reason="changed my mind",
+                            actor=Actor(kind=ActorKind.CONSUMER, id=order.consumer_id))
+    _relay(platform)
+    pay = payments.payment_of(svc, order.id)
+    assert pay is not None and pay.status is PaymentStatus.VOIDED
+
+
+def test_delivery_captures_and_a_repeated_event_moves_nothing(platform):
+    svc = platform.services
+    order = place_order(svc, _request(platform), idempotency_key="k-1").order
+    delivered = (new_event(svc, type="order.delivered", region_id=order.region_id,
+                                  subject_id=order.id, actor_kind="courier", actor_id="c"))
+    moved = payments.on_order_event(svc, delivered)
+    assert moved is not None and moved.payment.status is PaymentStatus.CAPTURED
+    assert payments.on_order_event(svc, delivered) is None  # already captured
+    cancelled = replace(delivered, type="order.cancelled")
+    assert payments.on_order_event(svc, cancelled) is None  # captured money is not voided
+    pay = payments.payment_of(svc, order.id)
+    assert pay is not None and len(_calls(platform, pay.processor_ref)) == 2
