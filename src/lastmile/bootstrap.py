@@ -170,6 +170,8 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
           rng: random.Random | None = None, run_migrations: bool = True,
           dispatch_interval_s: float | None = None) -> Container:
     check_profile(settings)  # the scale profile never falls back to SQLite or memory
+    if settings.payments == "stripe" and not settings.stripe_api_key:
+        raise ValueError("LASTMILE_PAYMENTS=stripe needs LASTMILE_STRIPE_API_KEY")
     url = settings.database_url or sqlite_url(settings.data_dir)
     engine = make_engine(url, pool_size=pool_size(settings))
     if run_migrations:
@@ -198,8 +200,7 @@ def _with_payments(services: Services, settings: Settings) -> Services:
     if settings.payments == "stripe":
         from lastmile.adapters.payments.stripe_processor import StripeProcessor
 
-        if not settings.stripe_api_key:
-            raise ValueError("LASTMILE_PAYMENTS=stripe needs LASTMILE_STRIPE_API_KEY")
+        assert settings.stripe_api_key is not None  # build checked it first
         live = StripeProcessor(api_key=settings.stripe_api_key,
                                api_base=settings.stripe_api_base,
                                guard=lambda what: require_live_money(services, what=what))

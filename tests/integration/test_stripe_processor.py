@@ -220,3 +220,21 @@ def test_a_webhook_brings_a_payment_cancelled_in_stripes_dashboard_up_to_date(sq
         assert again.json()["updated"] is False
     after = payments.payment_of(p.services, order.id)
     assert after is not None and after.status is PaymentStatus.VOIDED
+
+
+def test_bootstrap_wires_stripe_for_live_tenants_and_the_builtin_one_for_test_tenants(tmp_path):
+    from lastmile.bootstrap import build
+    from lastmile.settings import Settings
+
+    settings = Settings(data_dir=tmp_path, payments="stripe", stripe_api_key=API_KEY,
+                        stripe_webhook_secret=SECRET, stripe_api_base="http://127.0.0.1:9")
+    container = build(settings)
+    try:
+        svc = container.services
+        assert svc.payments is not None and svc.payments.name == "stripe"
+        assert svc.sandbox_payments is not None and svc.sandbox_payments.name == "builtin"
+        assert isinstance(svc.payment_notices, StripeWebhooks)
+    finally:
+        container.close()
+    with pytest.raises(ValueError, match="LASTMILE_STRIPE_API_KEY"):
+        build(Settings(data_dir=tmp_path, payments="stripe"))
