@@ -20,8 +20,10 @@ from lastmile.app.tenancy import acting_as
 from lastmile.bootstrap import install_payments
 from lastmile.core.errors import (
     Conflict,
+    DependencyUnavailable,
     Forbidden,
     InvalidInput,
+    NotFound,
     PaymentDeclined,
     PaymentTimedOut,
 )
@@ -278,3 +280,34 @@ def test_delivery_captures_and_a_repeated_event_moves_nothing(platform):
     assert payments.on_order_event(svc, cancelled) is None  # captured money is not voided
     pay = payments.payment_of(svc, order.id)
     assert pay is not None and len(_calls(platform, pay.processor_ref)) == 2
+
+
+class _FailFirstWrite:
+    """The services' unit of work factory, whose first write unit finds the database down."""
+
+    def __init__(self, inner):  # type: ignore[no-untyped-def]
+        self.inner, self.failed = inner, False
+
+    def __call__(self, *, read_only: bool = False):  # type: ignore[no-untyped-def]
+        if not read_only and not self.failed:
+            self.failed = True
+            raise DependencyUnavailable("database", "the database is down (test)")
+        return self.inner(read_only=read_only)
+
+
+def test_a_placement_retried_after_its_order_failed_to_be_written_reuses_the_hold(platform):
+    svc = replace(platform.services, uow=_FailFirstWrite(platform.services.uow))
+    with pytest.raises(DependencyUnavailable):
+        place_order(svc, _request(platform), idempotency_key="k-1")
+    order = place_order(svc, _request(platform), idempotency_key="k-1").order
+    pay = payments.payment_of(svc, order.id)
+    assert pay is not None and pay.status is PaymentStatus.AUTHORISED
+    assert len(_calls(platform, pay.processor_ref)) == 1
+
+
+def test_an_unknown_consumer_is_refused_before_any_money_is_held(platform):
+    req = replace(_request(platform), consumer_id="con_nope")
+    with pytest.raises(NotFound, match="no consumer con_nope"):
+        place_order(platform.services, req, idempotency_key="k-1")
+    with platform.services.uow(read_only=True) as uow:
+        assert uow.processor_calls.get("place:order:con_nope:k-1") is None

@@ -197,8 +197,9 @@ def _cached(services: Services, order_id: str) -> Placed | None:
 def _place(services: Services, req: OrderRequest, scope: str, idempotency_key: str,
            digest: str) -> Placed:
     # The hold comes first, outside the order's transaction (a processor call never
-    # holds the database): a decline (402) leaves nothing behind; a retry of the same
-    # placement reuses the same key, so the same hold.
+    # holds the database): a decline (402) leaves nothing behind. A hold whose order then
+    # failed to be written is kept, not voided: the client's retry with the same key
+    # reuses it (a voided hold would come back as a replay), and an abandoned one expires.
     pay_key = f"place:{scope}:{idempotency_key}"
     held, priced = _authorise(services, req, scope, idempotency_key, pay_key)
     try:
@@ -218,11 +219,7 @@ def _place(services: Services, req: OrderRequest, scope: str, idempotency_key: s
     except Conflict as exc:
         lost = exc
         if exc.code not in ("idempotency_key_taken", "concurrent_update"):
-            _release(services, held, pay_key)
             raise
-    except Exception:
-        _release(services, held, pay_key)
-        raise
     with services.uow(read_only=True) as uow:
         replay = _replay(uow, scope, idempotency_key, digest)
     if replay is None and lost.code == "concurrent_update":
@@ -241,15 +238,12 @@ def _authorise(services: Services, req: OrderRequest, scope: str, idempotency_ke
     with services.uow(read_only=True) as uow:
         if uow.idempotency.get(scope, idempotency_key) is not None:
             return None, None  # a replay (or a reused key): the write unit answers it
+        if uow.consumers.get(req.consumer_id) is None:  # checked before money is held
+            raise NotFound("consumer_not_found", f"no consumer {req.consumer_id}")
         q = _quote(uow, services, req)[0]
     held = payments.authorise(services, amount=q.prices.total, reference=pay_key,
                               idempotency_key=pay_key, card_token=req.card_token)
     return held, q
-
-
-def _release(services: Services, held: ProcessorResult | None, key: str) -> None:
-    if held is not None and not held.replayed:
-        payments.release_quietly(services, held, key=key)
 
 
 def _new_order(uow: UnitOfWork, services: Services, req: OrderRequest, *,

@@ -96,16 +96,6 @@ def record_authorisation(uow: UnitOfWork, services: Services, *, order_id: str,
     return payment
 
 
-def release_quietly(services: Services, result: ProcessorResult, *, key: str) -> None:
-    """Void a hold whose order was never written (best effort; the hold expires anyway)."""
-    proc = processor(services, result.processor)
-    if proc is not None:
-        try:
-            proc.void(processor_ref=result.processor_ref, idempotency_key=f"{key}:void")
-        except Exception:  # noqa: BLE001 - the placement's own error is the one to raise
-            pass
-
-
 def payment_of(services: Services, order_id: str) -> Payment | None:
     with services.uow(read_only=True) as uow:
         return uow.payments.for_order(order_id)
