@@ -84,6 +84,9 @@ def _lines(merchant: Merchant, requests: tuple[LineRequest, ...]) -> tuple[Order
     return tuple(lines)
 
 
+Priced = tuple[Quote, Merchant, Region]  # a quote and what it was computed from
+
+
 def _load_merchant(uow: UnitOfWork, merchant_id: str) -> tuple[Merchant, Region]:
     merchant = uow.merchants.get(merchant_id)
     if merchant is None:
@@ -230,7 +233,7 @@ def _place(services: Services, req: OrderRequest, scope: str, idempotency_key: s
 
 
 def _authorise(services: Services, req: OrderRequest, scope: str, idempotency_key: str,
-               pay_key: str) -> tuple[ProcessorResult | None, Quote | None]:
+               pay_key: str) -> tuple[ProcessorResult | None, Priced | None]:
     """The hold for the order's total and the quote it was taken for (None, None: no
     processor, or a replay of a placed order)."""
     if services.payments is None and services.sandbox_payments is None:
@@ -240,21 +243,20 @@ def _authorise(services: Services, req: OrderRequest, scope: str, idempotency_ke
             return None, None  # a replay (or a reused key): the write unit answers it
         if uow.consumers.get(req.consumer_id) is None:  # checked before money is held
             raise NotFound("consumer_not_found", f"no consumer {req.consumer_id}")
-        q = _quote(uow, services, req)[0]
-    held = payments.authorise(services, amount=q.prices.total, reference=pay_key,
+        priced = _quote(uow, services, req)
+    held = payments.authorise(services, amount=priced[0].prices.total, reference=pay_key,
                               idempotency_key=pay_key, card_token=req.card_token)
-    return held, q
+    return held, priced
 
 
 def _new_order(uow: UnitOfWork, services: Services, req: OrderRequest, *,
-               priced: Quote | None = None) -> Order:
+               priced: Priced | None = None) -> Order:
     """Price and add the order with its ``order.placed`` event; the caller commits.
     ``priced``: the quote its payment was authorised for (the order keeps that price)."""
     consumer = uow.consumers.get(req.consumer_id)
     if consumer is None:
         raise NotFound("consumer_not_found", f"no consumer {req.consumer_id}")
-    q, merchant, region = _quote(uow, services, req)
-    q = priced or q
+    q, merchant, region = priced or _quote(uow, services, req)
     # Storage isolation already hides other tenants' rows; this is the second wall.
     same_world(Party(what="consumer", id=consumer.id, tenant=consumer.tenant),
                Party(what="merchant", id=merchant.id, tenant=merchant.tenant))
