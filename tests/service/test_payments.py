@@ -9,6 +9,7 @@ import threading
 from dataclasses import replace
 
 import pytest
+import sqlalchemy as sa
 
 from lastmile.adapters.bus.outbox import relay_once
 from lastmile.adapters.payments.builtin import BuiltinProcessor
@@ -200,6 +201,13 @@ def test_payments_of_one_tenant_are_invisible_to_another(platform):
         assert payments.payment_of(platform.services, order.id) is None
 
 
+def _processor_calls(p, operation: str) -> int:  # type: ignore[no-untyped-def]
+    """Every call of ``operation`` the built-in processor answered, in the whole table."""
+    with p.container.engine.connect() as conn:
+        return int(conn.execute(sa.text("select count(*) from processor_calls where "
+                                        "operation = :op"), {"op": operation}).scalar_one())
+
+
 def _together(n: int, work):  # type: ignore[no-untyped-def]
     """Run ``work(i)`` in ``n`` threads released at once; their results or errors."""
     barrier = threading.Barrier(n)
@@ -224,18 +232,17 @@ def test_a_doubly_submitted_placement_charges_once(platform):
     """Issue 10's "done when": the same payment submitted at once, twice (and more),
     gives one order, one payment record and one hold at the processor."""
     req = _request(platform)
-    results = _together(4, lambda i: place_order(platform.services, req,
-                                                 idempotency_key="double"))
+    # No shared idempotency cache (API processes on several hosts without Redis): every
+    # submission reaches the processor; the database and the processor's key decide.
+    svc = replace(platform.services, idempotency_cache=None)
+    results = _together(4, lambda i: place_order(svc, req, idempotency_key="double"))
     assert not [r for r in results if isinstance(r, Exception)], results
     assert len({r.order.id for r in results}) == 1  # type: ignore[union-attr]
     orders = queries.list_orders(platform.services, who=OPS, statuses=None)
     assert len(orders) == 1
     pay = payments.payment_of(platform.services, orders[0].id)
     assert pay is not None
-    with platform.services.uow(read_only=True) as uow:
-        holds = [c for c in uow.processor_calls.for_ref(pay.processor_ref)
-                 if c.result.operation is PaymentOp.AUTHORISE]
-    assert len(holds) == 1
+    assert _processor_calls(platform, "authorise") == 1  # under any reference
 
 
 def test_a_doubly_submitted_capture_takes_the_money_once(platform):
@@ -245,9 +252,7 @@ def test_a_doubly_submitted_capture_takes_the_money_once(platform):
     assert not [r for r in results if isinstance(r, Exception)], results
     pay = payments.payment_of(platform.services, order.id)
     assert pay is not None and pay.captured_minor == order.prices.total.amount_minor
-    captures = [c for c in _calls(platform, pay.processor_ref)
-                if c.result.operation is PaymentOp.CAPTURE]
-    assert len(captures) == 1
+    assert _processor_calls(platform, "capture") == 1
     assert sum(1 for r in results if not r.result.replayed) == 1  # type: ignore[union-attr]
 
 
