@@ -316,3 +316,21 @@ def test_an_unknown_consumer_is_refused_before_any_money_is_held(platform):
         place_order(platform.services, req, idempotency_key="k-1")
     with platform.services.uow(read_only=True) as uow:
         assert uow.processor_calls.get("place:order:con_nope:k-1") is None
+
+
+def test_a_capture_and_a_void_racing_under_different_keys_settle_the_hold_once(platform):
+    order = place_order(platform.services, _request(platform), idempotency_key="k-1").order
+    pay = payments.payment_of(platform.services, order.id)
+    assert pay is not None
+    proc = _builtin(platform)
+
+    def settle(i: int):  # type: ignore[no-untyped-def]
+        if i % 2:
+            return proc.void(processor_ref=pay.processor_ref, idempotency_key=f"v{i}")
+        return proc.capture(processor_ref=pay.processor_ref, amount=pay.amount,
+                            idempotency_key=f"c{i}")
+
+    results = _together(4, settle)
+    assert sum(1 for r in results if not isinstance(r, Exception)) == 1, results
+    assert all(isinstance(r, Conflict) for r in results if isinstance(r, Exception))
+    assert _processor_calls(platform, "capture") + _processor_calls(platform, "void") == 1

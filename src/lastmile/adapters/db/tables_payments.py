@@ -7,6 +7,8 @@ import sqlalchemy as sa
 
 from lastmile.adapters.db.tables import Epoch, metadata, tenant_column
 
+SETTLES = sa.text("operation in ('capture', 'void')")
+
 payments = sa.Table(
     "payments", metadata,
     tenant_column(),
@@ -39,4 +41,8 @@ processor_calls = sa.Table(
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("created_at", Epoch, nullable=False),
     sa.Index("ix_processor_calls_ref", "processor_ref", "created_at"),
+    # One settlement per hold: a capture and a void (or two captures) under different keys
+    # at once cannot both pass the state check; the second insert loses (409, retried).
+    sa.Index("uq_processor_calls_settled", "tenant_id", "processor_ref", unique=True,
+             sqlite_where=SETTLES, postgresql_where=SETTLES),
 )

@@ -62,9 +62,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_processor_calls_ref", "processor_calls",
                     ["processor_ref", "created_at"])
+    settles = sa.text("operation in ('capture', 'void')")
+    op.create_index("uq_processor_calls_settled", "processor_calls",
+                    ["tenant_id", "processor_ref"], unique=True,
+                    sqlite_where=settles, postgresql_where=settles)
 
 
 def downgrade() -> None:
+    op.drop_index("uq_processor_calls_settled", table_name="processor_calls")
     op.drop_index("ix_processor_calls_ref", table_name="processor_calls")
     op.drop_table("processor_calls")
     op.drop_table("payments")
