@@ -3,7 +3,8 @@ and refund it with an Idempotency-Key."""
 
 from __future__ import annotations
 
-from lastmile.app import payments
+from lastmile.app import fulfilment, ledger, offers, payments
+from lastmile.core.orders import SYSTEM, Actor, ActorKind, DeliveryProof
 
 
 def _body(api, **extra):  # type: ignore[no-untyped-def]
@@ -17,6 +18,31 @@ def _body(api, **extra):  # type: ignore[no-untyped-def]
 def _place(api, key="k-1", **extra):  # type: ignore[no-untyped-def]
     return api.client.post("/v1/consumer/orders", json=_body(api, **extra),
                            headers=api.h("consumer", **{"Idempotency-Key": key}))
+
+
+def _deliver(api, oid):  # type: ignore[no-untyped-def]
+    """Deliver the order, capture its payment and post it on the ledger (the subscribers'
+    work: this client runs without the background workers)."""
+    p = api.platform
+    svc, courier_id = p.services, p.seed.courier_ids[0]
+    merchant = Actor(kind=ActorKind.MERCHANT, id=p.seed.merchant_ids[0])
+    courier = Actor(kind=ActorKind.COURIER, id=courier_id)
+    fulfilment.confirm_order(svc, oid, prep_estimate_s=600, actor=merchant)
+    fulfilment.start_shift(svc, courier_id, device_id="phone-1",
+                           ends_at=p.clock.now() + 3600, actor=courier)
+    offer = offers.make_offer(svc, courier_id=courier_id, order_ids=(oid,), actor=SYSTEM)
+    offers.accept_offer(svc, offer.id, actor=courier)
+    fulfilment.mark_ready(svc, oid, actor=merchant)
+    fulfilment.courier_arrive(svc, oid, actor=courier)
+    fulfilment.pick_up(svc, oid, actor=courier)
+    fulfilment.courier_arrive(svc, oid, actor=courier)
+    fulfilment.deliver(svc, oid, proof=DeliveryProof(note="door"), actor=courier)
+    payments.capture_order(svc, order_id=oid)
+    with svc.uow() as uow:
+        order = uow.orders.get(oid)
+        ledger.post_authorisation(uow, svc, order)
+        ledger.post_delivery(uow, svc, order)
+        uow.commit()
 
 
 def test_a_declined_card_is_a_402_problem_and_no_order(api):
@@ -38,7 +64,7 @@ def test_ops_see_the_hold_and_refund_once_per_key(api):
     not_yet = c.post(f"/v1/ops/orders/{oid}/refund", json={"amount_minor": 100},
                      headers=api.h("ops", **{"Idempotency-Key": "r-1"}))
     assert not_yet.status_code == 409 and not_yet.json()["code"] == "payment_not_refundable"
-    payments.capture_order(api.platform.services, order_id=oid)
+    _deliver(api, oid)  # what the capture and ledger subscribers do on delivery, by hand
     first = c.post(f"/v1/ops/orders/{oid}/refund", json={"amount_minor": 100},
                    headers=api.h("ops", **{"Idempotency-Key": "r-2"}))
     again = c.post(f"/v1/ops/orders/{oid}/refund", json={"amount_minor": 100},
@@ -46,6 +72,13 @@ def test_ops_see_the_hold_and_refund_once_per_key(api):
     assert first.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
     assert again.json()["payment"]["refunded_minor"] == 100
     assert again.json()["payment"]["status"] == "partially_refunded"
+    # The card refund is on the ledger too, once: what is left to give back fell by 100.
+    svc = api.platform.services
+    with svc.uow(read_only=True) as uow:
+        charged = uow.orders.get(oid).prices.total.amount_minor
+    assert ledger.refundable(svc, oid).amount_minor == charged - 100
+    assert again.json()["refund"]["refundable_minor"] == charged - 100
+    assert ledger.check(svc).ok
     no_key = c.post(f"/v1/ops/orders/{oid}/refund", json={"amount_minor": 100},
                     headers=api.h("ops"))
     assert no_key.status_code == 422

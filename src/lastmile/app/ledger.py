@@ -141,6 +141,19 @@ def give_back(services: Services, order_id: str, amount_minor: int, *, key: str,
         return GivenBack(posted=posted, refundable=left - amount)
 
 
+def refundable(services: Services, order_id: str, *, key: str | None = None
+               ) -> Money | None:
+    """What can still be given back on the order (captured, less refunds and credits);
+    None when ``key`` is posted already (a retry: nothing is checked or moved again)."""
+    with services.uow(read_only=True) as uow:
+        order = uow.orders.get(order_id)
+        if order is None:
+            raise NotFound("order_not_found", f"order {order_id} does not exist")
+        if key is not None and uow.ledger.by_key(key) is not None:
+            return None
+        return _refundable(uow, order)
+
+
 def _refundable(uow: UnitOfWork, order: Order) -> Money:
     captured = given = 0
     for posted in uow.ledger.of_order(order.id):

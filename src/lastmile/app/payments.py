@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from lastmile.app import ledger
 from lastmile.app.context import Services
 from lastmile.app.events import Event
 from lastmile.app.ports import PaymentProcessor, UnitOfWork
 from lastmile.app.sandbox import is_sandboxed, require_live_money
 from lastmile.app.tenancy import acting_as
-from lastmile.core.errors import Conflict, NotFound, PaymentTimedOut
+from lastmile.core.errors import Conflict, InvalidInput, NotFound, PaymentTimedOut
 from lastmile.core.money import Money
 from lastmile.core.payments import (
     Payment,
@@ -125,6 +126,31 @@ def refund_order(services: Services, *, order_id: str, amount_minor: int,
         processor_ref=p.processor_ref,
         amount=Money(amount_minor=amount_minor, currency=p.amount.currency),
         idempotency_key=idempotency_key))
+
+
+def give_back(services: Services, *, order_id: str, amount_minor: int, key: str,
+              as_credit: bool = False, memo: str = "") -> ledger.GivenBack:
+    """Money back on an order, the one way every caller takes (ops refunds, refund
+    requests): a card refund is checked against the ledger's refundable amount, moved at the
+    processor, then posted; store credit is posted only. ``key`` is the processor's
+    idempotency key and the ledger transaction's, so a retry after a time-out or a lost
+    answer refunds once and posts once."""
+    left = ledger.refundable(services, order_id, key=key)
+    if left is not None and not as_credit:
+        if not left.amount_minor:
+            raise Conflict("payment_not_refundable", f"nothing is captured on order "
+                           f"{order_id} to give back (not delivered yet, or given back "
+                           "already); cancel it to release the hold", field="order_id")
+        if not 0 < amount_minor <= left.amount_minor:
+            raise InvalidInput("invalid_amount", f"a refund on order {order_id} must be > 0 "
+                               f"and at most what was captured and not given back, {left} "
+                               f"(got {amount_minor})", field="amount_minor")
+        if refund_order(services, order_id=order_id, amount_minor=amount_minor,
+                        idempotency_key=key) is None:
+            raise Conflict("no_card_payment", f"order {order_id} has no card payment to "
+                           "refund; give it back as store credit", field="order_id")
+    return ledger.give_back(services, order_id, amount_minor, key=key, as_credit=as_credit,
+                            memo=memo)
 
 
 def _move(services: Services, order_id: str, key: str,

@@ -47,18 +47,20 @@ def get_payment(svc: ServicesDep, who: Ops, order_id: Id) -> dict[str, Any]:
 def refund(svc: ServicesDep, who: Ops, order_id: Id, body: RefundIn, response: Response,
            idempotency_key: Annotated[str, Header(min_length=1, max_length=200)],
            ) -> dict[str, Any]:
-    """Give back ``amount_minor`` of the captured payment. A replay with the same
-    ``Idempotency-Key`` answers the first refund and gives nothing back twice."""
+    """Give back ``amount_minor`` of the captured payment to the card, and post it on the
+    ledger (``app.payments.give_back``). A replay with the same ``Idempotency-Key`` answers
+    the first refund and gives nothing back twice."""
     queries.get_order(svc, order_id, who=who)
     _payment(svc, order_id)
-    moved = payments.refund_order(svc, order_id=order_id, amount_minor=body.amount_minor,
-                                  idempotency_key=f"refund:{order_id}:{idempotency_key}")
-    assert moved is not None  # the payment exists (checked above)
-    if moved.result.replayed:
+    given = payments.give_back(svc, order_id=order_id, amount_minor=body.amount_minor,
+                               key=f"refund:{order_id}:{idempotency_key}",
+                               memo=f"ops refund by {who.subject_id}")
+    replayed = given.posted is None
+    if replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    return {"payment": payment_out(moved.payment),
-            "refund": {"amount_minor": moved.result.amount.amount_minor,
-                       "replayed": moved.result.replayed}}
+    return {"payment": payment_out(_payment(svc, order_id)),
+            "refund": {"amount_minor": body.amount_minor, "replayed": replayed,
+                       "refundable_minor": given.refundable.amount_minor}}
 
 
 @router.post("/v1/payments/stripe/webhook")
