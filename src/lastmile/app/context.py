@@ -10,7 +10,9 @@ from typing import Any
 from lastmile.app.events import Event, event_from_transition
 from lastmile.app.idempotency import IdempotencyCache
 from lastmile.app.key_cache import KeyCache
+from lastmile.app.live import LiveStore
 from lastmile.app.ports import Clock, IdSource, UnitOfWork, UnitOfWorkFactory
+from lastmile.app.surge_board import SurgeBoard
 from lastmile.app.tenant_cache import TenantCache
 from lastmile.core.lifecycle import Transition
 from lastmile.core.pricing import PricingPolicy
@@ -40,6 +42,10 @@ class Services:
     key_cache: KeyCache[Any] = field(default_factory=KeyCache, repr=False, compare=False)
     # Tenants read lately (app.tenants.current): kind and config for guardrails and policy.
     tenant_cache: TenantCache = field(default_factory=TenantCache, repr=False, compare=False)
+    # Surge per H3 cell between rounds (app.surge), and the live positions its rounds count
+    # couriers by (None: the couriers' stored locations).
+    surge: SurgeBoard = field(default_factory=SurgeBoard, repr=False, compare=False)
+    live: LiveStore | None = field(default=None, repr=False, compare=False)
 
 
 def record(uow: UnitOfWork, services: Services, event: Event) -> None:

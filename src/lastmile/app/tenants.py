@@ -152,9 +152,10 @@ def tenant_in(uow: UnitOfWork, services: Services) -> Tenant:
     return services.tenant_cache.get(current_tenant(), now=services.clock.now(), load=load)
 
 
-def pricing_in(uow: UnitOfWork, services: Services) -> PricingPolicy:
-    """The pricing policy of the current tenant: the deployment's, with its fee overrides."""
-    return config_of(tenant_in(uow, services)).pricing(services.pricing)
+def pricing_in(uow: UnitOfWork, services: Services, region_id: str | None = None) -> PricingPolicy:
+    """The pricing policy of the current tenant: the deployment's, with its fee overrides
+    (and, given ``region_id``, that region's: ``region_fees``)."""
+    return config_of(tenant_in(uow, services)).pricing(services.pricing, region_id)
 
 
 def pricing(services: Services) -> PricingPolicy:
