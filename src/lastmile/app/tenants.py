@@ -132,11 +132,20 @@ def _patch(patch: Mapping[str, Any]) -> Mapping[str, Any]:
                            field="config")
     for key, below in patch.items():
         for name, value in (below.items() if isinstance(below, Mapping) else ()):
-            if isinstance(value, Mapping):  # lists are values (testkit.auto_accept)
-                path = f"config.{key}.{name}"
-                raise InvalidInput("invalid_config", f"{path} must be a single value or a "
-                                   "list, not an object", field=path)
+            # region_fees is one level deeper: per region id, an object of fee overrides.
+            if key == "region_fees" and isinstance(value, Mapping):
+                _flat(value, f"config.{key}.{name}")
+            else:
+                _flat({name: value}, f"config.{key}")
     return patch
+
+
+def _flat(values: Mapping[str, Any], parent: str) -> None:
+    for name, value in values.items():
+        if isinstance(value, Mapping):  # lists are values (testkit.auto_accept)
+            path = f"{parent}.{name}"
+            raise InvalidInput("invalid_config", f"{path} must be a single value or a "
+                               "list, not an object", field=path)
 
 
 def config_of(tenant: Tenant) -> TenantConfig:
