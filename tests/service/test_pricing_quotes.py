@@ -14,7 +14,7 @@ from lastmile.core.geo import Point
 from lastmile.core.pricing import PricingPolicy
 
 DROP = Point(lat=37.445, lng=-122.15)
-ELSEWHERE = Point(lat=37.425, lng=-122.125)  # ~3 km away: another cell and ring at res 8
+ELSEWHERE = Point(lat=37.405, lng=-122.09)  # ~7 km away: outside the ring at resolution 7
 ROUND_S = PricingPolicy().surge_round_s
 
 

@@ -18,6 +18,7 @@ from lastmile.core.surge import (
     multiplier_at,
     neighbourhood_ratios,
     ring_of,
+    saturation_ratio,
     target_multiplier,
 )
 
@@ -86,9 +87,14 @@ def test_ratio_sums_demand_and_supply_over_the_ring():
     assert set(ratios) == set(ring)  # only cells within reach of some demand
 
 
-def test_no_courier_in_reach_counts_as_one():
+def test_orders_with_no_courier_in_reach_are_maximal_pressure():
     cell = cell_of(HERE, 8)
-    assert neighbourhood_ratios({cell: 4}, {}, k=0) == {cell: 4.0}
+    saturated = saturation_ratio(POLICY)
+    assert saturated == 4.5 and target_multiplier(saturated, POLICY) == Decimal("2.50")
+    assert neighbourhood_ratios({cell: 2}, {}, k=0, no_courier_ratio=saturated) == {cell: 4.5}
+    assert neighbourhood_ratios({cell: 9}, {}, k=0, no_courier_ratio=saturated) == {cell: 9.0}
+    assert neighbourhood_ratios({cell: 2}, {cell: 1}, k=0, no_courier_ratio=saturated) == {
+        cell: 2.0}
 
 
 def test_counts_by_cell_groups_points():

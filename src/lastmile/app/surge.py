@@ -23,7 +23,14 @@ from lastmile.core.geo import Point
 from lastmile.core.model import CourierStatus
 from lastmile.core.orders import AWAITING_COURIER, OrderStatus
 from lastmile.core.pricing import PricingPolicy
-from lastmile.core.surge import SurgeState, advance, cell_of, counts_by_cell, neighbourhood_ratios
+from lastmile.core.surge import (
+    SurgeState,
+    advance,
+    cell_of,
+    counts_by_cell,
+    neighbourhood_ratios,
+    saturation_ratio,
+)
 
 # A round reads at most this many open orders (the oldest): enough for any city's backlog,
 # bounded so a runaway backlog cannot make one quote slow.
@@ -52,7 +59,8 @@ def run_round(uow: UnitOfWork, services: Services, region_id: str, policy: Prici
     """The region's next surge state from the counts now."""
     demand, supply = cell_counts(uow, services, region_id, now=now,
                                  resolution=policy.surge_h3_resolution)
-    raw = neighbourhood_ratios(demand, supply, k=policy.surge_ring_k)
+    raw = neighbourhood_ratios(demand, supply, k=policy.surge_ring_k,
+                               no_courier_ratio=saturation_ratio(policy))
     return advance(previous, raw, at=now, policy=policy)
 
 

@@ -45,11 +45,13 @@ class PricingPolicy:
     surge_threshold: float = 1.5
     surge_slope: float = 0.5
     surge_cap: float = 2.5
-    # Surge per H3 cell (core.surge): resolution 8 cells are ~0.5 km across their edge,
-    # so a cell and its ring (k = 1) cover ~1.5 km around a drop-off, a courier's reach in a
-    # few minutes. Rounds every `surge_round_s`; the ratio is smoothed with weight
-    # `surge_smoothing` on the new count, the multiplier moves by <= `surge_max_step`.
-    surge_h3_resolution: int = 8
+    # Surge per H3 cell (core.surge): resolution 7 cells have ~1.4 km edges, so a cell and
+    # its ring (k = 1) span ~4-5 km around a drop-off, what a bicycle covers in the ~15 min
+    # a pickup may take. (Resolution 8's ~1.5 km ring held too few orders per ring in the
+    # simulator's 10 km city: the black-friday scenario's surge barely rose.) Rounds every
+    # `surge_round_s`; the ratio is smoothed with weight `surge_smoothing` on the new count,
+    # the multiplier moves by <= `surge_max_step` per round.
+    surge_h3_resolution: int = 7
     surge_ring_k: int = 1
     surge_round_s: int = 60
     surge_smoothing: float = 0.5

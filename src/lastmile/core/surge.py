@@ -62,13 +62,15 @@ def counts_by_cell(points: Iterable[Point], resolution: int) -> dict[str, int]:
 
 
 def neighbourhood_ratios(demand: Mapping[str, int], supply: Mapping[str, int], *,
-                         k: int) -> dict[str, float]:
+                         k: int, no_courier_ratio: float = 0.0) -> dict[str, float]:
     """Raw open orders per available courier for every cell within ``k`` of some demand.
 
     A cell's ratio sums demand and supply over its ring of neighbours (``ring_of``), so a
-    drop-off on a cell border sees the couriers next door. With no courier in the ring the
-    ratio is the demand itself (as if one courier were on the way): finite, and the
-    multiplier's cap bounds it anyway. Cells without demand nearby are absent (ratio 0).
+    drop-off on a cell border sees the couriers next door. Orders waiting with no courier
+    in the ring is maximal pressure (the region-wide rule, ``pricing.surge_multiplier``):
+    the ratio is then at least ``no_courier_ratio`` (``saturation_ratio``: where surge
+    reaches its cap), and finite, so smoothing can decay it. Cells without demand nearby
+    are absent (ratio 0).
     """
     cells = {c for d, n in demand.items() if n > 0 for c in ring_of(d, k)}
     out = {}
@@ -76,8 +78,16 @@ def neighbourhood_ratios(demand: Mapping[str, int], supply: Mapping[str, int], *
         ring = ring_of(cell, k)
         orders = sum(demand.get(c, 0) for c in ring)
         couriers = sum(supply.get(c, 0) for c in ring)
-        out[cell] = orders / max(couriers, 1)
+        out[cell] = orders / couriers if couriers else max(float(orders), no_courier_ratio)
     return out
+
+
+def saturation_ratio(policy: PricingPolicy) -> float:
+    """The ratio at which ``target_multiplier`` reaches ``surge_cap`` (the threshold when
+    surge has no slope: no ratio raises it)."""
+    if policy.surge_slope == 0:
+        return policy.surge_threshold
+    return policy.surge_threshold + (policy.surge_cap - 1.0) / policy.surge_slope
 
 
 def target_multiplier(ratio: float, policy: PricingPolicy) -> Decimal:
