@@ -41,9 +41,8 @@ WAITING = tuple(sorted(AWAITING_COURIER | {OrderStatus.PLACED}))
 def cell_counts(uow: UnitOfWork, services: Services, region_id: str, *, now: float,
                 resolution: int) -> tuple[dict[str, int], dict[str, int]]:
     """(open orders by drop-off cell, available couriers by position cell) of the region."""
-    orders = uow.orders.list(region_id=region_id, statuses=WAITING, limit=MAX_ROUND_ORDERS,
-                             oldest_first=True)
-    demand = counts_by_cell((o.dropoff for o in orders), resolution)
+    dropoffs = uow.orders.dropoffs(region_id, statuses=WAITING, limit=MAX_ROUND_ORDERS)
+    demand = counts_by_cell(dropoffs, resolution)
     points: list[Point]
     if services.live is not None:
         points = [c.point for c in services.live.all_in_region(region_id, now=now)
