@@ -197,7 +197,8 @@ def plot(out: Path, points: list[tuple[float, int]], policy: PricingPolicy) -> N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ratios = [i / 20 for i in range(0, 201)]
+    top = max([10.0, *(p[0] for p in points)])
+    ratios = [top * i / 200 for i in range(0, 201)]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for km in (2, 5, 8):
         ax.plot(ratios, [steady_fee_minor(r, km * 1000, policy) / 100 for r in ratios],
