@@ -431,3 +431,53 @@ def count(values: Iterator[str] | Any) -> dict[str, int]:
     for v in values:
         counts[v] = counts.get(v, 0) + 1
     return counts
+
+
+class MemLedger:
+    """``SqlLedger`` in memory: append-only, one transaction per key."""
+
+    def __init__(self, db: Table[str, Any]):
+        self.t = db
+
+    def add(self, posted: Any) -> bool:
+        if self.by_key(posted.transaction.key) is not None or posted.id in self.t:
+            return False
+        self.t.put(posted.id, posted)
+        return True
+
+    def _all(self) -> list[Any]:
+        return sorted(self.t.rows(), key=lambda p: (p.created_at, p.id))
+
+    def by_key(self, key: str) -> Any:
+        return next((p for p in self.t.rows() if p.transaction.key == key), None)
+
+    def of_order(self, order_id: str) -> list[Any]:
+        return [p for p in self._all() if p.transaction.order_id == order_id]
+
+    def rows(self) -> list[Any]:
+        from lastmile.core.ledger.audit import PostingRow
+
+        return [PostingRow(transaction_id=p.id, kind=p.transaction.kind.value,
+                           order_id=p.transaction.order_id, currency=q.currency,
+                           account=q.account, amount_minor=q.amount_minor)
+                for p in self._all() for q in p.transaction.postings]
+
+    def balances(self, account: str | None = None) -> dict[tuple[str, str], int]:
+        out: dict[tuple[str, str], int] = {}
+        for r in self.rows():
+            if account is None or r.account == account:
+                out[(r.account, r.currency)] = out.get((r.account, r.currency), 0) + r.amount_minor
+        return out
+
+    def statement(self, account: str, *, currency: str | None = None,
+                  limit: int = 100) -> list[Any]:
+        from lastmile.core.ledger.entries import StatementLine
+
+        lines = [StatementLine(transaction_id=p.id, key=p.transaction.key,
+                               kind=p.transaction.kind, order_id=p.transaction.order_id,
+                               account=q.account, currency=q.currency,
+                               amount_minor=q.amount_minor, created_at=p.created_at,
+                               memo=p.transaction.memo)
+                 for p in self._all() for q in p.transaction.postings
+                 if q.account == account and (currency is None or q.currency == currency)]
+        return lines[:limit]

@@ -88,6 +88,7 @@ class FakeUnitOfWork:
         self.sandbox_captures = frd.MemSandboxCaptures(t("sandbox_captures"))
         self.pin_attempts = fr.MemPinAttempts(t("pin_attempts"))
         self.leases = fr.MemLeases(t("leases"), t("dispatcher_workers"))
+        self.ledger = fr.MemLedger(t("ledger"))
 
     def _table(self, name: str) -> Table[Any, Any]:
         table = self._db.table(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from lastmile.adapters.bus.jetstream import EventLogUnavailable, JetStreamBus
 from lastmile.adapters.bus.jetstream_relay import JetStreamRelay
 from lastmile.adapters.bus.jetstream_wire import JetStreamConfig
 from lastmile.adapters.bus.memory import InProcessBus
-from lastmile.adapters.bus.outbox import Relay, RelayPolicy
+from lastmile.adapters.bus.outbox import IdempotentHandler, Relay, RelayPolicy
 from lastmile.adapters.clock import SystemClock, UuidIds
 from lastmile.adapters.db.engine import make_engine, migrate, sqlite_url
 from lastmile.adapters.db.uow import SqlUnitOfWorkFactory
@@ -26,15 +27,17 @@ from lastmile.adapters.region_leases import LeaseKeeper, new_worker_id
 from lastmile.adapters.secret_key import signing_key
 from lastmile.adapters.webhooks.http import HttpTransport
 from lastmile.adapters.webhooks.worker import DriveWorkers, install_drive
-from lastmile.app import testkit_accept
+from lastmile.app import ledger, testkit_accept
 from lastmile.app.context import Services
 from lastmile.app.dead_letters import subscriber_states
 from lastmile.app.events import Event
 from lastmile.app.housekeeping import run_housekeeping
 from lastmile.app.idempotency import IdempotencyCache
 from lastmile.app.live import LiveStore
-from lastmile.app.ports import Clock, DeadLetter, IdSource
+from lastmile.app.ports import Clock, DeadLetter, IdSource, UnitOfWork
 from lastmile.app.tracking import MemoryTrackStates, Tracking, TrackStates
+from lastmile.core.errors import InvalidInput
+from lastmile.core.pay import DEFAULT_POLICY, PayPolicy, policy_from_mapping
 from lastmile.profiles import check_profile, pool_size
 from lastmile.settings import Settings
 
@@ -65,6 +68,7 @@ class Container:
         channels = {"log": BreakerChannel("log", LogChannel(), self.breakers)}
         install_drive(self, transport=transport, channels=channels).start()
         install_testkit(self)
+        install_ledger(self)
         if self.relay is None:
             lease = self.settings.relay_lease_s
             policy = RelayPolicy() if lease is None else RelayPolicy(lease_s=lease)
@@ -148,6 +152,26 @@ def install_testkit(container: Container) -> None:
     container.extras["testkit"] = auto_accept
 
 
+def install_ledger(container: Container) -> None:
+    """Subscribe the ledger's poster (``app.ledger.on_event``) once, as a durable
+    subscriber whose postings commit with its inbox mark."""
+    if "ledger" in container.extras:
+        return
+    services = container.services
+
+    def post_in(event: Event, uow: UnitOfWork) -> None:
+        ledger.on_event(event, uow, services)
+
+    handler = IdempotentHandler(services, ledger.SUBSCRIBER, post_in)
+
+    def post_order_event(event: Event) -> None:
+        if event.type in ledger.POSTING_EVENTS:  # no unit of work for the rest of the traffic
+            handler(event)
+
+    container.bus.subscribe("*", post_order_event, durable=ledger.SUBSCRIBER)
+    container.extras["ledger"] = post_order_event
+
+
 def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | None = None,
           rng: random.Random | None = None, run_migrations: bool = True,
           dispatch_interval_s: float | None = None) -> Container:
@@ -162,6 +186,7 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
         rng=rng or random.SystemRandom(), signing_key=signing_key(settings),
         webhooks_allow_private=settings.webhooks_allow_private,
         idempotency_cache=_idempotency_cache(settings),
+        pay=pay_policy(settings),
         live=live,  # surge rounds count couriers by their live position (app.surge)
     )
     bus = _bus(settings)
@@ -170,6 +195,21 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
                      tracking=tracking, dispatch_interval_s=dispatch_interval_s,
                      breakers=Breakers(fail_max=settings.breaker_fail_max,
                                        reset_s=settings.breaker_reset_s))
+
+
+def pay_policy(settings: Settings) -> PayPolicy:
+    """The deployment's courier pay: ``DEFAULT_POLICY`` with LASTMILE_PAY_POLICY's keys."""
+    if not settings.pay_policy:
+        return DEFAULT_POLICY
+    try:
+        raw = json.loads(settings.pay_policy)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput("invalid_pay_policy", f"LASTMILE_PAY_POLICY must be a JSON object "
+                           f"({exc.msg})", field="LASTMILE_PAY_POLICY") from exc
+    if not isinstance(raw, dict):
+        raise InvalidInput("invalid_pay_policy", "LASTMILE_PAY_POLICY must be a JSON object "
+                           f"(got {type(raw).__name__})", field="LASTMILE_PAY_POLICY")
+    return policy_from_mapping(raw, base=DEFAULT_POLICY)
 
 
 def _bus(settings: Settings) -> InProcessBus | JetStreamBus:

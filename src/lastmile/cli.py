@@ -452,6 +452,7 @@ def dispatcher(
         container.close()
 
 
+from lastmile.ledger_cli import ledger_app  # noqa: E402
 from lastmile.probe.command import probe  # noqa: E402
 from lastmile.probe.testkit_command import testkit_app  # noqa: E402
 from lastmile.sim.demo_command import demo  # noqa: E402  (typer command, lazy body)
@@ -463,6 +464,7 @@ app.command("demo")(demo)
 app.command("mdrp")(mdrp)
 app.command("probe")(probe)
 app.add_typer(testkit_app, name="testkit")
+app.add_typer(ledger_app, name="ledger")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -56,6 +56,9 @@ class Settings:
     tracing: str = "off"
     log_format: str = "json"
     log_level: str = "info"  # LASTMILE_LOG_LEVEL; warning drops the per-request access lines
+    # LASTMILE_PAY_POLICY: courier pay overrides as a JSON object (docs/pay.md), on top of
+    # core.pay.DEFAULT_POLICY; checked at startup.
+    pay_policy: str | None = None
 
     @staticmethod
     def from_env(env: dict[str, str] | None = None) -> Settings:
@@ -79,6 +82,7 @@ class Settings:
             log_level=_choice(e, "LASTMILE_LOG_LEVEL", ("debug", "info", "warning", "error"),
                               "info"),
             relay_lease_s=_number(e, "LASTMILE_RELAY_LEASE_S", float, None),
+            pay_policy=e.get("LASTMILE_PAY_POLICY") or None,
         )
 
     def redacted_database_url(self) -> str:

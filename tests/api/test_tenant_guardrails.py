@@ -17,6 +17,7 @@ from lastmile.app.auth import issue_api_key
 from lastmile.app.fulfilment import start_shift
 from lastmile.app.ordering import place_order
 from lastmile.app.tenancy import acting_as
+from lastmile.bootstrap import install_ledger
 from lastmile.core.delivery.model import Contact
 from lastmile.core.delivery.request import DeliveryRequest
 from lastmile.core.geo import Point
@@ -38,6 +39,7 @@ class SandboxWorld:
 
 def _pump(api: Any) -> None:
     install_drive(api.platform.container)
+    install_ledger(api.platform.container)
     while relay_once(api.platform.services, api.platform.container.bus) > 0:
         pass
 
@@ -71,7 +73,8 @@ def world(api: Any) -> SandboxWorld:
         [message] = webhooks.list_messages(svc, merchant)
     ids = {"order_id": order.id, "merchant_id": merchant, "courier_id": courier,
            "region_id": tenant_region_id(TEST_TENANT), "external_delivery_id": "probe-ext-1",
-           "message_id": message.id, "token": view.delivery.tracking_token}
+           "message_id": message.id, "token": view.delivery.tracking_token,
+           "account": f"holds:{consumer}"}
     return SandboxWorld(keys=keys, ids=ids, drive_order_id=view.order.id)
 
 

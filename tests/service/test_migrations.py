@@ -38,7 +38,7 @@ def test_every_migration_downgrades_and_upgrades_again(platform):
     command.downgrade(cfg, "base")
     command.upgrade(cfg, "head")
     with engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0012"
+        assert MigrationContext.configure(conn).get_current_revision() == "0013"
 
 
 def test_the_database_refuses_to_rewrite_or_delete_history(platform):
@@ -47,5 +47,26 @@ def test_the_database_refuses_to_rewrite_or_delete_history(platform):
 
     engine = platform.container.engine
     for statement in ("update events set type = 'forged'", "delete from events"):
+        with engine.connect() as conn, pytest.raises(sa.exc.DBAPIError, match="append-only"):
+            conn.execute(sa.text(statement))
+
+
+def test_the_database_refuses_to_rewrite_or_delete_the_ledger(platform):
+    import pytest
+    import sqlalchemy as sa
+
+    engine = platform.container.engine
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "insert into ledger_transactions (tenant_id, id, idempotency_key, kind, currency, "
+            "memo, created_at) values ('lastmile:default', 'ltx_1', 'k', 'payout', 'USD', '', "
+            "1.0)"))
+        conn.execute(sa.text(
+            "insert into ledger_postings (tenant_id, id, transaction_id, seq, kind, account, "
+            "currency, amount_minor, created_at) values ('lastmile:default', 'ltx_1:0', "
+            "'ltx_1', 0, 'payout', 'processor_clearing', 'USD', -5, 1.0)"))
+    for statement in ("update ledger_postings set amount_minor = 0",
+                      "delete from ledger_postings", "delete from ledger_transactions",
+                      "update ledger_transactions set kind = 'forged'"):
         with engine.connect() as conn, pytest.raises(sa.exc.DBAPIError, match="append-only"):
             conn.execute(sa.text(statement))

@@ -381,3 +381,34 @@ def test_the_fake_implements_every_method_of_every_port():
         missing = _port_methods(repo_type) - set(dir(getattr(unit, name)))
         assert not missing, f"FakeUnitOfWork.{name} lacks {sorted(missing)}"
     assert isinstance(unit, FakeUnitOfWork)
+
+
+def test_ledger_posts_a_key_once_and_sums_balances_per_account_and_currency(uow):
+    from lastmile.core.ledger.entries import Posted, Posting, Transaction, TxnKind
+
+    def txn(key, amount, currency="USD", order_id="ord_1"):  # type: ignore[no-untyped-def]
+        return Transaction(key=key, kind=TxnKind.CAPTURE, currency=currency, order_id=order_id,
+                           postings=(Posting(account="processor_clearing", amount_minor=amount,
+                                             currency=currency),
+                                     Posting(account="platform_revenue", amount_minor=-amount,
+                                             currency=currency)))
+
+    with uow() as u:
+        assert u.ledger.add(Posted(id="ltx_1", transaction=txn("k1", 500), created_at=1.0))
+        assert not u.ledger.add(Posted(id="ltx_2", transaction=txn("k1", 500), created_at=2.0))
+        assert u.ledger.add(Posted(id="ltx_3", transaction=txn("k3", 7, "JPY", None),
+                                   created_at=3.0))
+        u.commit()
+    with uow() as u:
+        assert u.ledger.by_key("k1").id == "ltx_1"
+        assert u.ledger.by_key("k1").transaction == txn("k1", 500)
+        assert [p.id for p in u.ledger.of_order("ord_1")] == ["ltx_1"]
+        assert u.ledger.balances() == {("processor_clearing", "USD"): 500,
+                                       ("platform_revenue", "USD"): -500,
+                                       ("processor_clearing", "JPY"): 7,
+                                       ("platform_revenue", "JPY"): -7}
+        assert u.ledger.balances("platform_revenue") == {("platform_revenue", "USD"): -500,
+                                                         ("platform_revenue", "JPY"): -7}
+        lines = u.ledger.statement("processor_clearing", currency="JPY")
+        assert [(x.key, x.amount_minor, x.kind) for x in lines] == [("k3", 7, TxnKind.CAPTURE)]
+        assert len(u.ledger.rows()) == 4

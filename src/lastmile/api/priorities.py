@@ -64,6 +64,7 @@ ROUTE_PRIORITIES: dict[tuple[str, str], Priority] = {
     ("POST", "/v1/courier/orders/{order_id}/pickup"): C,
     ("POST", "/v1/courier/orders/{order_id}/deliver"): C,
     ("POST", "/v1/courier/orders/{order_id}/unassign"): C,
+    ("GET", "/v1/courier/shifts/{shift_id}/statement"): B,  # a report, not the work itself
     # ops
     ("GET", "/v1/ops/regions"): B,
     ("POST", "/v1/ops/regions"): C,
@@ -72,6 +73,7 @@ ROUTE_PRIORITIES: dict[tuple[str, str], Priority] = {
     ("GET", "/v1/ops/regions/{region_id}/couriers/nearest"): B,
     ("POST", "/v1/ops/devices/{device_id}/ban"): C,
     ("POST", "/v1/ops/couriers/{courier_id}/ban"): C,
+    ("GET", "/v1/ops/couriers/{courier_id}/statements"): B,
     ("GET", "/v1/ops/tracking/stats"): B,
     ("GET", "/v1/ops/orders"): B,
     ("GET", "/v1/ops/orders/{order_id}"): N,
@@ -84,6 +86,7 @@ ROUTE_PRIORITIES: dict[tuple[str, str], Priority] = {
     ("GET", "/v1/ops/relay"): N,
     ("GET", "/v1/ops/overload"): C,  # ops must see the shedding while it happens
     ("GET", "/v1/ops/sandbox/captures"): B,
+    ("GET", "/v1/ops/ledger/accounts/{account}/balance"): N,
     ("GET", "/v1/ops/tenant"): N,
     ("PATCH", "/v1/ops/tenant/config"): N,  # a settings change
     # live feeds (the handshake is classed; an open socket is not "in flight")

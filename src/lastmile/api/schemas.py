@@ -257,3 +257,19 @@ def subscriber_out(s: SubscriberState) -> dict[str, Any]:
     return {"name": s.name, "event_type": s.event_type, "registered_at": iso(s.registered_at),
             "position": s.position, "pending": s.pending, "retrying": s.retrying,
             "parked": s.parked}
+
+
+def statement_out(pay: Any) -> dict[str, Any]:
+    """A shift's pay statement (``app.pay.ShiftPay``): amounts in minor units."""
+    s = pay.statement
+    return {
+        "shift_id": s.shift_id, "courier_id": s.courier_id, "currency": s.currency,
+        "started_at": pay.span.started_at, "ended_at": pay.span.ended_at,
+        "open": pay.span.ended_at is None, "active_s": s.active_s, "orders": s.orders,
+        "lines": [{"order_id": ln.order_id, "component": ln.component,
+                   "amount_minor": ln.amount.amount_minor, "reason": ln.reason}
+                  for ln in s.lines],
+        "earnings_minor": s.earnings.amount_minor, "tips_minor": s.tips.amount_minor,
+        "guarantee_minor": s.guarantee.amount_minor, "top_up_minor": s.top_up.amount_minor,
+        "total_minor": s.total.amount_minor,
+    }

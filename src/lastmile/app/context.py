@@ -15,6 +15,7 @@ from lastmile.app.ports import Clock, IdSource, UnitOfWork, UnitOfWorkFactory
 from lastmile.app.surge_board import SurgeBoard
 from lastmile.app.tenant_cache import TenantCache
 from lastmile.core.lifecycle import Transition
+from lastmile.core.pay import DEFAULT_POLICY, PayPolicy
 from lastmile.core.pricing import PricingPolicy
 
 
@@ -27,6 +28,7 @@ class Services:
     ids: IdSource
     rng: random.Random = field(default_factory=random.SystemRandom)  # PINs; seeded in sim/tests
     pricing: PricingPolicy = field(default_factory=PricingPolicy)
+    pay: PayPolicy = DEFAULT_POLICY  # courier pay (app.pay); LASTMILE_PAY_POLICY overrides
     offer_ttl_s: int = 60
     # LASTMILE_WEBHOOKS_ALLOW_PRIVATE: webhook URLs may name loopback and private addresses.
     webhooks_allow_private: bool = False

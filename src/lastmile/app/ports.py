@@ -15,6 +15,8 @@ from lastmile.core.delivery.model import Delivery, DriveQuote
 from lastmile.core.delivery.notices import Notification
 from lastmile.core.geo import Point
 from lastmile.core.leases import Lease
+from lastmile.core.ledger.audit import PostingRow
+from lastmile.core.ledger.entries import Posted, StatementLine
 from lastmile.core.model import Consumer, Courier, Merchant, Region
 from lastmile.core.offers import Offer
 from lastmile.core.orders import Order, OrderStatus
@@ -438,6 +440,29 @@ class LeaseRepo(Protocol):
     def forget_worker(self, worker_id: str) -> None: ...
 
 
+class LedgerRepo(Protocol):
+    """Append-only ledger transactions (``core.ledger``); nothing is ever updated."""
+
+    def add(self, posted: Posted) -> bool:
+        """Store the transaction and its postings; False (nothing stored) when its key is
+        posted already in this tenant."""
+        ...
+    def by_key(self, key: str) -> Posted | None: ...
+    def of_order(self, order_id: str) -> list[Posted]:
+        """Oldest first."""
+        ...
+    def rows(self) -> list[PostingRow]:
+        """Every posting, oldest first (the audit's input)."""
+        ...
+    def balances(self, account: str | None = None) -> dict[tuple[str, str], int]:
+        """The sum of the postings of every (account, currency), or of one account's."""
+        ...
+    def statement(self, account: str, *, currency: str | None = None,
+                  limit: int = 100) -> list[StatementLine]:
+        """The account's postings, oldest first."""
+        ...
+
+
 class UnitOfWork(Protocol):
     tenants: TenantRepo
     regions: RegionRepo
@@ -460,6 +485,7 @@ class UnitOfWork(Protocol):
     sandbox_captures: SandboxCaptureRepo
     pin_attempts: PinAttemptRepo
     leases: LeaseRepo
+    ledger: LedgerRepo
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(

@@ -7,11 +7,18 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from lastmile.core.errors import InvalidInput
 
-# ISO 4217 minor-unit exponents of the currencies we price in; others default to 2.
-_EXPONENTS = {"JPY": 0, "KRW": 0, "CLP": 0, "BHD": 3, "KWD": 3}
+# ISO 4217 minor-unit exponents (the standard's "minor unit" column) of every currency
+# whose exponent is not 2; every other code has 2.
+_EXPONENTS = {
+    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF",
+                     "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+    **dict.fromkeys(("CLF", "UYW"), 4),
+}
 
 
 def minor_exponent(currency: str) -> int:
+    """Digits after the decimal point of ``currency``'s minor unit (JPY 0, USD 2, KWD 3)."""
     return _EXPONENTS.get(currency, 2)
 
 

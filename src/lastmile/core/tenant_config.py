@@ -1,6 +1,6 @@
 """A tenant's configuration: what may differ per tenant, typed and validated (pure).
 
-Seven keys (``CONFIG_KEYS``), each optional; a key not set means the deployment's default:
+Eight keys (``CONFIG_KEYS``), each optional; a key not set means the deployment's default:
 
 - ``currency``: the ISO 4217 code of the tenant's money. A region created without one
   gets it; a region in another currency is refused (``app.catalog.create_region``).
@@ -17,6 +17,8 @@ Seven keys (``CONFIG_KEYS``), each optional; a key not set means the deployment'
   phone, when given, is always unique within its tenant (the database's partial unique
   index on ``(tenant_id, phone)``), so ``phone_unique`` may only be true: a tenant cannot
   switch the index off, and accepting ``false`` would promise what the schema refuses.
+- ``pay``: overrides of ``core.pay.PayPolicy`` fields (courier pay, docs/pay.md), in
+  the format of ``LASTMILE_PAY_POLICY``, checked by the policy's own rules.
 - ``testkit`` (test tenants, ``app.testkit``): ``auto_accept``, the couriers whose offers
   are accepted by themselves.
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -39,10 +42,11 @@ from urllib.parse import urlsplit
 
 from lastmile.core.dispatch.model import DispatchPolicy, PolicyKind
 from lastmile.core.errors import DomainError, InvalidInput
+from lastmile.core.pay.policy import PayPolicy, policy_from_mapping
 from lastmile.core.pricing import PricingPolicy
 
 CONFIG_KEYS = ("currency", "branding", "fees", "region_fees", "dispatch", "parties",
-               "testkit")
+               "testkit", "pay")
 MAX_REGION_FEES = 200
 _REGION_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 MAX_AUTO_ACCEPT = 1_000  # couriers a test tenant may flag (app.testkit)
@@ -83,6 +87,12 @@ class TenantConfig:
     parties: Parties = field(default_factory=Parties)
     # Test tenants only (app.testkit): couriers whose offers are accepted by themselves.
     auto_accept: tuple[str, ...] = ()
+    # Courier pay overrides (core.pay), as canonical JSON: a value, hashable like the rest.
+    pay: str | None = None
+
+    def pay_policy(self, base: PayPolicy) -> PayPolicy:
+        """``base`` with the tenant's pay overrides (``base`` itself when there are none)."""
+        return policy_from_mapping(json.loads(self.pay), base=base) if self.pay else base
 
     def pricing(self, base: PricingPolicy, region_id: str | None = None) -> PricingPolicy:
         """``base`` with the tenant's fee overrides, then those of ``region_id`` when the
@@ -117,6 +127,8 @@ class TenantConfig:
             out["parties"] = _fields(self.parties)
         if self.auto_accept:
             out["testkit"] = {"auto_accept": list(self.auto_accept)}
+        if self.pay:
+            out["pay"] = json.loads(self.pay)
         return out
 
 
@@ -140,6 +152,7 @@ def parse_tenant_config(raw: Mapping[str, Any] | None, *,
         dispatch=_overrides(data.get("dispatch"), DispatchPolicy, f"{ROOT}.dispatch"),
         parties=_parties(data.get("parties")),
         auto_accept=_testkit(data.get("testkit")),
+        pay=_pay(data.get("pay")),
     )
     _apply(lambda: config.pricing(pricing or PricingPolicy()), f"{ROOT}.fees")
     for region, _ in config.region_fees:
@@ -289,6 +302,19 @@ def _testkit(value: Any) -> tuple[str, ...]:
         raise _bad(f"{path}.auto_accept",
                    f"must list at most {MAX_AUTO_ACCEPT} couriers (got {len(ids)})")
     return tuple(ids)
+
+
+def _pay(value: Any) -> str | None:
+    """Pay overrides, checked by ``PayPolicy``'s rules (field ``config.pay.<name>``)."""
+    if value is None:
+        return None
+    data = _object(value, f"{ROOT}.pay")
+    try:
+        policy_from_mapping(dict(data))
+    except InvalidInput as exc:
+        raise InvalidInput(exc.code, f"{ROOT}.pay.{exc.message}",
+                           field=f"{ROOT}.{exc.field}") from exc
+    return json.dumps(data, sort_keys=True) if data else None
 
 
 def _parties(value: Any) -> Parties:

@@ -16,8 +16,11 @@ Definitions (times in minutes, money in minor units of the city's currency):
   click-to-door);
 - utilisation: courier time holding orders (accept -> last drop-off) over
   on-shift time; orders per courier-hour: delivered / on-shift hours;
-- cost per order: on-shift hours x ``courier_hourly_minor`` / delivered orders
-  (an hourly-guarantee pay model; the pay engine replaces it when it lands);
+- courier pay: the pay pipeline (``core.pay``, docs/pay.md) run on each courier's
+  on-shift time and delivered orders (trip = merchant to drop-off as the crow flies,
+  picked-up to delivered; the simulator has no tips): ``courier_pay_minor`` in total,
+  per on-shift hour, and the share of couriers topped up to the guarantee; cost per
+  order: courier pay / delivered orders;
 - fee revenue: delivery + service + small-order fees of delivered orders.
 """
 
@@ -25,10 +28,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from lastmile.core.geo import haversine_m
+from lastmile.core.pay import DEFAULT_POLICY, DeliveredOrder, PayPolicy, PayStatement, ShiftWork
+from lastmile.core.pay import statement as pay_statement
 from lastmile.core.stats import quantile
 from lastmile.sim.world import OrderRecord, WorldLog
-
-COURIER_HOURLY_MINOR = 1_800  # USD 18.00 an hour on shift
 
 
 def _r(x: float | None, nd: int = 2) -> float | None:
@@ -50,8 +54,39 @@ def _open_at_end(orders: list[OrderRecord], end: float) -> dict[str, Any]:
     }
 
 
-def compute_kpis(log: WorldLog, *, courier_hourly_minor: int = COURIER_HOURLY_MINOR
-                 ) -> dict[str, Any]:
+def _paid_order(o: OrderRecord, delivered_at: float) -> DeliveredOrder:
+    distance = round(haversine_m(o.pickup, o.dropoff)) if o.pickup is not None else 0
+    duration = round(delivered_at - o.picked_up_at) if o.picked_up_at is not None else 0
+    return DeliveredOrder(order_id=o.id, delivered_at=delivered_at, distance_m=distance,
+                          duration_s=max(duration, 0))
+
+
+def courier_statements(log: WorldLog, policy: PayPolicy) -> list[PayStatement]:
+    """One pay statement per simulated courier: its on-shift time, its delivered orders."""
+    delivered: dict[str, list[DeliveredOrder]] = {}
+    for o in log.orders.values():
+        if o.courier_id is not None and o.delivered_at is not None:
+            delivered.setdefault(o.courier_id, []).append(_paid_order(o, o.delivered_at))
+    return [pay_statement(policy, ShiftWork(shift_id=cid, courier_id=cid,
+                                            active_s=round(run.shift_s),
+                                            orders=tuple(delivered.get(cid, ()))))
+            for cid, run in sorted(log.couriers.items())]
+
+
+def _pay_kpis(log: WorldLog, policy: PayPolicy, delivered: int, shift_h: float
+              ) -> dict[str, Any]:
+    statements = courier_statements(log, policy)
+    paid = sum(s.total.amount_minor for s in statements)
+    return {
+        "courier_pay_minor": paid,
+        "courier_pay_per_hour_minor": round(paid / shift_h) if shift_h else None,
+        "courier_topped_up_share": _r(sum(s.guaranteed for s in statements) / len(statements), 3)
+        if statements else None,
+        "cost_per_order_minor": round(paid / delivered) if delivered else None,
+    }
+
+
+def compute_kpis(log: WorldLog, *, pay_policy: PayPolicy = DEFAULT_POLICY) -> dict[str, Any]:
     orders = list(log.orders.values())
     done = [o for o in orders if o.delivered_at is not None]
     c2d = [(o.delivered_at - o.placed_at) / 60 for o in done if o.delivered_at is not None]
@@ -80,7 +115,7 @@ def compute_kpis(log: WorldLog, *, courier_hourly_minor: int = COURIER_HOURLY_MI
         "courier_hours": round(shift_h, 2),
         "courier_utilisation": _r(busy_h / shift_h, 3) if shift_h else None,
         "orders_per_courier_hour": _r(n / shift_h) if shift_h else None,
-        "cost_per_order_minor": round(shift_h * courier_hourly_minor / n) if n else None,
+        **_pay_kpis(log, pay_policy, n, shift_h),
         "fee_revenue_minor": sum(o.fees_minor for o in done),
         "refusals": dict(sorted(log.refusals.items())),
     }

@@ -70,6 +70,7 @@ class OrderRecord:
     eta_expected_at: float
     eta_high_at: float
     fees_minor: int
+    pickup: Point | None = None  # the merchant's location (courier pay: trip distance)
     ready_at: float | None = None
     picked_up_at: float | None = None
     delivered_at: float | None = None
@@ -246,7 +247,7 @@ class World:
             id=placed.order_id, region_id=region_id, merchant_id=merchant.id,
             consumer_id=ask.consumer_id, dropoff=dropoff, placed_at=placed.placed_at,
             eta_expected_at=placed.eta_expected_at, eta_high_at=placed.eta_high_at,
-            fees_minor=placed.fees_minor)
+            fees_minor=placed.fees_minor, pickup=merchant.location)
         confirm_in = self.kitchen_rng.uniform(*self.cfg.confirm_s)
         self.at(self.now() + confirm_in, self._confirm, placed.order_id)
         self.at(placed.eta_high_at + self.cfg.patience_s, self._maybe_cancel, placed.order_id)

@@ -6,6 +6,7 @@ import pytest
 
 from lastmile.core.errors import InvalidInput
 from lastmile.core.geo import Point
+from lastmile.core.pay import PayPolicy
 from lastmile.sim.kpis import compute_kpis
 from lastmile.sim.scenarios import SCENARIOS, Surge, get_scenario
 from lastmile.sim.world import CourierRun, OrderRecord, WorldLog
@@ -92,7 +93,7 @@ def test_utilisation_is_busy_time_over_shift_time():
     log = WorldLog(start=0, end=7200)
     log.couriers = {"c": CourierRun(spec=spec, pos=spec.home, shift_s=7200, busy_s=1800)}
     log.orders = {"o": _order(1, 0, 1200, 1500)}
-    kpis = compute_kpis(log, courier_hourly_minor=1800)
+    kpis = compute_kpis(log, pay_policy=PayPolicy(guarantee_per_hour_minor=1800))
     assert kpis["courier_utilisation"] == 0.25
     assert kpis["orders_per_courier_hour"] == 0.5
     assert kpis["cost_per_order_minor"] == 3600
@@ -115,3 +116,26 @@ def test_a_run_with_nothing_open_at_the_end_reports_no_ages():
     kpis = compute_kpis(log)
     assert kpis["open_at_end_past_eta"] == 0
     assert kpis["open_at_end_age_min"] == {"mean": None, "max": None}
+
+
+def test_courier_pay_in_the_kpis_comes_from_the_pay_pipeline():
+    from lastmile.core.model import Vehicle
+    from lastmile.sim.city import SimCourierSpec
+
+    spec = SimCourierSpec(id="c", region_id="r", vehicle=Vehicle.CAR, speed_mps=8,
+                          home=Point(lat=0, lng=0), shift_start=0, shift_end=3600)
+    log = WorldLog(start=0, end=3600)
+    log.couriers = {"c": CourierRun(spec=spec, pos=spec.home, shift_s=3600, busy_s=1800)}
+    order = _order(1, 0, 1500, 1500)
+    # 0.01 degree of latitude = 1112 m from pickup to drop-off, picked up at 900 s
+    order.pickup, order.picked_up_at, order.courier_id = Point(lat=0.01, lng=0), 900.0, "c"
+    log.orders = {order.id: order}
+    policy = PayPolicy(base_per_order_minor=300, per_km_minor=100, per_minute_minor=10,
+                       guarantee_per_hour_minor=0)
+    kpis = compute_kpis(log, pay_policy=policy)
+    # 300 + 1.112 km x 100 = 111.2 -> 111 + 10 min x 10 = 100: 511
+    assert kpis["courier_pay_minor"] == 511 and kpis["cost_per_order_minor"] == 511
+    assert kpis["courier_topped_up_share"] == 0.0
+    guaranteed = compute_kpis(log, pay_policy=PayPolicy(base_per_order_minor=300,
+                                                        guarantee_per_hour_minor=1_000))
+    assert guaranteed["courier_pay_minor"] == 1_000 and guaranteed["courier_topped_up_share"] == 1.0

@@ -36,7 +36,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import visitors
 
-from lastmile.adapters.db import tables_drive  # noqa: F401 - registers its tables on metadata
+from lastmile.adapters.db import (
+    tables_drive,  # noqa: F401 - registers its tables on metadata
+    tables_ledger,  # noqa: F401 - registers its tables on metadata
+)
 from lastmile.adapters.db.tables import metadata
 from lastmile.core.tenancy import PLATFORM_TENANT
 

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection, Engine
 from lastmile.adapters.db import repositories as r
 from lastmile.adapters.db import repositories_drive as rd
 from lastmile.adapters.db import repositories_leases as rl
+from lastmile.adapters.db import repositories_ledger as rlg
 from lastmile.adapters.db import repositories_pins as rp
 from lastmile.adapters.db import repositories_relay as rr
 from lastmile.adapters.db.engine import READ_ONLY
@@ -78,6 +79,7 @@ class SqlUnitOfWork:
     sandbox_captures: ports.SandboxCaptureRepo
     pin_attempts: ports.PinAttemptRepo
     leases: ports.LeaseRepo
+    ledger: ports.LedgerRepo
 
     def __init__(self, engine: Engine, *, read_only: bool = False,
                  write_lock: threading.RLock | None = None):
@@ -129,6 +131,7 @@ class SqlUnitOfWork:
         self.sandbox_captures = rd.SqlSandboxCaptures(conn)
         self.pin_attempts = rp.SqlPinAttempts(conn)
         self.leases = rl.SqlLeases(conn)
+        self.ledger = rlg.SqlLedger(conn)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -17,8 +17,9 @@ from lastmile.api.schemas import (
     ShiftIn,
     offer_out,
     order_out,
+    statement_out,
 )
-from lastmile.app import fulfilment, offers, queries, shifts
+from lastmile.app import fulfilment, offers, pay, queries, shifts
 from lastmile.app.tracking import IngestResult, ingest_pings
 from lastmile.core.orders import DeliveryProof
 
@@ -50,6 +51,13 @@ def end_shift(svc: ServicesDep, who: Courier, request: Request) -> dict[str, Any
     courier = shifts.end_shift(svc, who.subject_id, actor=who.actor,
                                live=request.app.state.container.live)
     return _courier_out(courier)
+
+
+@router.get("/shifts/{shift_id}/statement")
+def shift_statement(svc: ServicesDep, who: Courier, shift_id: Id) -> dict[str, Any]:
+    """The pay statement of one of your shifts (the running one: so far): every line with
+    its order, component, amount and reason, the guarantee and its top-up (docs/pay.md)."""
+    return statement_out(pay.shift_statement(svc, shift_id, actor=who.actor))
 
 
 def _ingest_out(result: IngestResult) -> dict[str, Any]:

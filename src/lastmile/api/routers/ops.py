@@ -21,8 +21,9 @@ from lastmile.api.schemas import (
     offer_out,
     order_out,
     region_out,
+    statement_out,
 )
-from lastmile.app import bans, catalog, fulfilment, offers, pins, queries
+from lastmile.app import bans, catalog, fulfilment, offers, pay, pins, queries
 from lastmile.core.geo import Point
 from lastmile.core.orders import OrderStatus
 
@@ -86,6 +87,16 @@ def ban_device(svc: ServicesDep, who: Ops, body: CancelIn,
     """Ban a device: it can no longer start a shift or move any courier."""
     added = bans.ban_device(svc, device_id, reason=body.reason, actor=who.actor)
     return {"device_id": device_id, "banned": True, "already_banned": not added}
+
+
+@router.get("/couriers/{courier_id}/statements")
+def courier_statements(svc: ServicesDep, who: Ops, courier_id: Id,
+                       limit: Annotated[int, Query(ge=1, le=pay.MAX_STATEMENTS)] = 10
+                       ) -> dict[str, Any]:
+    """Pay statements of the courier's last ``limit`` shifts, newest first (docs/pay.md)."""
+    return {"courier_id": courier_id,
+            "statements": [statement_out(p) for p in
+                           pay.courier_statements(svc, courier_id, limit=limit)]}
 
 
 @router.post("/couriers/{courier_id}/ban")

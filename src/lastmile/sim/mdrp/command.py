@@ -37,7 +37,10 @@ def mdrp(
     ] = True,
     check: Annotated[bool, typer.Option("--check/--no-check", help="Run feasibility check")] = True,
 ) -> None:
-    """Run MDRP instance(s) and write solution_info_*.txt and metrics.json."""
+    """Run MDRP instance(s) and write solution_info_*.txt and metrics.json.
+
+    metrics.json holds total_payment: courier pay in dollars, as the MDRP evaluator computes it.
+    """
     console = Console()
     if tick < 1:
         raise typer.BadParameter(f"tick must be >= 1 minute (got {tick})", param_hint="--tick")

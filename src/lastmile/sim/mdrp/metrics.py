@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from lastmile.sim.mdrp.pay import courier_statements
 from lastmile.sim.mdrp.simulation import SimResult
 
 
@@ -97,6 +98,11 @@ def _courier_metrics(result: SimResult) -> dict[str, object]:
         visits_by[a.courier_id] = visits_by.get(a.courier_id, 0) + 1
     node_xy = {rid: (r.x, r.y) for rid, r in inst.restaurants.items()}
     node_xy.update({o.order_id: (o.x, o.y) for o in inst.orders})
+    delivered = {
+        cid: [(oid, d.dropoff_time) for oid, d in result.deliveries.items() if d.courier_id == cid]
+        for cid in delivered_by
+    }
+    statements = {s.courier_id: s for s in courier_statements(inst, delivered)}
     util, per_hour, pays, guaranteed = [], [], [], 0
     busy_total = duty_total = 0.0
     for c in inst.couriers:
@@ -116,18 +122,20 @@ def _courier_metrics(result: SimResult) -> dict[str, object]:
         busy_total, duty_total = busy_total + busy, duty_total + duty
         util.append(busy / duty if duty else 0.0)
         per_hour.append(n / hours if hours else 0.0)
-        by_order, by_hour = p.pay_per_order * n, p.pay_per_hour * hours
-        pays.append(max(by_order, by_hour))
-        guaranteed += by_hour > by_order
-    delivered = sum(delivered_by.values())
-    total_pay = float(sum(pays))
+        paid = statements[c.courier_id]
+        pays.append(paid.total.amount_minor / 100)
+        guaranteed += paid.guaranteed
+    n_delivered = sum(delivered_by.values())
+    total_pay = sum(s.total.amount_minor for s in statements.values()) / 100
     return {
         "courier_utilisation": describe(util),
         "utilisation": busy_total / duty_total if duty_total else 0.0,
         "orders_per_courier_hour": describe(per_hour),
-        "orders_per_courier_hour_total": delivered / (duty_total / 60.0) if duty_total else 0.0,
+        "orders_per_courier_hour_total": n_delivered / (duty_total / 60.0)
+        if duty_total
+        else 0.0,
         "courier_pay": describe(pays),
         "total_courier_compensation": total_pay,
-        "cost_per_order": total_pay / delivered if delivered else None,
+        "cost_per_order": total_pay / n_delivered if n_delivered else None,
         "share_paid_guarantee": guaranteed / len(inst.couriers) if inst.couriers else 0.0,
     }

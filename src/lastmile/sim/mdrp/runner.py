@@ -17,6 +17,7 @@ from lastmile.core.errors import InvalidInput
 from lastmile.sim.mdrp.feasibility import Violation, check_solution
 from lastmile.sim.mdrp.instance import load_instance
 from lastmile.sim.mdrp.metrics import compute_metrics
+from lastmile.sim.mdrp.pay import courier_statements, delivered_from_solution, payment_metrics
 from lastmile.sim.mdrp.simulation import simulate
 from lastmile.sim.mdrp.solution import write_solution
 
@@ -53,12 +54,18 @@ def run_instance(
     tick_min: int = 1,
     check: bool = True,
 ) -> RunOutcome:
-    """Simulate one instance, write the three solution files and ``metrics.json`` to ``out_dir``."""
+    """Simulate one instance, write the three solution files and ``metrics.json`` to ``out_dir``.
+
+    ``metrics.json`` holds ``total_payment``: the couriers' compensation in dollars as the
+    MDRP evaluator computes it from the solution files (``sim.mdrp.pay``).
+    """
     started = time.perf_counter()
     instance = load_instance(instance_dir)
     result = simulate(instance, policy, tick_min=tick_min)
     write_solution(result, out_dir)
-    metrics = compute_metrics(result)
+    # Pay is read back from the written orders file, the one the MDRP evaluator reads.
+    pay = payment_metrics(courier_statements(instance, delivered_from_solution(instance, out_dir)))
+    metrics = {**compute_metrics(result), **pay}
     wall = time.perf_counter() - started
     violations = tuple(check_solution(instance_dir, out_dir)) if check else ()
     metrics = {

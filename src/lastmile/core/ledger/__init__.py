@@ -1,0 +1,2 @@
+"""The double-entry ledger (pure): values (``entries``), an order's transactions
+(``orders``) and the audit (``audit``). docs/ledger.md."""

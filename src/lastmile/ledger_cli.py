@@ -1,0 +1,143 @@
+"""``lastmile ledger check|balance|statement``: the double-entry ledger (docs/ledger.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from lastmile.app.context import Services
+
+T = TypeVar("T")
+ledger_app = typer.Typer(
+    help="The double-entry ledger: audit it, and read an account's balance and statement. "
+    "Accounts: consumer:<id>, merchant_payable:<id>, courier_payable:<id>, credits:<id>, "
+    "holds:<id>, platform_revenue, processor_clearing, tax_payable, refunds, "
+    "processor_holds. Amounts: debit > 0, credit < 0.", no_args_is_help=True)
+console = Console()
+
+DataDir = Annotated[Path | None, typer.Option(
+    help="Folder for the SQLite file (env LASTMILE_DATA_DIR; default ./data).")]
+DbUrl = Annotated[str | None, typer.Option(
+    help="Database URL (env LASTMILE_DATABASE_URL; default SQLite in the data dir).")]
+TenantOpt = Annotated[str | None, typer.Option(
+    help="The tenant, L0:L1 (env LASTMILE_TENANT; default lastmile:default)",
+    envvar="LASTMILE_TENANT")]
+Currency = Annotated[str | None, typer.Option(help="only this ISO 4217 currency (USD)")]
+
+
+@contextmanager
+def _services(data_dir: Path | None, database_url: str | None) -> Iterator[Services]:
+    from lastmile.bootstrap import build
+    from lastmile.settings import Settings
+
+    base = Settings.from_env()
+    container = build(replace(base, data_dir=data_dir or base.data_dir,
+                              database_url=database_url or base.database_url))
+    try:
+        yield container.services
+    finally:
+        container.close()
+
+
+def _as(tenant: str | None, step: Callable[[], T]) -> T:
+    """``step()`` as ``tenant`` (default: the default tenant); a domain error exits 2."""
+    from lastmile.app.tenancy import acting_as
+    from lastmile.core.errors import DomainError
+    from lastmile.core.tenancy import DEFAULT_TENANT, parse_tenant
+
+    try:
+        with acting_as(parse_tenant(tenant or DEFAULT_TENANT, field="--tenant")):
+            return step()
+    except DomainError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from exc
+
+
+@ledger_app.command("check")
+def ledger_check(
+    tenant: Annotated[str | None, typer.Option(
+        help="only this tenant (default: every tenant with a region, and the default one)")]
+    = None,
+    data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Prove every transaction balances per currency, every account's balance equals the
+    sum of its postings, and the ledger agrees with the orders (holds, captures, refunds).
+    Exits 0 only when everything balances, 1 otherwise. Run it once the relay has posted
+    every event (an order with no transaction yet is listed as unposted, not failed)."""
+    from lastmile.app import ledger
+    from lastmile.app.every_tenant import tenants_at_work
+    from lastmile.core.tenancy import DEFAULT_TENANT
+
+    with _services(data_dir, database_url) as services:
+        names = [tenant] if tenant else sorted({DEFAULT_TENANT, *tenants_at_work(services)})
+        reports = {name: _as(name, lambda: ledger.check(services)) for name in names}
+    failed = False
+    for name, report in reports.items():
+        state = "[green]balanced[/green]" if report.ok else "[red]NOT balanced[/red]"
+        console.print(f"{name}: {state}: {report.transactions} transactions, "
+                      f"{report.postings} postings, {report.orders_checked} orders agree"
+                      + (f", {len(report.unposted_orders)} not posted yet"
+                         if report.unposted_orders else ""))
+        for problem in report.problems:
+            console.print(f"  [red]{problem}[/red]", highlight=False)
+        failed = failed or not report.ok
+    if failed:
+        raise typer.Exit(1)
+
+
+@ledger_app.command("balance")
+def ledger_balance(
+    account: Annotated[str, typer.Argument(help="e.g. merchant_payable:mer_123")],
+    currency: Currency = None, tenant: TenantOpt = None,
+    data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """The account's balance per currency (debit > 0, credit < 0: a payable the platform
+    owes is negative)."""
+    from lastmile.app import ledger
+    from lastmile.core.money import Money
+
+    with _services(data_dir, database_url) as services:
+        found = _as(tenant, lambda: ledger.balance(services, account, currency=currency))
+    if not found:
+        console.print(f"{account}: no postings" + (f" in {currency}" if currency else ""))
+    for cur, minor in found.items():
+        console.print(f"{account}: {Money(amount_minor=minor, currency=cur)} ({minor} minor)",
+                      highlight=False)
+
+
+@ledger_app.command("statement")
+def ledger_statement(
+    account: Annotated[str, typer.Argument(help="e.g. courier_payable:cou_7")],
+    currency: Currency = None, tenant: TenantOpt = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="at most this many lines")] = 100,
+    data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """The account's postings, oldest first: when, transaction kind, order, amount and the
+    running balance."""
+    from datetime import UTC, datetime
+
+    from lastmile.app import ledger
+    from lastmile.core.money import Money
+
+    with _services(data_dir, database_url) as services:
+        found = _as(tenant, lambda: ledger.statement(services, account, currency=currency,
+                                                     limit=limit))
+    table = Table(title=f"{account}: {len(found)} posting(s)")
+    for col in ("at", "kind", "order", "amount", "balance", "transaction"):
+        table.add_column(col)
+    for e in found:
+        line = e.line
+        table.add_row(datetime.fromtimestamp(line.created_at, UTC).isoformat(timespec="seconds"),
+                      line.kind.value, line.order_id or "",
+                      str(Money(amount_minor=line.amount_minor, currency=line.currency)),
+                      str(Money(amount_minor=e.running_minor, currency=line.currency)),
+                      line.key)
+    console.print(table)
