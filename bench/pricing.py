@@ -17,8 +17,10 @@ Measured:
   and drop-offs during ``--seconds``, with the clock following real time (a round runs
   when a minute has passed, as in production); p50/p99 per quote.
 
-The ledger is not on this branch (issue 10's ledger is built elsewhere): the last line's
-``ledger_postings_per_s`` is null until it is wired in.
+- ``ledger_postings_per_s``: the open orders' authorisation holds posted through
+  ``app.ledger.post_authorisation``, one unit of work (and commit) per order, for at most
+  ``--seconds``; postings are the transactions' lines (each transaction balances). Null
+  when nothing could be posted (every hold already on the ledger).
 
 A plot of the delivery fee against the supply/demand ratio (open orders per available
 courier) goes to ``--out``: the steady-state fee at 2, 5 and 8 km, and the quotes of the run
@@ -27,7 +29,7 @@ at the smoothed ratio of their drop-off's cell.
     .venv/bin/python bench/pricing.py               # 400 couriers, 1,500 orders, 10 s
     .venv/bin/python bench/pricing.py --quick       # 60 couriers, 150 orders, 2 s
 
-Prints JSON lines; the last one is ``{"quotes_per_s": ..., "ledger_postings_per_s": null}``.
+Prints JSON lines; the last one is ``{"quotes_per_s": ..., "ledger_postings_per_s": ...}``.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from lastmile.adapters.clock import ManualClock, SequentialIds  # noqa: E402
-from lastmile.app import ordering, queries  # noqa: E402
+from lastmile.app import ledger, ordering, queries  # noqa: E402
 from lastmile.app.live import CourierLive  # noqa: E402
 from lastmile.app.surge import region_surge, run_round  # noqa: E402
 from lastmile.app.tenancy import current_tenant  # noqa: E402
@@ -53,6 +55,7 @@ from lastmile.bootstrap import Container, build  # noqa: E402
 from lastmile.core import fees  # noqa: E402
 from lastmile.core.fees import FeeInputs, run_fee  # noqa: E402
 from lastmile.core.geo import Point, haversine_m  # noqa: E402
+from lastmile.core.orders import OrderStatus  # noqa: E402
 from lastmile.core.pricing import ROAD_FACTOR, PricingPolicy  # noqa: E402
 from lastmile.core.surge import cell_of, target_multiplier  # noqa: E402
 from lastmile.settings import Settings  # noqa: E402
@@ -216,13 +219,26 @@ def plot(out: Path, points: list[tuple[float, int]], policy: PricingPolicy) -> N
     plt.close(fig)
 
 
-def ledger_postings_per_s() -> float | None:
-    """Postings per second through the ledger, when this branch has one (not yet: None)."""
-    try:
-        import lastmile.core.ledger  # noqa: F401
-    except ImportError:
-        return None
-    return None  # the lead wires postings in after merging the ledger branch
+def time_ledger(container: Container, seed: SeedSummary, seconds: float) -> dict[str, Any]:
+    """Authorisation holds of the open orders, posted one order per unit of work."""
+    services = container.services
+    with services.uow(read_only=True) as uow:
+        orders = uow.orders.list(region_id=seed.region.id, statuses=[OrderStatus.PLACED],
+                                 limit=100_000, oldest_first=True)
+    txns = postings = 0
+    start = time.perf_counter()
+    for order in orders:
+        if time.perf_counter() - start >= seconds:
+            break
+        with services.uow() as uow:
+            posted = ledger.post_authorisation(uow, services, order)
+            uow.commit()
+        txns += len(posted)
+        postings += sum(len(p.transaction.postings) for p in posted)
+    elapsed = time.perf_counter() - start
+    return {"ledger_transactions": txns, "ledger_postings": postings,
+            "seconds": round(elapsed, 2),
+            "ledger_postings_per_s": round(postings / elapsed, 1) if postings else None}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -250,10 +266,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(json.dumps(quotes))
             plot(args.out, points, container.services.pricing)
             print(json.dumps({"plot": str(args.out)}))
+            posted = time_ledger(container, seed, args.seconds)
+            print(json.dumps(posted))
         finally:
             container.close()
     last = {"quotes_per_s": quotes["quotes_per_s"],
-            "ledger_postings_per_s": ledger_postings_per_s()}
+            "ledger_postings_per_s": posted["ledger_postings_per_s"]}
     print(json.dumps(last))
     return last
 

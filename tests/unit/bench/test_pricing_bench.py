@@ -23,5 +23,7 @@ def test_a_tiny_run_ends_with_the_contract_line_and_writes_the_plot(tmp_path, ca
     lines = capsys.readouterr().out.strip().splitlines()
     assert json.loads(lines[-1]) == last
     assert list(last) == ["quotes_per_s", "ledger_postings_per_s"]
-    assert last["quotes_per_s"] > 0 and last["ledger_postings_per_s"] is None
+    assert last["quotes_per_s"] > 0 and last["ledger_postings_per_s"] > 0
+    posted = json.loads(lines[-2])
+    assert posted["ledger_postings"] >= 2 * posted["ledger_transactions"] > 0
     assert out.stat().st_size > 10_000
