@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 from lastmile.app.events import Event
 from lastmile.app.ports import ApiKeyRecord, IdempotencyRecord, OutboxEntry
 from lastmile.core.errors import Conflict
+from lastmile.core.geo import Point
 from lastmile.core.leases import Lease
 from lastmile.core.model import Consumer, Courier, CourierStatus, Merchant, Region
 from lastmile.core.offers import Offer, OfferStatus
@@ -214,6 +215,12 @@ class MemOrders:
                 and (not statuses or o.status in statuses)]
         rows.sort(key=lambda o: (o.placed_at, o.id), reverse=not oldest_first)
         return rows[:limit]
+
+    def dropoffs(self, region_id: str, *, statuses: Collection[OrderStatus],
+                 limit: int) -> tuple[Point, ...]:
+        rows = sorted((o for o in self.t.rows() if o.region_id == region_id
+                       and o.status in statuses), key=lambda o: (o.placed_at, o.id))
+        return tuple(o.dropoff for o in rows[:limit])
 
     def get_many(self, order_ids: Collection[str]) -> dict[str, Order]:
         found = (self.t.get(i) for i in order_ids)

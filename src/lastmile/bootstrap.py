@@ -198,16 +198,17 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
     engine = make_engine(url, pool_size=pool_size(settings))
     if run_migrations:
         migrate(engine)
+    live, states = _live_state(settings)
     services = Services(
         uow=SqlUnitOfWorkFactory(engine), clock=clock or SystemClock(), ids=ids or UuidIds(),
         rng=rng or random.SystemRandom(), signing_key=signing_key(settings),
         webhooks_allow_private=settings.webhooks_allow_private,
         idempotency_cache=_idempotency_cache(settings),
         pay=pay_policy(settings),
+        live=live,  # surge rounds count couriers by their live position (app.surge)
     )
     services = _with_payments(services, settings)
     bus = _bus(settings)
-    live, states = _live_state(settings)
     tracking = Tracking(services=services, live=live, states=states, publisher=bus)
     return Container(settings=settings, engine=engine, services=services, bus=bus, live=live,
                      tracking=tracking, dispatch_interval_s=dispatch_interval_s,

@@ -91,6 +91,10 @@ class OrderIn(Strict):
     # The consumer's card at the payment processor (docs/payments.md); the built-in
     # processor declines Stripe's test tokens such as tok_chargeDeclined.
     card_token: str | None = Field(default=None, min_length=1, max_length=255)
+    # From POST /v1/consumer/quotes: the order pays the quoted prices while the quote is
+    # valid (409 quote_expired after). Without it the order is priced when placed.
+    quote_token: str | None = Field(default=None, min_length=1, max_length=2_000,
+                                    pattern=r"^[A-Za-z0-9_\-.]+$")
 
 
 class CancelIn(Strict):
@@ -214,12 +218,20 @@ def merchant_out(m: Merchant, distance_m: int | None = None) -> dict[str, Any]:
     return out
 
 
-def quote_out(q: Quote) -> dict[str, Any]:
+def quote_out(q: Quote, *, token: str | None = None,
+              expires_at: float | None = None) -> dict[str, Any]:
     cur = q.prices.subtotal.currency
-    return {"prices": {k: money(v, cur) for k, v in q.prices.as_minor().items()},
-            "eta": {"low": iso(q.eta.low_at), "expected": iso(q.eta.expected_at),
-                    "high": iso(q.eta.high_at)},
-            "distance_m": q.distance_m, "surge_multiplier": str(q.surge_multiplier)}
+    out = {"prices": {k: money(v, cur) for k, v in q.prices.as_minor().items()},
+           "eta": {"low": iso(q.eta.low_at), "expected": iso(q.eta.expected_at),
+                   "high": iso(q.eta.high_at)},
+           "distance_m": q.distance_m, "surge_multiplier": str(q.surge_multiplier),
+           # How the delivery fee was made (core.fees) and what a consumer reads of it.
+           "fee_breakdown": [{"kind": line.kind, "amount": money(line.amount.amount_minor, cur),
+                              "reason": line.reason} for line in q.fee_lines],
+           "reasons": list(q.reasons)}
+    if token is not None:
+        out |= {"quote_token": token, "valid_until": iso(expires_at)}
+    return out
 
 
 def offer_out(o: Offer) -> dict[str, Any]:

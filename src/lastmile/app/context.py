@@ -10,6 +10,7 @@ from typing import Any
 from lastmile.app.events import Event, event_from_transition
 from lastmile.app.idempotency import IdempotencyCache
 from lastmile.app.key_cache import KeyCache
+from lastmile.app.live import LiveStore
 from lastmile.app.ports import (
     Clock,
     IdSource,
@@ -18,6 +19,7 @@ from lastmile.app.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from lastmile.app.surge_board import SurgeBoard
 from lastmile.app.tenant_cache import TenantCache
 from lastmile.core.lifecycle import Transition
 from lastmile.core.pay import DEFAULT_POLICY, PayPolicy
@@ -56,6 +58,10 @@ class Services:
     sandbox_payments: PaymentProcessor | None = field(default=None, repr=False, compare=False)
     # Stripe's signed webhooks (POST /v1/payments/stripe/webhook); None: not configured.
     payment_notices: PaymentNotices | None = field(default=None, repr=False, compare=False)
+    # Surge per H3 cell between rounds (app.surge), and the live positions its rounds count
+    # couriers by (None: the couriers' stored locations).
+    surge: SurgeBoard = field(default_factory=SurgeBoard, repr=False, compare=False)
+    live: LiveStore | None = field(default=None, repr=False, compare=False)
 
 
 def record(uow: UnitOfWork, services: Services, event: Event) -> None:

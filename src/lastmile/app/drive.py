@@ -29,6 +29,7 @@ from lastmile.app.ordering import supply_demand
 from lastmile.app.pins import check_dropoff_pin
 from lastmile.app.ports import UnitOfWork
 from lastmile.app.retry import retrying
+from lastmile.app.surge import surge_for
 from lastmile.app.tenants import pricing_in
 from lastmile.core.delivery.model import (
     Contact,
@@ -105,13 +106,16 @@ def _price(uow: UnitOfWork, services: Services, req: DeliveryRequest) -> tuple[Q
                                f"{name} ({point.lat}, {point.lng}) is outside region {region.id}",
                                field=name)
     check_undeliverable_action(req.proof, req.undeliverable_action.value)
-    policy = pricing_in(uow, services)  # the tenant's fees on the deployment's policy
+    # The tenant's fees (and its region's) on the deployment's policy; Drive's own rule set
+    # (core.fees.DRIVE: the delivery fee, surge of the drop-off's cell, cap; no small order).
+    policy = pricing_in(uow, services, region.id)
     now = services.clock.now()
     lead_s = 0.0 if req.pickup_window is None else req.pickup_window.start_at - now
     q = delivery_quote(pickup=pickup, dropoff=req.dropoff,
                        tip=Money(amount_minor=req.tip_minor, currency=region.currency),
                        prep_time_s=max(merchant.prep_time_s, int(lead_s)),
-                       supply=supply_demand(uow, region.id), now=now, policy=policy)
+                       supply=supply_demand(uow, region.id), now=now, policy=policy,
+                       surge=surge_for(uow, services, region.id, req.dropoff, policy))
     travel_s = q.distance_m / policy.courier_speed_mps + policy.service_s
     validate_windows(pickup=req.pickup_window, dropoff=req.dropoff_window, now=now,
                      travel_s=travel_s)

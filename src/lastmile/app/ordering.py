@@ -1,4 +1,10 @@
-"""Consumer-side use cases: quote, place (idempotent), cancel."""
+"""Consumer-side use cases: quote, place (idempotent), cancel.
+
+A quote is issued with a signed token (``issue_quote``: HMAC under the server key, valid
+``quote_ttl_s``) that holds its prices; an order that brings the token back within its
+validity pays those prices (``_honoured``), one that brings it later is refused with 409
+``quote_expired`` (ask for a new quote). An order without a token is priced when placed.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ from lastmile.app import payments
 from lastmile.app.context import Services, record_transition
 from lastmile.app.idempotency import once
 from lastmile.app.ports import IdempotencyRecord, UnitOfWork
+from lastmile.app.surge import surge_for
+from lastmile.app.tenancy import current_tenant
 from lastmile.app.tenants import pricing_in
 from lastmile.core.errors import Conflict, InvalidInput, NotFound
 from lastmile.core.geo import Point
@@ -26,9 +34,11 @@ from lastmile.core.orders import (
     Order,
     OrderLine,
     OrderStatus,
+    PriceBreakdown,
 )
 from lastmile.core.payments import ProcessorResult
 from lastmile.core.pricing import Quote, SupplyDemand, quote
+from lastmile.core.signed_tokens import open_fields, sign_fields
 from lastmile.core.tenancy import Party, same_world
 
 
@@ -48,6 +58,20 @@ class OrderRequest:
     tip_minor: int = 0
     require_pin: bool = False
     card_token: str | None = None  # the consumer's card at the processor (app.payments)
+    quote_token: str | None = None  # from ``issue_quote``: pay the quoted prices
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IssuedQuote:
+    """A quote and the token that holds its prices until ``expires_at``."""
+
+    quote: Quote
+    token: str
+    expires_at: float
+
+
+_QUOTE_PURPOSE = "consumer-quote"
+_PRICE_KEYS = ("subtotal", "delivery_fee", "service_fee", "small_order_fee", "tax", "tip")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -127,12 +151,14 @@ def _quote(uow: UnitOfWork, services: Services, req: OrderRequest) -> tuple[Quot
     subtotal = Money.zero(region.currency)
     for line in lines:
         subtotal = subtotal + line.total
+    # The tenant's fees (and its region's) on the deployment's policy.
+    policy = pricing_in(uow, services, region.id)
     q = quote(
         pickup=merchant.location, dropoff=req.dropoff, subtotal=subtotal,
         tip=Money(amount_minor=req.tip_minor, currency=region.currency),
         tax_rate_bp=region.tax_rate_bp, prep_time_s=merchant.prep_time_s,
-        supply=supply_demand(uow, region.id), now=services.clock.now(),
-        policy=pricing_in(uow, services),  # the tenant's fees on the deployment's policy
+        supply=supply_demand(uow, region.id), now=services.clock.now(), policy=policy,
+        surge=surge_for(uow, services, region.id, req.dropoff, policy),
     )
     return q, merchant, region
 
@@ -140,6 +166,56 @@ def _quote(uow: UnitOfWork, services: Services, req: OrderRequest) -> tuple[Quot
 def get_quote(services: Services, req: OrderRequest) -> Quote:
     with services.uow(read_only=True) as uow:
         return _quote(uow, services, req)[0]
+
+
+def issue_quote(services: Services, req: OrderRequest) -> IssuedQuote:
+    """A quote with a token that holds its prices for the policy's ``quote_ttl_s``.
+
+    The token signs (server key, purpose ``consumer-quote``) who asked, in which tenant,
+    for which request (``request_hash``), the prices and the expiry; nothing secret.
+    """
+    with services.uow(read_only=True) as uow:
+        q, _, region = _quote(uow, services, req)
+        ttl_s = pricing_in(uow, services, region.id).quote_ttl_s
+    expires_at = services.clock.now() + ttl_s
+    prices = q.prices.as_minor()
+    token = sign_fields({"c": req.consumer_id, "t": current_tenant(), "h": request_hash(req),
+                         "exp": expires_at, "cur": region.currency,
+                         "p": [prices[k] for k in _PRICE_KEYS]},
+                        key=services.signing_key, purpose=_QUOTE_PURPOSE)
+    return IssuedQuote(quote=q, token=token, expires_at=expires_at)
+
+
+def _honoured(services: Services, req: OrderRequest, fresh: Quote) -> PriceBreakdown:
+    """The prices of ``req.quote_token`` when it is valid for ``req`` now.
+
+    422 ``invalid_quote_token`` (not ours, or altered), 422 ``quote_mismatch`` (issued for
+    another consumer, tenant or request), 409 ``quote_expired`` (past its validity: ask for
+    a new quote), 409 ``quote_stale`` (the menu's prices changed since: the goods are
+    never sold at a price the merchant no longer asks).
+    """
+    token = req.quote_token or ""
+    fields = open_fields(token, key=services.signing_key, purpose=_QUOTE_PURPOSE)
+    if fields is None:
+        raise InvalidInput("invalid_quote_token", "quote_token is not a quote this server "
+                           "issued, or it was altered", field="quote_token")
+    if (fields.get("c"), fields.get("t"), fields.get("h")) != (
+            req.consumer_id, current_tenant(), request_hash(req)):
+        raise InvalidInput("quote_mismatch", "quote_token was issued for another request "
+                           "(consumer, merchant, items, drop-off, tip or PIN differ); ask for a "
+                           "new quote", field="quote_token")
+    now, expires_at = services.clock.now(), float(fields["exp"])
+    if now >= expires_at:
+        raise Conflict("quote_expired", f"the quote expired {now - expires_at:.0f} s ago (it "
+                       "is valid for the policy's quote_ttl_s); ask for a new quote at POST "
+                       "/v1/consumer/quotes", field="quote_token")
+    cur = str(fields["cur"])
+    held = dict(zip(_PRICE_KEYS, (Money(amount_minor=int(v), currency=cur) for v in fields["p"]),
+                    strict=True))
+    if held["subtotal"] != fresh.prices.subtotal:
+        raise Conflict("quote_stale", f"the items now cost {fresh.prices.subtotal}, the quote "
+                       f"said {held['subtotal']}; ask for a new quote", field="quote_token")
+    return PriceBreakdown(**held)
 
 
 def request_hash(req: OrderRequest) -> str:
@@ -261,10 +337,11 @@ def _new_order(uow: UnitOfWork, services: Services, req: OrderRequest, *,
     same_world(Party(what="consumer", id=consumer.id, tenant=consumer.tenant),
                Party(what="merchant", id=merchant.id, tenant=merchant.tenant))
     now = services.clock.now()
+    prices = q.prices if req.quote_token is None else _honoured(services, req, q)
     order = Order(
         id=OrderId(services.ids.new("ord")), region_id=RegionId(region.id),
         merchant_id=MerchantId(merchant.id), consumer_id=ConsumerId(req.consumer_id),
-        lines=_lines(merchant, req.lines), prices=q.prices, pickup=merchant.location,
+        lines=_lines(merchant, req.lines), prices=prices, pickup=merchant.location,
         dropoff=req.dropoff, placed_at=now, eta=q.eta,
         dropoff_pin=f"{services.rng.randrange(10_000):04d}" if req.require_pin else None,
     )
@@ -274,7 +351,7 @@ def _new_order(uow: UnitOfWork, services: Services, req: OrderRequest, *,
         to_status=OrderStatus.PLACED, actor=Actor(kind=ActorKind.CONSUMER, id=req.consumer_id),
         at=now, version=order.version,
         data={"merchant_id": merchant.id, "consumer_id": req.consumer_id,
-              "total_minor": q.prices.total.amount_minor, "currency": region.currency,
+              "total_minor": prices.total.amount_minor, "currency": region.currency,
               "eta_expected_at": q.eta.expected_at},
     ))
     return order

@@ -13,6 +13,7 @@ from typing import Protocol
 from lastmile.app.events import Event
 from lastmile.core.delivery.model import Delivery, DriveQuote
 from lastmile.core.delivery.notices import Notification
+from lastmile.core.geo import Point
 from lastmile.core.leases import Lease
 from lastmile.core.ledger.audit import PostingRow
 from lastmile.core.ledger.entries import Posted, StatementLine
@@ -208,6 +209,11 @@ class OrderRepo(Protocol):
         ...
     def get_many(self, order_ids: Collection[str]) -> dict[str, Order]:
         """The orders that exist among ``order_ids``, by id (one query)."""
+        ...
+    def dropoffs(self, region_id: str, *, statuses: Collection[OrderStatus],
+                 limit: int) -> tuple[Point, ...]:
+        """The drop-off points of the region's orders in ``statuses``, oldest ``limit``
+        first (surge rounds: one column, not whole orders)."""
         ...
 
 

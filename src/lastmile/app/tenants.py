@@ -132,11 +132,20 @@ def _patch(patch: Mapping[str, Any]) -> Mapping[str, Any]:
                            field="config")
     for key, below in patch.items():
         for name, value in (below.items() if isinstance(below, Mapping) else ()):
-            if isinstance(value, Mapping):  # lists are values (testkit.auto_accept)
-                path = f"config.{key}.{name}"
-                raise InvalidInput("invalid_config", f"{path} must be a single value or a "
-                                   "list, not an object", field=path)
+            # region_fees is one level deeper: per region id, an object of fee overrides.
+            if key == "region_fees" and isinstance(value, Mapping):
+                _flat(value, f"config.{key}.{name}")
+            else:
+                _flat({name: value}, f"config.{key}")
     return patch
+
+
+def _flat(values: Mapping[str, Any], parent: str) -> None:
+    for name, value in values.items():
+        if isinstance(value, Mapping):  # lists are values (testkit.auto_accept)
+            path = f"{parent}.{name}"
+            raise InvalidInput("invalid_config", f"{path} must be a single value or a "
+                               "list, not an object", field=path)
 
 
 def config_of(tenant: Tenant) -> TenantConfig:
@@ -152,9 +161,10 @@ def tenant_in(uow: UnitOfWork, services: Services) -> Tenant:
     return services.tenant_cache.get(current_tenant(), now=services.clock.now(), load=load)
 
 
-def pricing_in(uow: UnitOfWork, services: Services) -> PricingPolicy:
-    """The pricing policy of the current tenant: the deployment's, with its fee overrides."""
-    return config_of(tenant_in(uow, services)).pricing(services.pricing)
+def pricing_in(uow: UnitOfWork, services: Services, region_id: str | None = None) -> PricingPolicy:
+    """The pricing policy of the current tenant: the deployment's, with its fee overrides
+    (and, given ``region_id``, that region's: ``region_fees``)."""
+    return config_of(tenant_in(uow, services)).pricing(services.pricing, region_id)
 
 
 def pricing(services: Services) -> PricingPolicy:

@@ -5,6 +5,11 @@ service fee as a share of the subtotal, a small-order fee under a threshold,
 and a surge multiplier on the delivery fee when open orders outrun couriers.
 A delivery sold on its own (Drive, ``delivery_quote``) costs the delivery fee
 and the tip only.
+
+The delivery fee itself is a pipeline of pure steps (``core.fees``: base, distance,
+small order, surge, cap) whose lines the quote carries; the surge multiplier is the
+drop-off cell's (``core.surge``) when the caller passes one, else the region-wide
+``surge_multiplier`` of ``supply``.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
+from lastmile.core import fees
 from lastmile.core.errors import InvalidInput
+from lastmile.core.fees import FeeInputs, FeeLine, run_fee
 from lastmile.core.geo import Point, haversine_m
 from lastmile.core.money import Money
 from lastmile.core.orders import EtaWindow, PriceBreakdown
@@ -38,6 +45,20 @@ class PricingPolicy:
     surge_threshold: float = 1.5
     surge_slope: float = 0.5
     surge_cap: float = 2.5
+    # Surge per H3 cell (core.surge): resolution 7 cells have ~1.4 km edges, so a cell and
+    # its ring (k = 1) span ~4-5 km around a drop-off, what a bicycle covers in the ~15 min
+    # a pickup may take. (Resolution 8's ~1.5 km ring held too few orders per ring in the
+    # simulator's 10 km city: the black-friday scenario's surge barely rose.) Rounds every
+    # `surge_round_s`; the ratio is smoothed with weight `surge_smoothing` on the new count,
+    # the multiplier moves by <= `surge_max_step` per round.
+    surge_h3_resolution: int = 7
+    surge_ring_k: int = 1
+    surge_round_s: int = 60
+    surge_smoothing: float = 0.5
+    surge_max_step: float = 0.25
+    # The delivery fee (base + distance + surge) never exceeds this.
+    max_delivery_fee_minor: int = 5_000
+    quote_ttl_s: int = 300  # a consumer's quote holds its price this long
     courier_speed_mps: float = 4.5
     pickup_leg_s: int = 300  # typical time for a courier to reach the merchant
     # Typical time a courier is taken by one order (to the merchant, the wait, the drive,
@@ -62,6 +83,13 @@ class PricingPolicy:
             raise InvalidInput("invalid_policy", f"service_fee_min_minor must be <= "
                                f"service_fee_max_minor ({self.service_fee_max_minor}) (got "
                                f"{self.service_fee_min_minor})", field="service_fee_min_minor")
+        if self.surge_h3_resolution > 15 or self.surge_ring_k > 5:
+            raise InvalidInput("invalid_policy", "surge_h3_resolution must be <= 15 and "
+                               f"surge_ring_k <= 5 (got {self.surge_h3_resolution} and "
+                               f"{self.surge_ring_k})", field="surge_h3_resolution")
+        if self.surge_smoothing > 1:
+            raise InvalidInput("invalid_policy", f"surge_smoothing must be <= 1 (got "
+                               f"{self.surge_smoothing})", field="surge_smoothing")
         if not self.window_low <= 1.0 <= self.window_high:
             raise InvalidInput("invalid_policy", f"window_low must be <= 1 <= window_high (got "
                                f"{self.window_low} and {self.window_high})", field="window_low")
@@ -77,6 +105,9 @@ _POLICY_BOUNDS: tuple[tuple[str, float, bool], ...] = (
     ("max_distance_m", 0, True), ("surge_threshold", 0, False), ("surge_slope", 0, False),
     ("surge_cap", 1, False), ("courier_speed_mps", 0, True), ("pickup_leg_s", 0, False),
     ("courier_cycle_s", 0, True), ("service_s", 0, False), ("window_low", 0, True),
+    ("surge_h3_resolution", 0, False), ("surge_ring_k", 0, False), ("surge_round_s", 0, True),
+    ("surge_smoothing", 0, True), ("surge_max_step", 0, True),
+    ("max_delivery_fee_minor", 0, False), ("quote_ttl_s", 0, True),
 )
 
 
@@ -99,6 +130,12 @@ class Quote:
     eta: EtaWindow
     distance_m: int
     surge_multiplier: Decimal
+    # How the delivery fee was made (core.fees), and what a consumer reads of it.
+    fee_lines: tuple[FeeLine, ...] = ()
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(line.reason for line in self.fee_lines if line.amount.amount_minor)
 
 
 def surge_multiplier(sd: SupplyDemand, policy: PricingPolicy) -> Decimal:
@@ -116,16 +153,13 @@ def surge_multiplier(sd: SupplyDemand, policy: PricingPolicy) -> Decimal:
 
 
 def delivery_fee(distance_m: float, currency: str, surge: Decimal, policy: PricingPolicy) -> Money:
-    """Base fee plus a per-km charge past the included distance, times surge.
+    """Base fee plus a per-km charge past the included distance, times surge, capped
+    (``core.fees.DRIVE``: the delivery fee alone).
 
     Never decreases as distance grows (per_km_minor >= 0).
     """
-    extra_km = max(0.0, distance_m / 1000.0 - policy.included_km)
-    fee = Money(amount_minor=policy.base_delivery_fee_minor, currency=currency)
-    fee = fee + Money(amount_minor=policy.per_km_minor, currency=currency).times(
-        Decimal(str(round(extra_km, 3)))
-    )
-    return fee.times(surge)
+    inputs = FeeInputs(distance_m=distance_m, currency=currency, surge=surge)
+    return run_fee(fees.DRIVE, inputs, policy).delivery_fee
 
 
 def service_fees(subtotal: Money, policy: PricingPolicy) -> tuple[Money, Money]:
@@ -151,17 +185,22 @@ def quote(
     supply: SupplyDemand,
     now: float,
     policy: PricingPolicy,
+    surge: Decimal | None = None,
 ) -> Quote:
     """The consumer's price and window for delivering ``subtotal`` from pickup to dropoff.
 
+    The delivery and small-order fees come from the ``core.fees.MARKETPLACE`` pipeline at
+    ``surge`` (the drop-off cell's multiplier; None: the region-wide one of ``supply``).
     Raises InvalidInput when the drop-off is beyond ``max_distance_m`` or the
     tip is negative. Tax applies to the subtotal and fees, not to the tip.
     """
     distance_m = _trip_m(pickup, dropoff, tip, policy)
     cur = subtotal.currency
-    surge = surge_multiplier(supply, policy)
-    service, small = service_fees(subtotal, policy)
-    fee = delivery_fee(distance_m, cur, surge, policy)
+    surge = surge_multiplier(supply, policy) if surge is None else surge
+    service = service_fees(subtotal, policy)[0]
+    run = run_fee(fees.MARKETPLACE, FeeInputs(distance_m=distance_m, currency=cur, surge=surge,
+                                              subtotal=subtotal), policy)
+    fee, small = run.delivery_fee, run.small_order_fee
     tax = (subtotal + fee + service + small).basis_points(tax_rate_bp)
     prices = PriceBreakdown(
         subtotal=subtotal, delivery_fee=fee, service_fee=service, small_order_fee=small,
@@ -172,6 +211,7 @@ def quote(
         eta=eta_window(distance_m, prep_time_s, now, policy, supply),
         distance_m=round(distance_m),
         surge_multiplier=surge,
+        fee_lines=run.lines,
     )
 
 
@@ -184,6 +224,7 @@ def delivery_quote(
     supply: SupplyDemand,
     now: float,
     policy: PricingPolicy,
+    surge: Decimal | None = None,
 ) -> Quote:
     """The price and window of a delivery sold on its own (Drive): the delivery fee and the tip.
 
@@ -191,16 +232,18 @@ def delivery_quote(
     service fee or small-order fee (they pay for the marketplace a consumer orders
     through) and no tax on the goods' value. The fee is the marketplace's delivery fee for
     the same trip (distance and surge); the window is computed as for any order. Raises
-    InvalidInput like ``quote`` (too far, negative tip).
+    InvalidInput like ``quote`` (too far, negative tip). Its own rule set: ``core.fees.DRIVE``.
     """
     distance_m = _trip_m(pickup, dropoff, tip, policy)
-    surge = surge_multiplier(supply, policy)
-    fee = delivery_fee(distance_m, tip.currency, surge, policy)
+    surge = surge_multiplier(supply, policy) if surge is None else surge
+    run = run_fee(fees.DRIVE, FeeInputs(distance_m=distance_m, currency=tip.currency,
+                                        surge=surge), policy)
     return Quote(
-        prices=delivery_prices(fee=fee, tip=tip),
+        prices=delivery_prices(fee=run.delivery_fee, tip=tip),
         eta=eta_window(distance_m, prep_time_s, now, policy, supply),
         distance_m=round(distance_m),
         surge_multiplier=surge,
+        fee_lines=run.lines,
     )
 
 

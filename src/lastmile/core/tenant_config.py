@@ -1,6 +1,6 @@
 """A tenant's configuration: what may differ per tenant, typed and validated (pure).
 
-Seven keys (``CONFIG_KEYS``), each optional; a key not set means the deployment's default:
+Eight keys (``CONFIG_KEYS``), each optional; a key not set means the deployment's default:
 
 - ``currency``: the ISO 4217 code of the tenant's money. A region created without one
   gets it; a region in another currency is refused (``app.catalog.create_region``).
@@ -8,6 +8,10 @@ Seven keys (``CONFIG_KEYS``), each optional; a key not set means the deployment'
   only), ``support_email``: shown on the tracking page and the ops dashboard.
 - ``fees``: overrides of ``core.pricing.PricingPolicy`` fields, checked by the policy's own
   rules on top of the deployment's policy.
+- ``region_fees``: per region id, overrides of the same fields on top of ``fees``
+  (``{"reg_1": {"surge_cap": 1.5}}``): a region's policy is the deployment's, then the
+  tenant's ``fees``, then the region's; each is checked by the policy's rules. At most
+  ``MAX_REGION_FEES`` regions; an id is 1-64 letters, digits, ``_`` or ``-``.
 - ``dispatch``: overrides of ``core.dispatch.DispatchPolicy`` knobs, checked likewise.
 - ``parties``: ``phone_required`` (a consumer must give a phone) and ``phone_unique``. A
   phone, when given, is always unique within its tenant (the database's partial unique
@@ -27,6 +31,7 @@ removes a key.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import re
@@ -40,7 +45,10 @@ from lastmile.core.errors import DomainError, InvalidInput
 from lastmile.core.pay.policy import PayPolicy, policy_from_mapping
 from lastmile.core.pricing import PricingPolicy
 
-CONFIG_KEYS = ("currency", "branding", "fees", "dispatch", "parties", "testkit", "pay")
+CONFIG_KEYS = ("currency", "branding", "fees", "region_fees", "dispatch", "parties",
+               "testkit", "pay")
+MAX_REGION_FEES = 200
+_REGION_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 MAX_AUTO_ACCEPT = 1_000  # couriers a test tenant may flag (app.testkit)
 ROOT = "config"
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -73,6 +81,8 @@ class TenantConfig:
     currency: str | None = None
     branding: Branding = field(default_factory=Branding)
     fees: tuple[tuple[str, Any], ...] = ()
+    # (region id, overrides) sorted by region id; applied after ``fees``.
+    region_fees: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     dispatch: tuple[tuple[str, Any], ...] = ()
     parties: Parties = field(default_factory=Parties)
     # Test tenants only (app.testkit): couriers whose offers are accepted by themselves.
@@ -84,9 +94,11 @@ class TenantConfig:
         """``base`` with the tenant's pay overrides (``base`` itself when there are none)."""
         return policy_from_mapping(json.loads(self.pay), base=base) if self.pay else base
 
-    def pricing(self, base: PricingPolicy) -> PricingPolicy:
-        """``base`` with the tenant's fee overrides (``base`` itself when there are none)."""
-        return dataclasses.replace(base, **dict(self.fees)) if self.fees else base
+    def pricing(self, base: PricingPolicy, region_id: str | None = None) -> PricingPolicy:
+        """``base`` with the tenant's fee overrides, then those of ``region_id`` when the
+        config has any for it (``base`` itself when there are none)."""
+        knobs = {**dict(self.fees), **dict(dict(self.region_fees).get(region_id or "", ()))}
+        return dataclasses.replace(base, **knobs) if knobs else base
 
     def dispatch_policy(self, base: DispatchPolicy) -> DispatchPolicy:
         """``base`` with the tenant's dispatch overrides (``kind`` given as its value)."""
@@ -107,6 +119,8 @@ class TenantConfig:
             out["branding"] = branding
         if self.fees:
             out["fees"] = dict(self.fees)
+        if self.region_fees:
+            out["region_fees"] = {region: dict(knobs) for region, knobs in self.region_fees}
         if self.dispatch:
             out["dispatch"] = dict(self.dispatch)
         if self.parties != Parties():
@@ -134,12 +148,16 @@ def parse_tenant_config(raw: Mapping[str, Any] | None, *,
         currency=_currency(data.get("currency")),
         branding=_branding(data.get("branding")),
         fees=_overrides(data.get("fees"), PricingPolicy, f"{ROOT}.fees"),
+        region_fees=_region_fees(data.get("region_fees")),
         dispatch=_overrides(data.get("dispatch"), DispatchPolicy, f"{ROOT}.dispatch"),
         parties=_parties(data.get("parties")),
         auto_accept=_testkit(data.get("testkit")),
         pay=_pay(data.get("pay")),
     )
     _apply(lambda: config.pricing(pricing or PricingPolicy()), f"{ROOT}.fees")
+    for region, _ in config.region_fees:
+        _apply(functools.partial(config.pricing, pricing or PricingPolicy(), region),
+               f"{ROOT}.region_fees.{region}")
     _apply(lambda: config.dispatch_policy(dispatch or DispatchPolicy()), f"{ROOT}.dispatch")
     return config
 
@@ -317,6 +335,23 @@ def _parties(value: Any) -> Parties:
                    "index on tenant and phone); duplicates are not supported (got false)",
                    code="unsupported_config")
     return Parties(**flags)
+
+
+def _region_fees(value: Any) -> tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]:
+    """Per region id, typed fee overrides (their rules are checked with the policy)."""
+    if value is None:
+        return ()
+    path = f"{ROOT}.region_fees"
+    data = _object(value, path)
+    if len(data) > MAX_REGION_FEES:
+        raise _bad(path, f"must name at most {MAX_REGION_FEES} regions (got {len(data)})")
+    out = []
+    for region in sorted(data):
+        if not _REGION_ID.match(region):
+            raise _bad(f"{path}.{region[:64]}", "must be a region id of 1-64 letters, digits, "
+                       f"'_' or '-' (got {_kind(region)})")
+        out.append((region, _overrides(data[region], PricingPolicy, f"{path}.{region}")))
+    return tuple(out)
 
 
 def _overrides(value: Any, policy: type[Any], path: str) -> tuple[tuple[str, Any], ...]:

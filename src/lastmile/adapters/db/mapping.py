@@ -46,6 +46,9 @@ def _point(raw: list[float]) -> Point:
     return Point(lat=raw[0], lng=raw[1])
 
 
+point_from = _point  # a point column read alone (SqlOrders.dropoffs)
+
+
 def region_row(r: Region) -> Row:
     return {"id": r.id, "name": r.name, "market": r.market, "time_zone": r.time_zone,
             "currency": r.currency, "tax_rate_bp": r.tax_rate_bp,

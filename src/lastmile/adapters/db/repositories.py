@@ -17,6 +17,7 @@ from lastmile.adapters.telemetry.tracing import with_trace_context
 from lastmile.app.events import Event
 from lastmile.app.ports import ApiKeyRecord, IdempotencyRecord, OutboxEntry
 from lastmile.core.errors import Conflict
+from lastmile.core.geo import Point
 from lastmile.core.model import Consumer, Courier, CourierStatus, Merchant, Region
 from lastmile.core.offers import Offer, OfferStatus
 from lastmile.core.orders import Order, OrderStatus
@@ -232,6 +233,15 @@ class SqlOrders(_Repo):
         if statuses:
             stmt = stmt.where(c.status.in_([s.value for s in statuses]))
         return [m.order_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
+
+    def dropoffs(self, region_id: str, *, statuses: Collection[OrderStatus],
+                 limit: int) -> tuple[Point, ...]:
+        c = t.orders.c
+        # The drop-off is in the order's document: read it alone, without building orders.
+        stmt = (sa.select(c.doc).where(c.region_id == region_id)
+                .where(c.status.in_(sorted(s.value for s in statuses)))
+                .order_by(c.placed_at, c.id).limit(limit))
+        return tuple(m.point_from(doc["dropoff"]) for doc in self.conn.execute(stmt).scalars())
 
     def get_many(self, order_ids: Collection[str]) -> dict[str, Order]:
         if not order_ids:

@@ -33,7 +33,7 @@ def _request(who_id: str, body: OrderIn) -> ordering.OrderRequest:
         lines=tuple(ordering.LineRequest(item_id=li.item_id, quantity=li.quantity,
                                          option_ids=tuple(li.option_ids)) for li in body.items),
         dropoff=Point(lat=body.dropoff.lat, lng=body.dropoff.lng), tip_minor=body.tip_minor,
-        require_pin=body.require_pin, card_token=body.card_token,
+        require_pin=body.require_pin, card_token=body.card_token, quote_token=body.quote_token,
     )
 
 
@@ -62,8 +62,10 @@ def menu(svc: ServicesDep, who: Consumer, merchant_id: Id) -> dict[str, Any]:
 
 @router.post("/quotes")
 def quote(svc: ServicesDep, who: Consumer, body: OrderIn) -> dict[str, Any]:
-    """Fee breakdown and delivery window for a would-be order."""
-    return quote_out(ordering.get_quote(svc, _request(who.subject_id, body)))
+    """Fee breakdown (with a reason per line) and delivery window for a would-be order, and a
+    ``quote_token``: an order placed with it before ``valid_until`` pays these prices."""
+    issued = ordering.issue_quote(svc, _request(who.subject_id, body))
+    return quote_out(issued.quote, token=issued.token, expires_at=issued.expires_at)
 
 
 @router.post("/orders", status_code=201, responses=feeds(
