@@ -138,10 +138,11 @@ class BuiltinProcessor:
                 uow.processor_calls.add(ProcessorCall(key=key, reference=reference,
                                                       result=result, created_at=self._now()))
                 uow.commit()
-        except Conflict as exc:
-            if exc.code != "concurrent_update":
-                raise
-            with self._uow(read_only=True) as uow:  # the same key, written first by another
+        except Conflict:
+            # Another call with the same key got there first: its insert raced ours
+            # (concurrent_update), or it committed between our replay check and our read
+            # of the state (payment_not_capturable ...). Its answer is ours.
+            with self._uow(read_only=True) as uow:
                 seen = _replay(uow, key, op)
             if seen is None:
                 raise
