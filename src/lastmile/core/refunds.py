@@ -274,3 +274,22 @@ def by_ops(order: Order, *, outcome: Outcome, amount_minor: int, refundable: Mon
                                                   currency=order.currency),
                     as_credit=outcome is Outcome.CREDIT, code="approved_by_ops",
                     reason=reason.strip())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RefundCase:
+    """A stored request and its decision (a pending one holds the rules' HUMAN verdict)."""
+
+    id: str
+    consumer_id: str
+    request: RefundRequest
+    status: Status
+    decision: Decision
+    created_at: float
+    idempotency_key: str  # unique per tenant: "<consumer>:<Idempotency-Key>"
+    decided_at: float | None = None  # None while it waits for a human
+
+    @property
+    def ledger_key(self) -> str:
+        """The ledger transaction's idempotency key: one posting per request."""
+        return f"refund_request:{self.id}"
