@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Query, Response
 from pydantic import Field
 
 from lastmile.api.deps import Consumer, Ops, ServicesDep
+from lastmile.api.links import feeds
 from lastmile.api.schemas import Id, Line, Strict
 from lastmile.app import refunds
 from lastmile.core.refunds import ItemLine, Outcome, Reason, RefundCase, RefundRequest, Status
@@ -46,7 +47,10 @@ def case_out(case: RefundCase) -> dict[str, Any]:
             "created_at": case.created_at, "decided_at": case.decided_at}
 
 
-@router.post("/v1/consumer/orders/{order_id}/refund-requests", status_code=201)
+@router.post("/v1/consumer/orders/{order_id}/refund-requests", status_code=201,
+             responses=feeds("refund_request_id", "id",
+                             ("get", "/v1/consumer/refund-requests/{refund_request_id}"),
+                             statuses=(201, 200)))
 def request_refund(
     svc: ServicesDep, who: Consumer, order_id: Id, body: RefundIn, response: Response,
     idempotency_key: Annotated[str, Header(min_length=1, max_length=200)],
