@@ -176,3 +176,46 @@ def test_the_api_asks_replays_and_lets_ops_decide(platform):
         assert c.post(url, json=body, headers={**other, "Idempotency-Key": "a1"}
                       ).status_code == 404
     assert ledger.check(platform.services).ok
+
+
+def _at_once(svc, calls):  # type: ignore[no-untyped-def]
+    import threading
+
+    barrier, out = threading.Barrier(len(calls)), []
+
+    def run(call):  # type: ignore[no-untyped-def]
+        barrier.wait(timeout=10)
+        try:
+            out.append(call())
+        except Conflict as e:
+            out.append(e)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return out
+
+
+def test_requests_at_once_post_once_and_never_more_than_captured(platform):
+    if platform.container.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has one writer: two units of work never overlap")
+    install_ledger(platform.container)
+    svc = platform.services
+    order = _delivered(platform, platform.seed)
+    con = order.consumer_id
+    same = _at_once(svc, [lambda: refunds.request_refund(svc, con, _missing(order),
+                                                         idempotency_key="same")] * 2)
+    assert len({r.case.id for r in same}) == 1 and sorted(r.replayed for r in same) == [
+        False, True]
+    ledger.give_back(svc, order.id, order.prices.total.amount_minor
+                     - same[0].case.decision.amount.amount_minor - 300, key="most")
+    two = _at_once(svc, [lambda k=k: refunds.request_refund(svc, con, _missing(order),
+                                                            idempotency_key=k)
+                         for k in ("x", "y")])
+    given = [r for r in two if not isinstance(r, Conflict)]
+    assert len(given) == 1 and given[0].case.decision.amount.amount_minor == 300, two
+    with svc.uow(read_only=True) as uow:
+        assert ledger.refundable(uow, order).amount_minor == 0
+    assert ledger.check(svc).ok

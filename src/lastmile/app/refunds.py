@@ -105,6 +105,11 @@ def _settle(uow: UnitOfWork, services: Services, order: Order, case: RefundCase,
     """Post the approved amount (once per request) and record ``refund.decided``."""
     d = case.decision
     if d.gives_money:
+        # Claim the order (compare-and-set on its version): of two requests giving money on
+        # one order at once, the second is a 409 instead of both reading the same
+        # refundable amount and together giving back more than was captured.
+        uow.orders.save(replace(order, version=order.version + 1),
+                        expected_version=order.version)
         ledger.give_back_in(uow, services, order, d.amount.amount_minor, key=case.ledger_key,
                             as_credit=d.as_credit, memo=f"refund request {case.id}: {d.code}")
     record(uow, services, _event(services, "refund.decided", order, case, actor[1],
