@@ -481,3 +481,38 @@ class MemLedger:
                  for p in self._all() for q in p.transaction.postings
                  if q.account == account and (currency is None or q.currency == currency)]
         return lines[:limit]
+
+
+class MemRefundRequests:
+    """``SqlRefundRequests`` in memory: one request per idempotency key."""
+
+    def __init__(self, db: Table[str, Any]):
+        self.t = db
+
+    def add(self, case: Any) -> bool:
+        if self.by_key(case.idempotency_key) is not None or case.id in self.t:
+            return False
+        self.t.put(case.id, case)
+        return True
+
+    def get(self, case_id: str) -> Any:
+        return self.t.get(case_id)
+
+    def by_key(self, key: str) -> Any:
+        return next((c for c in self.t.rows() if c.idempotency_key == key), None)
+
+    def list(self, *, status: Any = None, limit: int = 100) -> list[Any]:
+        found = sorted(self.t.rows(), key=lambda c: (c.created_at, c.id))
+        return [c for c in found if status is None or c.status == status][:limit]
+
+    def given_since(self, consumer_id: str, since: float, currency: str) -> int:
+        return sum(c.decision.amount.amount_minor for c in self.t.rows()
+                   if c.consumer_id == consumer_id and c.created_at >= since
+                   and c.status.value == "approved" and c.decision.amount.currency == currency)
+
+    def decide(self, case: Any, *, expected: Any) -> bool:
+        stored = self.t.get(case.id)
+        if stored is None or stored.status != expected:
+            return False
+        self.t.put(case.id, case)
+        return True

@@ -92,6 +92,7 @@ class FakeUnitOfWork:
         self.pin_attempts = fr.MemPinAttempts(t("pin_attempts"))
         self.leases = fr.MemLeases(t("leases"), t("dispatcher_workers"))
         self.ledger = fr.MemLedger(t("ledger"))
+        self.refund_requests = fr.MemRefundRequests(t("refund_requests"))
 
     def _table(self, name: str) -> Table[Any, Any]:
         table = self._db.table(name)

@@ -183,7 +183,8 @@ def install_payments(container: Container) -> None:
     def step(event: Event) -> None:
         payments.on_order_event(services, event)
 
-    for event_type, name in (payments.ON_DELIVERED, payments.ON_CANCELLED):
+    for event_type, name in (payments.ON_DELIVERED, payments.ON_CANCELLED,
+                             payments.ON_REFUND_DECIDED):
         container.bus.subscribe(event_type, step, durable=name)
     container.extras["payments"] = step
 

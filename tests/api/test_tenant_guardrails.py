@@ -12,7 +12,7 @@ import pytest
 from lastmile.adapters.bus.outbox import relay_once
 from lastmile.adapters.webhooks.worker import install_drive
 from lastmile.api.priorities import app_routes
-from lastmile.app import drive, offers, webhooks
+from lastmile.app import drive, offers, refunds, webhooks
 from lastmile.app.auth import issue_api_key
 from lastmile.app.fulfilment import start_shift
 from lastmile.app.ordering import place_order
@@ -22,6 +22,7 @@ from lastmile.core.delivery.model import Contact
 from lastmile.core.delivery.request import DeliveryRequest
 from lastmile.core.geo import Point
 from lastmile.core.orders import SYSTEM, Actor, ActorKind
+from lastmile.core.refunds import Reason, RefundRequest
 from lastmile.sim.seed import tenant_region_id
 from tenant_helpers import TEST_TENANT, an_order_request, seed_test_tenant
 
@@ -56,6 +57,8 @@ def world(api: Any) -> SandboxWorld:
                                   ("courier", courier), ("ops", "probe-ops"))}
         order = place_order(svc, an_order_request(p, consumer_id=consumer, merchant_id=merchant),
                             idempotency_key="world-1").order
+        refund = refunds.request_refund(svc, consumer, RefundRequest(
+            order_id=order.id, reason=Reason.LATE), idempotency_key="world-refund").case
         webhooks.register_endpoint(svc, merchant, url="https://hooks.example.test/h",
                                    event_types=("delivery.created",))
         view = drive.create_delivery(svc, DeliveryRequest(
@@ -64,7 +67,8 @@ def world(api: Any) -> SandboxWorld:
             contact=Contact(first_name="Test", last_name="Probe", phone="+1 555 0199",
                             email="probe@example.test"), order_value_minor=2500))
         who = Actor(kind=ActorKind.COURIER, id=courier)
-        start_shift(svc, courier, device_id="probe-d1", ends_at=svc.clock.now() + 7200, actor=who)
+        shift_id = start_shift(svc, courier, device_id="probe-d1",
+                               ends_at=svc.clock.now() + 7200, actor=who).shift_id
         offer = offers.make_offer(svc, courier_id=courier, order_ids=(view.order.id,),
                                   actor=SYSTEM)
         offers.accept_offer(svc, offer.id, actor=who)
@@ -74,7 +78,8 @@ def world(api: Any) -> SandboxWorld:
     ids = {"order_id": order.id, "merchant_id": merchant, "courier_id": courier,
            "region_id": tenant_region_id(TEST_TENANT), "external_delivery_id": "probe-ext-1",
            "message_id": message.id, "token": view.delivery.tracking_token,
-           "account": f"holds:{consumer}"}
+           "account": f"holds:{consumer}", "refund_request_id": refund.id,
+           "shift_id": str(shift_id)}
     return SandboxWorld(keys=keys, ids=ids, drive_order_id=view.order.id)
 
 

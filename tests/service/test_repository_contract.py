@@ -412,3 +412,55 @@ def test_ledger_posts_a_key_once_and_sums_balances_per_account_and_currency(uow)
         lines = u.ledger.statement("processor_clearing", currency="JPY")
         assert [(x.key, x.amount_minor, x.kind) for x in lines] == [("k3", 7, TxnKind.CAPTURE)]
         assert len(u.ledger.rows()) == 4
+
+
+def test_refund_requests_store_once_per_key_list_by_status_and_decide_once(uow):
+    from dataclasses import replace
+
+    from lastmile.core.money import Money
+    from lastmile.core.refunds import (
+        Decision,
+        ItemLine,
+        Outcome,
+        Reason,
+        RefundCase,
+        RefundRequest,
+        Status,
+    )
+
+    def case(id, key, *, outcome=Outcome.REFUND, amount=300, at=10.0,  # type: ignore[no-untyped-def]
+             consumer="con_1"):
+        d = Decision(outcome=outcome, amount=Money(amount_minor=amount, currency="USD"),
+                     code="c", reason="r", as_credit=outcome is Outcome.CREDIT)
+        return RefundCase(id=id, consumer_id=consumer, status=d.status, decision=d,
+                          created_at=at, idempotency_key=key, decided_at=at,
+                          request=RefundRequest(order_id="ord_1", reason=Reason.DAMAGED,
+                                                items=(ItemLine(item_id="itm_1", quantity=2),),
+                                                photo_ref="ph", note="crushed"))
+
+    with uow() as u:
+        assert u.refund_requests.add(case("rfr_1", "con_1:a"))
+        assert not u.refund_requests.add(case("rfr_2", "con_1:a"))
+        assert u.refund_requests.add(case("rfr_3", "con_1:b", outcome=Outcome.CREDIT,
+                                          amount=200, at=20.0))
+        assert u.refund_requests.add(case("rfr_4", "con_1:c", outcome=Outcome.HUMAN, amount=0,
+                                          at=30.0))
+        assert u.refund_requests.add(case("rfr_5", "con_2:a", amount=900, consumer="con_2"))
+        u.commit()
+    with uow() as u:
+        assert u.refund_requests.get("rfr_1") == case("rfr_1", "con_1:a")
+        assert u.refund_requests.by_key("con_1:b").id == "rfr_3"
+        assert u.refund_requests.get("rfr_2") is None
+        assert [c.id for c in u.refund_requests.list(status=Status.PENDING_REVIEW)] == ["rfr_4"]
+        assert [c.id for c in u.refund_requests.list(limit=2)] == ["rfr_1", "rfr_5"]
+        assert u.refund_requests.given_since("con_1", 0.0, "USD") == 500
+        assert u.refund_requests.given_since("con_1", 15.0, "USD") == 200
+        assert u.refund_requests.given_since("con_1", 0.0, "EUR") == 0
+        pending = u.refund_requests.get("rfr_4")
+        done = replace(case("rfr_4", "con_1:c", outcome=Outcome.REJECT, amount=0, at=30.0),
+                       decided_at=40.0)
+        assert u.refund_requests.decide(done, expected=Status.PENDING_REVIEW)
+        assert not u.refund_requests.decide(done, expected=Status.PENDING_REVIEW)
+        u.commit()
+    with uow() as u:
+        assert u.refund_requests.get("rfr_4") == done != pending

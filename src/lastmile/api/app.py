@@ -24,6 +24,7 @@ from lastmile.api.routers import (
     ops,
     overload,
     payments,
+    refunds,
     sandbox,
     streams,
     tenant,
@@ -61,7 +62,8 @@ def create_app(container: Container, *, start_workers: bool = True) -> FastAPI:
     app.state.overload = overload_state(container.settings)
     app.add_middleware(OverloadGuard, state=app.state.overload)
     for module in (consumer, merchant, courier, ops, streams, dashboard, drive, dead_letters,
-                   tracking_page, overload, sandbox, tenant, testkit, ledger, payments):
+                   tracking_page, overload, sandbox, tenant, testkit, ledger, payments,
+                   refunds):
         app.include_router(module.router, responses=errors.PROBLEM_RESPONSES)
 
     readiness.install(app, container)

@@ -90,6 +90,10 @@ ROUTE_PRIORITIES: dict[tuple[str, str], Priority] = {
     ("GET", "/v1/ops/overload"): C,  # ops must see the shedding while it happens
     ("GET", "/v1/ops/sandbox/captures"): B,
     ("GET", "/v1/ops/ledger/accounts/{account}/balance"): N,
+    ("POST", "/v1/consumer/orders/{order_id}/refund-requests"): N,  # money back, not delivery
+    ("GET", "/v1/consumer/refund-requests/{refund_request_id}"): N,
+    ("GET", "/v1/ops/refund-requests"): B,
+    ("POST", "/v1/ops/refund-requests/{refund_request_id}/decide"): C,  # an ops action
     ("GET", "/v1/ops/tenant"): N,
     ("PATCH", "/v1/ops/tenant/config"): N,  # a settings change
     # live feeds (the handshake is classed; an open socket is not "in flight")

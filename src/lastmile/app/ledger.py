@@ -131,18 +131,32 @@ def give_back(services: Services, order_id: str, amount_minor: int, *, key: str,
         order = uow.orders.get(order_id)
         if order is None:
             raise NotFound("order_not_found", f"order {order_id} does not exist")
-        if uow.ledger.by_key(key) is not None:
-            return GivenBack(posted=None, refundable=_refundable(uow, order))
-        left = _refundable(uow, order)
-        amount = Money(amount_minor=amount_minor, currency=order.currency)
-        make = lo.credit if as_credit else lo.refund
-        posted = post(uow, services, make(order, amount, key=key, refundable=left, memo=memo))
+        given = give_back_in(uow, services, order, amount_minor, key=key,
+                             as_credit=as_credit, memo=memo)
         uow.commit()
-        return GivenBack(posted=posted, refundable=left - amount)
+        return given
 
 
-def refundable(services: Services, order_id: str, *, key: str | None = None
-               ) -> Money | None:
+def give_back_in(uow: UnitOfWork, services: Services, order: Order, amount_minor: int, *,
+                 key: str, as_credit: bool = False, memo: str = "") -> GivenBack:
+    """``give_back`` in the caller's unit of work (``app.refunds`` posts with the request's
+    decision); the caller commits."""
+    if uow.ledger.by_key(key) is not None:
+        return GivenBack(posted=None, refundable=_refundable(uow, order))
+    left = _refundable(uow, order)
+    amount = Money(amount_minor=amount_minor, currency=order.currency)
+    make = lo.credit if as_credit else lo.refund
+    posted = post(uow, services, make(order, amount, key=key, refundable=left, memo=memo))
+    return GivenBack(posted=posted, refundable=left - amount)
+
+
+def refundable(uow: UnitOfWork, order: Order) -> Money:
+    """What the order captured, less what was refunded or credited on it."""
+    return _refundable(uow, order)
+
+
+def left_to_give_back(services: Services, order_id: str, *, key: str | None = None
+                      ) -> Money | None:
     """What can still be given back on the order (captured, less refunds and credits);
     None when ``key`` is posted already (a retry: nothing is checked or moved again)."""
     with services.uow(read_only=True) as uow:

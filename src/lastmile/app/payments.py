@@ -135,7 +135,7 @@ def give_back(services: Services, *, order_id: str, amount_minor: int, key: str,
     processor, then posted; store credit is posted only. ``key`` is the processor's
     idempotency key and the ledger transaction's, so a retry after a time-out or a lost
     answer refunds once and posts once."""
-    left = ledger.refundable(services, order_id, key=key)
+    left = ledger.left_to_give_back(services, order_id, key=key)
     if left is not None and not as_credit:
         if not left.amount_minor:
             raise Conflict("payment_not_refundable", f"nothing is captured on order "
@@ -231,6 +231,9 @@ def apply_notice(services: Services, notice: ProcessorNotice) -> Payment | None:
 # the same derived key, so it still moves the money once.
 ON_DELIVERED = ("order.delivered", "payments-capture")  # (event type, subscriber)
 ON_CANCELLED = ("order.cancelled", "payments-void")
+# A refund request's decision is posted on the ledger with the request; the card refund
+# follows from its event (retried by the bus until done; its key makes it happen once).
+ON_REFUND_DECIDED = ("refund.decided", "payments-refund")
 
 
 def on_order_event(services: Services, event: Event) -> PaymentMoved | None:
@@ -248,4 +251,22 @@ def on_order_event(services: Services, event: Event) -> PaymentMoved | None:
         if pay is None or pay.status is not PaymentStatus.AUTHORISED:
             return None
         return void_order(services, order_id=event.subject_id)
+    if event.type == ON_REFUND_DECIDED[0]:
+        return refund_decided(services, event)
     return None
+
+
+def refund_decided(services: Services, event: Event) -> PaymentMoved | None:
+    """The card refund of an approved refund request (``app.refunds``), under the ledger
+    transaction's key (``refund_request:<id>``): credits and rejections move nothing."""
+    amount = event.data.get("amount_minor")
+    case_id = event.data.get("refund_request_id")
+    if (event.data.get("as_credit") is not False or not isinstance(amount, int)
+            or amount <= 0 or not isinstance(case_id, str)):
+        return None
+    pay = payment_of(services, event.subject_id)
+    if pay is None or pay.status not in (PaymentStatus.CAPTURED,
+                                         PaymentStatus.PARTIALLY_REFUNDED):
+        return None  # no card to refund (or nothing captured): the ledger's credit stands
+    return refund_order(services, order_id=event.subject_id, amount_minor=amount,
+                        idempotency_key=f"refund_request:{case_id}")

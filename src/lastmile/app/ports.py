@@ -22,6 +22,7 @@ from lastmile.core.money import Money
 from lastmile.core.offers import Offer
 from lastmile.core.orders import Order, OrderStatus
 from lastmile.core.payments import Payment, ProcessorCall, ProcessorNotice, ProcessorResult
+from lastmile.core.refunds import RefundCase, Status
 from lastmile.core.sandbox import Capture
 from lastmile.core.tenancy import DEFAULT_TENANT, Tenant
 from lastmile.core.webhooks import Endpoint, Message
@@ -512,6 +513,25 @@ class LedgerRepo(Protocol):
         ...
 
 
+class RefundRequestRepo(Protocol):
+    """Refund requests and their decisions (``core.refunds``, ``app.refunds``)."""
+
+    def add(self, case: RefundCase) -> bool:
+        """Store it; False (nothing stored) when its idempotency key is taken already."""
+        ...
+    def get(self, case_id: str) -> RefundCase | None: ...
+    def by_key(self, key: str) -> RefundCase | None: ...
+    def list(self, *, status: Status | None = None, limit: int = 100) -> list[RefundCase]:
+        """Oldest first."""
+        ...
+    def given_since(self, consumer_id: str, since: float, currency: str) -> int:
+        """The approved amount in minor units of ``currency`` asked at or after ``since``."""
+        ...
+    def decide(self, case: RefundCase, *, expected: Status) -> bool:
+        """Store ``case``'s status, decision and time only if it is still ``expected``."""
+        ...
+
+
 class UnitOfWork(Protocol):
     tenants: TenantRepo
     regions: RegionRepo
@@ -537,6 +557,7 @@ class UnitOfWork(Protocol):
     pin_attempts: PinAttemptRepo
     leases: LeaseRepo
     ledger: LedgerRepo
+    refund_requests: RefundRequestRepo
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(

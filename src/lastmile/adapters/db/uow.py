@@ -14,6 +14,7 @@ from lastmile.adapters.db import repositories_leases as rl
 from lastmile.adapters.db import repositories_ledger as rlg
 from lastmile.adapters.db import repositories_payments as rpay
 from lastmile.adapters.db import repositories_pins as rp
+from lastmile.adapters.db import repositories_refunds as rrf
 from lastmile.adapters.db import repositories_relay as rr
 from lastmile.adapters.db.engine import READ_ONLY
 from lastmile.adapters.db.tenant_scope import SCOPE
@@ -83,6 +84,7 @@ class SqlUnitOfWork:
     pin_attempts: ports.PinAttemptRepo
     leases: ports.LeaseRepo
     ledger: ports.LedgerRepo
+    refund_requests: ports.RefundRequestRepo
 
     def __init__(self, engine: Engine, *, read_only: bool = False,
                  write_lock: threading.RLock | None = None):
@@ -137,6 +139,7 @@ class SqlUnitOfWork:
         self.pin_attempts = rp.SqlPinAttempts(conn)
         self.leases = rl.SqlLeases(conn)
         self.ledger = rlg.SqlLedger(conn)
+        self.refund_requests = rrf.SqlRefundRequests(conn)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
