@@ -26,7 +26,9 @@ def test_accelerated_clock_runs_speed_times_faster(monkeypatch):
 
 def test_tiny_demo_delivers_orders_through_http(tmp_path):
     port = _free_port()
-    run = start_demo(get_scenario("tiny"), seed=7, minutes=40, speed=240, port=port,
+    # 120x (20 s of wall time): the demo runs in real time, and at 240x a loaded machine
+    # (CI beside other jobs) delivered 2 orders where a quiet one delivers 6 or more.
+    run = start_demo(get_scenario("tiny"), seed=7, minutes=40, speed=120, port=port,
                      data_dir=tmp_path, dispatch_every_s=30)
     try:
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
