@@ -17,10 +17,11 @@ Measured:
   and drop-offs during ``--seconds``, with the clock following real time (a round runs
   when a minute has passed, as in production); p50/p99 per quote.
 
-- ``ledger_postings_per_s``: the open orders' authorisation holds posted through
-  ``app.ledger.post_authorisation``, one unit of work (and commit) per order, for at most
+- ``ledger_postings_per_s``: each open order's money trail as if delivered (hold, hold
+  release, capture split line by line, the courier's pay from the pay pipeline) posted
+  through ``app.ledger``, one unit of work (and commit) per order, for at most
   ``--seconds``; postings are the transactions' lines (each transaction balances). Null
-  when nothing could be posted (every hold already on the ledger).
+  when nothing could be posted (every trail already on the ledger).
 
 A plot of the delivery fee against the supply/demand ratio (open orders per available
 courier) goes to ``--out``: the steady-state fee at 2, 5 and 8 km, and the quotes of the run
@@ -41,13 +42,14 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from lastmile.adapters.clock import ManualClock, SequentialIds  # noqa: E402
-from lastmile.app import ledger, ordering, queries  # noqa: E402
+from lastmile.app import ledger, ordering, pay, queries  # noqa: E402
 from lastmile.app.live import CourierLive  # noqa: E402
 from lastmile.app.surge import region_surge, run_round  # noqa: E402
 from lastmile.app.tenancy import current_tenant  # noqa: E402
@@ -220,18 +222,27 @@ def plot(out: Path, points: list[tuple[float, int]], policy: PricingPolicy) -> N
 
 
 def time_ledger(container: Container, seed: SeedSummary, seconds: float) -> dict[str, Any]:
-    """Authorisation holds of the open orders, posted one order per unit of work."""
+    """Each open order's whole money trail as a delivered order would post it: the hold,
+    then its release, the capture split line by line and the courier's pay for the trip
+    (the pay pipeline's amount), one unit of work (and commit) per order."""
     services = container.services
     with services.uow(read_only=True) as uow:
         orders = uow.orders.list(region_id=seed.region.id, statuses=[OrderStatus.PLACED],
                                  limit=100_000, oldest_first=True)
     txns = postings = 0
     start = time.perf_counter()
-    for order in orders:
+    for i, order in enumerate(orders):
         if time.perf_counter() - start >= seconds:
             break
+        now = services.clock.now()
+        delivered = replace(order, status=OrderStatus.DELIVERED,
+                            courier_id=seed.courier_ids[i % len(seed.courier_ids)],
+                            picked_up_at=now - 900.0, delivered_at=now)
         with services.uow() as uow:
-            posted = ledger.post_authorisation(uow, services, order)
+            trail = (ledger.transactions_for("order.placed", order)
+                     + ledger.transactions_for("order.delivered", delivered,
+                                               trip=pay.trip_pay(uow, services, delivered)))
+            posted = ledger.post_all(uow, services, trail)
             uow.commit()
         txns += len(posted)
         postings += sum(len(p.transaction.postings) for p in posted)
