@@ -23,6 +23,7 @@ from lastmile.api.routers import (
     merchant,
     ops,
     overload,
+    reports,
     sandbox,
     streams,
     tenant,
@@ -60,7 +61,7 @@ def create_app(container: Container, *, start_workers: bool = True) -> FastAPI:
     app.state.overload = overload_state(container.settings)
     app.add_middleware(OverloadGuard, state=app.state.overload)
     for module in (consumer, merchant, courier, ops, streams, dashboard, drive, dead_letters,
-                   tracking_page, overload, sandbox, tenant, testkit, ledger):
+                   tracking_page, overload, sandbox, tenant, testkit, ledger, reports):
         app.include_router(module.router, responses=errors.PROBLEM_RESPONSES)
 
     readiness.install(app, container)

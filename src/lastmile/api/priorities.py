@@ -87,6 +87,7 @@ ROUTE_PRIORITIES: dict[tuple[str, str], Priority] = {
     ("GET", "/v1/ops/overload"): C,  # ops must see the shedding while it happens
     ("GET", "/v1/ops/sandbox/captures"): B,
     ("GET", "/v1/ops/ledger/accounts/{account}/balance"): N,
+    ("GET", "/v1/ops/reports/settlement"): B,  # a report: first to shed
     ("GET", "/v1/ops/tenant"): N,
     ("PATCH", "/v1/ops/tenant/config"): N,  # a settings change
     # live feeds (the handshake is classed; an open socket is not "in flight")
