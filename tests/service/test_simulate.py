@@ -61,6 +61,7 @@ def test_simulate_command_writes_summary_and_plots(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["scenario"] == "tiny" and "click_to_door_min" in summary
+    assert "ledger_take_rate" in summary and "ledger_take_rate" in result.output
     assert (out / "click_to_door.png").stat().st_size > 1000
     assert (out / "supply_demand.png").stat().st_size > 1000
 
