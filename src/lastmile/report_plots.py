@@ -20,7 +20,7 @@ def write_earnings_plot(report: DailySettlement, path: Path) -> Path:
     totals: dict[str, list[int]] = {}
     for c in report.settlement.couriers:
         row = totals.setdefault(c.currency, [0] * 24)
-        for hour, minor in c.earnings_by_hour.items():
+        for hour, minor in enumerate(c.earnings_by_hour):
             row[hour] += minor
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for currency, per_hour in sorted(totals.items()):

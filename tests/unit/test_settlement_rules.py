@@ -36,7 +36,7 @@ def test_a_delivered_order_splits_into_gross_commission_fees_and_the_couriers_pa
     assert m.net_payable_minor == 2040 and m.orders == 1
     [c] = s.couriers
     assert (c.trips, c.pay_minor, c.tips_minor, c.top_ups_minor) == (1, 500, 300, 0)
-    assert c.earnings_by_hour == {0: 800}
+    assert c.earnings_by_hour == (800,) + (0,) * 23
     [p] = s.platform
     assert p.gmv_minor == order.prices.total.amount_minor == 3439
     assert p.net_revenue_minor == 360 + 539 - 500

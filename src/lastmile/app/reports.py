@@ -151,6 +151,6 @@ def as_json(report: DailySettlement, kind: Kind) -> dict[str, Any]:
         "platform": [platform_row(p) for p in report.settlement.platform]}
     if kind == "courier":
         body["earnings_by_hour"] = {
-            c.courier_id: {str(h): v for h, v in sorted(c.earnings_by_hour.items())}
+            c.courier_id: {str(h): v for h, v in enumerate(c.earnings_by_hour) if v}
             for c in report.settlement.couriers}
     return body

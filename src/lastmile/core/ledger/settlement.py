@@ -27,7 +27,7 @@ postings, so a settlement reconciles with the ledger's balances to the unit.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -55,7 +55,7 @@ def local_hour(at: float, time_zone: str) -> int:
     return datetime.fromtimestamp(at, UTC).astimezone(ZoneInfo(time_zone)).hour
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MerchantSettlement:
     merchant_id: str
     currency: str
@@ -68,7 +68,7 @@ class MerchantSettlement:
     payouts_minor: int = 0
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CourierSettlement:
     courier_id: str
     currency: str
@@ -77,14 +77,14 @@ class CourierSettlement:
     tips_minor: int = 0
     top_ups_minor: int = 0
     payouts_minor: int = 0
-    earnings_by_hour: dict[int, int] = field(default_factory=dict)  # local hour -> minor
+    earnings_by_hour: tuple[int, ...] = (0,) * 24  # minor units posted in each local hour
 
     @property
     def earnings_minor(self) -> int:
         return self.pay_minor + self.tips_minor + self.top_ups_minor
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PlatformDay:
     currency: str
     gmv_minor: int = 0
@@ -127,77 +127,85 @@ def settle(lines: Iterable[StatementLine], orders: Mapping[str, OrderFacts], *,
     platform: dict[str, PlatformDay] = {}
     for txn in by_txn.values():
         first = txn[0]
-        day = platform.setdefault(first.currency, PlatformDay(currency=first.currency))
+        cur = first.currency
         facts = orders.get(first.order_id) if first.order_id else None
-        _platform_lines(day, txn)
+        day = _platform_lines(platform.get(cur) or PlatformDay(currency=cur), txn)
         for line in txn:
             kind = kind_of(line.account)
             party = line.account.partition(":")[2]
             if kind is A.MERCHANT_PAYABLE:
-                m = merchants.setdefault((party, line.currency), MerchantSettlement(
-                    merchant_id=party, currency=line.currency))
-                _merchant_line(m, line, txn, facts, day)
+                m = merchants.get((party, cur)) or MerchantSettlement(merchant_id=party,
+                                                                     currency=cur)
+                merchants[(party, cur)], day = _merchant_line(m, line, txn, facts, day)
             elif kind is A.COURIER_PAYABLE:
-                c = couriers.setdefault((party, line.currency), CourierSettlement(
-                    courier_id=party, currency=line.currency))
-                _courier_line(c, line, time_zone)
+                c = couriers.get((party, cur)) or CourierSettlement(courier_id=party,
+                                                                   currency=cur)
+                couriers[(party, cur)] = _courier_line(c, line, time_zone)
+        platform[cur] = day
         if first.kind in (TxnKind.REFUND, TxnKind.CREDIT) and facts is not None:
             given = sum(q.amount_minor for q in txn if kind_of(q.account) is A.REFUNDS)
-            m = merchants.setdefault((facts.merchant_id, first.currency), MerchantSettlement(
-                merchant_id=facts.merchant_id, currency=first.currency))
-            m.refunds_minor += given
+            key = (facts.merchant_id, cur)
+            m = merchants.get(key) or MerchantSettlement(merchant_id=facts.merchant_id,
+                                                         currency=cur)
+            merchants[key] = replace(m, refunds_minor=m.refunds_minor + given)
     return Settlement(merchants=tuple(v for _, v in sorted(merchants.items())),
                       couriers=tuple(v for _, v in sorted(couriers.items())),
                       platform=tuple(v for _, v in sorted(platform.items())))
 
 
-def _platform_lines(day: PlatformDay, txn: list[StatementLine]) -> None:
+def _platform_lines(day: PlatformDay, txn: list[StatementLine]) -> PlatformDay:
+    net, pay, gmv, refunds = (day.net_revenue_minor, day.courier_pay_minor, day.gmv_minor,
+                              day.refunds_minor)
     for q in txn:
         kind = kind_of(q.account)
         if kind is A.PLATFORM_REVENUE:
-            day.net_revenue_minor -= q.amount_minor
+            net -= q.amount_minor
             if q.kind is TxnKind.COURIER_PAY:
-                day.courier_pay_minor += q.amount_minor
+                pay += q.amount_minor
         elif kind is A.PROCESSOR_CLEARING and q.kind in CHARGES:
-            day.gmv_minor += q.amount_minor
+            gmv += q.amount_minor
         elif kind is A.REFUNDS:
-            day.refunds_minor += q.amount_minor
+            refunds += q.amount_minor
+    return replace(day, net_revenue_minor=net, courier_pay_minor=pay, gmv_minor=gmv,
+                   refunds_minor=refunds)
 
 
 def _merchant_line(m: MerchantSettlement, line: StatementLine, txn: list[StatementLine],
-                   facts: OrderFacts | None, day: PlatformDay) -> None:
+                   facts: OrderFacts | None, day: PlatformDay
+                   ) -> tuple[MerchantSettlement, PlatformDay]:
     if line.kind is TxnKind.PAYOUT:
-        m.payouts_minor += line.amount_minor
-        return
-    m.net_payable_minor -= line.amount_minor
+        return replace(m, payouts_minor=m.payouts_minor + line.amount_minor), day
+    m = replace(m, net_payable_minor=m.net_payable_minor - line.amount_minor)
     if line.kind not in CHARGES:
-        return
-    m.orders += 1
+        return m, day
+    m = replace(m, orders=m.orders + 1)
     if facts is None:
-        return
+        return m, day
     charged = sum(q.amount_minor for q in txn if kind_of(q.account) is A.PROCESSOR_CLEARING)
     revenue = -sum(q.amount_minor for q in txn if kind_of(q.account) is A.PLATFORM_REVENUE)
     gross = charge_parts(facts.prices, Money(amount_minor=charged,
                                               currency=line.currency))["subtotal"].amount_minor
     commission = gross + line.amount_minor  # the merchant was credited gross - commission
-    m.gross_sales_minor += gross
-    m.commission_minor += commission
-    m.fees_minor += revenue - commission
-    day.commission_minor += commission
-    day.fees_minor += revenue - commission
+    fees = revenue - commission
+    return (replace(m, gross_sales_minor=m.gross_sales_minor + gross,
+                    commission_minor=m.commission_minor + commission,
+                    fees_minor=m.fees_minor + fees),
+            replace(day, commission_minor=day.commission_minor + commission,
+                    fees_minor=day.fees_minor + fees))
 
 
-def _courier_line(c: CourierSettlement, line: StatementLine, time_zone: str) -> None:
+def _courier_line(c: CourierSettlement, line: StatementLine, time_zone: str
+                  ) -> CourierSettlement:
     amount = -line.amount_minor
     if line.kind is TxnKind.PAYOUT:
-        c.payouts_minor += line.amount_minor
-        return
+        return replace(c, payouts_minor=c.payouts_minor + line.amount_minor)
     if line.kind is TxnKind.COURIER_PAY and line.order_id is not None:
-        c.trips += 1
-        c.pay_minor += amount
+        c = replace(c, trips=c.trips + 1, pay_minor=c.pay_minor + amount)
     elif line.kind is TxnKind.COURIER_PAY:
-        c.top_ups_minor += amount
+        c = replace(c, top_ups_minor=c.top_ups_minor + amount)
     else:  # a charge's tip, or a reversal of either
-        c.tips_minor += amount
+        c = replace(c, tips_minor=c.tips_minor + amount)
     hour = local_hour(line.created_at, time_zone)
-    c.earnings_by_hour[hour] = c.earnings_by_hour.get(hour, 0) + amount
+    hours = list(c.earnings_by_hour)
+    hours[hour] += amount
+    return replace(c, earnings_by_hour=tuple(hours))
