@@ -10,6 +10,7 @@ import pytest
 
 import fake_repos as fr
 import fake_repos_drive as frd
+import fake_repos_payments as frp
 from fake_repos import MemoryDb, Table
 from lastmile.adapters.clock import ManualClock, SequentialIds
 from lastmile.app.context import Services
@@ -86,6 +87,8 @@ class FakeUnitOfWork:
                                        t("webhook_attempts"), db.seq)
         self.notifications = frd.MemNotifications(t("notifications"))
         self.sandbox_captures = frd.MemSandboxCaptures(t("sandbox_captures"))
+        self.payments = frp.MemPayments(t("payments"))
+        self.processor_calls = frp.MemProcessorCalls(t("processor_calls"))
         self.pin_attempts = fr.MemPinAttempts(t("pin_attempts"))
         self.leases = fr.MemLeases(t("leases"), t("dispatcher_workers"))
         self.ledger = fr.MemLedger(t("ledger"))

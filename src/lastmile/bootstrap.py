@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.engine import Engine
 
@@ -23,18 +23,20 @@ from lastmile.adapters.live.memory import MemoryLiveStore
 from lastmile.adapters.loop import LoopWorker
 from lastmile.adapters.notify.channels import LogChannel
 from lastmile.adapters.outages import redis_client
+from lastmile.adapters.payments.builtin import BuiltinProcessor
 from lastmile.adapters.region_leases import LeaseKeeper, new_worker_id
 from lastmile.adapters.secret_key import signing_key
 from lastmile.adapters.webhooks.http import HttpTransport
 from lastmile.adapters.webhooks.worker import DriveWorkers, install_drive
-from lastmile.app import ledger, testkit_accept
+from lastmile.app import ledger, payments, testkit_accept
 from lastmile.app.context import Services
 from lastmile.app.dead_letters import subscriber_states
 from lastmile.app.events import Event
 from lastmile.app.housekeeping import run_housekeeping
 from lastmile.app.idempotency import IdempotencyCache
 from lastmile.app.live import LiveStore
-from lastmile.app.ports import Clock, DeadLetter, IdSource, UnitOfWork
+from lastmile.app.ports import Clock, DeadLetter, IdSource, PaymentProcessor, UnitOfWork
+from lastmile.app.sandbox import require_live_money
 from lastmile.app.tracking import MemoryTrackStates, Tracking, TrackStates
 from lastmile.core.errors import InvalidInput
 from lastmile.core.pay import DEFAULT_POLICY, PayPolicy, policy_from_mapping
@@ -69,6 +71,7 @@ class Container:
         install_drive(self, transport=transport, channels=channels).start()
         install_testkit(self)
         install_ledger(self)
+        install_payments(self)
         if self.relay is None:
             lease = self.settings.relay_lease_s
             policy = RelayPolicy() if lease is None else RelayPolicy(lease_s=lease)
@@ -170,12 +173,27 @@ def install_ledger(container: Container) -> None:
 
     container.bus.subscribe("*", post_order_event, durable=ledger.SUBSCRIBER)
     container.extras["ledger"] = post_order_event
+def install_payments(container: Container) -> None:
+    """Capture on delivery and void on cancellation (``app.payments.on_order_event``),
+    as durable subscribers, once."""
+    if "payments" in container.extras:
+        return
+    services = container.services
+
+    def step(event: Event) -> None:
+        payments.on_order_event(services, event)
+
+    for event_type, name in (payments.ON_DELIVERED, payments.ON_CANCELLED):
+        container.bus.subscribe(event_type, step, durable=name)
+    container.extras["payments"] = step
 
 
 def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | None = None,
           rng: random.Random | None = None, run_migrations: bool = True,
           dispatch_interval_s: float | None = None) -> Container:
     check_profile(settings)  # the scale profile never falls back to SQLite or memory
+    if settings.payments == "stripe" and not settings.stripe_api_key:
+        raise ValueError("LASTMILE_PAYMENTS=stripe needs LASTMILE_STRIPE_API_KEY")
     url = settings.database_url or sqlite_url(settings.data_dir)
     engine = make_engine(url, pool_size=pool_size(settings))
     if run_migrations:
@@ -187,6 +205,7 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
         idempotency_cache=_idempotency_cache(settings),
         pay=pay_policy(settings),
     )
+    services = _with_payments(services, settings)
     bus = _bus(settings)
     live, states = _live_state(settings)
     tracking = Tracking(services=services, live=live, states=states, publisher=bus)
@@ -209,6 +228,24 @@ def pay_policy(settings: Settings) -> PayPolicy:
         raise InvalidInput("invalid_pay_policy", "LASTMILE_PAY_POLICY must be a JSON object "
                            f"(got {type(raw).__name__})", field="LASTMILE_PAY_POLICY")
     return policy_from_mapping(raw, base=DEFAULT_POLICY)
+def _with_payments(services: Services, settings: Settings) -> Services:
+    """The built-in processor (always: test tenants' and the embedded default) and, with
+    LASTMILE_PAYMENTS=stripe, Stripe for live tenants (docs/payments.md)."""
+    builtin = BuiltinProcessor(uow=services.uow, now=services.clock.now)
+    live: PaymentProcessor = builtin
+    if settings.payments == "stripe":
+        from lastmile.adapters.payments.stripe_processor import StripeProcessor
+
+        assert settings.stripe_api_key is not None  # build checked it first
+        live = StripeProcessor(api_key=settings.stripe_api_key,
+                               api_base=settings.stripe_api_base,
+                               guard=lambda what: require_live_money(services, what=what))
+    notices = None
+    if settings.stripe_webhook_secret:
+        from lastmile.adapters.payments.stripe_processor import StripeWebhooks
+
+        notices = StripeWebhooks(secret=settings.stripe_webhook_secret)
+    return replace(services, payments=live, sandbox_payments=builtin, payment_notices=notices)
 
 
 def _bus(settings: Settings) -> InProcessBus | JetStreamBus:

@@ -59,6 +59,12 @@ class Settings:
     # LASTMILE_PAY_POLICY: courier pay overrides as a JSON object (docs/pay.md), on top of
     # core.pay.DEFAULT_POLICY; checked at startup.
     pay_policy: str | None = None
+    # LASTMILE_PAYMENTS: the payment processor (docs/payments.md): "builtin" (embedded,
+    # approves by default) or "stripe" (needs the API key; test tenants stay on builtin).
+    payments: str = "builtin"
+    stripe_api_key: str | None = field(default=None, repr=False)
+    stripe_webhook_secret: str | None = field(default=None, repr=False)
+    stripe_api_base: str | None = None  # tests: a local server answering as Stripe's API
 
     @staticmethod
     def from_env(env: dict[str, str] | None = None) -> Settings:
@@ -83,6 +89,10 @@ class Settings:
                               "info"),
             relay_lease_s=_number(e, "LASTMILE_RELAY_LEASE_S", float, None),
             pay_policy=e.get("LASTMILE_PAY_POLICY") or None,
+            payments=_choice(e, "LASTMILE_PAYMENTS", ("builtin", "stripe"), "builtin"),
+            stripe_api_key=e.get("LASTMILE_STRIPE_API_KEY") or None,
+            stripe_webhook_secret=e.get("LASTMILE_STRIPE_WEBHOOK_SECRET") or None,
+            stripe_api_base=e.get("LASTMILE_STRIPE_API_BASE") or None,
         )
 
     def redacted_database_url(self) -> str:

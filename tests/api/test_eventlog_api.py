@@ -52,7 +52,8 @@ def test_nats_settings_run_the_log_and_ops_replay_through_it(tmp_path: Path):
             assert 'lastmile_event_bus_pending{consumer="ops-probe"} 0.0' in _metrics(client)
             relay = client.get("/v1/ops/relay", headers=ops).json()
             assert set(relay["lag"]) == {"drive-webhooks", "drive-notifications",
-                                         "testkit-auto-accept", "ledger", "ops-probe"}
+                                         "testkit-auto-accept", "ledger", "ops-probe",
+                                         "payments-capture", "payments-void"}
             assert relay["consumers"]["ops-probe"]["delivered"] == 1
 
             with services.uow() as uow:  # as a consumer parks an event it gave up on

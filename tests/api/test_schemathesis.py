@@ -48,7 +48,8 @@ from lastmile.sim.seed import DEMO_CENTER, seed_demo
 
 ROUTERS = [importlib.import_module(f"lastmile.api.routers.{name}") for name in (
     "consumer", "courier", "dashboard", "dead_letters", "drive", "merchant", "ops", "overload",
-    "sandbox", "ledger", "reports", "streams", "tenant", "testkit", "tracking_page")]
+    "ledger", "payments", "reports", "sandbox", "streams", "tenant", "testkit",
+    "tracking_page")]
 PUBLIC = "public"
 ANY_KEY = "any key"  # any role's key (e.g. stream tokens): fuzzed with a consumer's
 # The role whose key may call a path, longest prefix first. An operation whose path
@@ -62,6 +63,7 @@ ROLES: tuple[tuple[str, str], ...] = (
     ("/v1/ops/", "ops"),
     ("/v1/testkit/", "ops"),  # the default tenant's ops key: live, so 403 not_a_test_tenant
     ("/v1/stream-tokens", ANY_KEY),
+    ("/v1/payments/stripe/", PUBLIC),  # Stripe's webhooks: signed, no key
     ("/track/", PUBLIC),
     ("/healthz", PUBLIC),
     ("/readyz", PUBLIC),

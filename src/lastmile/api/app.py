@@ -23,6 +23,7 @@ from lastmile.api.routers import (
     merchant,
     ops,
     overload,
+    payments,
     reports,
     sandbox,
     streams,
@@ -61,7 +62,8 @@ def create_app(container: Container, *, start_workers: bool = True) -> FastAPI:
     app.state.overload = overload_state(container.settings)
     app.add_middleware(OverloadGuard, state=app.state.overload)
     for module in (consumer, merchant, courier, ops, streams, dashboard, drive, dead_letters,
-                   tracking_page, overload, sandbox, tenant, testkit, ledger, reports):
+                   tracking_page, overload, sandbox, tenant, testkit, ledger, payments,
+                   reports):
         app.include_router(module.router, responses=errors.PROBLEM_RESPONSES)
 
     readiness.install(app, container)

@@ -19,13 +19,14 @@ from lastmile.core.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    PaymentDeclined,
     Unauthorized,
 )
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
 _STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409, Forbidden: 403, Unauthorized: 401,
-           DependencyUnavailable: 503}
+           DependencyUnavailable: 503, PaymentDeclined: 402}
 
 
 class Problem(BaseModel):
@@ -47,6 +48,7 @@ _SCHEMA = {"schema": Problem.model_json_schema()}
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"description": description, "content": {PROBLEM: _SCHEMA}}
     for status, description in ((400, "Refused"), (401, "No valid API key"),
+                                (402, "The payment processor declined the payment"),
                                 (403, "Not allowed for this key"), (404, "Not found"),
                                 (409, "Conflicts with the current state"),
                                 (422, "Invalid input, naming the field"),

@@ -79,6 +79,9 @@ ROUTE_PRIORITIES: dict[tuple[str, str], Priority] = {
     ("GET", "/v1/ops/orders/{order_id}"): N,
     ("GET", "/v1/ops/orders/{order_id}/events"): B,
     ("POST", "/v1/ops/orders/{order_id}/cancel"): C,
+    ("GET", "/v1/ops/orders/{order_id}/payment"): N,
+    ("POST", "/v1/ops/orders/{order_id}/refund"): C,
+    ("POST", "/v1/payments/stripe/webhook"): C,  # money news from the processor
     ("POST", "/v1/ops/offers"): C,
     ("POST", "/v1/ops/orders/{order_id}/pin-unlock"): C,
     ("GET", "/v1/ops/dead-letters"): B,

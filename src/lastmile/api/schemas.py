@@ -88,6 +88,9 @@ class OrderIn(Strict):
     dropoff: PointIn
     tip_minor: int = Field(default=0, ge=0, le=1_000_000)
     require_pin: bool = False
+    # The consumer's card at the payment processor (docs/payments.md); the built-in
+    # processor declines Stripe's test tokens such as tok_chargeDeclined.
+    card_token: str | None = Field(default=None, min_length=1, max_length=255)
 
 
 class CancelIn(Strict):

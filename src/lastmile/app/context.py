@@ -10,7 +10,14 @@ from typing import Any
 from lastmile.app.events import Event, event_from_transition
 from lastmile.app.idempotency import IdempotencyCache
 from lastmile.app.key_cache import KeyCache
-from lastmile.app.ports import Clock, IdSource, UnitOfWork, UnitOfWorkFactory
+from lastmile.app.ports import (
+    Clock,
+    IdSource,
+    PaymentNotices,
+    PaymentProcessor,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from lastmile.app.tenant_cache import TenantCache
 from lastmile.core.lifecycle import Transition
 from lastmile.core.pay import DEFAULT_POLICY, PayPolicy
@@ -42,6 +49,13 @@ class Services:
     key_cache: KeyCache[Any] = field(default_factory=KeyCache, repr=False, compare=False)
     # Tenants read lately (app.tenants.current): kind and config for guardrails and policy.
     tenant_cache: TenantCache = field(default_factory=TenantCache, repr=False, compare=False)
+    # The payment processor (app.payments): bootstrap gives the built-in one unless
+    # LASTMILE_PAYMENTS=stripe; ``sandbox_payments`` serves test tenants whatever the
+    # configuration (the built-in one). None (bare unit tests): no payment is taken.
+    payments: PaymentProcessor | None = field(default=None, repr=False, compare=False)
+    sandbox_payments: PaymentProcessor | None = field(default=None, repr=False, compare=False)
+    # Stripe's signed webhooks (POST /v1/payments/stripe/webhook); None: not configured.
+    payment_notices: PaymentNotices | None = field(default=None, repr=False, compare=False)
 
 
 def record(uow: UnitOfWork, services: Services, event: Event) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from lastmile.app import payments
 from lastmile.app.context import Services, record_transition
 from lastmile.app.idempotency import once
 from lastmile.app.ports import IdempotencyRecord, UnitOfWork
@@ -26,6 +27,7 @@ from lastmile.core.orders import (
     OrderLine,
     OrderStatus,
 )
+from lastmile.core.payments import ProcessorResult
 from lastmile.core.pricing import Quote, SupplyDemand, quote
 from lastmile.core.tenancy import Party, same_world
 
@@ -45,6 +47,7 @@ class OrderRequest:
     dropoff: Point
     tip_minor: int = 0
     require_pin: bool = False
+    card_token: str | None = None  # the consumer's card at the processor (app.payments)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,6 +82,9 @@ def _lines(merchant: Merchant, requests: tuple[LineRequest, ...]) -> tuple[Order
             )
         )
     return tuple(lines)
+
+
+Priced = tuple[Quote, Merchant, Region]  # a quote and what it was computed from
 
 
 def _load_merchant(uow: UnitOfWork, merchant_id: str) -> tuple[Merchant, Region]:
@@ -193,33 +199,64 @@ def _cached(services: Services, order_id: str) -> Placed | None:
 
 def _place(services: Services, req: OrderRequest, scope: str, idempotency_key: str,
            digest: str) -> Placed:
+    # The hold comes first, outside the order's transaction (a processor call never
+    # holds the database): a decline (402) leaves nothing behind. A hold whose order then
+    # failed to be written is kept, not voided: the client's retry with the same key
+    # reuses it (a voided hold would come back as a replay), and an abandoned one expires.
+    pay_key = f"place:{scope}:{idempotency_key}"
+    held, priced = _authorise(services, req, scope, idempotency_key, pay_key)
     try:
         with services.uow() as uow:
             replay = _replay(uow, scope, idempotency_key, digest)
             if replay is not None:
                 return replay
-            order = _new_order(uow, services, req)
+            order = _new_order(uow, services, req, priced=priced)
+            if held is not None:
+                payments.record_authorisation(uow, services, order_id=order.id, result=held,
+                                              idempotency_key=pay_key)
             uow.idempotency.add(IdempotencyRecord(
                 scope=scope, key=idempotency_key, request_hash=digest, resource_id=order.id,
                 created_at=order.placed_at))
             uow.commit()
             return Placed(order=order, replayed=False)
     except Conflict as exc:
-        if exc.code != "idempotency_key_taken":
+        lost = exc
+        if exc.code not in ("idempotency_key_taken", "concurrent_update"):
             raise
     with services.uow(read_only=True) as uow:
         replay = _replay(uow, scope, idempotency_key, digest)
+    if replay is None and lost.code == "concurrent_update":
+        raise lost  # another race than a doubly submitted placement: 409, retried
     if replay is None:  # pragma: no cover - the winner committed before our insert failed
         raise Conflict("idempotency_key_taken", "retry the request", field="Idempotency-Key")
     return replay
 
 
-def _new_order(uow: UnitOfWork, services: Services, req: OrderRequest) -> Order:
-    """Price and add the order with its ``order.placed`` event; the caller commits."""
+def _authorise(services: Services, req: OrderRequest, scope: str, idempotency_key: str,
+               pay_key: str) -> tuple[ProcessorResult | None, Priced | None]:
+    """The hold for the order's total and the quote it was taken for (None, None: no
+    processor, or a replay of a placed order)."""
+    if services.payments is None and services.sandbox_payments is None:
+        return None, None
+    with services.uow(read_only=True) as uow:
+        if uow.idempotency.get(scope, idempotency_key) is not None:
+            return None, None  # a replay (or a reused key): the write unit answers it
+        if uow.consumers.get(req.consumer_id) is None:  # checked before money is held
+            raise NotFound("consumer_not_found", f"no consumer {req.consumer_id}")
+        priced = _quote(uow, services, req)
+    held = payments.authorise(services, amount=priced[0].prices.total, reference=pay_key,
+                              idempotency_key=pay_key, card_token=req.card_token)
+    return held, priced
+
+
+def _new_order(uow: UnitOfWork, services: Services, req: OrderRequest, *,
+               priced: Priced | None = None) -> Order:
+    """Price and add the order with its ``order.placed`` event; the caller commits.
+    ``priced``: the quote its payment was authorised for (the order keeps that price)."""
     consumer = uow.consumers.get(req.consumer_id)
     if consumer is None:
         raise NotFound("consumer_not_found", f"no consumer {req.consumer_id}")
-    q, merchant, region = _quote(uow, services, req)
+    q, merchant, region = priced or _quote(uow, services, req)
     # Storage isolation already hides other tenants' rows; this is the second wall.
     same_world(Party(what="consumer", id=consumer.id, tenant=consumer.tenant),
                Party(what="merchant", id=merchant.id, tenant=merchant.tenant))

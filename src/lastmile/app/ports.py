@@ -17,8 +17,10 @@ from lastmile.core.leases import Lease
 from lastmile.core.ledger.audit import PostingRow
 from lastmile.core.ledger.entries import Posted, StatementLine
 from lastmile.core.model import Consumer, Courier, Merchant, Region
+from lastmile.core.money import Money
 from lastmile.core.offers import Offer
 from lastmile.core.orders import Order, OrderStatus
+from lastmile.core.payments import Payment, ProcessorCall, ProcessorNotice, ProcessorResult
 from lastmile.core.sandbox import Capture
 from lastmile.core.tenancy import DEFAULT_TENANT, Tenant
 from lastmile.core.webhooks import Endpoint, Message
@@ -391,6 +393,53 @@ class SandboxCaptureRepo(Protocol):
         ...
 
 
+class PaymentRepo(Protocol):
+    """The platform's record of each order's payment (``app.payments``); one per order."""
+
+    def add(self, p: Payment) -> None: ...
+    def save(self, p: Payment) -> None: ...
+    def for_order(self, order_id: str) -> Payment | None: ...
+    def for_processor_ref(self, processor_ref: str) -> Payment | None: ...
+
+
+class PaymentNotices(Protocol):
+    """A processor's webhooks: ``parse`` checks the signature (``Unauthorized`` when it
+    does not match) and says what happened."""
+
+    def parse(self, payload: bytes, signature: str | None) -> ProcessorNotice: ...
+
+
+class ProcessorCallRepo(Protocol):
+    """The built-in processor's answered calls, one per (tenant, idempotency key)."""
+
+    def add(self, call: ProcessorCall) -> None:
+        """Raises (the unit's ``concurrent_update``) when the key is taken."""
+        ...
+
+    def get(self, key: str) -> ProcessorCall | None: ...
+    def for_ref(self, processor_ref: str) -> list[ProcessorCall]:
+        """Oldest first."""
+        ...
+
+
+class PaymentProcessor(Protocol):
+    """A payment processor (``adapters.payments``): the built-in one or Stripe.
+
+    Every call takes an idempotency key: the same key answers the first call's result
+    (``replayed``) and moves no money again. A refusal raises ``PaymentDeclined`` (402),
+    no answer in time ``PaymentTimedOut`` (503; retry with the same key)."""
+
+    name: str
+
+    def authorise(self, *, amount: Money, reference: str, idempotency_key: str,
+                  card_token: str | None = None) -> ProcessorResult: ...
+    def capture(self, *, processor_ref: str, amount: Money,
+                idempotency_key: str) -> ProcessorResult: ...
+    def void(self, *, processor_ref: str, idempotency_key: str) -> ProcessorResult: ...
+    def refund(self, *, processor_ref: str, amount: Money,
+               idempotency_key: str) -> ProcessorResult: ...
+
+
 class BannedDeviceRepo(Protocol):
     def ban(self, device_id: str, *, reason: str, at: float, by: str) -> bool: ...
     def among(self, device_ids: Collection[str]) -> frozenset[str]:
@@ -482,6 +531,8 @@ class UnitOfWork(Protocol):
     webhooks: WebhookRepo
     notifications: NotificationRepo
     sandbox_captures: SandboxCaptureRepo
+    payments: PaymentRepo
+    processor_calls: ProcessorCallRepo
     pin_attempts: PinAttemptRepo
     leases: LeaseRepo
     ledger: LedgerRepo

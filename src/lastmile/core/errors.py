@@ -53,3 +53,22 @@ class DependencyUnavailable(DomainError):
         super().__init__("dependency_unavailable", message, dependency=dependency)
         self.dependency = dependency
         self.retry_after_s = retry_after_s
+
+
+class PaymentDeclined(DomainError):
+    """The payment processor refused the money (402 ``payment_declined``); ``reason``
+    is the processor's decline code, e.g. ``card_declined`` or ``amount_too_large``."""
+
+    def __init__(self, message: str, *, reason: str, processor_ref: str | None = None):
+        super().__init__("payment_declined", message, reason=reason,
+                         processor_ref=processor_ref)
+        self.reason = reason
+        self.processor_ref = processor_ref
+
+
+class PaymentTimedOut(DependencyUnavailable):
+    """The payment processor did not answer in time (503): the money may or may not
+    have moved; retrying with the same idempotency key finds out without moving it twice."""
+
+    def __init__(self, message: str, *, retry_after_s: int = 2):
+        super().__init__("payment_processor", message, retry_after_s=retry_after_s)

@@ -39,6 +39,7 @@ from sqlalchemy.sql import visitors
 from lastmile.adapters.db import (
     tables_drive,  # noqa: F401 - registers its tables on metadata
     tables_ledger,  # noqa: F401 - registers its tables on metadata
+    tables_payments,  # noqa: F401 - registers its tables too
 )
 from lastmile.adapters.db.tables import metadata
 from lastmile.core.tenancy import PLATFORM_TENANT

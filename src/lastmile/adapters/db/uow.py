@@ -12,6 +12,7 @@ from lastmile.adapters.db import repositories as r
 from lastmile.adapters.db import repositories_drive as rd
 from lastmile.adapters.db import repositories_leases as rl
 from lastmile.adapters.db import repositories_ledger as rlg
+from lastmile.adapters.db import repositories_payments as rpay
 from lastmile.adapters.db import repositories_pins as rp
 from lastmile.adapters.db import repositories_relay as rr
 from lastmile.adapters.db.engine import READ_ONLY
@@ -77,6 +78,8 @@ class SqlUnitOfWork:
     webhooks: ports.WebhookRepo
     notifications: ports.NotificationRepo
     sandbox_captures: ports.SandboxCaptureRepo
+    payments: ports.PaymentRepo
+    processor_calls: ports.ProcessorCallRepo
     pin_attempts: ports.PinAttemptRepo
     leases: ports.LeaseRepo
     ledger: ports.LedgerRepo
@@ -129,6 +132,8 @@ class SqlUnitOfWork:
         self.webhooks = rd.SqlWebhooks(conn)
         self.notifications = rd.SqlNotifications(conn)
         self.sandbox_captures = rd.SqlSandboxCaptures(conn)
+        self.payments = rpay.SqlPayments(conn)
+        self.processor_calls = rpay.SqlProcessorCalls(conn)
         self.pin_attempts = rp.SqlPinAttempts(conn)
         self.leases = rl.SqlLeases(conn)
         self.ledger = rlg.SqlLedger(conn)

@@ -33,7 +33,7 @@ def _request(who_id: str, body: OrderIn) -> ordering.OrderRequest:
         lines=tuple(ordering.LineRequest(item_id=li.item_id, quantity=li.quantity,
                                          option_ids=tuple(li.option_ids)) for li in body.items),
         dropoff=Point(lat=body.dropoff.lat, lng=body.dropoff.lng), tip_minor=body.tip_minor,
-        require_pin=body.require_pin,
+        require_pin=body.require_pin, card_token=body.card_token,
     )
 
 
