@@ -482,6 +482,18 @@ class MemLedger:
                  if q.account == account and (currency is None or q.currency == currency)]
         return lines[:limit]
 
+    def postings_between(self, start: float | None = None,
+                         end: float | None = None) -> list[Any]:
+        from lastmile.core.ledger.entries import StatementLine
+
+        return [StatementLine(transaction_id=p.id, key=p.transaction.key,
+                              kind=p.transaction.kind, order_id=p.transaction.order_id,
+                              account=q.account, currency=q.currency,
+                              amount_minor=q.amount_minor, created_at=p.created_at,
+                              memo=p.transaction.memo)
+                for p in self._all() for q in p.transaction.postings
+                if (start is None or p.created_at >= start)
+                and (end is None or p.created_at < end)]
 
 class MemRefundRequests:
     """``SqlRefundRequests`` in memory: one request per idempotency key."""

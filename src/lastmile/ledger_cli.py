@@ -1,4 +1,5 @@
-"""``lastmile ledger check|balance|statement``: the double-entry ledger (docs/ledger.md)."""
+"""``lastmile ledger check|balance|statement|settlement``: the double-entry ledger
+(docs/ledger.md) and its daily settlement (docs/reports.md)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 ledger_app = typer.Typer(
-    help="The double-entry ledger: audit it, and read an account's balance and statement. "
+    help="The double-entry ledger: audit it, read an account's balance and statement, and a "
+    "day's settlement per merchant or courier. "
     "Accounts: consumer:<id>, merchant_payable:<id>, courier_payable:<id>, credits:<id>, "
     "holds:<id>, platform_revenue, processor_clearing, tax_payable, refunds, "
     "processor_holds. Amounts: debit > 0, credit < 0.", no_args_is_help=True)
@@ -141,3 +143,50 @@ def ledger_statement(
                       str(Money(amount_minor=e.running_minor, currency=line.currency)),
                       line.key)
     console.print(table)
+
+
+@ledger_app.command("settlement")
+def ledger_settlement(
+    date: Annotated[str, typer.Option("--date", help="the day, YYYY-MM-DD, in the region's "
+                                      "time zone")],
+    kind: Annotated[str, typer.Option(help="merchant or courier: one CSV row per party")]
+    = "merchant",
+    out: Annotated[Path | None, typer.Option(help="write the CSV here (default: stdout)")]
+    = None,
+    plot: Annotated[Path | None, typer.Option(help="also write a PNG of the couriers' "
+                                              "earnings per hour of the day")] = None,
+    region: Annotated[str | None, typer.Option(help="the region whose time zone bounds the "
+                                               "day (needed when the tenant's regions are in "
+                                               "several zones)")] = None,
+    tenant: TenantOpt = None, data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """A day's settlement from the ledger's postings: per merchant (orders, gross sales,
+    commission, fees, refunds, net payable, payouts) or per courier (trips, pay, tips,
+    guarantee top-ups, earnings, payouts), in minor units, as CSV. The platform's take rate
+    per currency (net revenue / GMV) goes to stderr. Bad --date or --kind exits 2."""
+    from lastmile.app import reports
+
+    def make() -> reports.DailySettlement:
+        day = reports.parse_day(date, field="--date")
+        reports.parse_kind(kind, field="--kind")
+        return reports.daily_settlement(services, day, region_id=region)
+
+    with _services(data_dir, database_url) as services:
+        report = _as(tenant, make)
+    which = reports.parse_kind(kind)
+    text = reports.to_csv(report, which)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+    err = Console(stderr=True)
+    for p in report.settlement.platform:
+        rate = "-" if p.take_rate is None else f"{p.take_rate:.2%}"
+        err.print(f"{p.currency}: GMV {p.gmv_minor}, net revenue {p.net_revenue_minor} "
+                  f"(minor units), take rate {rate}", highlight=False)
+    if plot is not None:
+        from lastmile.report_plots import write_earnings_plot
+
+        write_earnings_plot(report, plot)
+        err.print(f"wrote {plot}", highlight=False)

@@ -48,7 +48,7 @@ from lastmile.sim.seed import DEMO_CENTER, seed_demo
 
 ROUTERS = [importlib.import_module(f"lastmile.api.routers.{name}") for name in (
     "consumer", "courier", "dashboard", "dead_letters", "drive", "merchant", "ops", "overload",
-    "ledger", "payments", "refunds", "sandbox", "streams", "tenant", "testkit",
+    "ledger", "payments", "refunds", "reports", "sandbox", "streams", "tenant", "testkit",
     "tracking_page")]
 PUBLIC = "public"
 ANY_KEY = "any key"  # any role's key (e.g. stream tokens): fuzzed with a consumer's

@@ -61,5 +61,37 @@ def test_simulate_command_writes_summary_and_plots(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["scenario"] == "tiny" and "click_to_door_min" in summary
+    assert "ledger_take_rate" in summary and "ledger_take_rate" in result.output
     assert (out / "click_to_door.png").stat().st_size > 1000
     assert (out / "supply_demand.png").stat().st_size > 1000
+
+
+def test_money_kpis_are_the_ledgers_balances_after_the_run(tmp_path):
+    """The simulated platform posts its orders to the ledger; the money KPIs are read back
+    from it (equal to the balances in the run's database), not computed beside it."""
+    from lastmile.app import ledger
+    from lastmile.bootstrap import build
+    from lastmile.settings import Settings
+
+    kpis = run_scenario("tiny", seed=7, hours=0.75, data_dir=tmp_path).kpis
+    container = build(Settings(data_dir=tmp_path))
+    try:
+        svc = container.services
+        assert ledger.check(svc).ok
+        with svc.uow(read_only=True) as uow:
+            balances = uow.ledger.balances()
+    finally:
+        container.close()
+
+    def owed(kind: str) -> int:
+        return -sum(v for (acct, cur), v in balances.items()
+                    if acct.startswith(f"{kind}:") and cur == "USD")
+
+    assert kpis["ledger_currency"] == "USD"
+    assert kpis["ledger_gmv_minor"] == balances[("processor_clearing", "USD")] > 0
+    assert kpis["ledger_platform_net_minor"] == -balances[("platform_revenue", "USD")]
+    assert kpis["ledger_merchant_net_minor"] == owed("merchant_payable") > 0
+    assert kpis["ledger_courier_pay_minor"] == owed("courier_payable") > 0  # no tips in the sim
+    assert kpis["ledger_take_rate"] == round(
+        kpis["ledger_platform_net_minor"] / kpis["ledger_gmv_minor"], 4)
+    assert kpis["ledger_fee_revenue_minor"] == kpis["fee_revenue_minor"]  # only deliveries charge

@@ -5,8 +5,9 @@ import socket
 import httpx
 
 from lastmile.sim.demo import AcceleratedClock, start_demo
-from lastmile.sim.kpis import compute_kpis
+from lastmile.sim.kpis import compute_kpis, ledger_kpis
 from lastmile.sim.scenarios import get_scenario
+from lastmile.sim.simulate_command import settle_ledger
 
 
 def _free_port() -> int:
@@ -38,6 +39,8 @@ def test_tiny_demo_delivers_orders_through_http(tmp_path):
         dispatcher = run.container.dispatcher
         assert dispatcher is not None and dispatcher.stats.rounds > 0
         assert dispatcher.stats.errors == 0, dispatcher.stats.last_error
+        money = ledger_kpis(settle_ledger(run.container))  # the demo's KPI table shows them
+        assert money["ledger_gmv_minor"] > 0 and money["ledger_take_rate"] is not None
     finally:
         run.close()
     kpis = compute_kpis(log)

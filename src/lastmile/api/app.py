@@ -25,6 +25,7 @@ from lastmile.api.routers import (
     overload,
     payments,
     refunds,
+    reports,
     sandbox,
     streams,
     tenant,
@@ -63,7 +64,7 @@ def create_app(container: Container, *, start_workers: bool = True) -> FastAPI:
     app.add_middleware(OverloadGuard, state=app.state.overload)
     for module in (consumer, merchant, courier, ops, streams, dashboard, drive, dead_letters,
                    tracking_page, overload, sandbox, tenant, testkit, ledger, payments,
-                   refunds):
+                   refunds, reports):
         app.include_router(module.router, responses=errors.PROBLEM_RESPONSES)
 
     readiness.install(app, container)

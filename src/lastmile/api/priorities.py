@@ -94,6 +94,7 @@ ROUTE_PRIORITIES: dict[tuple[str, str], Priority] = {
     ("GET", "/v1/consumer/refund-requests/{refund_request_id}"): N,
     ("GET", "/v1/ops/refund-requests"): B,
     ("POST", "/v1/ops/refund-requests/{refund_request_id}/decide"): C,  # an ops action
+    ("GET", "/v1/ops/reports/settlement"): B,  # a report: first to shed
     ("GET", "/v1/ops/tenant"): N,
     ("PATCH", "/v1/ops/tenant/config"): N,  # a settings change
     # live feeds (the handshake is classed; an open socket is not "in flight")

@@ -511,6 +511,11 @@ class LedgerRepo(Protocol):
                   limit: int = 100) -> list[StatementLine]:
         """The account's postings, oldest first."""
         ...
+    def postings_between(self, start: float | None = None,
+                         end: float | None = None) -> list[StatementLine]:
+        """Every posting created in [start, end) (epoch s; None: unbounded), oldest first;
+        all the lines of a transaction share its time (settlement reports)."""
+        ...
 
 
 class RefundRequestRepo(Protocol):

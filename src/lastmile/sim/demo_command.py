@@ -77,8 +77,8 @@ def demo(
 ) -> None:
     """Seed a city and run it live through the HTTP API with the dispatcher; print KPIs."""
     from lastmile.sim.demo import start_demo
-    from lastmile.sim.kpis import compute_kpis
-    from lastmile.sim.simulate_command import kpi_table, scenario_or_exit
+    from lastmile.sim.kpis import compute_kpis, ledger_kpis
+    from lastmile.sim.simulate_command import kpi_table, scenario_or_exit, settle_ledger
 
     console = Console()
     sc = scenario_or_exit(scenario, console)
@@ -103,11 +103,13 @@ def demo(
     console.print(f"API docs: http://127.0.0.1:{port}/docs   ({minutes:g} simulated minutes at "
                   f"x{speed:g}: about {minutes * 60 / speed:.0f} s; Ctrl-C stops early)")
     dispatcher = run.container.dispatcher
+    money: dict[str, object] = {}
     try:
         log = _play(run, console, minutes * 60)
+        money = ledger_kpis(settle_ledger(run.container))  # before the server goes
     finally:  # an error or a second Ctrl-C still stops the server and frees the port
         run.close()
-    kpis = compute_kpis(log)
+    kpis = {**compute_kpis(log), **money}
     kpis["http_calls"] = run.actions.calls
     if dispatcher is not None:
         kpis["dispatch_rounds"] = dispatcher.stats.rounds

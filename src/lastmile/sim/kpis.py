@@ -22,6 +22,21 @@ Definitions (times in minutes, money in minor units of the city's currency):
   per on-shift hour, and the share of couriers topped up to the guarantee; cost per
   order: courier pay / delivered orders;
 - fee revenue: delivery + service + small-order fees of delivered orders.
+
+Money from the ledger (``ledger_kpis``; the platform's ledger subscriber posts the run's
+order events, relayed like every subscriber's, and the KPIs are read back from its
+postings through ``app.reports.ledger_totals``, docs/reports.md), in minor units of the
+city's currency (the first currency when a run has several):
+
+- ``ledger_gmv_minor``: what consumers were charged (captures and cancellation charges);
+- ``ledger_fee_revenue_minor``: delivery, service and small-order fees charged;
+- ``ledger_commission_minor``: the merchants' commission;
+- ``ledger_courier_pay_minor``: trip pay and guarantee top-ups the platform paid couriers
+  (tips are the couriers' own and are not in it);
+- ``ledger_platform_net_minor``: platform revenue net of courier pay (minus the
+  ``platform_revenue`` balance), ``ledger_take_rate`` = that / GMV;
+- ``ledger_merchant_net_minor``: what the merchants are owed (minus the
+  ``merchant_payable`` balances).
 """
 
 from __future__ import annotations
@@ -29,6 +44,7 @@ from __future__ import annotations
 from typing import Any
 
 from lastmile.core.geo import haversine_m
+from lastmile.core.ledger.settlement import Settlement
 from lastmile.core.pay import DEFAULT_POLICY, DeliveredOrder, PayPolicy, PayStatement, ShiftWork
 from lastmile.core.pay import statement as pay_statement
 from lastmile.core.stats import quantile
@@ -118,4 +134,22 @@ def compute_kpis(log: WorldLog, *, pay_policy: PayPolicy = DEFAULT_POLICY) -> di
         **_pay_kpis(log, pay_policy, n, shift_h),
         "fee_revenue_minor": sum(o.fees_minor for o in done),
         "refusals": dict(sorted(log.refusals.items())),
+    }
+
+
+def ledger_kpis(totals: Settlement) -> dict[str, Any]:
+    """The money KPIs read off the ledger's postings (module docstring); zeros when the
+    run charged nothing."""
+    day = totals.platform[0] if totals.platform else None
+    currency = day.currency if day is not None else None
+    return {
+        "ledger_currency": currency,
+        "ledger_gmv_minor": day.gmv_minor if day else 0,
+        "ledger_fee_revenue_minor": day.fees_minor if day else 0,
+        "ledger_commission_minor": day.commission_minor if day else 0,
+        "ledger_courier_pay_minor": day.courier_pay_minor if day else 0,
+        "ledger_platform_net_minor": day.net_revenue_minor if day else 0,
+        "ledger_take_rate": day.take_rate if day else None,
+        "ledger_merchant_net_minor": sum(m.net_payable_minor for m in totals.merchants
+                                         if m.currency == currency),
     }

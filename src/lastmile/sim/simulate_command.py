@@ -13,7 +13,7 @@ import random
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,6 +23,10 @@ from rich.table import Table
 from lastmile.adapters.clock import ManualClock, SequentialIds
 from lastmile.sim.scenarios import DAY_START, SCENARIOS, Scenario, get_scenario
 from lastmile.sim.world import WorldConfig, WorldLog
+
+if TYPE_CHECKING:
+    from lastmile.bootstrap import Container
+    from lastmile.core.ledger.settlement import Settlement
 
 
 class ManualDriver:
@@ -49,11 +53,11 @@ def run_scenario(name: str, *, seed: int | None = None, hours: float | None = No
                  data_dir: Path | None = None, config: WorldConfig | None = None,
                  progress: Any = None) -> RunResult:
     """Build the platform and the city, play the world, compute the KPIs. Deterministic."""
-    from lastmile.bootstrap import build
+    from lastmile.bootstrap import build, install_ledger
     from lastmile.settings import Settings
     from lastmile.sim.actions import DirectActions
     from lastmile.sim.city import build_city
-    from lastmile.sim.kpis import compute_kpis
+    from lastmile.sim.kpis import compute_kpis, ledger_kpis
     from lastmile.sim.world import World
 
     scenario = get_scenario(name)
@@ -63,15 +67,32 @@ def run_scenario(name: str, *, seed: int | None = None, hours: float | None = No
         clock = ManualClock(start=DAY_START + scenario.start_h * 3600)
         container = build(Settings(data_dir=data_dir or Path(tmp)), clock=clock,
                           ids=SequentialIds(), rng=random.Random(seed))
+        install_ledger(container)
         try:
             city = build_city(container.services, scenario, random.Random(seed))
             actions = DirectActions(container.services, container.tracking)
             world = World(city=city, scenario=scenario, actions=actions,
                           driver=ManualDriver(clock), seed=seed, config=cfg, hours=hours)
             log = world.run(progress=progress)
+            money = ledger_kpis(settle_ledger(container))
         finally:
             container.close()
-    return RunResult(log=log, kpis=compute_kpis(log))
+    return RunResult(log=log, kpis={**compute_kpis(log), **money})
+
+
+def settle_ledger(container: Container) -> Settlement:
+    """Relay every event still in the outbox (the ledger subscriber posts them), then read
+    the ledger's totals (``app.reports.ledger_totals``). The relay runs once, at the end, so
+    the run itself (its ids and its events' order) is the same with or without a ledger."""
+    from lastmile.adapters.bus.memory import InProcessBus
+    from lastmile.adapters.bus.outbox import relay_once
+    from lastmile.app.reports import ledger_totals
+
+    bus = container.bus
+    if isinstance(bus, InProcessBus):  # JetStream's own consumers post what it carries
+        while relay_once(container.services, bus) > 0:
+            pass
+    return ledger_totals(container.services)
 
 
 def kpi_table(kpis: dict[str, Any], title: str) -> Table:

@@ -93,6 +93,21 @@ class SqlLedger(_Repo):
                 .order_by(lp.c.created_at, lp.c.id).limit(limit))
         if currency is not None:
             stmt = stmt.where(lp.c.currency == currency)
+        return self._lines(stmt)
+
+    def postings_between(self, start: float | None = None,
+                         end: float | None = None) -> list[StatementLine]:
+        lp, tx = t.ledger_postings, t.ledger_transactions
+        stmt = (sa.select(lp, tx.c.idempotency_key, tx.c.memo)
+                .join(tx, tx.c.id == lp.c.transaction_id)
+                .order_by(lp.c.created_at, lp.c.id))
+        if start is not None:
+            stmt = stmt.where(lp.c.created_at >= start)
+        if end is not None:
+            stmt = stmt.where(lp.c.created_at < end)
+        return self._lines(stmt)
+
+    def _lines(self, stmt: sa.Select[Any]) -> list[StatementLine]:
         return [StatementLine(transaction_id=r["transaction_id"], key=r["idempotency_key"],
                               kind=TxnKind(r["kind"]), order_id=r["order_id"],
                               account=r["account"], currency=r["currency"],

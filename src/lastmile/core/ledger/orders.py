@@ -232,6 +232,13 @@ def _charge(order: Order, charge: Money, kind: TxnKind, policy: LedgerPolicy
 _ALLOCATION_ORDER = ("subtotal", "service_fee", "tax", "delivery_fee", "small_order_fee", "tip")
 
 
+def charge_parts(p: PriceBreakdown, charge: Money) -> dict[str, Money]:
+    """How a charge of ``charge`` on a price ``p`` splits into its lines (subtotal, service
+    fee, tax, delivery fee, small-order fee, tip, filled in that order): the split the
+    capture and the cancellation charge post (settlement reports read it back)."""
+    return _allocate(p, charge)
+
+
 def _allocate(p: PriceBreakdown, charge: Money) -> dict[str, Money]:
     left = charge.amount_minor
     parts = {}
