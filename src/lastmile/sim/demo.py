@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,21 +33,23 @@ _MAX_SLEEP_S = 0.1  # wall seconds: keeps Ctrl-C and stop requests responsive
 class AcceleratedClock:
     """Simulated epoch seconds running ``speed`` times faster than the wall clock."""
 
-    def __init__(self, start: float, speed: float):
+    def __init__(self, start: float, speed: float, *,
+                 wall: Callable[[], float] = time.monotonic):
         if speed <= 0:
             raise ValueError(f"speed must be > 0 (got {speed})")
         self.speed = speed
+        self._wall = wall  # injected in tests: patching time.monotonic reaches every thread
         self._lock = threading.Lock()
-        self._start, self._wall0 = start, time.monotonic()
+        self._start, self._wall0 = start, wall()
 
     def now(self) -> float:
         with self._lock:
-            return self._start + (time.monotonic() - self._wall0) * self.speed
+            return self._start + (self._wall() - self._wall0) * self.speed
 
     def restart_at(self, start: float) -> None:
         """Jump to ``start`` now (after setup, when the city goes live)."""
         with self._lock:
-            self._start, self._wall0 = start, time.monotonic()
+            self._start, self._wall0 = start, self._wall()
 
 
 class WallDriver:
