@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,7 +76,21 @@ def deployment(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
     env = _env(tmp_path)
     _seed_with_an_order(tmp_path)
     with server(env, ["--dispatch-every", "1"]) as srv:
+        _settled(tmp_path)
         yield srv.base, env, tmp_path
+
+
+def _settled(data_dir: Path, *, quiet_s: float = 2.0, limit_s: float = 30.0) -> None:
+    """Wait until the server's own subscribers (ledger, payments, ...) have handled the
+    seeded order's events: the rows stop changing for ``quiet_s``. What they write then is
+    the live tenant's own processing, not the probe's."""
+    start, last = time.monotonic(), _rows_by_tenant(data_dir)
+    while time.monotonic() - start < limit_s:
+        time.sleep(quiet_s)
+        now = _rows_by_tenant(data_dir)
+        if now == last:
+            return
+        last = now
 
 
 def _probe(base: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -39,10 +39,13 @@ def _committed_tenant(c: CommittedAssignment, couriers: dict[str, CourierState],
 
 
 def tenants_in(snapshot: Snapshot) -> frozenset[str]:
-    """Every tenant named by a party of ``snapshot`` (orders, couriers, held bundles)."""
+    """Every tenant named by a party of ``snapshot`` (orders, couriers, held bundles and
+    merchants: prepositioning sends a courier towards a merchant, so a merchant of another
+    tenant must split the snapshot too)."""
     return frozenset(
         [o.tenant for o in snapshot.orders] + [c.tenant for c in snapshot.couriers]
-        + [o.tenant for c in snapshot.committed for o in c.orders])
+        + [o.tenant for c in snapshot.committed for o in c.orders]
+        + [m.tenant for m in snapshot.merchants])
 
 
 def split_by_tenant(snapshot: Snapshot) -> tuple[Snapshot, ...]:
