@@ -29,7 +29,7 @@ from lastmile.core.geo import Point
 from lastmile.core.model import Address, Consumer, Courier, ItemOption, Merchant, Region, Vehicle
 from lastmile.core.orders import AWAITING_COURIER, SYSTEM, Actor, ActorKind, Order, OrderStatus
 from lastmile.core.pricing import Quote
-from lastmile.core.tenancy import Tenant
+from lastmile.core.tenancy import Tenant, region_id_in
 
 CONFIG_KEY = "testkit"  # app.tenants.CONFIG_KEYS: {"auto_accept": [courier ids]}
 MAX_AUTO_ACCEPT = 500  # the newest ones are kept: a probe every minute for a year stays small
@@ -83,8 +83,8 @@ def require_test_tenant(services: Services) -> Tenant:
 
 def test_region_id(tenant: str) -> str:
     """The region the testkit makes when a test tenant has none: ``reg_test_<l0>_<l1>``
-    (region ids are unique across the deployment, so the id carries the tenant)."""
-    return f"reg_test_{tenant.replace(':', '_')}"[:64]
+    (``core.tenancy.region_id_in``)."""
+    return region_id_in(tenant, "reg_test")
 
 
 def region(services: Services, region_id: str | None = None) -> Region:

@@ -80,6 +80,15 @@ def acting_tenant(own: str, acts_for: Iterable[str], requested: str | None) -> s
                     f"(header X-Lastmile-Tenant)", field="X-Lastmile-Tenant")
 
 
+def region_id_in(tenant: str, base: str) -> str:
+    """A region id for ``tenant`` from ``base``: region ids are unique across the deployment
+    (they key partitions, leases and event subjects), so outside the default tenant the id
+    carries the tenant, ``reg_demo_doortest_probe``."""
+    if tenant == DEFAULT_TENANT:
+        return base
+    return f"{base}_{tenant.replace(':', '_')}"[:64]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Party:
     """Who takes part in an interaction, as far as the guardrail is concerned."""

@@ -14,7 +14,7 @@ from lastmile.app.context import Services
 from lastmile.core.geo import Point
 from lastmile.core.model import Address, ItemOption, Region, Vehicle
 from lastmile.core.orders import SYSTEM
-from lastmile.core.tenancy import DEFAULT_TENANT
+from lastmile.core.tenancy import region_id_in
 
 DEMO_REGION_ID = "reg_demo"
 # Palo Alto, where DoorDash began (seed 000): a 10 km x 10 km box.
@@ -41,12 +41,8 @@ class SeedSummary:
 
 
 def tenant_region_id(tenant: str, base: str = DEMO_REGION_ID) -> str:
-    """The demo region's id in ``tenant``: region ids are unique across the deployment
-    (they key partitions, leases and event subjects), so outside the default tenant the
-    id carries the tenant: ``reg_demo_doortest_probe``."""
-    if tenant == DEFAULT_TENANT:
-        return base
-    return f"{base}_{tenant.replace(':', '_')}"[:64]
+    """The demo region's id in ``tenant`` (``core.tenancy.region_id_in``)."""
+    return region_id_in(tenant, base)
 
 
 def _jitter(rng: random.Random, center: Point, spread: float) -> Point:
