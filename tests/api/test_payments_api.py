@@ -3,8 +3,9 @@ and refund it with an Idempotency-Key."""
 
 from __future__ import annotations
 
-from lastmile.app import fulfilment, ledger, offers, payments
-from lastmile.core.orders import SYSTEM, Actor, ActorKind, DeliveryProof
+from journeys import to_pickup
+from lastmile.app import fulfilment, ledger, payments
+from lastmile.core.orders import DeliveryProof
 
 
 def _body(api, **extra):  # type: ignore[no-untyped-def]
@@ -25,15 +26,7 @@ def _deliver(api, oid):  # type: ignore[no-untyped-def]
     work: this client runs without the background workers)."""
     p = api.platform
     svc, courier_id = p.services, p.seed.courier_ids[0]
-    merchant = Actor(kind=ActorKind.MERCHANT, id=p.seed.merchant_ids[0])
-    courier = Actor(kind=ActorKind.COURIER, id=courier_id)
-    fulfilment.confirm_order(svc, oid, prep_estimate_s=600, actor=merchant)
-    fulfilment.start_shift(svc, courier_id, device_id="phone-1",
-                           ends_at=p.clock.now() + 3600, actor=courier)
-    offer = offers.make_offer(svc, courier_id=courier_id, order_ids=(oid,), actor=SYSTEM)
-    offers.accept_offer(svc, offer.id, actor=courier)
-    fulfilment.mark_ready(svc, oid, actor=merchant)
-    fulfilment.courier_arrive(svc, oid, actor=courier)
+    courier = to_pickup(p, oid, p.seed.merchant_ids[0], courier_id, device_id="phone-1")
     fulfilment.pick_up(svc, oid, actor=courier)
     fulfilment.courier_arrive(svc, oid, actor=courier)
     fulfilment.deliver(svc, oid, proof=DeliveryProof(note="door"), actor=courier)

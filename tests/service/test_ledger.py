@@ -7,13 +7,14 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from journeys import to_pickup
 from lastmile.adapters.bus.outbox import IdempotentHandler, relay_once
-from lastmile.app import fulfilment, ledger, offers, pay, queries, shifts
+from lastmile.app import fulfilment, ledger, pay, queries, shifts
 from lastmile.app.tenancy import acting_as
 from lastmile.app.tenants import create_tenant
 from lastmile.bootstrap import install_ledger
 from lastmile.core.geo import Point
-from lastmile.core.orders import SYSTEM, Actor, ActorKind, DeliveryProof
+from lastmile.core.orders import Actor, ActorKind, DeliveryProof
 from lastmile.sim.seed import seed_demo, tenant_region_id
 
 DROP = Point(lat=37.445, lng=-122.15)
@@ -30,17 +31,8 @@ def _place(p, seed, consumer, tip):  # type: ignore[no-untyped-def]
 
 
 def _to_pickup(p, order, courier_id):  # type: ignore[no-untyped-def]
-    svc = p.services
-    merchant = Actor(kind=ActorKind.MERCHANT, id=order.merchant_id)
-    courier = Actor(kind=ActorKind.COURIER, id=courier_id)
-    fulfilment.confirm_order(svc, order.id, prep_estimate_s=600, actor=merchant)
-    fulfilment.start_shift(svc, courier_id, device_id=f"phone-{courier_id}",
-                           ends_at=p.clock.now() + 3600, actor=courier)
-    offer = offers.make_offer(svc, courier_id=courier_id, order_ids=(order.id,), actor=SYSTEM)
-    offers.accept_offer(svc, offer.id, actor=courier)
-    fulfilment.mark_ready(svc, order.id, actor=merchant)
-    fulfilment.courier_arrive(svc, order.id, actor=courier)
-    return courier
+    return to_pickup(p, order.id, order.merchant_id, courier_id,
+                     device_id=f"phone-{courier_id}")
 
 
 def _histories(p, seed):  # type: ignore[no-untyped-def]

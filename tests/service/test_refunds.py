@@ -7,16 +7,17 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from journeys import to_pickup
 from lastmile.adapters.bus.outbox import relay_once
 from lastmile.api.app import create_app
-from lastmile.app import fulfilment, ledger, offers, payments, queries, refunds
+from lastmile.app import fulfilment, ledger, payments, queries, refunds
 from lastmile.app.ordering import LineRequest, OrderRequest, place_order
 from lastmile.app.tenancy import acting_as
 from lastmile.app.tenants import create_tenant
 from lastmile.bootstrap import install_ledger, install_payments
 from lastmile.core.errors import Conflict, NotFound
 from lastmile.core.geo import Point
-from lastmile.core.orders import SYSTEM, Actor, ActorKind, DeliveryProof
+from lastmile.core.orders import DeliveryProof
 from lastmile.core.payments import PaymentStatus
 from lastmile.core.refunds import ItemLine, Outcome, Reason, RefundRequest, Status
 from lastmile.sim.seed import seed_demo, tenant_region_id
@@ -31,16 +32,8 @@ def _delivered(p, seed, consumer=0, *, photo=None, key="k"):  # type: ignore[no-
         consumer_id=seed.consumer_ids[consumer], merchant_id=m.id,
         lines=(LineRequest(item_id=m.menu[0].id, quantity=2),), dropoff=DROP, tip_minor=200),
         idempotency_key=f"{key}-{consumer}").order
-    merchant = Actor(kind=ActorKind.MERCHANT, id=order.merchant_id)
     cid = seed.courier_ids[consumer % len(seed.courier_ids)]
-    courier = Actor(kind=ActorKind.COURIER, id=cid)
-    fulfilment.confirm_order(svc, order.id, prep_estimate_s=600, actor=merchant)
-    fulfilment.start_shift(svc, cid, device_id=f"phone-{cid}-{key}",
-                           ends_at=p.clock.now() + 3600, actor=courier)
-    offer = offers.make_offer(svc, courier_id=cid, order_ids=(order.id,), actor=SYSTEM)
-    offers.accept_offer(svc, offer.id, actor=courier)
-    fulfilment.mark_ready(svc, order.id, actor=merchant)
-    fulfilment.courier_arrive(svc, order.id, actor=courier)
+    courier = to_pickup(p, order.id, order.merchant_id, cid, device_id=f"phone-{cid}-{key}")
     fulfilment.pick_up(svc, order.id, actor=courier)
     fulfilment.courier_arrive(svc, order.id, actor=courier)
     proof = DeliveryProof(photo_ref=photo) if photo else DeliveryProof(note="door")
