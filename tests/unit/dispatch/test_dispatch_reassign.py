@@ -78,8 +78,11 @@ def test_a_marginal_gain_moves_nothing():
 
 
 def test_off_by_default_as_mdrp_requires():
+    from lastmile.sim.mdrp.runner import POLICIES, policy_named
+
     assert DispatchPolicy().allow_reassignment is False
     assert plan_moves(_snapshot(), DispatchPolicy()) == ()
+    assert not any(policy_named(name).allow_reassignment for name in POLICIES)
 
 
 def test_food_not_ready_earlier_gains_nothing():
