@@ -236,3 +236,16 @@ def test_composes_with_plan_round_without_sharing_a_courier(snap, policy):
                   | {p.courier_id for p in plan.prepositions})
     assert not instructed & {m.to_courier_id for m in moves}
     assert all(isinstance(m, Move) for m in moves)
+
+
+def test_the_second_wall_refuses_a_cross_tenant_move():
+    from lastmile.core.dispatch.reassign import _check_tenants
+    from lastmile.core.errors import Forbidden
+
+    snap = _snapshot(b_tenant="doortest:a")
+    forged = Move(from_courier_id="A", to_courier_id="B", merchant_id="m1", order_ids=("h1",),
+                  arrival_s=NOW, pickup_s=NOW, previous_pickup_s=NOW + 600)
+    with pytest.raises(Forbidden) as refused:
+        _check_tenants(snap, [forged])
+    assert refused.value.code == "cross_tenant"
+    _check_tenants(_snapshot(), [forged])  # one tenant: fine
