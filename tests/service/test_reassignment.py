@@ -10,9 +10,10 @@ from dataclasses import replace
 import pytest
 from offer_helpers import a_confirmed_order, courier_actor, on_shift
 
-from lastmile.app import fulfilment, offers, queries, reassignment, tenants
+from lastmile.app import fulfilment, leases, offers, queries, reassignment, tenants
 from lastmile.app.auth import Principal
 from lastmile.app.dispatching import dispatch_round
+from lastmile.app.leases import Fence
 from lastmile.app.live import CourierLive
 from lastmile.core.dispatch import DispatchPolicy, PolicyKind
 from lastmile.core.dispatch.reassign import Move
@@ -162,6 +163,18 @@ def test_off_unless_the_policy_or_the_tenant_switches_it_on(platform):
     assert move.from_courier_id == a
     trail = reassignment.move_trail(p.services, order.id)
     assert trail.allow_reassignment and trail.max_moves_per_order == 1
+
+
+def test_a_fenced_round_sends_its_moves_with_its_offers(platform):
+    p = platform
+    order, a, b = _held_far_away(p)
+    lease = leases.claim(p.services, f"dispatch:{DEMO_REGION_ID}", "w1", 30.0, now=p.clock.now())
+    assert lease is not None
+    fence = Fence(name=lease.name, owner=lease.owner, token=lease.token)
+    result = dispatch_round(p.services, p.container.live, DEMO_REGION_ID, MOVES_ON, fence=fence)
+    (move,) = result.moves
+    assert (move.courier_id, move.from_courier_id) == (b, a) and result.refused == ()
+    assert offers.current_offer(p.services, b).id == move.id
 
 
 @pytest.mark.parametrize("knobs,path", [
