@@ -26,8 +26,9 @@ by ``gain_s = P_A - P_B``. A move A -> B is proposed only when
 Each bundle considers its ``NEAREST_TAKERS`` nearest takers. Pairs are taken greedily by
 total gain (``gain_s`` times orders; ties by A's then B's id), each courier at most once as
 giver or taker, so no courier is given two things and no bundle moves twice in a round.
-Greedy, not an optimal matching: the order is explainable to ops, and a round of 20,000
-couriers decides in well under a second (``bench/reassign_scaling.py``).
+Greedy, not an optimal matching: the order is explainable to ops, and the time grows about
+linearly (``bench/reassign_scaling.py``: 20,000 couriers, 10,000 held bundles in ~0.4 s of
+CPU on the shared 2-core machine).
 """
 
 from __future__ import annotations
@@ -82,7 +83,12 @@ def plan_moves(snapshot: Snapshot, policy: DispatchPolicy,
     if not policy.allow_reassignment or not snapshot.committed:
         return ()
     used = _used_by(plan) if plan is not None else frozenset()
-    moves = [m for world in split_by_tenant(snapshot) for m in _world_moves(world, policy, used)]
+    worlds = split_by_tenant(snapshot)
+    if len(worlds) == 1 and worlds[0] is snapshot:
+        # Every party is the snapshot's tenant (an unknown one counts as it too), so no move
+        # can pair two tenants; a world's moves come ranked already.
+        return tuple(_world_moves(snapshot, policy, used))
+    moves = [m for world in worlds for m in _world_moves(world, policy, used)]
     _check_tenants(snapshot, moves)
     return tuple(sorted(moves, key=_rank))
 
