@@ -15,6 +15,7 @@ from lastmile.core.lifecycle import (
     Deliver,
     MarkReady,
     PickUp,
+    Reassign,
     Unassign,
     decide,
 )
@@ -37,6 +38,7 @@ commands = st.one_of(
     st.just(ArriveAtPickup()), st.just(PickUp()), st.just(ArriveAtDropoff()),
     st.just(Deliver(proof=DeliveryProof(note="at door"))),
     st.just(Unassign(reason="dropped")),
+    st.builds(Reassign, courier_id=st.sampled_from(["cou_1", "cou_2"])),
     st.just(Cancel(reason="because")),
 )
 
@@ -47,6 +49,7 @@ class OrderMachine(RuleBasedStateMachine):
         self.order = an_order()
         self.now = 1000.0
         self.accepted = 0
+        self.moves = 0
 
     @rule(command=commands, actor=actors, dt=st.floats(0, 600))
     def act(self, command, actor, dt):
@@ -60,8 +63,16 @@ class OrderMachine(RuleBasedStateMachine):
         assert before.status not in TERMINAL, "a terminal order changed"
         assert transition.from_status is before.status and transition.to_status is nxt.status
         assert transition.version == nxt.version == before.version + 1
+        if isinstance(command, Reassign):
+            assert before.status is S.ASSIGNED and nxt.status is S.ASSIGNED
+            assert nxt.courier_id == command.courier_id != before.courier_id
+            self.moves += 1
         self.order = nxt
         self.accepted += 1
+
+    @invariant()
+    def moves_count_reassignments(self):
+        assert self.order.moves == self.moves
 
     @invariant()
     def version_counts_transitions(self):

@@ -11,10 +11,11 @@ from lastmile.core.lifecycle import (
     Deliver,
     MarkReady,
     PickUp,
+    Reassign,
     Unassign,
     decide,
 )
-from lastmile.core.orders import Actor, ActorKind, DeliveryProof, OrderStatus
+from lastmile.core.orders import SYSTEM, Actor, ActorKind, DeliveryProof, OrderStatus
 
 MERCHANT = Actor(kind=ActorKind.MERCHANT, id="mer_1")
 CONSUMER = Actor(kind=ActorKind.CONSUMER, id="con_1")
@@ -135,3 +136,25 @@ def test_pickup_without_ready_signal_records_ready_at_handover():
                  (Assign(courier_id="cou_1"), COURIER), (ArriveAtPickup(), COURIER),
                  (PickUp(), COURIER))
     assert order.ready_at == order.picked_up_at == 2000.0
+
+
+def test_reassign_moves_an_assigned_order_to_another_courier_and_counts_it():
+    order, _ = decide(an_order(status=OrderStatus.READY), Assign(courier_id="cou_a"),
+                      actor=SYSTEM, now=1.0)
+    nxt, t = decide(order, Reassign(courier_id="cou_b", gain_s=300.0),
+                    actor=Actor(kind=ActorKind.COURIER, id="cou_b"), now=2.0)
+    assert (nxt.status, nxt.courier_id, nxt.moves) == (OrderStatus.ASSIGNED, "cou_b", 1)
+    assert t.type == "order.reassigned"
+    assert t.data == {"courier_id": "cou_b", "from_courier_id": "cou_a", "gain_s": 300.0,
+                      "moves": 1}
+
+
+def test_reassign_is_refused_once_the_courier_is_at_the_merchant():
+    order, _ = decide(an_order(status=OrderStatus.READY), Assign(courier_id="cou_a"),
+                      actor=SYSTEM, now=1.0)
+    there, _ = decide(order, ArriveAtPickup(), actor=SYSTEM, now=2.0)
+    with pytest.raises(Conflict):
+        decide(there, Reassign(courier_id="cou_b"), actor=SYSTEM, now=3.0)
+    with pytest.raises(Forbidden):  # a courier accepts only for itself
+        decide(order, Reassign(courier_id="cou_b"),
+               actor=Actor(kind=ActorKind.COURIER, id="cou_c"), now=3.0)

@@ -115,7 +115,8 @@ class DispatchWorker:
             results.append(result)
             with self._lock:
                 self.stats.rounds += 1
-                self.stats.offers += len(result.offers) + len(result.extensions)
+                self.stats.offers += (len(result.offers) + len(result.extensions)
+                                      + len(result.moves))
                 self.stats.last[region_id] = result
                 self.stats.refused.update(result.refused)
         return results

@@ -78,6 +78,7 @@ ROUTE_PRIORITIES: dict[tuple[str, str], Priority] = {
     ("GET", "/v1/ops/orders"): B,
     ("GET", "/v1/ops/orders/{order_id}"): N,
     ("GET", "/v1/ops/orders/{order_id}/events"): B,
+    ("GET", "/v1/ops/orders/{order_id}/moves"): B,
     ("POST", "/v1/ops/orders/{order_id}/cancel"): C,
     ("GET", "/v1/ops/orders/{order_id}/payment"): N,
     ("POST", "/v1/ops/orders/{order_id}/refund"): C,

@@ -235,9 +235,13 @@ def quote_out(q: Quote, *, token: str | None = None,
 
 
 def offer_out(o: Offer) -> dict[str, Any]:
-    return {"id": o.id, "courier_id": o.courier_id, "order_ids": list(o.order_ids),
-            "status": o.status.value, "created_at": iso(o.created_at),
-            "expires_at": iso(o.expires_at)}
+    out: dict[str, Any] = {"id": o.id, "courier_id": o.courier_id,
+                           "order_ids": list(o.order_ids),
+                           "status": o.status.value, "created_at": iso(o.created_at),
+                           "expires_at": iso(o.expires_at)}
+    if o.is_move:  # orders another courier holds until this one accepts (app.reassignment)
+        out.update(from_courier_id=o.from_courier_id, gain_s=o.gain_s)
+    return out
 
 
 def region_out(r: Region) -> dict[str, Any]:

@@ -206,7 +206,9 @@ class CourierFeed:
 
     The orders held are followed from ``order.assigned`` / ``offer.accepted`` (added) to
     delivered, cancelled or unassigned (removed); ``match`` runs on publisher threads, hence
-    the lock.
+    the lock. A move (``app.reassignment``): the courier losing orders gets their
+    ``order.reassigned`` and its own ``courier.assignment_withdrawn``, then stops following
+    them; the courier taking them follows them from ``order.reassigned`` on.
     """
 
     _DONE = ("order.delivered", "order.cancelled", "order.unassigned")
@@ -222,6 +224,8 @@ class CourierFeed:
             self._held.update(order_ids)
 
     def __call__(self, event: Event) -> bool:
+        if event.type == "courier.assignment_withdrawn":
+            return event.subject_id == self.courier_id
         if event.type.startswith("offer."):
             mine = event.data.get("courier_id") == self.courier_id
             if mine and event.type == "offer.accepted":
@@ -235,6 +239,8 @@ class CourierFeed:
             if event.data.get("courier_id") == self.courier_id:
                 self._held.add(event.subject_id)
             held = event.subject_id in self._held
-            if held and event.type in self._DONE:
+            if held and (event.type in self._DONE or (
+                    event.type == "order.reassigned"
+                    and event.data.get("from_courier_id") == self.courier_id)):
                 self._held.discard(event.subject_id)
         return held

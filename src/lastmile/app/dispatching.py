@@ -19,6 +19,9 @@ turns its decisions into offers with ``offers.make_offer`` (actor SYSTEM).
   extra orders to the same courier).
 - Prepositioning moves are counted but not sent: the live platform has no
   "go and wait" instruction yet.
+- Reassignment (the tenant's ``allow_reassignment``): after the plan, committed bundles
+  whose courier is still on the way may be offered to a courier who picks them up sooner
+  (``app.reassignment``); those offers are the round's ``moves``.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from lastmile.app.context import Services
 from lastmile.app.leases import Fence, check_fence
 from lastmile.app.live import LiveStore
 from lastmile.app.offers import make_offer, offer_in
+from lastmile.app.reassignment import make_move_offer, offer_move_in, round_moves
 from lastmile.app.tenancy import current_tenant
 from lastmile.app.tenants import dispatch_policy
 from lastmile.core.dispatch import (
@@ -43,6 +47,7 @@ from lastmile.core.dispatch import (
     TravelModel,
     plan_round,
 )
+from lastmile.core.dispatch.reassign import Move
 from lastmile.core.errors import DomainError, NotFound
 from lastmile.core.geo import EARTH_RADIUS_M, Point
 from lastmile.core.model import Courier
@@ -99,12 +104,14 @@ class RoundResult:
     extensions: tuple[Offer, ...] = ()  # extra orders offered to a courier at the merchant
     prepositions: int = 0
     refused: tuple[str, ...] = field(default=())  # codes of offers the platform refused
+    moves: tuple[Offer, ...] = ()  # held bundles offered to a courier who is sooner there
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Loaded:
     snapshot: Snapshot
     idle: int
+    offered: frozenset[str] = frozenset()  # orders with a live offer (a move's included)
 
 
 def _ready_s(order: Order, prep_fallback_s: float) -> float:
@@ -122,6 +129,7 @@ def _open_order(order: Order, plane: Plane, prep_fallback_s: float, tenant: str)
         order_id=order.id, merchant_id=order.merchant_id, placed_s=order.placed_at,
         ready_s=max(order.placed_at, _ready_s(order, prep_fallback_s)),
         pickup_x_m=px, pickup_y_m=py, dropoff_x_m=dx, dropoff_y_m=dy, tenant=tenant,
+        moves=order.moves,
     )
 
 
@@ -231,7 +239,8 @@ def load_snapshot(services: Services, live: LiveStore, region_id: str, *,
         dropoff_service_s=travel.dropoff_service_s, committed=tuple(committed),
         tenant=tenant,
     )
-    return _Loaded(snapshot=snapshot, idle=sum(1 for c in couriers if c.free_s <= now))
+    return _Loaded(snapshot=snapshot, idle=sum(1 for c in couriers if c.free_s <= now),
+                   offered=frozenset(offered))
 
 
 def dispatch_round(services: Services, live: LiveStore, region_id: str, policy: DispatchPolicy,
@@ -256,35 +265,40 @@ def dispatch_round(services: Services, live: LiveStore, region_id: str, policy: 
     loaded = load_snapshot(services, live, region_id, travel=travel)
     snap = loaded.snapshot
     plan = plan_round(snap, policy) if snap.orders and snap.couriers else None
+    moves = round_moves(snap, policy, plan, offered=loaded.offered)
     offers: list[Offer] = []
     extensions: list[Offer] = []
+    moved: list[Offer] = []
     refused: list[str] = []
     held: defaultdict[str, set[str]] = defaultdict(set)
     for c in snap.committed:
         held[c.courier_id].update(c.order_ids)
-    sends = [(a.courier_id, a.order_ids, offers) for a in (plan.assignments if plan else ())]
+    sends: list[Send] = [(a.courier_id, a.order_ids, offers, None)
+                         for a in (plan.assignments if plan else ())]
     for r in plan.reassignments if plan else ():
         extra = tuple(i for i in r.order_ids if i not in held[r.courier_id])
         if extra:
-            sends.append((r.courier_id, extra, extensions))
+            sends.append((r.courier_id, extra, extensions, None))
+    sends += [(m.to_courier_id, m.order_ids, moved, m) for m in moves]
     if fence is None:
-        for courier_id, order_ids, out in sends:
-            _offer(services, courier_id, order_ids, out, refused)
+        for send in sends:
+            _offer(services, send, refused, policy.max_moves_per_order)
     elif sends:
-        _fenced_offers(services, fence, sends, refused)
+        _fenced_offers(services, fence, sends, refused, policy.max_moves_per_order)
     return RoundResult(
         region_id=region_id, at=snap.now_s, open_orders=len(snap.orders),
         couriers=len(snap.couriers), idle_couriers=loaded.idle, offers=tuple(offers),
         extensions=tuple(extensions), prepositions=len(plan.prepositions) if plan else 0,
-        refused=tuple(refused),
+        refused=tuple(refused), moves=tuple(moved),
     )
 
 
-Send = tuple[str, tuple[str, ...], list[Offer]]
+# (courier, orders, the result list it goes to, the move when it is one)
+Send = tuple[str, tuple[str, ...], list[Offer], Move | None]
 
 
 def _fenced_offers(services: Services, fence: Fence, sends: list[Send],
-                   refused: list[str]) -> None:
+                   refused: list[str], max_moves: int) -> None:
     """All of a round's offers in one unit of work behind the fence, or none of them.
 
     An offer a rule refuses (``offer_in`` checks before it writes) is skipped and reported;
@@ -294,10 +308,12 @@ def _fenced_offers(services: Services, fence: Fence, sends: list[Send],
     made: list[tuple[Offer, list[Offer]]] = []
     with services.uow() as uow:
         check_fence(uow, fence)
-        for courier_id, order_ids, out in sends:
+        for courier_id, order_ids, out, move in sends:
             try:
                 made.append((offer_in(uow, services, courier_id=courier_id,
-                                      order_ids=order_ids, actor=SYSTEM), out))
+                                      order_ids=order_ids, actor=SYSTEM) if move is None
+                             else offer_move_in(uow, services, move, actor=SYSTEM,
+                                                max_moves_per_order=max_moves), out))
             except DomainError as exc:  # the world moved since the snapshot; next round re-plans
                 refused.append(exc.code)
         uow.commit()
@@ -305,9 +321,11 @@ def _fenced_offers(services: Services, fence: Fence, sends: list[Send],
         out.append(offer)
 
 
-def _offer(services: Services, courier_id: str, order_ids: tuple[str, ...], out: list[Offer],
-           refused: list[str]) -> None:
+def _offer(services: Services, send: Send, refused: list[str], max_moves: int) -> None:
+    courier_id, order_ids, out, move = send
     try:
-        out.append(make_offer(services, courier_id=courier_id, order_ids=order_ids, actor=SYSTEM))
+        out.append(make_offer(services, courier_id=courier_id, order_ids=order_ids, actor=SYSTEM)
+                   if move is None else
+                   make_move_offer(services, move, max_moves_per_order=max_moves, actor=SYSTEM))
     except DomainError as exc:  # the world moved since the snapshot; next round re-plans
         refused.append(exc.code)

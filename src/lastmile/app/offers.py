@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from lastmile.app.aggregates import apply_command, load_courier, load_order
 from lastmile.app.context import Services, new_event, record
+from lastmile.app.handover import hand_over
 from lastmile.app.ports import UnitOfWork
 from lastmile.app.retry import retrying
 from lastmile.core.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -41,6 +42,8 @@ def close_offer(uow: UnitOfWork, services: Services, offer: Offer, status: Offer
                                "order_ids": list(offer.order_ids)}
     if reason is not None:
         data["reason"] = reason
+    if offer.is_move:  # who keeps the orders when a move is declined or expires
+        data.update(from_courier_id=offer.from_courier_id, gain_s=offer.gain_s)
     if status is OfferStatus.EXPIRED:
         data["expires_at"] = offer.expires_at
     record(uow, services, new_event(
@@ -62,8 +65,15 @@ def _live_after_expiring(uow: UnitOfWork, services: Services, pending: Iterable[
     return live
 
 
-def _offerable_courier(uow: UnitOfWork, services: Services, courier_id: str,
-                       now: float) -> Courier:
+def live_offers_of_order(uow: UnitOfWork, services: Services, order_id: str,
+                         now: float) -> list[Offer]:
+    """The order's pending offers still live (expired ones are closed on the way)."""
+    return _live_after_expiring(uow, services, uow.offers.pending_for_order(order_id), now)
+
+
+def offerable_courier(uow: UnitOfWork, services: Services, courier_id: str,
+                      now: float) -> Courier:
+    """The courier, on shift and not deciding on a live offer (else ``Conflict``)."""
     courier = load_courier(uow, courier_id)
     if not courier.on_shift:
         raise Conflict("courier_offline", f"courier {courier_id} is not on shift",
@@ -122,7 +132,7 @@ def offer_in(uow: UnitOfWork, services: Services, *, courier_id: str,
     if actor.kind not in (ActorKind.OPS, ActorKind.SYSTEM):
         raise Forbidden("actor_not_allowed", f"a {actor.kind.value} may not make offers")
     now = services.clock.now()
-    courier = _offerable_courier(uow, services, courier_id, now)
+    courier = offerable_courier(uow, services, courier_id, now)
     _offerable_orders(uow, services, courier, order_ids, now)
     offer = Offer(
         id=services.ids.new("off"), region_id=courier.region_id, courier_id=courier_id,
@@ -159,7 +169,9 @@ def _load_pending(uow: UnitOfWork, services: Services, offer_id: str, actor: Act
 
 @retrying
 def accept_offer(services: Services, offer_id: str, *, actor: Actor) -> Offer:
-    """Assign every order of the offer to its courier, all or nothing.
+    """Assign every order of the offer to its courier, all or nothing. A move
+    (``offer.from_courier_id``) takes the orders from that courier in the same unit of work
+    (``handover.hand_over``), or is withdrawn when they are no longer movable.
 
     The courier is saved with a compare-and-set: racing a release (an order of the courier
     delivered or cancelled meanwhile), one of the two re-runs on the other's result, so the
@@ -168,6 +180,8 @@ def accept_offer(services: Services, offer_id: str, *, actor: Actor) -> Offer:
     now = services.clock.now()
     with services.uow() as uow:
         offer = _load_pending(uow, services, offer_id, actor, now)
+        if offer.is_move:
+            return _accept_move(uow, services, offer, actor=actor, now=now)
         courier = load_courier(uow, offer.courier_id)
         orders = [load_order(uow, order_id) for order_id in offer.order_ids]
         gone = [o for o in orders if o.status not in AWAITING_COURIER]
@@ -189,6 +203,20 @@ def accept_offer(services: Services, offer_id: str, *, actor: Actor) -> Offer:
         accepted = close_offer(uow, services, offer, OfferStatus.ACCEPTED, actor=actor, now=now)
         uow.commit()
         return accepted
+
+
+def _accept_move(uow: UnitOfWork, services: Services, offer: Offer, *, actor: Actor,
+                 now: float) -> Offer:
+    reason = hand_over(uow, services, offer, actor=actor)
+    if reason is not None:  # the holder got there first: it keeps the orders
+        close_offer(uow, services, offer, OfferStatus.WITHDRAWN, actor=actor, now=now,
+                    reason=reason)
+        uow.commit()
+        raise Conflict("offer_withdrawn", f"offer {offer.id} was withdrawn: {reason}",
+                       current_state="withdrawn")
+    accepted = close_offer(uow, services, offer, OfferStatus.ACCEPTED, actor=actor, now=now)
+    uow.commit()
+    return accepted
 
 
 @retrying

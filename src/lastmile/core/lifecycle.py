@@ -2,8 +2,9 @@
 
 placed -> confirmed -> ready -> assigned -> at_pickup -> picked_up -> at_dropoff
 -> delivered, plus ``cancelled`` (by consumer, merchant or ops, with reason and
-actor) and ``unassigned`` (the courier dropped it before pickup; it goes back
-to dispatch). A courier may be assigned before the food is ready (dispatch
+actor), ``unassigned`` (the courier dropped it before pickup; it goes back
+to dispatch) and ``reassigned`` (still assigned, to another courier, who accepted
+a move before the first one reached the merchant; ``moves`` counts them). A courier may be assigned before the food is ready (dispatch
 aims the courier's arrival at the ready time), so readiness is also recorded
 as ``ready_at`` while the order is with a courier.
 
@@ -84,6 +85,14 @@ class Unassign:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Reassign:
+    """Move an assigned order to ``courier_id`` (``gain_s``: the click-to-door it saves)."""
+
+    courier_id: CourierId
+    gain_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Cancel:
     reason: str
 
@@ -94,7 +103,7 @@ class Cancel:
 
 Command = (
     Confirm | MarkReady | Assign | ArriveAtPickup | PickUp | ArriveAtDropoff | Deliver | Unassign
-    | Cancel
+    | Reassign | Cancel
 )
 
 
@@ -137,6 +146,8 @@ _RULES: dict[type, tuple[str, frozenset[OrderStatus], frozenset[ActorKind]]] = {
     ),
     Deliver: ("order.delivered", frozenset({S.AT_DROPOFF}), frozenset({_C, _O, _Y})),
     Unassign: ("order.unassigned", COURIER_BEFORE_PICKUP, frozenset({_C, _O, _Y})),
+    # Only before the courier reaches the merchant: one waiting there keeps the order.
+    Reassign: ("order.reassigned", frozenset({S.ASSIGNED}), frozenset({_C, _O, _Y})),
     Cancel: (
         "order.cancelled",
         frozenset(set(S) - {S.DELIVERED, S.CANCELLED}),
@@ -206,7 +217,7 @@ def _check_ownership(order: Order, actor: Actor, name: str) -> None:
         ActorKind.MERCHANT: order.merchant_id,
         ActorKind.COURIER: order.courier_id,
     }.get(actor.kind)
-    if actor.kind is ActorKind.COURIER and name == "assign":
+    if actor.kind is ActorKind.COURIER and name in ("assign", "reassign"):
         return  # a courier accepting an offer is not yet the order's courier
     if actor.kind in (ActorKind.CONSUMER, ActorKind.MERCHANT, ActorKind.COURIER) and owner != actor.id:
         raise Forbidden(
@@ -233,6 +244,8 @@ def _apply(
                     "not_your_offer", f"courier {actor.id} may not accept for {courier_id}"
                 )
             return {"status": S.ASSIGNED, "courier_id": courier_id}, {"courier_id": courier_id}
+        case Reassign(courier_id=courier_id, gain_s=gain_s):
+            return _reassign(order, courier_id, gain_s, actor)
         case ArriveAtPickup():
             return {"status": S.AT_PICKUP}, {"courier_id": order.courier_id}
         case PickUp():
@@ -257,6 +270,20 @@ def _apply(
         case Cancel(reason=reason):
             return _cancel(order, reason, actor)
     raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
+
+
+def _reassign(order: Order, courier_id: CourierId, gain_s: float,
+              actor: Actor) -> tuple[dict[str, Any], dict[str, Any]]:
+    if actor.kind is ActorKind.COURIER and actor.id != courier_id:
+        raise Forbidden("not_your_offer", f"courier {actor.id} may not accept for {courier_id}")
+    if courier_id == order.courier_id:
+        raise Conflict("same_courier",
+                       f"order {order.id} is already with courier {courier_id}",
+                       current_state=order.status.value, attempted="reassign")
+    moves = order.moves + 1
+    return ({"courier_id": courier_id, "moves": moves},
+            {"courier_id": courier_id, "from_courier_id": order.courier_id,
+             "gain_s": gain_s, "moves": moves})
 
 
 def _check_pin(order: Order, proof: DeliveryProof) -> None:

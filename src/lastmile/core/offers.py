@@ -30,6 +30,10 @@ class Offer:
     decided_at: float | None = None
     decline_reason: str | None = None
     version: int = 0  # compare-and-set on save: an offer is closed once
+    # A move (app.reassignment): the orders are held by ``from_courier_id`` until this
+    # courier accepts; ``gain_s`` is the click-to-door each order saves.
+    from_courier_id: str | None = None
+    gain_s: float | None = None
 
     def __post_init__(self) -> None:
         if not self.order_ids:
@@ -44,6 +48,14 @@ class Offer:
                 f"offer must expire after it is made (got {self.expires_at} <= {self.created_at})",
                 field="expires_at",
             )
+
+        if self.from_courier_id is not None and self.from_courier_id == self.courier_id:
+            raise InvalidInput("same_courier", f"a move goes to another courier (got "
+                               f"{self.courier_id} to itself)", field="courier_id")
+
+    @property
+    def is_move(self) -> bool:
+        return self.from_courier_id is not None
 
     def expired(self, now: float) -> bool:
         return self.status is OfferStatus.PENDING and now >= self.expires_at

@@ -169,6 +169,7 @@ class Order:
     proof: DeliveryProof | None = None
     cancellation: Cancellation | None = None
     dropoff_pin: str | None = field(default=None, repr=False)  # the consumer's secret
+    moves: int = 0  # times reassigned from one courier to another (app.reassignment)
 
     def __post_init__(self) -> None:
         if not self.lines:

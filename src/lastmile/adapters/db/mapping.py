@@ -154,7 +154,7 @@ def order_row(o: Order) -> Row:
         "proof": None if o.proof is None else
         {"photo_ref": o.proof.photo_ref, "pin": o.proof.pin, "note": o.proof.note},
         "cancellation": None if o.cancellation is None else _cancellation_doc(o.cancellation),
-        "dropoff_pin": o.dropoff_pin,
+        "dropoff_pin": o.dropoff_pin, "moves": o.moves,
     }
     return {"id": o.id, "region_id": o.region_id, "merchant_id": o.merchant_id,
             "consumer_id": o.consumer_id, "courier_id": o.courier_id, "status": o.status.value,
@@ -194,7 +194,7 @@ def order_from(row: Row) -> Order:
             actor=Actor(kind=ActorKind(c["actor_kind"]), id=c["actor_id"]), reason=c["reason"],
             from_status=OrderStatus(c["from_status"]),
             consumer_charge=money(c["consumer_charge_minor"]), courier_paid=c["courier_paid"]),
-        dropoff_pin=d["dropoff_pin"],
+        dropoff_pin=d["dropoff_pin"], moves=d.get("moves", 0),  # absent before reassignment
     )
 
 
@@ -202,7 +202,8 @@ def offer_row(o: Offer) -> Row:
     return {"id": o.id, "region_id": o.region_id, "courier_id": o.courier_id,
             "status": o.status.value, "order_ids": list(o.order_ids), "created_at": o.created_at,
             "expires_at": o.expires_at, "decided_at": o.decided_at,
-            "decline_reason": o.decline_reason, "version": o.version}
+            "decline_reason": o.decline_reason, "version": o.version,
+            "from_courier_id": o.from_courier_id, "gain_s": o.gain_s}
 
 
 def offer_from(row: Row) -> Offer:
@@ -210,7 +211,8 @@ def offer_from(row: Row) -> Offer:
                  status=OfferStatus(row["status"]), order_ids=tuple(row["order_ids"]),
                  created_at=row["created_at"], expires_at=row["expires_at"],
                  decided_at=row["decided_at"], decline_reason=row["decline_reason"],
-                 version=row["version"])
+                 version=row["version"], from_courier_id=row.get("from_courier_id"),
+                 gain_s=row.get("gain_s"))
 
 
 def event_row(e: Event) -> Row:

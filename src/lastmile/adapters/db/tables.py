@@ -238,6 +238,9 @@ offers = sa.Table(
     sa.Column("decided_at", Epoch, nullable=True),
     sa.Column("decline_reason", sa.String(500), nullable=True),
     version_column(),
+    # A move of held orders (app.reassignment): who holds them until this offer is accepted.
+    sa.Column("from_courier_id", sa.String(64), nullable=True),
+    sa.Column("gain_s", sa.Double, nullable=True),
     sa.Index("ix_offers_courier_status", "courier_id", "status"),
     # One live offer per courier: the check in offers.make_offer, enforced when two race.
     sa.Index("uq_offers_pending_courier", "courier_id", unique=True,

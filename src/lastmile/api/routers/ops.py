@@ -18,12 +18,13 @@ from lastmile.api.schemas import (
     OfferIn,
     RegionIn,
     event_out,
+    iso,
     offer_out,
     order_out,
     region_out,
     statement_out,
 )
-from lastmile.app import bans, catalog, fulfilment, offers, pay, pins, queries
+from lastmile.app import bans, catalog, fulfilment, offers, pay, pins, queries, reassignment
 from lastmile.core.geo import Point
 from lastmile.core.orders import OrderStatus
 
@@ -140,6 +141,22 @@ def order(svc: ServicesDep, who: Ops, order_id: Id) -> dict[str, Any]:
 @router.get("/orders/{order_id}/events")
 def order_events(svc: ServicesDep, who: Ops, order_id: Id) -> dict[str, Any]:
     return {"events": [event_out(e) for e in queries.order_history(svc, order_id, who=who)]}
+
+
+@router.get("/orders/{order_id}/moves")
+def order_moves(svc: ServicesDep, who: Ops, order_id: Id) -> dict[str, Any]:
+    """The order's reassignments (docs/reassignment.md): every move offered, oldest first,
+    from and to which courier, the click-to-door it would save and how it ended; how often
+    the order moved and the tenant's limit."""
+    trail = reassignment.move_trail(svc, order_id)
+    return {"order_id": trail.order_id, "courier_id": trail.courier_id, "moves": trail.moves,
+            "allow_reassignment": trail.allow_reassignment,
+            "max_moves_per_order": trail.max_moves_per_order,
+            "trail": [{"offer_id": m.offer_id, "from_courier_id": m.from_courier_id,
+                       "to_courier_id": m.to_courier_id, "gain_s": m.gain_s,
+                       "status": m.status.value, "offered_at": iso(m.offered_at),
+                       "expires_at": iso(m.expires_at), "decided_at": iso(m.decided_at),
+                       "reason": m.reason} for m in trail.steps]}
 
 
 @router.post("/orders/{order_id}/cancel")

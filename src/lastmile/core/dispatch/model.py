@@ -65,6 +65,7 @@ class OpenOrder:
     dropoff_x_m: float
     dropoff_y_m: float
     tenant: str = DEFAULT_TENANT  # whose order: a round pairs it only with its tenant's couriers
+    moves: int = 0  # times it was moved from one courier to another (core.dispatch.reassign)
 
     def __post_init__(self) -> None:
         if self.ready_s < self.placed_s:
@@ -155,6 +156,10 @@ class DispatchPolicy:
     - ``travel_weight``: cost per second a courier drives to the merchant.
     - ``shortage_travel_weight``: added to ``travel_weight`` in rounds with more
       bundles than couriers, when empty driving is what limits throughput.
+    - ``allow_reassignment`` / ``reassign_min_gain_s`` / ``max_moves_per_order``: move a
+      committed bundle to another courier when that picks it up more than the gain earlier,
+      at most that many times per order (``reassign``). Off: MDRP forbids diverting a
+      travelling courier; a live city's tenant switches it on.
     """
 
     kind: PolicyKind = PolicyKind.OPTIMISED
@@ -173,6 +178,9 @@ class DispatchPolicy:
     allow_prepositioning: bool = True
     preposition_after_idle_s: float = 0.0
     preposition_radius_s: float = 15 * 60.0
+    allow_reassignment: bool = False
+    reassign_min_gain_s: float = 5 * 60.0
+    max_moves_per_order: int = 1
 
     def __post_init__(self) -> None:
         if self.max_bundle_size < 1:
@@ -197,6 +205,10 @@ class DispatchPolicy:
             raise InvalidInput("invalid_policy",
                                f"target_c2d_s must be > 0 (got {self.target_c2d_s})",
                                field="target_c2d_s")
+        if not 0 <= self.max_moves_per_order <= MAX_MOVES_PER_ORDER:
+            raise InvalidInput("invalid_policy",
+                               f"max_moves_per_order must be in [0, {MAX_MOVES_PER_ORDER}] "
+                               f"(got {self.max_moves_per_order})", field="max_moves_per_order")
         for name in _NON_NEGATIVE:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
@@ -207,10 +219,13 @@ class DispatchPolicy:
 # More orders than one delivery bag holds; the bound keeps a tenant's override near what the
 # engine is tuned and benched for (4; sequenced exactly up to 4, by nearest neighbour above).
 MAX_BUNDLE_SIZE = 8
+# An order passed around more often than this is a dispatch bug, not an optimisation.
+MAX_MOVES_PER_ORDER = 5
 # Times (seconds) and cost weights: a negative one would reward what the policy penalises.
 _NON_NEGATIVE = ("commit_slack_s", "max_ready_gap_s", "max_extra_delay_s", "idle_weight",
                  "travel_weight", "shortage_travel_weight", "late_weight",
-                 "max_update_delay_s", "preposition_after_idle_s", "preposition_radius_s")
+                 "max_update_delay_s", "preposition_after_idle_s", "preposition_radius_s",
+                 "reassign_min_gain_s")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
