@@ -27,6 +27,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse import csr_array
+from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
 from lastmile.core.dispatch.costing import INFEASIBLE
 
@@ -47,3 +49,38 @@ def optimal_matching(cost: NDArray[np.float64]) -> list[tuple[int, int]]:
     rows, cols = rows[order], cols[order]
     keep = cost[rows, cols] < INFEASIBLE
     return [(int(r), int(c)) for r, c in zip(rows[keep], cols[keep], strict=True)]
+
+
+def sparse_matching(
+    n_couriers: int,
+    n_bundles: int,
+    courier_ix: NDArray[np.intp],
+    bundle_ix: NDArray[np.intp],
+    cost: NDArray[np.float64],
+) -> NDArray[np.intp]:
+    """Min-cost matching on arcs (courier_ix[e], bundle_ix[e]) priced ``cost[e]``: the
+    indices of the chosen arcs, by bundle. Arcs priced ``INFEASIBLE`` are never chosen.
+
+    The objective is the dense solve's: first as many feasible pairs as possible, then the
+    least total cost. ``min_weight_full_bipartite_matching`` needs a matching covering
+    every bundle, so each bundle also gets its own dummy courier priced ``INFEASIBLE``
+    (leaving it unserved costs what an infeasible pair costs the dense solve); weights are
+    shifted by one constant to be positive (every bundle is matched exactly once, so the
+    shift does not move the optimum; the solver takes no zero weights). Arcs must be
+    unique and sorted by (bundle, courier) (``candidates.candidate_arcs``).
+    """
+    ok = cost < INFEASIBLE
+    arcs = np.flatnonzero(ok)
+    if arcs.size == 0 or n_couriers == 0:
+        return np.zeros(0, np.intp)
+    real = cost[arcs]
+    shift = 1.0 - float(real.min())
+    rows = np.concatenate([bundle_ix[arcs], np.arange(n_bundles)])
+    cols = np.concatenate([courier_ix[arcs], n_couriers + np.arange(n_bundles)])
+    weights = np.concatenate([real + shift, np.full(n_bundles, INFEASIBLE + shift)])
+    graph = csr_array((weights, (rows, cols)), shape=(n_bundles, n_couriers + n_bundles))
+    bundles, couriers = min_weight_full_bipartite_matching(graph)
+    served = couriers < n_couriers
+    key = bundle_ix[arcs].astype(np.int64) * n_couriers + courier_ix[arcs]
+    want = bundles[served].astype(np.int64) * n_couriers + couriers[served]
+    return arcs[np.searchsorted(key, want)].astype(np.intp)

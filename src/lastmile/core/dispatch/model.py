@@ -155,6 +155,9 @@ class DispatchPolicy:
     - ``travel_weight``: cost per second a courier drives to the merchant.
     - ``shortage_travel_weight``: added to ``travel_weight`` in rounds with more
       bundles than couriers, when empty driving is what limits throughput.
+    - ``candidate_k`` / ``dense_up_to_pairs``: a round with more couriers x bundles than
+      ``dense_up_to_pairs`` prices and solves only each bundle's ``candidate_k`` nearest
+      couriers by arrival (``candidates``); smaller rounds (every MDRP round) stay dense.
     """
 
     kind: PolicyKind = PolicyKind.OPTIMISED
@@ -173,6 +176,9 @@ class DispatchPolicy:
     allow_prepositioning: bool = True
     preposition_after_idle_s: float = 0.0
     preposition_radius_s: float = 15 * 60.0
+    # Sparse rounds (docs/dispatch.md "Sparse rounds at city scale"): measured defaults.
+    candidate_k: int = 8
+    dense_up_to_pairs: int = 250_000
 
     def __post_init__(self) -> None:
         if self.max_bundle_size < 1:
@@ -180,6 +186,18 @@ class DispatchPolicy:
                 "invalid_bundle_size",
                 f"max_bundle_size must be >= 1 (got {self.max_bundle_size})",
                 field="max_bundle_size",
+            )
+        if self.candidate_k < 1:
+            raise InvalidInput(
+                "invalid_candidate_k",
+                f"candidate_k must be >= 1 (got {self.candidate_k})",
+                field="candidate_k",
+            )
+        if self.dense_up_to_pairs < 0:
+            raise InvalidInput(
+                "invalid_policy",
+                f"dense_up_to_pairs must be >= 0 (got {self.dense_up_to_pairs})",
+                field="dense_up_to_pairs",
             )
         if not (math.isfinite(self.horizon_s) and self.horizon_s > 0):
             raise InvalidInput(
