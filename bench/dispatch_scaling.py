@@ -57,7 +57,14 @@ from lastmile.core.dispatch import (  # noqa: E402
     round_costs,
 )
 
-SIDE_M = 12_000.0
+# A city grows in area with its orders: the side is 12 km at 4,000 orders and grows with
+# sqrt(n) (3 km at 250, 26.8 km at 20,000), so orders, couriers and merchants per km2 stay
+# those of a 4,000-order lunch peak in a 12 km square at every size.
+SIDE_AT_4000_M = 12_000.0
+# Popularity is skewed within each district of this many merchants (the 1,000 merchants of
+# the 4,000-order city), not over the whole city: a 20,000-order city has five districts
+# each with its own favourites, rather than one restaurant taking 4 % of a metropolis.
+DISTRICT_MERCHANTS = 1_000
 # Shares of the n couriers (a lunch peak: most are working, half idle now).
 IDLE_SHARE = 0.50  # idle now, at a random place
 # Carrying picked-up orders, free in 20-60 min at the last drop-off: half of them beyond the
@@ -68,23 +75,28 @@ DELIVERING_SHARE = 0.25
 POPULARITY_EXPONENT = 0.8  # merchant i gets orders in proportion to 1 / (i + 1) ** 0.8
 
 
+def side_m(n: int) -> float:
+    """Side of the square city of an n-order round (metres)."""
+    return SIDE_AT_4000_M * float(np.sqrt(n / 4000))
+
+
 def _order(rng: np.random.Generator, oid: str, merchant: int, where: np.ndarray,
-           placed: float, ready: float) -> OpenOrder:
-    drop = np.clip(where + rng.normal(0, 2000, size=2), 0, SIDE_M)
+           placed: float, ready: float, side: float) -> OpenOrder:
+    drop = np.clip(where + rng.normal(0, 2000, size=2), 0, side)
     return OpenOrder(order_id=oid, merchant_id=f"r{merchant}", placed_s=placed, ready_s=ready,
                      pickup_x_m=float(where[0]), pickup_y_m=float(where[1]),
                      dropoff_x_m=float(drop[0]), dropoff_y_m=float(drop[1]))
 
 
 def _committed(rng: np.random.Generator, j: int, m: int, where: np.ndarray, waiting: bool,
-               ) -> tuple[CourierState, CommittedAssignment]:
+               side: float) -> tuple[CourierState, CommittedAssignment]:
     """Courier ``c{j}`` holding 1-2 orders of merchant ``m``, waiting there or on its way."""
     pickup = float(rng.uniform(0, 300))
     arrival = float(rng.uniform(-240, 0)) if waiting else float(rng.uniform(60, 600))
     pickup = max(pickup, arrival + 120.0)
     orders = tuple(
         _order(rng, f"k{j}_{i}", m, where, placed=pickup - 1500.0,
-               ready=pickup - float(rng.uniform(0, 120)))
+               ready=pickup - float(rng.uniform(0, 120)), side=side)
         for i in range(int(rng.integers(1, 3))))
     last = orders[-1]
     state = CourierState(
@@ -97,24 +109,26 @@ def _committed(rng: np.random.Generator, j: int, m: int, where: np.ndarray, wait
 
 
 def synthetic(n: int, seed: int) -> Snapshot:
-    """n open orders over n/4 merchants (popularity skewed) in a 12 km square, and n
-    couriers: idle, delivering, or holding a committed bundle; now = 0 s."""
+    """n open orders over n/4 merchants (popularity skewed within districts) in a square
+    of side ``side_m(n)``, and n couriers: idle, delivering, or holding a committed
+    bundle; now = 0 s."""
     rng = np.random.default_rng(seed)
+    side = side_m(n)
     n_merchants = max(1, n // 4)
-    spots = rng.uniform(0, SIDE_M, size=(n_merchants, 2))
-    weight = 1.0 / np.arange(1, n_merchants + 1) ** POPULARITY_EXPONENT
+    spots = rng.uniform(0, side, size=(n_merchants, 2))
+    weight = 1.0 / (np.arange(n_merchants) % DISTRICT_MERCHANTS + 1) ** POPULARITY_EXPONENT
     weight /= weight.sum()
     picks = rng.choice(n_merchants, size=n, p=weight)
     orders = []
     for i, m in enumerate(picks):
         placed = float(rng.uniform(-1200, 0))
         orders.append(_order(rng, f"o{i}", int(m), spots[m], placed,
-                             placed + float(rng.uniform(300, 2400))))
+                             placed + float(rng.uniform(300, 2400)), side))
     couriers: list[CourierState] = []
     committed: list[CommittedAssignment] = []
     n_idle, n_delivering = int(n * IDLE_SHARE), int(n * DELIVERING_SHARE)
     for j in range(n):
-        x, y = rng.uniform(0, SIDE_M, size=2)
+        x, y = rng.uniform(0, side, size=2)
         if j < n_idle + n_delivering:
             free = float(rng.uniform(-600, 0)) if j < n_idle else float(rng.uniform(1200, 3600))
             couriers.append(CourierState(courier_id=f"c{j}", x_m=float(x), y_m=float(y),
@@ -122,7 +136,7 @@ def synthetic(n: int, seed: int) -> Snapshot:
                                          shift_end_s=float(rng.uniform(1800, 14400))))
             continue
         m = int(rng.choice(n_merchants, p=weight))
-        state, held = _committed(rng, j, m, spots[m], waiting=j % 2 == 0)
+        state, held = _committed(rng, j, m, spots[m], waiting=j % 2 == 0, side=side)
         couriers.append(state)
         committed.append(held)
     demand = np.bincount(picks, minlength=n_merchants)

@@ -25,10 +25,10 @@ only candidate arcs:
 
 4. **Cover.** Local arcs can leave bundles unserved that a dense solve serves with a
    courier from farther away (a hot district with more bundles than nearby couriers).
-   A maximum-cardinality matching of the feasible arcs (Hopcroft-Karp, scipy
-   ``maximum_bipartite_matching``) names the bundles left over and the couriers left
-   free; each leftover bundle gets arcs to its ``k`` nearest free couriers (feasible
-   ones), and this repeats while it serves more bundles (at most ``COVER_PASSES``). The
+   A greedy matching of the feasible arcs (earliest arrival first; a maximum matching,
+   Hopcroft-Karp, measured 2.7 s on a 20,000 round) names the bundles left over and the
+   couriers left free; each leftover bundle gets arcs to its ``k`` nearest free couriers
+   (feasible ones), and this repeats while it adds arcs (at most ``COVER_PASSES``). The
    sparse solve then serves as many bundles as the dense one in practice (the bench
    counts both).
 
@@ -40,8 +40,6 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse import csr_array
-from scipy.sparse.csgraph import maximum_bipartite_matching
 from scipy.spatial import cKDTree
 
 from lastmile.core.dispatch.costing import BundleArrays, CourierArrays
@@ -51,8 +49,8 @@ from lastmile.core.dispatch.model import TravelModel
 # share a spatial index. Narrower bands rank by arrival more exactly but query more trees.
 BAND_S = 10 * 60.0
 # Rounds of step 4 (each: one Hopcroft-Karp matching and one spatial query).
-COVER_PASSES = 4
-WIDEN = 4
+COVER_PASSES = 6
+GREEDY_ROUNDS = 30
 
 IntArray = NDArray[np.intp]
 
@@ -96,7 +94,7 @@ def candidate_arcs(
                                   pickup_service_s)
         courier_ix = np.concatenate([courier_ix, extra_c])
         bundle_ix = np.concatenate([bundle_ix, extra_b])
-    key = np.unique(bundle_ix.astype(np.int64) * n + courier_ix)
+    key = distinct(bundle_ix.astype(np.int64) * n + courier_ix)
     courier_ix, bundle_ix = (key % n).astype(np.intp), (key // n).astype(np.intp)
     return _cover(courier_ix, bundle_ix, c, b, travel, pickup_service_s, k)
 
@@ -107,35 +105,62 @@ def _cover(
 ) -> tuple[IntArray, IntArray]:
     """Step 4 of the module docstring."""
     n, m = len(c.start_s), len(b.ready_s)
-    served = 0
     for _ in range(COVER_PASSES):
-        ok, _ = _feasible(c, b, courier_ix, bundle_ix, travel, pickup_service_s)
-        graph = csr_array((np.ones(int(ok.sum())), (bundle_ix[ok], courier_ix[ok])),
-                          shape=(m, n))
-        mate = maximum_bipartite_matching(graph, perm_type="column")  # bundle -> courier
-        now_served = int((mate >= 0).sum())
-        left = np.flatnonzero(mate < 0)
-        free = np.setdiff1d(np.arange(n), mate[mate >= 0])
-        if now_served <= served or left.size == 0 or free.size == 0:
+        ok, arrival = _feasible(c, b, courier_ix, bundle_ix, travel, pickup_service_s)
+        mate = _greedy_matching(courier_ix[ok], bundle_ix[ok], arrival[ok], n, m)
+        has_arc = np.zeros(m, dtype=bool)
+        has_arc[bundle_ix[ok]] = True
+        left = np.flatnonzero(has_arc & (mate < 0))
+        taken = np.zeros(n, dtype=bool)
+        taken[mate[mate >= 0]] = True
+        free = np.flatnonzero(~taken)
+        if left.size == 0 or free.size == 0:
             break
-        served = now_served
         kk = min(len(free), k)
         _, local = cKDTree(np.stack([c.x_m[free], c.y_m[free]], axis=1)).query(
             np.stack([b.x_m[left], b.y_m[left]], axis=1), k=kk)
         extra_c = free[local.reshape(len(left), kk)].reshape(-1)
         extra_b = np.repeat(left, kk)
-        ka = min(n, WIDEN * k)
-        _, near = cKDTree(np.stack([c.x_m, c.y_m], axis=1)).query(
-            np.stack([b.x_m[left], b.y_m[left]], axis=1), k=ka)
-        extra_c = np.concatenate([extra_c, near.reshape(-1)])
-        extra_b = np.concatenate([extra_b, np.repeat(left, ka)])
         fine, _ = _feasible(c, b, extra_c, extra_b, travel, pickup_service_s)
-        if not fine.any():
-            break
-        key = np.unique(np.concatenate([bundle_ix.astype(np.int64) * n + courier_ix,
+        before = len(courier_ix)
+        key = distinct(np.concatenate([bundle_ix.astype(np.int64) * n + courier_ix,
                                         extra_b[fine].astype(np.int64) * n + extra_c[fine]]))
         courier_ix, bundle_ix = (key % n).astype(np.intp), (key // n).astype(np.intp)
+        if len(courier_ix) == before:
+            break
     return courier_ix, bundle_ix
+
+
+def _greedy_matching(
+    ci: IntArray, bi: IntArray, arrival: NDArray[np.float64], n: int, m: int,
+) -> IntArray:
+    """Courier of each bundle (-1: none) in the greedy matching that takes arcs by
+    earliest arrival (ties by bundle, then courier): rounds of locally dominant arcs, at
+    most ``GREEDY_ROUNDS`` (bundles still open then count as left over, which only adds
+    arcs). A cheap stand-in for a maximum matching: it names the bundles that local arcs
+    leave unserved."""
+    order = np.lexsort((ci, bi, arrival))
+    ci, bi = ci[order], bi[order]  # alive arcs, best first; compacted every round
+    mate = np.full(m, -1, np.intp)
+    best_b = np.empty(m, np.intp)
+    best_c = np.empty(n, np.intp)
+    for _ in range(GREEDY_ROUNDS):
+        if ci.size == 0:
+            break
+        at = np.arange(len(ci))
+        # The first arc of each bundle (courier) is its best: assigned in reverse, the
+        # last write (numpy's rule for repeated indices) wins.
+        best_b[bi[::-1]] = at[::-1]
+        best_c[ci[::-1]] = at[::-1]
+        dom = (best_b[bi] == at) & (best_c[ci] == at)
+        mate[bi[dom]] = ci[dom]
+        used_b = np.zeros(m, dtype=bool)
+        used_c = np.zeros(n, dtype=bool)
+        used_b[bi[dom]] = True
+        used_c[ci[dom]] = True
+        keep = ~(used_b[bi] | used_c[ci])
+        ci, bi = ci[keep], bi[keep]
+    return mate
 
 
 def _nearest_by_arrival(
@@ -227,3 +252,10 @@ def _widen(
     if not out_c:
         return np.zeros(0, np.intp), np.zeros(0, np.intp)
     return np.concatenate(out_c).astype(np.intp), np.concatenate(out_b)
+
+
+def distinct(keys: NDArray[np.int64] | IntArray) -> NDArray[np.int64]:
+    """Sorted distinct keys (``np.unique`` hashes int64 keys in numpy 2.4 and measured
+    ~150x slower than a sort on 75,000 arcs)."""
+    keys = np.sort(keys)
+    return keys[np.concatenate([[True], keys[1:] != keys[:-1]])] if keys.size else keys

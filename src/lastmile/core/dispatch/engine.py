@@ -50,6 +50,7 @@ from lastmile.core.dispatch.model import (
     Reassignment,
     Snapshot,
 )
+from lastmile.core.dispatch.partition import cells_of, partitioned_matching
 from lastmile.core.dispatch.preposition import plan_prepositions
 from lastmile.core.dispatch.updates import plan_updates
 from lastmile.core.dispatch.worlds import check_plan, merge_plans, split_by_tenant
@@ -197,7 +198,12 @@ def _match_and_commit(
         ]
     elif costs.arcs is not None:
         times, ci, bi = costs.arcs.times, costs.arcs.courier_ix, costs.arcs.bundle_ix
-        chosen = sparse_matching(len(couriers), len(bundles), ci, bi, times.cost)
+        if len(bundles) > policy.cell_bundles:
+            cell = cells_of(np.array([b.x_m for b in bundles]),
+                            np.array([b.y_m for b in bundles]), policy.cell_bundles)
+            chosen = partitioned_matching(len(couriers), len(bundles), ci, bi, times.cost, cell)
+        else:
+            chosen = sparse_matching(len(couriers), len(bundles), ci, bi, times.cost)
         chosen = chosen[np.argsort(ci[chosen], kind="stable")]  # by courier, as dense
         pairs = [(int(e), int(ci[e]), int(bi[e])) for e in chosen]
     else:

@@ -64,9 +64,9 @@ def sparse_matching(
     The objective is the dense solve's: first as many feasible pairs as possible, then the
     least total cost. ``min_weight_full_bipartite_matching`` needs a matching covering
     every bundle, so each bundle also gets its own dummy courier priced ``INFEASIBLE``
-    (leaving it unserved costs what an infeasible pair costs the dense solve); weights are
-    shifted by one constant to be positive (every bundle is matched exactly once, so the
-    shift does not move the optimum; the solver takes no zero weights). Arcs must be
+    (leaving it unserved costs what an infeasible pair costs the dense solve); each bundle's
+    weights are shifted by its own constant to be >= 1 (every bundle is matched exactly
+    once, so the shift does not move the optimum; the solver takes no zero weights). Arcs must be
     unique and sorted by (bundle, courier) (``candidates.candidate_arcs``).
     """
     ok = cost < INFEASIBLE
@@ -74,10 +74,17 @@ def sparse_matching(
     if arcs.size == 0 or n_couriers == 0:
         return np.zeros(0, np.intp)
     real = cost[arcs]
-    shift = 1.0 - float(real.min())
-    rows = np.concatenate([bundle_ix[arcs], np.arange(n_bundles)])
+    rows_of = bundle_ix[arcs]
+    # Row reduction: every bundle row is matched exactly once (to a courier or its dummy),
+    # so subtracting a per-row constant leaves the optimum where it is; it takes out the
+    # per-bundle terms (SERVE_REWARD * size, waiting, detour) that otherwise make
+    # LAPJVsp's column reduction favour the largest bundles and augment far.
+    low = np.full(n_bundles, np.inf)
+    np.minimum.at(low, rows_of, real)
+    low[~np.isfinite(low)] = 0.0
+    rows = np.concatenate([rows_of, np.arange(n_bundles)])
     cols = np.concatenate([courier_ix[arcs], n_couriers + np.arange(n_bundles)])
-    weights = np.concatenate([real + shift, np.full(n_bundles, INFEASIBLE + shift)])
+    weights = np.concatenate([real - low[rows_of] + 1.0, INFEASIBLE - low + 1.0])
     graph = csr_array((weights, (rows, cols)), shape=(n_bundles, n_couriers + n_bundles))
     bundles, couriers = min_weight_full_bipartite_matching(graph)
     served = couriers < n_couriers

@@ -158,6 +158,8 @@ class DispatchPolicy:
     - ``candidate_k`` / ``dense_up_to_pairs``: a round with more couriers x bundles than
       ``dense_up_to_pairs`` prices and solves only each bundle's ``candidate_k`` nearest
       couriers by arrival (``candidates``); smaller rounds (every MDRP round) stay dense.
+    - ``cell_bundles``: a sparse round with more bundles than this is solved as region
+      cells of about this many bundles each (``partition``).
     """
 
     kind: PolicyKind = PolicyKind.OPTIMISED
@@ -179,6 +181,7 @@ class DispatchPolicy:
     # Sparse rounds (docs/dispatch.md "Sparse rounds at city scale"): measured defaults.
     candidate_k: int = 8
     dense_up_to_pairs: int = 250_000
+    cell_bundles: int = 3_000
 
     def __post_init__(self) -> None:
         if self.max_bundle_size < 1:
@@ -192,6 +195,12 @@ class DispatchPolicy:
                 "invalid_candidate_k",
                 f"candidate_k must be >= 1 (got {self.candidate_k})",
                 field="candidate_k",
+            )
+        if self.cell_bundles < 1:
+            raise InvalidInput(
+                "invalid_policy",
+                f"cell_bundles must be >= 1 (got {self.cell_bundles})",
+                field="cell_bundles",
             )
         if self.dense_up_to_pairs < 0:
             raise InvalidInput(
