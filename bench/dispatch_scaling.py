@@ -3,28 +3,34 @@
 Each round has merchants with a demand weight, several orders per merchant (so
 bundles form), couriers already holding committed bundles (some waiting at the
 merchant, so assignment updates can grow them) and couriers busy delivering; see
-``synthetic``. For each size, over ``--repeats`` runs:
+``synthetic``. The city grows with the round (side ``side_m(n)``, 12 km at 4,000 and
+proportional to sqrt(n)), so density stays that of a 4,000-order lunch peak at every
+size, and merchant popularity is skewed within districts of 1,000 merchants. For each
+size, over ``--repeats`` runs:
 
-- ``round_ms``: one full ``plan_round`` (updates, bundling, costs, matching, commit
-  decisions, prepositioning);
-- ``costs_ms``: the engine's own steps 1-4 (``core.dispatch.round_costs``: updates,
-  horizon, bundling, cost matrix), the part of a round before the solve;
-- ``solve_ms``: the bare scipy ``linear_sum_assignment`` on the very cost matrix the
-  round solves (from ``round_costs``, no copy of the cost function here), bundles as
-  rows (the orientation the engine uses; the floor a round is held to);
-- ``solve_courier_rows_ms``: the same solve with couriers as rows, for reference
-  (scipy is far slower that way), only up to ``--courier-rows-up-to`` (else null).
+- ``round_ms``: one full ``plan_round`` through the engine's own code (updates,
+  bundling, candidates or cost matrix, matching, commit decisions, prepositioning);
+- ``costs_ms``: the engine's steps 1-4 (``core.dispatch.round_costs``: updates, horizon,
+  bundling, candidate arcs and their costs, or the dense cost matrix);
+- ``solve_ms``: the bare solve the round itself runs on its own costs: scipy
+  ``linear_sum_assignment`` on the matrix for a dense round (at most
+  ``DispatchPolicy.dense_up_to_pairs`` couriers x bundles: the 250 and 500 rounds), else
+  the sparse solve on the round's candidate arcs (``matching.sparse_matching``, or
+  ``partition.partitioned_matching`` when the round has more than ``cell_bundles``
+  bundles); ``solver`` names which;
+- up to ``--dense-up-to`` (default 2,000), the same round forced dense
+  (``dense_round_ms``) and how its plan compares with the sparse one: bundles served
+  by each solve, committed assignments of each, and how many are identical.
 
 Every figure is the **median** of the runs; ``*_min`` / ``*_max`` give the spread. The
 functions take turns within each run, so a load change on a shared machine hits them alike.
 Each size line also counts what the round decided (assignments, multi-order bundles,
-reassignments, prepositions), so a trivial round cannot pass for a fast one. Last
-line: ``{"sizes", "round_ms", "solve_ms", "ratio_at_2000", "exponent",
-"solve_courier_rows_ms", ...}`` where exponent is the log-log slope of the median
-round_ms over sizes.
+reassignments, prepositions, candidate arcs), so a trivial round cannot pass for a fast
+one. Last line: ``{"sizes", "round_ms", "solve_ms", "ratio_at_2000", "exponent", ...}``
+where exponent is the log-log slope of the median round_ms over sizes.
 
-    .venv/bin/python bench/dispatch_scaling.py            # 250..4000, 5 runs each (~1.5 min)
-    .venv/bin/python bench/dispatch_scaling.py --quick    # 250..1000, 3 runs (seconds)
+    .venv/bin/python bench/dispatch_scaling.py            # 250..20,000, 3 runs each
+    .venv/bin/python bench/dispatch_scaling.py --quick    # 250..2000, 3 runs
 """
 
 from __future__ import annotations
@@ -35,11 +41,11 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
@@ -56,6 +62,8 @@ from lastmile.core.dispatch import (  # noqa: E402
     plan_round,
     round_costs,
 )
+from lastmile.core.dispatch.matching import optimal_matching, sparse_matching  # noqa: E402
+from lastmile.core.dispatch.partition import cells_of, partitioned_matching  # noqa: E402
 
 # A city grows in area with its orders: the side is 12 km at 4,000 orders and grows with
 # sqrt(n) (3 km at 250, 26.8 km at 20,000), so orders, couriers and merchants per km2 stay
@@ -173,35 +181,76 @@ def decisions(snap: Snapshot, costs: RoundCosts, plan: DispatchPlan) -> dict[str
             "committed": len(snap.committed), "merchants": len(snap.merchants),
             "bundles": len(costs.bundles),
             "multi_order_bundles": sum(1 for b in costs.bundles if len(b.order_ids) > 1),
+            "arcs": (len(costs.arcs.courier_ix) if costs.arcs is not None
+                     else int(costs.times.cost.size) if costs.times is not None else 0),
             "assignments": len(plan.assignments), "reassignments": len(plan.reassignments),
             "prepositions": len(plan.prepositions)}
 
 
-def measure(n: int, policy: DispatchPolicy, repeats: int, courier_rows_up_to: int,
-            ) -> dict[str, Any]:
-    """One size: medians and spreads of the round, its costing and the bare solves."""
+def bare_solve(costs: RoundCosts, policy: DispatchPolicy) -> tuple[str, Callable[[], Any]]:
+    """(name, call) of the solve ``plan_round`` runs on these costs, on the same arrays."""
+    if costs.times is not None:
+        cost = costs.times.cost
+        return "dense_lsa", lambda: optimal_matching(cost)
+    if costs.arcs is None:
+        return "none", lambda: None
+    ci, bi, arc_cost = costs.arcs.courier_ix, costs.arcs.bundle_ix, costs.arcs.times.cost
+    n, m = len(costs.couriers), len(costs.bundles)
+    if m > policy.cell_bundles:
+        cell = cells_of(np.array([b.x_m for b in costs.bundles]),
+                        np.array([b.y_m for b in costs.bundles]), policy.cell_bundles)
+        return "sparse_cells", lambda: partitioned_matching(n, m, ci, bi, arc_cost, cell)
+    return "sparse", lambda: sparse_matching(n, m, ci, bi, arc_cost)
+
+
+def served(costs: RoundCosts, policy: DispatchPolicy) -> int:
+    """Bundles the round's solve gives a courier."""
+    _, solve = bare_solve(costs, policy)
+    got = solve()
+    return 0 if got is None else len(got)
+
+
+def versus_dense(snap: Snapshot, policy: DispatchPolicy, sparse_plan: DispatchPlan,
+                 sparse_costs: RoundCosts) -> tuple[dict[str, Any], Callable[[], object]]:
+    """How the sparse round's plan compares with the same round solved dense."""
+    dense = replace(policy, dense_up_to_pairs=10**15)
+    dense_costs = round_costs(snap, dense)
+    dense_plan = plan_round(snap, dense)
+    key = {(a.courier_id, a.order_ids) for a in dense_plan.assignments}
+    return {"dense_served": served(dense_costs, dense),
+            "sparse_served": served(sparse_costs, policy),
+            "dense_assignments": len(dense_plan.assignments),
+            "same_assignments": sum(1 for a in sparse_plan.assignments
+                                    if (a.courier_id, a.order_ids) in key),
+            "dense_prepositions": len(dense_plan.prepositions)}, lambda: plan_round(snap, dense)
+
+
+def measure(n: int, policy: DispatchPolicy, repeats: int, dense_up_to: int) -> dict[str, Any]:
+    """One size: medians and spreads of the round, its costing and the bare solve."""
     snap = synthetic(n, seed=n)
     costs = round_costs(snap, policy)
-    cost = costs.times.cost if costs.times is not None else np.zeros((0, 0))
+    solver, solve = bare_solve(costs, policy)
+    plan = plan_round(snap, policy)
     fns: dict[str, Callable[[], object]] = {
         "round": lambda: plan_round(snap, policy),
         "costs": lambda: round_costs(snap, policy),
-        "solve": lambda: linear_sum_assignment(cost.T),
+        "solve": solve,
     }
-    if n <= courier_rows_up_to:
-        fns["rows"] = lambda: linear_sum_assignment(cost)
+    compare: dict[str, Any] = {}
+    if n <= dense_up_to:
+        compare, fns["dense"] = versus_dense(snap, policy, plan, costs)
     samples = {name: spread(ms) for name, ms in interleaved_ms(fns, repeats).items()}
-    rnd, pre, solve, rows = (samples["round"], samples["costs"], samples["solve"],
-                             samples.get("rows"))
+    rnd, pre, sol = samples["round"], samples["costs"], samples["solve"]
     return {
-        "size": n, "matrix": list(cost.shape), "round_ms": rnd["median"],
-        "solve_ms": solve["median"],
-        "solve_courier_rows_ms": rows["median"] if rows else None,
-        "ratio": round(rnd["median"] / solve["median"], 3) if solve["median"] else None,
+        "size": n, "side_km": round(side_m(n) / 1000, 1), "solver": solver,
+        "round_ms": rnd["median"], "solve_ms": sol["median"],
+        "ratio": round(rnd["median"] / sol["median"], 3) if sol["median"] else None,
         "round_ms_min": rnd["min"], "round_ms_max": rnd["max"],
-        "solve_ms_min": solve["min"], "solve_ms_max": solve["max"],
-        "costs_ms": pre["median"], "repeats": repeats, "statistic": "median",
-        **decisions(snap, costs, plan_round(snap, policy)),
+        "solve_ms_min": sol["min"], "solve_ms_max": sol["max"],
+        "costs_ms": pre["median"],
+        "dense_round_ms": samples["dense"]["median"] if "dense" in samples else None,
+        "repeats": repeats, "statistic": "median",
+        **decisions(snap, costs, plan), **compare,
     }
 
 
@@ -217,30 +266,32 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "sizes": sizes, "round_ms": round_ms, "solve_ms": [r["solve_ms"] for r in rows],
         "ratio_at_2000": round(ratio, 3) if ratio else None,
         "exponent": round(slope, 3) if slope is not None else None,
-        "solve_courier_rows_ms": [r["solve_courier_rows_ms"] for r in rows],
+        "solver": [r["solver"] for r in rows],
         "statistic": "median", "repeats": rows[0]["repeats"] if rows else 0,
         "round_ms_min": [r["round_ms_min"] for r in rows],
         "round_ms_max": [r["round_ms_max"] for r in rows],
         "costs_ms": [r["costs_ms"] for r in rows],
-        **{k: [r[k] for r in rows] for k in ("multi_order_bundles", "assignments",
-                                              "reassignments", "prepositions", "committed")},
+        "dense_round_ms": [r["dense_round_ms"] for r in rows],
+        **{k: [r[k] for r in rows] for k in ("bundles", "arcs", "multi_order_bundles",
+                                              "assignments", "reassignments", "prepositions",
+                                              "committed")},
     }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="250,500,1000,2000,4000")
-    ap.add_argument("--repeats", type=int, default=5, help="runs per figure (the median is kept)")
-    ap.add_argument("--courier-rows-up-to", type=int, default=2000,
-                    help="measure the couriers-as-rows reference solve up to this size "
-                    "(37 s a run at 4,000)")
-    ap.add_argument("--quick", action="store_true", help="sizes 250,500,1000 and 3 runs")
+    ap.add_argument("--sizes", default="250,500,1000,2000,4000,8000,12000,20000")
+    ap.add_argument("--repeats", type=int, default=3, help="runs per figure (the median is kept)")
+    ap.add_argument("--dense-up-to", type=int, default=2000,
+                    help="also run each round forced dense, and compare plans, up to this "
+                    "size (a dense 4,000 round takes seconds and GBs)")
+    ap.add_argument("--quick", action="store_true", help="sizes 250..2000 and 3 runs")
     args = ap.parse_args()
-    sizes = [250, 500, 1000] if args.quick else [int(s) for s in args.sizes.split(",")]
+    sizes = [250, 500, 1000, 2000] if args.quick else [int(s) for s in args.sizes.split(",")]
     repeats = 3 if args.quick else max(1, args.repeats)
     rows = []
     for n in sizes:
-        rows.append(measure(n, DispatchPolicy(), repeats, args.courier_rows_up_to))
+        rows.append(measure(n, DispatchPolicy(), repeats, args.dense_up_to))
         print(json.dumps(rows[-1]), flush=True)
     print(json.dumps(summarise(rows)))
 
