@@ -5,12 +5,12 @@ from dataclasses import replace
 
 import numpy as np
 from hypothesis import assume, event, given, settings
-from conftest import _courier, _order, _snapshot
 from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 from strategies import MIN, snapshots, snapshots_with_waiting_couriers
 from test_dispatch_tenants import _tenants, mixed_snapshots
 
+from conftest import _courier, _order, _snapshot
 from lastmile.core.dispatch import (
     DispatchPolicy,
     Merchant,

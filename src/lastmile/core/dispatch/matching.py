@@ -90,4 +90,5 @@ def sparse_matching(
     served = couriers < n_couriers
     key = bundle_ix[arcs].astype(np.int64) * n_couriers + courier_ix[arcs]
     want = bundles[served].astype(np.int64) * n_couriers + couriers[served]
-    return arcs[np.searchsorted(key, want)].astype(np.intp)
+    picked: NDArray[np.intp] = arcs[np.searchsorted(key, want)].astype(np.intp)
+    return picked
