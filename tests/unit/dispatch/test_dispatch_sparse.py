@@ -7,13 +7,14 @@ import numpy as np
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
-from strategies import MIN, snapshots, snapshots_with_waiting_couriers
+from strategies import MIN, TRAVEL, snapshots, snapshots_with_waiting_couriers
 from test_dispatch_tenants import _tenants, mixed_snapshots
 
-from conftest import _courier, _order, _snapshot
 from lastmile.core.dispatch import (
+    CourierState,
     DispatchPolicy,
     Merchant,
+    OpenOrder,
     Preposition,
     Snapshot,
     plan_round,
@@ -127,7 +128,13 @@ def _wide_snapshot(seed: int, n: int) -> Snapshot:
 
 
 def _base() -> Snapshot:
-    return _snapshot(orders=(_order(placed_s=-20 * MIN),), couriers=(_courier(),))
+    """One order ready in 10 minutes at the origin, one idle courier there."""
+    order = OpenOrder(order_id="o1", merchant_id="r1", placed_s=-20 * MIN, ready_s=10 * MIN,
+                      pickup_x_m=0.0, pickup_y_m=0.0, dropoff_x_m=1000.0, dropoff_y_m=0.0)
+    courier = CourierState(courier_id="c1", x_m=0.0, y_m=0.0, free_s=0.0,
+                           shift_start_s=-3600.0, shift_end_s=4 * 3600.0)
+    return Snapshot(now_s=0.0, orders=(order,), couriers=(courier,), travel=TRAVEL,
+                    pickup_service_s=4 * MIN, dropoff_service_s=4 * MIN)
 
 
 def test_arc_costs_are_the_matrix_entries_bit_for_bit():
