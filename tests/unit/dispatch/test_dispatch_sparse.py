@@ -104,6 +104,17 @@ def test_a_sparse_round_never_pairs_parties_of_two_tenants(snap, k):
         assert {orders[i] for i in a.order_ids} == {couriers[a.courier_id]}
 
 
+def test_a_courier_about_to_free_up_next_door_beats_an_idle_one_farther_away():
+    snap = _base()
+    soon = replace(snap.couriers[0], courier_id="soon", x_m=0.0, free_s=2 * MIN)
+    idle = replace(snap.couriers[0], courier_id="idle", x_m=3200.0, free_s=0.0)
+    snap = replace(snap, couriers=(idle, soon))
+    costs = round_costs(snap, sparse(1))
+    assert costs.arcs is not None
+    first = costs.arcs.courier_ix[np.argmin(costs.arcs.times.arrival_s)]
+    assert costs.couriers[first].courier_id == "soon"
+
+
 def _wide_snapshot(seed: int, n: int) -> Snapshot:
     """n orders at n/4 merchants and n couriers in a 6 km square (a small city)."""
     rng = np.random.default_rng(seed)
@@ -180,12 +191,11 @@ def test_every_bundle_a_courier_can_serve_gets_a_feasible_candidate():
     has = np.zeros(len(costs.bundles), dtype=bool)
     has[bi[costs.times.feasible[ci, bi]]] = True
     assert np.array_equal(has, feasible_somewhere)
-    # Each bundle's earliest idle courier (all start now, so the nearest) is a candidate.
+    # No courier idle now reaches a bundle earlier than its best candidate.
     idle = np.flatnonzero(c.start_s == snap.now_s)
-    pairs = set(zip(ci.tolist(), bi.tolist(), strict=True))
+    arrival = costs.times.arrival_s
     for j in range(len(costs.bundles)):
-        nearest = idle[np.argmin(costs.times.arrival_s[idle, j])]
-        assert (int(nearest), j) in pairs
+        assert arrival[ci[bi == j], j].min() <= arrival[idle, j].min()
 
 
 def test_candidates_reach_couriers_about_to_free_up_near_a_merchant():

@@ -4,9 +4,10 @@ A dense round prices every courier for every bundle (n x m). At city scale almos
 of those pairs are absurd (a courier 20 km away), so a large round prices and solves
 only candidate arcs:
 
-1. **k nearest by arrival.** Couriers are split into bands of ``band_s`` by the time
-   they can start (``max(now, free, shift start)``): band 0 holds every courier idle
-   now (they all start at ``now``, so distance orders them exactly by arrival); busy
+1. **k nearest by arrival.** Couriers are split into bands by the time they can start
+   (``max(now, free, shift start)``): band 0 holds exactly the couriers that start first
+   (every courier idle now: they all start at ``now``, so distance orders them exactly
+   by arrival), then bands of ``band_s``; busy
    couriers enter at their *future* free position in the band of their free time, so a
    courier about to free up next to a merchant is a candidate too. A ``cKDTree`` per
    band finds, for each merchant position, its nearest couriers; those of all bands are
@@ -20,8 +21,9 @@ only candidate arcs:
    it finds a feasible courier or has looked at everyone, and gets an arc to every
    feasible courier found among the ``k + g - 1`` earliest by arrival. So a bundle that
    any courier of the round can serve always has at least one feasible arc: an order
-   with no candidate in k still reaches the best courier in reach (earliest arrival,
-   within the band's start-time width for busy couriers; exactly for idle ones).
+   with no candidate in k still reaches the best courier in reach. And a bundle's first
+   candidate arrives no later than its earliest idle courier (exact: band 0) and than
+   the nearest courier of each busy band (within the band's start-time width).
 
 4. **Cover.** Local arcs can leave bundles unserved that a dense solve serves with a
    courier from farther away (a hot district with more bundles than nearby couriers).
@@ -76,7 +78,9 @@ def candidate_arcs(
                                    return_inverse=True, return_counts=True)
     group = group.reshape(-1)
     keep = np.minimum(n, k + size - 1)
-    band = np.floor((c.start_s - c.start_s.min()) / band_s).astype(np.intp)
+    # Band 0: exactly the couriers that start first (idle now); then bands of ``band_s``.
+    late = c.start_s - c.start_s.min()
+    band = np.where(late > 0, 1 + np.floor(late / band_s), 0).astype(np.intp)
     bands = [np.flatnonzero(band == v) for v in np.unique(band)]
     trees = [cKDTree(np.stack([c.x_m[ix], c.y_m[ix]], axis=1)) for ix in bands]
     pos = np.stack([c.x_m, c.y_m], axis=1)
