@@ -61,10 +61,12 @@ from lastmile.core.orders import (
 )
 
 # One round never loads more: the oldest orders go first and the rest wait for the next
-# round. bench/dispatch_scaling.py measures a 2,000 x 2,000 round with bundles and committed
-# couriers at ~0.4 s (median) and 4,000 at ~3 s (time grows about as size^1.8-2.2), so the cap
-# keeps every round well under a tick.
-MAX_OPEN_ORDERS = 2_000
+# round. Rounds above 250,000 couriers x bundles are sparse (docs/dispatch.md "Sparse rounds
+# at city scale"): bench/dispatch_scaling.py measured 2,000 x 2,000 at 0.68 s and 4,000 at
+# 1.9 s (medians) on a machine at load 11-14 where the old dense round took 1.9 s at 2,000;
+# time now grows about as size^1.2, so 4,000 keeps a round within a tick (the old cap,
+# 2,000, was ~0.4 s dense on an idle machine).
+MAX_OPEN_ORDERS = 4_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -164,12 +164,27 @@ def test_the_synthetic_lunch_round_bundles_grows_committed_bundles_and_assigns()
 
 def test_the_scaling_bench_reports_the_median_and_its_spread_not_the_best_run():
     assert dispatch_scaling.spread([5.0, 1.0, 3.0]) == {"median": 3.0, "min": 1.0, "max": 5.0}
-    row = dispatch_scaling.measure(40, DispatchPolicy(), repeats=3, courier_rows_up_to=40)
+    row = dispatch_scaling.measure(40, DispatchPolicy(), repeats=3, dense_up_to=40)
     assert row["statistic"] == "median"
     assert row["round_ms_min"] <= row["round_ms"] <= row["round_ms_max"]
     line = dispatch_scaling.summarise([row, replace_size(row, 80)])
-    assert {"sizes", "round_ms", "solve_ms", "ratio_at_2000", "exponent",
-            "solve_courier_rows_ms"} <= set(line)
+    assert {"sizes", "round_ms", "solve_ms", "ratio_at_2000", "exponent"} <= set(line)
+
+
+def test_the_scaling_bench_times_the_sparse_solve_of_a_sparse_round_and_compares_dense():
+    policy = DispatchPolicy(dense_up_to_pairs=0)  # every round sparse, even this small one
+    row = dispatch_scaling.measure(120, policy, repeats=1, dense_up_to=120)
+    assert row["solver"] == "sparse" and row["arcs"] > 0
+    assert row["sparse_served"] > 0 and row["dense_served"] >= row["sparse_served"] - 5
+    assert row["assignments"] > 0 and row["dense_round_ms"] is not None
+    cells = dispatch_scaling.measure(120, DispatchPolicy(dense_up_to_pairs=0, cell_bundles=20),
+                                     repeats=1, dense_up_to=0)
+    assert cells["solver"] == "sparse_cells" and cells["dense_round_ms"] is None
+
+
+def test_the_synthetic_city_keeps_its_density_as_it_grows():
+    assert dispatch_scaling.side_m(4000) == 12_000.0
+    assert dispatch_scaling.side_m(16000) == 24_000.0
 
 
 def replace_size(row: dict, size: int) -> dict:

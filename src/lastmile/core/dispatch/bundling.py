@@ -47,9 +47,8 @@ def sequence_route(
     (all permutations); more by nearest neighbour.
     """
     if len(orders) <= 4:
-        candidates: Sequence[Sequence[OpenOrder]] = list(itertools.permutations(orders))
-    else:
-        candidates = [_nearest_neighbour(orders)]
+        return _best_permutation(orders, travel, pickup_service_s, dropoff_service_s)
+    candidates = [_nearest_neighbour(orders)]
     best: tuple[float, tuple[OpenOrder, ...], tuple[float, ...], float] | None = None
     for seq in candidates:
         offsets, end = _offsets(seq, travel, pickup_service_s, dropoff_service_s)
@@ -58,6 +57,36 @@ def sequence_route(
             best = (total, tuple(seq), offsets, end)
     assert best is not None
     return best[1], best[2], best[3]
+
+
+def _best_permutation(
+    orders: Sequence[OpenOrder], travel: TravelModel, pickup_service_s: float,
+    dropoff_service_s: float,
+) -> tuple[tuple[OpenOrder, ...], tuple[float, ...], float]:
+    """``sequence_route`` over all permutations, each leg's travel time computed once
+    (16 legs for 4 orders instead of 96); the offsets add up in the order ``_offsets``
+    adds them, so the floats, the minimum and its tie-break (first permutation in
+    ``itertools`` order) are the same."""
+    sec = travel.seconds_between
+    first = [sec(o.pickup_x_m, o.pickup_y_m, o.dropoff_x_m, o.dropoff_y_m) for o in orders]
+    leg = [[sec(a.dropoff_x_m, a.dropoff_y_m, b.dropoff_x_m, b.dropoff_y_m) for b in orders]
+           for a in orders]
+    half_d = dropoff_service_s / 2
+    best: tuple[float, tuple[int, ...], tuple[float, ...], float] | None = None
+    for perm in itertools.permutations(range(len(orders))):
+        t = pickup_service_s / 2
+        offsets = []
+        prev = -1
+        for i in perm:
+            t += (first[i] if prev < 0 else leg[prev][i]) + half_d
+            offsets.append(t)
+            t += half_d
+            prev = i
+        total = sum(offsets)
+        if best is None or total < best[0]:
+            best = (total, perm, tuple(offsets), t)
+    assert best is not None
+    return tuple(orders[i] for i in best[1]), best[2], best[3]
 
 
 def _offsets(

@@ -1,4 +1,4 @@
-"""Cost of giving each bundle to each courier, as one numpy matrix.
+"""Cost of giving a bundle to a courier: one formula, priced for any set of pairs.
 
 For courier c (free at ``start_c`` at position p_c) and bundle b (merchant at
 m_b, ready at r_b, orders k with ready times r_k):
@@ -15,6 +15,11 @@ A pair whose pickup would fall after the courier's shift end costs ``INFEASIBLE`
 The click-to-door floor of an order is its ready time plus direct travel and
 service, so ``sum_k (P_cb - r_k) + detour_b`` is exactly the bundle's excess
 click-to-door over the floor.
+
+The formula lives in ``price`` and nowhere else: it works elementwise on numpy
+arrays that broadcast, so ``pair_costs`` (every courier x every bundle, a dense
+matrix) and ``arc_costs`` (the candidate arcs of a sparse round, 1-D) run the very
+same arithmetic and can never disagree on a pair's cost.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ SERVE_REWARD = 1e6
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PairTimes:
-    """Arrival, pickup and cost matrices, couriers x bundles (seconds)."""
+    """Arrival, pickup, travel and cost of pairs (seconds): couriers x bundles matrices
+    from ``pair_costs``, or one entry per arc from ``arc_costs``."""
 
     arrival_s: NDArray[np.float64]
     pickup_s: NDArray[np.float64]
@@ -42,14 +48,87 @@ class PairTimes:
     feasible: NDArray[np.bool_]
 
 
-def courier_arrays(
-    couriers: Sequence[CourierState], now_s: float
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """(positions n x 2, start times = max(now, free, shift start), shift ends)."""
-    pos = np.array([(c.x_m, c.y_m) for c in couriers], dtype=np.float64).reshape(-1, 2)
-    start = np.array([max(now_s, c.free_s, c.shift_start_s) for c in couriers], dtype=np.float64)
-    end = np.array([c.shift_end_s for c in couriers], dtype=np.float64)
-    return pos, start, end
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CourierArrays:
+    """Per courier: free position (metres), start = max(now, free, shift start), shift end."""
+
+    x_m: NDArray[np.float64]
+    y_m: NDArray[np.float64]
+    start_s: NDArray[np.float64]
+    end_s: NDArray[np.float64]
+
+    def take(self, ix: NDArray[np.intp]) -> CourierArrays:
+        return CourierArrays(x_m=self.x_m[ix], y_m=self.y_m[ix], start_s=self.start_s[ix],
+                             end_s=self.end_s[ix])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BundleArrays:
+    """Per bundle: merchant position, ready time, size, sum of its orders' ready times,
+    time its orders already waited past ready (at ``now``), detour."""
+
+    x_m: NDArray[np.float64]
+    y_m: NDArray[np.float64]
+    ready_s: NDArray[np.float64]
+    size: NDArray[np.float64]
+    sum_ready_s: NDArray[np.float64]
+    waiting_s: NDArray[np.float64]
+    detour_s: NDArray[np.float64]
+
+    def take(self, ix: NDArray[np.intp]) -> BundleArrays:
+        return BundleArrays(x_m=self.x_m[ix], y_m=self.y_m[ix], ready_s=self.ready_s[ix],
+                            size=self.size[ix], sum_ready_s=self.sum_ready_s[ix],
+                            waiting_s=self.waiting_s[ix], detour_s=self.detour_s[ix])
+
+
+def courier_arrays(couriers: Sequence[CourierState], now_s: float) -> CourierArrays:
+    n = len(couriers)
+    pos = np.fromiter((v for c in couriers for v in (c.x_m, c.y_m)), np.float64, 2 * n)
+    start = np.fromiter((max(now_s, c.free_s, c.shift_start_s) for c in couriers),
+                        np.float64, n)
+    end = np.fromiter((c.shift_end_s for c in couriers), np.float64, n)
+    return CourierArrays(x_m=pos[0::2], y_m=pos[1::2], start_s=start, end_s=end)
+
+
+def bundle_arrays(bundles: Sequence[Bundle], now_s: float) -> BundleArrays:
+    m = len(bundles)
+    pos = np.fromiter((v for b in bundles for v in (b.x_m, b.y_m)), np.float64, 2 * m)
+    return BundleArrays(
+        x_m=pos[0::2], y_m=pos[1::2],
+        ready_s=np.fromiter((b.ready_s for b in bundles), np.float64, m),
+        size=np.fromiter((len(b.order_ids) for b in bundles), np.float64, m),
+        sum_ready_s=np.fromiter((sum(b.readies_s) for b in bundles), np.float64, m),
+        waiting_s=np.fromiter((sum(max(0.0, now_s - r) for r in b.readies_s) for b in bundles),
+                              np.float64, m),
+        detour_s=np.fromiter((b.detour_s for b in bundles), np.float64, m),
+    )
+
+
+def price(
+    c: CourierArrays,
+    b: BundleArrays,
+    *,
+    travel: TravelModel,
+    pickup_service_s: float,
+    idle_weight: float,
+    late_weight: float,
+    travel_weight: float,
+) -> PairTimes:
+    """THE cost formula (module docstring), elementwise over courier and bundle arrays
+    that broadcast against each other (columns x rows for a matrix, equal 1-D arrays for
+    arcs)."""
+    travel_s = travel.seconds(np.hypot(c.x_m - b.x_m, c.y_m - b.y_m))
+    half_p = pickup_service_s / 2
+    arrival = c.start_s + travel_s
+    pickup = np.maximum(b.ready_s, arrival + half_p)
+    feasible = pickup <= c.end_s
+    cost = b.size * pickup - b.sum_ready_s
+    cost += idle_weight * (pickup - arrival - half_p) + travel_weight * travel_s
+    cost += b.detour_s - late_weight * b.waiting_s - SERVE_REWARD * b.size
+    cost[~feasible] = INFEASIBLE
+    return PairTimes(
+        arrival_s=arrival, pickup_s=pickup, travel_s=travel_s, cost=cost, feasible=feasible
+    )
 
 
 def pair_costs(
@@ -64,25 +143,28 @@ def pair_costs(
     travel_weight: float = 0.0,
 ) -> PairTimes:
     """Cost matrix (len(couriers) x len(bundles)); see the module docstring."""
-    pos, start, end = courier_arrays(couriers, now_s)
-    mpos = np.array([(b.x_m, b.y_m) for b in bundles], dtype=np.float64).reshape(-1, 2)
-    ready = np.array([b.ready_s for b in bundles], dtype=np.float64)
-    size = np.array([len(b.order_ids) for b in bundles], dtype=np.float64)
-    sum_ready = np.array([sum(b.readies_s) for b in bundles], dtype=np.float64)
-    waiting = np.array(
-        [sum(max(0.0, now_s - r) for r in b.readies_s) for b in bundles], dtype=np.float64
-    )
-    detour = np.array([b.detour_s for b in bundles], dtype=np.float64)
-    dist = np.hypot(pos[:, None, 0] - mpos[None, :, 0], pos[:, None, 1] - mpos[None, :, 1])
-    travel_s = travel.seconds(dist)
-    half_p = pickup_service_s / 2
-    arrival = start[:, None] + travel_s
-    pickup = np.maximum(ready[None, :], arrival + half_p)
-    feasible = pickup <= end[:, None]
-    cost = size[None, :] * pickup - sum_ready[None, :]
-    cost += idle_weight * (pickup - arrival - half_p) + travel_weight * travel_s
-    cost += (detour - late_weight * waiting - SERVE_REWARD * size)[None, :]
-    cost[~feasible] = INFEASIBLE
-    return PairTimes(
-        arrival_s=arrival, pickup_s=pickup, travel_s=travel_s, cost=cost, feasible=feasible
-    )
+    c = courier_arrays(couriers, now_s)
+    b = bundle_arrays(bundles, now_s)
+    col = CourierArrays(x_m=c.x_m[:, None], y_m=c.y_m[:, None], start_s=c.start_s[:, None],
+                        end_s=c.end_s[:, None])
+    return price(col, b, travel=travel, pickup_service_s=pickup_service_s,
+                 idle_weight=idle_weight, late_weight=late_weight, travel_weight=travel_weight)
+
+
+def arc_costs(
+    c: CourierArrays,
+    b: BundleArrays,
+    courier_ix: NDArray[np.intp],
+    bundle_ix: NDArray[np.intp],
+    *,
+    travel: TravelModel,
+    pickup_service_s: float,
+    idle_weight: float,
+    late_weight: float,
+    travel_weight: float = 0.0,
+) -> PairTimes:
+    """The same cost for the arcs (courier_ix[e], bundle_ix[e]) only: entry e of every
+    array equals ``pair_costs(...)[courier_ix[e], bundle_ix[e]]`` bit for bit."""
+    return price(c.take(courier_ix), b.take(bundle_ix), travel=travel,
+                 pickup_service_s=pickup_service_s, idle_weight=idle_weight,
+                 late_weight=late_weight, travel_weight=travel_weight)

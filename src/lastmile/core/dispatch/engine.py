@@ -8,9 +8,13 @@ Steps of the optimised policy (each a pure function with its own tests):
    and free within ``horizon_s`` (busy couriers enter the matching at their
    future free time and place, so the matching can prefer to wait for them);
 3. bundle generation (``bundling``) with a size cap from orders per courier;
-4. cost matrix (``costing``) and optimal matching (``matching``); when bundles
+4. costs (``costing``) and optimal matching (``matching``); when bundles
    outnumber couriers, courier driving time gets an extra weight
-   (``shortage_travel_weight``) because empty driving then limits throughput;
+   (``shortage_travel_weight``) because empty driving then limits throughput. A round
+   of at most ``dense_up_to_pairs`` couriers x bundles prices every pair (a matrix,
+   scipy ``linear_sum_assignment``); a larger one prices only candidate arcs
+   (``candidates``: each bundle's nearest couriers by arrival) and solves them sparse
+   (``matching.sparse_matching``), with the same cost formula and objective;
 5. commit only the pairs that cannot wait (``horizon``); the rest stay open;
 6. prepositioning (``preposition``) of idle couriers left without work.
 """
@@ -19,11 +23,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+from numpy.typing import NDArray
+
 from lastmile.core.dispatch.bundling import bundle_size_cap, generate_bundles
-from lastmile.core.dispatch.costing import PairTimes, pair_costs
+from lastmile.core.dispatch.candidates import candidate_arcs
+from lastmile.core.dispatch.costing import (
+    PairTimes,
+    arc_costs,
+    bundle_arrays,
+    courier_arrays,
+    pair_costs,
+)
 from lastmile.core.dispatch.greedy import greedy_plan
 from lastmile.core.dispatch.horizon import should_commit
-from lastmile.core.dispatch.matching import optimal_matching
+from lastmile.core.dispatch.matching import optimal_matching, sparse_matching
 from lastmile.core.dispatch.model import (
     Assignment,
     Bundle,
@@ -36,23 +50,37 @@ from lastmile.core.dispatch.model import (
     Reassignment,
     Snapshot,
 )
+from lastmile.core.dispatch.partition import cells_of, partitioned_matching
 from lastmile.core.dispatch.preposition import plan_prepositions
 from lastmile.core.dispatch.updates import plan_updates
 from lastmile.core.dispatch.worlds import check_plan, merge_plans, split_by_tenant
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RoundArcs:
+    """The candidate arcs of a sparse round: arc e pairs ``couriers[courier_ix[e]]`` with
+    ``bundles[bundle_ix[e]]`` at ``times.*[e]`` (sorted by bundle, then courier)."""
+
+    courier_ix: NDArray[np.intp]
+    bundle_ix: NDArray[np.intp]
+    times: PairTimes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RoundCosts:
     """Steps 1-4 of a round: what the matching sees, and the cost it minimises.
 
-    ``times`` is ``None`` when there is nothing to match (no bundle or no courier).
-    ``bench/dispatch_scaling.py`` times the bare solve on exactly this ``times.cost``.
+    A dense round fills ``times`` (couriers x bundles matrices); a sparse one (more
+    pairs than ``policy.dense_up_to_pairs``) fills ``arcs`` instead. Both are ``None``
+    when there is nothing to match (no bundle or no courier).
+    ``bench/dispatch_scaling.py`` times the bare solve on exactly these costs.
     """
 
     updates: tuple[Reassignment, ...]
     couriers: tuple[CourierState, ...]
     bundles: tuple[Bundle, ...]
     times: PairTimes | None
+    arcs: RoundArcs | None = None
 
 
 def round_costs(snapshot: Snapshot, policy: DispatchPolicy) -> RoundCosts:
@@ -78,21 +106,29 @@ def round_costs(snapshot: Snapshot, policy: DispatchPolicy) -> RoundCosts:
         max_ready_gap_s=policy.max_ready_gap_s,
         max_extra_delay_s=policy.max_extra_delay_s,
     )
-    times = None
-    if bundles and couriers:
+    times, arcs = None, None
+    weights = {
+        "pickup_service_s": snapshot.pickup_service_s,
+        "idle_weight": policy.idle_weight,
+        "late_weight": policy.late_weight,
+        "travel_weight": policy.travel_weight
+        + (policy.shortage_travel_weight if len(bundles) > len(couriers) else 0.0),
+    }
+    if bundles and couriers and len(bundles) * len(couriers) <= policy.dense_up_to_pairs:
         times = pair_costs(
-            couriers,
-            bundles,
-            now_s=snapshot.now_s,
-            travel=snapshot.travel,
-            pickup_service_s=snapshot.pickup_service_s,
-            idle_weight=policy.idle_weight,
-            late_weight=policy.late_weight,
-            travel_weight=policy.travel_weight
-            + (policy.shortage_travel_weight if len(bundles) > len(couriers) else 0.0),
+            couriers, bundles, now_s=snapshot.now_s, travel=snapshot.travel, **weights
         )
+    elif bundles and couriers:
+        c = courier_arrays(couriers, snapshot.now_s)
+        b = bundle_arrays(bundles, snapshot.now_s)
+        ci, bi = candidate_arcs(c, b, travel=snapshot.travel,
+                                pickup_service_s=snapshot.pickup_service_s,
+                                k=policy.candidate_k)
+        arcs = RoundArcs(courier_ix=ci, bundle_ix=bi,
+                         times=arc_costs(c, b, ci, bi, travel=snapshot.travel, **weights))
     return RoundCosts(
-        updates=updates, couriers=tuple(couriers), bundles=tuple(bundles), times=times
+        updates=updates, couriers=tuple(couriers), bundles=tuple(bundles), times=times,
+        arcs=arcs,
     )
 
 
@@ -154,12 +190,27 @@ def _match_and_commit(
     snapshot: Snapshot, policy: DispatchPolicy, costs: RoundCosts
 ) -> tuple[tuple[Assignment, ...], set[str]]:
     """(committed assignments, ids of every matched courier, committed or not)."""
-    times, couriers, bundles = costs.times, costs.couriers, costs.bundles
-    if times is None:
+    couriers, bundles = costs.couriers, costs.bundles
+    if costs.times is not None:
+        times = costs.times
+        pairs: list[tuple[tuple[int, int] | int, int, int]] = [
+            ((i, j), i, j) for i, j in optimal_matching(times.cost)
+        ]
+    elif costs.arcs is not None:
+        times, ci, bi = costs.arcs.times, costs.arcs.courier_ix, costs.arcs.bundle_ix
+        if len(bundles) > policy.cell_bundles:
+            cell = cells_of(np.array([b.x_m for b in bundles]),
+                            np.array([b.y_m for b in bundles]), policy.cell_bundles)
+            chosen = partitioned_matching(len(couriers), len(bundles), ci, bi, times.cost, cell)
+        else:
+            chosen = sparse_matching(len(couriers), len(bundles), ci, bi, times.cost)
+        chosen = chosen[np.argsort(ci[chosen], kind="stable")]  # by courier, as dense
+        pairs = [(int(e), int(ci[e]), int(bi[e])) for e in chosen]
+    else:
         return (), set()
     out: list[Assignment] = []
     matched: set[str] = set()
-    for i, j in optimal_matching(times.cost):
+    for at, i, j in pairs:
         c, b = couriers[i], bundles[j]
         matched.add(c.courier_id)
         if should_commit(
@@ -167,7 +218,7 @@ def _match_and_commit(
             courier_free_s=c.free_s,
             courier_shift_start_s=c.shift_start_s,
             ready_s=b.ready_s,
-            travel_s=float(times.travel_s[i, j]),
+            travel_s=float(times.travel_s[at]),
             pickup_service_s=snapshot.pickup_service_s,
             commit_slack_s=policy.commit_slack_s,
         ):
@@ -176,8 +227,8 @@ def _match_and_commit(
                     courier_id=c.courier_id,
                     merchant_id=b.merchant_id,
                     order_ids=b.order_ids,
-                    arrival_s=float(times.arrival_s[i, j]),
-                    pickup_s=float(times.pickup_s[i, j]),
+                    arrival_s=float(times.arrival_s[at]),
+                    pickup_s=float(times.pickup_s[at]),
                 )
             )
     return tuple(out), matched

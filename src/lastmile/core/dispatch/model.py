@@ -160,6 +160,11 @@ class DispatchPolicy:
       committed bundle to another courier when that picks it up more than the gain earlier,
       at most that many times per order (``reassign``). Off: MDRP forbids diverting a
       travelling courier; a live city's tenant switches it on.
+    - ``candidate_k`` / ``dense_up_to_pairs``: a round with more couriers x bundles than
+      ``dense_up_to_pairs`` prices and solves only each bundle's ``candidate_k`` nearest
+      couriers by arrival (``candidates``); smaller rounds (every MDRP round) stay dense.
+    - ``cell_bundles``: a sparse round with more bundles than this is solved as region
+      cells of about this many bundles each (``partition``).
     """
 
     kind: PolicyKind = PolicyKind.OPTIMISED
@@ -181,6 +186,10 @@ class DispatchPolicy:
     allow_reassignment: bool = False
     reassign_min_gain_s: float = 5 * 60.0
     max_moves_per_order: int = 1
+    # Sparse rounds (docs/dispatch.md "Sparse rounds at city scale"): measured defaults.
+    candidate_k: int = 8
+    dense_up_to_pairs: int = 250_000
+    cell_bundles: int = 3_000
 
     def __post_init__(self) -> None:
         if self.max_bundle_size < 1:
@@ -188,6 +197,24 @@ class DispatchPolicy:
                 "invalid_bundle_size",
                 f"max_bundle_size must be >= 1 (got {self.max_bundle_size})",
                 field="max_bundle_size",
+            )
+        if self.candidate_k < 1:
+            raise InvalidInput(
+                "invalid_candidate_k",
+                f"candidate_k must be >= 1 (got {self.candidate_k})",
+                field="candidate_k",
+            )
+        if self.cell_bundles < 1:
+            raise InvalidInput(
+                "invalid_policy",
+                f"cell_bundles must be >= 1 (got {self.cell_bundles})",
+                field="cell_bundles",
+            )
+        if self.dense_up_to_pairs < 0:
+            raise InvalidInput(
+                "invalid_policy",
+                f"dense_up_to_pairs must be >= 0 (got {self.dense_up_to_pairs})",
+                field="dense_up_to_pairs",
             )
         if not (math.isfinite(self.horizon_s) and self.horizon_s > 0):
             raise InvalidInput(

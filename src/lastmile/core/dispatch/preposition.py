@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import NDArray
+from scipy.spatial import cKDTree
 
 from lastmile.core.dispatch.model import (
     CourierState,
@@ -36,34 +38,82 @@ def plan_prepositions(
     cpos = np.array([(c.x_m, c.y_m) for c in movers], dtype=np.float64)
     mpos = np.array([(m.x_m, m.y_m) for m in merchants], dtype=np.float64)
     weight = np.array([m.demand_weight for m in merchants], dtype=np.float64)
-    dist = np.hypot(cpos[:, None, 0] - mpos[None, :, 0], cpos[:, None, 1] - mpos[None, :, 1])
+    ci, mj = _pairs_in_reach(cpos, mpos, snapshot, policy)
+    dist = np.hypot(cpos[ci, 0] - mpos[mj, 0], cpos[ci, 1] - mpos[mj, 1])
     travel_s = snapshot.travel.seconds(dist)
-    score = weight[None, :] / (1.0 + travel_s / 60.0)
-    score[travel_s > policy.preposition_radius_s] = -np.inf
-    return _take_best(snapshot.now_s, movers, merchants, score, travel_s)
+    reach = travel_s <= policy.preposition_radius_s
+    end = np.array([c.shift_end_s for c in movers], dtype=np.float64)
+    # A courier whose shift ends before it arrives skips that pair only (it may still go
+    # to a nearer merchant), so the pair is dropped before the greedy.
+    keep = reach & ~(end[ci] <= snapshot.now_s + travel_s)
+    ci, mj, travel_s = ci[keep], mj[keep], travel_s[keep]
+    score = weight[mj] / (1.0 + travel_s / 60.0)
+    chosen = _greedy(ci, mj, score, movers, merchants)
+    return tuple(
+        Preposition(courier_id=movers[ci[e]].courier_id, merchant_id=merchants[mj[e]].merchant_id,
+                    arrival_s=float(snapshot.now_s + travel_s[e]))
+        for e in chosen
+    )
 
 
-def _take_best(
-    now_s: float,
+def _pairs_in_reach(
+    cpos: NDArray[np.float64], mpos: NDArray[np.float64], snapshot: Snapshot,
+    policy: DispatchPolicy,
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """(mover, merchant) index pairs that may be within ``preposition_radius_s``: a
+    spatial index drops the far ones (with a metre of margin; the exact travel-time
+    test follows), so a city-scale round never builds movers x merchants."""
+    steps = np.floor(policy.preposition_radius_s / snapshot.travel.step_s)
+    radius_m = steps * snapshot.travel.metres_per_step * (1 + 1e-9) + 1.0
+    near = cKDTree(mpos).query_ball_point(cpos, r=radius_m)
+    counts = np.fromiter((len(x) for x in near), np.intp, len(near))
+    ci = np.repeat(np.arange(len(cpos), dtype=np.intp), counts)
+    mj = np.fromiter((j for x in near for j in x), np.intp, int(counts.sum()))
+    return ci, mj
+
+
+def _greedy(
+    ci: NDArray[np.intp],
+    mj: NDArray[np.intp],
+    score: NDArray[np.float64],
     movers: Sequence[CourierState],
     merchants: Sequence[Merchant],
-    score: np.ndarray,
-    travel_s: np.ndarray,
-) -> tuple[Preposition, ...]:
-    flat = [
-        (-score[i, j], movers[i].courier_id, merchants[j].merchant_id, i, j)
-        for i, j in zip(*np.nonzero(np.isfinite(score)), strict=True)
-    ]
-    flat.sort()
-    used_c: set[int] = set()
-    used_m: set[int] = set()
-    out: list[Preposition] = []
-    for _, cid, mid, i, j in flat:
-        if i in used_c or j in used_m or movers[i].shift_end_s <= now_s + travel_s[i, j]:
-            continue
-        used_c.add(i)
-        used_m.add(j)
-        out.append(
-            Preposition(courier_id=cid, merchant_id=mid, arrival_s=float(now_s + travel_s[i, j]))
-        )
-    return tuple(out)
+) -> NDArray[np.intp]:
+    """Pairs taken best score first (ties by courier id, then merchant id), one courier
+    per merchant: the indices of the chosen pairs, in that order.
+
+    Computed as rounds of locally dominant pairs (a pair better than every other pair
+    left at its courier and at its merchant is the one the sorted greedy takes there;
+    Preis 1999), so it equals the sorted greedy exactly without a Python loop over
+    every pair.
+    """
+    c_rank = _ranks([c.courier_id for c in movers])
+    m_rank = _ranks([m.merchant_id for m in merchants])
+    rank = np.empty(len(ci), np.intp)
+    rank[np.lexsort((m_rank[mj], c_rank[ci], -score))] = np.arange(len(ci))
+    order = np.argsort(rank)
+    ci, mj, rank = ci[order], mj[order], rank[order]
+    alive = np.arange(len(ci))
+    chosen: list[NDArray[np.intp]] = []
+    while alive.size:
+        c, m = ci[alive], mj[alive]
+        best_c = np.full(len(movers), len(ci), np.intp)
+        best_m = np.full(len(merchants), len(ci), np.intp)
+        np.minimum.at(best_c, c, alive)
+        np.minimum.at(best_m, m, alive)
+        dominant = alive[(best_c[c] == alive) & (best_m[m] == alive)]
+        chosen.append(dominant)
+        used_c = np.zeros(len(movers), bool)
+        used_m = np.zeros(len(merchants), bool)
+        used_c[ci[dominant]] = True
+        used_m[mj[dominant]] = True
+        alive = alive[~(used_c[c] | used_m[m])]
+    picked = np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, np.intp)
+    return order[picked]
+
+
+def _ranks(ids: Sequence[str]) -> NDArray[np.intp]:
+    """Position of each id in sorted order."""
+    out = np.empty(len(ids), np.intp)
+    out[sorted(range(len(ids)), key=ids.__getitem__)] = np.arange(len(ids))
+    return out

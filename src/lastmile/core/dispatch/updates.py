@@ -84,7 +84,10 @@ def _grow(
             break
         new_pickup = max(pickup, o.ready_s)
         if o.ready_s > a.pickup_s + policy.max_update_delay_s or new_pickup > shift_end_s:
-            continue
+            # Candidates come by ready time and ``pickup`` only grows: every later one
+            # fails too (a break, not a skip: the updates of a hot merchant's waiting
+            # couriers were quadratic in its open orders).
+            break
         trial = build([*members, o])
         before = bundle_excess_s(current) + len(members) * (pickup - current.ready_s)
         after = bundle_excess_s(trial) + len(members) * (new_pickup - trial.ready_s)

@@ -89,6 +89,10 @@ def check_plan(snapshot: Snapshot, plan: DispatchPlan) -> None:
     merchant unknown to the snapshot is not checked (prepositioning reads only merchants).
     """
     default = snapshot.tenant
+    if tenants_in(snapshot) <= {default}:
+        # Every party (and every id the snapshot does not hold) is of the snapshot's
+        # tenant: no pair can cross tenants, and a city-scale round skips the lookups.
+        return
     couriers = {c.courier_id: c.tenant for c in snapshot.couriers}
     orders = {o.order_id: o.tenant for o in snapshot.orders}
     orders.update({o.order_id: o.tenant for c in snapshot.committed for o in c.orders})
