@@ -11,7 +11,8 @@ m_b, ready at r_b, orders k with ready times r_k):
            - late_weight * sum_k max(0, now - r_k)  (orders already waiting go first)
            - SERVE_REWARD * |b|                     (serve as many orders as possible)
 
-A pair whose pickup would fall after the courier's shift end costs ``INFEASIBLE``.
+A pair whose pickup would fall after the courier's shift end, or after a stacked bundle's
+``latest_pickup_s`` (``stacking``), costs ``INFEASIBLE``.
 The click-to-door floor of an order is its ready time plus direct travel and
 service, so ``sum_k (P_cb - r_k) + detour_b`` is exactly the bundle's excess
 click-to-door over the floor.
@@ -79,6 +80,11 @@ def pair_costs(
     arrival = start[:, None] + travel_s
     pickup = np.maximum(ready[None, :], arrival + half_p)
     feasible = pickup <= end[:, None]
+    # -- stacking (issue 11 item 3): a stack picked up after its latest_pickup_s would break a
+    # promised window or the food-wait bound. Every other bundle's bound is +inf.
+    latest = np.array([b.latest_pickup_s for b in bundles], dtype=np.float64)
+    feasible &= pickup <= latest[None, :]
+    # -- end stacking
     cost = size[None, :] * pickup - sum_ready[None, :]
     cost += idle_weight * (pickup - arrival - half_p) + travel_weight * travel_s
     cost += (detour - late_weight * waiting - SERVE_REWARD * size)[None, :]
