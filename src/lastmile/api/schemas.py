@@ -237,7 +237,9 @@ def quote_out(q: Quote, *, token: str | None = None,
 def offer_out(o: Offer) -> dict[str, Any]:
     return {"id": o.id, "courier_id": o.courier_id, "order_ids": list(o.order_ids),
             "status": o.status.value, "created_at": iso(o.created_at),
-            "expires_at": iso(o.expires_at)}
+            "expires_at": iso(o.expires_at),
+            # A stacked offer: its stack and route (pickups, then drop-offs); else null / [].
+            "stack_id": o.stack_id, "stops": [s.to_json() for s in o.stops]}
 
 
 def region_out(r: Region) -> dict[str, Any]:

@@ -19,6 +19,11 @@ turns its decisions into offers with ``offers.make_offer`` (actor SYSTEM).
   extra orders to the same courier).
 - Prepositioning moves are counted but not sent: the live platform has no
   "go and wait" instruction yet.
+- Stacked orders (``core.dispatch.stacking``, when the policy allows them): each open
+  order carries its promised latest delivery (the quoted window's end); a stacked plan is
+  offered with its route (``offers.offer_in(stops=...)``). A courier holding a stack
+  visits its merchants nearest first in the free-time estimate, and is not grown by
+  assignment updates (those are one merchant's).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from lastmile.app.offers import make_offer, offer_in
 from lastmile.app.tenancy import current_tenant
 from lastmile.app.tenants import dispatch_policy
 from lastmile.core.dispatch import (
+    Assignment,
     CommittedAssignment,
     CourierState,
     DispatchPolicy,
@@ -46,7 +52,7 @@ from lastmile.core.dispatch import (
 from lastmile.core.errors import DomainError, NotFound
 from lastmile.core.geo import EARTH_RADIUS_M, Point
 from lastmile.core.model import Courier
-from lastmile.core.offers import Offer
+from lastmile.core.offers import Offer, OfferStop
 from lastmile.core.orders import (
     AWAITING_COURIER,
     COURIER_BEFORE_PICKUP,
@@ -122,6 +128,7 @@ def _open_order(order: Order, plane: Plane, prep_fallback_s: float, tenant: str)
         order_id=order.id, merchant_id=order.merchant_id, placed_s=order.placed_at,
         ready_s=max(order.placed_at, _ready_s(order, prep_fallback_s)),
         pickup_x_m=px, pickup_y_m=py, dropoff_x_m=dx, dropoff_y_m=dy, tenant=tenant,
+        promised_s=order.eta.high_at,
     )
 
 
@@ -136,6 +143,24 @@ def _position(live: LiveStore, courier: Courier, fallback: Point, now: float) ->
     return courier.location or fallback
 
 
+def _by_merchant_nearest_first(before: list[Order], start: tuple[float, float],
+                               plane: Plane) -> list[list[Order]]:
+    """Orders still to pick up, grouped by merchant (one group unless a stack), the merchant
+    the courier is at or nearest to first."""
+    groups: dict[str, list[Order]] = {}
+    for o in before:
+        groups.setdefault(o.merchant_id, []).append(o)
+    if len(groups) <= 1:
+        return list(groups.values())
+
+    def key(group: list[Order]) -> tuple[bool, float, str]:
+        gx, gy = plane.xy(group[0].pickup)
+        at = any(o.status is OrderStatus.AT_PICKUP for o in group)
+        return (not at, math.hypot(gx - start[0], gy - start[1]), group[0].merchant_id)
+
+    return sorted(groups.values(), key=key)
+
+
 def _route_end(start: tuple[float, float], held: list[Order], now: float, plane: Plane,
                travel: LiveTravel) -> tuple[float, float, float, float | None]:
     """(free_s, x, y, pickup_s) after visiting the merchant (if not picked up) and the doors."""
@@ -143,13 +168,14 @@ def _route_end(start: tuple[float, float], held: list[Order], now: float, plane:
     x, y = start
     pickup_s = None
     before = [o for o in held if o.status in COURIER_BEFORE_PICKUP]
-    if before:
-        mx, my = plane.xy(before[0].pickup)
-        arrival = t if before[0].status is OrderStatus.AT_PICKUP else t + model.seconds_between(
+    for group in _by_merchant_nearest_first(before, (x, y), plane):
+        mx, my = plane.xy(group[0].pickup)
+        arrival = t if group[0].status is OrderStatus.AT_PICKUP else t + model.seconds_between(
             x, y, mx, my)
-        ready = max(_ready_s(o, 0.0) for o in before)
-        pickup_s = max(arrival + travel.pickup_service_s / 2, ready)
-        t, x, y = pickup_s + travel.pickup_service_s / 2, mx, my
+        ready = max(_ready_s(o, 0.0) for o in group)
+        at = max(arrival + travel.pickup_service_s / 2, ready)
+        pickup_s = at if pickup_s is None else pickup_s  # the first merchant's pickup
+        t, x, y = at + travel.pickup_service_s / 2, mx, my
     for order in held:
         if order.status in (OrderStatus.PICKED_UP, OrderStatus.AT_DROPOFF, *COURIER_BEFORE_PICKUP):
             dx, dy = plane.xy(order.dropoff)
@@ -175,8 +201,8 @@ def _courier_state(orders: Mapping[str, Order], courier: Courier, *, live: LiveS
         shift_end_s=courier.shift_ends_at or now + 3600.0, tenant=tenant,
     )
     before = [o for o in held if o.status in COURIER_BEFORE_PICKUP]
-    if not before or pickup_s is None:
-        return state, None
+    if not before or pickup_s is None or len({o.merchant_id for o in before}) > 1:
+        return state, None  # nothing to grow (a stack is not grown by updates)
     at_merchant = before[0].status is OrderStatus.AT_PICKUP
     mx, my = plane.xy(before[0].pickup)
     arrival = now if at_merchant else now + travel.model().seconds_between(*start, mx, my)
@@ -262,16 +288,18 @@ def dispatch_round(services: Services, live: LiveStore, region_id: str, policy: 
     held: defaultdict[str, set[str]] = defaultdict(set)
     for c in snap.committed:
         held[c.courier_id].update(c.order_ids)
-    sends = [(a.courier_id, a.order_ids, offers) for a in (plan.assignments if plan else ())]
+    sends: list[Send] = [(a.courier_id, a.order_ids, offers, _stops(a))
+                         for a in (plan.assignments if plan else ())]
     for r in plan.reassignments if plan else ():
         extra = tuple(i for i in r.order_ids if i not in held[r.courier_id])
         if extra:
-            sends.append((r.courier_id, extra, extensions))
+            sends.append((r.courier_id, extra, extensions, ()))
     if fence is None:
-        for courier_id, order_ids, out in sends:
-            _offer(services, courier_id, order_ids, out, refused)
+        for courier_id, order_ids, out, stops in sends:
+            _offer(services, courier_id, order_ids, out, refused, stops,
+                   policy.stack_radius_m)
     elif sends:
-        _fenced_offers(services, fence, sends, refused)
+        _fenced_offers(services, fence, sends, refused, policy.stack_radius_m)
     return RoundResult(
         region_id=region_id, at=snap.now_s, open_orders=len(snap.orders),
         couriers=len(snap.couriers), idle_couriers=loaded.idle, offers=tuple(offers),
@@ -280,11 +308,17 @@ def dispatch_round(services: Services, live: LiveStore, region_id: str, policy: 
     )
 
 
-Send = tuple[str, tuple[str, ...], list[Offer]]
+Send = tuple[str, tuple[str, ...], list[Offer], tuple[OfferStop, ...]]
+
+
+def _stops(a: Assignment) -> tuple[OfferStop, ...]:
+    """The route of a stacked assignment as offer stops; () for one merchant's bundle."""
+    return tuple(OfferStop(kind=s.kind, merchant_id=s.merchant_id, order_ids=s.order_ids)
+                 for s in a.stops)
 
 
 def _fenced_offers(services: Services, fence: Fence, sends: list[Send],
-                   refused: list[str]) -> None:
+                   refused: list[str], stack_radius_m: float) -> None:
     """All of a round's offers in one unit of work behind the fence, or none of them.
 
     An offer a rule refuses (``offer_in`` checks before it writes) is skipped and reported;
@@ -294,10 +328,11 @@ def _fenced_offers(services: Services, fence: Fence, sends: list[Send],
     made: list[tuple[Offer, list[Offer]]] = []
     with services.uow() as uow:
         check_fence(uow, fence)
-        for courier_id, order_ids, out in sends:
+        for courier_id, order_ids, out, stops in sends:
             try:
                 made.append((offer_in(uow, services, courier_id=courier_id,
-                                      order_ids=order_ids, actor=SYSTEM), out))
+                                      order_ids=order_ids, actor=SYSTEM, stops=stops,
+                                      stack_radius_m=stack_radius_m), out))
             except DomainError as exc:  # the world moved since the snapshot; next round re-plans
                 refused.append(exc.code)
         uow.commit()
@@ -306,8 +341,10 @@ def _fenced_offers(services: Services, fence: Fence, sends: list[Send],
 
 
 def _offer(services: Services, courier_id: str, order_ids: tuple[str, ...], out: list[Offer],
-           refused: list[str]) -> None:
+           refused: list[str], stops: tuple[OfferStop, ...] = (),
+           stack_radius_m: float = DispatchPolicy().stack_radius_m) -> None:
     try:
-        out.append(make_offer(services, courier_id=courier_id, order_ids=order_ids, actor=SYSTEM))
+        out.append(make_offer(services, courier_id=courier_id, order_ids=order_ids, actor=SYSTEM,
+                              stops=stops, stack_radius_m=stack_radius_m))
     except DomainError as exc:  # the world moved since the snapshot; next round re-plans
         refused.append(exc.code)

@@ -238,6 +238,9 @@ offers = sa.Table(
     sa.Column("decided_at", Epoch, nullable=True),
     sa.Column("decline_reason", sa.String(500), nullable=True),
     version_column(),
+    # A stacked offer (core.dispatch.stacking): its stack id and route; NULL otherwise.
+    sa.Column("stack_id", sa.String(64), nullable=True),
+    sa.Column("stops", Json, nullable=True),
     sa.Index("ix_offers_courier_status", "courier_id", "status"),
     # One live offer per courier: the check in offers.make_offer, enforced when two race.
     sa.Index("uq_offers_pending_courier", "courier_id", unique=True,
