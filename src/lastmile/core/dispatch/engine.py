@@ -86,7 +86,7 @@ def round_costs(snapshot: Snapshot, policy: DispatchPolicy) -> RoundCosts:
     if policy.allow_stacking:
         bundles = stack_bundles(
             bundles, orders, travel=snapshot.travel, pickup_service_s=snapshot.pickup_service_s,
-            dropoff_service_s=snapshot.dropoff_service_s, policy=policy)
+            dropoff_service_s=snapshot.dropoff_service_s, policy=policy, now_s=snapshot.now_s)
     # -- end stacking
     times = None
     if bundles and couriers:

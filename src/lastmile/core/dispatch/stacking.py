@@ -6,14 +6,14 @@ doors (in the best feasible of the 2 x 2 sequences). Rule, for orders ``a`` and 
 
 - the merchants are at most ``stack_radius_m`` apart and the doors at most
   ``stack_dropoff_radius_m`` (straight line, metres on the snapshot's plane);
-- the route starts (first pickup) no earlier than ``start = max(ready_A, ready_B - gap)``,
+- the route starts (first pickup) no earlier than ``start = max(ready_A, ready_B - gap, now)``,
   where ``gap`` is the planned time from the first pickup to the second: the courier never
   waits at the second merchant, so every stop keeps a fixed offset from the first pickup
   and costing can price the stack as it prices any bundle (``Bundle.ready_s = start``);
 - at ``start`` every order is delivered by its promised time (``OpenOrder.promised_s``,
   when given), each order's food waits at most ``stack_max_food_wait_s`` between ready and
   pickup, and each order arrives at most ``stack_max_extra_delay_s`` later than it would
-  alone (picked up at its ready time, driven straight to its door);
+  alone (picked up at its ready time or now if later, driven straight to its door);
 - the stack saves the courier at least ``stack_min_saving_s`` over two separate trips:
   (busy time of trip a) + (busy time of trip b) + the shorter empty ride between them,
   against the busy time of the stacked route (busy = from the first pickup's service start
@@ -71,7 +71,8 @@ def _busy_alone_s(o: OpenOrder, travel: TravelModel, pickup_service_s: float,
 
 
 def plan_stack(a: OpenOrder, b: OpenOrder, *, travel: TravelModel, pickup_service_s: float,
-               dropoff_service_s: float, policy: DispatchPolicy) -> StackPlan | None:
+               dropoff_service_s: float, policy: DispatchPolicy,
+               now_s: float = -math.inf) -> StackPlan | None:
     """The best feasible stacked route of ``a`` and ``b`` (see the module rule), or None."""
     if a.merchant_id == b.merchant_id or a.tenant != b.tenant or a.order_id == b.order_id:
         return None
@@ -93,7 +94,7 @@ def plan_stack(a: OpenOrder, b: OpenOrder, *, travel: TravelModel, pickup_servic
     for first, second in ((a, b), (b, a)):
         gap = half_p + travel.seconds_between(first.pickup_x_m, first.pickup_y_m,
                                               second.pickup_x_m, second.pickup_y_m) + half_p
-        start = max(first.ready_s, second.ready_s - gap)
+        start = max(first.ready_s, second.ready_s - gap, now_s)
         pickup_off = {first.order_id: 0.0, second.order_id: gap}
         food_latest = min(first.ready_s + policy.stack_max_food_wait_s,
                           second.ready_s + policy.stack_max_food_wait_s - gap)
@@ -112,8 +113,8 @@ def plan_stack(a: OpenOrder, b: OpenOrder, *, travel: TravelModel, pickup_servic
                     latest = min(latest, o.promised_s - drop_off[o.order_id])
             if start > latest:
                 continue
-            excess = {o.order_id: start + drop_off[o.order_id] - o.ready_s - direct[o.order_id]
-                      for o in (x, y)}
+            excess = {o.order_id: start + drop_off[o.order_id] - max(o.ready_s, now_s)
+                      - direct[o.order_id] for o in (x, y)}
             if max(excess.values()) > policy.stack_max_extra_delay_s:
                 continue
             saving = separate - (half_p + end)
@@ -185,7 +186,7 @@ def _partners(singles: Sequence[OpenOrder], radius_m: float) -> Iterable[tuple[i
 
 def stack_bundles(bundles: Sequence[Bundle], orders: Sequence[OpenOrder], *,
                   travel: TravelModel, pickup_service_s: float, dropoff_service_s: float,
-                  policy: DispatchPolicy) -> tuple[Bundle, ...]:
+                  policy: DispatchPolicy, now_s: float = -math.inf) -> tuple[Bundle, ...]:
     """``bundles`` with pairs of single-order bundles replaced by stacks (module rule).
 
     Every order stays in exactly one bundle; multi-order bundles pass unchanged; a stack
@@ -202,7 +203,7 @@ def stack_bundles(bundles: Sequence[Bundle], orders: Sequence[OpenOrder], *,
     for i, j in _partners(singles, policy.stack_radius_m):
         found = plan_stack(singles[i], singles[j], travel=travel,
                            pickup_service_s=pickup_service_s,
-                           dropoff_service_s=dropoff_service_s, policy=policy)
+                           dropoff_service_s=dropoff_service_s, policy=policy, now_s=now_s)
         if found is not None:
             ids = sorted((singles[i].order_id, singles[j].order_id))
             plans.append((-found.saving_s, ids[0], ids[1], i, j, found.bundle))
