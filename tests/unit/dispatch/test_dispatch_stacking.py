@@ -135,32 +135,34 @@ TENANTS = ("lastmile:default", "doortest:a")
 
 @st.composite
 def city(draw: st.DrawFn) -> Snapshot:
-    """Clustered merchants (pairs 0-700 m apart), doors 0.5-2.5 km east, food ready
-    around now, promised windows (or none), two tenants sometimes sharing a street."""
+    """Streets of 2-3 merchants (0-700 m apart, 3 km between streets), doors 0.8-2 km east of
+    their merchant, food ready around now, promised windows (or none), couriers near the
+    streets; a second tenant sometimes shares a street."""
     now = 3600.0
-    n_merchants = draw(st.integers(2, 6))
     merchants = []
-    for k in range(n_merchants):
-        cx = (k // 2) * 3000.0
-        merchants.append((f"m{k}", cx + draw(st.floats(0, 700)), draw(st.floats(0, 300)),
-                          draw(st.sampled_from(TENANTS))))
+    for street in range(draw(st.integers(1, 3))):
+        for k in range(draw(st.integers(2, 3))):
+            tenant = TENANTS[1] if draw(st.integers(0, 4)) == 0 else TENANTS[0]
+            merchants.append((f"m{street}{k}", street * 3000.0 + draw(st.floats(0, 700)),
+                              draw(st.floats(0, 300)), tenant))
     orders = []
-    for i in range(draw(st.integers(2, 14))):
+    for i in range(draw(st.integers(2, 12))):
         mid, mx, my, tenant = draw(st.sampled_from(merchants))
         placed = now - draw(st.integers(0, 25)) * 60.0
-        ready = max(placed, now + draw(st.integers(-8, 3)) * 60.0)
+        ready = max(placed, now + draw(st.integers(-6, 3)) * 60.0)
         promised = draw(st.one_of(st.none(), st.floats(now + 900, now + 3600)))
         orders.append(OpenOrder(
             order_id=f"o{i}", merchant_id=mid, placed_s=placed, ready_s=ready,
-            pickup_x_m=mx, pickup_y_m=my, dropoff_x_m=mx + draw(st.floats(500, 2500)),
-            dropoff_y_m=my + draw(st.floats(-1500, 1500)), promised_s=promised,
+            pickup_x_m=mx, pickup_y_m=my, dropoff_x_m=mx + draw(st.floats(800, 2000)),
+            dropoff_y_m=my + draw(st.floats(-600, 600)), promised_s=promised,
             tenant=tenant))
     couriers = tuple(
-        CourierState(courier_id=f"c{j}", x_m=draw(st.floats(-500, 7500)),
+        CourierState(courier_id=f"c{j}", x_m=draw(st.floats(-500, 6500)),
                      y_m=draw(st.floats(-500, 500)),
                      free_s=now - draw(st.integers(0, 10)) * 60.0, shift_start_s=0.0,
-                     shift_end_s=now + 4 * 3600, tenant=draw(st.sampled_from(TENANTS)))
-        for j in range(draw(st.integers(1, 8))))
+                     shift_end_s=now + 4 * 3600,
+                     tenant=TENANTS[1] if draw(st.integers(0, 4)) == 0 else TENANTS[0])
+        for j in range(draw(st.integers(1, 10))))
     return Snapshot(now_s=now, orders=tuple(orders), couriers=couriers, travel=TRAVEL,
                     pickup_service_s=SVC, dropoff_service_s=SVC, tenant=TENANTS[0])
 
@@ -168,7 +170,7 @@ def city(draw: st.DrawFn) -> Snapshot:
 POLICY = replace(ON, stack_radius_m=800.0, allow_prepositioning=False)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(city())
 def test_every_stacked_route_keeps_ready_times_windows_and_order_of_stops(snap):
     plan = plan_round(snap, POLICY)
