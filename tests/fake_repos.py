@@ -348,6 +348,11 @@ class MemOffers:
     def pending_in_region(self, region_id: str) -> list[Offer]:
         return self._pending(lambda o: o.region_id == region_id)
 
+    def accepted_for_order(self, order_id: str) -> Offer | None:
+        done = [o for o in self.t.rows()
+                if o.status is OfferStatus.ACCEPTED and order_id in o.order_ids]
+        return max(done, key=lambda o: (o.decided_at or 0.0, o.id)) if done else None
+
     def pending_expired(self, now: float, limit: int, *,
                         after: tuple[float, str] | None = None) -> list[Offer]:
         due = sorted((o for o in self.t.rows()

@@ -56,6 +56,7 @@ ROUTE_PRIORITIES: dict[tuple[str, str], Priority] = {
     ("POST", "/v1/courier/location"): C,
     ("POST", "/v1/courier/locations"): C,
     ("GET", "/v1/courier/offer"): N,
+    ("GET", "/v1/courier/route"): N,
     ("POST", "/v1/courier/offers/{offer_id}/accept"): C,
     ("POST", "/v1/courier/offers/{offer_id}/decline"): C,
     ("GET", "/v1/courier/orders"): B,

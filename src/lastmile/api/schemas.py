@@ -238,7 +238,10 @@ def offer_out(o: Offer) -> dict[str, Any]:
     out: dict[str, Any] = {"id": o.id, "courier_id": o.courier_id,
                            "order_ids": list(o.order_ids),
                            "status": o.status.value, "created_at": iso(o.created_at),
-                           "expires_at": iso(o.expires_at)}
+                           "expires_at": iso(o.expires_at),
+                           # A stacked offer: its stack and route (pickups, then drop-offs);
+                           # else null / [].
+                           "stack_id": o.stack_id, "stops": [s.to_json() for s in o.stops]}
     if o.is_move:  # orders another courier holds until this one accepts (app.reassignment)
         out.update(from_courier_id=o.from_courier_id, gain_s=o.gain_s)
     return out

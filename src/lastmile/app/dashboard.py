@@ -224,7 +224,8 @@ class LiveEta:
 
 
 def live_eta(*, now: float, courier_at: Point, speed_mps: float, status: OrderStatus,
-             pickup: Point, dropoff: Point, food_ready_at: float | None = None) -> LiveEta | None:
+             pickup: Point, dropoff: Point, food_ready_at: float | None = None,
+             via: tuple[Point, ...] = ()) -> LiveEta | None:
     """Updated delivery estimate from the courier's position; None when no courier carries it.
 
     Before pickup (assigned, at_pickup) the courier still rides to the merchant
@@ -232,12 +233,24 @@ def live_eta(*, now: float, courier_at: Point, speed_mps: float, status: OrderSt
     (``food_ready_at``); after pickup only the ride to the consumer remains.
     Distance is great-circle times ``ROAD_FACTOR``; speed is the vehicle's
     typical urban speed in m/s. Deliberately simple: no traffic, no handoff
-    time, no model; the quoted probabilistic window stays the promise.
+    time, no model; the quoted probabilistic window stays the promise. A stacked order
+    passes ``via``: its ETA follows its stop on the courier's route.
     """
     if speed_mps <= 0:
         raise InvalidInput("invalid_speed", f"speed_mps must be > 0 (got {speed_mps})",
                            field="speed_mps")
-    if status in (OrderStatus.ASSIGNED, OrderStatus.AT_PICKUP):
+    if via and status in (OrderStatus.ASSIGNED, OrderStatus.AT_PICKUP,
+                          OrderStatus.PICKED_UP, OrderStatus.AT_DROPOFF):
+        # A stacked order (app.routes): the courier visits ``via`` (the stops still ahead of
+        # this order's door, its own pickup included while ahead) before the door.
+        points = (courier_at, *via, dropoff)
+        remaining = sum(haversine_m(a, b) for a, b in zip(points, points[1:], strict=False))
+        remaining *= ROAD_FACTOR
+        eta_at = now + remaining / speed_mps
+        if status in (OrderStatus.ASSIGNED, OrderStatus.AT_PICKUP) and food_ready_at:
+            eta_at = max(eta_at, food_ready_at
+                         + haversine_m(pickup, dropoff) * ROAD_FACTOR / speed_mps)
+    elif status in (OrderStatus.ASSIGNED, OrderStatus.AT_PICKUP):
         to_pickup = haversine_m(courier_at, pickup) * ROAD_FACTOR
         to_dropoff = haversine_m(pickup, dropoff) * ROAD_FACTOR
         leave_at = max(now + to_pickup / speed_mps, food_ready_at or now)

@@ -22,6 +22,11 @@ turns its decisions into offers with ``offers.make_offer`` (actor SYSTEM).
 - Reassignment (the tenant's ``allow_reassignment``): after the plan, committed bundles
   whose courier is still on the way may be offered to a courier who picks them up sooner
   (``app.reassignment``); those offers are the round's ``moves``.
+- Stacked orders (``core.dispatch.stacking``, when the policy allows them): each open
+  order carries its promised latest delivery (the quoted window's end); a stacked plan is
+  offered with its route (``offers.offer_in(stops=...)``). A courier holding a stack
+  visits its merchants nearest first in the free-time estimate, and is not grown by
+  assignment updates (those are one merchant's).
 """
 
 from __future__ import annotations
@@ -35,10 +40,12 @@ from lastmile.app.context import Services
 from lastmile.app.leases import Fence, check_fence
 from lastmile.app.live import LiveStore
 from lastmile.app.offers import make_offer, offer_in
+from lastmile.app.ports import UnitOfWork
 from lastmile.app.reassignment import make_move_offer, offer_move_in, round_moves
 from lastmile.app.tenancy import current_tenant
 from lastmile.app.tenants import dispatch_policy
 from lastmile.core.dispatch import (
+    Assignment,
     CommittedAssignment,
     CourierState,
     DispatchPolicy,
@@ -51,7 +58,7 @@ from lastmile.core.dispatch.reassign import Move
 from lastmile.core.errors import DomainError, NotFound
 from lastmile.core.geo import EARTH_RADIUS_M, Point
 from lastmile.core.model import Courier
-from lastmile.core.offers import Offer
+from lastmile.core.offers import Offer, OfferStop
 from lastmile.core.orders import (
     AWAITING_COURIER,
     COURIER_BEFORE_PICKUP,
@@ -132,6 +139,7 @@ def _open_order(order: Order, plane: Plane, prep_fallback_s: float, tenant: str)
         ready_s=max(order.placed_at, _ready_s(order, prep_fallback_s)),
         pickup_x_m=px, pickup_y_m=py, dropoff_x_m=dx, dropoff_y_m=dy, tenant=tenant,
         moves=order.moves,
+        promised_s=order.eta.high_at,
     )
 
 
@@ -146,6 +154,24 @@ def _position(live: LiveStore, courier: Courier, fallback: Point, now: float) ->
     return courier.location or fallback
 
 
+def _by_merchant_nearest_first(before: list[Order], start: tuple[float, float],
+                               plane: Plane) -> list[list[Order]]:
+    """Orders still to pick up, grouped by merchant (one group unless a stack), the merchant
+    the courier is at or nearest to first."""
+    groups: dict[str, list[Order]] = {}
+    for o in before:
+        groups.setdefault(o.merchant_id, []).append(o)
+    if len(groups) <= 1:
+        return list(groups.values())
+
+    def key(group: list[Order]) -> tuple[bool, float, str]:
+        gx, gy = plane.xy(group[0].pickup)
+        at = any(o.status is OrderStatus.AT_PICKUP for o in group)
+        return (not at, math.hypot(gx - start[0], gy - start[1]), group[0].merchant_id)
+
+    return sorted(groups.values(), key=key)
+
+
 def _route_end(start: tuple[float, float], held: list[Order], now: float, plane: Plane,
                travel: LiveTravel) -> tuple[float, float, float, float | None]:
     """(free_s, x, y, pickup_s) after visiting the merchant (if not picked up) and the doors."""
@@ -153,13 +179,14 @@ def _route_end(start: tuple[float, float], held: list[Order], now: float, plane:
     x, y = start
     pickup_s = None
     before = [o for o in held if o.status in COURIER_BEFORE_PICKUP]
-    if before:
-        mx, my = plane.xy(before[0].pickup)
-        arrival = t if before[0].status is OrderStatus.AT_PICKUP else t + model.seconds_between(
+    for group in _by_merchant_nearest_first(before, (x, y), plane):
+        mx, my = plane.xy(group[0].pickup)
+        arrival = t if group[0].status is OrderStatus.AT_PICKUP else t + model.seconds_between(
             x, y, mx, my)
-        ready = max(_ready_s(o, 0.0) for o in before)
-        pickup_s = max(arrival + travel.pickup_service_s / 2, ready)
-        t, x, y = pickup_s + travel.pickup_service_s / 2, mx, my
+        ready = max(_ready_s(o, 0.0) for o in group)
+        at = max(arrival + travel.pickup_service_s / 2, ready)
+        pickup_s = at if pickup_s is None else pickup_s  # the first merchant's pickup
+        t, x, y = at + travel.pickup_service_s / 2, mx, my
     for order in held:
         if order.status in (OrderStatus.PICKED_UP, OrderStatus.AT_DROPOFF, *COURIER_BEFORE_PICKUP):
             dx, dy = plane.xy(order.dropoff)
@@ -185,8 +212,8 @@ def _courier_state(orders: Mapping[str, Order], courier: Courier, *, live: LiveS
         shift_end_s=courier.shift_ends_at or now + 3600.0, tenant=tenant,
     )
     before = [o for o in held if o.status in COURIER_BEFORE_PICKUP]
-    if not before or pickup_s is None:
-        return state, None
+    if not before or pickup_s is None or len({o.merchant_id for o in before}) > 1:
+        return state, None  # nothing to grow (a stack is not grown by updates)
     at_merchant = before[0].status is OrderStatus.AT_PICKUP
     mx, my = plane.xy(before[0].pickup)
     arrival = now if at_merchant else now + travel.model().seconds_between(*start, mx, my)
@@ -275,18 +302,18 @@ def dispatch_round(services: Services, live: LiveStore, region_id: str, policy: 
     held: defaultdict[str, set[str]] = defaultdict(set)
     for c in snap.committed:
         held[c.courier_id].update(c.order_ids)
-    sends: list[Send] = [(a.courier_id, a.order_ids, offers, None)
+    sends: list[Send] = [(a.courier_id, a.order_ids, offers, _stops(a), None)
                          for a in (plan.assignments if plan else ())]
     for r in plan.reassignments if plan else ():
         extra = tuple(i for i in r.order_ids if i not in held[r.courier_id])
         if extra:
-            sends.append((r.courier_id, extra, extensions, None))
-    sends += [(m.to_courier_id, m.order_ids, moved, m) for m in moves]
+            sends.append((r.courier_id, extra, extensions, (), None))
+    sends += [(m.to_courier_id, m.order_ids, moved, (), m) for m in moves]
     if fence is None:
         for send in sends:
-            _offer(services, send, refused, policy.max_moves_per_order)
+            _offer(services, send, refused, policy)
     elif sends:
-        _fenced_offers(services, fence, sends, refused, policy.max_moves_per_order)
+        _fenced_offers(services, fence, sends, refused, policy)
     return RoundResult(
         region_id=region_id, at=snap.now_s, open_orders=len(snap.orders),
         couriers=len(snap.couriers), idle_couriers=loaded.idle, offers=tuple(offers),
@@ -295,12 +322,18 @@ def dispatch_round(services: Services, live: LiveStore, region_id: str, policy: 
     )
 
 
-# (courier, orders, the result list it goes to, the move when it is one)
-Send = tuple[str, tuple[str, ...], list[Offer], Move | None]
+# (courier, orders, the result list it goes to, a stacked route or (), the move when it is one)
+Send = tuple[str, tuple[str, ...], list[Offer], tuple[OfferStop, ...], Move | None]
+
+
+def _stops(a: Assignment) -> tuple[OfferStop, ...]:
+    """The route of a stacked assignment as offer stops; () for one merchant's bundle."""
+    return tuple(OfferStop(kind=s.kind, merchant_id=s.merchant_id, order_ids=s.order_ids)
+                 for s in a.stops)
 
 
 def _fenced_offers(services: Services, fence: Fence, sends: list[Send],
-                   refused: list[str], max_moves: int) -> None:
+                   refused: list[str], policy: DispatchPolicy) -> None:
     """All of a round's offers in one unit of work behind the fence, or none of them.
 
     An offer a rule refuses (``offer_in`` checks before it writes) is skipped and reported;
@@ -310,12 +343,9 @@ def _fenced_offers(services: Services, fence: Fence, sends: list[Send],
     made: list[tuple[Offer, list[Offer]]] = []
     with services.uow() as uow:
         check_fence(uow, fence)
-        for courier_id, order_ids, out, move in sends:
+        for send in sends:
             try:
-                made.append((offer_in(uow, services, courier_id=courier_id,
-                                      order_ids=order_ids, actor=SYSTEM) if move is None
-                             else offer_move_in(uow, services, move, actor=SYSTEM,
-                                                max_moves_per_order=max_moves), out))
+                made.append((_offer_in(uow, services, send, policy), send[2]))
             except DomainError as exc:  # the world moved since the snapshot; next round re-plans
                 refused.append(exc.code)
         uow.commit()
@@ -323,11 +353,24 @@ def _fenced_offers(services: Services, fence: Fence, sends: list[Send],
         out.append(offer)
 
 
-def _offer(services: Services, send: Send, refused: list[str], max_moves: int) -> None:
-    courier_id, order_ids, out, move = send
+def _offer_in(uow: UnitOfWork, services: Services, send: Send,
+              policy: DispatchPolicy) -> Offer:
+    """One send as an offer in the caller's unit of work: a move, or a (stacked) offer."""
+    courier_id, order_ids, _out, stops, move = send
+    if move is not None:
+        return offer_move_in(uow, services, move, actor=SYSTEM,
+                             max_moves_per_order=policy.max_moves_per_order)
+    return offer_in(uow, services, courier_id=courier_id, order_ids=order_ids, actor=SYSTEM,
+                    stops=stops, stack_radius_m=policy.stack_radius_m)
+
+
+def _offer(services: Services, send: Send, refused: list[str], policy: DispatchPolicy) -> None:
+    courier_id, order_ids, out, stops, move = send
     try:
-        out.append(make_offer(services, courier_id=courier_id, order_ids=order_ids, actor=SYSTEM)
+        out.append(make_offer(services, courier_id=courier_id, order_ids=order_ids, actor=SYSTEM,
+                              stops=stops, stack_radius_m=policy.stack_radius_m)
                    if move is None else
-                   make_move_offer(services, move, max_moves_per_order=max_moves, actor=SYSTEM))
+                   make_move_offer(services, move, max_moves_per_order=policy.max_moves_per_order,
+                                   actor=SYSTEM))
     except DomainError as exc:  # the world moved since the snapshot; next round re-plans
         refused.append(exc.code)

@@ -5,6 +5,13 @@ An offer is closed in exactly one way, ``close_offer``, which always records
 and one per order is pending (checked here, and by unique indexes when two requests race);
 a pending offer past its expiry is closed as expired before a new one is made, and
 ``expire_due_offers`` closes the rest from housekeeping even when no dispatcher runs.
+
+Merchants per offer: one, except a *planned stack* (``core.dispatch.stacking``): an offer
+with a route (``stops``, which only the dispatcher's plan supplies; the ops API cannot)
+may hold orders of at most ``MAX_STACK_MERCHANTS`` (2) merchants whose pickups lie at most
+``stack_radius_m`` apart (the dispatch policy's radius, 2 % slack for the projection).
+Every stacked offer's events carry its ``stack_id`` and route. Anything else mixing
+merchants is refused (``mixed_merchants``).
 """
 
 from __future__ import annotations
@@ -17,14 +24,17 @@ from lastmile.app.context import Services, new_event, record
 from lastmile.app.handover import hand_over
 from lastmile.app.ports import UnitOfWork
 from lastmile.app.retry import retrying
+from lastmile.core.dispatch.model import DispatchPolicy
 from lastmile.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from lastmile.core.geo import haversine_m
 from lastmile.core.ids import CourierId
 from lastmile.core.lifecycle import Assign
 from lastmile.core.model import Courier, CourierStatus
-from lastmile.core.offers import Offer, OfferStatus
+from lastmile.core.offers import MAX_STACK_MERCHANTS, Offer, OfferStatus, OfferStop
 from lastmile.core.orders import AWAITING_COURIER, SYSTEM, Actor, ActorKind, Order
 
 EXPIRY_BATCH = 200  # offers closed per unit of work by expire_due_offers
+STACK_RADIUS_SLACK = 1.02  # the plan measures on a local plane, the check on the sphere
 
 
 def close_offer(uow: UnitOfWork, services: Services, offer: Offer, status: OfferStatus, *,
@@ -39,7 +49,7 @@ def close_offer(uow: UnitOfWork, services: Services, offer: Offer, status: Offer
     closed = uow.offers.save(replace(offer, status=status, decided_at=now,
                                      decline_reason=reason))
     data: dict[str, object] = {"courier_id": offer.courier_id,
-                               "order_ids": list(offer.order_ids)}
+                               "order_ids": list(offer.order_ids), **_stack_data(offer)}
     if reason is not None:
         data["reason"] = reason
     if offer.is_move:  # who keeps the orders when a move is declined or expires
@@ -51,6 +61,13 @@ def close_offer(uow: UnitOfWork, services: Services, offer: Offer, status: Offer
         actor_kind=actor.kind.value, actor_id=actor.id, data=data,
     ))
     return closed
+
+
+def _stack_data(offer: Offer) -> dict[str, object]:
+    """What an event of a stacked offer adds: the stack and its route (nothing otherwise)."""
+    if offer.stack_id is None:
+        return {}
+    return {"stack_id": offer.stack_id, "stops": [s.to_json() for s in offer.stops]}
 
 
 def _live_after_expiring(uow: UnitOfWork, services: Services, pending: Iterable[Offer],
@@ -86,8 +103,36 @@ def offerable_courier(uow: UnitOfWork, services: Services, courier_id: str,
     return courier
 
 
+def _check_stack(orders: list[Order], stops: tuple[OfferStop, ...],
+                 stack_radius_m: float) -> None:
+    """Orders of several merchants: allowed only as a planned stack (the module rule)."""
+    merchants = {o.merchant_id for o in orders}
+    if not stops:
+        raise InvalidInput("mixed_merchants", "an offer bundles orders of one merchant only, "
+                           "unless it is a stack the dispatcher planned", field="order_ids")
+    if len(merchants) > MAX_STACK_MERCHANTS:
+        raise InvalidInput("mixed_merchants", f"a stacked offer holds orders of at most "
+                           f"{MAX_STACK_MERCHANTS} merchants (got {len(merchants)})",
+                           field="order_ids")
+    by_id: dict[str, Order] = {o.id: o for o in orders}
+    for stop in stops:
+        if stop.kind == "pickup" and any(by_id[i].merchant_id != stop.merchant_id
+                                         for i in stop.order_ids if i in by_id):
+            raise InvalidInput("invalid_stack", f"a pickup at merchant {stop.merchant_id} "
+                               "takes that merchant's orders only", field="stops")
+    points = {o.merchant_id: o.pickup for o in orders}
+    a, b = sorted(points)
+    apart = haversine_m(points[a], points[b])
+    if apart > stack_radius_m * STACK_RADIUS_SLACK:
+        raise InvalidInput("stack_too_wide", f"merchants {a} and {b} are {apart:.0f} m apart; "
+                           f"a stack joins merchants at most {stack_radius_m:g} m apart",
+                           field="order_ids")
+
+
 def _offerable_orders(uow: UnitOfWork, services: Services, courier: Courier,
-                      order_ids: tuple[str, ...], now: float) -> list[Order]:
+                      order_ids: tuple[str, ...], now: float,
+                      stops: tuple[OfferStop, ...] = (),
+                      stack_radius_m: float = DispatchPolicy().stack_radius_m) -> list[Order]:
     orders = [load_order(uow, oid) for oid in order_ids]
     foreign = [o.id for o in orders if o.region_id != courier.region_id]
     if foreign:
@@ -95,8 +140,7 @@ def _offerable_orders(uow: UnitOfWork, services: Services, courier: Courier,
                            f"orders {', '.join(foreign)} are not in courier {courier.id}'s "
                            f"region {courier.region_id}", field="order_ids")
     if len({o.merchant_id for o in orders}) > 1:
-        raise InvalidInput("mixed_merchants", "an offer bundles orders of one merchant only",
-                           field="order_ids")
+        _check_stack(orders, stops, stack_radius_m)
     for order in orders:
         if order.status not in AWAITING_COURIER:
             raise Conflict("order_not_dispatchable",
@@ -112,39 +156,47 @@ def _offerable_orders(uow: UnitOfWork, services: Services, courier: Courier,
 
 @retrying
 def make_offer(services: Services, *, courier_id: str, order_ids: tuple[str, ...],
-               actor: Actor, ttl_s: int | None = None) -> Offer:
-    """Offer orders of one merchant to an on-shift courier; each order in one pending offer.
+               actor: Actor, ttl_s: int | None = None, stops: tuple[OfferStop, ...] = (),
+               stack_radius_m: float = DispatchPolicy().stack_radius_m) -> Offer:
+    """Offer orders of one merchant (or a planned stack of two, with its ``stops``; see the
+    module rule) to an on-shift courier; each order in one pending offer.
 
     Pending offers of the courier or of the orders that are past their expiry are closed
     first (``offer.expired``), so the unique indexes behind the rule fire only on a race.
     """
     with services.uow() as uow:
         offer = offer_in(uow, services, courier_id=courier_id, order_ids=order_ids,
-                         actor=actor, ttl_s=ttl_s)
+                         actor=actor, ttl_s=ttl_s, stops=stops, stack_radius_m=stack_radius_m)
         uow.commit()
         return offer
 
 
 def offer_in(uow: UnitOfWork, services: Services, *, courier_id: str,
-             order_ids: tuple[str, ...], actor: Actor, ttl_s: int | None = None) -> Offer:
+             order_ids: tuple[str, ...], actor: Actor, ttl_s: int | None = None,
+             stops: tuple[OfferStop, ...] = (),
+             stack_radius_m: float = DispatchPolicy().stack_radius_m) -> Offer:
     """``make_offer``'s checks and writes in the caller's unit of work; the caller commits
     (a dispatch round commits all its offers at once, behind its lease's fence)."""
     if actor.kind not in (ActorKind.OPS, ActorKind.SYSTEM):
         raise Forbidden("actor_not_allowed", f"a {actor.kind.value} may not make offers")
     now = services.clock.now()
     courier = offerable_courier(uow, services, courier_id, now)
-    _offerable_orders(uow, services, courier, order_ids, now)
+    orders = _offerable_orders(uow, services, courier, order_ids, now, stops, stack_radius_m)
+    # A route is kept only for a real stack: one merchant's orders need none.
+    stacked = len({o.merchant_id for o in orders}) > 1
     offer = Offer(
         id=services.ids.new("off"), region_id=courier.region_id, courier_id=courier_id,
         order_ids=tuple(order_ids), created_at=now,
         expires_at=now + (ttl_s if ttl_s is not None else services.offer_ttl_s),
+        stack_id=services.ids.new("stk") if stacked else None,
+        stops=tuple(stops) if stacked else (),
     )
     uow.offers.add(offer)
     record(uow, services, new_event(
         services, type="offer.made", region_id=offer.region_id, subject_id=offer.id,
         actor_kind=actor.kind.value, actor_id=actor.id,
         data={"courier_id": courier_id, "order_ids": list(order_ids),
-              "expires_at": offer.expires_at},
+              "expires_at": offer.expires_at, **_stack_data(offer)},
     ))
     return offer
 

@@ -16,9 +16,73 @@ class OfferStatus(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
+# A stacked offer (``core.dispatch.stacking``) visits at most this many merchants.
+MAX_STACK_MERCHANTS = 2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfferStop:
+    """A stop of a stacked offer's route: pick up ``order_ids`` at ``merchant_id``, or drop
+    off ``order_ids`` (one order) at its door."""
+
+    kind: str  # "pickup" | "dropoff"
+    merchant_id: str
+    order_ids: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {"kind": self.kind, "merchant_id": self.merchant_id,
+                "order_ids": list(self.order_ids)}
+
+    @staticmethod
+    def from_json(raw: dict[str, object]) -> OfferStop:
+        ids = raw["order_ids"]
+        assert isinstance(ids, list)
+        return OfferStop(kind=str(raw["kind"]), merchant_id=str(raw["merchant_id"]),
+                         order_ids=tuple(str(i) for i in ids))
+
+
+def check_stops(stops: tuple[OfferStop, ...], order_ids: tuple[str, ...]) -> None:
+    """A stacked route is valid: every order of the offer is picked up exactly once and
+    dropped off exactly once, after its pickup; pickups visit at most
+    ``MAX_STACK_MERCHANTS`` merchants, each once; nothing else is on it."""
+    def bad(rule: str) -> InvalidInput:
+        return InvalidInput("invalid_stack", f"a stacked route {rule}", field="stops")
+
+    picked: set[str] = set()
+    dropped: set[str] = set()
+    merchants: list[str] = []
+    for stop in stops:
+        if stop.kind == "pickup":
+            if stop.merchant_id in merchants:
+                raise bad(f"visits merchant {stop.merchant_id} once")
+            merchants.append(stop.merchant_id)
+            if picked & set(stop.order_ids):
+                raise bad("picks each order up once")
+            picked.update(stop.order_ids)
+        elif stop.kind == "dropoff":
+            if len(stop.order_ids) != 1:
+                raise bad("drops one order per stop")
+            oid = stop.order_ids[0]
+            if oid not in picked:
+                raise bad(f"picks order {oid} up before dropping it off")
+            if oid in dropped:
+                raise bad(f"drops order {oid} off once")
+            dropped.add(oid)
+        else:
+            raise bad(f"has pickup and dropoff stops only (got {stop.kind!r})")
+    if len(merchants) > MAX_STACK_MERCHANTS:
+        raise bad(f"visits at most {MAX_STACK_MERCHANTS} merchants (got {len(merchants)})")
+    if picked != set(order_ids) or dropped != set(order_ids):
+        raise bad("covers exactly the offer's orders")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Offer:
-    """Orders of one merchant, in drop-off sequence, offered to one courier until expiry."""
+    """Orders of one merchant, in drop-off sequence, offered to one courier until expiry.
+
+    A stacked offer (``stack_id`` set) holds orders of up to two merchants and its route
+    in ``stops`` (pickups, then drop-offs), as the dispatcher planned it.
+    """
 
     id: str
     region_id: str
@@ -34,6 +98,8 @@ class Offer:
     # courier accepts; ``gain_s`` is the click-to-door each order saves.
     from_courier_id: str | None = None
     gain_s: float | None = None
+    stack_id: str | None = None
+    stops: tuple[OfferStop, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.order_ids:
@@ -48,6 +114,11 @@ class Offer:
                 f"offer must expire after it is made (got {self.expires_at} <= {self.created_at})",
                 field="expires_at",
             )
+        if (self.stack_id is None) != (not self.stops):
+            raise InvalidInput("invalid_stack", "a stacked offer has both a stack id and stops",
+                               field="stops")
+        if self.stops:
+            check_stops(self.stops, self.order_ids)
 
         if self.from_courier_id is not None and self.from_courier_id == self.courier_id:
             raise InvalidInput("same_courier", f"a move goes to another courier (got "

@@ -21,6 +21,7 @@ from lastmile.app.tracking import Tracking, ingest_pings
 from lastmile.core.dispatch import DispatchPolicy
 from lastmile.core.errors import DomainError
 from lastmile.core.geo import Point
+from lastmile.core.offers import OfferStop
 from lastmile.core.orders import Actor, ActorKind, DeliveryProof
 
 _P = ParamSpec("_P")
@@ -55,6 +56,10 @@ class PlacedView:
 class OfferView:
     id: str
     order_ids: tuple[str, ...]
+    # A stacked offer's route (pickup merchant 1, pickup merchant 2, drop-offs); () for one
+    # merchant's orders. The simulated courier does not follow it yet: stacking is off in
+    # the simulator's policy (see docs/stacking.md).
+    stops: tuple[OfferStop, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -157,7 +162,7 @@ class DirectActions:
 
     def current_offer(self, courier_id: str) -> OfferView | None:
         o = offers.current_offer(self.s, courier_id)
-        return OfferView(id=o.id, order_ids=o.order_ids) if o else None
+        return OfferView(id=o.id, order_ids=o.order_ids, stops=o.stops) if o else None
 
     def accept(self, courier_id: str, offer_id: str) -> None:
         self._call(offers.accept_offer, offer_id, actor=_actor(ActorKind.COURIER, courier_id))

@@ -23,6 +23,7 @@ import httpx
 
 from lastmile.app.auth import issue_api_key
 from lastmile.core.geo import Point
+from lastmile.core.offers import OfferStop
 from lastmile.sim.actions import OfferView, OrderAsk, PlacedView, QuoteView, Refused
 from lastmile.sim.city import City, build_city
 from lastmile.sim.scenarios import DAY_START, Scenario
@@ -150,7 +151,10 @@ class HttpActions:
 
     def current_offer(self, courier_id: str) -> OfferView | None:
         o = self._send("GET", "/v1/courier/offer", courier_id)["offer"]
-        return OfferView(id=o["id"], order_ids=tuple(o["order_ids"])) if o else None
+        if not o:
+            return None
+        return OfferView(id=o["id"], order_ids=tuple(o["order_ids"]),
+                         stops=tuple(OfferStop.from_json(s) for s in o.get("stops") or ()))
 
     def accept(self, courier_id: str, offer_id: str) -> None:
         self._send("POST", f"/v1/courier/offers/{offer_id}/accept", courier_id)

@@ -21,7 +21,7 @@ from lastmile.core.model import (
     Vehicle,
 )
 from lastmile.core.money import Money
-from lastmile.core.offers import Offer, OfferStatus
+from lastmile.core.offers import Offer, OfferStatus, OfferStop
 from lastmile.core.orders import (
     Actor,
     ActorKind,
@@ -203,7 +203,9 @@ def offer_row(o: Offer) -> Row:
             "status": o.status.value, "order_ids": list(o.order_ids), "created_at": o.created_at,
             "expires_at": o.expires_at, "decided_at": o.decided_at,
             "decline_reason": o.decline_reason, "version": o.version,
-            "from_courier_id": o.from_courier_id, "gain_s": o.gain_s}
+            "from_courier_id": o.from_courier_id, "gain_s": o.gain_s,
+            "stack_id": o.stack_id,
+            "stops": [s.to_json() for s in o.stops] if o.stops else None}
 
 
 def offer_from(row: Row) -> Offer:
@@ -212,7 +214,8 @@ def offer_from(row: Row) -> Offer:
                  created_at=row["created_at"], expires_at=row["expires_at"],
                  decided_at=row["decided_at"], decline_reason=row["decline_reason"],
                  version=row["version"], from_courier_id=row.get("from_courier_id"),
-                 gain_s=row.get("gain_s"))
+                 gain_s=row.get("gain_s"), stack_id=row.get("stack_id"),
+                 stops=tuple(OfferStop.from_json(s) for s in row.get("stops") or ()))
 
 
 def event_row(e: Event) -> Row:

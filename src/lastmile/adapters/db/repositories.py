@@ -409,6 +409,15 @@ class SqlOffers(_Repo):
                                      sa.and_(c.expires_at == after[0], c.id > after[1])))
         return [m.offer_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
 
+    def accepted_for_order(self, order_id: str) -> Offer | None:
+        """The offer of ``order_id`` its courier accepted last (None: never accepted)."""
+        o, c = t.offer_orders.c, t.offers.c
+        stmt = sa.select(t.offers).join(t.offer_orders, o.offer_id == c.id).where(
+            o.order_id == order_id, c.status == OfferStatus.ACCEPTED.value).order_by(
+            c.decided_at.desc(), c.id.desc()).limit(1)
+        row = self.conn.execute(stmt).mappings().first()
+        return m.offer_from(dict(row)) if row else None
+
     def pending_for_order(self, order_id: str) -> list[Offer]:
         o, c = t.offer_orders.c, t.offers.c
         stmt = sa.select(t.offers).join(t.offer_orders, o.offer_id == c.id).where(

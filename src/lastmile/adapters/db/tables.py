@@ -241,6 +241,9 @@ offers = sa.Table(
     # A move of held orders (app.reassignment): who holds them until this offer is accepted.
     sa.Column("from_courier_id", sa.String(64), nullable=True),
     sa.Column("gain_s", sa.Double, nullable=True),
+    # A stacked offer (core.dispatch.stacking): its stack id and route; NULL otherwise.
+    sa.Column("stack_id", sa.String(64), nullable=True),
+    sa.Column("stops", Json, nullable=True),
     sa.Index("ix_offers_courier_status", "courier_id", "status"),
     # One live offer per courier: the check in offers.make_offer, enforced when two race.
     sa.Index("uq_offers_pending_courier", "courier_id", unique=True,

@@ -19,7 +19,7 @@ from lastmile.api.schemas import (
     order_out,
     statement_out,
 )
-from lastmile.app import fulfilment, offers, pay, queries, shifts
+from lastmile.app import fulfilment, offers, pay, queries, routes, shifts
 from lastmile.app.tracking import IngestResult, ingest_pings
 from lastmile.core.orders import DeliveryProof
 
@@ -110,6 +110,16 @@ def decline(svc: ServicesDep, who: Courier, offer_id: Id, body: DeclineIn) -> di
 def assignments(svc: ServicesDep, who: Courier) -> dict[str, Any]:
     """The orders this courier holds now, or held before (newest first)."""
     return {"orders": [order_out(o) for o in queries.list_orders(svc, who=who, statuses=None)]}
+
+
+@router.get("/route")
+def route(svc: ServicesDep, who: Courier) -> dict[str, Any]:
+    """The stops of the orders this courier holds, in the order to visit them: a stacked
+    offer's pickup at merchant 1, pickup at merchant 2, then its drop-offs (``app.routes``)."""
+    stops = routes.courier_route(svc, who.subject_id, actor=who.actor)
+    return {"stops": [{"kind": s.kind, "merchant_id": s.merchant_id,
+                       "order_ids": list(s.order_ids), "lat": s.at.lat, "lng": s.at.lng,
+                       "done": s.done, "stack_id": s.stack_id} for s in stops]}
 
 
 @router.get("/orders/{order_id}")

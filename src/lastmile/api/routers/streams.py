@@ -31,7 +31,7 @@ from lastmile.api.streams import (
     order_feed,
     region_feed,
 )
-from lastmile.app import dashboard, offers, queries, tenancy
+from lastmile.app import dashboard, offers, queries, routes, tenancy
 from lastmile.app.auth import (
     STREAM_TOKEN_TTL_S,
     Principal,
@@ -231,10 +231,12 @@ class _OrderFeed:
     async def _position(self, event: Event) -> list[dict[str, Any]]:
         lat, lng = float(event.data["lat"]), float(event.data["lng"])
         speed = await run_in_threadpool(self._speed, event.subject_id)
+        # A stacked order's ETA follows its stop on the courier's route (app.routes).
+        via = await run_in_threadpool(routes.stacked_stops_ahead, self._svc, self.order)
         eta = dashboard.live_eta(
             now=event.occurred_at, courier_at=Point(lat=lat, lng=lng), speed_mps=speed,
             status=self.order.status, pickup=self.order.pickup, dropoff=self.order.dropoff,
-            food_ready_at=dashboard.food_ready_at(self.order))
+            food_ready_at=dashboard.food_ready_at(self.order), via=via)
         return [{
             "type": "courier.position", "order_id": self.order.id, "lat": lat, "lng": lng,
             "courier_status": event.data.get("status"), "occurred_at": event.occurred_at,

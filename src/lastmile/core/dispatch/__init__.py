@@ -17,6 +17,7 @@ from lastmile.core.dispatch.model import (
     Preposition,
     Reassignment,
     Snapshot,
+    Stop,
     TravelModel,
 )
 from lastmile.core.dispatch.worlds import check_plan, split_by_tenant
@@ -35,6 +36,7 @@ __all__ = [
     "Reassignment",
     "RoundCosts",
     "Snapshot",
+    "Stop",
     "TravelModel",
     "check_plan",
     "plan_round",

@@ -11,7 +11,8 @@ m_b, ready at r_b, orders k with ready times r_k):
            - late_weight * sum_k max(0, now - r_k)  (orders already waiting go first)
            - SERVE_REWARD * |b|                     (serve as many orders as possible)
 
-A pair whose pickup would fall after the courier's shift end costs ``INFEASIBLE``.
+A pair whose pickup would fall after the courier's shift end, or after a stacked bundle's
+``latest_pickup_s`` (``stacking``), costs ``INFEASIBLE``.
 The click-to-door floor of an order is its ready time plus direct travel and
 service, so ``sum_k (P_cb - r_k) + detour_b`` is exactly the bundle's excess
 click-to-door over the floor.
@@ -74,11 +75,13 @@ class BundleArrays:
     sum_ready_s: NDArray[np.float64]
     waiting_s: NDArray[np.float64]
     detour_s: NDArray[np.float64]
+    latest_pickup_s: NDArray[np.float64]  # a stack's bound (``stacking``); +inf otherwise
 
     def take(self, ix: NDArray[np.intp]) -> BundleArrays:
         return BundleArrays(x_m=self.x_m[ix], y_m=self.y_m[ix], ready_s=self.ready_s[ix],
                             size=self.size[ix], sum_ready_s=self.sum_ready_s[ix],
-                            waiting_s=self.waiting_s[ix], detour_s=self.detour_s[ix])
+                            waiting_s=self.waiting_s[ix], detour_s=self.detour_s[ix],
+                            latest_pickup_s=self.latest_pickup_s[ix])
 
 
 def courier_arrays(couriers: Sequence[CourierState], now_s: float) -> CourierArrays:
@@ -101,6 +104,7 @@ def bundle_arrays(bundles: Sequence[Bundle], now_s: float) -> BundleArrays:
         waiting_s=np.fromiter((sum(max(0.0, now_s - r) for r in b.readies_s) for b in bundles),
                               np.float64, m),
         detour_s=np.fromiter((b.detour_s for b in bundles), np.float64, m),
+        latest_pickup_s=np.fromiter((b.latest_pickup_s for b in bundles), np.float64, m),
     )
 
 
@@ -121,7 +125,9 @@ def price(
     half_p = pickup_service_s / 2
     arrival = c.start_s + travel_s
     pickup = np.maximum(b.ready_s, arrival + half_p)
-    feasible = pickup <= c.end_s
+    # -- stacking (issue 11 item 3): a stack picked up after its latest_pickup_s would break a
+    # promised window or the food-wait bound. Every other bundle's bound is +inf.
+    feasible = (pickup <= c.end_s) & (pickup <= b.latest_pickup_s)
     cost = b.size * pickup - b.sum_ready_s
     cost += idle_weight * (pickup - arrival - half_p) + travel_weight * travel_s
     cost += b.detour_s - late_weight * b.waiting_s - SERVE_REWARD * b.size

@@ -7,7 +7,9 @@ Steps of the optimised policy (each a pure function with its own tests):
 2. rolling-horizon filter: orders ready within ``horizon_s``; couriers on shift
    and free within ``horizon_s`` (busy couriers enter the matching at their
    future free time and place, so the matching can prefer to wait for them);
-3. bundle generation (``bundling``) with a size cap from orders per courier;
+3. bundle generation (``bundling``) with a size cap from orders per courier; with
+   ``allow_stacking``, pairs of single orders of two nearby merchants become stacked
+   bundles (``stacking``);
 4. costs (``costing``) and optimal matching (``matching``); when bundles
    outnumber couriers, courier driving time gets an extra weight
    (``shortage_travel_weight``) because empty driving then limits throughput. A round
@@ -52,6 +54,7 @@ from lastmile.core.dispatch.model import (
 )
 from lastmile.core.dispatch.partition import cells_of, partitioned_matching
 from lastmile.core.dispatch.preposition import plan_prepositions
+from lastmile.core.dispatch.stacking import stack_bundles  # issue 11 item 3 (stacking)
 from lastmile.core.dispatch.updates import plan_updates
 from lastmile.core.dispatch.worlds import check_plan, merge_plans, split_by_tenant
 
@@ -106,6 +109,13 @@ def round_costs(snapshot: Snapshot, policy: DispatchPolicy) -> RoundCosts:
         max_ready_gap_s=policy.max_ready_gap_s,
         max_extra_delay_s=policy.max_extra_delay_s,
     )
+    # -- stacking (issue 11 item 3): pairs of single-order bundles of two nearby merchants
+    # become one stacked bundle; off unless the policy allows it (MDRP never does).
+    if policy.allow_stacking:
+        bundles = stack_bundles(
+            bundles, orders, travel=snapshot.travel, pickup_service_s=snapshot.pickup_service_s,
+            dropoff_service_s=snapshot.dropoff_service_s, policy=policy, now_s=snapshot.now_s)
+    # -- end stacking
     times, arcs = None, None
     weights = {
         "pickup_service_s": snapshot.pickup_service_s,
@@ -229,6 +239,7 @@ def _match_and_commit(
                     order_ids=b.order_ids,
                     arrival_s=float(times.arrival_s[at]),
                     pickup_s=float(times.pickup_s[at]),
+                    stops=b.stops,  # stacking (issue 11 item 3): the route, () if not stacked
                 )
             )
     return tuple(out), matched

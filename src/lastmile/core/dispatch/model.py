@@ -66,6 +66,9 @@ class OpenOrder:
     dropoff_y_m: float
     tenant: str = DEFAULT_TENANT  # whose order: a round pairs it only with its tenant's couriers
     moves: int = 0  # times it was moved from one courier to another (core.dispatch.reassign)
+    # The latest delivery time promised to the consumer (the live app: the end of the quoted
+    # window); ``None`` (MDRP, older callers): no promise. Only stacking reads it.
+    promised_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.ready_s < self.placed_s:
@@ -190,6 +193,13 @@ class DispatchPolicy:
     candidate_k: int = 8
     dense_up_to_pairs: int = 250_000
     cell_bundles: int = 3_000
+    # Stacked orders across two merchants (``stacking``); off by default and in MDRP runs.
+    allow_stacking: bool = False
+    stack_radius_m: float = 800.0
+    stack_dropoff_radius_m: float = 2_500.0
+    stack_max_extra_delay_s: float = 10 * 60.0
+    stack_max_food_wait_s: float = 8 * 60.0
+    stack_min_saving_s: float = 60.0
 
     def __post_init__(self) -> None:
         if self.max_bundle_size < 1:
@@ -241,6 +251,13 @@ class DispatchPolicy:
             if not (math.isfinite(value) and value >= 0):
                 raise InvalidInput("invalid_policy", f"{name} must be >= 0 (got {value})",
                                    field=name)
+        for name in ("stack_radius_m", "stack_dropoff_radius_m"):
+            value = getattr(self, name)
+            if not 0 < value <= MAX_STACK_RADIUS_M:
+                raise InvalidInput(
+                    "invalid_policy",
+                    f"{name} must be > 0 and <= {MAX_STACK_RADIUS_M:g} (got {value})",
+                    field=name)
 
 
 # More orders than one delivery bag holds; the bound keeps a tenant's override near what the
@@ -248,11 +265,28 @@ class DispatchPolicy:
 MAX_BUNDLE_SIZE = 8
 # An order passed around more often than this is a dispatch bug, not an optimisation.
 MAX_MOVES_PER_ORDER = 5
+# Stacking joins merchants (and doors) a short ride apart; farther is two trips, not a stack.
+MAX_STACK_RADIUS_M = 5_000.0
 # Times (seconds) and cost weights: a negative one would reward what the policy penalises.
 _NON_NEGATIVE = ("commit_slack_s", "max_ready_gap_s", "max_extra_delay_s", "idle_weight",
                  "travel_weight", "shortage_travel_weight", "late_weight",
                  "max_update_delay_s", "preposition_after_idle_s", "preposition_radius_s",
-                 "reassign_min_gain_s")
+                 "reassign_min_gain_s",
+                 "stack_max_extra_delay_s", "stack_max_food_wait_s", "stack_min_saving_s")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stop:
+    """One stop of a stacked route: pick up ``order_ids`` at merchant ``merchant_id``, or
+    drop off ``order_ids`` (one order) at its door. ``offset_s`` is the planned time of the
+    pickup / drop-off after the route's first pickup (MDRP's half-service convention)."""
+
+    kind: str  # "pickup" | "dropoff"
+    merchant_id: str
+    order_ids: tuple[str, ...]
+    x_m: float
+    y_m: float
+    offset_s: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -262,6 +296,12 @@ class Bundle:
     ``route_s`` is the sum over its orders of (drop-off - pickup), the part of
     click-to-door that does not depend on the courier; ``detour_s`` is how much
     of it exceeds each order's direct trip (0 for a single order).
+
+    A stacked bundle (``core.dispatch.stacking``) holds orders of two merchants: ``stops``
+    lists its route (pickups first, then drop-offs); ``merchant_id``, ``x_m``/``y_m`` and
+    ``ready_s`` are those of its first pickup, so costing and matching price it like any
+    bundle; ``latest_pickup_s`` is the last first-pickup time that keeps every promised
+    window and the food-wait bound (a courier arriving later is infeasible).
     """
 
     merchant_id: str
@@ -276,17 +316,37 @@ class Bundle:
     end_y_m: float
     placed_s: tuple[float, ...] = field(default=())
     readies_s: tuple[float, ...] = field(default=())
+    stops: tuple[Stop, ...] = ()
+    latest_pickup_s: float = math.inf
+
+    @property
+    def merchant_ids(self) -> tuple[str, ...]:
+        """The merchants in pickup order (one unless stacked)."""
+        if not self.stops:
+            return (self.merchant_id,)
+        return tuple(s.merchant_id for s in self.stops if s.kind == "pickup")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Assignment:
-    """Instruction: ``courier_id`` goes to the merchant, picks up, delivers in order."""
+    """Instruction: ``courier_id`` goes to the merchant, picks up, delivers in order.
+
+    A stacked assignment lists its route in ``stops`` (pickup at ``merchant_id`` first);
+    ``pickup_s`` is the first pickup, each stop's time is ``pickup_s + stop.offset_s``.
+    """
 
     courier_id: str
     merchant_id: str
     order_ids: tuple[str, ...]
     arrival_s: float
     pickup_s: float
+    stops: tuple[Stop, ...] = ()
+
+    @property
+    def merchant_ids(self) -> tuple[str, ...]:
+        if not self.stops:
+            return (self.merchant_id,)
+        return tuple(s.merchant_id for s in self.stops if s.kind == "pickup")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

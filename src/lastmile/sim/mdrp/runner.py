@@ -34,7 +34,9 @@ def policy_named(name: str, *, prepositioning: bool = True, updates: bool = True
         return DispatchPolicy(
             kind=PolicyKind.GREEDY, allow_updates=False, allow_prepositioning=False
         )
-    return replace(DispatchPolicy(), allow_prepositioning=prepositioning, allow_updates=updates)
+    # MDRP's rules: one merchant per route, so stacking stays off whatever the default.
+    return replace(DispatchPolicy(), allow_prepositioning=prepositioning, allow_updates=updates,
+                   allow_stacking=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
