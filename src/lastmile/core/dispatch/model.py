@@ -141,7 +141,8 @@ class PolicyKind(Enum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DispatchPolicy:
-    """Knobs of a dispatch round; defaults are the optimised MDRP policy.
+    """Knobs of a dispatch round; defaults are the optimised MDRP policy, tuned on mdrplib
+    seeds 0-2 only and validated on seeds 3-4 (docs/dispatch.md "Tuning and validation").
 
     - ``horizon_s``: orders ready later than ``now + horizon_s`` are left for later
       rounds, and busy couriers free later than that are not considered.
@@ -173,13 +174,13 @@ class DispatchPolicy:
     max_bundle_size: int = 4
     max_ready_gap_s: float = 10 * 60.0
     max_extra_delay_s: float = 15 * 60.0
-    idle_weight: float = 0.1
+    idle_weight: float = 0.0
     travel_weight: float = 0.0
-    shortage_travel_weight: float = 0.5
+    shortage_travel_weight: float = 1.5
     shortage_idle_weight: float = 0.0
     shortage_route_weight: float = 0.0
     target_c2d_s: float = 40 * 60.0
-    late_weight: float = 1.5
+    late_weight: float = 0.8
     overdue_weight: float = 0.0
     overdue_after_s: float = 20 * 60.0
     allow_updates: bool = True
