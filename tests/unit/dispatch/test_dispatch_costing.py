@@ -83,29 +83,3 @@ def test_driving_time_is_priced_by_the_travel_weight(an_order, a_courier):
     plain = pair_costs(far, [b], **args).cost[0, 0]
     weighted = pair_costs(far, [b], travel_weight=0.5, **args).cost[0, 0]
     assert weighted - plain == 0.5 * 10 * MIN
-
-
-def test_an_order_waiting_past_the_overdue_mark_earns_the_overdue_credit(an_order, a_courier):
-    # ready 0, now 30 min: waiting 30 min, 10 of them past a 20-minute mark
-    b = make_bundle([an_order(ready_s=0.0)], **KW)
-    kw = {"now_s": 30 * MIN, "travel": TRAVEL, "pickup_service_s": 4 * MIN,
-          "idle_weight": 0.0, "late_weight": 1.0}
-    plain = pair_costs([a_courier()], [b], **kw)
-    overdue = pair_costs([a_courier()], [b], **kw, overdue_weight=2.0, overdue_after_s=20 * MIN)
-    assert plain.cost[0, 0] - overdue.cost[0, 0] == 2.0 * 10 * MIN
-    fresh = make_bundle([an_order(ready_s=25 * MIN)], **KW)  # waiting 5 min: no credit
-    assert (pair_costs([a_courier()], [fresh], **kw).cost[0, 0]
-            == pair_costs([a_courier()], [fresh], **kw, overdue_weight=2.0,
-                          overdue_after_s=20 * MIN).cost[0, 0])
-
-
-def test_the_route_weight_prices_the_route_after_pickup(an_order, a_courier):
-    near = make_bundle([an_order(order_id="near", dropoff_x_m=320.0)], **KW)
-    far = make_bundle([an_order(order_id="far", dropoff_x_m=6400.0)], **KW)
-    kw = {"now_s": 0.0, "travel": TRAVEL, "pickup_service_s": 4 * MIN,
-          "idle_weight": 0.0, "late_weight": 1.0}
-    plain = pair_costs([a_courier()], [near, far], **kw)
-    routed = pair_costs([a_courier()], [near, far], **kw, route_weight=0.5)
-    extra = routed.cost[0] - plain.cost[0]
-    assert list(extra) == [0.5 * near.last_leg_end_s, 0.5 * far.last_leg_end_s]
-    assert extra[1] > extra[0]

@@ -107,21 +107,3 @@ def test_greedy_skips_couriers_whose_shift_ends_before_the_pickup(an_order, a_co
         orders=(an_order(ready_s=60 * MIN),), couriers=(a_courier(shift_end_s=30 * MIN),)
     )
     assert greedy_plan(snap).assignments == ()
-
-
-def test_a_busy_merchant_takes_one_waiting_courier_by_default_and_more_by_its_demand(
-    a_courier, a_snapshot
-):
-    snap = a_snapshot(
-        couriers=tuple(a_courier(courier_id=f"c{i}", x_m=3200.0 + i) for i in range(4)),
-        merchants=(Merchant(merchant_id="busy", x_m=0.0, y_m=0.0, demand_weight=5.0),),
-    )
-    one = plan_round(snap, DispatchPolicy()).prepositions
-    assert [p.courier_id for p in one] == ["c0"]
-    # 5 orders in the window at 2 per waiting courier: 3 couriers, the nearest first.
-    many = plan_round(snap, DispatchPolicy(preposition_orders_per_courier=2.0)).prepositions
-    assert [p.courier_id for p in many] == ["c0", "c1", "c2"]
-    # a courier already waiting there fills one of the three places
-    waiting = replace(snap, couriers=(*snap.couriers, a_courier(courier_id="w", at_merchant_id="busy")))
-    again = plan_round(waiting, DispatchPolicy(preposition_orders_per_courier=2.0)).prepositions
-    assert [p.courier_id for p in again] == ["c0", "c1"]

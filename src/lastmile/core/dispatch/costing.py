@@ -8,9 +8,7 @@ m_b, ready at r_b, orders k with ready times r_k):
 - cost     sum_k (P_cb - r_k) + detour_b            (click-to-door over the floor)
            + idle_weight * (P_cb - a_cb - pickup_service / 2)  (courier waiting)
            + travel_weight * travel(|p_c - m_b|)              (courier driving)
-           + route_weight * route_end_b       (courier time from pickup to its last drop-off)
            - late_weight * sum_k max(0, now - r_k)  (orders already waiting go first)
-           - overdue_weight * sum_k max(0, now - r_k - overdue_after)  (long waits first)
            - SERVE_REWARD * |b|                     (serve as many orders as possible)
 
 A pair whose pickup would fall after the courier's shift end costs ``INFEASIBLE``.
@@ -64,9 +62,6 @@ def pair_costs(
     idle_weight: float,
     late_weight: float,
     travel_weight: float = 0.0,
-    route_weight: float = 0.0,
-    overdue_weight: float = 0.0,
-    overdue_after_s: float = 0.0,
 ) -> PairTimes:
     """Cost matrix (len(couriers) x len(bundles)); see the module docstring."""
     pos, start, end = courier_arrays(couriers, now_s)
@@ -87,12 +82,6 @@ def pair_costs(
     cost = size[None, :] * pickup - sum_ready[None, :]
     cost += idle_weight * (pickup - arrival - half_p) + travel_weight * travel_s
     cost += (detour - late_weight * waiting - SERVE_REWARD * size)[None, :]
-    if overdue_weight:  # MDRP tuning: orders waiting past overdue_after_s go first
-        overdue = [sum(max(0.0, now_s - r - overdue_after_s) for r in b.readies_s)
-                   for b in bundles]
-        cost -= overdue_weight * np.array(overdue, dtype=np.float64)[None, :]
-    if route_weight:  # MDRP tuning: the courier time a bundle takes after pickup
-        cost += route_weight * np.array([b.last_leg_end_s for b in bundles])[None, :]
     cost[~feasible] = INFEASIBLE
     return PairTimes(
         arrival_s=arrival, pickup_s=pickup, travel_s=travel_s, cost=cost, feasible=feasible

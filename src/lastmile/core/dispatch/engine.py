@@ -80,22 +80,16 @@ def round_costs(snapshot: Snapshot, policy: DispatchPolicy) -> RoundCosts:
     )
     times = None
     if bundles and couriers:
-        short = len(bundles) > len(couriers)
         times = pair_costs(
             couriers,
             bundles,
             now_s=snapshot.now_s,
             travel=snapshot.travel,
             pickup_service_s=snapshot.pickup_service_s,
-            # MDRP tuning (docs/dispatch.md "Tuning and validation"): shortage idle and
-            # route weights price the courier time a pair uses when couriers are short.
-            idle_weight=policy.idle_weight + (policy.shortage_idle_weight if short else 0.0),
+            idle_weight=policy.idle_weight,
             late_weight=policy.late_weight,
-            overdue_weight=policy.overdue_weight,
-            overdue_after_s=policy.overdue_after_s,
             travel_weight=policy.travel_weight
-            + (policy.shortage_travel_weight if short else 0.0),
-            route_weight=policy.shortage_route_weight if short else 0.0,
+            + (policy.shortage_travel_weight if len(bundles) > len(couriers) else 0.0),
         )
     return RoundCosts(
         updates=updates, couriers=tuple(couriers), bundles=tuple(bundles), times=times
@@ -126,10 +120,6 @@ def _plan_world(snapshot: Snapshot, policy: DispatchPolicy) -> DispatchPlan:
     prepositions: tuple[Preposition, ...] = ()
     if policy.allow_prepositioning:
         now = snapshot.now_s
-        # MDRP tuning (docs/dispatch.md "Tuning and validation"): with
-        # ``preposition_uncommitted`` a courier matched but not committed may move too.
-        if policy.preposition_uncommitted:
-            matched = {a.courier_id for a in assignments}
         free = [
             c
             for c in costs.couriers

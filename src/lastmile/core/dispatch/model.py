@@ -156,16 +156,8 @@ class DispatchPolicy:
     - ``travel_weight``: cost per second a courier drives to the merchant.
     - ``shortage_travel_weight``: added to ``travel_weight`` in rounds with more
       bundles than couriers, when empty driving is what limits throughput.
-    - ``shortage_idle_weight`` / ``shortage_route_weight``: in those rounds too, added to
-      ``idle_weight`` and the cost per second of the bundle's route after pickup
-      (courier time that another order waits for).
     - ``late_weight``: cost credit per second an order already waits past its ready time
-      (orders already waiting go first); ``overdue_weight``: a further credit per second
-      past ``overdue_after_s`` (long waits first without ranking every short one).
-    - ``preposition_orders_per_courier``: 0 sends at most one idle courier to wait at a
-      merchant; k > 0 lets a merchant take ``ceil(demand_weight / k)`` (``preposition``).
-    - ``preposition_uncommitted``: idle couriers matched in this round but not committed
-      (they can wait) may be prepositioned too; otherwise only unmatched ones are.
+      (orders already waiting go first).
     """
 
     kind: PolicyKind = PolicyKind.OPTIMISED
@@ -177,19 +169,13 @@ class DispatchPolicy:
     idle_weight: float = 0.0
     travel_weight: float = 0.0
     shortage_travel_weight: float = 1.5
-    shortage_idle_weight: float = 0.0
-    shortage_route_weight: float = 0.0
     target_c2d_s: float = 40 * 60.0
     late_weight: float = 0.8
-    overdue_weight: float = 0.0
-    overdue_after_s: float = 20 * 60.0
     allow_updates: bool = True
     max_update_delay_s: float = 2 * 60.0
     allow_prepositioning: bool = True
     preposition_after_idle_s: float = 0.0
     preposition_radius_s: float = 15 * 60.0
-    preposition_orders_per_courier: float = 0.0
-    preposition_uncommitted: bool = False
 
     def __post_init__(self) -> None:
         if self.max_bundle_size < 1:
@@ -226,10 +212,8 @@ class DispatchPolicy:
 MAX_BUNDLE_SIZE = 8
 # Times (seconds) and cost weights: a negative one would reward what the policy penalises.
 _NON_NEGATIVE = ("commit_slack_s", "max_ready_gap_s", "max_extra_delay_s", "idle_weight",
-                 "travel_weight", "shortage_travel_weight", "shortage_idle_weight",
-                 "shortage_route_weight", "late_weight", "overdue_weight", "overdue_after_s",
-                 "max_update_delay_s", "preposition_after_idle_s", "preposition_radius_s",
-                 "preposition_orders_per_courier")
+                 "travel_weight", "shortage_travel_weight", "late_weight",
+                 "max_update_delay_s", "preposition_after_idle_s", "preposition_radius_s")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

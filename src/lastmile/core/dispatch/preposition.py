@@ -6,16 +6,10 @@ minutes)`` within ``preposition_radius_s``, provided no other courier waits at
 or heads to that merchant. Merchants with zero weight attract nobody. Pairs are
 taken best score first (ties by courier id, then merchant id), one courier per
 merchant.
-
-With ``preposition_orders_per_courier = k > 0`` (MDRP tuning, docs/dispatch.md
-"Tuning and validation") a merchant instead takes up to ``ceil(demand_weight / k)``
-waiting couriers, counting those already waiting at or heading to it; a courier
-committed to a bundle there does not count (it leaves with its bundle).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -33,18 +27,9 @@ def plan_prepositions(
     snapshot: Snapshot, policy: DispatchPolicy, free_couriers: Sequence[CourierState]
 ) -> tuple[Preposition, ...]:
     merchants = [m for m in snapshot.merchants if m.demand_weight > 0]
-    waiting: dict[str, int] = {}
-    for c in snapshot.couriers:
-        if c.at_merchant_id is not None:
-            waiting[c.at_merchant_id] = waiting.get(c.at_merchant_id, 0) + 1
-    per = policy.preposition_orders_per_courier
-    if per > 0:
-        slots = {m.merchant_id: math.ceil(m.demand_weight / per) - waiting.get(m.merchant_id, 0)
-                 for m in merchants}
-    else:
-        covered = set(waiting) | {a.merchant_id for a in snapshot.committed}
-        slots = {m.merchant_id: 0 if m.merchant_id in covered else 1 for m in merchants}
-    merchants = [m for m in merchants if slots[m.merchant_id] > 0]
+    covered = {c.at_merchant_id for c in snapshot.couriers if c.at_merchant_id is not None}
+    covered |= {a.merchant_id for a in snapshot.committed}
+    merchants = [m for m in merchants if m.merchant_id not in covered]
     movers = [c for c in free_couriers if c.at_merchant_id is None]
     if not merchants or not movers:
         return ()
@@ -55,8 +40,7 @@ def plan_prepositions(
     travel_s = snapshot.travel.seconds(dist)
     score = weight[None, :] / (1.0 + travel_s / 60.0)
     score[travel_s > policy.preposition_radius_s] = -np.inf
-    return _take_best(snapshot.now_s, movers, merchants, score, travel_s,
-                      [slots[m.merchant_id] for m in merchants])
+    return _take_best(snapshot.now_s, movers, merchants, score, travel_s)
 
 
 def _take_best(
@@ -65,7 +49,6 @@ def _take_best(
     merchants: Sequence[Merchant],
     score: np.ndarray,
     travel_s: np.ndarray,
-    slots: Sequence[int],
 ) -> tuple[Preposition, ...]:
     flat = [
         (-score[i, j], movers[i].courier_id, merchants[j].merchant_id, i, j)
@@ -73,13 +56,13 @@ def _take_best(
     ]
     flat.sort()
     used_c: set[int] = set()
-    left = list(slots)
+    used_m: set[int] = set()
     out: list[Preposition] = []
     for _, cid, mid, i, j in flat:
-        if i in used_c or left[j] <= 0 or movers[i].shift_end_s <= now_s + travel_s[i, j]:
+        if i in used_c or j in used_m or movers[i].shift_end_s <= now_s + travel_s[i, j]:
             continue
         used_c.add(i)
-        left[j] -= 1
+        used_m.add(j)
         out.append(
             Preposition(courier_id=cid, merchant_id=mid, arrival_s=float(now_s + travel_s[i, j]))
         )
