@@ -3,8 +3,11 @@
 Instances: Reyes et al. (2018), "The Meal Delivery Routing Problem"; public
 repository grubhub/mdrplib. Prints one JSON line per instance and, last, one
 JSON summary (order-weighted means over all instances; ``greedy`` holds the
-same keys for the baseline; ``policy_tuned_on`` says which instances the policy
-defaults were tuned on: figures over those are in-sample). Writes bench/out/mdrp_excess.png.
+same keys for the baseline; ``tuning`` and ``validation`` hold the same keys over
+the tuning seeds 0-2 and the held-out validation seeds 3-4 (the leading digit of
+an instance name is its seed, ``split_of``); ``policy_tuned_on`` says which
+instances the policy defaults were tuned on: figures over those are in-sample).
+Writes bench/out/mdrp_excess.png.
 
     .venv/bin/python bench/mdrp.py --jobs 2 [--instances '0o*'] [--limit 10]
 """
@@ -27,10 +30,26 @@ from lastmile.sim.mdrp.runner import policy_named, run_instance  # noqa: E402
 
 DEFAULT_ROOT = REPO.parent / "shared" / "mdrp"
 OUT = REPO / "bench" / "out"
-# docs/dispatch.md: the DispatchPolicy defaults were chosen by sweeps over this set, so
-# figures over it are in-sample; held-out instances would be the honest test.
-TUNED_ON = "the 120 instances of ../shared/mdrp (seeds 0-4 of grubhub/mdrplib)"
+# docs/dispatch.md "Tuning and validation": the DispatchPolicy defaults were chosen on the
+# seeds 0-2 only (figures over those are in-sample); seeds 3-4 are held out for validation.
+TUNING_SEEDS = frozenset("012")
+VALIDATION_SEEDS = frozenset("34")
+TUNED_ON = (
+    "the 72 instances of seeds 0-2 of ../shared/mdrp (grubhub/mdrplib); "
+    "seeds 3-4 (48 instances) are held out as validation"
+)
 KEYS = ("c2d_mean", "floor_mean", "r2p_mean", "utilisation", "cost_per_order")
+
+
+def split_of(instance: str) -> str:
+    """``"tuning"`` (seeds 0-2) or ``"validation"`` (seeds 3-4) for an instance name such as
+    ``3o50t75s1p125`` (its leading digit is the mdrplib seed); raises ValueError otherwise."""
+    seed = instance[:1]
+    if len(instance) > 1 and seed in TUNING_SEEDS:
+        return "tuning"
+    if len(instance) > 1 and seed in VALIDATION_SEEDS:
+        return "validation"
+    raise ValueError(f"instance name must start with a seed 0-4 (got {instance!r})")
 
 
 def _one(args: tuple[str, str]) -> dict[str, Any]:
@@ -89,10 +108,16 @@ def summarise(rows: list[dict[str, Any]], wall_s: float) -> dict[str, object]:
 
 
 def final_summary(rows: list[dict[str, Any]], wall_s: float) -> dict[str, object]:
-    """The last line: the optimised policy's summary, the greedy one under ``greedy``, and
-    which instances the policy defaults were tuned on (figures over those are in-sample)."""
-    summary = summarise([r for r in rows if r["policy"] == "optimised"], wall_s)
+    """The last line: the optimised policy's summary over every run instance, the greedy one
+    under ``greedy``, the optimised one over the tuning seeds under ``tuning`` and over the
+    held-out seeds under ``validation``, and which instances the policy defaults were tuned on
+    (figures over those are in-sample)."""
+    optimised = [r for r in rows if r["policy"] == "optimised"]
+    summary = summarise(optimised, wall_s)
     summary["greedy"] = summarise([r for r in rows if r["policy"] == "greedy"], wall_s)
+    for part in ("tuning", "validation"):
+        summary[part] = summarise([r for r in optimised if split_of(str(r["instance"])) == part],
+                                  wall_s)
     summary["policy_tuned_on"] = TUNED_ON
     return summary
 
@@ -124,12 +149,14 @@ def main() -> None:
     ap.add_argument("--instances", default="*", help="glob of instance names")
     ap.add_argument("--limit", type=int, default=0, help="first N instances only")
     ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--policies", default="optimised,greedy",
+                    help="comma-separated policies to run (default both)")
     args = ap.parse_args()
     dirs = sorted(d for d in args.root.glob(args.instances) if (d / "orders.txt").is_file())
     if args.limit:
         dirs = dirs[: args.limit]
     started = time.perf_counter()
-    tasks = [(str(d), p) for d in dirs for p in ("optimised", "greedy")]
+    tasks = [(str(d), p) for d in dirs for p in args.policies.split(",")]
     with Pool(max(1, args.jobs)) as pool:
         rows = []
         for row in pool.imap(_one, tasks):

@@ -209,4 +209,41 @@ def test_the_mdrp_summary_says_the_policy_was_tuned_on_these_instances():
     out = mdrp.final_summary([{**row, "policy": "optimised"}, {**row, "policy": "greedy"}], 1.0)
     assert out["c2d_excess"] == 1.0
     assert "../shared/mdrp" in str(out["policy_tuned_on"])
+    assert "seeds 0-2" in str(out["policy_tuned_on"])
     assert out["greedy"]["instances"] == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "split"),
+    [("0o50t75s1p100", "tuning"), ("1r50t100s2p125", "tuning"), ("2o100t100s1p100", "tuning"),
+     ("3o50t75s1p100", "validation"), ("4r50t100s2p125", "validation")],
+)
+def test_an_mdrp_instance_is_tuning_for_seeds_0_to_2_and_validation_for_seeds_3_and_4(
+    name, split
+):
+    assert mdrp.split_of(name) == split
+
+
+@pytest.mark.parametrize("name", ["5o50t75s1p100", "9r50t100s2p125", "o50t75s1p100", "3", ""])
+def test_an_mdrp_instance_of_another_seed_or_without_one_is_refused(name):
+    with pytest.raises(ValueError, match="seed 0-4"):
+        mdrp.split_of(name)
+
+
+def test_the_mdrp_summary_reports_tuning_and_validation_seeds_apart():
+    def row(name: str, c2d: float, delivered: int) -> dict[str, object]:
+        return {"instance": name, "policy": "optimised", "orders": 10, "delivered": delivered,
+                "c2d_mean": c2d, "floor_mean": 30.0, "r2p_mean": 1.0, "utilisation": 0.8,
+                "cost_per_order": 10.0, "bundles": delivered, "total_pay": 100.0,
+                "feasible": True, "wall_s": 0.1}
+
+    rows = [row("0o50t75s1p100", 31.0, 10), row("2o50t75s1p100", 33.0, 10),
+            row("3o50t75s1p100", 32.0, 9), row("4o50t75s1p100", 32.0, 10)]
+    out = mdrp.final_summary(rows, 1.0)
+    assert out["instances"] == 4
+    assert out["tuning"]["instances"] == out["validation"]["instances"] == 2
+    assert out["tuning"]["c2d_excess"] == 2.0
+    assert out["validation"]["c2d_excess"] == 2.0
+    assert out["validation"]["undelivered_share"] == 1 / 20
+    assert out["tuning"]["undelivered_share"] == 0.0
+    assert set(out["tuning"]) == set(out["validation"]) == set(out["greedy"])
