@@ -49,10 +49,12 @@ class RunResult:
     kpis: dict[str, Any]
 
 
-def run_scenario(name: str, *, seed: int | None = None, hours: float | None = None,
+def run_scenario(name: str | Scenario, *, seed: int | None = None, hours: float | None = None,
                  data_dir: Path | None = None, config: WorldConfig | None = None,
                  progress: Any = None) -> RunResult:
-    """Build the platform and the city, play the world, compute the KPIs. Deterministic."""
+    """Build the platform and the city, play the world, compute the KPIs. Deterministic.
+
+    ``name`` is a named scenario or a ``Scenario`` value (a bench's scaled or sliced one)."""
     from lastmile.bootstrap import build, install_ledger
     from lastmile.settings import Settings
     from lastmile.sim.actions import DirectActions
@@ -60,7 +62,7 @@ def run_scenario(name: str, *, seed: int | None = None, hours: float | None = No
     from lastmile.sim.kpis import compute_kpis, ledger_kpis
     from lastmile.sim.world import World
 
-    scenario = get_scenario(name)
+    scenario = name if isinstance(name, Scenario) else get_scenario(name)
     seed = scenario.seed if seed is None else seed
     cfg = config or WorldConfig()
     with tempfile.TemporaryDirectory(prefix="lastmile-sim-") as tmp:
