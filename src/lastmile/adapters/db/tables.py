@@ -239,6 +239,7 @@ offers = sa.Table(
     sa.Column("decline_reason", sa.String(500), nullable=True),
     version_column(),
     sa.Index("ix_offers_courier_status", "courier_id", "status"),
+    sa.Index("ix_offers_region_status", "region_id", "status"),  # each dispatch round's read
     # One live offer per courier: the check in offers.make_offer, enforced when two race.
     sa.Index("uq_offers_pending_courier", "courier_id", unique=True,
              sqlite_where=PENDING_OFFER, postgresql_where=PENDING_OFFER),
