@@ -9,8 +9,10 @@ The incidents come from the DoorDash growth story (seed 000): the Black Friday
 lunch rush (100 orders in 2 h on a handful of Dashers), Valentine's Day (a
 simultaneous dinner rush in 5 cities), Super Bowl Sunday (50x normal volume for
 hours), the pandemic (a +300 % step) and the vaccine-news celebration surge.
-Volumes are scaled so each runs in seconds to a couple of minutes on 2 cores;
-a scenario's description says how.
+Most volumes are scaled so each runs in seconds to a couple of minutes on 2 cores (a
+scenario's description says how); ``superbowl`` runs at its real x50 volume and
+``bigcity`` is a large market's whole day (~50,000 orders, 2,000 couriers): those take
+long (``bench/sim_day.py`` plays slices of them, docs/capacity.md has the figures).
 """
 
 from __future__ import annotations
