@@ -149,6 +149,9 @@ class MemMerchants:
     def list_region(self, region_id: str) -> list[Merchant]:
         return sorted((m for m in self.t.rows() if m.region_id == region_id), key=lambda m: m.id)
 
+    def prep_times(self, region_id: str) -> dict[str, int]:
+        return {m.id: m.prep_time_s for m in self.list_region(region_id)}
+
 
 class MemConsumers:
     def __init__(self, db: Table[str, Consumer]):

@@ -42,3 +42,32 @@ def test_the_price_sees_waiting_orders_and_not_finished_ones(platform):
                             actor=Actor(kind=ActorKind.CONSUMER, id=order.consumer_id))
     with p.services.uow(read_only=True) as uow:
         assert supply_demand(uow, DEMO_REGION_ID).open_orders == 0
+
+
+def test_a_dispatch_rounds_pending_offers_read_uses_an_index_not_a_scan(tmp_path):
+    # Every round reads its region's pending offers; the offers table grows all day.
+    import sqlalchemy as sa
+
+    from lastmile.bootstrap import build
+    from lastmile.settings import Settings
+
+    container = build(Settings(data_dir=tmp_path))
+    seen: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        if "FROM offers" in statement:
+            seen.append((statement, parameters))
+
+    try:
+        engine = container.engine
+        sa.event.listen(engine, "before_cursor_execute", capture)
+        with container.services.uow(read_only=True) as uow:
+            assert uow.offers.pending_in_region("reg_x") == []
+        sa.event.remove(engine, "before_cursor_execute", capture)
+        (sql, params), = seen
+        with engine.connect() as conn:
+            plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {sql}", params))
+    finally:
+        container.close()
+    assert "USING INDEX ix_offers_region_status" in plan, plan

@@ -194,6 +194,18 @@ def test_merchants_in_a_box_include_its_edges(uow):
         assert [m.id for m in u.merchants.list_region("reg_1")] == ["mer_a", "mer_b", "mer_c"]
 
 
+def test_a_regions_prep_times_are_its_merchants_without_their_menus(uow):
+    from dataclasses import replace
+
+    with uow() as u:
+        u.merchants.add(replace(a_merchant("mer_a"), prep_time_s=480))
+        u.merchants.add(replace(a_merchant("mer_b"), prep_time_s=900))
+        u.commit()
+    with uow(read_only=True) as u:
+        assert u.merchants.prep_times("reg_1") == {"mer_a": 480, "mer_b": 900}
+        assert u.merchants.prep_times("reg_9") == {}
+
+
 def test_events_come_back_in_append_order_and_outbox_in_order(uow):
     with uow() as u:
         for i, (t, at) in enumerate([("order.placed", 5.0), ("order.ready", 1.0),

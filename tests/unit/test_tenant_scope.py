@@ -278,3 +278,51 @@ def test_only_the_engines_own_set_up_runs_driver_sql() -> None:
     users -= {"adapters/db/tenant_scope.py"}  # its docstring names it
     assert users <= {"adapters/db/engine.py", "adapters/probes.py",
                      "adapters/db/migrations/env.py"}
+
+
+def test_statements_of_one_shape_built_per_call_each_see_only_their_tenant_and_values(
+        engine: sa.Engine) -> None:
+    # The second statement of a shape takes the shallow path (the criteria its shape got);
+    # its own bound values, and the connection's tenant, must still be the ones used.
+    def by_order(order_id: str) -> sa.Select[tuple[str]]:
+        return sa.select(pins.c.order_id).where(pins.c.order_id == order_id)
+
+    with scoped(engine, A) as conn:
+        assert ids(conn, by_order("ord_a1")) == {"ord_a1"}
+        assert ids(conn, by_order("ord_a2")) == {"ord_a2"}
+        assert ids(conn, by_order("ord_b1")) == set()
+    with scoped(engine, B) as conn:
+        assert ids(conn, by_order("ord_b1")) == {"ord_b1"}
+        assert ids(conn, by_order("ord_a1")) == set()
+
+
+def test_a_shape_with_a_nested_select_is_scoped_inside_on_every_call(
+        engine: sa.Engine) -> None:
+    def nested(order_id: str) -> sa.Select[tuple[str]]:
+        inner = sa.select(inbox.c.event_id).where(inbox.c.event_id == order_id)
+        return sa.select(pins.c.order_id).where(pins.c.order_id.in_(inner.scalar_subquery()))
+
+    for _ in range(3):
+        with scoped(engine, A) as conn:
+            assert ids(conn, nested("ord_a1")) == {"ord_a1"}
+            assert ids(conn, nested("ord_b1")) == set()
+
+
+def test_updates_of_one_shape_built_per_call_touch_only_their_tenant(engine: sa.Engine) -> None:
+    for _ in range(2):
+        with scoped(engine, A) as conn:
+            conn.execute(pins.update().where(pins.c.failures >= 1).values(failures=5))
+            conn.commit()
+    assert all_pins(engine) == {"ord_a1": (A, 5), "ord_a2": (A, 5), "ord_b1": (B, 1),
+                                "ord_b2": (B, 1)}
+
+
+def test_scoping_a_select_compiles_nothing_before_execution(engine: sa.Engine,
+                                                            monkeypatch) -> None:
+    # get_final_froms() builds the default dialect's compiler (a full compile) per
+    # statement object; the scope reads the FROM list without it.
+    monkeypatch.setattr(sa.Select, "_default_compiler", lambda self: pytest.fail(
+        "the tenant scope compiled a statement to read its FROM list"))
+    with scoped(engine, A) as conn:
+        assert ids(conn, sa.select(pins.c.order_id).where(pins.c.failures == 1)) == {
+            "ord_a1", "ord_a2"}

@@ -237,7 +237,7 @@ def load_snapshot(services: Services, live: LiveStore, region_id: str, *,
             raise NotFound("region_not_found", f"no region {region_id}", field="region_id")
         centre = region.center()
         plane = Plane(origin=centre)
-        prep = {m.id: m.prep_time_s for m in uow.merchants.list_region(region_id)}
+        prep = uow.merchants.prep_times(region_id)
         waiting = uow.orders.list(region_id=region_id, statuses=sorted(AWAITING_COURIER),
                                   limit=MAX_OPEN_ORDERS, oldest_first=True)
         live_offers = [o for o in uow.offers.pending_in_region(region_id) if not o.expired(now)]

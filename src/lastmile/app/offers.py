@@ -306,6 +306,19 @@ def current_offer(services: Services, courier_id: str) -> Offer | None:
         return min(live, key=lambda o: (o.created_at, o.id)) if live else None
 
 
+def current_offers_in(services: Services, region_id: str) -> dict[str, Offer]:
+    """Each courier's live offer among ``region_id``'s offers, by courier id: what
+    ``current_offer`` answers for each of them, in one read (a courier is only offered
+    work in its own region's rounds)."""
+    now = services.clock.now()
+    with services.uow(read_only=True) as uow:
+        live = [o for o in uow.offers.pending_in_region(region_id) if not o.expired(now)]
+    out: dict[str, Offer] = {}
+    for offer in sorted(live, key=lambda o: (o.created_at, o.id)):
+        out.setdefault(offer.courier_id, offer)
+    return out
+
+
 @retrying
 def _expire_page(services: Services, now: float,
                  after: tuple[float, str] | None) -> tuple[int, tuple[float, str] | None]:

@@ -163,6 +163,10 @@ class MerchantRepo(Protocol):
         self, region_id: str, box: tuple[float, float, float, float]
     ) -> list[Merchant]: ...
     def list_region(self, region_id: str) -> list[Merchant]: ...
+    def prep_times(self, region_id: str) -> dict[str, int]:
+        """Merchant id -> usual preparation time (s) of the region's merchants, without
+        loading their menus (a dispatch round's read)."""
+        ...
 
 
 class ConsumerRepo(Protocol):

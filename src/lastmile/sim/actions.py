@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
-from lastmile.app import fulfilment, offers, shifts
+from lastmile.app import fulfilment, offers, queries, shifts
 from lastmile.app.context import Services
 from lastmile.app.dispatching import LiveTravel, dispatch_round
 from lastmile.app.ordering import LineRequest, OrderRequest, get_quote, place_order
@@ -21,7 +21,7 @@ from lastmile.app.tracking import Tracking, ingest_pings
 from lastmile.core.dispatch import DispatchPolicy
 from lastmile.core.errors import DomainError
 from lastmile.core.geo import Point
-from lastmile.core.offers import OfferStop
+from lastmile.core.offers import Offer, OfferStop
 from lastmile.core.orders import Actor, ActorKind, DeliveryProof
 
 _P = ParamSpec("_P")
@@ -105,8 +105,24 @@ def _actor(kind: ActorKind, id_: str) -> Actor:
     return Actor(kind=kind, id=id_)
 
 
+@dataclass(slots=True, kw_only=True)
+class _OfferBoard:
+    """The live offers of the regions a dispatch just ran in, read once, as at ``at``."""
+
+    at: float
+    regions: frozenset[str]
+    by_courier: dict[str, Offer]
+
+
 class DirectActions:
-    """Calls the use cases in this process (the simulator's fast path)."""
+    """Calls the use cases in this process (the simulator's fast path).
+
+    After ``dispatch`` the world asks every idle courier for its offer; those answers come
+    from one read of the rounds' regions' live offers (``offers.current_offers_in``) while
+    the simulated clock stands still and nothing else was done, the same answers
+    ``offers.current_offer`` gives one courier at a time (a courier is offered work only
+    in its own region). Any other action, or a moved clock, drops that board.
+    """
 
     def __init__(self, services: Services, tracking: Tracking, *,
                  policy: DispatchPolicy | None = None, travel: LiveTravel | None = None):
@@ -114,9 +130,12 @@ class DirectActions:
         self.tracking = tracking
         self.policy = policy or DispatchPolicy()
         self.travel = travel or LiveTravel()
+        self._board: _OfferBoard | None = None
+        self._region_of: dict[str, str] = {}  # courier id -> region (never changes)
 
     def _call(self, fn: Callable[Concatenate[Services, _P], _R], *args: _P.args,
               **kwargs: _P.kwargs) -> _R:
+        self._board = None
         try:
             return fn(self.s, *args, **kwargs)
         except DomainError as exc:
@@ -161,6 +180,15 @@ class DirectActions:
             raise Refused(exc.code, exc.message) from exc
 
     def current_offer(self, courier_id: str) -> OfferView | None:
+        board = self._board
+        if board is not None and board.at == self.s.clock.now():
+            region = self._region_of.get(courier_id)
+            if region is None:
+                region = self._region_of[courier_id] = queries.get_courier(
+                    self.s, courier_id).region_id
+            if region in board.regions:
+                o = board.by_courier.get(courier_id)
+                return OfferView(id=o.id, order_ids=o.order_ids) if o else None
         o = offers.current_offer(self.s, courier_id)
         return OfferView(id=o.id, order_ids=o.order_ids, stops=o.stops) if o else None
 
@@ -182,10 +210,16 @@ class DirectActions:
                    actor=_actor(ActorKind.COURIER, courier_id))
 
     def dispatch(self, region_ids: tuple[str, ...]) -> int:
+        self._board = None
         made = 0
         for region_id in region_ids:
             r = dispatch_round(self.s, self.tracking.live, region_id, self.policy,
                                travel=self.travel)
             made += len(r.offers) + len(r.extensions)
+        by_courier: dict[str, Offer] = {}
+        for region_id in region_ids:
+            by_courier.update(offers.current_offers_in(self.s, region_id))
+        self._board = _OfferBoard(at=self.s.clock.now(), regions=frozenset(region_ids),
+                                  by_courier=by_courier)
         return made
 

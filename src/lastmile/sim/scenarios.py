@@ -9,8 +9,10 @@ The incidents come from the DoorDash growth story (seed 000): the Black Friday
 lunch rush (100 orders in 2 h on a handful of Dashers), Valentine's Day (a
 simultaneous dinner rush in 5 cities), Super Bowl Sunday (50x normal volume for
 hours), the pandemic (a +300 % step) and the vaccine-news celebration surge.
-Volumes are scaled so each runs in seconds to a couple of minutes on 2 cores;
-a scenario's description says how.
+Most volumes are scaled so each runs in seconds to a couple of minutes on 2 cores (a
+scenario's description says how); ``superbowl`` runs at its real x50 volume and
+``bigcity`` is a large market's whole day (~50,000 orders, 2,000 couriers): those take
+long (``bench/sim_day.py`` plays slices of them, docs/capacity.md has the figures).
 """
 
 from __future__ import annotations
@@ -138,6 +140,28 @@ CHICAGO = CitySpec(key="chi", name="Chicago", market="chicago", time_zone="Ameri
 NEW_YORK = CitySpec(key="nyc", name="New York", market="new-york", time_zone="America/New_York",
                     centre=Point(lat=40.7128, lng=-74.0060))
 
+
+def _la_submarket(key: str, name: str, lat: float, lng: float) -> CitySpec:
+    """One dispatch submarket of the Los Angeles metro: a 7 x 7 km zone with a big city's
+    density (150 restaurants in 15 rows, 2,000 regular customers, 250 couriers)."""
+    return CitySpec(key=f"la-{key}", name=f"Los Angeles {name}", market="los-angeles",
+                    time_zone="America/Los_Angeles", centre=Point(lat=lat, lng=lng),
+                    half_km=3.5, merchants=150, clusters=15, consumers=2_000, couriers=250)
+
+
+# A large market is dispatched per submarket (a zone a courier does not leave), not as one
+# 2,000-courier pool: eight Los Angeles zones at real neighbourhood centres.
+LA_SUBMARKETS = (
+    _la_submarket("dtla", "Downtown", 34.0407, -118.2468),
+    _la_submarket("hwd", "Hollywood", 34.0928, -118.3287),
+    _la_submarket("smo", "Santa Monica", 34.0195, -118.4912),
+    _la_submarket("pas", "Pasadena", 34.1478, -118.1445),
+    _la_submarket("lgb", "Long Beach", 33.7701, -118.1937),
+    _la_submarket("bur", "Burbank", 34.1808, -118.3090),
+    _la_submarket("ing", "Inglewood", 33.9617, -118.3531),
+    _la_submarket("elm", "East LA", 34.0239, -118.1720),
+)
+
 _SCENARIOS = (
     Scenario(
         name="normal-day", description="A weekday in Palo Alto: lunch and dinner peaks, "
@@ -172,14 +196,27 @@ _SCENARIOS = (
         surges=(Surge(start_h=18.0, end_h=21.0, factor=3.0, ramp_h=0.5),),
     ),
     Scenario(
-        name="superbowl", description="Super Bowl Sunday 2017: x50 normal volume for the game "
-        "(17:30-21:30). Scaled to stay runnable on 2 cores: a normal evening here is ~3-4 "
-        "orders an hour (x50 = ~145-190 consumers/h, ~650 quotes); the fleet is 45 "
-        "couriers, not 50x.",
-        cities=(replace(PALO_ALTO, couriers=45, merchants=30, clusters=5, consumers=120),),
-        start_h=17.25, hours=4.75, base_per_h=2.5, lunch_peak=0.0, dinner_peak=0.5,
+        name="superbowl", description="Super Bowl Sunday 2017 at its real volume: San "
+        "Francisco's ordinary Sunday evening (~35 orders/h) goes x50 for the game "
+        "(17:30-21:30): ~1,750 consumers/h, ~7,000 quotes. The fleet grows to 700 couriers "
+        "(16x an ordinary evening's 45, not 50x): supply lags, fees surge, ETAs stretch.",
+        cities=(replace(SAN_FRANCISCO, half_km=6.0, couriers=700, merchants=400, clusters=40,
+                        consumers=5_000),),
+        start_h=17.25, hours=4.75, base_per_h=25.0, lunch_peak=0.0, dinner_peak=0.5,
         surges=(Surge(start_h=17.5, end_h=21.5, factor=50.0, ramp_h=0.25),),
         shifts=(ShiftPattern(start_h=16.75, end_h=22.5, share=1.0),),
+    ),
+    Scenario(
+        name="bigcity", description="A large market's day: Los Angeles as 8 submarkets, "
+        "each its own region (7 x 7 km, 150 restaurants, 250 couriers): ~50,000 orders from "
+        "08:00 to 00:30 on 2,000 couriers in day, lunch, long, dinner and late shifts.",
+        cities=LA_SUBMARKETS, start_h=8.0, hours=17.0, base_per_h=300.0, lunch_peak=1.0,
+        dinner_peak=1.5, demand_until_h=24.5,
+        shifts=(ShiftPattern(start_h=8.0, end_h=16.0, share=0.20),
+                ShiftPattern(start_h=10.5, end_h=14.5, share=0.10),
+                ShiftPattern(start_h=11.0, end_h=21.0, share=0.25),
+                ShiftPattern(start_h=16.5, end_h=22.5, share=0.25),
+                ShiftPattern(start_h=17.5, end_h=25.0, share=0.20)),
     ),
     Scenario(
         name="pandemic", description="March 2020 lockdown: orders step to x3 (+300 % of the "

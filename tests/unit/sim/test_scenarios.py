@@ -139,3 +139,22 @@ def test_courier_pay_in_the_kpis_comes_from_the_pay_pipeline():
     guaranteed = compute_kpis(log, pay_policy=PayPolicy(base_per_order_minor=300,
                                                         guarantee_per_hour_minor=1_000))
     assert guaranteed["courier_pay_minor"] == 1_000 and guaranteed["courier_topped_up_share"] == 1.0
+
+
+def _consumers_over_the_run(name: str) -> float:
+    sc = get_scenario(name)
+    per_city = sum(sc.orders_per_hour(sc.start_h + m / 60) for m in range(int(sc.hours * 60))) / 60
+    return per_city * len(sc.cities)
+
+
+def test_the_big_city_day_brings_about_fifty_thousand_orders_to_two_thousand_couriers():
+    big = get_scenario("bigcity")
+    assert len(big.cities) == 8 and sum(c.couriers for c in big.cities) == 2_000
+    # ~53,000 consumers ask; ~0.9 convert at ordinary fees and waits: ~50,000 orders.
+    assert 51_000 <= _consumers_over_the_run("bigcity") <= 56_000
+    assert big.orders_per_hour(19.0) > 2 * big.orders_per_hour(9.0)
+    assert big.orders_per_hour(24.6) == 0  # the last hour only clears what is open
+
+
+def test_superbowl_runs_at_real_volume_thousands_of_consumers_not_hundreds():
+    assert 5_000 <= _consumers_over_the_run("superbowl") <= 8_000

@@ -156,6 +156,11 @@ class SqlMerchants(_Repo):
             t.merchants.c.id)
         return [m.merchant_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
 
+    def prep_times(self, region_id: str) -> dict[str, int]:
+        c = t.merchants.c
+        stmt = sa.select(c.id, c.prep_time_s).where(c.region_id == region_id)
+        return {r.id: int(r.prep_time_s) for r in self.conn.execute(stmt)}
+
 
 class SqlConsumers(_Repo):
     def add(self, consumer: Consumer) -> None:

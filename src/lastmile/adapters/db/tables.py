@@ -245,6 +245,7 @@ offers = sa.Table(
     sa.Column("stack_id", sa.String(64), nullable=True),
     sa.Column("stops", Json, nullable=True),
     sa.Index("ix_offers_courier_status", "courier_id", "status"),
+    sa.Index("ix_offers_region_status", "region_id", "status"),  # each dispatch round's read
     # One live offer per courier: the check in offers.make_offer, enforced when two race.
     sa.Index("uq_offers_pending_courier", "courier_id", unique=True,
              sqlite_where=PENDING_OFFER, postgresql_where=PENDING_OFFER),

@@ -22,19 +22,21 @@ cross-tenant machinery (``app.tenancy.platform_scope``). Then, before execution:
 In the platform scope reads are not filtered, and an insert into a tenant table must
 name its tenant (``PLATFORM_TABLES``, the relay's and dispatcher's bookkeeping, take the
 platform's). Rewritten statements are cached per statement object, so a prepared
-statement (``prepared.py``) is rewritten once, not per execution.
+statement (``prepared.py``) is rewritten once, not per execution; a statement built per
+call with no nested SELECT reuses the criteria of its shape (``_scoped``).
 """
 
 from __future__ import annotations
 
 import copy
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import visitors
+from sqlalchemy.sql.selectable import SelectState
 
 from lastmile.adapters.db import (
     tables_drive,  # noqa: F401 - registers its tables on metadata
@@ -68,6 +70,10 @@ def tenant_tables() -> frozenset[str]:
 
 _SCOPED = tenant_tables()
 _cache: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+# Statement shape (its cache key's structure) -> the tenant criteria its root gets, for
+# shapes with no nested SELECT (``_scoped``). Shapes are the code's, not the data's: few.
+_shapes: dict[Any, tuple[Any, ...]] = {}
+_MAX_SHAPES = 4_096
 
 
 def install(engine: Engine) -> None:
@@ -206,22 +212,55 @@ def _sets_tenant(statement: sa.Update) -> bool:
 
 
 def _scoped(statement: Any) -> Any:
+    """The statement with its tenant criteria: cached per statement object (a prepared
+    statement is rewritten once), and per statement *shape* for the statements a
+    repository builds on every call: a statement with no nested SELECT (most of them) gets
+    the criteria its shape got the first time, added with a shallow ``.where()`` instead
+    of a deep clone of the whole tree. Equal SQLAlchemy cache keys mean equal structure
+    (same tables, columns and operators; only bound values differ), hence equal criteria.
+    """
     cached = _cache.get(statement)
-    if cached is None:
-        cached = visitors.cloned_traverse(statement, {}, {
-            "select": _scope_select, "update": _scope_dml, "delete": _scope_dml})
-        _cache[statement] = cached
-    return cached
+    if cached is not None:
+        return cached
+    key = statement._generate_cache_key()  # noqa: SLF001 - memoized; execution reuses it
+    shape = None if key is None else key.key
+    criteria = _shapes.get(shape) if shape is not None else None
+    if criteria is not None:
+        return statement.where(*criteria) if criteria else statement
+    roots: list[Any] = []
+
+    def visit(element: Any) -> None:
+        added = _scope_select(element) if isinstance(element, sa.Select) else _scope_dml(element)
+        roots.append((element, added))
+
+    scoped = visitors.cloned_traverse(statement, {}, {
+        "select": visit, "update": visit, "delete": visit})
+    _cache[statement] = scoped
+    # Only a statement whose sole scoped element is itself takes the shallow path later.
+    if shape is not None and len(roots) == 1 and roots[0][0] is scoped:
+        if len(_shapes) >= _MAX_SHAPES:
+            _shapes.clear()
+        _shapes[shape] = roots[0][1]
+    return scoped
 
 
-def _scope_select(select: sa.Select[Any]) -> None:
+def _final_froms(select: sa.Select[Any]) -> Sequence[Any]:
+    """``select.get_final_froms()`` without its cost: that public accessor builds the
+    default dialect's compiler, which compiles the whole statement (a few ms, once per
+    statement object a repository builds) only to hand it to a Core ``SelectState`` that
+    never reads it. The same state, built directly (this package uses Core only)."""
+    return SelectState(select, cast(Any, None))._get_display_froms()  # noqa: SLF001
+
+
+def _scope_select(select: sa.Select[Any]) -> tuple[Any, ...]:
     criteria = tuple(t.c[TENANT_COLUMN] == _TENANT_PARAM
-                     for f in select.get_final_froms() for t in _tenant_froms(f))
+                     for f in _final_froms(select) for t in _tenant_froms(f))
     if criteria:
         select._where_criteria += criteria  # noqa: SLF001 - in place, on the traversal's clone
+    return criteria
 
 
-def _scope_dml(statement: sa.Update | sa.Delete) -> None:
+def _scope_dml(statement: sa.Update | sa.Delete) -> tuple[Any, ...]:
     """The target table and every other table the statement reads outside a subquery
     (``UPDATE .. FROM``, ``DELETE .. USING``; subqueries are scoped as selects)."""
     target = statement.table
@@ -232,8 +271,9 @@ def _scope_dml(statement: sa.Update | sa.Delete) -> None:
                      if isinstance(v, sa.ClauseElement)]
     for crit in consider:
         read += [f for f in crit._from_objects if f not in read]  # noqa: SLF001
-    statement._where_criteria += tuple(  # noqa: SLF001
-        t.c[TENANT_COLUMN] == _TENANT_PARAM for f in read for t in _tenant_froms(f))
+    criteria = tuple(t.c[TENANT_COLUMN] == _TENANT_PARAM for f in read for t in _tenant_froms(f))
+    statement._where_criteria += criteria  # noqa: SLF001
+    return criteria
 
 
 def _tenant_froms(from_: Any) -> Iterator[Any]:
