@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
+from lastmile.app.acceptance import AcceptanceLearner, OfferFeaturesOf
 from lastmile.app.context import Services
 from lastmile.app.leases import Fence, check_fence
 from lastmile.app.live import LiveStore
@@ -54,6 +55,7 @@ from lastmile.core.orders import (
     Order,
     OrderStatus,
 )
+from lastmile.core.pay import DEFAULT_POLICY
 
 # One round never loads more: the oldest orders go first and the rest wait for the next
 # round. bench/dispatch_scaling.py measures a 2,000 x 2,000 round with bundles and committed
@@ -235,8 +237,8 @@ def load_snapshot(services: Services, live: LiveStore, region_id: str, *,
 
 
 def dispatch_round(services: Services, live: LiveStore, region_id: str, policy: DispatchPolicy,
-                   *, travel: LiveTravel | None = None, fence: Fence | None = None
-                   ) -> RoundResult:
+                   *, travel: LiveTravel | None = None, fence: Fence | None = None,
+                   acceptance: AcceptanceLearner | None = None) -> RoundResult:
     """Plan one round for ``region_id`` and send its decisions as offers.
 
     ``policy`` is the deployment's; the current tenant's ``dispatch`` overrides
@@ -250,11 +252,18 @@ def dispatch_round(services: Services, live: LiveStore, region_id: str, policy: 
     of work that first checks the lease is still the worker's: a worker that lost it
     (paused past its TTL, another took over) gets ``Conflict("lease_lost")`` and writes
     nothing. Without one (tests, a single process), each offer is its own unit of work.
+
+    With ``acceptance`` and a policy ``acceptance_weight`` > 0 the round prices each pair
+    by the learnt chance its courier takes it (``app.acceptance``). Every offer's
+    ``offer.made`` event carries the features it showed, so the history is learnable.
     """
     travel = travel or LiveTravel()
     policy = dispatch_policy(services, policy)  # the current tenant's knobs on the base
     loaded = load_snapshot(services, live, region_id, travel=travel)
     snap = loaded.snapshot
+    if acceptance is not None and policy.acceptance_weight > 0 and snap.orders:
+        snap = replace(snap, acceptance=acceptance.pricing(services, region_id))
+    features = OfferFeaturesOf(snap, acceptance.pay if acceptance is not None else DEFAULT_POLICY)
     plan = plan_round(snap, policy) if snap.orders and snap.couriers else None
     offers: list[Offer] = []
     extensions: list[Offer] = []
@@ -269,9 +278,9 @@ def dispatch_round(services: Services, live: LiveStore, region_id: str, policy: 
             sends.append((r.courier_id, extra, extensions))
     if fence is None:
         for courier_id, order_ids, out in sends:
-            _offer(services, courier_id, order_ids, out, refused)
+            _offer(services, courier_id, order_ids, out, refused, features)
     elif sends:
-        _fenced_offers(services, fence, sends, refused)
+        _fenced_offers(services, fence, sends, refused, features)
     return RoundResult(
         region_id=region_id, at=snap.now_s, open_orders=len(snap.orders),
         couriers=len(snap.couriers), idle_couriers=loaded.idle, offers=tuple(offers),
@@ -283,8 +292,11 @@ def dispatch_round(services: Services, live: LiveStore, region_id: str, policy: 
 Send = tuple[str, tuple[str, ...], list[Offer]]
 
 
+Features = Callable[[str, tuple[str, ...]], dict[str, float] | None]
+
+
 def _fenced_offers(services: Services, fence: Fence, sends: list[Send],
-                   refused: list[str]) -> None:
+                   refused: list[str], features: Features) -> None:
     """All of a round's offers in one unit of work behind the fence, or none of them.
 
     An offer a rule refuses (``offer_in`` checks before it writes) is skipped and reported;
@@ -297,7 +309,8 @@ def _fenced_offers(services: Services, fence: Fence, sends: list[Send],
         for courier_id, order_ids, out in sends:
             try:
                 made.append((offer_in(uow, services, courier_id=courier_id,
-                                      order_ids=order_ids, actor=SYSTEM), out))
+                                      order_ids=order_ids, actor=SYSTEM,
+                                      features=features(courier_id, order_ids)), out))
             except DomainError as exc:  # the world moved since the snapshot; next round re-plans
                 refused.append(exc.code)
         uow.commit()
@@ -306,8 +319,9 @@ def _fenced_offers(services: Services, fence: Fence, sends: list[Send],
 
 
 def _offer(services: Services, courier_id: str, order_ids: tuple[str, ...], out: list[Offer],
-           refused: list[str]) -> None:
+           refused: list[str], features: Features) -> None:
     try:
-        out.append(make_offer(services, courier_id=courier_id, order_ids=order_ids, actor=SYSTEM))
+        out.append(make_offer(services, courier_id=courier_id, order_ids=order_ids, actor=SYSTEM,
+                              features=features(courier_id, order_ids)))
     except DomainError as exc:  # the world moved since the snapshot; next round re-plans
         refused.append(exc.code)

@@ -9,7 +9,7 @@ a pending offer past its expiry is closed as expired before a new one is made, a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from lastmile.app.aggregates import apply_command, load_courier, load_order
@@ -102,7 +102,8 @@ def _offerable_orders(uow: UnitOfWork, services: Services, courier: Courier,
 
 @retrying
 def make_offer(services: Services, *, courier_id: str, order_ids: tuple[str, ...],
-               actor: Actor, ttl_s: int | None = None) -> Offer:
+               actor: Actor, ttl_s: int | None = None,
+               features: Mapping[str, float] | None = None) -> Offer:
     """Offer orders of one merchant to an on-shift courier; each order in one pending offer.
 
     Pending offers of the courier or of the orders that are past their expiry are closed
@@ -110,15 +111,19 @@ def make_offer(services: Services, *, courier_id: str, order_ids: tuple[str, ...
     """
     with services.uow() as uow:
         offer = offer_in(uow, services, courier_id=courier_id, order_ids=order_ids,
-                         actor=actor, ttl_s=ttl_s)
+                         actor=actor, ttl_s=ttl_s, features=features)
         uow.commit()
         return offer
 
 
 def offer_in(uow: UnitOfWork, services: Services, *, courier_id: str,
-             order_ids: tuple[str, ...], actor: Actor, ttl_s: int | None = None) -> Offer:
+             order_ids: tuple[str, ...], actor: Actor, ttl_s: int | None = None,
+             features: Mapping[str, float] | None = None) -> Offer:
     """``make_offer``'s checks and writes in the caller's unit of work; the caller commits
-    (a dispatch round commits all its offers at once, behind its lease's fence)."""
+    (a dispatch round commits all its offers at once, behind its lease's fence).
+
+    ``features``: what the offer shows its courier (``core.dispatch.acceptance``), kept in
+    the ``offer.made`` event so the dispatcher can learn acceptance from its history."""
     if actor.kind not in (ActorKind.OPS, ActorKind.SYSTEM):
         raise Forbidden("actor_not_allowed", f"a {actor.kind.value} may not make offers")
     now = services.clock.now()
@@ -134,7 +139,8 @@ def offer_in(uow: UnitOfWork, services: Services, *, courier_id: str,
         services, type="offer.made", region_id=offer.region_id, subject_id=offer.id,
         actor_kind=actor.kind.value, actor_id=actor.id,
         data={"courier_id": courier_id, "order_ids": list(order_ids),
-              "expires_at": offer.expires_at},
+              "expires_at": offer.expires_at,
+              **({"features": dict(features)} if features is not None else {})},
     ))
     return offer
 

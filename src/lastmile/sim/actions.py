@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from lastmile.app import fulfilment, offers, shifts
+from lastmile.app.acceptance import AcceptanceLearner
 from lastmile.app.context import Services
 from lastmile.app.dispatching import LiveTravel, dispatch_round
 from lastmile.app.ordering import LineRequest, OrderRequest, get_quote, place_order
@@ -55,6 +56,7 @@ class PlacedView:
 class OfferView:
     id: str
     order_ids: tuple[str, ...]
+    expires_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,11 +106,13 @@ class DirectActions:
     """Calls the use cases in this process (the simulator's fast path)."""
 
     def __init__(self, services: Services, tracking: Tracking, *,
-                 policy: DispatchPolicy | None = None, travel: LiveTravel | None = None):
+                 policy: DispatchPolicy | None = None, travel: LiveTravel | None = None,
+                 acceptance: AcceptanceLearner | None = None):
         self.s = services
         self.tracking = tracking
         self.policy = policy or DispatchPolicy()
         self.travel = travel or LiveTravel()
+        self.acceptance = acceptance
 
     def _call(self, fn: Callable[Concatenate[Services, _P], _R], *args: _P.args,
               **kwargs: _P.kwargs) -> _R:
@@ -157,7 +161,7 @@ class DirectActions:
 
     def current_offer(self, courier_id: str) -> OfferView | None:
         o = offers.current_offer(self.s, courier_id)
-        return OfferView(id=o.id, order_ids=o.order_ids) if o else None
+        return OfferView(id=o.id, order_ids=o.order_ids, expires_at=o.expires_at) if o else None
 
     def accept(self, courier_id: str, offer_id: str) -> None:
         self._call(offers.accept_offer, offer_id, actor=_actor(ActorKind.COURIER, courier_id))
@@ -180,7 +184,7 @@ class DirectActions:
         made = 0
         for region_id in region_ids:
             r = dispatch_round(self.s, self.tracking.live, region_id, self.policy,
-                               travel=self.travel)
+                               travel=self.travel, acceptance=self.acceptance)
             made += len(r.offers) + len(r.extensions)
         return made
 

@@ -17,10 +17,11 @@ Steps of the optimised policy (each a pure function with its own tests):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from lastmile.core.dispatch.acceptance import price_acceptance
 from lastmile.core.dispatch.bundling import bundle_size_cap, generate_bundles
-from lastmile.core.dispatch.costing import PairTimes, pair_costs
+from lastmile.core.dispatch.costing import INFEASIBLE, PairTimes, pair_costs
 from lastmile.core.dispatch.greedy import greedy_plan
 from lastmile.core.dispatch.horizon import should_commit
 from lastmile.core.dispatch.matching import optimal_matching
@@ -91,6 +92,13 @@ def round_costs(snapshot: Snapshot, policy: DispatchPolicy) -> RoundCosts:
             travel_weight=policy.travel_weight
             + (policy.shortage_travel_weight if len(bundles) > len(couriers) else 0.0),
         )
+        # Acceptance pricing (issue 11, the live path): + weight * (1 - p) * |b| * re-offer
+        # delay per pair; a no-op without Snapshot.acceptance or with acceptance_weight 0.
+        times = replace(times, cost=price_acceptance(
+            times.cost, couriers, bundles, pricing=snapshot.acceptance,
+            weight=policy.acceptance_weight, now_s=snapshot.now_s, travel=snapshot.travel,
+            pickup_service_s=snapshot.pickup_service_s,
+            dropoff_service_s=snapshot.dropoff_service_s, infeasible=INFEASIBLE))
     return RoundCosts(
         updates=updates, couriers=tuple(couriers), bundles=tuple(bundles), times=times
     )

@@ -10,12 +10,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from lastmile.core.errors import InvalidInput
 from lastmile.core.tenancy import DEFAULT_TENANT
+
+if TYPE_CHECKING:
+    from lastmile.core.dispatch.acceptance import AcceptancePricing
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,6 +136,9 @@ class Snapshot:
     # The tenant the round runs for; each party names its own too, and a round never pairs
     # parties of different tenants (``core.dispatch.worlds``).
     tenant: str = DEFAULT_TENANT
+    # The learnt acceptance model a round prices offers with (``core.dispatch.acceptance``,
+    # policy ``acceptance_weight``); None: no pricing, today's costs.
+    acceptance: AcceptancePricing | None = None
 
 
 class PolicyKind(Enum):
@@ -155,6 +162,9 @@ class DispatchPolicy:
     - ``travel_weight``: cost per second a courier drives to the merchant.
     - ``shortage_travel_weight``: added to ``travel_weight`` in rounds with more
       bundles than couriers, when empty driving is what limits throughput.
+    - ``acceptance_weight``: weight of the expected re-offer delay of a pair the courier
+      may refuse (``core.dispatch.acceptance``; needs ``Snapshot.acceptance``); 0 = costs
+      as if every offer were taken, as MDRP's couriers do.
     """
 
     kind: PolicyKind = PolicyKind.OPTIMISED
@@ -173,6 +183,7 @@ class DispatchPolicy:
     allow_prepositioning: bool = True
     preposition_after_idle_s: float = 0.0
     preposition_radius_s: float = 15 * 60.0
+    acceptance_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.max_bundle_size < 1:
@@ -210,7 +221,8 @@ MAX_BUNDLE_SIZE = 8
 # Times (seconds) and cost weights: a negative one would reward what the policy penalises.
 _NON_NEGATIVE = ("commit_slack_s", "max_ready_gap_s", "max_extra_delay_s", "idle_weight",
                  "travel_weight", "shortage_travel_weight", "late_weight",
-                 "max_update_delay_s", "preposition_after_idle_s", "preposition_radius_s")
+                 "max_update_delay_s", "preposition_after_idle_s", "preposition_radius_s",
+                 "acceptance_weight")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
