@@ -62,13 +62,14 @@ class AcceptanceLearner:
 
     refit_every_s: float = 600.0
     window_s: float = 14 * 86_400.0
+    memory_s: float = 3_600.0  # a refusal this recent prices its (courier, order) at p = 0
     round_s: float = 30.0
     prior_p: float = DEFAULT_PRIOR_P
     pay: PayPolicy = DEFAULT_POLICY
     _cache: dict[tuple[str, str], tuple[float, AcceptanceModel]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("refit_every_s", "window_s", "round_s"):
+        for name in ("refit_every_s", "window_s", "round_s", "memory_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise InvalidInput("invalid_acceptance", f"{name} must be >= 0 (got {value})",
@@ -86,8 +87,21 @@ class AcceptanceLearner:
         return fitted
 
     def pricing(self, services: Services, region_id: str) -> AcceptancePricing:
+        """The cached model, and the refusals of the last ``memory_s`` read afresh."""
+        since = services.clock.now() - self.memory_s
         return AcceptancePricing(model=self.model(services, region_id), pay=self.pay,
-                                 reoffer_delay_s=services.offer_ttl_s + self.round_s)
+                                 reoffer_delay_s=services.offer_ttl_s + self.round_s,
+                                 refused=recent_refusals(services, region_id, since=since))
+
+
+def recent_refusals(services: Services, region_id: str, *,
+                    since: float) -> frozenset[tuple[str, str]]:
+    """(courier id, order id) of every offer declined or expired at or after ``since``."""
+    with services.uow(read_only=True) as uow:
+        events = uow.events.of_types(region_id, ("offer.declined", "offer.expired"),
+                                     since=since)
+    return frozenset((str(e.data["courier_id"]), str(order_id))
+                     for e in events for order_id in e.data.get("order_ids", ()))
 
 
 class OfferFeaturesOf:

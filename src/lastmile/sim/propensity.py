@@ -15,6 +15,11 @@ The rule (``accept_probability``), in log-odds::
 ``decide`` draws, always three numbers in the same order (deterministic for a seeded
 generator): whether the courier looks at the offer at all (no: ``(False, inf)``, it
 expires), the response delay (log-normal around its median), and the answer.
+
+A courier answers the same offer the same way: the world draws from ``offer_rng``, seeded
+by the run's seed, the courier and the offer's orders, so a courier who declined (or
+ignored) an order does so again when it is offered again, as a person would; re-offering
+is no way round a "no".
 """
 
 from __future__ import annotations
@@ -84,6 +89,11 @@ def decide(traits: CourierTraits, features: OfferFeatures,
         return False, NO_ANSWER
     after = traits.response_median_s * math.exp(traits.response_sigma * noise)
     return u < accept_probability(traits, features), after
+
+
+def offer_rng(seed: int, courier_id: str, order_ids: Iterable[str]) -> random.Random:
+    """The generator a courier's answer to these orders is drawn from (module docstring)."""
+    return random.Random(f"{seed}|{courier_id}|{','.join(sorted(order_ids))}")
 
 
 def answer(traits: CourierTraits, features: OfferFeatures, rng: random.Random, *,

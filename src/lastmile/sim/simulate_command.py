@@ -59,11 +59,11 @@ def run_scenario(name: str, *, seed: int | None = None, hours: float | None = No
 
     ``policy`` and ``acceptance`` go to the dispatcher (``app.dispatching.dispatch_round``):
     a policy with ``acceptance_weight`` > 0 and a learner price the learnt acceptance."""
+    from lastmile.app.acceptance import offer_trails
     from lastmile.bootstrap import build, install_ledger
     from lastmile.settings import Settings
     from lastmile.sim.actions import DirectActions
     from lastmile.sim.city import build_city
-    from lastmile.app.acceptance import offer_trails
     from lastmile.sim.kpis import compute_kpis, ledger_kpis, offer_kpis
     from lastmile.sim.world import World
 

@@ -32,7 +32,7 @@ from lastmile.core.geo import Point, haversine_m
 from lastmile.sim.actions import Actions, OfferView, OrderAsk, Refused
 from lastmile.sim.city import City, SimCourierSpec, SimMerchant
 from lastmile.sim.couriers import CourierBehaviour
-from lastmile.sim.propensity import answer, draw_city_traits, features_seen
+from lastmile.sim.propensity import answer, draw_city_traits, features_seen, offer_rng
 from lastmile.sim.scenarios import DAY_START, Scenario
 
 
@@ -154,7 +154,7 @@ class World:
         self.traits = (draw_city_traits((c.id for c in city.couriers),
                                         random.Random(seed * 1_000 + 3))
                        if self.cfg.propensities else None)
-        self.offer_rng = random.Random(seed * 1_000 + 4)
+        self.seed = seed
 
     # -- the event loop -------------------------------------------------------------------
     def at(self, t: float, fn: Callable[..., None], *args: Any) -> None:
@@ -325,7 +325,8 @@ class World:
                              merchant_at=self._merchants[recs[0].merchant_id].location,
                              dropoffs=[r.dropoff for r in recs], at_s=self.now())
         expires_in = None if offer.expires_at is None else offer.expires_at - self.now()
-        return answer(self.traits[run.spec.id], seen, self.offer_rng, expires_in_s=expires_in)
+        rng = offer_rng(self.seed, run.spec.id, offer.order_ids)
+        return answer(self.traits[run.spec.id], seen, rng, expires_in_s=expires_in)
 
     def _sample(self) -> None:
         runs = self.log.couriers.values()

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.unit.dispatch.conftest import TRAVEL, _courier, _order, _snapshot
 
 from lastmile.core.dispatch import DispatchPolicy, plan_round, round_costs
 from lastmile.core.dispatch.acceptance import (
@@ -25,7 +26,6 @@ from lastmile.core.dispatch.acceptance import (
 )
 from lastmile.core.dispatch.costing import INFEASIBLE
 from lastmile.core.errors import InvalidInput
-from tests.unit.dispatch.conftest import TRAVEL, _courier, _order, _snapshot
 
 NOON = 1_767_225_600.0 + 12 * 3600
 
@@ -210,3 +210,17 @@ def test_acceptance_weight_must_not_be_negative():
         DispatchPolicy(acceptance_weight=-1.0)
     with pytest.raises(InvalidInput):
         AcceptancePricing(model=AcceptanceModel.prior(), reoffer_delay_s=-5)
+
+
+def test_a_courier_who_refused_an_order_is_priced_as_refusing_it_again():
+    order = _order(order_id="o1", pickup_x_m=0.0, ready_s=30 * 60.0)
+    couriers = (_courier(courier_id="c0", x_m=-1000.0), _courier(courier_id="c1", x_m=1000.0))
+    pricing = AcceptancePricing(model=AcceptanceModel(coef=(30.0,) + (0.0,) * 6),
+                                reoffer_delay_s=90.0, refused=frozenset({("c0", "o1")}))
+    snap = _snapshot(orders=(order,), couriers=couriers, now_s=25 * 60.0, acceptance=pricing)
+    costs = round_costs(snap, DispatchPolicy(acceptance_weight=1.0))
+    plain = round_costs(snap, DispatchPolicy())
+    assert costs.times is not None and plain.times is not None
+    np.testing.assert_allclose(costs.times.cost - plain.times.cost, [[90.0], [0.0]], atol=1e-6)
+    plan = plan_round(snap, DispatchPolicy(acceptance_weight=1.0, allow_prepositioning=False))
+    assert [a.courier_id for a in plan.assignments] == ["c1"]

@@ -100,3 +100,14 @@ def test_the_courier_reads_the_offer_from_where_it_is():
                       at_s=NOON)
     assert 1050 < f.pickup_m < 1150 and 2150 < f.trip_m < 2300 and f.n_orders == 2
     assert f.pay_minor > 0 and f.hour == 12.0
+
+
+def test_the_same_courier_answers_the_same_offer_the_same_way():
+    from lastmile.sim.propensity import offer_rng
+
+    traits = draw_traits(random.Random(2))
+    f = offer(2500)
+    first = decide(traits, f, offer_rng(7, "cou_1", ["o2", "o1"]))
+    assert decide(traits, f, offer_rng(7, "cou_1", ["o1", "o2"])) == first
+    others = {decide(traits, f, offer_rng(7, "cou_1", [f"o{i}"])) for i in range(20)}
+    assert len(others) > 1

@@ -22,8 +22,10 @@ are left out by the caller.
 orders back in the pool for a re-offer, about ``reoffer_delay_s`` (the offer's TTL plus a
 dispatch round) later. The expected extra click-to-door of offering bundle b to courier c
 is ``(1 - p_cb) * |b| * reoffer_delay_s``; the round adds ``acceptance_weight`` times that
-to the pair's cost (the costs are order-seconds, ``costing``). Weight 0 (the default, and
-MDRP's) leaves the costs as they are.
+to the pair's cost (the costs are order-seconds, ``costing``). A pair whose courier has
+already refused one of the bundle's orders (``AcceptancePricing.refused``) is priced at
+p = 0: people rarely take what they just turned down. Weight 0 (the default, and MDRP's)
+leaves the costs as they are.
 """
 
 from __future__ import annotations
@@ -201,11 +203,13 @@ def fit_acceptance(history: Sequence[OfferOutcome], *, prior_p: float = DEFAULT_
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AcceptancePricing:
     """What a round needs to price acceptance: the fitted model, the delay a refused offer
-    costs each of its orders (TTL + a round, seconds) and the pay policy offers show."""
+    costs each of its orders (TTL + a round, seconds), the pay policy offers show, and the
+    (courier id, order id) pairs whose offer the courier recently declined or let expire."""
 
     model: AcceptanceModel
     reoffer_delay_s: float
     pay: PayPolicy = DEFAULT_POLICY
+    refused: frozenset[tuple[str, str]] = frozenset()
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.reoffer_delay_s) and self.reoffer_delay_s >= 0):
@@ -261,7 +265,25 @@ def price_acceptance(cost: NDArray[np.float64], couriers: Sequence[CourierState]
     p = acceptance_matrix(couriers, bundles, model=pricing.model, now_s=now_s, travel=travel,
                           pickup_service_s=pickup_service_s,
                           dropoff_service_s=dropoff_service_s, pay=pricing.pay)
+    if pricing.refused:
+        p = np.where(refused_mask(couriers, bundles, pricing.refused), 0.0, p)
     size = np.array([len(b.order_ids) for b in bundles], dtype=np.float64)
     extra = weight * (1.0 - p) * size[None, :] * pricing.reoffer_delay_s
     out: NDArray[np.float64] = np.where(cost >= infeasible, cost, cost + extra)
     return out
+
+
+def refused_mask(couriers: Sequence[CourierState], bundles: Sequence[Bundle],
+                 refused: frozenset[tuple[str, str]]) -> NDArray[np.bool_]:
+    """True where the courier has refused one of the bundle's orders (couriers x bundles)."""
+    mask = np.zeros((len(couriers), len(bundles)), dtype=np.bool_)
+    row = {c.courier_id: i for i, c in enumerate(couriers)}
+    cols: dict[str, list[int]] = {}
+    for j, b in enumerate(bundles):
+        for order_id in b.order_ids:
+            cols.setdefault(order_id, []).append(j)
+    for courier_id, order_id in refused:
+        i = row.get(courier_id)
+        if i is not None:
+            mask[i, cols.get(order_id, [])] = True
+    return mask
