@@ -161,8 +161,8 @@ def test_lower_acceptance_costs_more_and_weight_zero_or_no_model_costs_nothing()
     unlikely = price_acceptance(base, costs.couriers, costs.bundles, pricing=_pricing(-2.0),
                                 weight=1.0, **kw)
     assert (likely > base).all() and (unlikely > likely).all()
-    # (1 - p) * |b| * delay exactly, p = sigmoid(-2)
-    np.testing.assert_allclose(unlikely - base, (1 - 1 / (1 + math.exp(2))) * 90.0)
+    # (1 - p) / p * |b| * delay exactly, p = sigmoid(-2): e^2 expected refusals
+    np.testing.assert_allclose(unlikely - base, math.exp(2) * 90.0)
     assert price_acceptance(base, costs.couriers, costs.bundles, pricing=_pricing(-2.0),
                             weight=0.0, **kw) is base
     assert price_acceptance(base, costs.couriers, costs.bundles, pricing=None,
@@ -221,6 +221,8 @@ def test_a_courier_who_refused_an_order_is_priced_as_refusing_it_again():
     costs = round_costs(snap, DispatchPolicy(acceptance_weight=1.0))
     plain = round_costs(snap, DispatchPolicy())
     assert costs.times is not None and plain.times is not None
-    np.testing.assert_allclose(costs.times.cost - plain.times.cost, [[90.0], [0.0]], atol=1e-6)
+    # p = 0 is floored at 2 %: (1 - 0) / 0.02 = 50 expected refusals of 90 s
+    np.testing.assert_allclose(costs.times.cost - plain.times.cost, [[50 * 90.0], [0.0]],
+                               atol=1e-6)
     plan = plan_round(snap, DispatchPolicy(acceptance_weight=1.0, allow_prepositioning=False))
     assert [a.courier_id for a in plan.assignments] == ["c1"]

@@ -20,12 +20,17 @@ are left out by the caller.
 
 **Pricing** (``price_acceptance``): an offer refused (declined or let expire) puts its
 orders back in the pool for a re-offer, about ``reoffer_delay_s`` (the offer's TTL plus a
-dispatch round) later. The expected extra click-to-door of offering bundle b to courier c
-is ``(1 - p_cb) * |b| * reoffer_delay_s``; the round adds ``acceptance_weight`` times that
-to the pair's cost (the costs are order-seconds, ``costing``). A pair whose courier has
-already refused one of the bundle's orders (``AcceptancePricing.refused``) is priced at
-p = 0: people rarely take what they just turned down. Weight 0 (the default, and MDRP's)
-leaves the costs as they are.
+dispatch round) later. If every re-offer had the same chance p, the expected number of
+refusals before a taker is (1 - p) / p (geometric), so the expected extra click-to-door of
+offering bundle b to courier c is ``(1 - p_cb) / p_cb * |b| * reoffer_delay_s``, with p
+floored at ``P_FLOOR`` (2 %: at most 50 re-offers' worth, so a pair stays finite and below
+the serve reward: an order with one candidate is still offered). The round adds
+``acceptance_weight`` times that to the pair's cost (the costs are order-seconds,
+``costing``). A pair whose courier has already refused one of the bundle's orders
+(``AcceptancePricing.refused``) is priced at p = 0, i.e. the floor: a simulated courier,
+like a person, turns down again what it just turned down, and today's dispatcher, blind to
+that, offers the same order to the same courier round after round. Weight 0 (the
+default, and MDRP's) leaves the costs as they are.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ DEFAULT_PRIOR_P = 0.8
 FEATURE_NAMES = ("intercept", "pickup_km", "trip_km", "pay_per_min", "extra_orders",
                  "hour_sin", "hour_cos")
 _P_MIN, _P_MAX = 1e-4, 1 - 1e-4
+P_FLOOR = 0.02
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -257,7 +263,8 @@ def price_acceptance(cost: NDArray[np.float64], couriers: Sequence[CourierState]
                      bundles: Sequence[Bundle], *, pricing: AcceptancePricing | None,
                      weight: float, now_s: float, travel: TravelModel, pickup_service_s: float,
                      dropoff_service_s: float, infeasible: float) -> NDArray[np.float64]:
-    """``cost`` plus ``weight * (1 - p) * |b| * reoffer_delay_s`` on every feasible pair
+    """``cost`` plus ``weight * (1 - p) / max(p, P_FLOOR) * |b| * reoffer_delay_s`` on every
+    feasible pair
     (entries at ``infeasible`` or above stay as they are). No pricing or weight 0: ``cost``
     itself. p = 1 adds nothing; a lower p never lowers a cost. Returns a new array."""
     if pricing is None or weight == 0 or cost.size == 0:
@@ -268,7 +275,8 @@ def price_acceptance(cost: NDArray[np.float64], couriers: Sequence[CourierState]
     if pricing.refused:
         p = np.where(refused_mask(couriers, bundles, pricing.refused), 0.0, p)
     size = np.array([len(b.order_ids) for b in bundles], dtype=np.float64)
-    extra = weight * (1.0 - p) * size[None, :] * pricing.reoffer_delay_s
+    refusals = (1.0 - p) / np.maximum(p, P_FLOOR)  # expected refusals before a taker
+    extra = weight * refusals * size[None, :] * pricing.reoffer_delay_s
     out: NDArray[np.float64] = np.where(cost >= infeasible, cost, cost + extra)
     return out
 
