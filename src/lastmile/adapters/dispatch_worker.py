@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from lastmile.adapters import dispatch_metrics as metrics
 from lastmile.adapters.outages import as_outage
 from lastmile.adapters.region_leases import LeaseKeeper
+from lastmile.app.acceptance import AcceptanceLearner
 from lastmile.app.context import Services
 from lastmile.app.dispatching import LiveTravel, RoundResult, dispatch_round
 from lastmile.app.every_tenant import region_owners
@@ -61,6 +62,8 @@ class DispatchWorker:
         self._interval = interval_s
         self._policy = policy or DispatchPolicy()
         self._travel = travel or LiveTravel()
+        # Fitted only for a tenant whose dispatch policy sets acceptance_weight > 0.
+        self._acceptance = AcceptanceLearner(round_s=interval_s)
         self._regions = region_ids
         self.leases = leases
         self._stop = threading.Event()
@@ -125,7 +128,8 @@ class DispatchWorker:
         """One round; None when it failed, lost a race or was refused by the fence."""
         try:
             return dispatch_round(self._services, self._live, region_id, self._policy,
-                                  travel=self._travel, fence=fence)
+                                  travel=self._travel, fence=fence,
+                                  acceptance=self._acceptance)
         except Conflict as exc:
             if exc.code == "concurrent_update" and fence is not None:
                 # A fenced round is one unit of work: a request that changed a courier or

@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
+from lastmile.app.acceptance import AcceptanceLearner, OfferFeaturesOf
 from lastmile.app.context import Services
 from lastmile.app.leases import Fence, check_fence
 from lastmile.app.live import LiveStore
@@ -66,6 +67,7 @@ from lastmile.core.orders import (
     Order,
     OrderStatus,
 )
+from lastmile.core.pay import DEFAULT_POLICY
 
 # One round never loads more: the oldest orders go first and the rest wait for the next
 # round. Rounds above 250,000 couriers x bundles are sparse (docs/dispatch.md "Sparse rounds
@@ -273,8 +275,8 @@ def load_snapshot(services: Services, live: LiveStore, region_id: str, *,
 
 
 def dispatch_round(services: Services, live: LiveStore, region_id: str, policy: DispatchPolicy,
-                   *, travel: LiveTravel | None = None, fence: Fence | None = None
-                   ) -> RoundResult:
+                   *, travel: LiveTravel | None = None, fence: Fence | None = None,
+                   acceptance: AcceptanceLearner | None = None) -> RoundResult:
     """Plan one round for ``region_id`` and send its decisions as offers.
 
     ``policy`` is the deployment's; the current tenant's ``dispatch`` overrides
@@ -288,11 +290,18 @@ def dispatch_round(services: Services, live: LiveStore, region_id: str, policy: 
     of work that first checks the lease is still the worker's: a worker that lost it
     (paused past its TTL, another took over) gets ``Conflict("lease_lost")`` and writes
     nothing. Without one (tests, a single process), each offer is its own unit of work.
+
+    With ``acceptance`` and a policy ``acceptance_weight`` > 0 the round prices each pair
+    by the learnt chance its courier takes it (``app.acceptance``). Every offer's
+    ``offer.made`` event carries the features it showed, so the history is learnable.
     """
     travel = travel or LiveTravel()
     policy = dispatch_policy(services, policy)  # the current tenant's knobs on the base
     loaded = load_snapshot(services, live, region_id, travel=travel)
     snap = loaded.snapshot
+    if acceptance is not None and policy.acceptance_weight > 0 and snap.orders:
+        snap = replace(snap, acceptance=acceptance.pricing(services, region_id))
+    features = OfferFeaturesOf(snap, acceptance.pay if acceptance is not None else DEFAULT_POLICY)
     plan = plan_round(snap, policy) if snap.orders and snap.couriers else None
     moves = round_moves(snap, policy, plan, offered=loaded.offered)
     offers: list[Offer] = []
@@ -311,9 +320,9 @@ def dispatch_round(services: Services, live: LiveStore, region_id: str, policy: 
     sends += [(m.to_courier_id, m.order_ids, moved, (), m) for m in moves]
     if fence is None:
         for send in sends:
-            _offer(services, send, refused, policy)
+            _offer(services, send, refused, policy, features)
     elif sends:
-        _fenced_offers(services, fence, sends, refused, policy)
+        _fenced_offers(services, fence, sends, refused, policy, features)
     return RoundResult(
         region_id=region_id, at=snap.now_s, open_orders=len(snap.orders),
         couriers=len(snap.couriers), idle_couriers=loaded.idle, offers=tuple(offers),
@@ -332,8 +341,11 @@ def _stops(a: Assignment) -> tuple[OfferStop, ...]:
                  for s in a.stops)
 
 
+Features = Callable[[str, tuple[str, ...]], dict[str, float] | None]
+
+
 def _fenced_offers(services: Services, fence: Fence, sends: list[Send],
-                   refused: list[str], policy: DispatchPolicy) -> None:
+                   refused: list[str], policy: DispatchPolicy, features: Features) -> None:
     """All of a round's offers in one unit of work behind the fence, or none of them.
 
     An offer a rule refuses (``offer_in`` checks before it writes) is skipped and reported;
@@ -345,7 +357,7 @@ def _fenced_offers(services: Services, fence: Fence, sends: list[Send],
         check_fence(uow, fence)
         for send in sends:
             try:
-                made.append((_offer_in(uow, services, send, policy), send[2]))
+                made.append((_offer_in(uow, services, send, policy, features), send[2]))
             except DomainError as exc:  # the world moved since the snapshot; next round re-plans
                 refused.append(exc.code)
         uow.commit()
@@ -353,22 +365,26 @@ def _fenced_offers(services: Services, fence: Fence, sends: list[Send],
         out.append(offer)
 
 
-def _offer_in(uow: UnitOfWork, services: Services, send: Send,
-              policy: DispatchPolicy) -> Offer:
-    """One send as an offer in the caller's unit of work: a move, or a (stacked) offer."""
+def _offer_in(uow: UnitOfWork, services: Services, send: Send, policy: DispatchPolicy,
+              features: Features) -> Offer:
+    """One send as an offer in the caller's unit of work: a move, or a (stacked) offer
+    carrying the features it shows (``app.acceptance`` learns from them)."""
     courier_id, order_ids, _out, stops, move = send
     if move is not None:
         return offer_move_in(uow, services, move, actor=SYSTEM,
                              max_moves_per_order=policy.max_moves_per_order)
     return offer_in(uow, services, courier_id=courier_id, order_ids=order_ids, actor=SYSTEM,
-                    stops=stops, stack_radius_m=policy.stack_radius_m)
+                    stops=stops, stack_radius_m=policy.stack_radius_m,
+                    features=features(courier_id, order_ids))
 
 
-def _offer(services: Services, send: Send, refused: list[str], policy: DispatchPolicy) -> None:
+def _offer(services: Services, send: Send, refused: list[str], policy: DispatchPolicy,
+           features: Features) -> None:
     courier_id, order_ids, out, stops, move = send
     try:
         out.append(make_offer(services, courier_id=courier_id, order_ids=order_ids, actor=SYSTEM,
-                              stops=stops, stack_radius_m=policy.stack_radius_m)
+                              stops=stops, stack_radius_m=policy.stack_radius_m,
+                              features=features(courier_id, order_ids))
                    if move is None else
                    make_move_offer(services, move, max_moves_per_order=policy.max_moves_per_order,
                                    actor=SYSTEM))

@@ -16,7 +16,7 @@ merchants is refused (``mixed_merchants``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from lastmile.app.aggregates import apply_command, load_courier, load_order
@@ -157,7 +157,8 @@ def _offerable_orders(uow: UnitOfWork, services: Services, courier: Courier,
 @retrying
 def make_offer(services: Services, *, courier_id: str, order_ids: tuple[str, ...],
                actor: Actor, ttl_s: int | None = None, stops: tuple[OfferStop, ...] = (),
-               stack_radius_m: float = DispatchPolicy().stack_radius_m) -> Offer:
+               stack_radius_m: float = DispatchPolicy().stack_radius_m,
+               features: Mapping[str, float] | None = None) -> Offer:
     """Offer orders of one merchant (or a planned stack of two, with its ``stops``; see the
     module rule) to an on-shift courier; each order in one pending offer.
 
@@ -166,7 +167,8 @@ def make_offer(services: Services, *, courier_id: str, order_ids: tuple[str, ...
     """
     with services.uow() as uow:
         offer = offer_in(uow, services, courier_id=courier_id, order_ids=order_ids,
-                         actor=actor, ttl_s=ttl_s, stops=stops, stack_radius_m=stack_radius_m)
+                         actor=actor, ttl_s=ttl_s, stops=stops, stack_radius_m=stack_radius_m,
+                         features=features)
         uow.commit()
         return offer
 
@@ -174,9 +176,13 @@ def make_offer(services: Services, *, courier_id: str, order_ids: tuple[str, ...
 def offer_in(uow: UnitOfWork, services: Services, *, courier_id: str,
              order_ids: tuple[str, ...], actor: Actor, ttl_s: int | None = None,
              stops: tuple[OfferStop, ...] = (),
-             stack_radius_m: float = DispatchPolicy().stack_radius_m) -> Offer:
+             stack_radius_m: float = DispatchPolicy().stack_radius_m,
+             features: Mapping[str, float] | None = None) -> Offer:
     """``make_offer``'s checks and writes in the caller's unit of work; the caller commits
-    (a dispatch round commits all its offers at once, behind its lease's fence)."""
+    (a dispatch round commits all its offers at once, behind its lease's fence).
+
+    ``features``: what the offer shows its courier (``core.dispatch.acceptance``), kept in
+    the ``offer.made`` event so the dispatcher can learn acceptance from its history."""
     if actor.kind not in (ActorKind.OPS, ActorKind.SYSTEM):
         raise Forbidden("actor_not_allowed", f"a {actor.kind.value} may not make offers")
     now = services.clock.now()
@@ -196,7 +202,8 @@ def offer_in(uow: UnitOfWork, services: Services, *, courier_id: str,
         services, type="offer.made", region_id=offer.region_id, subject_id=offer.id,
         actor_kind=actor.kind.value, actor_id=actor.id,
         data={"courier_id": courier_id, "order_ids": list(order_ids),
-              "expires_at": offer.expires_at, **_stack_data(offer)},
+              "expires_at": offer.expires_at, **_stack_data(offer),
+              **({"features": dict(features)} if features is not None else {})},
     ))
     return offer
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from lastmile.app import fulfilment, offers, queries, shifts
+from lastmile.app.acceptance import AcceptanceLearner
 from lastmile.app.context import Services
 from lastmile.app.dispatching import LiveTravel, dispatch_round
 from lastmile.app.ordering import LineRequest, OrderRequest, get_quote, place_order
@@ -60,6 +61,7 @@ class OfferView:
     # merchant's orders. The simulated courier does not follow it yet: stacking is off in
     # the simulator's policy (see docs/stacking.md).
     stops: tuple[OfferStop, ...] = ()
+    expires_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,13 +127,15 @@ class DirectActions:
     """
 
     def __init__(self, services: Services, tracking: Tracking, *,
-                 policy: DispatchPolicy | None = None, travel: LiveTravel | None = None):
+                 policy: DispatchPolicy | None = None, travel: LiveTravel | None = None,
+                 acceptance: AcceptanceLearner | None = None):
         self.s = services
         self.tracking = tracking
         self.policy = policy or DispatchPolicy()
         self.travel = travel or LiveTravel()
         self._board: _OfferBoard | None = None
         self._region_of: dict[str, str] = {}  # courier id -> region (never changes)
+        self.acceptance = acceptance
 
     def _call(self, fn: Callable[Concatenate[Services, _P], _R], *args: _P.args,
               **kwargs: _P.kwargs) -> _R:
@@ -187,10 +191,8 @@ class DirectActions:
                 region = self._region_of[courier_id] = queries.get_courier(
                     self.s, courier_id).region_id
             if region in board.regions:
-                o = board.by_courier.get(courier_id)
-                return OfferView(id=o.id, order_ids=o.order_ids) if o else None
-        o = offers.current_offer(self.s, courier_id)
-        return OfferView(id=o.id, order_ids=o.order_ids, stops=o.stops) if o else None
+                return _view(board.by_courier.get(courier_id))
+        return _view(offers.current_offer(self.s, courier_id))
 
     def accept(self, courier_id: str, offer_id: str) -> None:
         self._call(offers.accept_offer, offer_id, actor=_actor(ActorKind.COURIER, courier_id))
@@ -214,7 +216,7 @@ class DirectActions:
         made = 0
         for region_id in region_ids:
             r = dispatch_round(self.s, self.tracking.live, region_id, self.policy,
-                               travel=self.travel)
+                               travel=self.travel, acceptance=self.acceptance)
             made += len(r.offers) + len(r.extensions)
         by_courier: dict[str, Offer] = {}
         for region_id in region_ids:
@@ -223,3 +225,9 @@ class DirectActions:
                                   by_courier=by_courier)
         return made
 
+
+def _view(o: Offer | None) -> OfferView | None:
+    """What a simulated courier sees of an offer (one rule for the board and the query)."""
+    if o is None:
+        return None
+    return OfferView(id=o.id, order_ids=o.order_ids, stops=o.stops, expires_at=o.expires_at)

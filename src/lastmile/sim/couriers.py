@@ -67,12 +67,16 @@ class CourierBehaviour:
         w.at(w.now() + w.cfg.ping_every_s, self.ping, run)
 
     # -- offers ---------------------------------------------------------------------------
-    def decide(self, run: CourierRun, offer: OfferView, gen: int) -> None:
+    def decide(self, run: CourierRun, offer: OfferView, gen: int,
+               accept: bool | None = None) -> None:
+        """Answer the offer: ``accept`` when the world decided (sim.propensity), else a
+        draw of ``accept_p``."""
         w = self.w
         if gen != run.gen or run.phase != "deciding":
             return
         known = [i for i in offer.order_ids if i in w.log.orders]
-        if run.ending or not known or w.rng.random() >= w.cfg.accept_p:
+        if run.ending or not known or not (
+                w.rng.random() < w.cfg.accept_p if accept is None else accept):
             try:
                 w.actions.decline(run.spec.id, offer.id)
             except Refused as exc:

@@ -23,6 +23,15 @@ Definitions (times in minutes, money in minor units of the city's currency):
   order: courier pay / delivered orders;
 - fee revenue: delivery + service + small-order fees of delivered orders.
 
+The live path (``offer_kpis``, from the platform's offer events, ``app.acceptance.offer_trails``):
+
+- ``offers_made``; of the offers closed by their courier or their clock (accepted,
+  declined, expired; withdrawn ones, closed by a cancellation or a shift's end, are left
+  out): ``acceptance_rate`` (accepted share) and ``expired_share`` (no answer in time);
+- ``offers_per_order``: offers an order was in, mean over orders offered at least once;
+- ``time_to_assignment_min``: placed -> the accepted offer's acceptance, over orders with
+  one (median and p90; mean too).
+
 Money from the ledger (``ledger_kpis``; the platform's ledger subscriber posts the run's
 order events, relayed like every subscriber's, and the KPIs are read back from its
 postings through ``app.reports.ledger_totals``, docs/reports.md), in minor units of the
@@ -41,7 +50,8 @@ city's currency (the first currency when a run has several):
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from lastmile.core.geo import haversine_m
 from lastmile.core.ledger.settlement import Settlement
@@ -49,6 +59,9 @@ from lastmile.core.pay import DEFAULT_POLICY, DeliveredOrder, PayPolicy, PayStat
 from lastmile.core.pay import statement as pay_statement
 from lastmile.core.stats import quantile
 from lastmile.sim.world import OrderRecord, WorldLog
+
+if TYPE_CHECKING:
+    from lastmile.app.acceptance import OfferTrail
 
 
 def _r(x: float | None, nd: int = 2) -> float | None:
@@ -152,4 +165,31 @@ def ledger_kpis(totals: Settlement) -> dict[str, Any]:
         "ledger_take_rate": day.take_rate if day else None,
         "ledger_merchant_net_minor": sum(m.net_payable_minor for m in totals.merchants
                                          if m.currency == currency),
+    }
+
+
+def offer_kpis(log: WorldLog, trails: Sequence[OfferTrail]) -> dict[str, Any]:
+    """The live path's offer KPIs (module docstring) of a run's offers."""
+    answered = [t for t in trails if t.closed_as in ("accepted", "declined", "expired")]
+    accepted = [t for t in answered if t.closed_as == "accepted"]
+    per_order: dict[str, int] = {}
+    assigned_at: dict[str, float] = {}
+    for t in trails:
+        for order_id in t.order_ids:
+            per_order[order_id] = per_order.get(order_id, 0) + 1
+    for t in accepted:
+        for order_id in t.order_ids:
+            if t.closed_at is not None:
+                assigned_at.setdefault(order_id, t.closed_at)
+    waits = [(at - log.orders[oid].placed_at) / 60 for oid, at in assigned_at.items()
+             if oid in log.orders]
+    n = len(answered)
+    return {
+        "offers_made": len(trails),
+        "acceptance_rate": _r(len(accepted) / n, 3) if n else None,
+        "expired_share": _r(sum(1 for t in answered if t.closed_as == "expired") / n, 3)
+        if n else None,
+        "offers_per_order": _r(_mean([float(v) for v in per_order.values()])),
+        "time_to_assignment_min": {"mean": _r(_mean(waits)), "p50": _r(quantile(waits, 0.5)),
+                                   "p90": _r(quantile(waits, 0.9))},
     }

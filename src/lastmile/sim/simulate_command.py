@@ -26,7 +26,9 @@ from lastmile.sim.scenarios import DAY_START, SCENARIOS, Scenario, get_scenario
 from lastmile.sim.world import WorldConfig, WorldLog
 
 if TYPE_CHECKING:
+    from lastmile.app.acceptance import AcceptanceLearner
     from lastmile.bootstrap import Container
+    from lastmile.core.dispatch import DispatchPolicy
     from lastmile.core.ledger.settlement import Settlement
 
 
@@ -52,15 +54,19 @@ class RunResult:
 
 def run_scenario(name: str | Scenario, *, seed: int | None = None, hours: float | None = None,
                  data_dir: Path | None = None, config: WorldConfig | None = None,
-                 progress: Any = None) -> RunResult:
+                 progress: Any = None, policy: DispatchPolicy | None = None,
+                 acceptance: AcceptanceLearner | None = None) -> RunResult:
     """Build the platform and the city, play the world, compute the KPIs. Deterministic.
 
-    ``name`` is a named scenario or a ``Scenario`` value (a bench's scaled or sliced one)."""
+    ``name`` is a named scenario or a ``Scenario`` value (a bench's scaled or sliced one).
+    ``policy`` and ``acceptance`` go to the dispatcher (``app.dispatching.dispatch_round``):
+    a policy with ``acceptance_weight`` > 0 and a learner price the learnt acceptance."""
+    from lastmile.app.acceptance import offer_trails
     from lastmile.bootstrap import build, install_ledger
     from lastmile.settings import Settings
     from lastmile.sim.actions import DirectActions
     from lastmile.sim.city import build_city
-    from lastmile.sim.kpis import compute_kpis, ledger_kpis
+    from lastmile.sim.kpis import compute_kpis, ledger_kpis, offer_kpis
     from lastmile.sim.world import World
 
     scenario = name if isinstance(name, Scenario) else get_scenario(name)
@@ -73,14 +79,17 @@ def run_scenario(name: str | Scenario, *, seed: int | None = None, hours: float 
         install_ledger(container)
         try:
             city = build_city(container.services, scenario, random.Random(seed))
-            actions = DirectActions(container.services, container.tracking)
+            actions = DirectActions(container.services, container.tracking, policy=policy,
+                                    acceptance=acceptance)
             world = World(city=city, scenario=scenario, actions=actions,
                           driver=ManualDriver(clock), seed=seed, config=cfg, hours=hours)
             log = world.run(progress=progress)
+            trails = [t for r in city.regions
+                      for t in offer_trails(container.services, r.id, since=log.start)]
             money = ledger_kpis(settle_ledger(container))
         finally:
             container.close()
-    return RunResult(log=log, kpis={**compute_kpis(log), **money})
+    return RunResult(log=log, kpis={**compute_kpis(log), **offer_kpis(log, trails), **money})
 
 
 def settle_ledger(container: Container) -> Settlement:
@@ -132,12 +141,22 @@ def simulate(
     data_dir: Annotated[Path | None, typer.Option(help="keep the SQLite database here "
                                                   "(default: a temporary folder)")] = None,
     dispatch_every: Annotated[float, typer.Option(help="dispatcher tick, simulated s")] = 30.0,
+    compare_obedient: Annotated[bool, typer.Option(
+        help="run the live path (propensities, learning off and on) and MDRP-style instant "
+             "obedience on the same city and seed; print them side by side")] = False,
+    acceptance_weight: Annotated[float, typer.Option(
+        min=0, help="--compare-obedient: weight of the learnt acceptance in the dispatcher's "
+                    "costs (the live_learning run)")] = 1.0,
 ) -> None:
     """Run a scenario on the real use cases with a simulated clock; print and save the KPIs."""
     from lastmile.sim.plots import write_plots
 
     console = Console()
     sc = scenario_or_exit(scenario, console)
+    if compare_obedient:
+        _compare(sc, seed=seed, hours=hours, out=out, dispatch_every=dispatch_every,
+                 acceptance_weight=acceptance_weight, console=console)
+        return
     total = (hours or sc.hours) * 3600
     start = DAY_START + sc.start_h * 3600
     console.print(f"[bold]{sc.name}[/bold]: {sc.description}")
@@ -168,3 +187,21 @@ def simulate(
     console.print(kpi_table(result.kpis, f"{sc.name} (seed {summary['seed']})"))
     typer.echo(json.dumps(summary, indent=2))
     console.print(f"wrote {out / 'summary.json'}, " + ", ".join(str(p) for p in plots))
+
+
+def _compare(sc: Scenario, *, seed: int | None, hours: float | None, out: Path,
+             dispatch_every: float, acceptance_weight: float, console: Console) -> None:
+    """``--compare-obedient``: ``sim.live_compare``; writes ``compare.json`` to ``out``."""
+    from lastmile.sim.live_compare import compare_live, compare_summary, compare_table
+
+    used = sc.seed if seed is None else seed
+    results = compare_live(sc.name, seed=used, hours=hours, dispatch_every_s=dispatch_every,
+                           acceptance_weight=acceptance_weight,
+                           progress=lambda name: console.print(f"running {name} ..."))
+    summary = {"scenario": sc.name, "seed": used, "acceptance_weight": acceptance_weight,
+               "runs": compare_summary(results)}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compare.json").write_text(json.dumps(summary, indent=2) + "\n")
+    console.print(compare_table(results, f"{sc.name} (seed {used}): live path vs obedient"))
+    typer.echo(json.dumps(summary))
+    console.print(f"wrote {out / 'compare.json'}")

@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from lastmile.core.geo import Point, haversine_m
-from lastmile.sim.actions import Actions, OrderAsk, Refused
+from lastmile.sim.actions import Actions, OfferView, OrderAsk, Refused
 from lastmile.sim.city import City, SimCourierSpec, SimMerchant
 from lastmile.sim.couriers import CourierBehaviour
+from lastmile.sim.propensity import answer, draw_city_traits, features_seen, offer_rng
 from lastmile.sim.scenarios import DAY_START, Scenario
 
 
@@ -57,6 +58,8 @@ class WorldConfig:
     patience_s: float = 900.0  # consumers cancel this long past the quoted high ETA
     base_conversion: float = 0.92
     merchant_radius_m: float = 4_000.0
+    # Hidden individual propensities (sim.propensity) instead of accept_p and respond_s.
+    propensities: bool = False
 
 
 @dataclass(slots=True, kw_only=True)
@@ -147,6 +150,11 @@ class World:
         self._peak = scenario.peak_per_hour()
         self._keys = itertools.count(1)
         self.couriers = CourierBehaviour(self)
+        # Own streams: turning propensities on moves neither the city nor the demand.
+        self.traits = (draw_city_traits((c.id for c in city.couriers),
+                                        random.Random(seed * 1_000 + 3))
+                       if self.cfg.propensities else None)
+        self.seed = seed
 
     # -- the event loop -------------------------------------------------------------------
     def at(self, t: float, fn: Callable[..., None], *args: Any) -> None:
@@ -301,9 +309,24 @@ class World:
                 if offer is not None:
                     run.phase = "deciding"
                     run.gen += 1
-                    self.at(self.now() + self.rng.uniform(*self.cfg.respond_s),
-                            self.couriers.decide, run, offer, run.gen)
+                    accept, after = self._answer(run, offer)
+                    self.at(self.now() + after, self.couriers.decide, run, offer, run.gen,
+                            accept)
         self.at(self.now() + self.cfg.dispatch_every_s, self._dispatch_tick)
+
+    def _answer(self, run: CourierRun, offer: OfferView) -> tuple[bool | None, float]:
+        """(accept or None = draw accept_p at the decision, seconds until the answer)."""
+        if self.traits is None:
+            return None, self.rng.uniform(*self.cfg.respond_s)
+        recs = [self.log.orders[i] for i in offer.order_ids if i in self.log.orders]
+        if not recs:
+            return False, 0.0
+        seen = features_seen(courier_at=run.where(self.now()),
+                             merchant_at=self._merchants[recs[0].merchant_id].location,
+                             dropoffs=[r.dropoff for r in recs], at_s=self.now())
+        expires_in = None if offer.expires_at is None else offer.expires_at - self.now()
+        rng = offer_rng(self.seed, run.spec.id, offer.order_ids)
+        return answer(self.traits[run.spec.id], seen, rng, expires_in_s=expires_in)
 
     def _sample(self) -> None:
         runs = self.log.couriers.values()

@@ -23,14 +23,17 @@ Steps of the optimised policy (each a pure function with its own tests):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
+from lastmile.core.dispatch.acceptance import price_acceptance
 from lastmile.core.dispatch.bundling import bundle_size_cap, generate_bundles
 from lastmile.core.dispatch.candidates import candidate_arcs
 from lastmile.core.dispatch.costing import (
+    INFEASIBLE,
     PairTimes,
     arc_costs,
     bundle_arrays,
@@ -136,10 +139,37 @@ def round_costs(snapshot: Snapshot, policy: DispatchPolicy) -> RoundCosts:
                                 k=policy.candidate_k)
         arcs = RoundArcs(courier_ix=ci, bundle_ix=bi,
                          times=arc_costs(c, b, ci, bi, travel=snapshot.travel, **weights))
+    # Acceptance pricing (issue 11, the live path): + weight * (1 - p) / p * |b| * re-offer
+    # delay per pair, dense or sparse alike; a no-op without Snapshot.acceptance or with
+    # acceptance_weight 0.
+    if snapshot.acceptance is not None and policy.acceptance_weight > 0:
+        times, arcs = _priced_acceptance(snapshot, policy, couriers, bundles, times, arcs)
     return RoundCosts(
         updates=updates, couriers=tuple(couriers), bundles=tuple(bundles), times=times,
         arcs=arcs,
     )
+
+
+def _priced_acceptance(snapshot: Snapshot, policy: DispatchPolicy,
+                       couriers: Sequence[CourierState], bundles: Sequence[Bundle],
+                       times: PairTimes | None, arcs: RoundArcs | None,
+                       ) -> tuple[PairTimes | None, RoundArcs | None]:
+    """The round's pair costs with the acceptance price added (``acceptance``)."""
+
+    def priced(cost: NDArray[np.float64],
+               on: tuple[NDArray[np.intp], NDArray[np.intp]] | None) -> NDArray[np.float64]:
+        return price_acceptance(
+            cost, couriers, bundles, pricing=snapshot.acceptance,
+            weight=policy.acceptance_weight, now_s=snapshot.now_s, travel=snapshot.travel,
+            pickup_service_s=snapshot.pickup_service_s,
+            dropoff_service_s=snapshot.dropoff_service_s, infeasible=INFEASIBLE, arcs=on)
+
+    if times is not None:
+        times = replace(times, cost=priced(times.cost, None))
+    if arcs is not None:
+        arcs = replace(arcs, times=replace(arcs.times, cost=priced(
+            arcs.times.cost, (arcs.courier_ix, arcs.bundle_ix))))
+    return times, arcs
 
 
 def plan_round(snapshot: Snapshot, policy: DispatchPolicy) -> DispatchPlan:

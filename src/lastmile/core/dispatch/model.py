@@ -10,12 +10,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from lastmile.core.errors import InvalidInput
 from lastmile.core.tenancy import DEFAULT_TENANT
+
+if TYPE_CHECKING:
+    from lastmile.core.dispatch.acceptance import AcceptancePricing
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,6 +140,9 @@ class Snapshot:
     # The tenant the round runs for; each party names its own too, and a round never pairs
     # parties of different tenants (``core.dispatch.worlds``).
     tenant: str = DEFAULT_TENANT
+    # The learnt acceptance model a round prices offers with (``core.dispatch.acceptance``,
+    # policy ``acceptance_weight``); None: no pricing, today's costs.
+    acceptance: AcceptancePricing | None = None
 
 
 class PolicyKind(Enum):
@@ -171,6 +178,9 @@ class DispatchPolicy:
       cells of about this many bundles each (``partition``).
     - ``late_weight``: cost credit per second an order already waits past its ready time
       (orders already waiting go first).
+    - ``acceptance_weight``: weight of the expected re-offer delay of a pair the courier
+      may refuse (``core.dispatch.acceptance``; needs ``Snapshot.acceptance``); 0 = costs
+      as if every offer were taken, as MDRP's couriers do.
     """
 
     kind: PolicyKind = PolicyKind.OPTIMISED
@@ -203,6 +213,7 @@ class DispatchPolicy:
     stack_max_extra_delay_s: float = 10 * 60.0
     stack_max_food_wait_s: float = 8 * 60.0
     stack_min_saving_s: float = 60.0
+    acceptance_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.max_bundle_size < 1:
@@ -275,7 +286,8 @@ _NON_NEGATIVE = ("commit_slack_s", "max_ready_gap_s", "max_extra_delay_s", "idle
                  "travel_weight", "shortage_travel_weight", "late_weight",
                  "max_update_delay_s", "preposition_after_idle_s", "preposition_radius_s",
                  "reassign_min_gain_s",
-                 "stack_max_extra_delay_s", "stack_max_food_wait_s", "stack_min_saving_s")
+                 "stack_max_extra_delay_s", "stack_max_food_wait_s", "stack_min_saving_s",
+                 "acceptance_weight")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
