@@ -81,8 +81,9 @@ class Actions(Protocol):
     def arrive(self, courier_id: str, order_id: str) -> None: ...
     def pick_up(self, courier_id: str, order_id: str) -> None: ...
     def deliver(self, courier_id: str, order_id: str) -> None: ...
-    def dispatch(self, region_ids: tuple[str, ...]) -> int:
-        """Run a dispatch round where the world owns it; returns offers made."""
+    def dispatch(self, region_ids: tuple[str, ...]) -> tuple[str, ...] | None:
+        """Run a dispatch round where the world owns it; returns the couriers offered
+        something, or None when the actions cannot tell (a server dispatches on its own)."""
         ...
 
 
@@ -176,11 +177,11 @@ class DirectActions:
         self._call(fulfilment.deliver, order_id, proof=DeliveryProof(photo_ref="sim://door"),
                    actor=_actor(ActorKind.COURIER, courier_id))
 
-    def dispatch(self, region_ids: tuple[str, ...]) -> int:
-        made = 0
+    def dispatch(self, region_ids: tuple[str, ...]) -> tuple[str, ...]:
+        offered: list[str] = []
         for region_id in region_ids:
             r = dispatch_round(self.s, self.tracking.live, region_id, self.policy,
                                travel=self.travel)
-            made += len(r.offers) + len(r.extensions)
-        return made
+            offered.extend(o.courier_id for o in (*r.offers, *r.extensions))
+        return tuple(offered)
 

@@ -21,8 +21,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from lastmile.adapters.clock import ManualClock, SequentialIds
+from lastmile.sim.model import WorldConfig, WorldLog
 from lastmile.sim.scenarios import DAY_START, SCENARIOS, Scenario, get_scenario
-from lastmile.sim.world import WorldConfig, WorldLog
 
 if TYPE_CHECKING:
     from lastmile.bootstrap import Container
@@ -143,9 +143,8 @@ def simulate(
         task = bar.add_task("simulating", total=total, info="")
 
         def progress(t: float, log: WorldLog) -> None:
-            delivered = sum(1 for o in log.orders.values() if o.delivered_at is not None)
             bar.update(task, completed=min(total, t - start),
-                       info=f"{len(log.orders)} placed, {delivered} delivered")
+                       info=f"{len(log.orders)} placed, {log.delivered} delivered")
 
         result = run_scenario(scenario, seed=seed, hours=hours, data_dir=data_dir,
                               config=WorldConfig(dispatch_every_s=dispatch_every),
