@@ -121,10 +121,13 @@ class World:
 
     # -- the run ----------------------------------------------------------------------
     def run(self, *, progress: Callable[[float, WorldLog], None] | None = None,
-            stop: threading.Event | None = None) -> WorldLog:
-        """Play the world until its end time (or ``stop``); returns the log for the KPIs."""
+            stop: threading.Event | None = None, progress_every_s: float = 10.0) -> WorldLog:
+        """Play the world until its end time (or ``stop``); returns the log for the KPIs.
+        ``progress`` hears of it after the first step and then every ``progress_every_s``
+        simulated seconds (a big day has millions of steps)."""
         self._start()
         env, end = self.env, self.log.end
+        told = -math.inf
         while env.peek() <= end:
             if stop is not None and stop.is_set():
                 self.log.end = self.now()
@@ -132,7 +135,8 @@ class World:
             t = env.peek()
             self.driver.advance_to(t)
             env.step()
-            if progress is not None:
+            if progress is not None and t - told >= progress_every_s:
+                told = t
                 progress(t, self.log)
         else:
             self.driver.advance_to(end)

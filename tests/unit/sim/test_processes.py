@@ -246,3 +246,11 @@ def test_the_merchant_grid_finds_exactly_the_merchants_in_reach_in_region_order(
     via_grid = [i for i in grid.around(p) if haversine_m(merchants[i].location, p) <= radius]
     scan = [i for i, m in enumerate(merchants) if haversine_m(m.location, p) <= radius]
     assert via_grid == scan
+
+
+def test_progress_is_told_every_few_simulated_seconds_not_every_step():
+    world, _ = _world(5, hours=0.5)
+    heard: list[float] = []
+    world.run(progress=lambda t, log: heard.append(t), progress_every_s=60.0)
+    assert 10 <= len(heard) <= 31
+    assert all(b - a >= 60.0 for a, b in zip(heard, heard[1:], strict=False))
