@@ -63,12 +63,15 @@ class Driver(Protocol):
 
 
 class _MerchantGrid:
-    """Merchants of a region in square cells of the pick radius: the ones within the radius
-    of a point, in the region's order (the order the weighted pick draws in)."""
+    """Merchants of a region in square cells of half the pick radius: the candidates within
+    the radius of a point (the 5 x 5 cells around it), in the region's order (the order the
+    weighted pick draws in)."""
+
+    _REACH = (-2, -1, 0, 1, 2)
 
     def __init__(self, merchants: list[SimMerchant], radius_m: float):
         lat0 = sum(m.location.lat for m in merchants) / len(merchants)
-        self.dlat = radius_m * 1.1 / _M_PER_DEG  # 10 % margin: a cell never cuts the radius
+        self.dlat = radius_m * 0.55 / _M_PER_DEG  # 10 % margin: 2 cells always span the radius
         self.dlng = self.dlat / max(0.1, math.cos(math.radians(lat0)))
         self.cells: dict[tuple[int, int], list[int]] = defaultdict(list)
         for i, m in enumerate(merchants):
@@ -79,8 +82,9 @@ class _MerchantGrid:
 
     def around(self, p: Point) -> list[int]:
         ci, cj = self._cell(p)
-        out = [i for di in (-1, 0, 1) for dj in (-1, 0, 1) for i in self.cells.get((ci + di,
-                                                                                     cj + dj), ())]
+        cells = self.cells
+        out = [i for di in self._REACH for dj in self._REACH
+               for i in cells.get((ci + di, cj + dj), ())]
         out.sort()
         return out
 
@@ -292,6 +296,9 @@ class World:
                 ask = sorted(idle)
             else:
                 self._offered.update(offered)
+                couriers = self.log.couriers
+                self._offered -= {c for c in self._offered
+                                  if c not in couriers or not couriers[c].phase.on_shift}
                 ask = sorted(c for c in self._offered if c in idle)
             for courier_id in ask:
                 proc = self._couriers.get(courier_id)
