@@ -88,8 +88,9 @@ class Actions(Protocol):
     def arrive(self, courier_id: str, order_id: str) -> None: ...
     def pick_up(self, courier_id: str, order_id: str) -> None: ...
     def deliver(self, courier_id: str, order_id: str) -> None: ...
-    def dispatch(self, region_ids: tuple[str, ...]) -> int:
-        """Run a dispatch round where the world owns it; returns offers made."""
+    def dispatch(self, region_ids: tuple[str, ...]) -> tuple[str, ...] | None:
+        """Run a dispatch round where the world owns it; returns the couriers offered
+        something, or None when the actions cannot tell (a server dispatches on its own)."""
         ...
 
 
@@ -211,19 +212,21 @@ class DirectActions:
         self._call(fulfilment.deliver, order_id, proof=DeliveryProof(photo_ref="sim://door"),
                    actor=_actor(ActorKind.COURIER, courier_id))
 
-    def dispatch(self, region_ids: tuple[str, ...]) -> int:
+    def dispatch(self, region_ids: tuple[str, ...]) -> tuple[str, ...]:
         self._board = None
-        made = 0
+        offered: list[str] = []
         for region_id in region_ids:
             r = dispatch_round(self.s, self.tracking.live, region_id, self.policy,
                                travel=self.travel, acceptance=self.acceptance)
-            made += len(r.offers) + len(r.extensions)
+            offered.extend(o.courier_id for o in (*r.offers, *r.extensions, *r.moves))
+        # The offered couriers ask for their offer next (the world's tick): one read per
+        # region answers them all (``current_offer``).
         by_courier: dict[str, Offer] = {}
         for region_id in region_ids:
             by_courier.update(offers.current_offers_in(self.s, region_id))
         self._board = _OfferBoard(at=self.s.clock.now(), regions=frozenset(region_ids),
                                   by_courier=by_courier)
-        return made
+        return tuple(offered)
 
 
 def _view(o: Offer | None) -> OfferView | None:

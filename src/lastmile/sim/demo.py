@@ -173,8 +173,8 @@ class HttpActions:
         self._send("POST", f"/v1/courier/orders/{order_id}/deliver", courier_id,
                    {"photo_ref": "demo://door"})
 
-    def dispatch(self, region_ids: tuple[str, ...]) -> int:
-        return 0  # the server's dispatcher worker runs the rounds on its own tick
+    def dispatch(self, region_ids: tuple[str, ...]) -> None:
+        return None  # the server's dispatcher worker runs the rounds on its own tick
 
 
 class ServerThread:
@@ -283,7 +283,8 @@ def start_demo(scenario: Scenario, *, seed: int, minutes: float, speed: float, p
     from lastmile.api.app import create_app
     from lastmile.bootstrap import build
     from lastmile.settings import Settings
-    from lastmile.sim.world import World, WorldConfig
+    from lastmile.sim.model import WorldConfig
+    from lastmile.sim.world import World
 
     clock = AcceleratedClock(start_of(scenario), speed)
     folder = data_dir if data_dir is not None else _temp_dir()

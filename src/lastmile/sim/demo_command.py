@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from lastmile.sim.model import WorldLog
 from lastmile.sim.scenarios import SCENARIOS
-from lastmile.sim.world import WorldLog
 
 if TYPE_CHECKING:
     from lastmile.sim.demo import DemoRun
@@ -26,7 +26,7 @@ def _live_line(log: WorldLog) -> str:
     delivered = [o for o in orders if o.delivered_at is not None]
     c2d = sorted(((o.delivered_at or 0.0) - o.placed_at) / 60 for o in delivered)
     p50 = f"{c2d[len(c2d) // 2]:.0f} min" if c2d else "-"
-    on_shift = sum(1 for r in log.couriers.values() if r.phase != "off")
+    on_shift = log.on_shift()
     waiting = sum(1 for o in orders if o.open)
     cancelled = sum(1 for o in orders if o.cancelled_at is not None)
     return (f"{len(orders)} placed, {len(delivered)} delivered, {waiting} waiting, "

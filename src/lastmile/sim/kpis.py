@@ -58,7 +58,7 @@ from lastmile.core.ledger.settlement import Settlement
 from lastmile.core.pay import DEFAULT_POLICY, DeliveredOrder, PayPolicy, PayStatement, ShiftWork
 from lastmile.core.pay import statement as pay_statement
 from lastmile.core.stats import quantile
-from lastmile.sim.world import OrderRecord, WorldLog
+from lastmile.sim.model import OrderRecord, WorldLog
 
 if TYPE_CHECKING:
     from lastmile.app.acceptance import OfferTrail

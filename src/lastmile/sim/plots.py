@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lastmile.sim.world import WorldLog
+from lastmile.sim.model import WorldLog
 
 
 def _hours(t: float, start: float) -> float:

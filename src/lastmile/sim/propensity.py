@@ -26,11 +26,15 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lastmile.core.dispatch.acceptance import OfferFeatures, offer_features
 from lastmile.core.geo import Point, haversine_m
+
+if TYPE_CHECKING:
+    from lastmile.sim.couriers import OfferSeen
 
 NO_ANSWER = math.inf
 REFERENCE_PAY_PER_MIN = 0.5  # dollars a minute: the pay a courier is indifferent about
@@ -120,3 +124,26 @@ def features_seen(*, courier_at: Point, merchant_at: Point, dropoffs: Sequence[P
         at = d
     return offer_features(pickup_m=haversine_m(courier_at, merchant_at), trip_m=trip,
                           n_orders=max(1, len(dropoffs)), at_s=at_s)
+
+
+@dataclass(frozen=True, slots=True)
+class HiddenPropensities:
+    """The simulator's offer decision (``sim.couriers.OfferDecision``) with each courier's
+    hidden traits: what the courier reads on the offer (``features_seen``) decides, against
+    the offer's clock (``answer``); the same courier answers the same offer the same way
+    (``offer_rng``)."""
+
+    traits: Mapping[str, CourierTraits]
+    merchant_at: Mapping[str, Point]  # merchant id -> location
+    seed: int
+
+    def __call__(self, seen: OfferSeen) -> tuple[bool, float]:
+        if not seen.orders:
+            return False, 0.0
+        features = features_seen(courier_at=seen.at,
+                                 merchant_at=self.merchant_at[seen.orders[0].merchant_id],
+                                 dropoffs=[r.dropoff for r in seen.orders], at_s=seen.now)
+        expires = seen.offer.expires_at
+        rng = offer_rng(self.seed, seen.courier.id, seen.offer.order_ids)
+        return answer(self.traits[seen.courier.id], features, rng,
+                      expires_in_s=None if expires is None else expires - seen.now)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import random
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -22,8 +21,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from lastmile.adapters.clock import ManualClock, SequentialIds
+from lastmile.sim.model import WorldConfig, WorldLog
 from lastmile.sim.scenarios import DAY_START, SCENARIOS, Scenario, get_scenario
-from lastmile.sim.world import WorldConfig, WorldLog
 
 if TYPE_CHECKING:
     from lastmile.app.acceptance import AcceptanceLearner
@@ -164,18 +163,9 @@ def simulate(
                   TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("simulating", total=total, info="")
 
-        shown = [0.0]
-
         def progress(t: float, log: WorldLog) -> None:
-            # Called on every event: counting the deliveries each time would cost O(orders)
-            # per event (quadratic over a 50,000-order day), so redraw at most 4 times a s.
-            now = time.monotonic()
-            if now - shown[0] < 0.25:
-                return
-            shown[0] = now
-            delivered = sum(1 for o in log.orders.values() if o.delivered_at is not None)
             bar.update(task, completed=min(total, t - start),
-                       info=f"{len(log.orders)} placed, {delivered} delivered")
+                       info=f"{len(log.orders)} placed, {log.delivered} delivered")
 
         result = run_scenario(scenario, seed=seed, hours=hours, data_dir=data_dir,
                               config=WorldConfig(dispatch_every_s=dispatch_every),

@@ -1,137 +1,99 @@
 """The discrete-event city: consumers, merchants and couriers acting on the platform.
 
-The world owns the simulated clock (SimPy's rule: one owner). Events sit in a
-heap keyed by (time, sequence), so same seed -> same run. Each event makes the
-simulated people act through an ``Actions`` adapter (in-process use cases or
-the HTTP API), never by writing platform state directly:
+One ``simpy.Environment`` owns the simulated clock; the world steps it and a
+``Driver`` moves (``lastmile simulate``: a ``ManualClock``) or waits for
+(``lastmile demo``: an accelerated wall clock) each step's time before it runs.
+Everyone is a SimPy process and acts through an ``Actions`` adapter (in-process
+use cases or the HTTP API), never by writing platform state directly:
 
-- consumers arrive as a Poisson process (thinning on the scenario's hourly
-  rate), quote, convert with a probability that falls with fees and ETA,
-  place, and cancel when the food has not left the merchant well past the
-  quoted window;
-- merchants confirm after a short delay and finish the food after the
-  estimate times a log-normal factor, slower when the kitchen is busy;
-- couriers start and end shifts, look at offers after each dispatch tick,
-  accept with a probability, travel in straight lines at vehicle speed times
-  a road factor, ping their position, arrive, pick up, deliver in sequence.
+- consumers of a region arrive as a Poisson process (thinning on the
+  scenario's hourly rate), quote, convert with a probability that falls with
+  fees and ETA, and place; each order's consumer then waits, and cancels when
+  the food has not left the merchant well past the quoted window (interrupting
+  the merchant's kitchen and the courier holding the order);
+- each order's merchant confirms after a short delay and finishes the food
+  after the estimate times a log-normal factor, slower when the kitchen is busy;
+- couriers (``couriers.py``) start and end shifts, take offers, travel, pick up
+  and deliver;
+- the dispatch tick runs the dispatcher and interrupts idle couriers that have
+  an offer.
+
+Same-time events run in SimPy's order: interrupts and process starts first
+(URGENT), then timeouts in the order they were scheduled (FIFO); so same seed ->
+same run (docs/simulator.md, "Architecture").
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import math
 import random
 import threading
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
+
+import simpy
 
 from lastmile.core.geo import Point, haversine_m
-from lastmile.sim.actions import Actions, OfferView, OrderAsk, Refused
-from lastmile.sim.city import City, SimCourierSpec, SimMerchant
-from lastmile.sim.couriers import CourierBehaviour
-from lastmile.sim.propensity import answer, draw_city_traits, features_seen, offer_rng
+from lastmile.sim.actions import Actions, OrderAsk, Refused
+from lastmile.sim.city import City, SimMerchant
+from lastmile.sim.couriers import Cancelled, Crew, FixedPropensity, OfferDecision, Offered, Steps
+from lastmile.sim.couriers import courier as courier_process
+from lastmile.sim.model import (
+    CourierRun,
+    OrderRecord,
+    Phase,
+    Sample,
+    WorldConfig,
+    WorldLog,
+)
+from lastmile.sim.propensity import HiddenPropensities, draw_city_traits
 from lastmile.sim.scenarios import DAY_START, Scenario
+
+__all__ = ["CourierRun", "Driver", "OrderRecord", "Sample", "World", "WorldConfig", "WorldLog"]
+
+_M_PER_DEG = 111_195.0
+_GRID_FROM = 64  # merchants in a region before picking one goes through a grid
 
 
 class Driver(Protocol):
-    """The simulated clock as the world sees it: read it, and move (or wait) to a time."""
+    """The platform's clock as the world sees it: read it, and move (or wait) to a time."""
 
     def now(self) -> float: ...
     def advance_to(self, t: float) -> None: ...
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WorldConfig:
-    dispatch_every_s: float = 30.0
-    ping_every_s: float = 60.0
-    sample_every_s: float = 300.0
-    accept_p: float = 0.9
-    respond_s: tuple[float, float] = (3.0, 20.0)
-    confirm_s: tuple[float, float] = (20.0, 120.0)
-    pickup_service_s: float = 120.0
-    dropoff_service_s: float = 120.0
-    road_factor: float = 1.3
-    travel_noise: float = 0.15  # log-normal sigma on each leg (lights, parking)
-    patience_s: float = 900.0  # consumers cancel this long past the quoted high ETA
-    base_conversion: float = 0.92
-    merchant_radius_m: float = 4_000.0
-    # Hidden individual propensities (sim.propensity) instead of accept_p and respond_s.
-    propensities: bool = False
+class _MerchantGrid:
+    """Merchants of a region in square cells of half the pick radius: the candidates within
+    the radius of a point (the 5 x 5 cells around it), in the region's order (the order the
+    weighted pick draws in)."""
 
+    _REACH = (-2, -1, 0, 1, 2)
 
-@dataclass(slots=True, kw_only=True)
-class OrderRecord:
-    id: str
-    region_id: str
-    merchant_id: str
-    consumer_id: str
-    dropoff: Point
-    placed_at: float
-    eta_expected_at: float
-    eta_high_at: float
-    fees_minor: int
-    pickup: Point | None = None  # the merchant's location (courier pay: trip distance)
-    ready_at: float | None = None
-    picked_up_at: float | None = None
-    delivered_at: float | None = None
-    cancelled_at: float | None = None
-    courier_id: str | None = None
+    def __init__(self, merchants: list[SimMerchant], radius_m: float):
+        lat0 = sum(m.location.lat for m in merchants) / len(merchants)
+        self.dlat = radius_m * 0.55 / _M_PER_DEG  # 10 % margin: 2 cells always span the radius
+        self.dlng = self.dlat / max(0.1, math.cos(math.radians(lat0)))
+        self.cells: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for i, m in enumerate(merchants):
+            self.cells[self._cell(m.location)].append(i)
 
-    @property
-    def open(self) -> bool:
-        return self.picked_up_at is None and self.cancelled_at is None
+    def _cell(self, p: Point) -> tuple[int, int]:
+        return math.floor(p.lat / self.dlat), math.floor(p.lng / self.dlng)
 
-
-@dataclass(slots=True, kw_only=True)
-class CourierRun:
-    spec: SimCourierSpec
-    pos: Point
-    phase: str = "off"  # off, idle, deciding, to_pickup, at_pickup, to_dropoff
-    orders: list[str] = field(default_factory=list)
-    leg: tuple[Point, Point, float, float] | None = None
-    gen: int = 0  # bumps on every plan change; stale events are ignored
-    ending: bool = False
-    busy_since: float | None = None
-    busy_s: float = 0.0
-    shift_since: float | None = None
-    shift_s: float = 0.0
-    delivered: int = 0
-
-    def where(self, t: float) -> Point:
-        if self.leg is None:
-            return self.pos
-        a, b, t0, t1 = self.leg
-        f = 1.0 if t >= t1 or t1 <= t0 else max(0.0, (t - t0) / (t1 - t0))
-        return Point(lat=a.lat + (b.lat - a.lat) * f, lng=a.lng + (b.lng - a.lng) * f)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Sample:
-    t: float
-    on_shift: int
-    busy: int
-    open_orders: int
-    delivered: int
-
-
-@dataclass(slots=True, kw_only=True)
-class WorldLog:
-    start: float
-    end: float
-    orders: dict[str, OrderRecord] = field(default_factory=dict)
-    couriers: dict[str, CourierRun] = field(default_factory=dict)
-    samples: list[Sample] = field(default_factory=list)
-    quotes: int = 0
-    lost_quotes: int = 0
-    refusals: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    def around(self, p: Point) -> list[int]:
+        ci, cj = self._cell(p)
+        cells = self.cells
+        out = [i for di in self._REACH for dj in self._REACH
+               for i in cells.get((ci + di, cj + dj), ())]
+        out.sort()
+        return out
 
 
 class World:
     def __init__(self, *, city: City, scenario: Scenario, actions: Actions, driver: Driver,
-                 seed: int, config: WorldConfig | None = None, hours: float | None = None):
+                 seed: int, config: WorldConfig | None = None, hours: float | None = None,
+                 decide: OfferDecision | None = None):
         self.city, self.scenario, self.actions, self.driver = city, scenario, actions, driver
         self.cfg = config or WorldConfig()
         # Separate streams: a change in courier behaviour or dispatch must not move demand.
@@ -140,88 +102,103 @@ class World:
         self.kitchen_rng = random.Random(seed * 1_000 + 2)  # merchants
         start = DAY_START + scenario.start_h * 3600
         self.log = WorldLog(start=start, end=start + (hours or scenario.hours) * 3600)
-        self._q: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
-        self._seq = itertools.count()
+        self.env = simpy.Environment(initial_time=start)
+        self._regions = {r.id: r for r in city.regions}
         self._merchants = {m.id: m for m in city.merchants}
         self._by_region: dict[str, list[SimMerchant]] = defaultdict(list)
         for m in city.merchants:
             self._by_region[m.region_id].append(m)
+        self._grids = {rid: _MerchantGrid(ms, self.cfg.merchant_radius_m)
+                       for rid, ms in self._by_region.items() if len(ms) >= _GRID_FROM}
         self._kitchen: dict[str, int] = defaultdict(int)
         self._peak = scenario.peak_per_hour()
-        self._keys = itertools.count(1)
-        self.couriers = CourierBehaviour(self)
-        # Own streams: turning propensities on moves neither the city nor the demand.
-        self.traits = (draw_city_traits((c.id for c in city.couriers),
-                                        random.Random(seed * 1_000 + 3))
-                       if self.cfg.propensities else None)
-        self.seed = seed
-
-    # -- the event loop -------------------------------------------------------------------
-    def at(self, t: float, fn: Callable[..., None], *args: Any) -> None:
-        heapq.heappush(self._q, (t, next(self._seq), fn, args))
+        self._keys = 0
+        if decide is None and self.cfg.propensities:
+            # Own stream: turning propensities on moves neither the city nor the demand.
+            traits = draw_city_traits((c.id for c in city.couriers),
+                                      random.Random(seed * 1_000 + 3))
+            decide = HiddenPropensities(traits=traits, seed=seed, merchant_at={
+                m.id: m.location for m in city.merchants})
+        self._crew = Crew(env=self.env, actions=actions, cfg=self.cfg, rng=self.rng,
+                          decide=decide or FixedPropensity(self.cfg.accept_p, self.cfg.respond_s,
+                                                           self.rng),
+                          log=self.log, merchants=self._merchants, now=self.now)
+        self._couriers: dict[str, simpy.Process] = {}
+        self._kitchens: dict[str, simpy.Process] = {}  # order id -> its kitchen, until ready
+        self._offered: set[str] = set()  # couriers offered something they have not seen yet
 
     def now(self) -> float:
         return self.driver.now()
 
+    # -- the run ----------------------------------------------------------------------
     def run(self, *, progress: Callable[[float, WorldLog], None] | None = None,
-            stop: threading.Event | None = None) -> WorldLog:
-        """Play events until the end time (or ``stop``); returns the log for the KPIs."""
-        self._schedule_start()
-        while self._q and self._q[0][0] <= self.log.end:
+            stop: threading.Event | None = None, progress_every_s: float = 10.0) -> WorldLog:
+        """Play the world until its end time (or ``stop``); returns the log for the KPIs.
+        ``progress`` hears of it after the first step and then every ``progress_every_s``
+        simulated seconds (a big day has millions of steps)."""
+        self._start()
+        env, end = self.env, self.log.end
+        told = -math.inf
+        while env.peek() <= end:
             if stop is not None and stop.is_set():
                 self.log.end = self.now()
                 break
-            t, _, fn, args = heapq.heappop(self._q)
+            t = env.peek()
             self.driver.advance_to(t)
-            fn(*args)
-            if progress is not None:
+            env.step()
+            if progress is not None and t - told >= progress_every_s:
+                told = t
                 progress(t, self.log)
         else:
-            self.driver.advance_to(self.log.end)
+            self.driver.advance_to(end)
         self.close_books(self.log.end)
         return self.log
 
-    def _schedule_start(self) -> None:
-        start = self.log.start
+    def _start(self) -> None:
+        """Start every process, in this order (their first steps run in it too)."""
+        start, env = self.log.start, self.env
         for region in self.city.regions:
-            self._next_arrival(region.id, start)
+            env.process(self._consumers(region.id))
         for spec in sorted(self.city.couriers, key=lambda c: c.id):
             run = CourierRun(spec=spec, pos=spec.home)
-            self.log.couriers[spec.id] = run
+            self.log.enrol(run)
             if spec.shift_end > start and spec.shift_start < self.log.end:
-                self.at(max(start, spec.shift_start), self.couriers.shift_start, run)
-        self.at(start + self.cfg.dispatch_every_s, self._dispatch_tick)
-        self.at(start, self._sample)
+                self._couriers[spec.id] = env.process(courier_process(self._crew, run))
+        env.process(self._dispatcher())
+        env.process(self._sampler())
 
     def close_books(self, end: float) -> None:
-        for run in self.log.couriers.values():
-            if run.shift_since is not None:
-                run.shift_s += end - run.shift_since
-                run.shift_since = end
-            if run.busy_since is not None:
-                run.busy_s += end - run.busy_since
-                run.busy_since = end
+        self.log.close_books(end)
 
     def _refused(self, exc: Refused) -> None:
-        self.log.refusals[exc.code] += 1
+        self.log.refused(exc.code)
 
-    # -- consumers ------------------------------------------------------------------------
-    def _next_arrival(self, region_id: str, t: float) -> None:
+    # -- consumers ----------------------------------------------------------------------
+    def _consumers(self, region_id: str) -> Steps:
+        """A region's consumers: the next arrival is drawn before this one acts."""
+        t = self._next_arrival(self.env.now)
+        while t is not None:
+            yield self.env.timeout(t - self.env.now)
+            t = self._next_arrival(self.env.now)
+            self._arrival(region_id)
+
+    def _next_arrival(self, t: float) -> float | None:
         while True:
             t += self.demand_rng.expovariate(self._peak / 3600.0)
             if t > self.log.end:
-                return
+                return None
             rate = self.scenario.orders_per_hour((t - DAY_START) / 3600)
             if self.demand_rng.random() * self._peak <= rate:
-                self.at(t, self._arrival, region_id)
-                return
+                return t
 
     def _pick_merchant(self, region_id: str, dropoff: Point) -> SimMerchant:
         merchants = self._by_region[region_id]
-        dist = [haversine_m(m.location, dropoff) for m in merchants]
-        near = [(m, d) for m, d in zip(merchants, dist, strict=True)
-                if d <= self.cfg.merchant_radius_m]
+        grid = self._grids.get(region_id)
+        pool = [merchants[i] for i in grid.around(dropoff)] if grid is not None else merchants
+        near = [(m, d) for m in pool
+                if (d := haversine_m(m.location, dropoff)) <= self.cfg.merchant_radius_m]
         if not near:
+            dist = [haversine_m(m.location, dropoff) for m in merchants]
             return merchants[min(range(len(dist)), key=dist.__getitem__)]
         weights = [1 / (d + 300) for _, d in near]
         return self.demand_rng.choices([m for m, _ in near], weights)[0]
@@ -233,9 +210,7 @@ class World:
         return self.demand_rng.random() < p
 
     def _arrival(self, region_id: str) -> None:
-        self._next_arrival(region_id, self.now())
-        region = next(r for r in self.city.regions if r.id == region_id)
-        dropoff = region.random_point(self.demand_rng)
+        dropoff = self._regions[region_id].random_point(self.demand_rng)
         merchant = self._pick_merchant(region_id, dropoff)
         ask = OrderAsk(consumer_id=self.demand_rng.choice(self.city.consumers[region_id]),
                        merchant_id=merchant.id,
@@ -247,93 +222,103 @@ class World:
             if not self._converts(q.fees_minor, q.eta_expected_at - self.now()):
                 self.log.lost_quotes += 1
                 return
-            placed = self.actions.place(ask, key=f"sim-{next(self._keys)}")
+            self._keys += 1
+            placed = self.actions.place(ask, key=f"sim-{self._keys}")
         except Refused as exc:
             self._refused(exc)
             return
-        self.log.orders[placed.order_id] = OrderRecord(
+        rec = OrderRecord(
             id=placed.order_id, region_id=region_id, merchant_id=merchant.id,
             consumer_id=ask.consumer_id, dropoff=dropoff, placed_at=placed.placed_at,
             eta_expected_at=placed.eta_expected_at, eta_high_at=placed.eta_high_at,
             fees_minor=placed.fees_minor, pickup=merchant.location)
+        self.log.placed(rec)
         confirm_in = self.kitchen_rng.uniform(*self.cfg.confirm_s)
-        self.at(self.now() + confirm_in, self._confirm, placed.order_id)
-        self.at(placed.eta_high_at + self.cfg.patience_s, self._maybe_cancel, placed.order_id)
+        self._kitchens[rec.id] = self.env.process(self._kitchen_of(rec, confirm_in))
+        self.env.process(self._patience(rec))
 
-    def _maybe_cancel(self, order_id: str) -> None:
-        rec = self.log.orders[order_id]
+    def _patience(self, rec: OrderRecord) -> Steps:
+        """The consumer waits until ``patience_s`` past the quoted window, then cancels if the
+        food has not left the merchant: the kitchen stops, the courier drops the order."""
+        yield self._crew.until(rec.eta_high_at + self.cfg.patience_s)
         if not rec.open:
             return
         try:
-            self.actions.cancel(rec.consumer_id, order_id, "too late")
-            rec.cancelled_at = self.now()
-            if rec.ready_at is None or rec.ready_at > self.now():
-                self._kitchen[rec.merchant_id] = max(0, self._kitchen[rec.merchant_id] - 1)
+            self.actions.cancel(rec.consumer_id, rec.id, "too late")
         except Refused as exc:
             self._refused(exc)
-
-    # -- merchants ------------------------------------------------------------------------
-    def _confirm(self, order_id: str) -> None:
-        rec = self.log.orders[order_id]
-        if rec.cancelled_at is not None:
             return
+        now = self.now()
+        self.log.cancelled(rec, now)
+        if rec.ready_at is None or rec.ready_at > now:
+            self._kitchen[rec.merchant_id] = max(0, self._kitchen[rec.merchant_id] - 1)
+        kitchen = self._kitchens.pop(rec.id, None)
+        if kitchen is not None and kitchen.is_alive:
+            kitchen.interrupt("cancelled")
+        run = self.log.couriers.get(rec.courier_id) if rec.courier_id else None
+        proc = self._couriers.get(rec.courier_id) if rec.courier_id else None
+        if (run is not None and proc is not None and proc.is_alive and rec.id in run.orders
+                and run.phase in (Phase.TO_PICKUP, Phase.AT_PICKUP)):
+            proc.interrupt(Cancelled(rec.id))
+
+    # -- merchants ----------------------------------------------------------------------
+    def _kitchen_of(self, rec: OrderRecord, confirm_in: float) -> Steps:
+        """The merchant's side of one order: confirm, cook, hand over as ready. A
+        cancellation (an interrupt) stops it."""
         merchant = self._merchants[rec.merchant_id]
         try:
-            self.actions.confirm(merchant.id, order_id, merchant.prep_time_s)
-        except Refused as exc:
-            self._refused(exc)
-            return
-        load = 1 + 0.08 * max(0, self._kitchen[merchant.id] - 2)
-        self._kitchen[merchant.id] += 1
-        spread = math.exp(self.kitchen_rng.gauss(0, self.scenario.prep_sigma))
-        prep = merchant.prep_time_s * spread * load
-        rec.ready_at = self.now() + max(120.0, prep)
-        self.at(rec.ready_at, self._ready, order_id)
-
-    def _ready(self, order_id: str) -> None:
-        rec = self.log.orders[order_id]
-        if rec.cancelled_at is not None:
-            return
-        self._kitchen[rec.merchant_id] = max(0, self._kitchen[rec.merchant_id] - 1)
+            yield self.env.timeout(confirm_in)
+            try:
+                self.actions.confirm(merchant.id, rec.id, merchant.prep_time_s)
+            except Refused as exc:
+                self._refused(exc)
+                return
+            load = 1 + 0.08 * max(0, self._kitchen[merchant.id] - 2)
+            self._kitchen[merchant.id] += 1
+            spread = math.exp(self.kitchen_rng.gauss(0, self.scenario.prep_sigma))
+            cook = max(120.0, merchant.prep_time_s * spread * load)
+            rec.ready_at = self.now() + cook
+            yield self.env.timeout(cook)
+        except simpy.Interrupt:
+            return  # cancelled: the consumer's side took it off the kitchen's load
+        finally:
+            self._kitchens.pop(rec.id, None)
+        self._kitchen[merchant.id] = max(0, self._kitchen[merchant.id] - 1)
         try:
-            self.actions.mark_ready(rec.merchant_id, order_id)
+            self.actions.mark_ready(merchant.id, rec.id)
         except Refused as exc:
             self._refused(exc)
 
     # -- dispatch and sampling ------------------------------------------------------------
-    def _dispatch_tick(self) -> None:
-        self.actions.dispatch(tuple(r.id for r in self.city.regions))
-        for run in self.log.couriers.values():
-            if run.phase == "idle" and not run.ending:
-                offer = self.actions.current_offer(run.spec.id)
+    def _dispatcher(self) -> Steps:
+        """Every tick: a dispatch round, then each idle courier with an offer is interrupted
+        (in courier id order). Only couriers a round offered something are asked, unless the
+        actions cannot say who (the demo's server dispatches on its own)."""
+        regions = tuple(r.id for r in self.city.regions)
+        idle = self.log.idle
+        while True:
+            yield self.env.timeout(self.cfg.dispatch_every_s)
+            offered = self.actions.dispatch(regions)
+            if offered is None:
+                ask = sorted(idle)
+            else:
+                self._offered.update(offered)
+                couriers = self.log.couriers
+                self._offered -= {c for c in self._offered
+                                  if c not in couriers or not couriers[c].phase.on_shift}
+                ask = sorted(c for c in self._offered if c in idle)
+            for courier_id in ask:
+                proc = self._couriers.get(courier_id)
+                if proc is None or not proc.is_alive:
+                    continue
+                offer = self.actions.current_offer(courier_id)
+                self._offered.discard(courier_id)
                 if offer is not None:
-                    run.phase = "deciding"
-                    run.gen += 1
-                    accept, after = self._answer(run, offer)
-                    self.at(self.now() + after, self.couriers.decide, run, offer, run.gen,
-                            accept)
-        self.at(self.now() + self.cfg.dispatch_every_s, self._dispatch_tick)
+                    proc.interrupt(Offered(offer))
 
-    def _answer(self, run: CourierRun, offer: OfferView) -> tuple[bool | None, float]:
-        """(accept or None = draw accept_p at the decision, seconds until the answer)."""
-        if self.traits is None:
-            return None, self.rng.uniform(*self.cfg.respond_s)
-        recs = [self.log.orders[i] for i in offer.order_ids if i in self.log.orders]
-        if not recs:
-            return False, 0.0
-        seen = features_seen(courier_at=run.where(self.now()),
-                             merchant_at=self._merchants[recs[0].merchant_id].location,
-                             dropoffs=[r.dropoff for r in recs], at_s=self.now())
-        expires_in = None if offer.expires_at is None else offer.expires_at - self.now()
-        rng = offer_rng(self.seed, run.spec.id, offer.order_ids)
-        return answer(self.traits[run.spec.id], seen, rng, expires_in_s=expires_in)
-
-    def _sample(self) -> None:
-        runs = self.log.couriers.values()
-        orders = self.log.orders.values()
-        self.log.samples.append(Sample(
-            t=self.now(), on_shift=sum(1 for r in runs if r.phase != "off"),
-            busy=sum(1 for r in runs if r.busy_since is not None),
-            open_orders=sum(1 for o in orders if o.open),
-            delivered=sum(1 for o in orders if o.delivered_at is not None)))
-        self.at(self.now() + self.cfg.sample_every_s, self._sample)
+    def _sampler(self) -> Steps:
+        log = self.log
+        while True:
+            log.samples.append(Sample(t=self.now(), on_shift=log.on_shift(), busy=log.busy(),
+                                      open_orders=log.open_orders, delivered=log.delivered))
+            yield self.env.timeout(self.cfg.sample_every_s)
