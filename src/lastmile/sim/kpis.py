@@ -177,10 +177,10 @@ def offer_kpis(log: WorldLog, trails: Sequence[OfferTrail]) -> dict[str, Any]:
     for t in trails:
         for order_id in t.order_ids:
             per_order[order_id] = per_order.get(order_id, 0) + 1
-    for t in accepted:
+    for t in accepted:  # an order's first acceptance, whatever order the trails come in
         for order_id in t.order_ids:
             if t.closed_at is not None:
-                assigned_at.setdefault(order_id, t.closed_at)
+                assigned_at[order_id] = min(t.closed_at, assigned_at.get(order_id, t.closed_at))
     waits = [(at - log.orders[oid].placed_at) / 60 for oid, at in assigned_at.items()
              if oid in log.orders]
     n = len(answered)
