@@ -309,10 +309,13 @@ def to_bundles(table: OrderTable, trials: Trials, picks: Sequence[int]) -> list[
             trials.last_leg_end_s[at].tolist(), strict=True):
         seq = [orders[i] for i in seq_ix]
         first, last = seq[0], seq[-1]
+        readies = tuple(o.ready_s for o in seq) if len(seq) > 1 else (first.ready_s,)
         out.append(Bundle(
-            merchant_id=first.merchant_id, order_ids=tuple(o.order_id for o in seq),
-            ready_s=max(o.ready_s for o in seq), x_m=first.pickup_x_m, y_m=first.pickup_y_m,
+            merchant_id=first.merchant_id,
+            order_ids=tuple(o.order_id for o in seq) if len(seq) > 1 else (first.order_id,),
+            ready_s=max(readies), x_m=first.pickup_x_m, y_m=first.pickup_y_m,
             route_s=route, detour_s=detour, last_leg_end_s=end, end_x_m=last.dropoff_x_m,
-            end_y_m=last.dropoff_y_m, placed_s=tuple(o.placed_s for o in seq),
-            readies_s=tuple(o.ready_s for o in seq)))
+            end_y_m=last.dropoff_y_m,
+            placed_s=tuple(o.placed_s for o in seq) if len(seq) > 1 else (first.placed_s,),
+            readies_s=readies))
     return out
