@@ -41,14 +41,17 @@ def plan_updates(
     the first accepted one is exactly the one the one-at-a-time rule accepts, because a
     refused candidate leaves the bundle as it was. A step per order a courier absorbs.
     """
-    pool: dict[str, list[OpenOrder]] = defaultdict(list)
-    for o in sorted(snapshot.orders, key=lambda o: (o.ready_s, o.order_id)):
-        pool[o.merchant_id].append(o)
-    shift_end = {c.courier_id: c.shift_end_s for c in snapshot.couriers}
     now = snapshot.now_s
     waiting = [a for a in sorted(snapshot.committed, key=lambda a: a.courier_id)
-               if a.arrival_s <= now <= a.pickup_s and a.merchant_id in pool
-               and 0 < len(a.orders) < policy.max_bundle_size]
+               if a.arrival_s <= now <= a.pickup_s and 0 < len(a.orders) < policy.max_bundle_size]
+    # Only the orders of merchants where a courier waits can join a bundle.
+    at = {a.merchant_id for a in waiting}
+    pool: dict[str, list[OpenOrder]] = defaultdict(list)
+    for o in sorted((o for o in snapshot.orders if o.merchant_id in at),
+                    key=lambda o: (o.ready_s, o.order_id)):
+        pool[o.merchant_id].append(o)
+    waiting = [a for a in waiting if a.merchant_id in pool]
+    shift_end = {c.courier_id: c.shift_end_s for c in snapshot.couriers}
     if not waiting:
         return (), frozenset()
     open_orders: list[OpenOrder] = []
