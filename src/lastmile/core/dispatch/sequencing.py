@@ -37,6 +37,7 @@ EXACT_UP_TO = 4
 _PERMS = {s: np.array(list(itertools.permutations(range(s))), dtype=np.intp).reshape(-1, s)
           for s in range(1, EXACT_UP_TO + 1)}
 
+_EPS = float(np.finfo(np.float64).eps)
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
 
@@ -220,15 +221,15 @@ def travel_seconds(travel: TravelModel, ax: FloatArray, ay: FloatArray, bx: Floa
 
     numpy's ``hypot`` (the C library's) and ``math.hypot`` are each within an ulp of the
     true distance, so they differ by at most 2 ulps; a distance whose step count is the
-    same 4 ulps either side of numpy's value has that step count whichever is used. The
+    same more than 4 ulps either side of numpy's value has that step count whichever is
+    used. The
     few others (a distance at a step boundary, e.g. along an axis) use ``math.hypot``.
     """
     full = ax - bx
     ex, ey = full.ravel(), (ay - by).ravel()
     h = np.hypot(ex, ey)
-    lo, hi = h, h
-    for _ in range(4):
-        lo, hi = np.nextafter(lo, -np.inf), np.nextafter(hi, np.inf)
+    # 8 relative epsilons are at least 8 ulps of h, rounding included more than 4.
+    lo, hi = h * (1 - 8 * _EPS), h * (1 + 8 * _EPS)
     steps = np.ceil(h / travel.metres_per_step)
     unsure = np.flatnonzero(np.ceil(lo / travel.metres_per_step)
                             != np.ceil(hi / travel.metres_per_step))
