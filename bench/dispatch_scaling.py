@@ -10,6 +10,8 @@ size, over ``--repeats`` runs:
 
 - ``round_ms``: one full ``plan_round`` through the engine's own code (updates,
   bundling, candidates or cost matrix, matching, commit decisions, prepositioning);
+  ``round_cpu_ms`` the CPU time of the same calls (``time.process_time``: on a shared
+  machine the wall time also counts the time other processes held the cores);
 - ``costs_ms``: the engine's steps 1-4 (``core.dispatch.round_costs``: updates, horizon,
   bundling, candidate arcs and their costs, or the dense cost matrix);
 - ``solve_ms``: the bare solve the round itself runs on its own costs: scipy
@@ -159,12 +161,14 @@ def synthetic(n: int, seed: int) -> Snapshot:
 
 def interleaved_ms(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
     """Wall milliseconds of ``repeats`` calls of each function, the functions taking turns
-    within each repeat, so a load change on a shared machine hits them all alike."""
-    out: dict[str, list[float]] = {name: [] for name in fns}
+    within each repeat, so a load change on a shared machine hits them all alike; the CPU
+    milliseconds (``time.process_time``) of each call under ``<name>_cpu``."""
+    out: dict[str, list[float]] = {key: [] for name in fns for key in (name, f"{name}_cpu")}
     for _ in range(repeats):
         for name, fn in fns.items():
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             fn()
+            out[f"{name}_cpu"].append((time.process_time() - c) * 1000)
             out[name].append((time.perf_counter() - t) * 1000)
     return out
 
@@ -243,7 +247,8 @@ def measure(n: int, policy: DispatchPolicy, repeats: int, dense_up_to: int) -> d
     rnd, pre, sol = samples["round"], samples["costs"], samples["solve"]
     return {
         "size": n, "side_km": round(side_m(n) / 1000, 1), "solver": solver,
-        "round_ms": rnd["median"], "solve_ms": sol["median"],
+        "round_ms": rnd["median"], "round_cpu_ms": samples["round_cpu"]["median"],
+        "solve_ms": sol["median"], "costs_cpu_ms": samples["costs_cpu"]["median"],
         "ratio": round(rnd["median"] / sol["median"], 3) if sol["median"] else None,
         "round_ms_min": rnd["min"], "round_ms_max": rnd["max"],
         "solve_ms_min": sol["min"], "solve_ms_max": sol["max"],
@@ -258,14 +263,15 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The last line: per-size medians as lists, the ratio at 2,000 and the log-log slope."""
     sizes = [int(r["size"]) for r in rows]
     round_ms = [float(r["round_ms"]) for r in rows]
-    slope = (float(np.polyfit(np.log(sizes), np.log(round_ms), 1)[0])
-             if len(sizes) > 1 and min(round_ms) > 0 else None)
+    slope = _slope(sizes, round_ms)
     at = next((r for r in rows if r["size"] == 2000), None)
     ratio = at["round_ms"] / at["solve_ms"] if at and at["solve_ms"] else None
     return {
         "sizes": sizes, "round_ms": round_ms, "solve_ms": [r["solve_ms"] for r in rows],
+        "round_cpu_ms": [r["round_cpu_ms"] for r in rows],
+        "exponent_cpu": _slope(sizes, [float(r["round_cpu_ms"]) for r in rows]),
         "ratio_at_2000": round(ratio, 3) if ratio else None,
-        "exponent": round(slope, 3) if slope is not None else None,
+        "exponent": slope,
         "solver": [r["solver"] for r in rows],
         "statistic": "median", "repeats": rows[0]["repeats"] if rows else 0,
         "round_ms_min": [r["round_ms_min"] for r in rows],
@@ -276,6 +282,13 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
                                               "assignments", "reassignments", "prepositions",
                                               "committed")},
     }
+
+
+def _slope(sizes: Sequence[int], ms: Sequence[float]) -> float | None:
+    """Log-log slope of times over sizes (3 decimals), None for fewer than 2 sizes."""
+    if len(sizes) < 2 or min(ms) <= 0:
+        return None
+    return round(float(np.polyfit(np.log(sizes), np.log(ms), 1)[0]), 3)
 
 
 def main() -> None:

@@ -21,7 +21,24 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 
+import numpy as np
+from numpy.typing import NDArray
+
 from lastmile.core.dispatch.model import Bundle, OpenOrder, TravelModel
+from lastmile.core.dispatch.sequencing import (
+    EXACT_UP_TO,
+    OrderTable,
+    RouteArgs,
+    Trials,
+    bundle_excess_s,
+    evaluate,
+    make_bundle,
+    sequence_route,
+    to_bundles,
+)
+
+__all__ = ["bundle_excess_s", "bundle_size_cap", "generate_bundles", "make_bundle",
+           "sequence_route"]
 
 
 def bundle_size_cap(*, n_orders: int, n_couriers: int, max_bundle_size: int) -> int:
@@ -29,136 +46,6 @@ def bundle_size_cap(*, n_orders: int, n_couriers: int, max_bundle_size: int) -> 
     if n_couriers <= 0:
         return max_bundle_size
     return max(1, min(max_bundle_size, math.ceil(n_orders / n_couriers)))
-
-
-def sequence_route(
-    orders: Sequence[OpenOrder],
-    *,
-    travel: TravelModel,
-    pickup_service_s: float,
-    dropoff_service_s: float,
-) -> tuple[tuple[OpenOrder, ...], tuple[float, ...], float]:
-    """Best drop-off sequence of a same-merchant bundle.
-
-    Returns (sequence, drop-off offsets from pickup, offset at which the courier
-    leaves the last customer). Offsets follow the MDRP rules: leave the merchant
-    half a pickup service after pickup, drop off half a drop-off service after
-    arrival, leave the other half later. Up to 4 orders are sequenced exactly
-    (all permutations); more by nearest neighbour.
-    """
-    if len(orders) <= 4:
-        return _best_permutation(orders, travel, pickup_service_s, dropoff_service_s)
-    candidates = [_nearest_neighbour(orders)]
-    best: tuple[float, tuple[OpenOrder, ...], tuple[float, ...], float] | None = None
-    for seq in candidates:
-        offsets, end = _offsets(seq, travel, pickup_service_s, dropoff_service_s)
-        total = sum(offsets)
-        if best is None or total < best[0]:
-            best = (total, tuple(seq), offsets, end)
-    assert best is not None
-    return best[1], best[2], best[3]
-
-
-def _best_permutation(
-    orders: Sequence[OpenOrder], travel: TravelModel, pickup_service_s: float,
-    dropoff_service_s: float,
-) -> tuple[tuple[OpenOrder, ...], tuple[float, ...], float]:
-    """``sequence_route`` over all permutations, each leg's travel time computed once
-    (16 legs for 4 orders instead of 96); the offsets add up in the order ``_offsets``
-    adds them, so the floats, the minimum and its tie-break (first permutation in
-    ``itertools`` order) are the same."""
-    sec = travel.seconds_between
-    first = [sec(o.pickup_x_m, o.pickup_y_m, o.dropoff_x_m, o.dropoff_y_m) for o in orders]
-    leg = [[sec(a.dropoff_x_m, a.dropoff_y_m, b.dropoff_x_m, b.dropoff_y_m) for b in orders]
-           for a in orders]
-    half_d = dropoff_service_s / 2
-    best: tuple[float, tuple[int, ...], tuple[float, ...], float] | None = None
-    for perm in itertools.permutations(range(len(orders))):
-        t = pickup_service_s / 2
-        offsets = []
-        prev = -1
-        for i in perm:
-            t += (first[i] if prev < 0 else leg[prev][i]) + half_d
-            offsets.append(t)
-            t += half_d
-            prev = i
-        total = sum(offsets)
-        if best is None or total < best[0]:
-            best = (total, perm, tuple(offsets), t)
-    assert best is not None
-    return tuple(orders[i] for i in best[1]), best[2], best[3]
-
-
-def _offsets(
-    seq: Sequence[OpenOrder], travel: TravelModel, pickup_service_s: float, dropoff_service_s: float
-) -> tuple[tuple[float, ...], float]:
-    half_d = dropoff_service_s / 2
-    t = pickup_service_s / 2
-    x, y = seq[0].pickup_x_m, seq[0].pickup_y_m
-    offsets = []
-    for o in seq:
-        t += travel.seconds_between(x, y, o.dropoff_x_m, o.dropoff_y_m) + half_d
-        offsets.append(t)
-        t += half_d
-        x, y = o.dropoff_x_m, o.dropoff_y_m
-    return tuple(offsets), t
-
-
-def _nearest_neighbour(orders: Sequence[OpenOrder]) -> list[OpenOrder]:
-    left = list(orders)
-    x, y = left[0].pickup_x_m, left[0].pickup_y_m
-    seq = []
-    while left:
-        nxt = min(
-            left, key=lambda o: (math.hypot(o.dropoff_x_m - x, o.dropoff_y_m - y), o.order_id)
-        )
-        left.remove(nxt)
-        seq.append(nxt)
-        x, y = nxt.dropoff_x_m, nxt.dropoff_y_m
-    return seq
-
-
-def make_bundle(
-    orders: Sequence[OpenOrder],
-    *,
-    travel: TravelModel,
-    pickup_service_s: float,
-    dropoff_service_s: float,
-) -> Bundle:
-    seq, offsets, end = sequence_route(
-        orders,
-        travel=travel,
-        pickup_service_s=pickup_service_s,
-        dropoff_service_s=dropoff_service_s,
-    )
-    first = seq[0]
-    return Bundle(
-        merchant_id=first.merchant_id,
-        order_ids=tuple(o.order_id for o in seq),
-        ready_s=max(o.ready_s for o in seq),
-        x_m=first.pickup_x_m,
-        y_m=first.pickup_y_m,
-        route_s=float(sum(offsets)),
-        detour_s=float(sum(offsets))
-        - sum(_direct_offset_s(o, travel, pickup_service_s, dropoff_service_s) for o in seq),
-        last_leg_end_s=end,
-        end_x_m=seq[-1].dropoff_x_m,
-        end_y_m=seq[-1].dropoff_y_m,
-        placed_s=tuple(o.placed_s for o in seq),
-        readies_s=tuple(o.ready_s for o in seq),
-    )
-
-
-def _direct_offset_s(
-    o: OpenOrder, travel: TravelModel, pickup_service_s: float, dropoff_service_s: float
-) -> float:
-    leg = travel.seconds_between(o.pickup_x_m, o.pickup_y_m, o.dropoff_x_m, o.dropoff_y_m)
-    return pickup_service_s / 2 + leg + dropoff_service_s / 2
-
-
-def bundle_excess_s(bundle: Bundle) -> float:
-    """Click-to-door a bundle adds over serving each order alone at its ready time."""
-    return sum(bundle.ready_s - r for r in bundle.readies_s) + bundle.detour_s
 
 
 def generate_bundles(
@@ -173,58 +60,82 @@ def generate_bundles(
 ) -> tuple[Bundle, ...]:
     """Partition ``orders`` into bundles (see the module rule); every order in exactly one.
 
-    No orders give no bundles.
+    No orders give no bundles. A merchant's bundle is always a run of consecutive orders
+    in its ready-time order, so every run the rule could try (up to ``EXACT_UP_TO``
+    orders) is sequenced up front in one batch (``sequencing.evaluate``) and the rule
+    then only compares their excess; longer runs (a cap above 4) are built one by one.
     """
+    if not orders:
+        return ()
     by_merchant: dict[str, list[OpenOrder]] = defaultdict(list)
     for o in orders:
         by_merchant[o.merchant_id].append(o)
-    out: list[Bundle] = []
+    ordered: list[OpenOrder] = []
+    bounds = [0]
     for merchant_id in sorted(by_merchant):
-        group = sorted(by_merchant[merchant_id], key=lambda o: (o.ready_s, o.order_id))
-        out.extend(
-            _bundle_merchant(
-                group,
-                travel=travel,
-                pickup_service_s=pickup_service_s,
-                dropoff_service_s=dropoff_service_s,
-                size_cap=size_cap,
-                max_ready_gap_s=max_ready_gap_s,
-                max_extra_delay_s=max_extra_delay_s,
-            )
-        )
-    return tuple(out)
-
-
-def _bundle_merchant(
-    group: Sequence[OpenOrder],
-    *,
-    travel: TravelModel,
-    pickup_service_s: float,
-    dropoff_service_s: float,
-    size_cap: int,
-    max_ready_gap_s: float,
-    max_extra_delay_s: float,
-) -> list[Bundle]:
-    def build(orders: Sequence[OpenOrder]) -> Bundle:
-        return make_bundle(
-            orders,
-            travel=travel,
-            pickup_service_s=pickup_service_s,
-            dropoff_service_s=dropoff_service_s,
-        )
-
-    out: list[Bundle] = []
-    current: list[OpenOrder] = [group[0]]
-    current_bundle = build(current)
-    for o in group[1:]:
-        if len(current) < size_cap and o.ready_s - current[0].ready_s <= max_ready_gap_s:
-            trial = build([*current, o])
-            if bundle_excess_s(trial) - bundle_excess_s(current_bundle) <= max_extra_delay_s:
-                current.append(o)
-                current_bundle = trial
+        ordered.extend(sorted(by_merchant[merchant_id], key=lambda o: (o.ready_s, o.order_id)))
+        bounds.append(len(ordered))
+    table = OrderTable.of(ordered)
+    runs = _Runs(table, np.repeat(np.arange(len(bounds) - 1), np.diff(bounds)), size_cap,
+                 travel=travel, pickup_service_s=pickup_service_s,
+                 dropoff_service_s=dropoff_service_s)
+    ready = [o.ready_s for o in ordered]
+    chosen: list[tuple[int, int]] = []  # runs (i, j) of the bundles, in output order
+    for lo, hi in itertools.pairwise(bounds):
+        i = lo  # the current bundle is ordered[i:j]
+        for j in range(lo + 1, hi):
+            if (j - i < size_cap and ready[j] - ready[i] <= max_ready_gap_s
+                    and runs.excess(i, j + 1) - runs.excess(i, j) <= max_extra_delay_s):
                 continue
-        out.append(current_bundle)
-        current = [o]
-        current_bundle = build(current)
-    out.append(current_bundle)
-    return out
+            chosen.append((i, j))
+            i = j
+        chosen.append((i, hi))
+    return tuple(runs.bundles(chosen))
+
+
+class _Runs:
+    """Every run ``ordered[i:j]`` of one merchant of at most ``min(cap, EXACT_UP_TO)``
+    orders, sequenced in one batch per length; longer runs sequenced when asked."""
+
+    def __init__(self, table: OrderTable, merchant: NDArray[np.intp], cap: int, *,
+                 travel: TravelModel, pickup_service_s: float, dropoff_service_s: float) -> None:
+        self._table = table
+        self._kw: RouteArgs = {"travel": travel, "pickup_service_s": pickup_service_s,
+                    "dropoff_service_s": dropoff_service_s}
+        n = len(table.orders)
+        self._row: dict[int, list[int]] = {}  # run length -> trial row of each start (-1)
+        self._trials: dict[int, Trials] = {}
+        self._excess: dict[int, list[float]] = {}
+        self._long: dict[tuple[int, int], Bundle] = {}
+        for s in range(1, min(cap, EXACT_UP_TO) + 1):
+            starts = np.arange(max(0, n - s + 1))
+            starts = starts[merchant[starts] == merchant[starts + s - 1]]
+            trials = evaluate(table, starts[:, None] + np.arange(s), **self._kw)
+            row = np.full(n, -1, np.intp)
+            row[starts] = np.arange(len(starts))
+            self._row[s], self._trials[s] = row.tolist(), trials
+            self._excess[s] = trials.excess_s.tolist()
+
+    def excess(self, i: int, j: int) -> float:
+        s = j - i
+        if s in self._row:
+            return self._excess[s][self._row[s][i]]
+        return bundle_excess_s(self.bundle(i, j))
+
+    def bundle(self, i: int, j: int) -> Bundle:
+        return self.bundles([(i, j)])[0]
+
+    def bundles(self, runs: Sequence[tuple[int, int]]) -> list[Bundle]:
+        """The bundles of runs ``ordered[i:j]``, in the order given."""
+        out: list[Bundle | None] = [None] * len(runs)
+        for s, trials in self._trials.items():
+            at = [k for k, (i, j) in enumerate(runs) if j - i == s]
+            made = to_bundles(self._table, trials, [self._row[s][runs[k][0]] for k in at])
+            for k, b in zip(at, made, strict=True):
+                out[k] = b
+        for k, (i, j) in enumerate(runs):
+            if out[k] is None:
+                if (i, j) not in self._long:
+                    self._long[i, j] = make_bundle(self._table.orders[i:j], **self._kw)
+                out[k] = self._long[i, j]
+        return [b for b in out if b is not None]

@@ -13,89 +13,148 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from lastmile.core.dispatch.bundling import bundle_excess_s, make_bundle
+import numpy as np
+from numpy.typing import NDArray
+
 from lastmile.core.dispatch.model import (
-    Bundle,
     CommittedAssignment,
     DispatchPolicy,
     OpenOrder,
     Reassignment,
     Snapshot,
 )
+from lastmile.core.dispatch.sequencing import OrderTable, RouteArgs, evaluate
+
+IntArray = NDArray[np.intp]
 
 
 def plan_updates(
     snapshot: Snapshot, policy: DispatchPolicy
 ) -> tuple[tuple[Reassignment, ...], frozenset[str]]:
-    """(updated bundles, ids of the open orders they absorbed)."""
-    by_merchant: dict[str, list[OpenOrder]] = defaultdict(list)
-    for o in sorted(snapshot.orders, key=lambda o: (o.ready_s, o.order_id)):
-        by_merchant[o.merchant_id].append(o)
+    """(updated bundles, ids of the open orders they absorbed).
+
+    Couriers are taken by courier id; a courier's candidates are its merchant's open
+    orders not absorbed by an earlier courier, so only couriers at the same merchant
+    depend on each other. They are grown in waves (the first eligible courier of every
+    merchant, then the second, ...), and each wave in steps: every courier's remaining
+    candidates are tried at once against its current bundle (``sequencing.evaluate``);
+    the first accepted one is exactly the one the one-at-a-time rule accepts, because a
+    refused candidate leaves the bundle as it was. A step per order a courier absorbs.
+    """
+    now = snapshot.now_s
+    waiting = [a for a in sorted(snapshot.committed, key=lambda a: a.courier_id)
+               if a.arrival_s <= now <= a.pickup_s and 0 < len(a.orders) < policy.max_bundle_size]
+    # Only the orders of merchants where a courier waits can join a bundle.
+    at = {a.merchant_id for a in waiting}
+    pool: dict[str, list[OpenOrder]] = defaultdict(list)
+    for o in sorted((o for o in snapshot.orders if o.merchant_id in at),
+                    key=lambda o: (o.ready_s, o.order_id)):
+        pool[o.merchant_id].append(o)
+    waiting = [a for a in waiting if a.merchant_id in pool]
     shift_end = {c.courier_id: c.shift_end_s for c in snapshot.couriers}
-    used: set[str] = set()
-    out: list[Reassignment] = []
-    for a in sorted(snapshot.committed, key=lambda a: a.courier_id):
-        if not (a.arrival_s <= snapshot.now_s <= a.pickup_s) or a.merchant_id not in by_merchant:
-            continue
-        end = shift_end.get(a.courier_id, a.pickup_s)
-        grown = _grow(
-            a,
-            [o for o in by_merchant[a.merchant_id] if o.order_id not in used],
-            snapshot=snapshot,
-            policy=policy,
-            shift_end_s=end,
-        )
-        if grown is not None:
-            orders, pickup = grown
-            used.update(o.order_id for o in orders)
-            out.append(
-                Reassignment(
-                    courier_id=a.courier_id,
-                    merchant_id=a.merchant_id,
-                    order_ids=tuple(o.order_id for o in orders),
-                    pickup_s=pickup,
-                )
-            )
-    return tuple(out), frozenset(used)
+    if not waiting:
+        return (), frozenset()
+    open_orders: list[OpenOrder] = []
+    start: dict[str, int] = {}  # where each merchant's orders begin in the table
+    for m in sorted(pool):
+        start[m] = len(open_orders)
+        open_orders.extend(pool[m])
+    table = OrderTable.of([*open_orders, *(o for a in waiting for o in a.orders)])
+    used = np.zeros(len(table.orders), dtype=bool)
+    grown: dict[int, Reassignment] = {}
+    waves: dict[str, list[int]] = defaultdict(list)
+    for k, a in enumerate(waiting):
+        waves[a.merchant_id].append(k)
+    first_held = len(open_orders) + np.cumsum([0, *(len(a.orders) for a in waiting)])
+    for w in range(max(len(v) for v in waves.values())):
+        wave = [v[w] for v in waves.values() if len(v) > w]
+        chains = []
+        for k in wave:
+            a = waiting[k]
+            lo = start[a.merchant_id]
+            ix = np.arange(lo, lo + len(pool[a.merchant_id]))
+            ix = ix[~used[ix]]
+            ix = ix[table.ready_s[ix] <= a.pickup_s + policy.max_update_delay_s]
+            held = list(range(first_held[k], first_held[k] + len(a.orders)))
+            chains.append(_Chain(a, held, ix, shift_end.get(a.courier_id, a.pickup_s)))
+        _grow_all(chains, table, snapshot, policy)
+        for k, chain in zip(wave, chains, strict=True):
+            if chain.grew:
+                used[chain.seq] = True
+                grown[k] = Reassignment(
+                    courier_id=chain.held.courier_id, merchant_id=chain.held.merchant_id,
+                    order_ids=tuple(table.orders[i].order_id for i in chain.seq),
+                    pickup_s=chain.pickup)
+    out = tuple(grown[k] for k in sorted(grown))
+    absorbed = frozenset(i for r in out for i in r.order_ids)
+    return out, absorbed
 
 
-def _grow(
-    a: CommittedAssignment,
-    candidates: list[OpenOrder],
-    *,
-    snapshot: Snapshot,
-    policy: DispatchPolicy,
-    shift_end_s: float,
-) -> tuple[tuple[OpenOrder, ...], float] | None:
-    def build(orders: list[OpenOrder] | tuple[OpenOrder, ...]) -> Bundle:
-        return make_bundle(
-            orders,
-            travel=snapshot.travel,
-            pickup_service_s=snapshot.pickup_service_s,
-            dropoff_service_s=snapshot.dropoff_service_s,
-        )
+class _Chain:
+    """One waiting courier's bundle as it grows: members (table indices, in the order they
+    joined), its figures, and the candidates left (table indices, by ready time)."""
 
-    current = build(a.orders)
-    members = list(a.orders)
-    pickup = a.pickup_s
-    grew = False
-    for o in candidates:
-        if len(members) >= policy.max_bundle_size:
-            break
-        new_pickup = max(pickup, o.ready_s)
-        if o.ready_s > a.pickup_s + policy.max_update_delay_s or new_pickup > shift_end_s:
-            # Candidates come by ready time and ``pickup`` only grows: every later one
-            # fails too (a break, not a skip: the updates of a hot merchant's waiting
-            # couriers were quadratic in its open orders).
-            break
-        trial = build([*members, o])
-        before = bundle_excess_s(current) + len(members) * (pickup - current.ready_s)
-        after = bundle_excess_s(trial) + len(members) * (new_pickup - trial.ready_s)
-        if after - before <= policy.max_extra_delay_s:
-            members.append(o)
-            current, pickup, grew = trial, new_pickup, True
-    if not grew:
-        return None
-    order_ids = current.order_ids
-    by_id = {o.order_id: o for o in members}
-    return tuple(by_id[i] for i in order_ids), pickup
+    def __init__(self, held: CommittedAssignment, members: list[int], candidates: IntArray,
+                 shift_end_s: float) -> None:
+        self.held, self.members, self.candidates = held, members, candidates
+        self.end_s = shift_end_s
+        self.pickup: float = held.pickup_s
+        self.grew = False
+        self.done = False
+        self.seq: list[int] = []
+        self.excess = 0.0
+        self.ready = 0.0
+
+
+def _grow_all(chains: list[_Chain], table: OrderTable, snapshot: Snapshot,
+              policy: DispatchPolicy) -> None:
+    """Grow chains of distinct merchants, each as ``_grow_one`` would, in batches."""
+    kw: RouteArgs = {"travel": snapshot.travel, "pickup_service_s": snapshot.pickup_service_s,
+          "dropoff_service_s": snapshot.dropoff_service_s}
+    for size, group in _by_size(chains).items():
+        start = evaluate(table, np.array([c.members for c in group], dtype=np.intp), **kw)
+        for c, ex, rd, seq in zip(group, start.excess_s.tolist(), start.ready_s.tolist(),
+                                  start.seq.tolist(), strict=True):
+            c.excess, c.ready, c.seq = ex, rd, seq
+            c.done = size >= policy.max_bundle_size or c.candidates.size == 0
+    while True:
+        live = [c for c in chains if not c.done]
+        if not live:
+            return
+        for size, group in _by_size(live).items():
+            counts = [len(c.candidates) for c in group]
+            cand = np.concatenate([c.candidates for c in group])
+            owner = np.repeat(np.arange(len(group)), counts)
+            members = np.array([c.members for c in group], dtype=np.intp)
+            trials = evaluate(table, np.hstack([members[owner], cand[:, None]]), **kw)
+            pickup = np.array([c.pickup for c in group], dtype=np.float64)[owner]
+            ready = table.ready_s[cand]
+            new_pickup = np.where(ready > pickup, ready, pickup)
+            stop = new_pickup > np.array([c.end_s for c in group], dtype=np.float64)[owner]
+            before = np.array([c.excess + size * (c.pickup - c.ready) for c in group],
+                              dtype=np.float64)[owner]
+            after = trials.excess_s + size * (new_pickup - trials.ready_s)
+            fine = after - before <= policy.max_extra_delay_s
+            hit = np.flatnonzero(stop | fine)
+            first = dict(zip(owner[hit][::-1].tolist(), hit[::-1].tolist(), strict=True))
+            offset = np.concatenate([[0], np.cumsum(counts)])
+            for g, c in enumerate(group):
+                e = first.get(g)
+                if e is None or stop[e]:
+                    c.done = True
+                    continue
+                o = table.orders[int(cand[e])]
+                c.members = [*c.members, int(cand[e])]
+                c.pickup = max(c.pickup, o.ready_s)
+                c.excess, c.ready = float(trials.excess_s[e]), float(trials.ready_s[e])
+                c.seq = trials.seq[e].tolist()
+                c.grew = True
+                c.candidates = c.candidates[e - offset[g] + 1:]
+                c.done = len(c.members) >= policy.max_bundle_size or c.candidates.size == 0
+
+
+def _by_size(chains: list[_Chain]) -> dict[int, list[_Chain]]:
+    out: dict[int, list[_Chain]] = defaultdict(list)
+    for c in chains:
+        out[len(c.members)].append(c)
+    return out
