@@ -67,6 +67,7 @@ _ORDERS_BY_STATUS = _by_status(t.orders)
 _ORDERS_IN_STATUSES_BY_STATUS = _ORDERS_BY_STATUS.where(
     t.orders.c.status.in_(sa.bindparam("statuses", expanding=True)))
 
+_ORDER_STATUS = sa.select(t.orders.c.status).where(t.orders.c.id == sa.bindparam("id"))
 _BANNED_AMONG = sa.select(t.banned_devices.c.device_id).where(
     t.banned_devices.c.device_id.in_(sa.bindparam("ids", expanding=True)))
 
@@ -223,6 +224,10 @@ class SqlOrders(_Repo):
     def get(self, order_id: str) -> Order | None:
         row = self._by(t.orders, id=order_id)
         return m.order_from(row) if row else None
+
+    def status_of(self, order_id: str) -> OrderStatus | None:
+        status = self.conn.execute(_ORDER_STATUS, {"id": order_id}).scalar()
+        return None if status is None else OrderStatus(status)
 
     def list(self, *, region_id: str | None = None, consumer_id: str | None = None,
              merchant_id: str | None = None, courier_id: str | None = None,
