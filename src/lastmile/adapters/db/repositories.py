@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from lastmile.adapters.db import mapping as m
 from lastmile.adapters.db import tables as t
-from lastmile.adapters.db.prepared import insert_into, select_where
+from lastmile.adapters.db.prepared import WHERE, insert_into, select_where, update_where
 from lastmile.adapters.db.writes import insert_or_skip
 from lastmile.adapters.telemetry.tracing import with_trace_context
 from lastmile.app.events import Event
@@ -40,8 +40,9 @@ def compare_and_set(conn: Connection, table: sa.Table, value: V, row: dict[str, 
     version and return ``value`` carrying it. Otherwise another transaction saved first (or
     the row is gone): raise ``Conflict("concurrent_update")`` with the stored state."""
     c = table.c
-    result = conn.execute(table.update().where(c.id == value.id, c.version == value.version)
-                          .values({**row, "version": value.version + 1}))
+    result = conn.execute(update_where(table, "id", "version"), {
+        **row, "version": value.version + 1, WHERE + "id": value.id,
+        WHERE + "version": value.version})
     if result.rowcount == 1:
         return replace(value, version=value.version + 1)  # type: ignore[type-var]
     columns = [c.version] if state is None else [c.version, state]
@@ -206,12 +207,10 @@ class SqlOrders(_Repo):
 
     def save(self, order: Order, *, expected_version: int) -> None:
         c = t.orders.c
-        result = self.conn.execute(
-            # The region (which never changes) lets PostgreSQL prune to one partition (0009).
-            t.orders.update().where(c.id == order.id, c.region_id == order.region_id,
-                                    c.version == expected_version)
-            .values(**m.order_row(order))
-        )
+        # The region (which never changes) lets PostgreSQL prune to one partition (0009).
+        result = self.conn.execute(update_where(t.orders, "id", "region_id", "version"), {
+            **m.order_row(order), WHERE + "id": order.id, WHERE + "region_id": order.region_id,
+            WHERE + "version": expected_version})
         if result.rowcount != 1:
             stored = self.conn.execute(sa.select(c.version, c.status).where(
                 c.id == order.id)).first()
