@@ -170,7 +170,7 @@ def _cancellation_doc(c: Cancellation) -> Row:
 
 
 @lru_cache(maxsize=1 << 16, typed=True)
-def _money(amount_minor: int, currency: str) -> Money:
+def _shared_money(amount_minor: int, currency: str) -> Money:
     """One shared instance per amount: Money is an immutable value, and an order's decode
     builds about ten of them (its prices and lines), most of them seen before (an order is
     read many times over its life): a frozen dataclass costs ~4 us to build, a hit ~0.1 us.
@@ -183,7 +183,7 @@ def order_from(row: Row) -> Order:
     cur = d["currency"]
 
     def money(v: int) -> Money:
-        return _money(v, cur)
+        return _shared_money(v, cur)
 
     c = d["cancellation"]
     return Order(
