@@ -207,6 +207,10 @@ class MemOrders:
     def get(self, order_id: str) -> Order | None:
         return self.t.get(order_id)
 
+    def status_of(self, order_id: str) -> OrderStatus | None:
+        order = self.t.get(order_id)
+        return None if order is None else order.status
+
     def list(self, *, region_id: str | None = None, consumer_id: str | None = None,
              merchant_id: str | None = None, courier_id: str | None = None,
              statuses: Sequence[OrderStatus] | None = None, limit: int = 100,

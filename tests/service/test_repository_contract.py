@@ -164,6 +164,8 @@ def test_orders_list_newest_first_by_filters_and_count_by_status(uow):
                                             consumer_id="con_1")] == ["ord_0"]
         assert u.orders.count_by_status("reg_1") == {"placed": 2, "confirmed": 1}
         assert sorted(u.orders.get_many(["ord_1", "ord_x", "ord_2"])) == ["ord_1", "ord_2"]
+        assert u.orders.status_of("ord_1") is OrderStatus.CONFIRMED
+        assert u.orders.status_of("ord_x") is None
         placed = u.orders.dropoffs("reg_1", statuses={OrderStatus.PLACED}, limit=5)
         assert placed == (an_order().dropoff,) * 2
         assert u.orders.dropoffs("reg_1", statuses={OrderStatus.PLACED}, limit=1) == (

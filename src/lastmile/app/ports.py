@@ -194,6 +194,10 @@ class OrderRepo(Protocol):
         """Raise Conflict(code='concurrent_update') when the stored version moved on."""
         ...
     def get(self, order_id: str) -> Order | None: ...
+    def status_of(self, order_id: str) -> OrderStatus | None:
+        """The order's status alone, None when there is no such order (a courier's ping:
+        one column, not the whole order document)."""
+        ...
     def list(
         self,
         *,

@@ -194,8 +194,8 @@ def _live_status(uow: UnitOfWork, courier: Courier) -> str:
     """The courier's live status from the first order in hand (idle with none)."""
     if not courier.active_order_ids:
         return "idle"
-    order = uow.orders.get(courier.active_order_ids[0])
-    return _STATUS_OF_ORDER.get(order.status, "idle") if order else "idle"
+    status = uow.orders.status_of(courier.active_order_ids[0])
+    return "idle" if status is None else _STATUS_OF_ORDER.get(status, "idle")
 
 
 def ingest_pings(t: Tracking, *, courier_id: str, raw: Sequence[Mapping[str, Any]]) -> IngestResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,14 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     # IMMEDIATE takes the write lock up front: two writers queue on busy_timeout
     # instead of deadlocking when both try to upgrade a read lock. Read-only units
     # of work begin deferred: in WAL mode they read a snapshot beside the writer.
-    conn.exec_driver_sql("BEGIN" if conn.info.get(READ_ONLY) else "BEGIN IMMEDIATE")
+    # Sent on the driver's connection: through ``exec_driver_sql`` SQLAlchemy's whole
+    # execution path (context, result, events) cost more than the BEGIN itself, once per
+    # unit of work. An error still reaches the caller as SQLAlchemy's (``as_outage``).
+    sql = "BEGIN" if conn.info.get(READ_ONLY) else "BEGIN IMMEDIATE"
+    try:
+        conn.connection.driver_connection.execute(sql)  # type: ignore[union-attr]
+    except sqlite3.Error as exc:
+        raise sa.exc.DBAPIError.instance(sql, (), exc, sqlite3.Error) from exc
 
 
 def alembic_config(engine: Engine) -> Any:

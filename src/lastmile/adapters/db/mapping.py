@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import time
+from functools import lru_cache
 from typing import Any
 
 from lastmile.app.events import Event
@@ -168,12 +169,21 @@ def _cancellation_doc(c: Cancellation) -> Row:
             "courier_paid": c.courier_paid}
 
 
+@lru_cache(maxsize=1 << 16, typed=True)
+def _shared_money(amount_minor: int, currency: str) -> Money:
+    """One shared instance per amount: Money is an immutable value, and an order's decode
+    builds about ten of them (its prices and lines), most of them seen before (an order is
+    read many times over its life): a frozen dataclass costs ~4 us to build, a hit ~0.1 us.
+    An invalid currency still raises (exceptions are not cached)."""
+    return Money(amount_minor=amount_minor, currency=currency)
+
+
 def order_from(row: Row) -> Order:
     d = row["doc"]
     cur = d["currency"]
 
     def money(v: int) -> Money:
-        return Money(amount_minor=v, currency=cur)
+        return _shared_money(v, cur)
 
     c = d["cancellation"]
     return Order(

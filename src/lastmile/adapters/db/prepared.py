@@ -21,6 +21,17 @@ def select_where(table: sa.Table, *columns: str) -> sa.Select[Any]:
     return sa.select(table).where(*(table.c[c] == sa.bindparam(c) for c in columns))
 
 
+WHERE = "where_"  # prefix of an ``update_where`` condition's parameters
+
+
+@cache
+def update_where(table: sa.Table, *columns: str) -> sa.Update:
+    """``UPDATE table SET .. WHERE col = :where_col AND ...``: the executed row's column
+    values give the SET clause, ``where_<col>`` parameters the condition (a bind parameter
+    named after a column would be taken for its new value)."""
+    return table.update().where(*(table.c[c] == sa.bindparam(WHERE + c) for c in columns))
+
+
 @cache
 def insert_into(table: sa.Table) -> sa.Insert:
     """``INSERT INTO table``; the row's dict gives the columns and values."""

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from lastmile.adapters.db import mapping as m
 from lastmile.adapters.db import tables as t
-from lastmile.adapters.db.prepared import insert_into, select_where
+from lastmile.adapters.db.prepared import WHERE, insert_into, select_where, update_where
 from lastmile.adapters.db.writes import insert_or_skip
 from lastmile.adapters.telemetry.tracing import with_trace_context
 from lastmile.app.events import Event
@@ -40,8 +40,9 @@ def compare_and_set(conn: Connection, table: sa.Table, value: V, row: dict[str, 
     version and return ``value`` carrying it. Otherwise another transaction saved first (or
     the row is gone): raise ``Conflict("concurrent_update")`` with the stored state."""
     c = table.c
-    result = conn.execute(table.update().where(c.id == value.id, c.version == value.version)
-                          .values({**row, "version": value.version + 1}))
+    result = conn.execute(update_where(table, "id", "version"), {
+        **row, "version": value.version + 1, WHERE + "id": value.id,
+        WHERE + "version": value.version})
     if result.rowcount == 1:
         return replace(value, version=value.version + 1)  # type: ignore[type-var]
     columns = [c.version] if state is None else [c.version, state]
@@ -67,6 +68,7 @@ _ORDERS_BY_STATUS = _by_status(t.orders)
 _ORDERS_IN_STATUSES_BY_STATUS = _ORDERS_BY_STATUS.where(
     t.orders.c.status.in_(sa.bindparam("statuses", expanding=True)))
 
+_ORDER_STATUS = sa.select(t.orders.c.status).where(t.orders.c.id == sa.bindparam("id"))
 _BANNED_AMONG = sa.select(t.banned_devices.c.device_id).where(
     t.banned_devices.c.device_id.in_(sa.bindparam("ids", expanding=True)))
 
@@ -205,12 +207,10 @@ class SqlOrders(_Repo):
 
     def save(self, order: Order, *, expected_version: int) -> None:
         c = t.orders.c
-        result = self.conn.execute(
-            # The region (which never changes) lets PostgreSQL prune to one partition (0009).
-            t.orders.update().where(c.id == order.id, c.region_id == order.region_id,
-                                    c.version == expected_version)
-            .values(**m.order_row(order))
-        )
+        # The region (which never changes) lets PostgreSQL prune to one partition (0009).
+        result = self.conn.execute(update_where(t.orders, "id", "region_id", "version"), {
+            **m.order_row(order), WHERE + "id": order.id, WHERE + "region_id": order.region_id,
+            WHERE + "version": expected_version})
         if result.rowcount != 1:
             stored = self.conn.execute(sa.select(c.version, c.status).where(
                 c.id == order.id)).first()
@@ -223,6 +223,10 @@ class SqlOrders(_Repo):
     def get(self, order_id: str) -> Order | None:
         row = self._by(t.orders, id=order_id)
         return m.order_from(row) if row else None
+
+    def status_of(self, order_id: str) -> OrderStatus | None:
+        status = self.conn.execute(_ORDER_STATUS, {"id": order_id}).scalar()
+        return None if status is None else OrderStatus(status)
 
     def list(self, *, region_id: str | None = None, consumer_id: str | None = None,
              merchant_id: str | None = None, courier_id: str | None = None,
