@@ -99,8 +99,10 @@ def _greedy(
         c, m = ci[alive], mj[alive]
         best_c = np.full(len(movers), len(ci), np.intp)
         best_m = np.full(len(merchants), len(ci), np.intp)
-        np.minimum.at(best_c, c, alive)
-        np.minimum.at(best_m, m, alive)
+        # ``alive`` ascends, so writing it in reverse leaves each index its smallest
+        # (numpy's rule for repeated indices: the last write wins) = ``np.minimum.at``.
+        best_c[c[::-1]] = alive[::-1]
+        best_m[m[::-1]] = alive[::-1]
         dominant = alive[(best_c[c] == alive) & (best_m[m] == alive)]
         chosen.append(dominant)
         used_c = np.zeros(len(movers), bool)
