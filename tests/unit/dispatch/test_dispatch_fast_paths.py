@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lastmile.core.dispatch.model import CourierState, Merchant
+from lastmile.core.dispatch.model import Bundle, CourierState, Merchant
 from lastmile.core.dispatch.preposition import _greedy
+from lastmile.core.dispatch.sequencing import new_bundle
 
 
 @given(st.lists(st.tuples(st.integers(0, 7), st.booleans()), max_size=60))
@@ -50,3 +53,23 @@ def test_preposition_greedy_equals_sorted_greedy(pairs: list[tuple[int, int, int
     got = _greedy(ci, mj, score, movers, merchants).tolist()
     assert got == _sorted_greedy(ci, mj, score, [c.courier_id for c in movers],
                                  [m.merchant_id for m in merchants])
+
+
+_floats = st.floats(allow_nan=False, width=64)
+
+
+@given(st.text(max_size=3), st.lists(st.text(max_size=3), min_size=1, max_size=4),
+       st.lists(_floats, min_size=10, max_size=10),
+       st.lists(_floats, min_size=1, max_size=4))
+def test_new_bundle_equals_the_dataclass_init(merchant: str, ids: list[str], v: list[float],
+                                             placed: list[float]) -> None:
+    args = (merchant, tuple(ids), v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+            tuple(placed), (v[8], v[9]))
+    fast = new_bundle(*args)
+    slow = Bundle(merchant_id=args[0], order_ids=args[1], ready_s=args[2], x_m=args[3],
+                  y_m=args[4], route_s=args[5], detour_s=args[6], last_leg_end_s=args[7],
+                  end_x_m=args[8], end_y_m=args[9], placed_s=args[10], readies_s=args[11])
+    assert fast == slow
+    assert hash(fast) == hash(slow)
+    for f in fields(Bundle):  # every field set, bit for bit (a new field must be added)
+        assert repr(getattr(fast, f.name)) == repr(getattr(slow, f.name))
