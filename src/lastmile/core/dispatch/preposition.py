@@ -89,10 +89,10 @@ def _greedy(
     """
     c_rank = _ranks([c.courier_id for c in movers])
     m_rank = _ranks([m.merchant_id for m in merchants])
-    rank = np.empty(len(ci), np.intp)
-    rank[np.lexsort((m_rank[mj], c_rank[ci], -score))] = np.arange(len(ci))
-    order = np.argsort(rank)
-    ci, mj, rank = ci[order], mj[order], rank[order]
+    # Best score first, ties by (courier rank, merchant rank) as one key (m_rank <
+    # len(merchants)): the order of lexsort((m_rank[mj], c_rank[ci], -score)).
+    order = np.lexsort((c_rank[ci].astype(np.int64) * len(merchants) + m_rank[mj], -score))
+    ci, mj = ci[order], mj[order]
     alive = np.arange(len(ci))
     chosen: list[NDArray[np.intp]] = []
     while alive.size:
