@@ -245,7 +245,8 @@ def _match_and_commit(
         else:
             chosen = sparse_matching(len(couriers), len(bundles), ci, bi, times.cost)
         chosen = chosen[np.argsort(ci[chosen], kind="stable")]  # by courier, as dense
-        pairs = [(int(e), int(ci[e]), int(bi[e])) for e in chosen]
+        pairs = [(e, i, j) for e, i, j in zip(chosen.tolist(), ci[chosen].tolist(),
+                                              bi[chosen].tolist(), strict=True)]
     else:
         return (), set()
     out: list[Assignment] = []

@@ -89,18 +89,20 @@ def _greedy(
     """
     c_rank = _ranks([c.courier_id for c in movers])
     m_rank = _ranks([m.merchant_id for m in merchants])
-    rank = np.empty(len(ci), np.intp)
-    rank[np.lexsort((m_rank[mj], c_rank[ci], -score))] = np.arange(len(ci))
-    order = np.argsort(rank)
-    ci, mj, rank = ci[order], mj[order], rank[order]
+    # Best score first, ties by (courier rank, merchant rank) as one key (m_rank <
+    # len(merchants)): the order of lexsort((m_rank[mj], c_rank[ci], -score)).
+    order = np.lexsort((c_rank[ci].astype(np.int64) * len(merchants) + m_rank[mj], -score))
+    ci, mj = ci[order], mj[order]
     alive = np.arange(len(ci))
     chosen: list[NDArray[np.intp]] = []
     while alive.size:
         c, m = ci[alive], mj[alive]
         best_c = np.full(len(movers), len(ci), np.intp)
         best_m = np.full(len(merchants), len(ci), np.intp)
-        np.minimum.at(best_c, c, alive)
-        np.minimum.at(best_m, m, alive)
+        # ``alive`` ascends, so writing it in reverse leaves each index its smallest
+        # (numpy's rule for repeated indices: the last write wins) = ``np.minimum.at``.
+        best_c[c[::-1]] = alive[::-1]
+        best_m[m[::-1]] = alive[::-1]
         dominant = alive[(best_c[c] == alive) & (best_m[m] == alive)]
         chosen.append(dominant)
         used_c = np.zeros(len(movers), bool)

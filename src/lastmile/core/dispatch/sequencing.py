@@ -308,15 +308,47 @@ def to_bundles(table: OrderTable, trials: Trials, picks: Sequence[int]) -> list[
     for seq_ix, route, detour, end in zip(
             trials.seq[at].tolist(), trials.route_s[at].tolist(), trials.detour_s[at].tolist(),
             trials.last_leg_end_s[at].tolist(), strict=True):
+        if len(seq_ix) == 1:
+            o = orders[seq_ix[0]]
+            out.append(new_bundle(o.merchant_id, (o.order_id,), o.ready_s, o.pickup_x_m,
+                                  o.pickup_y_m, route, detour, end, o.dropoff_x_m, o.dropoff_y_m,
+                                  (o.placed_s,), (o.ready_s,)))
+            continue
         seq = [orders[i] for i in seq_ix]
         first, last = seq[0], seq[-1]
-        readies = tuple(o.ready_s for o in seq) if len(seq) > 1 else (first.ready_s,)
-        out.append(Bundle(
-            merchant_id=first.merchant_id,
-            order_ids=tuple(o.order_id for o in seq) if len(seq) > 1 else (first.order_id,),
-            ready_s=max(readies), x_m=first.pickup_x_m, y_m=first.pickup_y_m,
-            route_s=route, detour_s=detour, last_leg_end_s=end, end_x_m=last.dropoff_x_m,
-            end_y_m=last.dropoff_y_m,
-            placed_s=tuple(o.placed_s for o in seq) if len(seq) > 1 else (first.placed_s,),
-            readies_s=readies))
+        readies = tuple(o.ready_s for o in seq)
+        out.append(new_bundle(first.merchant_id, tuple(o.order_id for o in seq), max(readies),
+                              first.pickup_x_m, first.pickup_y_m, route, detour, end,
+                              last.dropoff_x_m, last.dropoff_y_m,
+                              tuple(o.placed_s for o in seq), readies))
     return out
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def new_bundle(merchant_id: str, order_ids: tuple[str, ...], ready_s: float, x_m: float,
+               y_m: float, route_s: float, detour_s: float, last_leg_end_s: float,
+               end_x_m: float, end_y_m: float, placed_s: tuple[float, ...],
+               readies_s: tuple[float, ...]) -> Bundle:
+    """``Bundle(...)`` of an unstacked bundle, about a quarter cheaper than the keyword
+    ``__init__`` of the frozen dataclass (no keyword parsing; ``Bundle`` has no
+    ``__post_init__``). ``test_dispatch_fast_paths`` checks it sets every field and
+    equals ``Bundle(...)``."""
+    b = _new(Bundle)
+    _set(b, "merchant_id", merchant_id)
+    _set(b, "order_ids", order_ids)
+    _set(b, "ready_s", ready_s)
+    _set(b, "x_m", x_m)
+    _set(b, "y_m", y_m)
+    _set(b, "route_s", route_s)
+    _set(b, "detour_s", detour_s)
+    _set(b, "last_leg_end_s", last_leg_end_s)
+    _set(b, "end_x_m", end_x_m)
+    _set(b, "end_y_m", end_y_m)
+    _set(b, "placed_s", placed_s)
+    _set(b, "readies_s", readies_s)
+    _set(b, "stops", ())
+    _set(b, "latest_pickup_s", math.inf)
+    return b

@@ -1,0 +1,111 @@
+"""Fast paths of the round against the numpy calls they replace (bit-equal)."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lastmile.core.dispatch.candidates import GREEDY_ROUNDS, _greedy_matching
+from lastmile.core.dispatch.model import Bundle, CourierState, Merchant
+from lastmile.core.dispatch.preposition import _greedy
+from lastmile.core.dispatch.sequencing import new_bundle
+
+
+@given(st.lists(st.tuples(st.integers(0, 7), st.booleans()), max_size=60))
+def test_reverse_write_is_minimum_at_for_ascending_values(rows: list[tuple[int, bool]]) -> None:
+    # preposition._greedy: ``best[idx[::-1]] = alive[::-1]`` for ascending ``alive``.
+    idx = np.array([i for i, _ in rows], np.intp)
+    alive = np.flatnonzero(np.array([k for _, k in rows] or [False], bool))[: len(idx)]
+    idx = idx[: len(alive)]
+    expect = np.full(8, 99, np.intp)
+    np.minimum.at(expect, idx, alive)
+    got = np.full(8, 99, np.intp)
+    got[idx[::-1]] = alive[::-1]
+    assert np.array_equal(got, expect)
+
+
+def _sorted_greedy(ci: np.ndarray, mj: np.ndarray, score: np.ndarray,
+                   cids: list[str], mids: list[str]) -> list[int]:
+    order = sorted(range(len(ci)), key=lambda e: (-score[e], cids[ci[e]], mids[mj[e]]))
+    used_c: set[int] = set()
+    used_m: set[int] = set()
+    out = []
+    for e in order:
+        if ci[e] not in used_c and mj[e] not in used_m:
+            used_c.add(int(ci[e]))
+            used_m.add(int(mj[e]))
+            out.append(e)
+    return out
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5), st.integers(0, 4)),
+                max_size=40, unique_by=lambda t: (t[0], t[1])))
+def test_preposition_greedy_equals_sorted_greedy(pairs: list[tuple[int, int, int]]) -> None:
+    ci = np.array([p[0] for p in pairs], np.intp)
+    mj = np.array([p[1] for p in pairs], np.intp)
+    score = np.array([float(p[2]) for p in pairs], np.float64)
+    movers = [CourierState(courier_id=f"c{5 - i}", x_m=0.0, y_m=0.0, free_s=0.0,
+                           shift_start_s=0.0, shift_end_s=1.0)
+              for i in range(6)]
+    merchants = [Merchant(merchant_id=f"m{(5 * j) % 6}", x_m=0.0, y_m=0.0) for j in range(6)]
+    got = _greedy(ci, mj, score, movers, merchants).tolist()
+    assert got == _sorted_greedy(ci, mj, score, [c.courier_id for c in movers],
+                                 [m.merchant_id for m in merchants])
+
+
+_floats = st.floats(allow_nan=False, width=64)
+
+
+@given(st.text(max_size=3), st.lists(st.text(max_size=3), min_size=1, max_size=4),
+       st.lists(_floats, min_size=10, max_size=10),
+       st.lists(_floats, min_size=1, max_size=4))
+def test_new_bundle_equals_the_dataclass_init(merchant: str, ids: list[str], v: list[float],
+                                             placed: list[float]) -> None:
+    args = (merchant, tuple(ids), v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+            tuple(placed), (v[8], v[9]))
+    fast = new_bundle(*args)
+    slow = Bundle(merchant_id=args[0], order_ids=args[1], ready_s=args[2], x_m=args[3],
+                  y_m=args[4], route_s=args[5], detour_s=args[6], last_leg_end_s=args[7],
+                  end_x_m=args[8], end_y_m=args[9], placed_s=args[10], readies_s=args[11])
+    assert fast == slow
+    assert hash(fast) == hash(slow)
+    for f in fields(Bundle):  # every field set, bit for bit (a new field must be added)
+        assert repr(getattr(fast, f.name)) == repr(getattr(slow, f.name))
+
+
+def _greedy_matching_three_keys(ci: np.ndarray, bi: np.ndarray, arrival: np.ndarray, n: int,
+                                m: int) -> np.ndarray:
+    """``candidates._greedy_matching`` as it was: ``np.lexsort((ci, bi, arrival))``."""
+    order = np.lexsort((ci, bi, arrival))
+    ci, bi = ci[order], bi[order]
+    mate = np.full(m, -1, np.intp)
+    best_b = np.empty(m, np.intp)
+    best_c = np.empty(n, np.intp)
+    for _ in range(GREEDY_ROUNDS):
+        if ci.size == 0:
+            break
+        at = np.arange(len(ci))
+        best_b[bi[::-1]] = at[::-1]
+        best_c[ci[::-1]] = at[::-1]
+        dom = (best_b[bi] == at) & (best_c[ci] == at)
+        mate[bi[dom]] = ci[dom]
+        used_b = np.zeros(m, dtype=bool)
+        used_c = np.zeros(n, dtype=bool)
+        used_b[bi[dom]] = True
+        used_c[ci[dom]] = True
+        keep = ~(used_b[bi] | used_c[ci])
+        ci, bi = ci[keep], bi[keep]
+    return mate
+
+
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6), st.integers(0, 3)),
+                max_size=50))
+def test_greedy_matching_one_pair_key_equals_three_keys(arcs: list[tuple[int, int, int]]) -> None:
+    ci = np.array([a[0] for a in arcs], np.intp)
+    bi = np.array([a[1] for a in arcs], np.intp)
+    arrival = np.array([float(a[2]) for a in arcs], np.float64)
+    assert np.array_equal(_greedy_matching(ci, bi, arrival, 7, 7),
+                          _greedy_matching_three_keys(ci, bi, arrival, 7, 7))
