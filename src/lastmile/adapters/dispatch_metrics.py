@@ -12,7 +12,8 @@ ROUND_SECONDS = Histogram(
     "lastmile_dispatch_round_seconds",
     "Wall time of one dispatch round for a region: snapshot, plan, offers committed.",
     ["region"],
-    # Rounds are capped near 0.4 s at 2,000 orders (app.dispatching.MAX_OPEN_ORDERS).
+    # A round loads at most app.dispatching.MAX_OPEN_ORDERS (4,000) orders; the engine's part of
+    # such a round is ~0.2-0.4 s (bench/dispatch_scaling.py), the rest is reads and offers.
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 REGIONS_HELD = Gauge(
