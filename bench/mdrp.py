@@ -153,6 +153,9 @@ def main() -> None:
                     help="comma-separated policies to run (default both)")
     args = ap.parse_args()
     dirs = sorted(d for d in args.root.glob(args.instances) if (d / "orders.txt").is_file())
+    if not dirs:  # an empty summary would read as a result
+        ap.error(f"no MDRP instance matches {args.instances!r} under {args.root} "
+                 "(each is a folder with orders.txt; pass --root)")
     if args.limit:
         dirs = dirs[: args.limit]
     started = time.perf_counter()

@@ -5,6 +5,7 @@ every verdict it claims, the dispatch rounds are not trivial, the output keys st
 from __future__ import annotations
 
 import random
+import sys
 from collections import Counter
 
 import api_orders
@@ -247,3 +248,11 @@ def test_the_mdrp_summary_reports_tuning_and_validation_seeds_apart():
     assert out["validation"]["undelivered_share"] == 1 / 20
     assert out["tuning"]["undelivered_share"] == 0.0
     assert set(out["tuning"]) == set(out["validation"]) == set(out["greedy"])
+
+
+def test_the_mdrp_bench_refuses_a_root_without_instances(tmp_path, monkeypatch, capsys):
+    # An empty summary would read as a result: no instance is a usage error, exit 2.
+    monkeypatch.setattr(sys, "argv", ["mdrp.py", "--root", str(tmp_path)])
+    with pytest.raises(SystemExit) as exc:
+        mdrp.main()
+    assert exc.value.code == 2 and "no MDRP instance" in capsys.readouterr().err
