@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lastmile.core.dispatch.candidates import GREEDY_ROUNDS, _greedy_matching
+from lastmile.core.dispatch.candidates import _greedy_matching, _greedy_on_sorted
 from lastmile.core.dispatch.model import Bundle, CourierState, Merchant
 from lastmile.core.dispatch.preposition import _greedy
 from lastmile.core.dispatch.sequencing import new_bundle
@@ -78,27 +78,10 @@ def test_new_bundle_equals_the_dataclass_init(merchant: str, ids: list[str], v: 
 
 def _greedy_matching_three_keys(ci: np.ndarray, bi: np.ndarray, arrival: np.ndarray, n: int,
                                 m: int) -> np.ndarray:
-    """``candidates._greedy_matching`` as it was: ``np.lexsort((ci, bi, arrival))``."""
+    """``candidates._greedy_matching`` as it was: ``np.lexsort((ci, bi, arrival))``, then
+    the same rounds."""
     order = np.lexsort((ci, bi, arrival))
-    ci, bi = ci[order], bi[order]
-    mate = np.full(m, -1, np.intp)
-    best_b = np.empty(m, np.intp)
-    best_c = np.empty(n, np.intp)
-    for _ in range(GREEDY_ROUNDS):
-        if ci.size == 0:
-            break
-        at = np.arange(len(ci))
-        best_b[bi[::-1]] = at[::-1]
-        best_c[ci[::-1]] = at[::-1]
-        dom = (best_b[bi] == at) & (best_c[ci] == at)
-        mate[bi[dom]] = ci[dom]
-        used_b = np.zeros(m, dtype=bool)
-        used_c = np.zeros(n, dtype=bool)
-        used_b[bi[dom]] = True
-        used_c[ci[dom]] = True
-        keep = ~(used_b[bi] | used_c[ci])
-        ci, bi = ci[keep], bi[keep]
-    return mate
+    return _greedy_on_sorted(ci[order], bi[order], n, m)
 
 
 @given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6), st.integers(0, 3)),

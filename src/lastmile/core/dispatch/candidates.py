@@ -156,8 +156,12 @@ def _greedy_matching(
     # (bundle, courier) as one key bi * n + ci (ci < n): the same order as lexsort on
     # (ci, bi, arrival), one merge pass fewer.
     order = np.lexsort((bi.astype(np.int64) * n + ci, arrival))
-    ci, bi = ci[order], bi[order]  # alive arcs, best first; compacted every round
-    mate = np.full(m, -1, np.intp)
+    return _greedy_on_sorted(ci[order], bi[order], n, m)
+
+
+def _greedy_on_sorted(ci: IntArray, bi: IntArray, n: int, m: int) -> IntArray:
+    """``_greedy_matching``'s rounds on arcs already sorted best first."""
+    mate = np.full(m, -1, np.intp)  # alive arcs, best first; compacted every round
     best_b = np.empty(m, np.intp)
     best_c = np.empty(n, np.intp)
     for _ in range(GREEDY_ROUNDS):
