@@ -1,0 +1,118 @@
+"""What an ETA model sees, what it predicts and what really happened: the one schema that
+the engine, the delivery history, training and the benchmark share.
+
+Two stages (the seed's explore and checkout ETAs): at *explore* a consumer browses, so only
+the merchant, the place, the time and the market are known; at *checkout* the cart is known
+too. ``EtaFeatures.items`` and ``subtotal_minor`` are ``None`` at explore.
+
+The supply and demand time series cover the last 30 minutes in six 5-minute buckets,
+oldest first (the seed's time-series features): orders placed per minute and idle couriers
+(on shift, not carrying an order) in the order's region.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+SERIES_BUCKETS = 6
+"""Six 5-minute buckets: the last 30 minutes."""
+BUCKET_S = 300
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EtaFeatures:
+    """Known when the ETA is asked for (placement time for training rows)."""
+
+    merchant_id: str
+    region: str
+    hour: int
+    """Local hour of day, 0-23."""
+    weekday: int
+    """0 is Monday."""
+    distance_m: float
+    """Great-circle distance merchant -> consumer."""
+    travel_s: float
+    """The travel-time model's estimate merchant -> consumer (with handovers)."""
+    prep_mean_s: float
+    """The merchant's recent mean preparation time (its history, else its default)."""
+    prep_p90_s: float
+    orders_per_min: tuple[float, ...]
+    """Orders placed per minute in the region, ``SERIES_BUCKETS`` buckets, oldest first."""
+    idle_couriers: tuple[float, ...]
+    """Mean idle couriers in the region over each bucket, oldest first."""
+    items: int | None = None
+    """Cart size; ``None`` at the explore stage."""
+    subtotal_minor: int | None = None
+    """Cart subtotal in minor units; ``None`` at the explore stage."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.hour <= 23:
+            raise ValueError(f"hour must be in 0..23 (got {self.hour})")
+        if not 0 <= self.weekday <= 6:
+            raise ValueError(f"weekday must be in 0..6 (got {self.weekday})")
+        for name in ("distance_m", "travel_s", "prep_mean_s", "prep_p90_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0 (got {value})")
+        for name in ("orders_per_min", "idle_couriers"):
+            series = getattr(self, name)
+            if len(series) != SERIES_BUCKETS:
+                raise ValueError(f"{name} must have {SERIES_BUCKETS} buckets (got {len(series)})")
+
+    @property
+    def stage(self) -> str:
+        return "explore" if self.items is None else "checkout"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EtaOutcome:
+    """What happened, in seconds from placement: the seed's stages and the total."""
+
+    assign_s: float
+    """Placement -> a courier accepted."""
+    to_merchant_s: float
+    """Accepted -> the courier arrived at the merchant."""
+    wait_s: float
+    """Arrived at the merchant -> picked up."""
+    to_consumer_s: float
+    """Picked up -> delivered."""
+    total_s: float
+    """Placement -> delivered (click-to-door)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EtaEstimate:
+    """A point and an 80% interval, all in seconds from ``EtaFeatures``' moment."""
+
+    point_s: float
+    p10_s: float
+    p90_s: float
+    model: str
+    """The model's name and version, e.g. ``heuristic`` or ``lgbm-3``."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.p10_s <= self.p90_s:
+            raise ValueError(f"need 0 <= p10_s <= p90_s (got {self.p10_s}, {self.p90_s})")
+
+
+NUMERIC_COLUMNS: tuple[str, ...] = (
+    "hour", "weekday", "distance_m", "travel_s", "prep_mean_s", "prep_p90_s",
+    *(f"orders_per_min_{i}" for i in range(SERIES_BUCKETS)),
+    *(f"idle_couriers_{i}" for i in range(SERIES_BUCKETS)),
+    "items", "subtotal_minor",
+)
+"""The numeric matrix's columns, in order; ``items``/``subtotal_minor`` are NaN at explore."""
+
+
+def numeric_matrix(rows: list[EtaFeatures] | tuple[EtaFeatures, ...]) -> np.ndarray:
+    """Rows as a float64 matrix with ``NUMERIC_COLUMNS`` (batch inference and training)."""
+    out = np.empty((len(rows), len(NUMERIC_COLUMNS)), dtype=np.float64)
+    for i, r in enumerate(rows):
+        out[i] = (r.hour, r.weekday, r.distance_m, r.travel_s, r.prep_mean_s, r.prep_p90_s,
+                  *r.orders_per_min, *r.idle_couriers,
+                  math.nan if r.items is None else r.items,
+                  math.nan if r.subtotal_minor is None else r.subtotal_minor)
+    return out
