@@ -28,7 +28,9 @@ from lastmile.app.context import Services
 from lastmile.app.events import Event
 from lastmile.app.ports import UnitOfWork
 from lastmile.core.errors import InvalidInput, NotFound
-from lastmile.core.geo import Point, haversine_m
+from lastmile.core.eta import late
+from lastmile.core.eta.engine import LiveState, live_estimate
+from lastmile.core.geo import Point
 from lastmile.core.ids import OrderId
 from lastmile.core.model import Merchant, Region
 from lastmile.core.orders import TERMINAL, Order, OrderStatus
@@ -38,10 +40,6 @@ MAX_SCAN = 5_000
 MAX_COURIERS = 1_000
 MAX_POINTS = 500
 OPEN_STATUSES = tuple(s for s in OrderStatus if s not in TERMINAL)
-
-# Street distance over great-circle distance in a city grid (about 1.2-1.4 in
-# published circuity studies); the live ETA uses the middle of that range.
-ROAD_FACTOR = 1.3
 
 
 def _region(uow: UnitOfWork, region_id: str) -> Region:
@@ -170,8 +168,8 @@ def kpis(services: Services, region_id: str, *, window_s: int = 3600,
     delivered = [o for o in orders if o.status is OrderStatus.DELIVERED
                  and o.delivered_at is not None and o.delivered_at >= since]
     c2d = [o.delivered_at - o.placed_at for o in delivered if o.delivered_at is not None]
-    late = sum(1 for o in delivered if o.delivered_at is not None
-               and o.delivered_at > o.eta.high_at)
+    n_late = sum(1 for o in delivered if o.delivered_at is not None
+                 and late.is_late(o.delivered_at, late.promised_end(o.eta.high_at)))
     open_now = [o for o in orders if not o.terminal]
     series = tuple(
         SeriesPoint(
@@ -190,8 +188,9 @@ def kpis(services: Services, region_id: str, *, window_s: int = 3600,
                       and cancelled_at.get(o.id, o.placed_at) >= since),
         click_to_door_mean_s=sum(c2d) / len(c2d) if c2d else None,
         click_to_door_p50_s=quantile(c2d, 0.5), click_to_door_p90_s=quantile(c2d, 0.9),
-        late=late, late_share=late / len(delivered) if delivered else None,
-        open_past_eta=sum(1 for o in open_now if now > o.eta.high_at),
+        late=n_late, late_share=n_late / len(delivered) if delivered else None,
+        open_past_eta=sum(1 for o in open_now
+                          if late.is_late(now, late.promised_end(o.eta.high_at))),
         series=series,
     )
 
@@ -221,6 +220,10 @@ class LiveEta:
     remaining_m: float
     duration_s: float
     eta_at: float
+    # The ETA engine's 80% interval around ``eta_at`` (epoch s) and the model behind it.
+    p10_at: float | None = None
+    p90_at: float | None = None
+    model: str = "heuristic"
 
 
 def live_eta(*, now: float, courier_at: Point, speed_mps: float, status: OrderStatus,
@@ -228,40 +231,25 @@ def live_eta(*, now: float, courier_at: Point, speed_mps: float, status: OrderSt
              via: tuple[Point, ...] = ()) -> LiveEta | None:
     """Updated delivery estimate from the courier's position; None when no courier carries it.
 
-    Before pickup (assigned, at_pickup) the courier still rides to the merchant
-    and then to the consumer, and cannot leave before the food is ready
-    (``food_ready_at``); after pickup only the ride to the consumer remains.
-    Distance is great-circle times ``ROAD_FACTOR``; speed is the vehicle's
-    typical urban speed in m/s. Deliberately simple: no traffic, no handoff
-    time, no model; the quoted probabilistic window stays the promise. A stacked order
-    passes ``via``: its ETA follows its stop on the courier's route.
+    The ETA engine's live estimate (``core.eta.engine.live_estimate``): before pickup
+    (assigned, at_pickup) the courier still rides to the merchant, cannot leave before the
+    food is ready (``food_ready_at``) and hands over there, then rides to the consumer;
+    after pickup only the ride to the consumer remains; each ends with the handover at the
+    door. Road distance and speed come from the one travel model (``core.eta.travel``);
+    ``speed_mps`` is the courier's vehicle's. The quoted window stays the promise. A stacked
+    order passes ``via``: its ETA follows its stop on the courier's route.
     """
     if speed_mps <= 0:
         raise InvalidInput("invalid_speed", f"speed_mps must be > 0 (got {speed_mps})",
                            field="speed_mps")
-    if via and status in (OrderStatus.ASSIGNED, OrderStatus.AT_PICKUP,
-                          OrderStatus.PICKED_UP, OrderStatus.AT_DROPOFF):
-        # A stacked order (app.routes): the courier visits ``via`` (the stops still ahead of
-        # this order's door, its own pickup included while ahead) before the door.
-        points = (courier_at, *via, dropoff)
-        remaining = sum(haversine_m(a, b) for a, b in zip(points, points[1:], strict=False))
-        remaining *= ROAD_FACTOR
-        eta_at = now + remaining / speed_mps
-        if status in (OrderStatus.ASSIGNED, OrderStatus.AT_PICKUP) and food_ready_at:
-            eta_at = max(eta_at, food_ready_at
-                         + haversine_m(pickup, dropoff) * ROAD_FACTOR / speed_mps)
-    elif status in (OrderStatus.ASSIGNED, OrderStatus.AT_PICKUP):
-        to_pickup = haversine_m(courier_at, pickup) * ROAD_FACTOR
-        to_dropoff = haversine_m(pickup, dropoff) * ROAD_FACTOR
-        leave_at = max(now + to_pickup / speed_mps, food_ready_at or now)
-        eta_at = leave_at + to_dropoff / speed_mps
-        remaining = to_pickup + to_dropoff
-    elif status in (OrderStatus.PICKED_UP, OrderStatus.AT_DROPOFF):
-        remaining = haversine_m(courier_at, dropoff) * ROAD_FACTOR
-        eta_at = now + remaining / speed_mps
-    else:
+    live = live_estimate(LiveState(now=now, status=status.value, courier_at=courier_at,
+                                   pickup=pickup, dropoff=dropoff, speed_mps=speed_mps,
+                                   food_ready_at=food_ready_at, via=via))
+    if live is None:
         return None
-    return LiveEta(remaining_m=remaining, duration_s=eta_at - now, eta_at=eta_at)
+    e = live.estimate
+    return LiveEta(remaining_m=live.remaining_m, duration_s=e.point_s, eta_at=now + e.point_s,
+                   p10_at=now + e.p10_s, p90_at=now + e.p90_s, model=e.model)
 
 
 def food_ready_at(order: Order) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lastmile.app.context import Services, new_event, record
+from lastmile.core.eta import late
 from lastmile.core.orders import TERMINAL, OrderStatus
 
 OPEN = tuple(sorted(set(OrderStatus) - TERMINAL))
@@ -20,13 +21,14 @@ def flag_late_orders(services: Services, *, limit: int = 1_000) -> int:
     flagged = 0
     with services.uow() as uow:
         for order in uow.orders.list(statuses=OPEN, limit=limit, oldest_first=True):
-            if now <= order.eta.high_at or uow.inbox.seen(INBOX, order.id):
+            end = late.promised_end(order.eta.high_at)
+            if not late.is_late(now, end) or uow.inbox.seen(INBOX, order.id):
                 continue
             record(uow, services, new_event(
                 services, type="order.delayed", region_id=order.region_id,
                 subject_id=order.id, actor_kind="system", actor_id="system",
                 data={"status": order.status.value, "courier_id": order.courier_id,
-                      "eta_high_at": order.eta.high_at, "late_by_s": now - order.eta.high_at}))
+                      "eta_high_at": order.eta.high_at, "late_by_s": late.late_by_s(now, end)}))
             flagged += 1
         uow.commit()
     return flagged

@@ -48,7 +48,9 @@ from lastmile.core.delivery.request import (
 )
 from lastmile.core.delivery.windows import validate_windows
 from lastmile.core.errors import Conflict, InvalidInput, NotFound
-from lastmile.core.geo import Point, haversine_m
+from lastmile.core.eta import travel
+from lastmile.core.eta.travel import ride_s, trip_s
+from lastmile.core.geo import Point
 from lastmile.core.ids import ConsumerId, MerchantId, OrderId, RegionId
 from lastmile.core.lifecycle import Cancel, Confirm, Deliver, Transition
 from lastmile.core.model import Merchant, Region
@@ -65,7 +67,7 @@ from lastmile.core.orders import (
     OrderStatus,
     PriceBreakdown,
 )
-from lastmile.core.pricing import ROAD_FACTOR, Quote, delivery_prices, delivery_quote
+from lastmile.core.pricing import Quote, delivery_prices, delivery_quote
 
 QUOTE_TTL_S = 300  # a quote holds its price for 5 minutes, as Drive APIs do
 MAX_PAGE = 100
@@ -116,7 +118,8 @@ def _price(uow: UnitOfWork, services: Services, req: DeliveryRequest) -> tuple[Q
                        prep_time_s=max(merchant.prep_time_s, int(lead_s)),
                        supply=supply_demand(uow, region.id), now=now, policy=policy,
                        surge=surge_for(uow, services, region.id, req.dropoff, policy))
-    travel_s = q.distance_m / policy.courier_speed_mps + policy.service_s
+    travel_s = trip_s(q.distance_m, speed_mps=policy.courier_speed_mps,
+                      service_s=policy.service_s)
     validate_windows(pickup=req.pickup_window, dropoff=req.dropoff_window, now=now,
                      travel_s=travel_s)
     return q, region, pickup
@@ -249,8 +252,8 @@ def _create(uow: UnitOfWork, services: Services, req: DeliveryRequest, *,
               "total_minor": prices.total.amount_minor, "currency": region.currency,
               "eta_expected_at": eta.expected_at}))
     # The business hands the parcel over ready-made: confirm at once so dispatch sees it.
-    prep_s = min(4 * 3600, max(60, round(eta.expected_at - now - q.distance_m
-                                         / pricing_in(uow, services).courier_speed_mps)))
+    prep_s = min(4 * 3600, max(60, round(eta.expected_at - now - ride_s(
+        q.distance_m, pricing_in(uow, services).courier_speed_mps))))
     order = apply_command(uow, services, order, Confirm(prep_estimate_s=prep_s), business)
     delivery = Delivery(
         id=delivery_id, merchant_id=req.merchant_id,
@@ -316,8 +319,8 @@ def update_delivery(services: Services, merchant_id: str, external_delivery_id: 
         nxt = replace(d, **given, updated_at=services.clock.now())
         if changes.pickup_window is not None or changes.dropoff_window is not None:
             policy = pricing_in(uow, services)
-            travel_s = policy.service_s + (
-                haversine_m(nxt.pickup, nxt.dropoff) * ROAD_FACTOR / policy.courier_speed_mps)
+            travel_s = travel.travel_s(nxt.pickup, nxt.dropoff, speed_mps=policy.courier_speed_mps,
+                                       service_s=policy.service_s)
             validate_windows(pickup=nxt.pickup_window, dropoff=nxt.dropoff_window,
                              now=services.clock.now(), travel_s=travel_s)
         if changes.tip_minor is not None and changes.tip_minor != order.prices.tip.amount_minor:

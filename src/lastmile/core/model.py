@@ -12,6 +12,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lastmile.core.errors import InvalidInput
+from lastmile.core.eta.travel import SPEED_MPS
 from lastmile.core.geo import Point, Polygon
 from lastmile.core.ids import ConsumerId, CourierId, ItemId, MerchantId, RegionId
 from lastmile.core.money import Money
@@ -229,13 +230,8 @@ class Vehicle(StrEnum):
     WALKING = "walking"
 
 
-# Typical urban speeds in m/s, used for ETA and dispatch travel estimates.
-VEHICLE_SPEED_MPS = {
-    Vehicle.BICYCLE: 4.5,
-    Vehicle.SCOOTER: 7.0,
-    Vehicle.CAR: 8.0,
-    Vehicle.WALKING: 1.3,
-}
+# Typical urban speeds in m/s: the travel model's one table (core.eta.travel.SPEED_MPS).
+VEHICLE_SPEED_MPS = {v: SPEED_MPS[v.value] for v in Vehicle}
 
 
 class CourierStatus(StrEnum):

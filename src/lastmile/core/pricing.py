@@ -15,18 +15,18 @@ drop-off cell's (``core.surge``) when the caller passes one, else the region-wid
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from lastmile.core import fees
 from lastmile.core.errors import InvalidInput
+from lastmile.core.eta import engine, travel
+from lastmile.core.eta.features import EtaEstimate
+from lastmile.core.eta.travel import ROAD_FACTOR as ROAD_FACTOR  # the one road factor
 from lastmile.core.fees import FeeInputs, FeeLine, run_fee
-from lastmile.core.geo import Point, haversine_m
+from lastmile.core.geo import Point
 from lastmile.core.money import Money
 from lastmile.core.orders import EtaWindow, PriceBreakdown
-
-# Streets are longer than the crow flies; 1.3 is the usual urban detour factor.
-ROAD_FACTOR = 1.3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,14 +59,17 @@ class PricingPolicy:
     # The delivery fee (base + distance + surge) never exceeds this.
     max_delivery_fee_minor: int = 5_000
     quote_ttl_s: int = 300  # a consumer's quote holds its price this long
-    courier_speed_mps: float = 4.5
+    # The travel model's default speed (core.eta.travel: a bicycle's) unless overridden.
+    courier_speed_mps: float = travel.DEFAULT_SPEED_MPS
     pickup_leg_s: int = 300  # typical time for a courier to reach the merchant
     # Typical time a courier is taken by one order (to the merchant, the wait, the drive,
     # both handovers): with no free courier, one frees up every cycle / busy couriers.
     courier_cycle_s: int = 1_500
-    service_s: int = 240  # handover at pickup and at the door
-    window_low: float = 0.8  # window bounds as multiples of the expected duration
-    window_high: float = 1.35
+    service_s: int = round(travel.SERVICE_S)  # handover at pickup and at the door
+    # The window (the ETA engine's 80% interval) as multiples of the expected duration:
+    # measured on the simulator (docs/eta.md, bench/eta_calibration.py).
+    window_low: float = engine.DEFAULT_HEURISTIC.p10_ratio
+    window_high: float = engine.DEFAULT_HEURISTIC.p90_ratio
 
     def __post_init__(self) -> None:
         """The rules a policy keeps, whether built from settings or a tenant's overrides
@@ -132,6 +135,8 @@ class Quote:
     surge_multiplier: Decimal
     # How the delivery fee was made (core.fees), and what a consumer reads of it.
     fee_lines: tuple[FeeLine, ...] = ()
+    # The ETA engine's answer behind ``eta`` (seconds from the quote; core.eta.engine).
+    estimate: EtaEstimate | None = None
 
     @property
     def reasons(self) -> tuple[str, ...]:
@@ -208,10 +213,11 @@ def quote(
     )
     return Quote(
         prices=prices,
-        eta=eta_window(distance_m, prep_time_s, now, policy, supply),
+        eta=window_of(est := eta_estimate(distance_m, prep_time_s, policy, supply), now),
         distance_m=round(distance_m),
         surge_multiplier=surge,
         fee_lines=run.lines,
+        estimate=est,
     )
 
 
@@ -240,10 +246,11 @@ def delivery_quote(
                                         surge=surge), policy)
     return Quote(
         prices=delivery_prices(fee=run.delivery_fee, tip=tip),
-        eta=eta_window(distance_m, prep_time_s, now, policy, supply),
+        eta=window_of(est := eta_estimate(distance_m, prep_time_s, policy, supply), now),
         distance_m=round(distance_m),
         surge_multiplier=surge,
         fee_lines=run.lines,
+        estimate=est,
     )
 
 
@@ -259,7 +266,7 @@ def _trip_m(pickup: Point, dropoff: Point, tip: Money, policy: PricingPolicy) ->
     """The road distance of the trip; refuses a negative tip or a trip past the limit."""
     if tip.amount_minor < 0:
         raise InvalidInput("invalid_tip", f"tip must be >= 0 (got {tip.amount_minor})", field="tip")
-    distance_m = haversine_m(pickup, dropoff) * ROAD_FACTOR
+    distance_m = travel.road_m(pickup, dropoff)
     if distance_m > policy.max_distance_m:
         raise InvalidInput(
             "out_of_range",
@@ -270,32 +277,49 @@ def _trip_m(pickup: Point, dropoff: Point, tip: Money, policy: PricingPolicy) ->
     return distance_m
 
 
+def heuristic_params(policy: PricingPolicy) -> engine.HeuristicParams:
+    """The ETA heuristic with this policy's (a tenant's) pickup leg, cycle and window."""
+    return replace(engine.DEFAULT_HEURISTIC, pickup_leg_s=float(policy.pickup_leg_s),
+                   courier_cycle_s=float(policy.courier_cycle_s),
+                   p10_ratio=policy.window_low, p90_ratio=policy.window_high)
+
+
 def courier_wait_s(supply: SupplyDemand, policy: PricingPolicy) -> float:
-    """Expected time until a courier reaches the merchant for a new order.
+    """Expected time until a courier reaches the merchant for a new order
+    (``core.eta.engine.courier_delay_s`` with this policy's leg and cycle).
 
     A free courier for every waiting order: the pickup leg. Otherwise the order
     queues behind ``open_orders - available_couriers + 1`` others for a courier
     to free up; busy couriers free up one every ``courier_cycle_s / busy``
     seconds (with none busy either, a full cycle each). Never less than the leg.
     """
-    queued = supply.open_orders + 1 - supply.available_couriers
-    if queued <= 0:
-        return float(policy.pickup_leg_s)
-    per_courier_s = policy.courier_cycle_s / max(1, supply.busy_couriers)
-    return policy.pickup_leg_s + queued * per_courier_s
+    return float(engine.courier_delay_s(supply.open_orders, supply.available_couriers,
+                                        supply.busy_couriers, heuristic_params(policy)))
+
+
+def eta_estimate(distance_m: float, prep_time_s: int, policy: PricingPolicy,
+                 supply: SupplyDemand | None = None) -> EtaEstimate:
+    """The ETA engine's estimate for a trip of ``distance_m`` road metres (seconds from
+    now): the later of food and courier, then the ride and handovers, with its 80%
+    interval. No supply snapshot: a free courier (the pickup leg)."""
+    sd = supply or SupplyDemand(open_orders=0, available_couriers=1)
+    return engine.quote_estimate(
+        distance_m=distance_m, prep_s=prep_time_s, waiting=sd.open_orders,
+        idle=sd.available_couriers, busy=sd.busy_couriers, speed_mps=policy.courier_speed_mps,
+        service_s=policy.service_s, params=heuristic_params(policy))
+
+
+def window_of(estimate: EtaEstimate, now: float) -> EtaWindow:
+    """The quoted window of an estimate made at ``now``: p10, point and p90 as epoch s."""
+    return EtaWindow(low_at=now + estimate.p10_s, expected_at=now + estimate.point_s,
+                     high_at=now + estimate.p90_s)
 
 
 def eta_window(distance_m: float, prep_time_s: int, now: float, policy: PricingPolicy,
                supply: SupplyDemand | None = None) -> EtaWindow:
     """Expected door time: the later of food and courier, then the drive and handovers.
 
-    The window spreads around it by ``window_low`` / ``window_high`` of the duration.
+    The window spreads around it by ``window_low`` / ``window_high`` of the duration
+    (``eta_estimate`` as epoch seconds).
     """
-    drive_s = distance_m / policy.courier_speed_mps
-    courier_s = courier_wait_s(supply, policy) if supply else float(policy.pickup_leg_s)
-    duration = max(prep_time_s, courier_s) + drive_s + policy.service_s
-    return EtaWindow(
-        low_at=now + duration * policy.window_low,
-        expected_at=now + duration,
-        high_at=now + duration * policy.window_high,
-    )
+    return window_of(eta_estimate(distance_m, prep_time_s, policy, supply), now)

@@ -15,6 +15,7 @@ from enum import StrEnum
 from fractions import Fraction
 
 from lastmile.core.errors import InvalidInput
+from lastmile.core.eta import late
 from lastmile.core.money import Money
 from lastmile.core.orders import Order, OrderStatus
 
@@ -219,8 +220,8 @@ def decide(request: RefundRequest, order: Order, history: RefundHistory,
     if request.reason is Reason.OTHER:
         return _human(order, "needs_review", "A person will review this request.")
     if request.reason is Reason.LATE:
-        late_s = order.delivered_at - order.eta.high_at
-        if late_s <= policy.late_grace_s:
+        if not late.is_late(order.delivered_at, late.promised_end(order.eta.high_at),
+                            grace_s=policy.late_grace_s):
             return _reject(order, "not_late", "The order arrived within its promised window.")
         asked = order.prices.subtotal.basis_points(policy.late_credit_bp)
     elif request.reason is Reason.NEVER_ARRIVED:

@@ -79,9 +79,20 @@ def test_kpis_measure_click_to_door_lateness_and_eta_error():
     kpis = compute_kpis(log)
     assert kpis["orders_delivered"] == 2 and kpis["orders_open_at_end"] == 1
     assert kpis["click_to_door_min"] == {"mean": 30.0, "p50": 30.0, "p90": 38.0}
-    assert kpis["late_share"] == 0.5 and kpis["late_mean_min"] == 10.0
+    # Order 2 lands 10 min after its point, exactly at its window's end: on time.
+    assert kpis["after_point_share"] == 0.5
+    assert kpis["late_share"] == 0.0 and kpis["late_mean_min"] is None
     assert kpis["eta_error_min"] == {"mean_abs": 7.5, "bias": 2.5}
     assert kpis["fee_revenue_minor"] == 1000
+
+
+def test_late_means_delivered_after_the_window_s_end_whatever_the_point():
+    log = WorldLog(start=0, end=3600)
+    log.orders = {o.id: o for o in (_order(1, 0, 2460, 1800), _order(2, 0, 1900, 1800))}
+    kpis = compute_kpis(log)  # windows end at 2400: order 1 is a minute late, order 2 is not
+    assert kpis["late_share"] == kpis["past_window_share"] == 0.5
+    assert kpis["late_mean_min"] == 1.0
+    assert kpis["after_point_share"] == 1.0
 
 
 def test_utilisation_is_busy_time_over_shift_time():

@@ -12,6 +12,7 @@ from lastmile.api.deps import Ops, ServicesDep
 from lastmile.api.schemas import Id, event_out, region_out
 from lastmile.app import dashboard, queries
 from lastmile.app.dashboard import Kpis
+from lastmile.core.eta import late
 
 router = APIRouter(tags=["dashboard"])
 
@@ -78,7 +79,8 @@ def open_orders(svc: ServicesDep, who: Ops, region_id: Id,
          "courier_id": o.courier_id, "placed_at": o.placed_at, "age_s": round(now - o.placed_at),
          "pickup": {"lat": o.pickup.lat, "lng": o.pickup.lng},
          "dropoff": {"lat": o.dropoff.lat, "lng": o.dropoff.lng},
-         "eta_high_at": o.eta.high_at, "late": now > o.eta.high_at}
+         "eta_high_at": o.eta.high_at,
+         "late": late.is_late(now, late.promised_end(o.eta.high_at))}
         for o in dashboard.open_orders(svc, region_id, limit=limit)]}
 
 

@@ -41,8 +41,8 @@ from lastmile.app.auth import (
 from lastmile.app.context import Services
 from lastmile.app.events import Event
 from lastmile.core.errors import DomainError, NotFound, Unauthorized
+from lastmile.core.eta.travel import speed_of
 from lastmile.core.geo import Point
-from lastmile.core.model import VEHICLE_SPEED_MPS
 from lastmile.core.orders import TERMINAL, Order
 
 router = APIRouter(tags=["streams"])
@@ -205,7 +205,7 @@ class _OrderFeed:
     def _speed(self, courier_id: str) -> float:
         if courier_id not in self._speeds:
             vehicle = queries.get_courier(self._svc, courier_id).vehicle
-            self._speeds[courier_id] = VEHICLE_SPEED_MPS[vehicle]
+            self._speeds[courier_id] = speed_of(vehicle)
         return self._speeds[courier_id]
 
     async def render(self, event: Event) -> list[dict[str, Any]]:
@@ -242,7 +242,8 @@ class _OrderFeed:
             "courier_status": event.data.get("status"), "occurred_at": event.occurred_at,
             "eta": None if eta is None else {
                 "remaining_m": round(eta.remaining_m), "duration_s": round(eta.duration_s),
-                "eta_at": eta.eta_at, "method": "distance_over_vehicle_speed"},
+                "eta_at": eta.eta_at, "p10_at": eta.p10_at, "p90_at": eta.p90_at,
+                "model": eta.model, "method": "distance_over_vehicle_speed"},
             "quoted_eta": _quoted(self.order),
         }]
 

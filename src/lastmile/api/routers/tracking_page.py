@@ -23,6 +23,7 @@ from lastmile.app.tenancy import platform_scope
 from lastmile.app.webhooks import positions_from
 from lastmile.core.delivery.tracking import PublicTracking, public_tracking
 from lastmile.core.errors import NotFound
+from lastmile.core.eta.travel import speed_of
 
 router = APIRouter(tags=["tracking"])
 Token = Annotated[str, Path(min_length=8, max_length=64, pattern=r"^trk_[0-9a-f]+$")]
@@ -42,8 +43,11 @@ def _load(request: Request, svc: ServicesDep, token: str) -> PublicTracking:
     now = svc.clock.now()
     live = getattr(request.app.state.container, "live", None)
     fix = positions_from(live, svc)(order.courier_id, now) if order.courier_id else None
+    # The courier's vehicle's speed once one holds the order (as the consumer's live feed),
+    # else the tenant's quoting speed (core.eta.travel).
+    speed_mps = speed_of(courier.vehicle) if courier else tenants.pricing(svc).courier_speed_mps
     return public_tracking(d, order, courier_name=courier.name if courier else None, fix=fix,
-                           now=now, speed_mps=tenants.pricing(svc).courier_speed_mps)
+                           now=now, speed_mps=speed_mps)
 
 
 DEFAULT_COLOUR = "#1f6feb"

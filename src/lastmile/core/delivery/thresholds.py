@@ -11,8 +11,9 @@ from enum import StrEnum
 from typing import Any
 
 from lastmile.core.delivery.model import TimeWindow
+from lastmile.core.eta import late, travel
+from lastmile.core.eta.engine import LiveState, live_estimate
 from lastmile.core.geo import Point, haversine_m
-from lastmile.core.pricing import ROAD_FACTOR
 
 # Statuses in which the courier carries the parcel towards the drop-off.
 EN_ROUTE = frozenset({"picked_up", "at_dropoff"})
@@ -32,7 +33,7 @@ class ThresholdRules:
     eta_under_s: int | None = 300
     nearby_m: int | None = 500
     delay_grace_s: int = 0
-    courier_speed_mps: float = 4.5
+    courier_speed_mps: float = travel.DEFAULT_SPEED_MPS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,19 +62,22 @@ class ThresholdHit:
 def arrival_estimate(d: InFlight, fix: CourierFix | None, now: float, speed_mps: float) -> float:
     """Expected arrival (epoch s): from the courier's position once en route, else the quote.
 
-    Road distance is the great-circle distance times ``ROAD_FACTOR``; never
-    earlier than ``now``.
+    En route, the ETA engine's live estimate (``core.eta.engine.live_estimate``: road
+    distance at ``speed_mps`` plus the handover at the door); never earlier than ``now``.
     """
     if fix is None or d.status not in EN_ROUTE:
         return max(now, d.eta_expected_at)
-    if d.status == "at_dropoff":
-        return now
-    return now + haversine_m(fix.point, d.dropoff) * ROAD_FACTOR / speed_mps
+    live = live_estimate(LiveState(now=now, status=d.status, courier_at=fix.point,
+                                   pickup=fix.point, dropoff=d.dropoff, speed_mps=speed_mps))
+    assert live is not None  # en route is a holding status
+    return now + live.estimate.point_s
 
 
 def deadline(d: InFlight) -> float:
-    """The promise: the end of the drop-off window, else the high end of the quoted ETA."""
-    return d.dropoff_window.end_at if d.dropoff_window is not None else d.eta_high_at
+    """The promise (``core.eta.late.promised_end``): the end of the drop-off window, else
+    the high end of the quoted ETA."""
+    return late.promised_end(d.eta_high_at,
+                             d.dropoff_window.end_at if d.dropoff_window is not None else None)
 
 
 def evaluate_thresholds(
@@ -101,8 +105,8 @@ def evaluate_thresholds(
             hits.append(ThresholdHit(kind=Threshold.COURIER_NEARBY,
                                      data={"distance_m": round(distance),
                                            "threshold_m": rules.nearby_m}))
-    late_by = now - deadline(d) - rules.delay_grace_s
-    if late_by > 0:
+    if late.is_late(now, deadline(d), grace_s=rules.delay_grace_s):
+        late_by = late.late_by_s(now, deadline(d)) - rules.delay_grace_s
         hits.append(ThresholdHit(kind=Threshold.DELAYED,
                                  data={"deadline_at": deadline(d), "late_by_s": round(late_by)}))
     return tuple(hits)

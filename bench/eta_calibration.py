@@ -1,0 +1,118 @@
+"""Measure the ETA heuristic's interval on the simulator: what ratios make it an 80% one.
+
+Runs seeded scenarios through the real use cases (``sim.simulate_command.run_scenario``),
+and for every order placed compares the realised click-to-door with the quoted point
+(``eta_expected_at - placed_at``, the heuristic's point). Orders still open when a run ends
+are right-censored at the end (they took *at least* that long), so the quantiles of
+realised / point come from a Kaplan-Meier estimate, not from the delivered orders alone
+(which would leave out exactly the slow ones).
+
+Prints, per scenario and overall, the ratio's p10, p50 and p90 (the candidates for
+``HeuristicParams.p10_ratio`` / ``p90_ratio``), and with the ratios in force: the mean
+absolute error, the share of delivered orders inside the window (coverage80), after the
+point and after the window's end (late). The last line is one JSON object.
+
+    nice -n 5 python bench/eta_calibration.py [--scenario lunch --seeds 1-8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from lastmile.core.eta import late  # noqa: E402
+from lastmile.core.pricing import PricingPolicy  # noqa: E402
+from lastmile.sim.simulate_command import run_scenario  # noqa: E402
+
+
+def km_quantiles(ratio: np.ndarray, observed: np.ndarray, qs: tuple[float, ...]
+                 ) -> list[float | None]:
+    """Kaplan-Meier quantiles of ``ratio`` where ``observed`` is False for censored rows.
+
+    Quantile q is the smallest observed ratio at which the estimated CDF reaches q; None
+    when censoring leaves the CDF below q (the data cannot say)."""
+    order = np.lexsort((~observed, ratio))  # at ties, events before censorings
+    r, e = ratio[order], observed[order]
+    at_risk = len(r) - np.arange(len(r))
+    surv = np.cumprod(np.where(e, 1.0 - 1.0 / at_risk, 1.0))
+    cdf = 1.0 - surv
+    out: list[float | None] = []
+    for q in qs:
+        hit = np.nonzero(e & (cdf >= q - 1e-12))[0]
+        out.append(float(r[hit[0]]) if len(hit) else None)
+    return out
+
+
+def collect(scenario: str, seeds: list[int]) -> list[dict[str, float | bool]]:
+    rows: list[dict[str, float | bool]] = []
+    for seed in seeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            log = run_scenario(scenario, seed=seed, data_dir=Path(tmp)).log
+        for o in log.orders.values():
+            if o.cancelled_at is not None and o.delivered_at is None:
+                continue  # a cancelled order's door time is unknown and not censored
+            point = o.eta_expected_at - o.placed_at
+            done = o.delivered_at is not None
+            took = (o.delivered_at if o.delivered_at is not None else log.end) - o.placed_at
+            rows.append({"point_s": point, "took_s": took, "observed": done,
+                         "late": done and late.is_late(took + o.placed_at,
+                                                       late.promised_end(o.eta_high_at)),
+                         "high_s": o.eta_high_at - o.placed_at})
+    return rows
+
+
+def summary(rows: list[dict[str, float | bool]], policy: PricingPolicy) -> dict[str, object]:
+    point = np.array([float(r["point_s"]) for r in rows])
+    took = np.array([float(r["took_s"]) for r in rows])
+    observed = np.array([bool(r["observed"]) for r in rows])
+    ratio = took / point
+    p10, p50, p90 = km_quantiles(ratio, observed, (0.1, 0.5, 0.9))
+    d = observed
+    inside = (ratio[d] >= policy.window_low) & (ratio[d] <= policy.window_high)
+    return {
+        "orders": len(rows), "delivered": int(d.sum()), "censored": int((~d).sum()),
+        "ratio_km": {"p10": _r(p10), "p50": _r(p50), "p90": _r(p90)},
+        "window": [policy.window_low, policy.window_high],
+        "mae_s": _r(float(np.mean(np.abs(took[d] - point[d])))) if d.any() else None,
+        "coverage80": _r(float(inside.mean())) if d.any() else None,
+        "after_point_share": _r(float((took[d] > point[d]).mean())) if d.any() else None,
+        "late_share": _r(float(np.mean([bool(r["late"]) for r, o in zip(rows, d, strict=True)
+                                        if o]))) if d.any() else None,
+    }
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 3)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scenario", action="append", help="scenario (repeatable; default lunch "
+                    "and black-friday-lunch)")
+    ap.add_argument("--seeds", default="1-6", help="seeds, a range like 1-6")
+    args = ap.parse_args()
+    lo, _, hi = args.seeds.partition("-")
+    seeds = list(range(int(lo), int(hi or lo) + 1))
+    policy = PricingPolicy()
+    started = time.process_time()
+    everything: list[dict[str, float | bool]] = []
+    per: dict[str, object] = {}
+    for scenario in args.scenario or ["lunch", "black-friday-lunch"]:
+        rows = collect(scenario, seeds)
+        everything += rows
+        per[scenario] = summary(rows, policy)
+        print(json.dumps({"scenario": scenario, "seeds": args.seeds, **per[scenario]}))
+    print(json.dumps({"seeds": args.seeds, "scenarios": per, "overall": summary(everything, policy),
+                      "cpu_s": round(time.process_time() - started, 1)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""The ETA engine: pure inference, one place every ETA in lastmile comes from.
+
+Three ways in, one answer type (``EtaEstimate``: a point and an 80% interval, seconds from
+the moment asked):
+
+- ``quote_estimate``: a quote or a checkout, from the trip, the merchant's preparation time
+  and the supply snapshot the pricing engine already reads (orders waiting for a courier,
+  idle and busy couriers);
+- ``estimate_batch`` / ``estimate``: ``EtaFeatures`` rows (the history's and training's
+  schema, ``core.eta.features``) through any ``EtaModel``: the heuristic below, or a
+  learned model (LightGBM, Weibull; ``predict_batch`` over ``numeric_matrix``);
+- ``live_estimate``: an order a courier holds, from the courier's position and stage; it
+  moves as the courier moves.
+
+The default model is the transparent heuristic (``HeuristicParams``):
+
+    point = max(preparation, courier delay) + travel (the ride and both handovers)
+
+with the courier delay from supply: a free courier for every waiting order takes the
+pickup leg; otherwise the order queues behind ``waiting + 1 - idle`` others and busy
+couriers free up one every ``courier_cycle_s / busy`` seconds. The 80% interval is the
+point times ``p10_ratio`` and ``p90_ratio``, measured on the simulator (``bench/eta_
+calibration.py``, docs/eta.md): the quantiles of realised over predicted click-to-door.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from lastmile.core.eta import travel
+from lastmile.core.eta.features import NUMERIC_COLUMNS, EtaEstimate, EtaFeatures, numeric_matrix
+from lastmile.core.geo import Point
+
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+class EtaModel(Protocol):
+    """A model the engine can serve: ``predict_batch`` over ``numeric_matrix`` rows.
+
+    Returns (point, p10, p90) arrays of seconds, one entry per row. The engine sorts each
+    row's three values and clips them at 0, so a learned model whose quantiles cross still
+    yields a valid ``EtaEstimate``.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def predict_batch(self, matrix: np.ndarray) -> Arrays: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeuristicParams:
+    """The heuristic's constants; its interval ratios are measured (module docstring)."""
+
+    name: str = "heuristic-1"
+    pickup_leg_s: float = 300.0
+    """A free courier's typical time to reach the merchant."""
+    courier_cycle_s: float = 1_500.0
+    """Typical time one order holds a courier (to the merchant, wait, ride, handovers)."""
+    p10_ratio: float = 0.8
+    p90_ratio: float = 1.35
+    live_p10_ratio: float = 0.83
+    live_p90_ratio: float = 1.21
+    """The live interval around the remaining time: the simulator's per-leg log-normal noise
+    (sigma 0.15: exp(-+1.2816 x 0.15))."""
+
+    def __post_init__(self) -> None:
+        for name in ("pickup_leg_s", "courier_cycle_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0 (got {value})")
+        for low, high in ((self.p10_ratio, self.p90_ratio),
+                          (self.live_p10_ratio, self.live_p90_ratio)):
+            if not (0 < low <= 1 <= high and math.isfinite(high)):
+                raise ValueError(f"interval ratios must satisfy 0 < p10 <= 1 <= p90 (got "
+                                 f"{low} and {high})")
+
+
+DEFAULT_HEURISTIC = HeuristicParams()
+
+
+def courier_delay_s(waiting: np.ndarray | float, idle: np.ndarray | float,
+                    busy: np.ndarray | float, params: HeuristicParams = DEFAULT_HEURISTIC
+                    ) -> np.ndarray:
+    """Expected seconds until a courier reaches the merchant for a new order (rule in the
+    module docstring). Never less than the pickup leg; grows with the queue."""
+    queued = np.asarray(waiting, dtype=np.float64) + 1.0 - np.asarray(idle, dtype=np.float64)
+    per_courier_s = params.courier_cycle_s / np.maximum(1.0, np.asarray(busy, dtype=np.float64))
+    return params.pickup_leg_s + np.maximum(0.0, queued) * per_courier_s
+
+
+def heuristic_arrays(*, prep_s: np.ndarray | float, travel_s: np.ndarray | float,
+                     waiting: np.ndarray | float, idle: np.ndarray | float,
+                     busy: np.ndarray | float, params: HeuristicParams = DEFAULT_HEURISTIC
+                     ) -> Arrays:
+    """(point, p10, p90) seconds: the later of food and courier, then the trip."""
+    courier = courier_delay_s(waiting, idle, busy, params)
+    point = np.maximum(np.asarray(prep_s, dtype=np.float64), courier) + np.asarray(
+        travel_s, dtype=np.float64)
+    return point, point * params.p10_ratio, point * params.p90_ratio
+
+
+_COL = {name: i for i, name in enumerate(NUMERIC_COLUMNS)}
+
+
+@dataclass(frozen=True, slots=True)
+class HeuristicModel:
+    """The heuristic as an ``EtaModel`` over ``EtaFeatures`` rows.
+
+    The rows carry supply as time series, not counts, so the counts the rule needs come
+    from the last 5-minute bucket by Little's law: orders waiting = arrivals over one
+    pickup leg, busy couriers = arrivals over one courier cycle; idle couriers as given.
+    """
+
+    params: HeuristicParams = DEFAULT_HEURISTIC
+
+    @property
+    def name(self) -> str:
+        return self.params.name
+
+    def predict_batch(self, matrix: np.ndarray) -> Arrays:
+        per_s = matrix[:, _COL[f"orders_per_min_{5}"]] / 60.0
+        return heuristic_arrays(
+            prep_s=matrix[:, _COL["prep_mean_s"]], travel_s=matrix[:, _COL["travel_s"]],
+            waiting=per_s * self.params.pickup_leg_s,
+            idle=matrix[:, _COL[f"idle_couriers_{5}"]],
+            busy=per_s * self.params.courier_cycle_s, params=self.params)
+
+
+def _ordered(point: np.ndarray, p10: np.ndarray, p90: np.ndarray) -> Arrays:
+    """Each row's values sorted and clipped at 0: p10 <= point <= p90, none negative."""
+    stacked = np.sort(np.maximum(0.0, np.stack([p10, point, p90], axis=1)), axis=1)
+    return stacked[:, 1], stacked[:, 0], stacked[:, 2]
+
+
+def estimate_batch(rows: Sequence[EtaFeatures], model: EtaModel) -> list[EtaEstimate]:
+    """One estimate per row, through ``model`` in one batch."""
+    if not rows:
+        return []
+    point, p10, p90 = _ordered(*(np.asarray(a, dtype=np.float64) for a in
+                                 model.predict_batch(numeric_matrix(list(rows)))))
+    return [EtaEstimate(point_s=float(a), p10_s=float(b), p90_s=float(c), model=model.name)
+            for a, b, c in zip(point, p10, p90, strict=True)]
+
+
+def estimate(features: EtaFeatures, model: EtaModel) -> EtaEstimate:
+    return estimate_batch([features], model)[0]
+
+
+def quote_estimate(*, distance_m: float, prep_s: float, waiting: int = 0, idle: int = 1,
+                   busy: int = 0, speed_mps: float = travel.DEFAULT_SPEED_MPS,
+                   service_s: float = travel.SERVICE_S,
+                   params: HeuristicParams = DEFAULT_HEURISTIC) -> EtaEstimate:
+    """The heuristic's estimate for a quote: ``distance_m`` of *road* merchant -> door,
+    ``prep_s`` of preparation, and the region's counts now (orders waiting for a courier,
+    idle and busy couriers; the defaults: one idle courier, no queue)."""
+    point, p10, p90 = heuristic_arrays(
+        prep_s=prep_s, travel_s=travel.trip_s(distance_m, speed_mps=speed_mps,
+                                              service_s=service_s),
+        waiting=waiting, idle=idle, busy=busy, params=params)
+    return EtaEstimate(point_s=float(point), p10_s=float(p10), p90_s=float(p90),
+                       model=params.name)
+
+
+HOLDING = frozenset({"assigned", "at_pickup", "picked_up", "at_dropoff"})
+"""Order statuses in which a courier holds the order: the live ETA's domain."""
+_BEFORE_PICKUP = frozenset({"assigned", "at_pickup"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveState:
+    """An order a courier holds, as the live feed sees it (epoch seconds, metres)."""
+
+    now: float
+    status: str
+    """An ``OrderStatus`` value; outside ``HOLDING`` there is no live ETA."""
+    courier_at: Point
+    pickup: Point
+    dropoff: Point
+    speed_mps: float = travel.DEFAULT_SPEED_MPS
+    food_ready_at: float | None = None
+    via: tuple[Point, ...] = ()
+    """A stacked order's stops still ahead of its door (its own pickup included while
+    ahead), in the courier's route order (``app.routes``)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveEstimate:
+    remaining_m: float
+    """Road metres the courier still rides before this order's door."""
+    estimate: EtaEstimate
+    """Seconds from ``LiveState.now`` to the handover at the door."""
+
+
+def live_estimate(state: LiveState, params: HeuristicParams = DEFAULT_HEURISTIC
+                  ) -> LiveEstimate | None:
+    """The door time from the courier's position; None when no courier holds the order.
+
+    Before pickup the courier rides to the merchant, cannot leave before the food is ready
+    (``food_ready_at``), hands over there, rides to the door and hands over; after pickup
+    the ride to the door and the handover remain; a stacked order's ``via`` stops each add
+    a handover. The point never falls below ``food_ready_at`` plus the trip. The interval:
+    the remaining time times the live ratios. Raises ValueError for a speed <= 0.
+    """
+    if state.status not in HOLDING:
+        return None
+    before = state.status in _BEFORE_PICKUP
+    stops = (state.via if state.via else (state.pickup,) if before else ())
+    remaining_m = travel.route_m((state.courier_at, *stops, state.dropoff))
+    handovers = len(stops) * travel.PICKUP_HANDOVER_S + travel.DROPOFF_HANDOVER_S
+    duration = travel.ride_s(remaining_m, state.speed_mps) + handovers
+    if before and state.food_ready_at is not None:
+        trip = travel.travel_s(state.pickup, state.dropoff, speed_mps=state.speed_mps)
+        duration = max(duration, state.food_ready_at - state.now + trip)
+    return LiveEstimate(remaining_m=remaining_m, estimate=EtaEstimate(
+        point_s=duration, p10_s=duration * params.live_p10_ratio,
+        p90_s=duration * params.live_p90_ratio, model=params.name))
