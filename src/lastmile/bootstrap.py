@@ -19,6 +19,7 @@ from lastmile.adapters.clock import SystemClock, UuidIds
 from lastmile.adapters.db.engine import make_engine, migrate, sqlite_url
 from lastmile.adapters.db.uow import SqlUnitOfWorkFactory
 from lastmile.adapters.dispatch_worker import DispatchWorker
+from lastmile.adapters.eta_models import FileModelRegistry
 from lastmile.adapters.live.memory import MemoryLiveStore
 from lastmile.adapters.loop import LoopWorker
 from lastmile.adapters.notify.channels import LogChannel
@@ -207,6 +208,8 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
         idempotency_cache=_idempotency_cache(settings),
         pay=pay_policy(settings),
         live=live,  # surge rounds count couriers by their live position (app.surge)
+        eta_models=None if settings.eta_models_dir is None
+        else FileModelRegistry(settings.eta_models_dir),
     )
     services = _with_payments(services, settings)
     bus = _bus(settings)

@@ -32,6 +32,10 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(dead_app, name="deadletters")
+eta_app = typer.Typer(
+    help="ETA models (docs/eta.md): the served incumbent, a shadow beside it, promotion.",
+    no_args_is_help=True)
+app.add_typer(eta_app, name="eta")
 console = Console()
 
 DataDir = Annotated[Path | None, typer.Option(
@@ -325,6 +329,40 @@ def _when(ts: float | None) -> str:
     from datetime import UTC, datetime
 
     return "" if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+@eta_app.command("promote")
+def eta_promote(
+    models: Annotated[Path, typer.Option(help="the model folder (LASTMILE_ETA_MODELS)")],
+    hours: Annotated[float, typer.Option(min=0.1, help="judge on orders placed in the last "
+                                         "this many hours")] = 24.0,
+    min_orders: Annotated[int, typer.Option(min=1, help="delivered orders with a shadow "
+                                            "estimate needed to decide")] = 200,
+    force: Annotated[bool, typer.Option(help="promote whatever the live errors")] = False,
+    data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Promote the shadow model when its live MAE beats the incumbent's; print one JSON line.
+
+    Exit 1 when it is not promoted (not enough orders, or not better)."""
+    from lastmile.adapters.eta_models import FileModelRegistry
+    from lastmile.app.eta import decide_promotion, live_errors
+
+    registry = FileModelRegistry(models)
+    container = _container(data_dir, database_url)
+    try:
+        services = container.services
+        errors = live_errors(services, since=services.clock.now() - hours * 3600)
+    finally:
+        container.close()
+    decision = decide_promotion(*(errors or (None, None)), min_orders=min_orders)
+    promoted = registry.promote() if decision.promote or force else None
+    print(json.dumps({"promoted": promoted, "reason": decision.reason, **{
+        role: None if e is None else {"model": e.model, "orders": e.orders,
+                                      "mae_s": round(e.mae_s, 1),
+                                      "coverage80": round(e.coverage80, 3)}
+        for role, e in (("incumbent", decision.served), ("shadow", decision.shadow))}}))
+    if promoted is None:
+        raise typer.Exit(1)
 
 
 @app.command()

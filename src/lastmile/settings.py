@@ -65,6 +65,9 @@ class Settings:
     stripe_api_key: str | None = field(default=None, repr=False)
     stripe_webhook_secret: str | None = field(default=None, repr=False)
     stripe_api_base: str | None = None  # tests: a local server answering as Stripe's API
+    # LASTMILE_ETA_MODELS: the folder of ETA model files and their registry (docs/eta.md);
+    # None: the pricing policy's heuristic serves every ETA, with no shadow.
+    eta_models_dir: Path | None = None
 
     @staticmethod
     def from_env(env: dict[str, str] | None = None) -> Settings:
@@ -93,6 +96,8 @@ class Settings:
             stripe_api_key=e.get("LASTMILE_STRIPE_API_KEY") or None,
             stripe_webhook_secret=e.get("LASTMILE_STRIPE_WEBHOOK_SECRET") or None,
             stripe_api_base=e.get("LASTMILE_STRIPE_API_BASE") or None,
+            eta_models_dir=Path(e["LASTMILE_ETA_MODELS"]) if e.get("LASTMILE_ETA_MODELS")
+            else None,
         )
 
     def redacted_database_url(self) -> str:

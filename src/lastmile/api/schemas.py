@@ -184,7 +184,12 @@ def order_out(o: Order, *, show_pin: bool = False) -> dict[str, Any]:
         "dropoff": {"lat": o.dropoff.lat, "lng": o.dropoff.lng},
         "placed_at": iso(o.placed_at),
         "eta": {"low": iso(o.eta.low_at), "expected": iso(o.eta.expected_at),
-                "high": iso(o.eta.high_at)},
+                "high": iso(o.eta.high_at),
+                # The same window as the ETA engine's point and 80% interval, in seconds
+                # from placement (low = p10, expected = point, high = p90).
+                "point_s": round(o.eta.expected_at - o.placed_at),
+                "p10_s": round(o.eta.low_at - o.placed_at),
+                "p90_s": round(o.eta.high_at - o.placed_at)},
         "prep_estimate_s": o.prep_estimate_s, "confirmed_at": iso(o.confirmed_at),
         "ready_at": iso(o.ready_at), "picked_up_at": iso(o.picked_up_at),
         "delivered_at": iso(o.delivered_at),
@@ -218,12 +223,22 @@ def merchant_out(m: Merchant, distance_m: int | None = None) -> dict[str, Any]:
     return out
 
 
+def eta_out(q: Quote) -> dict[str, Any]:
+    """The quoted window (low, expected, high as ISO times) and the ETA engine's estimate
+    behind it: point and 80% interval (p10, p90) in seconds from now, and the model."""
+    out: dict[str, Any] = {"low": iso(q.eta.low_at), "expected": iso(q.eta.expected_at),
+                           "high": iso(q.eta.high_at)}
+    if q.estimate is not None:
+        out |= {"point_s": round(q.estimate.point_s), "p10_s": round(q.estimate.p10_s),
+                "p90_s": round(q.estimate.p90_s), "model": q.estimate.model}
+    return out
+
+
 def quote_out(q: Quote, *, token: str | None = None,
               expires_at: float | None = None) -> dict[str, Any]:
     cur = q.prices.subtotal.currency
     out = {"prices": {k: money(v, cur) for k, v in q.prices.as_minor().items()},
-           "eta": {"low": iso(q.eta.low_at), "expected": iso(q.eta.expected_at),
-                   "high": iso(q.eta.high_at)},
+           "eta": eta_out(q),
            "distance_m": q.distance_m, "surge_multiplier": str(q.surge_multiplier),
            # How the delivery fee was made (core.fees) and what a consumer reads of it.
            "fee_breakdown": [{"kind": line.kind, "amount": money(line.amount.amount_minor, cur),

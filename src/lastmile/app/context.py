@@ -13,6 +13,7 @@ from lastmile.app.key_cache import KeyCache
 from lastmile.app.live import LiveStore
 from lastmile.app.ports import (
     Clock,
+    EtaModelRegistry,
     IdSource,
     PaymentNotices,
     PaymentProcessor,
@@ -62,6 +63,9 @@ class Services:
     # couriers by (None: the couriers' stored locations).
     surge: SurgeBoard = field(default_factory=SurgeBoard, repr=False, compare=False)
     live: LiveStore | None = field(default=None, repr=False, compare=False)
+    # ETA model files (app.eta, adapters.eta_models): the served incumbent and a shadow
+    # logged beside it. None: the pricing policy's heuristic alone (core.eta.engine).
+    eta_models: EtaModelRegistry | None = field(default=None, repr=False, compare=False)
 
 
 def record(uow: UnitOfWork, services: Services, event: Event) -> None:

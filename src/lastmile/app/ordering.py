@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from lastmile.app import payments
+from lastmile.app import eta, payments
 from lastmile.app.context import Services, record_transition
 from lastmile.app.idempotency import once
 from lastmile.app.ports import IdempotencyRecord, UnitOfWork
@@ -37,7 +37,7 @@ from lastmile.core.orders import (
     PriceBreakdown,
 )
 from lastmile.core.payments import ProcessorResult
-from lastmile.core.pricing import Quote, SupplyDemand, quote
+from lastmile.core.pricing import PricingPolicy, Quote, SupplyDemand, quote
 from lastmile.core.signed_tokens import open_fields, sign_fields
 from lastmile.core.tenancy import Party, same_world
 
@@ -153,14 +153,26 @@ def _quote(uow: UnitOfWork, services: Services, req: OrderRequest) -> tuple[Quot
         subtotal = subtotal + line.total
     # The tenant's fees (and its region's) on the deployment's policy.
     policy = pricing_in(uow, services, region.id)
+    supply = supply_demand(uow, region.id)
     q = quote(
         pickup=merchant.location, dropoff=req.dropoff, subtotal=subtotal,
         tip=Money(amount_minor=req.tip_minor, currency=region.currency),
         tax_rate_bp=region.tax_rate_bp, prep_time_s=merchant.prep_time_s,
-        supply=supply_demand(uow, region.id), now=services.clock.now(), policy=policy,
+        supply=supply, now=services.clock.now(), policy=policy,
         surge=surge_for(uow, services, region.id, req.dropoff, policy),
     )
-    return q, merchant, region
+    # The window from the served ETA model (app.eta: the heuristic unless a model file is).
+    return eta.serve(services, uow, q, _eta_context(req, merchant, region, supply, policy,
+                                                   subtotal, lines)), merchant, region
+
+
+def _eta_context(req: OrderRequest, merchant: Merchant, region: Region, supply: SupplyDemand,
+                 policy: PricingPolicy, subtotal: Money, lines: tuple[OrderLine, ...]
+                 ) -> eta.QuoteContext:
+    return eta.QuoteContext(merchant=merchant, region=region, dropoff=req.dropoff,
+                            supply=supply, policy=policy,
+                            items=sum(li.quantity for li in lines),
+                            subtotal_minor=subtotal.amount_minor)
 
 
 def get_quote(services: Services, req: OrderRequest) -> Quote:
@@ -354,5 +366,9 @@ def _new_order(uow: UnitOfWork, services: Services, req: OrderRequest, *,
               "total_minor": prices.total.amount_minor, "currency": region.currency,
               "eta_expected_at": q.eta.expected_at},
     ))
+    if services.eta_models is not None:  # a shadow model's estimate, logged (app.eta)
+        eta.record_shadow(uow, services, order, q, _eta_context(
+            req, merchant, region, supply_demand(uow, region.id),
+            pricing_in(uow, services, region.id), q.prices.subtotal, order.lines))
     return order
 

@@ -13,6 +13,7 @@ from typing import Protocol
 from lastmile.app.events import Event
 from lastmile.core.delivery.model import Delivery, DriveQuote
 from lastmile.core.delivery.notices import Notification
+from lastmile.core.eta.engine import EtaModel
 from lastmile.core.geo import Point
 from lastmile.core.leases import Lease
 from lastmile.core.ledger.audit import PostingRow
@@ -545,6 +546,21 @@ class RefundRequestRepo(Protocol):
         ...
     def decide(self, case: RefundCase, *, expected: Status) -> bool:
         """Store ``case``'s status, decision and time only if it is still ``expected``."""
+        ...
+
+
+class EtaModelRegistry(Protocol):
+    """Versioned model files: the incumbent (served) and an optional shadow (logged)."""
+
+    def incumbent(self) -> EtaModel | None:
+        """The served model; None: the pricing policy's heuristic."""
+        ...
+
+    def shadow(self) -> EtaModel | None: ...
+
+    def promote(self) -> str:
+        """The shadow becomes the incumbent (the old one is kept in the history); returns
+        its name. Raises Conflict when there is no shadow."""
         ...
 
 

@@ -184,7 +184,11 @@ def create_quote(svc: ServicesDep, who: Merchant, body: DeliveryIn) -> dict[str,
             "fee": money(q.fee_minor, q.currency),
             "prices": {k: money(v, q.currency) for k, v in q.prices_minor.items()},
             "distance_m": q.distance_m, "expires_at": iso(q.expires_at),
-            "eta": {"low": iso(q.eta[0]), "expected": iso(q.eta[1]), "high": iso(q.eta[2])}}
+            # low/expected/high: the ETA engine's p10, point and p90 (also as seconds).
+            "eta": {"low": iso(q.eta[0]), "expected": iso(q.eta[1]), "high": iso(q.eta[2]),
+                    "point_s": round(q.eta[1] - q.created_at),
+                    "p10_s": round(q.eta[0] - q.created_at),
+                    "p90_s": round(q.eta[2] - q.created_at)}}
 
 
 @router.post("/quotes/{external_delivery_id}/accept", status_code=201, responses=_DELIVERY_LINKS)
