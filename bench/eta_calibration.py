@@ -22,6 +22,7 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -51,11 +52,12 @@ def km_quantiles(ratio: np.ndarray, observed: np.ndarray, qs: tuple[float, ...]
     return out
 
 
-def collect(scenario: str, seeds: list[int]) -> list[dict[str, float | bool]]:
+def collect(scenario: str, seeds: list[int], policy: PricingPolicy
+            ) -> list[dict[str, float | bool]]:
     rows: list[dict[str, float | bool]] = []
     for seed in seeds:
         with tempfile.TemporaryDirectory() as tmp:
-            log = run_scenario(scenario, seed=seed, data_dir=Path(tmp)).log
+            log = run_scenario(scenario, seed=seed, data_dir=Path(tmp), pricing=policy).log
         for o in log.orders.values():
             if o.cancelled_at is not None and o.delivered_at is None:
                 continue  # a cancelled order's door time is unknown and not censored
@@ -98,19 +100,29 @@ def main() -> None:
     ap.add_argument("--scenario", action="append", help="scenario (repeatable; default lunch "
                     "and black-friday-lunch)")
     ap.add_argument("--seeds", default="1-6", help="seeds, a range like 1-6")
+    ap.add_argument("--cycle", type=int, help="courier_cycle_s to try (default: the policy's)")
+    ap.add_argument("--leg", type=int, help="pickup_leg_s to try (default: the policy's)")
+    ap.add_argument("--window", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                    help="window_low and window_high to try (default: the policy's)")
     args = ap.parse_args()
     lo, _, hi = args.seeds.partition("-")
     seeds = list(range(int(lo), int(hi or lo) + 1))
     policy = PricingPolicy()
+    policy = replace(policy, courier_cycle_s=args.cycle or policy.courier_cycle_s,
+                     pickup_leg_s=args.leg or policy.pickup_leg_s,
+                     window_low=args.window[0] if args.window else policy.window_low,
+                     window_high=args.window[1] if args.window else policy.window_high)
     started = time.process_time()
     everything: list[dict[str, float | bool]] = []
     per: dict[str, object] = {}
     for scenario in args.scenario or ["lunch", "black-friday-lunch"]:
-        rows = collect(scenario, seeds)
+        rows = collect(scenario, seeds, policy)
         everything += rows
         per[scenario] = summary(rows, policy)
         print(json.dumps({"scenario": scenario, "seeds": args.seeds, **per[scenario]}))
-    print(json.dumps({"seeds": args.seeds, "scenarios": per, "overall": summary(everything, policy),
+    print(json.dumps({"seeds": args.seeds, "courier_cycle_s": policy.courier_cycle_s,
+                      "pickup_leg_s": policy.pickup_leg_s, "scenarios": per,
+                      "overall": summary(everything, policy),
                       "cpu_s": round(time.process_time() - started, 1)}))
 
 

@@ -11,7 +11,7 @@ A model file is JSON with a ``kind`` naming its loader (``LOADERS``); ``heuristi
 hold ``HeuristicParams`` (its measured interval ratios). Learned models (LightGBM,
 Weibull; issue 12's models) register their own kind in ``LOADERS``. No incumbent in the
 registry (or no registry file): the pricing policy's heuristic serves. Loaded models are
-kept until the registry file changes (its modification time).
+kept until the registry file is rewritten.
 """
 
 from __future__ import annotations
@@ -66,19 +66,21 @@ class FileModelRegistry:
         self.root = root
         self._now = now
         self._lock = threading.Lock()
-        self._seen: float | None = None
+        self._seen: tuple[int, int, int] | None = None
         self._doc: dict[str, Any] = {}
         self._models: dict[str, EtaModel | None] = {}
 
     def _state(self) -> dict[str, Any]:
         path = self.root / REGISTRY
         try:
-            mtime = path.stat().st_mtime
+            st = path.stat()
         except FileNotFoundError:
             return {}
+        # A rewrite replaces the file (a new inode), so this changes even within one mtime tick.
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         with self._lock:
-            if mtime != self._seen:
-                self._doc, self._seen, self._models = json.loads(path.read_text()), mtime, {}
+            if stamp != self._seen:
+                self._doc, self._seen, self._models = json.loads(path.read_text()), stamp, {}
             return self._doc
 
     def _model(self, role: str) -> EtaModel | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import random
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from lastmile.bootstrap import Container
     from lastmile.core.dispatch import DispatchPolicy
     from lastmile.core.ledger.settlement import Settlement
+    from lastmile.core.pricing import PricingPolicy
 
 
 class ManualDriver:
@@ -54,12 +55,15 @@ class RunResult:
 def run_scenario(name: str | Scenario, *, seed: int | None = None, hours: float | None = None,
                  data_dir: Path | None = None, config: WorldConfig | None = None,
                  progress: Any = None, policy: DispatchPolicy | None = None,
-                 acceptance: AcceptanceLearner | None = None) -> RunResult:
+                 acceptance: AcceptanceLearner | None = None,
+                 pricing: PricingPolicy | None = None) -> RunResult:
     """Build the platform and the city, play the world, compute the KPIs. Deterministic.
 
     ``name`` is a named scenario or a ``Scenario`` value (a bench's scaled or sliced one).
     ``policy`` and ``acceptance`` go to the dispatcher (``app.dispatching.dispatch_round``):
-    a policy with ``acceptance_weight`` > 0 and a learner price the learnt acceptance."""
+    a policy with ``acceptance_weight`` > 0 and a learner price the learnt acceptance.
+    ``pricing``: the deployment's pricing policy instead of the default (its ETA heuristic
+    among it; bench/eta_calibration.py)."""
     from lastmile.app.acceptance import offer_trails
     from lastmile.bootstrap import build, install_ledger
     from lastmile.settings import Settings
@@ -75,6 +79,9 @@ def run_scenario(name: str | Scenario, *, seed: int | None = None, hours: float 
         clock = ManualClock(start=DAY_START + scenario.start_h * 3600)
         container = build(Settings(data_dir=data_dir or Path(tmp)), clock=clock,
                           ids=SequentialIds(), rng=random.Random(seed))
+        if pricing is not None:
+            container.services = replace(container.services, pricing=pricing)
+            container.tracking.services = container.services
         install_ledger(container)
         try:
             city = build_city(container.services, scenario, random.Random(seed))

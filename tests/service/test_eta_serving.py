@@ -1,0 +1,109 @@
+"""ETA serving (app.eta): the incumbent model file shapes the quote, a shadow is logged
+beside it at checkout, and promotion reads both models' live errors back."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from fakes import in_memory
+from lastmile.adapters.eta_models import FileModelRegistry, write_heuristic
+from lastmile.app import eta, fulfilment, offers, queries
+from lastmile.app.ordering import LineRequest, OrderRequest, get_quote, place_order
+from lastmile.core.eta.engine import HeuristicParams
+from lastmile.core.geo import Point
+from lastmile.core.orders import SYSTEM, Actor, ActorKind, DeliveryProof
+
+DROP = Point(lat=37.445, lng=-122.15)
+
+
+def _models(tmp_path: Path, **roles: str) -> FileModelRegistry:
+    write_heuristic(tmp_path / "wide.json", HeuristicParams(
+        name="heuristic-wide", pickup_leg_s=1_200, p10_ratio=0.5, p90_ratio=2.0))
+    (tmp_path / "registry.json").write_text(json.dumps(roles))
+    return FileModelRegistry(tmp_path)
+
+
+def _request(p, consumer=0):
+    m = queries.get_merchant(p.services, p.seed.merchant_ids[0])
+    return OrderRequest(consumer_id=p.seed.consumer_ids[consumer], merchant_id=m.id,
+                        lines=(LineRequest(item_id=m.menu[0].id, quantity=2),), dropoff=DROP)
+
+
+@in_memory
+def test_without_model_files_the_heuristic_serves_the_quote(platform):
+    q = get_quote(platform.services, _request(platform))
+    assert q.estimate is not None and q.estimate.model.startswith("heuristic-")
+    now = platform.clock.now()
+    assert q.eta.low_at == now + q.estimate.p10_s and q.eta.high_at == now + q.estimate.p90_s
+    assert q.estimate.p10_s <= q.estimate.point_s <= q.estimate.p90_s
+
+
+@in_memory
+def test_an_incumbent_model_file_serves_the_window_and_the_prices_stay(platform, tmp_path):
+    plain = get_quote(platform.services, _request(platform))
+    svc = replace(platform.services, eta_models=_models(tmp_path, incumbent="wide.json"))
+    served = get_quote(svc, _request(platform))
+    assert served.estimate is not None and served.estimate.model == "heuristic-wide"
+    assert served.prices == plain.prices
+    assert served.eta.high_at - served.eta.low_at > plain.eta.high_at - plain.eta.low_at
+
+
+@in_memory
+def test_a_shadow_is_logged_beside_the_served_estimate_never_shown(platform, tmp_path):
+    svc = replace(platform.services, eta_models=_models(tmp_path, shadow="wide.json"))
+    placed = place_order(svc, _request(platform), idempotency_key="k1").order
+    with svc.uow(read_only=True) as uow:
+        (event,) = uow.events.of_types(placed.region_id, [eta.SHADOW_EVENT], since=0)
+    assert event.subject_id == placed.id
+    assert event.data["shadow"]["model"] == "heuristic-wide"
+    assert event.data["served"]["model"] != "heuristic-wide"
+    assert placed.eta.expected_at - placed.placed_at == pytest.approx(
+        event.data["served"]["point_s"])
+
+
+@in_memory
+def test_no_shadow_no_event(platform, tmp_path):
+    svc = replace(platform.services, eta_models=_models(tmp_path))
+    placed = place_order(svc, _request(platform), idempotency_key="k1").order
+    with svc.uow(read_only=True) as uow:
+        assert uow.events.of_types(placed.region_id, [eta.SHADOW_EVENT], since=0) == []
+
+
+def _deliver(p, svc, order, after_s):
+    merchant = Actor(kind=ActorKind.MERCHANT, id=order.merchant_id)
+    courier_id = p.seed.courier_ids[0]
+    courier = Actor(kind=ActorKind.COURIER, id=courier_id)
+    fulfilment.confirm_order(svc, order.id, prep_estimate_s=600, actor=merchant)
+    fulfilment.start_shift(svc, courier_id, device_id="phone-1",
+                           ends_at=p.clock.now() + 7200, actor=courier)
+    offer = offers.make_offer(svc, courier_id=courier_id, order_ids=(order.id,), actor=SYSTEM)
+    offers.accept_offer(svc, offer.id, actor=courier)
+    fulfilment.mark_ready(svc, order.id, actor=merchant)
+    fulfilment.courier_arrive(svc, order.id, actor=courier)
+    fulfilment.pick_up(svc, order.id, actor=courier)
+    p.clock.advance(after_s)
+    fulfilment.courier_arrive(svc, order.id, actor=courier)
+    return fulfilment.deliver(svc, order.id, proof=DeliveryProof(photo_ref="s3://p/1.jpg"),
+                              actor=courier)
+
+
+@in_memory
+def test_live_errors_compare_both_models_on_the_delivered_orders(platform, tmp_path):
+    registry = _models(tmp_path, shadow="wide.json")
+    svc = replace(platform.services, eta_models=registry)
+    start = platform.clock.now()
+    order = place_order(svc, _request(platform), idempotency_key="k1").order
+    # Delivered well after both points: the shadow (a 20 min leg) is the closer of the two.
+    _deliver(platform, svc, order, after_s=3_600)
+    errors = eta.live_errors(svc, since=start)
+    assert errors is not None
+    served, shadow = errors
+    assert served.orders == shadow.orders == 1
+    assert shadow.model == "heuristic-wide" and served.model != shadow.model
+    assert shadow.mae_s < served.mae_s
+    decision = eta.decide_promotion(served, shadow, min_orders=1)
+    assert decision.promote and "beats" in decision.reason
