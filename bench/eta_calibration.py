@@ -30,6 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from lastmile.core.eta import late  # noqa: E402
+from lastmile.core.eta.travel import road_m, trip_s  # noqa: E402
 from lastmile.core.pricing import PricingPolicy  # noqa: E402
 from lastmile.sim.simulate_command import run_scenario  # noqa: E402
 
@@ -58,17 +59,37 @@ def collect(scenario: str, seeds: list[int], policy: PricingPolicy
     for seed in seeds:
         with tempfile.TemporaryDirectory() as tmp:
             log = run_scenario(scenario, seed=seed, data_dir=Path(tmp), pricing=policy).log
+            prep = _prep_times(Path(tmp), {o.merchant_id for o in log.orders.values()})
         for o in log.orders.values():
             if o.cancelled_at is not None and o.delivered_at is None:
                 continue  # a cancelled order's door time is unknown and not censored
             point = o.eta_expected_at - o.placed_at
             done = o.delivered_at is not None
             took = (o.delivered_at if o.delivered_at is not None else log.end) - o.placed_at
+            # The point without the queue for a courier: the later of food and the pickup
+            # leg, then the trip (engine.heuristic_arrays with no order waiting).
+            base = (max(prep[o.merchant_id], policy.pickup_leg_s)
+                    + trip_s(road_m(o.pickup or o.dropoff, o.dropoff),
+                             speed_mps=policy.courier_speed_mps, service_s=policy.service_s))
             rows.append({"point_s": point, "took_s": took, "observed": done,
+                         "base_s": min(base, point),
                          "late": done and late.is_late(took + o.placed_at,
                                                        late.promised_end(o.eta_high_at)),
                          "high_s": o.eta_high_at - o.placed_at})
     return rows
+
+
+def _prep_times(data_dir: Path, merchant_ids: set[str]) -> dict[str, float]:
+    from lastmile.bootstrap import build
+    from lastmile.settings import Settings
+
+    container = build(Settings(data_dir=data_dir))
+    try:
+        with container.services.uow(read_only=True) as uow:
+            found = {mid: uow.merchants.get(mid) for mid in merchant_ids}
+    finally:
+        container.close()
+    return {mid: float(m.prep_time_s) for mid, m in found.items() if m is not None}
 
 
 def summary(rows: list[dict[str, float | bool]], policy: PricingPolicy) -> dict[str, object]:
@@ -77,11 +98,21 @@ def summary(rows: list[dict[str, float | bool]], policy: PricingPolicy) -> dict[
     observed = np.array([bool(r["observed"]) for r in rows])
     ratio = took / point
     p10, p50, p90 = km_quantiles(ratio, observed, (0.1, 0.5, 0.9))
+    # Two parts (docs/eta.md): rows with no courier queue give the base ratios; rows with
+    # one give the queue's share: (took - base) / (point - base).
+    base = np.array([float(r["base_s"]) for r in rows])
+    excess = point - base
+    calm = excess < 1.0
+    b10, b50, b90 = km_quantiles(took[calm] / point[calm], observed[calm], (0.1, 0.5, 0.9))
+    q = ~calm
+    q10, q50, q90 = km_quantiles((took[q] - base[q]) / excess[q], observed[q], (0.1, 0.5, 0.9))
     d = observed
     inside = (ratio[d] >= policy.window_low) & (ratio[d] <= policy.window_high)
     return {
         "orders": len(rows), "delivered": int(d.sum()), "censored": int((~d).sum()),
         "ratio_km": {"p10": _r(p10), "p50": _r(p50), "p90": _r(p90)},
+        "no_queue": {"orders": int(calm.sum()), "ratio_km": [_r(b10), _r(b50), _r(b90)]},
+        "queue": {"orders": int(q.sum()), "share_km": [_r(q10), _r(q50), _r(q90)]},
         "window": [policy.window_low, policy.window_high],
         "mae_s": _r(float(np.mean(np.abs(took[d] - point[d])))) if d.any() else None,
         "coverage80": _r(float(inside.mean())) if d.any() else None,

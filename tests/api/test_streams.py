@@ -162,6 +162,9 @@ def test_consumer_receives_its_order_updates_courier_position_and_eta(
     assert (position["lat"], position["lng"]) == (37.44, -122.14)
     assert position["eta"]["remaining_m"] > 0
     assert position["eta"]["eta_at"] > p.clock.now()
+    eta = position["eta"]  # the ETA engine's live estimate and its 80% interval
+    assert eta["p10_at"] <= eta["eta_at"] <= eta["p90_at"]
+    assert eta["model"].startswith("heuristic-")
     assert "active_order_ids" not in position  # other consumers' orders never leak
 
 

@@ -107,3 +107,28 @@ def test_live_errors_compare_both_models_on_the_delivered_orders(platform, tmp_p
     assert shadow.mae_s < served.mae_s
     decision = eta.decide_promotion(served, shadow, min_orders=1)
     assert decision.promote and "beats" in decision.reason
+
+
+def test_eta_promote_promotes_a_shadow_that_beats_the_incumbent_live(sqlite_platform, tmp_path):
+    from typer.testing import CliRunner
+
+    from lastmile.cli import app
+
+    p = sqlite_platform
+    models = tmp_path / "models"
+    models.mkdir()
+    registry = _models(models, shadow="wide.json")
+    svc = replace(p.services, eta_models=registry)
+    order = place_order(svc, _request(p), idempotency_key="k1").order
+    args = ["eta", "promote", "--models", str(models), "--hours", "1000000",
+            "--data-dir", str(tmp_path), "--min-orders", "1"]
+    waiting = CliRunner().invoke(app, args)  # nothing delivered yet: no decision, exit 1
+    assert waiting.exit_code == 1 and json.loads(waiting.stdout)["promoted"] is None
+    _deliver(p, svc, order, after_s=3_600)
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.stdout
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["promoted"] == "wide.json" and out["shadow"]["model"] == "heuristic-wide"
+    assert out["shadow"]["mae_s"] < out["incumbent"]["mae_s"]
+    incumbent = FileModelRegistry(models).incumbent()
+    assert incumbent is not None and incumbent.name == "heuristic-wide"

@@ -64,6 +64,11 @@ class HeuristicParams:
     """Typical time one order holds a courier (to the merchant, wait, ride, handovers)."""
     p10_ratio: float = 0.8
     p90_ratio: float = 1.35
+    """The interval around the point when no order queues for a courier."""
+    queue_p10: float = 1.0
+    queue_p90: float = 1.0
+    """The interval of the queue's part (the courier delay beyond the food and the pickup
+    leg) as multiples of it: a queue's length is far less certain than a ride."""
     live_p10_ratio: float = 0.83
     live_p90_ratio: float = 1.21
     """The live interval around the remaining time: the simulator's per-leg log-normal noise
@@ -74,7 +79,7 @@ class HeuristicParams:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0 (got {value})")
-        for low, high in ((self.p10_ratio, self.p90_ratio),
+        for low, high in ((self.p10_ratio, self.p90_ratio), (self.queue_p10, self.queue_p90),
                           (self.live_p10_ratio, self.live_p90_ratio)):
             if not (0 < low <= 1 <= high and math.isfinite(high)):
                 raise ValueError(f"interval ratios must satisfy 0 < p10 <= 1 <= p90 (got "
@@ -98,11 +103,19 @@ def heuristic_arrays(*, prep_s: np.ndarray | float, travel_s: np.ndarray | float
                      waiting: np.ndarray | float, idle: np.ndarray | float,
                      busy: np.ndarray | float, params: HeuristicParams = DEFAULT_HEURISTIC
                      ) -> Arrays:
-    """(point, p10, p90) seconds: the later of food and courier, then the trip."""
+    """(point, p10, p90) seconds: the later of food and courier, then the trip.
+
+    The interval has two parts: the point without the queue (food or the pickup leg, then
+    the trip) times ``p10_ratio`` / ``p90_ratio``, plus the queue's part times
+    ``queue_p10`` / ``queue_p90``."""
+    prep = np.asarray(prep_s, dtype=np.float64)
+    trip = np.asarray(travel_s, dtype=np.float64)
     courier = courier_delay_s(waiting, idle, busy, params)
-    point = np.maximum(np.asarray(prep_s, dtype=np.float64), courier) + np.asarray(
-        travel_s, dtype=np.float64)
-    return point, point * params.p10_ratio, point * params.p90_ratio
+    base = np.maximum(prep, params.pickup_leg_s) + trip
+    point = np.maximum(prep, courier) + trip
+    queue = point - base
+    return (point, base * params.p10_ratio + queue * params.queue_p10,
+            base * params.p90_ratio + queue * params.queue_p90)
 
 
 _COL = {name: i for i, name in enumerate(NUMERIC_COLUMNS)}
