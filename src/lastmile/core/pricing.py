@@ -62,9 +62,9 @@ class PricingPolicy:
     # The travel model's default speed (core.eta.travel: a bicycle's) unless overridden.
     courier_speed_mps: float = travel.DEFAULT_SPEED_MPS
     pickup_leg_s: int = 300  # typical time for a courier to reach the merchant
-    # Typical time a courier is taken by one order (to the merchant, the wait, the drive,
-    # both handovers): with no free courier, one frees up every cycle / busy couriers.
-    courier_cycle_s: int = 1_500
+    # Courier time one order takes in effect (bundles and stacks share a trip): with no free
+    # courier, one frees up every cycle / busy couriers. Measured (core.eta.engine).
+    courier_cycle_s: int = round(engine.DEFAULT_HEURISTIC.courier_cycle_s)
     service_s: int = round(travel.SERVICE_S)  # handover at pickup and at the door
     # The window (the ETA engine's 80% interval) as multiples of the expected duration:
     # measured on the simulator (docs/eta.md, bench/eta_calibration.py).
@@ -99,7 +99,8 @@ class PricingPolicy:
 
 
 # (field, lower bound, bound excluded): money and times are never negative; a speed, a
-# distance limit, a cycle and the window's low bound must be positive; surge never discounts.
+# distance limit, a cycle and the window's low bound must be positive; surge never discounts;
+# every bound is finite (the window's high end too: it is the ETA engine's p90 ratio).
 _POLICY_BOUNDS: tuple[tuple[str, float, bool], ...] = (
     ("base_delivery_fee_minor", 0, False), ("per_km_minor", 0, False),
     ("included_km", 0, False), ("service_fee_bp", 0, False),
@@ -108,6 +109,7 @@ _POLICY_BOUNDS: tuple[tuple[str, float, bool], ...] = (
     ("max_distance_m", 0, True), ("surge_threshold", 0, False), ("surge_slope", 0, False),
     ("surge_cap", 1, False), ("courier_speed_mps", 0, True), ("pickup_leg_s", 0, False),
     ("courier_cycle_s", 0, True), ("service_s", 0, False), ("window_low", 0, True),
+    ("window_high", 1, False),
     ("surge_h3_resolution", 0, False), ("surge_ring_k", 0, False), ("surge_round_s", 0, True),
     ("surge_smoothing", 0, True), ("surge_max_step", 0, True),
     ("max_delivery_fee_minor", 0, False), ("quote_ttl_s", 0, True),

@@ -51,9 +51,10 @@ def test_the_quote_is_the_later_of_food_and_courier_then_ride_and_handovers() ->
 
 
 def test_a_queue_for_couriers_delays_the_order_by_one_cycle_share_per_order_ahead() -> None:
+    params = HeuristicParams(courier_cycle_s=1_500)
     # 4 waiting, 1 idle: 4 orders ahead; 5 busy couriers free one every 1500 / 5 = 300 s
-    assert float(courier_delay_s(4, 1, 5)) == pytest.approx(300 + 4 * 300)
-    assert float(courier_delay_s(0, 3, 5)) == pytest.approx(300)
+    assert float(courier_delay_s(4, 1, 5, params)) == pytest.approx(300 + 4 * 300)
+    assert float(courier_delay_s(0, 3, 5, params)) == pytest.approx(300)
 
 
 @given(distance=distances, prep=preps, waiting=counts, idle=counts, busy=counts)
