@@ -83,9 +83,9 @@ def test_a_free_courier_for_every_waiting_order_means_just_the_pickup_leg():
 
 
 def test_without_free_couriers_the_order_queues_for_the_next_busy_one():
-    from lastmile.core.pricing import courier_wait_s
-
     from dataclasses import replace
+
+    from lastmile.core.pricing import courier_wait_s
 
     supply = SupplyDemand(open_orders=2, available_couriers=0, busy_couriers=5)
     # Third in line; one of five busy couriers frees up every 1,500 s / 5 = 300 s, so

@@ -57,6 +57,7 @@ from lastmile.core.dispatch import (
 )
 from lastmile.core.dispatch.reassign import Move
 from lastmile.core.errors import DomainError, NotFound
+from lastmile.core.eta import travel as one_travel_model
 from lastmile.core.geo import EARTH_RADIUS_M, Point
 from lastmile.core.model import Courier
 from lastmile.core.offers import Offer, OfferStop
@@ -82,10 +83,12 @@ MAX_OPEN_ORDERS = 4_000
 class LiveTravel:
     """How the round turns metres into seconds: straight line x road factor at a speed."""
 
-    speed_mps: float = 4.5  # the pricing default: a bicycle in town
-    road_factor: float = 1.3  # streets are ~30 % longer than the crow flies
-    pickup_service_s: float = 120.0
-    dropoff_service_s: float = 120.0
+    # The one travel model's values (core.eta.travel): a bicycle in town, streets ~30 %
+    # longer than the crow flies, 2 min handovers.
+    speed_mps: float = one_travel_model.DEFAULT_SPEED_MPS
+    road_factor: float = one_travel_model.ROAD_FACTOR
+    pickup_service_s: float = one_travel_model.PICKUP_HANDOVER_S
+    dropoff_service_s: float = one_travel_model.DROPOFF_HANDOVER_S
 
     def model(self) -> TravelModel:
         return TravelModel(metres_per_step=self.speed_mps / self.road_factor, step_s=1.0)

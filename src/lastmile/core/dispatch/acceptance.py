@@ -44,13 +44,14 @@ from numpy.typing import NDArray
 
 from lastmile.core.dispatch.model import Bundle, CourierState, TravelModel
 from lastmile.core.errors import InvalidInput
+from lastmile.core.eta import travel as one_travel_model
 from lastmile.core.pay import DEFAULT_POLICY, DeliveredOrder, PayPolicy, order_lines
 
 # The speed an offer's minutes are estimated at: the live dispatcher's default (a bicycle,
-# 4.5 m/s, on streets 30 % longer than the crow flies; app.dispatching.LiveTravel).
-ESTIMATE_SPEED_MPS = 4.5 / 1.3
-PICKUP_SERVICE_S = 120.0
-DROPOFF_SERVICE_S = 120.0
+# 4.5 m/s, on streets 30 % longer than the crow flies; core.eta.travel, app.dispatching).
+ESTIMATE_SPEED_MPS = one_travel_model.DEFAULT_SPEED_MPS / one_travel_model.ROAD_FACTOR
+PICKUP_SERVICE_S = one_travel_model.PICKUP_HANDOVER_S
+DROPOFF_SERVICE_S = one_travel_model.DROPOFF_HANDOVER_S
 DEFAULT_PRIOR_P = 0.8
 FEATURE_NAMES = ("intercept", "pickup_km", "trip_km", "pay_per_min", "extra_orders",
                  "hour_sin", "hour_cos")
