@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from lastmile.core.eta import late  # noqa: E402
 from lastmile.core.eta.travel import road_m, trip_s  # noqa: E402
-from lastmile.core.pricing import PricingPolicy  # noqa: E402
+from lastmile.core.pricing import PricingPolicy, heuristic_params  # noqa: E402
 from lastmile.sim.simulate_command import run_scenario  # noqa: E402
 
 
@@ -71,8 +71,10 @@ def collect(scenario: str, seeds: list[int], policy: PricingPolicy
             base = (max(prep[o.merchant_id], policy.pickup_leg_s)
                     + trip_s(road_m(o.pickup or o.dropoff, o.dropoff),
                              speed_mps=policy.courier_speed_mps, service_s=policy.service_s))
-            rows.append({"point_s": point, "took_s": took, "observed": done,
-                         "base_s": min(base, point),
+            base = min(base, point)
+            params = heuristic_params(policy)
+            rows.append({"point_s": point, "took_s": took, "observed": done, "base_s": base,
+                         "p10_s": base * params.p10_ratio + (point - base) * params.queue_p10,
                          "late": done and late.is_late(took + o.placed_at,
                                                        late.promised_end(o.eta_high_at)),
                          "high_s": o.eta_high_at - o.placed_at})
@@ -107,13 +109,16 @@ def summary(rows: list[dict[str, float | bool]], policy: PricingPolicy) -> dict[
     q = ~calm
     q10, q50, q90 = km_quantiles((took[q] - base[q]) / excess[q], observed[q], (0.1, 0.5, 0.9))
     d = observed
-    inside = (ratio[d] >= policy.window_low) & (ratio[d] <= policy.window_high)
+    p10_s = np.array([float(r["p10_s"]) for r in rows])
+    high_s = np.array([float(r["high_s"]) for r in rows])
+    inside = (took[d] >= p10_s[d]) & (took[d] <= high_s[d])  # the quoted window, as served
     return {
         "orders": len(rows), "delivered": int(d.sum()), "censored": int((~d).sum()),
         "ratio_km": {"p10": _r(p10), "p50": _r(p50), "p90": _r(p90)},
         "no_queue": {"orders": int(calm.sum()), "ratio_km": [_r(b10), _r(b50), _r(b90)]},
         "queue": {"orders": int(q.sum()), "share_km": [_r(q10), _r(q50), _r(q90)]},
-        "window": [policy.window_low, policy.window_high],
+        "interval": {k: getattr(heuristic_params(policy), k) for k in (
+            "courier_cycle_s", "p10_ratio", "p90_ratio", "queue_p10", "queue_p90")},
         "mae_s": _r(float(np.mean(np.abs(took[d] - point[d])))) if d.any() else None,
         "coverage80": _r(float(inside.mean())) if d.any() else None,
         "after_point_share": _r(float((took[d] > point[d]).mean())) if d.any() else None,

@@ -56,21 +56,20 @@ class EtaModel(Protocol):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HeuristicParams:
     """The heuristic's constants. The cycle and the interval are measured on the simulator
-    (``bench/eta_calibration.py``, lunch and black-friday-lunch, seeds 1-4; docs/eta.md)."""
+    (``bench/eta_calibration.py``, lunch and black-friday-lunch; docs/eta.md)."""
 
     name: str = "heuristic-2"
     pickup_leg_s: float = 300.0
     """A free courier's typical time to reach the merchant."""
-    courier_cycle_s: float = 300.0
+    courier_cycle_s: float = 400.0
     """Courier time one order takes *in effect*: a courier carries bundles and stacked
-    orders, so a queue drains far faster than one order per full trip (1,500 s); 300 s made
-    the queue's part median-unbiased (realised / predicted 1.03 over 192 queued orders)."""
+    orders, so a queue drains far faster than one order per full trip (1,500 s). Measured:
+    the queue's part is median-unbiased between 300 s and 400 s (docs/eta.md)."""
     p10_ratio: float = 0.8
-    p90_ratio: float = 1.6
-    """The interval around the point when no order queues for a courier (Kaplan-Meier
-    p10 0.80 and p90 1.60 of realised / predicted over 250 such orders)."""
-    queue_p10: float = 0.17
-    queue_p90: float = 2.9
+    p90_ratio: float = 1.7
+    """The interval around the point when no order queues for a courier (docs/eta.md)."""
+    queue_p10: float = 0.2
+    queue_p90: float = 3.6
     """The interval of the queue's part (the courier delay beyond the food and the pickup
     leg) as multiples of it: a queue's length is far less certain than a ride."""
     live_p10_ratio: float = 0.83
