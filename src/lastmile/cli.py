@@ -333,7 +333,7 @@ def _when(ts: float | None) -> str:
 
 @eta_app.command("promote")
 def eta_promote(
-    models: Annotated[Path, typer.Option(help="the model folder (LASTMILE_ETA_MODELS)")],
+    models: Annotated[Path, typer.Option(help="the model folder", envvar="LASTMILE_ETA_MODELS")],
     hours: Annotated[float, typer.Option(min=0.1, help="judge on orders placed in the last "
                                          "this many hours")] = 24.0,
     min_orders: Annotated[int, typer.Option(min=1, help="delivered orders with a shadow "
@@ -346,6 +346,7 @@ def eta_promote(
     Exit 1 when it is not promoted (not enough orders, or not better)."""
     from lastmile.adapters.eta_models import FileModelRegistry
     from lastmile.app.eta import decide_promotion, live_errors
+    from lastmile.core.errors import DomainError
 
     registry = FileModelRegistry(models)
     container = _container(data_dir, database_url)
@@ -355,8 +356,13 @@ def eta_promote(
     finally:
         container.close()
     decision = decide_promotion(*(errors or (None, None)), min_orders=min_orders)
-    promoted = registry.promote() if decision.promote or force else None
-    print(json.dumps({"promoted": promoted, "reason": decision.reason, **{
+    reason, promoted = decision.reason, None
+    if decision.promote or force:
+        try:
+            promoted = registry.promote()
+        except DomainError as exc:  # no shadow to promote
+            reason = exc.message
+    print(json.dumps({"promoted": promoted, "reason": reason, **{
         role: None if e is None else {"model": e.model, "orders": e.orders,
                                       "mae_s": round(e.mae_s, 1),
                                       "coverage80": round(e.coverage80, 3)}

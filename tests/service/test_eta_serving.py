@@ -132,3 +132,18 @@ def test_eta_promote_promotes_a_shadow_that_beats_the_incumbent_live(sqlite_plat
     assert out["shadow"]["mae_s"] < out["incumbent"]["mae_s"]
     incumbent = FileModelRegistry(models).incumbent()
     assert incumbent is not None and incumbent.name == "heuristic-wide"
+
+
+def test_eta_promote_with_no_shadow_says_so_and_exits_1(sqlite_platform, tmp_path):
+    from typer.testing import CliRunner
+
+    from lastmile.cli import app
+
+    models = tmp_path / "models"
+    models.mkdir()
+    _models(models, incumbent="wide.json")
+    result = CliRunner().invoke(app, ["eta", "promote", "--models", str(models), "--force",
+                                      "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["promoted"] is None and "no shadow model" in out["reason"]

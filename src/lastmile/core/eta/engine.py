@@ -33,7 +33,13 @@ from typing import Protocol
 import numpy as np
 
 from lastmile.core.eta import travel
-from lastmile.core.eta.features import NUMERIC_COLUMNS, EtaEstimate, EtaFeatures, numeric_matrix
+from lastmile.core.eta.features import (
+    NUMERIC_COLUMNS,
+    SERIES_BUCKETS,
+    EtaEstimate,
+    EtaFeatures,
+    numeric_matrix,
+)
 from lastmile.core.geo import Point
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -140,11 +146,11 @@ class HeuristicModel:
         return self.params.name
 
     def predict_batch(self, matrix: np.ndarray) -> Arrays:
-        per_s = matrix[:, _COL[f"orders_per_min_{5}"]] / 60.0
+        per_s = matrix[:, _COL[f"orders_per_min_{SERIES_BUCKETS - 1}"]] / 60.0
         return heuristic_arrays(
             prep_s=matrix[:, _COL["prep_mean_s"]], travel_s=matrix[:, _COL["travel_s"]],
             waiting=per_s * self.params.pickup_leg_s,
-            idle=matrix[:, _COL[f"idle_couriers_{5}"]],
+            idle=matrix[:, _COL[f"idle_couriers_{SERIES_BUCKETS - 1}"]],
             busy=per_s * self.params.courier_cycle_s, params=self.params)
 
 
