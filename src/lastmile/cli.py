@@ -456,6 +456,7 @@ from lastmile.ledger_cli import ledger_app  # noqa: E402
 from lastmile.probe.command import probe  # noqa: E402
 from lastmile.probe.testkit_command import testkit_app  # noqa: E402
 from lastmile.sim.demo_command import demo  # noqa: E402  (typer command, lazy body)
+from lastmile.sim.eta_command import eta_app  # noqa: E402
 from lastmile.sim.mdrp.command import mdrp  # noqa: E402
 from lastmile.sim.simulate_command import simulate  # noqa: E402
 
@@ -465,6 +466,7 @@ app.command("mdrp")(mdrp)
 app.command("probe")(probe)
 app.add_typer(testkit_app, name="testkit")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(eta_app, name="eta")
 
 
 if __name__ == "__main__":  # pragma: no cover
