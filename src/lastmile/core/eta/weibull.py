@@ -128,6 +128,8 @@ class WeibullGroups:
     pressure_edges: tuple[float, ...]
     params: tuple[WeibullParams, ...]
     """Row-major over (point bin, pressure bin)."""
+    relative: bool = True
+    """Fitted on duration / heuristic duration (then scaled back per row), else on seconds."""
     name: str = "weibull"
 
     def groups(self, matrix: np.ndarray) -> np.ndarray:
@@ -145,20 +147,28 @@ class WeibullGroups:
 
     def predict_batch(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         k, lam, gamma = self._arrays(matrix)
-        return (weibull_quantile(0.5, k, lam, gamma), weibull_quantile(0.1, k, lam, gamma),
-                weibull_quantile(0.9, k, lam, gamma))
+        unit = heuristic_point(matrix) if self.relative else 1.0
+        return (unit * weibull_quantile(0.5, k, lam, gamma),
+                unit * weibull_quantile(0.1, k, lam, gamma),
+                unit * weibull_quantile(0.9, k, lam, gamma))
 
     def cdf(self, matrix: np.ndarray, total_s: np.ndarray) -> np.ndarray:
         """The probability integral transform of each realised duration (for calibration)."""
         k, lam, gamma = self._arrays(matrix)
-        return weibull_cdf(total_s, k, lam, gamma)
+        unit = heuristic_point(matrix) if self.relative else 1.0
+        return weibull_cdf(total_s / unit, k, lam, gamma)
 
 
-def fit_weibull_groups(train: EtaTable, *, point_bins: int = 12, pressure_bins: int = 3,
-                       min_group: int = 150, bucket: float = BUCKET_S) -> WeibullGroups:
+def fit_weibull_groups(train: EtaTable, *, point_bins: int = 6, pressure_bins: int = 3,
+                       min_group: int = 100, bucket: float = BUCKET_S,
+                       relative: bool = True) -> WeibullGroups:
     """Quantile bin edges on ``train``, one interval-regression fit per group; a group with
     fewer than ``min_group`` deliveries (or no usable fit) takes its point bin's pooled fit,
-    and a point bin without one the whole table's."""
+    and a point bin without one the whole table's.
+
+    ``relative``: each group fits duration / heuristic duration, with buckets of ``bucket``
+    seconds at the table's median heuristic duration (6 minutes at a typical delivery), so a
+    group's spread is not smeared by the spread of its heuristic durations."""
     qs = np.linspace(0, 1, point_bins + 1)[1:-1]
     h, p = heuristic_point(train.matrix), supply_pressure(train.matrix)
     point_edges = tuple(float(x) for x in np.unique(np.quantile(h, qs)))
@@ -167,15 +177,17 @@ def fit_weibull_groups(train: EtaTable, *, point_bins: int = 12, pressure_bins: 
     shell = WeibullGroups(point_edges=point_edges, pressure_edges=pressure_edges, params=())
     g = shell.groups(train.matrix)
     width = len(pressure_edges) + 1
-    overall = fit_interval_regression(train.total_s, bucket)
+    y = train.total_s / h if relative else train.total_s
+    bucket = bucket / float(np.median(h)) if relative else bucket
+    overall = fit_interval_regression(y, bucket)
     params: list[WeibullParams] = []
     for pb in range(len(point_edges) + 1):
         in_bin = (g // width) == pb
-        pooled = _fit_or(train.total_s[in_bin], min_group, bucket, overall)
+        pooled = _fit_or(y[in_bin], min_group, bucket, overall)
         for sb in range(width):
-            params.append(_fit_or(train.total_s[g == pb * width + sb], min_group, bucket, pooled))
+            params.append(_fit_or(y[g == pb * width + sb], min_group, bucket, pooled))
     return WeibullGroups(point_edges=point_edges, pressure_edges=pressure_edges,
-                         params=tuple(params))
+                         params=tuple(params), relative=relative)
 
 
 def _fit_or(durations: np.ndarray, min_group: int, bucket: float,
