@@ -207,12 +207,17 @@ def main() -> None:
         results["sim"] = run("sim", days(SIM_TRAIN_SEEDS), concat(days(SIM_TEST_SEEDS)))[0]
     png = OUT / "eta_calibration.png"
     plot(results, png)
+    print(json.dumps({**last_line(results), "plot": str(png),
+                      "mdrp_instances": {"train": len(train), "test": len(dirs) - len(train)}}))
+
+
+def last_line(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The contract's last line: the MDRP figures at the top, the simulated days under
+    ``sim`` (per-row details left to the lines above)."""
     last = {k: v for k, v in results["mdrp"].items() if k != "rows"}
     if "sim" in results:
         last["sim"] = {k: v for k, v in results["sim"].items() if k != "rows"}
-    last["mdrp_instances"] = {"train": len(train), "test": len(dirs) - len(train)}
-    last["plot"] = str(png)
-    print(json.dumps(last))
+    return last
 
 
 if __name__ == "__main__":

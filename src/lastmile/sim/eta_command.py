@@ -36,7 +36,7 @@ def train(
     mdrp: Annotated[list[Path], _MDRP],
     out: Annotated[Path, typer.Option("--out", help="Model folder to write (replaced)")],
     version: Annotated[int, typer.Option("--version", min=1, help="Model version number")] = 1,
-    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Boosting rounds")] = 100,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Boosting rounds")] = 50,
     policy: Annotated[str, _POLICY] = "optimised",
     cache: Annotated[Path | None, _CACHE] = None,
 ) -> None:

@@ -39,11 +39,11 @@ DERIVED_COLUMNS = ("heuristic_s", "orders_30min", "idle_now", "supply_pressure",
 TOLERANCE_S = 300.0
 """Explore and checkout points of one order never differ by more than this (5 minutes)."""
 DEFAULT_PARAMS: Mapping[str, Any] = {
-    "learning_rate": 0.1, "num_leaves": 15, "min_data_in_leaf": 40,
+    "learning_rate": 0.15, "num_leaves": 7, "min_data_in_leaf": 40,
     "feature_fraction": 0.9, "lambda_l2": 1.0, "num_threads": 1, "verbose": -1,
     "seed": 0, "deterministic": True, "force_row_wise": True,
 }
-ROUNDS = 100  # with 15 leaves: as accurate as 300 x 31 on MDRP, 5x faster to serve
+ROUNDS = 50  # x 7 leaves: as accurate as 300 x 31 (docs/eta.md "Models"), ~15x faster
 
 _ITEMS, _SUBTOTAL = column("items"), column("subtotal_minor")
 _PREP = column("prep_mean_s")
