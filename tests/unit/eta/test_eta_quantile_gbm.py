@@ -109,3 +109,18 @@ def test_a_missing_model_folder_is_invalid_input(tmp_path):
     with pytest.raises(InvalidInput) as exc:
         load_model(tmp_path / "nope")
     assert exc.value.code == "model_not_found"
+
+
+def test_estimates_serve_each_row_at_its_own_stage(cart_sensitive):
+    from lastmile.core.eta.features import EtaFeatures
+
+    common = dict(merchant_id="m1", region="r", hour=12, weekday=2, distance_m=2000.0,
+                  travel_s=700.0, prep_mean_s=600.0, prep_p90_s=780.0,
+                  orders_per_min=(1.0,) * 6, idle_couriers=(3.0,) * 6)
+    explore = EtaFeatures(**common)
+    checkout = EtaFeatures(**common, items=5, subtotal_minor=6000)
+    e, c = cart_sensitive.estimates([explore, checkout])
+    assert e.model == c.model == cart_sensitive.name
+    assert 0 <= e.p10_s <= e.point_s <= e.p90_s
+    assert c.point_s > e.point_s  # five items: later than the typical cart
+    assert c.point_s - e.point_s <= TOLERANCE_S + 1e-6

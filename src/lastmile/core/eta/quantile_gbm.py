@@ -21,14 +21,19 @@ Pure: training and inference take arrays; the caller reads and writes model text
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 
-from lastmile.core.eta.features import NUMERIC_COLUMNS
+from lastmile.core.eta.features import (
+    NUMERIC_COLUMNS,
+    EtaEstimate,
+    EtaFeatures,
+    numeric_matrix,
+)
 from lastmile.core.eta.heuristic_baseline import heuristic_point
 from lastmile.core.eta.table import EtaTable, column
 from lastmile.core.eta.weibull import supply_pressure
@@ -172,6 +177,15 @@ class TwoStageEta:
         p10[has] = np.clip(c10 + shift, 0.0, clipped)
         p90[has] = np.maximum(c90 + shift, clipped)
         return point, p10, p90
+
+    def estimates(self, rows: Sequence[EtaFeatures]) -> list[EtaEstimate]:
+        """One ``EtaEstimate`` per row, at the row's own stage (explore rows have no cart),
+        named ``self.name``: the serving path for features built one by one."""
+        matrix = numeric_matrix(list(rows))
+        merchants = np.array([r.merchant_id for r in rows], dtype=str)
+        point, p10, p90 = self.checkout(matrix, merchants)
+        return [EtaEstimate(point_s=float(a), p10_s=float(b), p90_s=float(c), model=self.name)
+                for a, b, c in zip(point, p10, p90, strict=True)]
 
     def predict_batch(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The learned-model Protocol (no merchant ids: typical carts fall back to overall)."""
