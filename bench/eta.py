@@ -150,9 +150,8 @@ def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
         rows = results[ds]["rows"]
         ax = axes[i][0]
         levels = np.array([0.0, 0.1, 0.5, 0.9, 1.0])
-        for j, (name, r) in enumerate(rows.items()):
-            ax.bar(levels[:-1] + 0.02 + j * 0.025, r["pit"], width=np.diff(levels) * 0.3,
-                   align="edge", label=name)
+        for name, r in rows.items():
+            ax.step(levels, [*r["pit"], r["pit"][-1]], where="post", label=name)
         ax.axhline(1.0, color="k", lw=0.8)
         ax.set_title(f"{ds}: PIT at p10 / point / p90 (1 = calibrated)")
         ax.legend(fontsize=7)
