@@ -33,7 +33,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(dead_app, name="deadletters")
 eta_app = typer.Typer(
-    help="ETA models (docs/eta.md): the served incumbent, a shadow beside it, promotion.",
+    help="ETA models (docs/eta.md): train and evaluate on MDRP replays, the served incumbent, "
+    "a shadow beside it, promotion.",
     no_args_is_help=True)
 app.add_typer(eta_app, name="eta")
 console = Console()
@@ -500,6 +501,8 @@ from lastmile.ledger_cli import ledger_app  # noqa: E402
 from lastmile.probe.command import probe  # noqa: E402
 from lastmile.probe.testkit_command import testkit_app  # noqa: E402
 from lastmile.sim.demo_command import demo  # noqa: E402  (typer command, lazy body)
+from lastmile.sim.eta_command import evaluate as eta_evaluate  # noqa: E402
+from lastmile.sim.eta_command import train as eta_train  # noqa: E402
 from lastmile.sim.mdrp.command import mdrp  # noqa: E402
 from lastmile.sim.simulate_command import simulate  # noqa: E402
 
@@ -509,6 +512,8 @@ app.command("mdrp")(mdrp)
 app.command("probe")(probe)
 app.add_typer(testkit_app, name="testkit")
 app.add_typer(ledger_app, name="ledger")
+eta_app.command("train")(eta_train)
+eta_app.command("evaluate")(eta_evaluate)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,185 @@
+"""ETA training rows from an MDRP replay: each order's features at its placement time (what
+the dispatcher knew then) and its realised click-to-door (what the replay did).
+
+Features per order at placement minute ``t``:
+
+- ``merchant_id`` the restaurant, ``region`` the instance, ``hour`` ``t // 60 % 24``,
+  ``weekday`` 0 (the instances are one day);
+- ``distance_m`` restaurant -> drop-off (euclidean: MDRP positions are planar metres),
+  ``travel_s`` the MDRP travel time plus half the pickup and half the drop-off service (the
+  handovers, as the replay counts them);
+- ``prep_mean_s`` = ``prep_p90_s`` = ready time - placement: MDRP announces each order's
+  ready time when it is placed;
+- ``orders_per_min``: orders placed in each 5-minute bucket of ``(t - 30, t]``, per minute;
+- ``idle_couriers``: mean over the bucket's minutes of couriers on shift (on <= m < off) and
+  not holding an assignment (assigned <= m < free again after the last drop-off), from the
+  replay up to ``t``;
+- no cart (``items``/``subtotal_minor`` None): MDRP orders have none.
+
+Orders the replay never delivered are left out (no click-to-door to learn).
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from lastmile.core.errors import InvalidInput
+from lastmile.core.eta.features import BUCKET_S, SERIES_BUCKETS, EtaFeatures, EtaOutcome
+from lastmile.core.eta.table import EtaTable, table_from_rows
+from lastmile.sim.mdrp.instance import Instance, Order, load_instance
+from lastmile.sim.mdrp.runner import policy_named
+from lastmile.sim.mdrp.simulation import SimResult, simulate
+
+_BUCKET_MIN = BUCKET_S // 60
+_WINDOW_MIN = SERIES_BUCKETS * _BUCKET_MIN
+
+
+def _idle_per_minute(instance: Instance, result: SimResult, t0: int, t1: int) -> np.ndarray:
+    """Idle couriers at each minute ``t0 .. t1 - 1`` (difference arrays over the day)."""
+    delta = np.zeros(t1 - t0 + 1, dtype=np.int64)
+
+    def add(start: int, end: int, v: int) -> None:
+        a, b = max(start, t0) - t0, min(end, t1) - t0
+        if b > a:
+            delta[a] += v
+            delta[b] -= v
+
+    for c in instance.couriers:
+        add(c.on_time, c.off_time, 1)
+    half_d = instance.params.dropoff_service_min // 2
+    for rec in result.assignments:
+        free = max(result.deliveries[o].dropoff_time for o in rec.order_ids) + half_d
+        add(rec.assignment_time, free, -1)
+    return np.asarray(np.cumsum(delta)[:-1], dtype=np.float64)
+
+
+def eta_rows(instance: Instance,
+             result: SimResult) -> tuple[list[EtaFeatures], list[EtaOutcome]]:
+    """Features and outcomes of the delivered orders, in instance order."""
+    p = instance.params
+    half_p, half_d = p.pickup_service_min // 2, p.dropoff_service_min // 2
+    placements = np.array(sorted(o.placement_time for o in instance.orders), dtype=np.int64)
+    t0 = min([int(placements[0]) if len(placements) else 0]
+             + [c.on_time for c in instance.couriers]) - _WINDOW_MIN
+    t1 = max([int(placements[-1]) if len(placements) else 0]
+             + [c.off_time for c in instance.couriers]) + 1
+    idle_cum = np.concatenate([[0.0], np.cumsum(_idle_per_minute(instance, result, t0, t1))])
+    by_order = {o: rec for rec in result.assignments for o in rec.order_ids}
+    features: list[EtaFeatures] = []
+    outcomes: list[EtaOutcome] = []
+    for o in instance.orders:
+        d = result.deliveries.get(o.order_id)
+        if d is None:
+            continue
+        t = o.placement_time
+        r = instance.restaurants[o.restaurant_id]
+        ends = t - _WINDOW_MIN + _BUCKET_MIN * np.arange(1, SERIES_BUCKETS + 1)
+        counts = (np.searchsorted(placements, ends, side="right")
+                  - np.searchsorted(placements, ends - _BUCKET_MIN, side="right"))
+        # minutes (end - 5, end]: indices end - 4 .. end in the per-minute array
+        idle = (idle_cum[ends - t0 + 1] - idle_cum[ends - t0 + 1 - _BUCKET_MIN]) / _BUCKET_MIN
+        prep_s = float(max(0, o.ready_time - t) * 60)
+        features.append(EtaFeatures(
+            merchant_id=o.restaurant_id, region=instance.name, hour=(t // 60) % 24, weekday=0,
+            distance_m=math.hypot(r.x - o.x, r.y - o.y),
+            travel_s=float((instance.travel_min(r.x, r.y, o.x, o.y) + half_p + half_d) * 60),
+            prep_mean_s=prep_s, prep_p90_s=prep_s,
+            orders_per_min=tuple(float(c) / _BUCKET_MIN for c in counts),
+            idle_couriers=tuple(float(v) for v in idle)))
+        outcomes.append(_outcome(instance, result, o, by_order[o.order_id].assignment_time))
+    return features, outcomes
+
+
+def _position(instance: Instance, courier_id: str, node: str) -> tuple[float, float]:
+    """Where a move's origin is: ``"0"`` the courier's start, else a restaurant or an order's
+    drop-off (the solution files' node names)."""
+    if node in instance.restaurants:
+        r = instance.restaurants[node]
+        return r.x, r.y
+    if node == "0":
+        c = next(c for c in instance.couriers if c.courier_id == courier_id)
+        return c.x, c.y
+    o = next(o for o in instance.orders if o.order_id == node)
+    return o.x, o.y
+
+
+def _outcome(instance: Instance, result: SimResult, order: Order, assigned: int) -> EtaOutcome:
+    """Stages in seconds, summing to the total. Arrival at the restaurant is the courier's
+    last move there before the pickup plus its travel, kept between the assignment (already
+    there) and the pickup."""
+    d = result.deliveries[order.order_id]
+    r = instance.restaurants[order.restaurant_id]
+    placed = order.placement_time
+    assigned = max(assigned, placed)
+    arrival = assigned
+    for m in result.moves.get(d.courier_id, ()):
+        if m.destination == order.restaurant_id and m.departure_time <= d.pickup_time:
+            ox, oy = _position(instance, d.courier_id, m.origin)
+            arrival = m.departure_time + instance.travel_min(ox, oy, r.x, r.y)
+    arrival = min(max(arrival, assigned), d.pickup_time)
+    return EtaOutcome(assign_s=float((assigned - placed) * 60),
+                      to_merchant_s=float((arrival - assigned) * 60),
+                      wait_s=float((d.pickup_time - arrival) * 60),
+                      to_consumer_s=float((d.dropoff_time - d.pickup_time) * 60),
+                      total_s=float((d.dropoff_time - placed) * 60))
+
+
+CACHE_VERSION = 1
+"""Bump when features or outcomes change: cached tables of another version are rebuilt."""
+
+
+def replay_table(instance_dir: Path, *, policy: str = "optimised",
+                 cache_dir: Path | None = None) -> EtaTable:
+    """Replay ``instance_dir`` with the named dispatch policy and return its delivered orders
+    as an ``EtaTable`` (source = the instance name). With ``cache_dir`` the table is read
+    from / written to ``<cache_dir>/<instance>-<policy>-v<CACHE_VERSION>.npz`` (the replay
+    is deterministic: delete the file after changing the dispatcher). Outcomes are spread
+    over their minute (below)."""
+    instance_dir = Path(instance_dir)
+    table = _replayed(instance_dir, policy, cache_dir)
+    # MDRP runs in whole minutes: a delivery "at minute m" is somewhere in that minute, so
+    # each outcome is spread uniformly over +-30 s (deterministic per instance); otherwise
+    # most outcomes sit exactly on food-ready plus the drive and no interval can hold 80%
+    # (randomised PIT for discrete outcomes, Czado, Gneiting & Held 2009).
+    rng = np.random.default_rng(zlib.crc32(instance_dir.name.encode()))
+    return replace(table, total_s=table.total_s + rng.uniform(-30.0, 30.0, len(table)))
+
+
+def _replayed(instance_dir: Path, policy: str, cache_dir: Path | None) -> EtaTable:
+    path = (Path(cache_dir) / f"{instance_dir.name}-{policy}-v{CACHE_VERSION}.npz"
+            if cache_dir is not None else None)
+    if path is not None and path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            return EtaTable(matrix=z["matrix"], merchant=z["merchant"], source=z["source"],
+                            total_s=z["total_s"])
+    instance = load_instance(instance_dir)
+    features, outcomes = eta_rows(instance, simulate(instance, policy_named(policy)))
+    table = table_from_rows(features, outcomes, source=instance.name)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, matrix=table.matrix, merchant=table.merchant, source=table.source,
+                 total_s=table.total_s)
+        tmp.replace(path)
+    return table
+
+
+def instance_dirs(roots: list[Path]) -> list[Path]:
+    """Every MDRP instance folder (one with ``orders.txt``) given or directly under the given
+    roots, sorted by name; raises InvalidInput when there is none."""
+    found: list[Path] = []
+    for root in roots:
+        root = Path(root)
+        if (root / "orders.txt").is_file():
+            found.append(root)
+        elif root.is_dir():
+            found.extend(d for d in root.iterdir() if (d / "orders.txt").is_file())
+    if not found:
+        raise InvalidInput("no_instances", f"no MDRP instance (a folder with orders.txt) in "
+                           f"{[str(r) for r in roots]}", field="mdrp")
+    return sorted(set(found), key=lambda d: d.name)
