@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import fields
+from pathlib import Path
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import snapshots
 
+from lastmile.core.dispatch.bundling import bundle_set, generate_bundles
 from lastmile.core.dispatch.candidates import _greedy_matching, _greedy_on_sorted
+from lastmile.core.dispatch.costing import BundleArrays, bundle_arrays
+from lastmile.core.dispatch.horizon import commit_mask, should_commit
 from lastmile.core.dispatch.model import Bundle, CourierState, Merchant
 from lastmile.core.dispatch.preposition import _greedy
 from lastmile.core.dispatch.sequencing import new_bundle
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
+import dispatch_scaling  # noqa: E402
 
 
 @given(st.lists(st.tuples(st.integers(0, 7), st.booleans()), max_size=60))
@@ -92,3 +101,59 @@ def test_greedy_matching_one_pair_key_equals_three_keys(arcs: list[tuple[int, in
     arrival = np.array([float(a[2]) for a in arcs], np.float64)
     assert np.array_equal(_greedy_matching(ci, bi, arrival, 7, 7),
                           _greedy_matching_three_keys(ci, bi, arrival, 7, 7))
+
+
+def _bit_equal(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+@settings(max_examples=60, deadline=None)
+@given(snap=snapshots(), cap=st.integers(1, 6), extra=st.sampled_from([0.0, 900.0, 1e9]),
+       now=st.sampled_from([0.0, 600.0, -1e9]))
+def test_bundle_set_arrays_equal_bundle_arrays_of_its_bundles(snap, cap, extra, now) -> None:
+    kw = {"travel": snap.travel, "pickup_service_s": snap.pickup_service_s,
+          "dropoff_service_s": snap.dropoff_service_s, "size_cap": cap,
+          "max_ready_gap_s": 600.0, "max_extra_delay_s": extra}
+    lazy = bundle_set(snap.orders, **kw)
+    got = lazy.arrays(snap.now_s + now)
+    built = generate_bundles(snap.orders, **kw)
+    want = bundle_arrays(built, snap.now_s + now)
+    for f in fields(BundleArrays):
+        assert _bit_equal(getattr(got, f.name), getattr(want, f.name)), f.name
+    # Built on demand, in any order, each equal to generate_bundles'.
+    back = list(range(len(built)))[::-1]
+    assert lazy.take(back) == [built[j] for j in back]
+    assert lazy == built and tuple(lazy) == built and len(lazy) == len(built)
+    if built:
+        assert lazy[-1] == built[-1] and lazy[:2] == built[:2]
+
+
+def test_bundle_set_arrays_of_a_city_round_equal_bundle_arrays() -> None:
+    snap = dispatch_scaling.synthetic(2000, seed=5)
+    kw = {"travel": snap.travel, "pickup_service_s": 240.0, "dropoff_service_s": 240.0,
+          "max_ready_gap_s": 600.0, "max_extra_delay_s": 900.0}
+    for cap in (2, 4, 5):
+        lazy = bundle_set(snap.orders, size_cap=cap, **kw)
+        got, want = lazy.arrays(30.0), bundle_arrays(tuple(lazy), 30.0)
+        assert sum(len(b.order_ids) > 1 for b in lazy) > 100
+        for f in fields(BundleArrays):
+            assert _bit_equal(getattr(got, f.name), getattr(want, f.name)), f.name
+
+
+_times = st.one_of(st.sampled_from([0.0, -0.0, 120.0, 600.0, 599.9999999999999]),
+                   st.floats(-1e6, 1e6, allow_nan=False))
+
+
+@given(st.lists(st.tuples(_times, _times, _times, _times), max_size=30),
+       st.sampled_from([0.0, 600.0]), st.sampled_from([240.0, 90.0]),
+       st.sampled_from([0.0, 120.0]))
+def test_commit_mask_equals_should_commit_pair_by_pair(pairs, now, service, slack) -> None:
+    free, start, ready, travel = (np.array(v, np.float64).reshape(-1)
+                                  for v in zip(*pairs, strict=True)) if pairs else [np.zeros(0)] * 4
+    got = commit_mask(now_s=now, courier_free_s=free, courier_shift_start_s=start,
+                      ready_s=ready, travel_s=travel, pickup_service_s=service,
+                      commit_slack_s=slack)
+    assert got.tolist() == [
+        should_commit(now_s=now, courier_free_s=f, courier_shift_start_s=s, ready_s=r,
+                      travel_s=t, pickup_service_s=service, commit_slack_s=slack)
+        for f, s, r, t in pairs]
