@@ -9,13 +9,20 @@ from pathlib import Path
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.spatial import cKDTree
 from strategies import snapshots
 
 from lastmile.core.dispatch.bundling import bundle_set, generate_bundles
-from lastmile.core.dispatch.candidates import _greedy_matching, _greedy_on_sorted
-from lastmile.core.dispatch.costing import BundleArrays, bundle_arrays
+from lastmile.core.dispatch.candidates import (
+    BAND_S,
+    _greedy_matching,
+    _greedy_on_sorted,
+    _nearest_by_arrival,
+    _spots,
+)
+from lastmile.core.dispatch.costing import BundleArrays, CourierArrays, bundle_arrays
 from lastmile.core.dispatch.horizon import commit_mask, should_commit
-from lastmile.core.dispatch.model import Bundle, CourierState, Merchant
+from lastmile.core.dispatch.model import Bundle, CourierState, Merchant, TravelModel
 from lastmile.core.dispatch.preposition import _greedy
 from lastmile.core.dispatch.sequencing import new_bundle
 
@@ -157,3 +164,54 @@ def test_commit_mask_equals_should_commit_pair_by_pair(pairs, now, service, slac
         should_commit(now_s=now, courier_free_s=f, courier_shift_start_s=s, ready_s=r,
                       travel_s=t, pickup_service_s=service, commit_slack_s=slack)
         for f, s, r, t in pairs]
+
+
+def _nearest_by_arrival_every_band(spots, q, bands, trees, c, travel):
+    """``candidates._nearest_by_arrival`` as it was: every band queried for every spot."""
+    cand, arrive = [], []
+    for ix, tree in zip(bands, trees, strict=True):
+        kk = min(q, len(ix))
+        dist, local = tree.query(spots, k=kk)
+        dist, local = dist.reshape(len(spots), kk), local.reshape(len(spots), kk)
+        cand.append(ix[local])
+        arrive.append(c.start_s[ix[local]] + travel.seconds(dist))
+    who_all, at_all = np.concatenate(cand, axis=1), np.concatenate(arrive, axis=1)
+    if who_all.shape[1] > q:
+        order = np.lexsort((who_all, at_all), axis=1)[:, :q]
+        who_all = np.take_along_axis(who_all, order, axis=1)
+    if who_all.shape[1] < q:
+        who_all = np.concatenate([who_all, np.full((len(spots), q - who_all.shape[1]), -1)],
+                                 axis=1)
+    return who_all
+
+
+_grid = st.integers(0, 6).map(lambda v: v * 160.0)  # half a travel step: ties in distance
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(_grid, _grid, st.sampled_from([0.0, 0.0, 30.0, 700.0, 1300.0])),
+                min_size=1, max_size=40),
+       st.lists(st.tuples(_grid, _grid), min_size=1, max_size=8), st.integers(1, 7))
+def test_nearest_by_arrival_skipping_late_bands_equals_querying_every_band(couriers, spots, q):
+    x, y, start = (np.array(v, np.float64) for v in zip(*couriers, strict=True))
+    c = CourierArrays(x_m=x, y_m=y, start_s=start, end_s=np.full(len(x), 1e9))
+    late = start - start.min()
+    band = np.where(late > 0, 1 + np.floor(late / BAND_S), 0).astype(np.intp)
+    bands = [np.flatnonzero(band == v) for v in np.unique(band)]
+    trees = [cKDTree(np.stack([x[ix], y[ix]], axis=1)) for ix in bands]
+    at = np.array(spots, np.float64)
+    travel = TravelModel(metres_per_step=320.0, step_s=60.0)
+    assert np.array_equal(_nearest_by_arrival(at, q, bands, trees, c, travel),
+                          _nearest_by_arrival_every_band(at, q, bands, trees, c, travel))
+
+
+@given(st.lists(st.tuples(st.sampled_from([0.0, -0.0, 1.5, 2.0]),
+                          st.sampled_from([0.0, -0.0, 1.5, 7.0])), min_size=1, max_size=30))
+def test_spots_group_bundles_as_unique_rows(points):
+    x, y = (np.array(v, np.float64) for v in zip(*points, strict=True))
+    spots, group, size = _spots(x, y)
+    want, want_group, want_size = np.unique(np.stack([x, y], axis=1), axis=0,
+                                            return_inverse=True, return_counts=True)
+    assert np.array_equal(spots, want)  # -0.0 == 0.0: either may stand for its group
+    assert np.array_equal(group, want_group.reshape(-1))
+    assert np.array_equal(size, want_size)
