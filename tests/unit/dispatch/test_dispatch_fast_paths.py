@@ -19,10 +19,12 @@ from lastmile.core.dispatch.candidates import (
     _greedy_on_sorted,
     _nearest_by_arrival,
     _spots,
+    distinct,
 )
 from lastmile.core.dispatch.costing import BundleArrays, CourierArrays, bundle_arrays
 from lastmile.core.dispatch.horizon import commit_mask, should_commit
 from lastmile.core.dispatch.model import Bundle, CourierState, Merchant, TravelModel
+from lastmile.core.dispatch.partition import _dense
 from lastmile.core.dispatch.preposition import _greedy
 from lastmile.core.dispatch.sequencing import new_bundle
 
@@ -215,3 +217,11 @@ def test_spots_group_bundles_as_unique_rows(points):
     assert np.array_equal(spots, want)  # -0.0 == 0.0: either may stand for its group
     assert np.array_equal(group, want_group.reshape(-1))
     assert np.array_equal(size, want_size)
+
+
+@given(st.lists(st.integers(0, 9), min_size=1, max_size=40))
+def test_dense_renumbering_equals_searchsorted_on_distinct_values(values):
+    ix = np.array(values, np.intp)
+    count, rank = _dense(ix, 10)
+    assert count == len(distinct(ix))
+    assert np.array_equal(rank, np.searchsorted(distinct(ix), ix))
