@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -23,9 +24,16 @@ from lastmile.core.dispatch.candidates import (
 )
 from lastmile.core.dispatch.costing import BundleArrays, CourierArrays, bundle_arrays
 from lastmile.core.dispatch.horizon import commit_mask, should_commit
-from lastmile.core.dispatch.model import Bundle, CourierState, Merchant, TravelModel
+from lastmile.core.dispatch.model import (
+    Bundle,
+    CourierState,
+    Merchant,
+    OpenOrder,
+    TravelModel,
+)
 from lastmile.core.dispatch.partition import _dense
 from lastmile.core.dispatch.preposition import _greedy
+from lastmile.core.dispatch.ready_order import by_ready_time
 from lastmile.core.dispatch.sequencing import new_bundle
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
@@ -225,3 +233,21 @@ def test_dense_renumbering_equals_searchsorted_on_distinct_values(values):
     count, rank = _dense(ix, 10)
     assert count == len(distinct(ix))
     assert np.array_equal(rank, np.searchsorted(distinct(ix), ix))
+
+
+_ready = st.one_of(st.sampled_from([0.0, -0.0, 60.0, 60.0, float("nan"), float("inf")]),
+                   st.floats(-1e4, 1e4, allow_nan=False))
+
+
+@given(st.lists(st.tuples(st.sampled_from(["r1", "r2", "r10", ""]), _ready,
+                          st.sampled_from(["o1", "o2", "o10", "a"])), max_size=30),
+       st.booleans())
+def test_by_ready_time_equals_sorting_the_key_tuples(rows, by_merchant):
+    orders = [OpenOrder(order_id=oid, merchant_id=m, placed_s=-math.inf, ready_s=r,
+                        pickup_x_m=float(i), pickup_y_m=0.0, dropoff_x_m=0.0, dropoff_y_m=0.0)
+              for i, (m, r, oid) in enumerate(rows)]
+    key = ((lambda o: (o.merchant_id, o.ready_s, o.order_id)) if by_merchant
+           else (lambda o: (o.ready_s, o.order_id)))
+    # Identity, not equality: equal keys must keep their input order (pickup_x_m tells).
+    assert [id(o) for o in by_ready_time(orders, by_merchant=by_merchant)] == [
+        id(o) for o in sorted(orders, key=key)]

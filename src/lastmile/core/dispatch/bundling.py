@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import overload
 
@@ -27,6 +26,7 @@ from numpy.typing import NDArray
 
 from lastmile.core.dispatch.costing import BundleArrays, bundle_arrays
 from lastmile.core.dispatch.model import Bundle, OpenOrder, TravelModel
+from lastmile.core.dispatch.ready_order import by_ready_time
 from lastmile.core.dispatch.sequencing import (
     EXACT_UP_TO,
     OrderTable,
@@ -89,14 +89,10 @@ def bundle_set(
     """
     if not orders:
         return Bundles(None, [])
-    by_merchant: dict[str, list[OpenOrder]] = defaultdict(list)
-    for o in orders:
-        by_merchant[o.merchant_id].append(o)
-    ordered: list[OpenOrder] = []
-    bounds = [0]
-    for merchant_id in sorted(by_merchant):
-        ordered.extend(sorted(by_merchant[merchant_id], key=lambda o: (o.ready_s, o.order_id)))
-        bounds.append(len(ordered))
+    # By merchant (merchant ids in sorted order), each by (ready time, order id).
+    ordered = by_ready_time(orders, by_merchant=True)
+    bounds = [0, *(i for i in range(1, len(ordered))
+                   if ordered[i].merchant_id != ordered[i - 1].merchant_id), len(ordered)]
     table = OrderTable.of(ordered)
     runs = _Runs(table, np.repeat(np.arange(len(bounds) - 1), np.diff(bounds)), size_cap,
                  travel=travel, pickup_service_s=pickup_service_s,
