@@ -140,6 +140,8 @@ def test_bundle_set_arrays_equal_bundle_arrays_of_its_bundles(snap, cap, extra, 
     # Built on demand, in any order, each equal to generate_bundles'.
     back = list(range(len(built)))[::-1]
     assert lazy.take(back) == [built[j] for j in back]
+    assert bundle_set(snap.orders, **kw).orders_of(back) == [
+        (built[j].merchant_id, built[j].order_ids) for j in back]
     assert lazy == built and tuple(lazy) == built and len(lazy) == len(built)
     if built:
         assert lazy[-1] == built[-1] and lazy[:2] == built[:2]
@@ -153,6 +155,8 @@ def test_bundle_set_arrays_of_a_city_round_equal_bundle_arrays() -> None:
         lazy = bundle_set(snap.orders, size_cap=cap, **kw)
         got, want = lazy.arrays(30.0), bundle_arrays(tuple(lazy), 30.0)
         assert sum(len(b.order_ids) > 1 for b in lazy) > 100
+        assert bundle_set(snap.orders, size_cap=cap, **kw).orders_of(range(len(lazy))) == [
+            (b.merchant_id, b.order_ids) for b in lazy]
         for f in fields(BundleArrays):
             assert _bit_equal(getattr(got, f.name), getattr(want, f.name)), f.name
 

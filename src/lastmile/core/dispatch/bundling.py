@@ -152,6 +152,13 @@ class Bundles(Sequence[Bundle]):
             self._made.update(zip(want, made, strict=True))
         return [self._made[j] for j in ix]
 
+    def orders_of(self, ix: Sequence[int]) -> list[tuple[str, tuple[str, ...]]]:
+        """(merchant id, order ids in drop-off sequence) of the bundles at ``ix``: what an
+        assignment names, without building the ``Bundle``."""
+        if self._runs is None:
+            return []
+        return self._runs.orders_of([self._chosen[j] for j in ix])
+
     def arrays(self, now_s: float) -> BundleArrays:
         """``costing.bundle_arrays`` of these bundles, equal to it bit for bit, from the
         trial arrays (no ``Bundle`` built)."""
@@ -206,6 +213,22 @@ class _Runs:
                     self._long[i, j] = make_bundle(self._table.orders[i:j], **self._kw)
                 out[k] = self._long[i, j]
         return [b for b in out if b is not None]
+
+    def orders_of(self, runs: Sequence[tuple[int, int]]) -> list[tuple[str, tuple[str, ...]]]:
+        """(merchant id, order ids in drop-off sequence) of the bundles of ``runs``: their
+        trials' sequences (longer runs through their ``Bundle``)."""
+        out: list[tuple[str, tuple[str, ...]]] = [("", ())] * len(runs)
+        orders = self._table.orders
+        for s, trials in self._trials.items():
+            at = [k for k, (i, j) in enumerate(runs) if j - i == s]
+            rows = np.asarray([self._row[s][runs[k][0]] for k in at], dtype=np.intp)
+            for k, seq in zip(at, trials.seq[rows].tolist(), strict=True):
+                out[k] = (orders[seq[0]].merchant_id, tuple(orders[i].order_id for i in seq))
+        for k, (i, j) in enumerate(runs):
+            if j - i > EXACT_UP_TO:
+                b = self.bundle(i, j)
+                out[k] = (b.merchant_id, b.order_ids)
+        return out
 
     def arrays(self, runs: Sequence[tuple[int, int]], now_s: float) -> BundleArrays:
         """``bundle_arrays`` of the bundles of ``runs``: each length's trials give theirs at

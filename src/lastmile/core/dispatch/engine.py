@@ -265,18 +265,21 @@ def _match_and_commit(
                          pickup_service_s=snapshot.pickup_service_s,
                          commit_slack_s=policy.commit_slack_s)
     at = np.flatnonzero(commit)
-    made = (bundles.take(bi[at].tolist()) if isinstance(bundles, Bundles)
-            else [bundles[j] for j in bi[at].tolist()])
+    # What each committed bundle's assignment names (a ``Bundles`` builds no ``Bundle``).
+    made = ([(m, ids, ()) for m, ids in bundles.orders_of(bi[at].tolist())]
+            if isinstance(bundles, Bundles)
+            else [(b.merchant_id, b.order_ids, b.stops) for b in (bundles[j]
+                                                                  for j in bi[at].tolist())])
     out = tuple(
         Assignment(
             courier_id=couriers[i].courier_id,
-            merchant_id=b.merchant_id,
-            order_ids=b.order_ids,
+            merchant_id=merchant_id,
+            order_ids=order_ids,
             arrival_s=arrival,
             pickup_s=pickup,
-            stops=b.stops,  # stacking (issue 11 item 3): the route, () if not stacked
+            stops=stops,  # stacking (issue 11 item 3): the route, () if not stacked
         )
-        for i, b, arrival, pickup in zip(ci[at].tolist(), made, arrival_s[at].tolist(),
-                                         pickup_s[at].tolist(), strict=True)
+        for i, (merchant_id, order_ids, stops), arrival, pickup in zip(
+            ci[at].tolist(), made, arrival_s[at].tolist(), pickup_s[at].tolist(), strict=True)
     )
     return out, {couriers[i].courier_id for i in ci.tolist()}
