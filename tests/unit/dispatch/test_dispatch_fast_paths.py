@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
+import math
+import sys
 from dataclasses import fields
+from pathlib import Path
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.spatial import cKDTree
+from strategies import snapshots
 
-from lastmile.core.dispatch.candidates import _greedy_matching, _greedy_on_sorted
-from lastmile.core.dispatch.model import Bundle, CourierState, Merchant
+from lastmile.core.dispatch.bundling import bundle_set, generate_bundles
+from lastmile.core.dispatch.candidates import (
+    BAND_S,
+    _greedy_matching,
+    _greedy_on_sorted,
+    _nearest_by_arrival,
+    _spots,
+    distinct,
+)
+from lastmile.core.dispatch.costing import BundleArrays, CourierArrays, bundle_arrays
+from lastmile.core.dispatch.horizon import commit_mask, should_commit
+from lastmile.core.dispatch.model import (
+    Bundle,
+    CourierState,
+    Merchant,
+    OpenOrder,
+    TravelModel,
+)
+from lastmile.core.dispatch.partition import _dense
 from lastmile.core.dispatch.preposition import _greedy
+from lastmile.core.dispatch.ready_order import by_ready_time
 from lastmile.core.dispatch.sequencing import new_bundle
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
+import dispatch_scaling  # noqa: E402
 
 
 @given(st.lists(st.tuples(st.integers(0, 7), st.booleans()), max_size=60))
@@ -92,3 +118,140 @@ def test_greedy_matching_one_pair_key_equals_three_keys(arcs: list[tuple[int, in
     arrival = np.array([float(a[2]) for a in arcs], np.float64)
     assert np.array_equal(_greedy_matching(ci, bi, arrival, 7, 7),
                           _greedy_matching_three_keys(ci, bi, arrival, 7, 7))
+
+
+def _bit_equal(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+@settings(max_examples=60, deadline=None)
+@given(snap=snapshots(), cap=st.integers(1, 6), extra=st.sampled_from([0.0, 900.0, 1e9]),
+       now=st.sampled_from([0.0, 600.0, -1e9]))
+def test_bundle_set_arrays_equal_bundle_arrays_of_its_bundles(snap, cap, extra, now) -> None:
+    kw = {"travel": snap.travel, "pickup_service_s": snap.pickup_service_s,
+          "dropoff_service_s": snap.dropoff_service_s, "size_cap": cap,
+          "max_ready_gap_s": 600.0, "max_extra_delay_s": extra}
+    lazy = bundle_set(snap.orders, **kw)
+    got = lazy.arrays(snap.now_s + now)
+    built = generate_bundles(snap.orders, **kw)
+    want = bundle_arrays(built, snap.now_s + now)
+    for f in fields(BundleArrays):
+        assert _bit_equal(getattr(got, f.name), getattr(want, f.name)), f.name
+    # Built on demand, in any order, each equal to generate_bundles'.
+    back = list(range(len(built)))[::-1]
+    assert lazy.take(back) == [built[j] for j in back]
+    assert bundle_set(snap.orders, **kw).orders_of(back) == [
+        (built[j].merchant_id, built[j].order_ids) for j in back]
+    assert lazy == built and tuple(lazy) == built and len(lazy) == len(built)
+    if built:
+        assert lazy[-1] == built[-1] and lazy[:2] == built[:2]
+
+
+def test_bundle_set_arrays_of_a_city_round_equal_bundle_arrays() -> None:
+    snap = dispatch_scaling.synthetic(2000, seed=5)
+    kw = {"travel": snap.travel, "pickup_service_s": 240.0, "dropoff_service_s": 240.0,
+          "max_ready_gap_s": 600.0, "max_extra_delay_s": 900.0}
+    for cap in (2, 4, 5):
+        lazy = bundle_set(snap.orders, size_cap=cap, **kw)
+        got, want = lazy.arrays(30.0), bundle_arrays(tuple(lazy), 30.0)
+        assert sum(len(b.order_ids) > 1 for b in lazy) > 100
+        assert bundle_set(snap.orders, size_cap=cap, **kw).orders_of(range(len(lazy))) == [
+            (b.merchant_id, b.order_ids) for b in lazy]
+        for f in fields(BundleArrays):
+            assert _bit_equal(getattr(got, f.name), getattr(want, f.name)), f.name
+
+
+_times = st.one_of(st.sampled_from([0.0, -0.0, 120.0, 600.0, 599.9999999999999]),
+                   st.floats(-1e6, 1e6, allow_nan=False))
+
+
+@given(st.lists(st.tuples(_times, _times, _times, _times), max_size=30),
+       st.sampled_from([0.0, 600.0]), st.sampled_from([240.0, 90.0]),
+       st.sampled_from([0.0, 120.0]))
+def test_commit_mask_equals_should_commit_pair_by_pair(pairs, now, service, slack) -> None:
+    free, start, ready, travel = (np.array(v, np.float64).reshape(-1)
+                                  for v in zip(*pairs, strict=True)) if pairs else [np.zeros(0)] * 4
+    got = commit_mask(now_s=now, courier_free_s=free, courier_shift_start_s=start,
+                      ready_s=ready, travel_s=travel, pickup_service_s=service,
+                      commit_slack_s=slack)
+    assert got.tolist() == [
+        should_commit(now_s=now, courier_free_s=f, courier_shift_start_s=s, ready_s=r,
+                      travel_s=t, pickup_service_s=service, commit_slack_s=slack)
+        for f, s, r, t in pairs]
+
+
+def _nearest_by_arrival_every_band(spots, q, bands, trees, c, travel):
+    """``candidates._nearest_by_arrival`` as it was: every band queried for every spot."""
+    cand, arrive = [], []
+    for ix, tree in zip(bands, trees, strict=True):
+        kk = min(q, len(ix))
+        dist, local = tree.query(spots, k=kk)
+        dist, local = dist.reshape(len(spots), kk), local.reshape(len(spots), kk)
+        cand.append(ix[local])
+        arrive.append(c.start_s[ix[local]] + travel.seconds(dist))
+    who_all, at_all = np.concatenate(cand, axis=1), np.concatenate(arrive, axis=1)
+    if who_all.shape[1] > q:
+        order = np.lexsort((who_all, at_all), axis=1)[:, :q]
+        who_all = np.take_along_axis(who_all, order, axis=1)
+    if who_all.shape[1] < q:
+        who_all = np.concatenate([who_all, np.full((len(spots), q - who_all.shape[1]), -1)],
+                                 axis=1)
+    return who_all
+
+
+_grid = st.integers(0, 6).map(lambda v: v * 160.0)  # half a travel step: ties in distance
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(_grid, _grid, st.sampled_from([0.0, 0.0, 30.0, 700.0, 1300.0])),
+                min_size=1, max_size=40),
+       st.lists(st.tuples(_grid, _grid), min_size=1, max_size=8), st.integers(1, 7))
+def test_nearest_by_arrival_skipping_late_bands_equals_querying_every_band(couriers, spots, q):
+    x, y, start = (np.array(v, np.float64) for v in zip(*couriers, strict=True))
+    c = CourierArrays(x_m=x, y_m=y, start_s=start, end_s=np.full(len(x), 1e9))
+    late = start - start.min()
+    band = np.where(late > 0, 1 + np.floor(late / BAND_S), 0).astype(np.intp)
+    bands = [np.flatnonzero(band == v) for v in np.unique(band)]
+    trees = [cKDTree(np.stack([x[ix], y[ix]], axis=1)) for ix in bands]
+    at = np.array(spots, np.float64)
+    travel = TravelModel(metres_per_step=320.0, step_s=60.0)
+    assert np.array_equal(_nearest_by_arrival(at, q, bands, trees, c, travel),
+                          _nearest_by_arrival_every_band(at, q, bands, trees, c, travel))
+
+
+@given(st.lists(st.tuples(st.sampled_from([0.0, -0.0, 1.5, 2.0]),
+                          st.sampled_from([0.0, -0.0, 1.5, 7.0])), min_size=1, max_size=30))
+def test_spots_group_bundles_as_unique_rows(points):
+    x, y = (np.array(v, np.float64) for v in zip(*points, strict=True))
+    spots, group, size = _spots(x, y)
+    want, want_group, want_size = np.unique(np.stack([x, y], axis=1), axis=0,
+                                            return_inverse=True, return_counts=True)
+    assert np.array_equal(spots, want)  # -0.0 == 0.0: either may stand for its group
+    assert np.array_equal(group, want_group.reshape(-1))
+    assert np.array_equal(size, want_size)
+
+
+@given(st.lists(st.integers(0, 9), min_size=1, max_size=40))
+def test_dense_renumbering_equals_searchsorted_on_distinct_values(values):
+    ix = np.array(values, np.intp)
+    count, rank = _dense(ix, 10)
+    assert count == len(distinct(ix))
+    assert np.array_equal(rank, np.searchsorted(distinct(ix), ix))
+
+
+_ready = st.one_of(st.sampled_from([0.0, -0.0, 60.0, 60.0, float("nan"), float("inf")]),
+                   st.floats(-1e4, 1e4, allow_nan=False))
+
+
+@given(st.lists(st.tuples(st.sampled_from(["r1", "r2", "r10", ""]), _ready,
+                          st.sampled_from(["o1", "o2", "o10", "a"])), max_size=30),
+       st.booleans())
+def test_by_ready_time_equals_sorting_the_key_tuples(rows, by_merchant):
+    orders = [OpenOrder(order_id=oid, merchant_id=m, placed_s=-math.inf, ready_s=r,
+                        pickup_x_m=float(i), pickup_y_m=0.0, dropoff_x_m=0.0, dropoff_y_m=0.0)
+              for i, (m, r, oid) in enumerate(rows)]
+    key = ((lambda o: (o.merchant_id, o.ready_s, o.order_id)) if by_merchant
+           else (lambda o: (o.ready_s, o.order_id)))
+    # Identity, not equality: equal keys must keep their input order (pickup_x_m tells).
+    assert [id(o) for o in by_ready_time(orders, by_merchant=by_merchant)] == [
+        id(o) for o in sorted(orders, key=key)]

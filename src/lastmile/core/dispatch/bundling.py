@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import overload
 
 import numpy as np
 from numpy.typing import NDArray
 
+from lastmile.core.dispatch.costing import BundleArrays, bundle_arrays
 from lastmile.core.dispatch.model import Bundle, OpenOrder, TravelModel
+from lastmile.core.dispatch.ready_order import by_ready_time
 from lastmile.core.dispatch.sequencing import (
     EXACT_UP_TO,
     OrderTable,
@@ -37,8 +39,8 @@ from lastmile.core.dispatch.sequencing import (
     to_bundles,
 )
 
-__all__ = ["bundle_excess_s", "bundle_size_cap", "generate_bundles", "make_bundle",
-           "sequence_route"]
+__all__ = ["Bundles", "bundle_excess_s", "bundle_set", "bundle_size_cap", "generate_bundles",
+           "make_bundle", "sequence_route"]
 
 
 def bundle_size_cap(*, n_orders: int, n_couriers: int, max_bundle_size: int) -> int:
@@ -60,21 +62,37 @@ def generate_bundles(
 ) -> tuple[Bundle, ...]:
     """Partition ``orders`` into bundles (see the module rule); every order in exactly one.
 
-    No orders give no bundles. A merchant's bundle is always a run of consecutive orders
-    in its ready-time order, so every run the rule could try (up to ``EXACT_UP_TO``
-    orders) is sequenced up front in one batch (``sequencing.evaluate``) and the rule
-    then only compares their excess; longer runs (a cap above 4) are built one by one.
+    No orders give no bundles. ``bundle_set``'s bundles, every one built.
+    """
+    return tuple(bundle_set(orders, travel=travel, pickup_service_s=pickup_service_s,
+                            dropoff_service_s=dropoff_service_s, size_cap=size_cap,
+                            max_ready_gap_s=max_ready_gap_s, max_extra_delay_s=max_extra_delay_s))
+
+
+def bundle_set(
+    orders: Sequence[OpenOrder],
+    *,
+    travel: TravelModel,
+    pickup_service_s: float,
+    dropoff_service_s: float,
+    size_cap: int,
+    max_ready_gap_s: float,
+    max_extra_delay_s: float,
+) -> Bundles:
+    """``generate_bundles``'s bundles as a ``Bundles`` sequence, which builds a ``Bundle``
+    only when one is asked for (a city round matches and commits a fraction of them).
+
+    A merchant's bundle is always a run of consecutive orders in its ready-time order, so
+    every run the rule could try (up to ``EXACT_UP_TO`` orders) is sequenced up front in
+    one batch (``sequencing.evaluate``) and the rule then only compares their excess;
+    longer runs (a cap above 4) are built one by one.
     """
     if not orders:
-        return ()
-    by_merchant: dict[str, list[OpenOrder]] = defaultdict(list)
-    for o in orders:
-        by_merchant[o.merchant_id].append(o)
-    ordered: list[OpenOrder] = []
-    bounds = [0]
-    for merchant_id in sorted(by_merchant):
-        ordered.extend(sorted(by_merchant[merchant_id], key=lambda o: (o.ready_s, o.order_id)))
-        bounds.append(len(ordered))
+        return Bundles(None, [])
+    # By merchant (merchant ids in sorted order), each by (ready time, order id).
+    ordered = by_ready_time(orders, by_merchant=True)
+    bounds = [0, *(i for i in range(1, len(ordered))
+                   if ordered[i].merchant_id != ordered[i - 1].merchant_id), len(ordered)]
     table = OrderTable.of(ordered)
     runs = _Runs(table, np.repeat(np.arange(len(bounds) - 1), np.diff(bounds)), size_cap,
                  travel=travel, pickup_service_s=pickup_service_s,
@@ -90,7 +108,63 @@ def generate_bundles(
             chosen.append((i, j))
             i = j
         chosen.append((i, hi))
-    return tuple(runs.bundles(chosen))
+    return Bundles(runs, chosen)
+
+
+class Bundles(Sequence[Bundle]):
+    """A round's bundles (runs ``ordered[i:j]`` of ``bundle_set``), in output order: their
+    cost arrays at once (``arrays``), and ``Bundle`` values built when asked for, in batches
+    (``take``), each equal to the one ``make_bundle`` builds."""
+
+    def __init__(self, runs: _Runs | None, chosen: Sequence[tuple[int, int]]) -> None:
+        self._runs, self._chosen = runs, list(chosen)
+        self._made: dict[int, Bundle] = {}
+
+    def __len__(self) -> int:
+        return len(self._chosen)
+
+    @overload
+    def __getitem__(self, j: int) -> Bundle: ...
+    @overload
+    def __getitem__(self, j: slice) -> tuple[Bundle, ...]: ...
+    def __getitem__(self, j: int | slice) -> Bundle | tuple[Bundle, ...]:
+        if isinstance(j, slice):
+            return tuple(self.take(range(len(self))[j]))
+        if not -len(self) <= j < len(self):
+            raise IndexError(f"bundle index {j} out of range for {len(self)} bundles")
+        return self.take([j % len(self)])[0]
+
+    def __iter__(self) -> Iterator[Bundle]:
+        return iter(self.take(range(len(self))))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # equal to tuples, mutable cache
+
+    def take(self, ix: Sequence[int]) -> list[Bundle]:
+        """The bundles at indices ``ix`` (each in ``range(len(self))``), in that order."""
+        want = [j for j in dict.fromkeys(ix) if j not in self._made]
+        if want and self._runs is not None:
+            made = self._runs.bundles([self._chosen[j] for j in want])
+            self._made.update(zip(want, made, strict=True))
+        return [self._made[j] for j in ix]
+
+    def orders_of(self, ix: Sequence[int]) -> list[tuple[str, tuple[str, ...]]]:
+        """(merchant id, order ids in drop-off sequence) of the bundles at ``ix``: what an
+        assignment names, without building the ``Bundle``."""
+        if self._runs is None:
+            return []
+        return self._runs.orders_of([self._chosen[j] for j in ix])
+
+    def arrays(self, now_s: float) -> BundleArrays:
+        """``costing.bundle_arrays`` of these bundles, equal to it bit for bit, from the
+        trial arrays (no ``Bundle`` built)."""
+        if self._runs is None:
+            return bundle_arrays((), now_s)
+        return self._runs.arrays(self._chosen, now_s)
 
 
 class _Runs:
@@ -139,3 +213,52 @@ class _Runs:
                     self._long[i, j] = make_bundle(self._table.orders[i:j], **self._kw)
                 out[k] = self._long[i, j]
         return [b for b in out if b is not None]
+
+    def orders_of(self, runs: Sequence[tuple[int, int]]) -> list[tuple[str, tuple[str, ...]]]:
+        """(merchant id, order ids in drop-off sequence) of the bundles of ``runs``: their
+        trials' sequences (longer runs through their ``Bundle``)."""
+        out: list[tuple[str, tuple[str, ...]]] = [("", ())] * len(runs)
+        orders = self._table.orders
+        for s, trials in self._trials.items():
+            at = [k for k, (i, j) in enumerate(runs) if j - i == s]
+            rows = np.asarray([self._row[s][runs[k][0]] for k in at], dtype=np.intp)
+            for k, seq in zip(at, trials.seq[rows].tolist(), strict=True):
+                out[k] = (orders[seq[0]].merchant_id, tuple(orders[i].order_id for i in seq))
+        for k, (i, j) in enumerate(runs):
+            if j - i > EXACT_UP_TO:
+                b = self.bundle(i, j)
+                out[k] = (b.merchant_id, b.order_ids)
+        return out
+
+    def arrays(self, runs: Sequence[tuple[int, int]], now_s: float) -> BundleArrays:
+        """``bundle_arrays`` of the bundles of ``runs``: each length's trials give theirs at
+        once (the sums add up in drop-off order from 0, as ``bundle_arrays``' ``sum``
+        does); longer runs through their ``Bundle``."""
+        m = len(runs)
+        start = np.fromiter((i for i, _ in runs), np.intp, m)
+        size = np.fromiter((j - i for i, j in runs), np.intp, m)
+        cols = np.empty((7, m))
+        cols[6] = np.inf  # latest_pickup_s: no stacked bundle here
+        t = self._table
+        for s, trials in self._trials.items():
+            at = np.flatnonzero(size == s)
+            row = np.asarray(self._row[s], dtype=np.intp)[start[at]]
+            seq = trials.seq[row]
+            first = seq[:, 0]
+            total, waiting = np.zeros(len(at)), np.zeros(len(at))
+            for pos in range(s):
+                r = t.ready_s[seq[:, pos]]
+                total = total + r
+                late = now_s - r
+                waiting = waiting + np.where(late > 0.0, late, 0.0)
+            cols[0, at], cols[1, at] = t.px[first], t.py[first]
+            cols[2, at], cols[3, at] = trials.ready_s[row], total
+            cols[4, at], cols[5, at] = waiting, trials.detour_s[row]
+        rest = np.flatnonzero(size > EXACT_UP_TO) if self._trials else np.arange(m)
+        if rest.size:
+            b = bundle_arrays(self.bundles([runs[k] for k in rest.tolist()]), now_s)
+            cols[:, rest] = np.stack([b.x_m, b.y_m, b.ready_s, b.sum_ready_s, b.waiting_s,
+                                      b.detour_s, b.latest_pickup_s])
+        return BundleArrays(x_m=cols[0], y_m=cols[1], ready_s=cols[2],
+                            size=size.astype(np.float64), sum_ready_s=cols[3],
+                            waiting_s=cols[4], detour_s=cols[5], latest_pickup_s=cols[6])

@@ -11,7 +11,9 @@ only candidate arcs:
    couriers enter at their *future* free position in the band of their free time, so a
    courier about to free up next to a merchant is a candidate too. A ``cKDTree`` per
    band finds, for each merchant position, its nearest couriers; those of all bands are
-   ranked by arrival (start + travel time, ties by courier index) and the best kept.
+   ranked by arrival (start + travel time, ties by courier index) and the best kept. A
+   band whose earliest start is later than a position's k-th arrival among the earlier
+   bands cannot hold one of the best, and is not queried for that position.
 2. **Co-located bundles.** All bundles of one merchant share its position, so they
    would share the same k couriers and at most k of them could be served. A merchant
    with g bundles therefore keeps its ``k + g - 1`` best couriers, for each of its
@@ -74,9 +76,7 @@ def candidate_arcs(
     n, m = len(c.start_s), len(b.ready_s)
     if n == 0 or m == 0:
         return np.zeros(0, np.intp), np.zeros(0, np.intp)
-    spots, group, size = np.unique(np.stack([b.x_m, b.y_m], axis=1), axis=0,
-                                   return_inverse=True, return_counts=True)
-    group = group.reshape(-1)
+    spots, group, size = _spots(b.x_m, b.y_m)
     keep = np.minimum(n, k + size - 1)
     # Band 0: exactly the couriers that start first (idle now); then bands of ``band_s``.
     late = c.start_s - c.start_s.min()
@@ -84,34 +84,66 @@ def candidate_arcs(
     bands = [np.flatnonzero(band == v) for v in np.unique(band)]
     trees = [cKDTree(np.stack([c.x_m[ix], c.y_m[ix]], axis=1)) for ix in bands]
     pos = np.stack([c.x_m, c.y_m], axis=1)
-    per_spot: list[IntArray] = [np.zeros(0, np.intp)] * len(spots)
+    # Each spot's candidates, as one flat array: spot s holds flat[ptr[s]:ptr[s] + cnt[s]].
+    flat: list[IntArray] = []
+    at_spot = np.zeros(len(spots), np.intp)
+    cnt = np.zeros(len(spots), np.intp)
+    done = 0
     for q in np.unique(keep):
         which = np.flatnonzero(keep == q)
         best = _nearest_by_arrival(spots[which], int(q), bands, trees, c, travel)
-        for row, s in enumerate(which):
-            per_spot[s] = best[row][best[row] >= 0]
-    couriers = [per_spot[g] for g in group]
-    bundle_ix = np.repeat(np.arange(m, dtype=np.intp), [len(x) for x in couriers])
-    courier_ix = np.concatenate(couriers).astype(np.intp)
-    lonely = _without_feasible_arc(c, b, courier_ix, bundle_ix, travel, pickup_service_s)
+        real = best >= 0
+        flat.append(best[real])
+        cnt[which] = real.sum(axis=1)
+        at_spot[which] = done + np.concatenate([[0], np.cumsum(cnt[which])[:-1]])
+        done += int(cnt[which].sum())
+    # Bundle j gets its spot's candidates, bundles in order (``np.repeat`` of runs).
+    per_bundle = cnt[group]
+    bundle_ix = np.repeat(np.arange(m, dtype=np.intp), per_bundle)
+    run_start = np.cumsum(per_bundle) - per_bundle
+    offset = np.arange(len(bundle_ix)) - np.repeat(run_start - at_spot[group], per_bundle)
+    courier_ix = np.concatenate(flat)[offset].astype(np.intp)
+    key = distinct(bundle_ix.astype(np.int64) * n + courier_ix)
+    courier_ix, bundle_ix = (key % n).astype(np.intp), (key // n).astype(np.intp)
+    ok, arrival = _feasible(c, b, courier_ix, bundle_ix, travel, pickup_service_s)
+    served = np.zeros(m, dtype=bool)
+    served[bundle_ix[ok]] = True
+    lonely = np.flatnonzero(~served)
     if lonely.size:
         extra_c, extra_b = _widen(lonely, keep[group[lonely]], pos, c, b, travel,
                                   pickup_service_s)
-        courier_ix = np.concatenate([courier_ix, extra_c])
-        bundle_ix = np.concatenate([bundle_ix, extra_b])
-    key = distinct(bundle_ix.astype(np.int64) * n + courier_ix)
-    courier_ix, bundle_ix = (key % n).astype(np.intp), (key // n).astype(np.intp)
-    return _cover(courier_ix, bundle_ix, c, b, travel, pickup_service_s, k)
+        key = distinct(np.concatenate([key, extra_b.astype(np.int64) * n + extra_c]))
+        courier_ix, bundle_ix = (key % n).astype(np.intp), (key // n).astype(np.intp)
+        ok, arrival = _feasible(c, b, courier_ix, bundle_ix, travel, pickup_service_s)
+    return _cover(courier_ix, bundle_ix, ok, arrival, c, b, travel, pickup_service_s, k)
+
+
+def _spots(x_m: NDArray[np.float64], y_m: NDArray[np.float64],
+           ) -> tuple[NDArray[np.float64], IntArray, IntArray]:
+    """(distinct positions, position index of each bundle, bundles at each position): the
+    groups of ``np.unique(np.stack([x_m, y_m], axis=1), axis=0, return_inverse=True,
+    return_counts=True)`` (rows equal when both coordinates compare equal), with a sort
+    on two keys instead of one on rows."""
+    order = np.lexsort((y_m, x_m))
+    xs, ys = x_m[order], y_m[order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (xs[1:] != xs[:-1]) | (ys[1:] != ys[:-1])
+    group = np.empty(len(order), np.intp)
+    group[order] = np.cumsum(new) - 1
+    firsts = np.flatnonzero(new)
+    size = np.diff(np.append(firsts, len(order))).astype(np.intp)
+    return np.stack([xs[firsts], ys[firsts]], axis=1), group, size
 
 
 def _cover(
-    courier_ix: IntArray, bundle_ix: IntArray, c: CourierArrays, b: BundleArrays,
-    travel: TravelModel, pickup_service_s: float, k: int,
+    courier_ix: IntArray, bundle_ix: IntArray, ok: NDArray[np.bool_],
+    arrival: NDArray[np.float64], c: CourierArrays, b: BundleArrays, travel: TravelModel,
+    pickup_service_s: float, k: int,
 ) -> tuple[IntArray, IntArray]:
-    """Step 4 of the module docstring. The greedy runs once on every arc, then only on
-    the arcs each pass adds (leftover bundles to free couriers), extending its matching."""
+    """Step 4 of the module docstring (``ok``, ``arrival``: ``_feasible`` of the arcs). The
+    greedy runs once on every arc, then only on the arcs each pass adds (leftover bundles
+    to free couriers), extending its matching."""
     n, m = len(c.start_s), len(b.ready_s)
-    ok, arrival = _feasible(c, b, courier_ix, bundle_ix, travel, pickup_service_s)
     mate = _greedy_matching(courier_ix[ok], bundle_ix[ok], arrival[ok], n, m)
     has_arc = np.zeros(m, dtype=bool)
     has_arc[bundle_ix[ok]] = True
@@ -164,6 +196,8 @@ def _greedy_on_sorted(ci: IntArray, bi: IntArray, n: int, m: int) -> IntArray:
     mate = np.full(m, -1, np.intp)  # alive arcs, best first; compacted every round
     best_b = np.empty(m, np.intp)
     best_c = np.empty(n, np.intp)
+    used_b = np.zeros(m, dtype=bool)  # matched so far (an arc of a matched end is dead)
+    used_c = np.zeros(n, dtype=bool)
     for _ in range(GREEDY_ROUNDS):
         if ci.size == 0:
             break
@@ -172,10 +206,11 @@ def _greedy_on_sorted(ci: IntArray, bi: IntArray, n: int, m: int) -> IntArray:
         # last write (numpy's rule for repeated indices) wins.
         best_b[bi[::-1]] = at[::-1]
         best_c[ci[::-1]] = at[::-1]
-        dom = (best_b[bi] == at) & (best_c[ci] == at)
+        # Dominant: first of its bundle and of its courier (the courier test only on the
+        # bundles' firsts).
+        dom = np.flatnonzero(best_b[bi] == at)
+        dom = dom[best_c[ci[dom]] == dom]
         mate[bi[dom]] = ci[dom]
-        used_b = np.zeros(m, dtype=bool)
-        used_c = np.zeros(n, dtype=bool)
         used_b[bi[dom]] = True
         used_c[ci[dom]] = True
         keep = ~(used_b[bi] | used_c[ci])
@@ -192,21 +227,40 @@ def _nearest_by_arrival(
     travel: TravelModel,
 ) -> IntArray:
     """For each spot, its ``q`` couriers of earliest arrival among the ``q`` nearest of
-    every band (rows padded with -1 when the round has fewer couriers)."""
-    cand: list[IntArray] = []
-    arrive: list[NDArray[np.float64]] = []
+    every band (rows padded with -1 when the round has fewer couriers).
+
+    A band is queried only for the spots it could serve: a courier arrives no earlier
+    than it starts, so a band whose earliest start is later than a spot's ``q``-th
+    earliest arrival among the bands queried so far holds none of that spot's ``q``
+    earliest (each row of a query is answered on its own, so the rows left out change
+    nobody's answer)."""
+    rows, n = len(spots), len(c.start_s)
+    who_cols: list[IntArray] = []
+    at_cols: list[NDArray[np.float64]] = []
+    kth = np.full(rows, np.inf)  # q-th earliest arrival so far (inf: fewer than q so far)
     for ix, tree in zip(bands, trees, strict=True):
+        need = np.flatnonzero(~(kth < c.start_s[ix].min()))
+        if need.size == 0:
+            continue
         kk = min(q, len(ix))
-        dist, local = tree.query(spots, k=kk)
-        dist, local = dist.reshape(len(spots), kk), local.reshape(len(spots), kk)
-        who = ix[local]
-        cand.append(who)
-        arrive.append(c.start_s[who] + travel.seconds(dist))
-    who_all = np.concatenate(cand, axis=1)
-    at_all = np.concatenate(arrive, axis=1)
-    if who_all.shape[1] > q:
+        dist, local = tree.query(spots[need], k=kk)
+        dist, local = dist.reshape(len(need), kk), local.reshape(len(need), kk)
+        who = np.full((rows, kk), n, np.intp)  # n: no courier (sorts after every courier)
+        at = np.full((rows, kk), np.inf)
+        who[need] = ix[local]
+        at[need] = c.start_s[who[need]] + travel.seconds(dist)
+        who_cols.append(who)
+        at_cols.append(at)
+        if sum(len(w[0]) for w in who_cols) >= q:
+            kth = np.partition(np.concatenate(at_cols, axis=1), q - 1, axis=1)[:, q - 1]
+    who_all = np.concatenate(who_cols, axis=1)
+    at_all = np.concatenate(at_cols, axis=1)
+    # Ranked when every band's columns together outnumber q, as without skipping (a row
+    # that skipped a band holds at least q candidates).
+    if sum(min(q, len(ix)) for ix in bands) > q:
         order = np.lexsort((who_all, at_all), axis=1)[:, :q]
         who_all = np.take_along_axis(who_all, order, axis=1)
+    who_all = np.where(who_all == n, -1, who_all)
     if who_all.shape[1] < q:
         pad = np.full((len(spots), q - who_all.shape[1]), -1, np.intp)
         who_all = np.concatenate([who_all, pad], axis=1)
@@ -222,16 +276,6 @@ def _feasible(
     arrival = c.start_s[ci] + travel_s
     pickup = np.maximum(b.ready_s[bi], arrival + pickup_service_s / 2)
     return pickup <= c.end_s[ci], arrival
-
-
-def _without_feasible_arc(
-    c: CourierArrays, b: BundleArrays, ci: IntArray, bi: IntArray, travel: TravelModel,
-    pickup_service_s: float,
-) -> IntArray:
-    ok, _ = _feasible(c, b, ci, bi, travel, pickup_service_s)
-    served = np.zeros(len(b.ready_s), dtype=bool)
-    served[bi[ok]] = True
-    return np.flatnonzero(~served)
 
 
 def _widen(

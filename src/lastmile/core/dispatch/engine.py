@@ -30,10 +30,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lastmile.core.dispatch.acceptance import price_acceptance
-from lastmile.core.dispatch.bundling import bundle_size_cap, generate_bundles
+from lastmile.core.dispatch.bundling import Bundles, bundle_set, bundle_size_cap
 from lastmile.core.dispatch.candidates import candidate_arcs
 from lastmile.core.dispatch.costing import (
     INFEASIBLE,
+    BundleArrays,
     PairTimes,
     arc_costs,
     bundle_arrays,
@@ -41,7 +42,7 @@ from lastmile.core.dispatch.costing import (
     pair_costs,
 )
 from lastmile.core.dispatch.greedy import greedy_plan
-from lastmile.core.dispatch.horizon import should_commit
+from lastmile.core.dispatch.horizon import commit_mask
 from lastmile.core.dispatch.matching import optimal_matching, sparse_matching
 from lastmile.core.dispatch.model import (
     Assignment,
@@ -77,16 +78,19 @@ class RoundCosts:
     """Steps 1-4 of a round: what the matching sees, and the cost it minimises.
 
     A dense round fills ``times`` (couriers x bundles matrices); a sparse one (more
-    pairs than ``policy.dense_up_to_pairs``) fills ``arcs`` instead. Both are ``None``
-    when there is nothing to match (no bundle or no courier).
+    pairs than ``policy.dense_up_to_pairs``) fills ``arcs`` and ``bundle_arrays`` (the
+    bundles' cost columns) instead. Both are ``None`` when there is nothing to match (no
+    bundle or no courier). ``bundles`` builds a ``Bundle`` only when one is read
+    (``bundling.Bundles``; a tuple when stacking rebuilt them).
     ``bench/dispatch_scaling.py`` times the bare solve on exactly these costs.
     """
 
     updates: tuple[Reassignment, ...]
     couriers: tuple[CourierState, ...]
-    bundles: tuple[Bundle, ...]
+    bundles: Sequence[Bundle]
     times: PairTimes | None
     arcs: RoundArcs | None = None
+    bundle_arrays: BundleArrays | None = None
 
 
 def round_costs(snapshot: Snapshot, policy: DispatchPolicy) -> RoundCosts:
@@ -103,7 +107,7 @@ def round_costs(snapshot: Snapshot, policy: DispatchPolicy) -> RoundCosts:
     cap = bundle_size_cap(
         n_orders=len(orders), n_couriers=len(couriers), max_bundle_size=policy.max_bundle_size
     )
-    bundles = generate_bundles(
+    bundles: Sequence[Bundle] = bundle_set(
         orders,
         travel=snapshot.travel,
         pickup_service_s=snapshot.pickup_service_s,
@@ -119,7 +123,7 @@ def round_costs(snapshot: Snapshot, policy: DispatchPolicy) -> RoundCosts:
             bundles, orders, travel=snapshot.travel, pickup_service_s=snapshot.pickup_service_s,
             dropoff_service_s=snapshot.dropoff_service_s, policy=policy, now_s=snapshot.now_s)
     # -- end stacking
-    times, arcs = None, None
+    times, arcs, b = None, None, None
     weights = {
         "pickup_service_s": snapshot.pickup_service_s,
         "idle_weight": policy.idle_weight,
@@ -133,7 +137,8 @@ def round_costs(snapshot: Snapshot, policy: DispatchPolicy) -> RoundCosts:
         )
     elif bundles and couriers:
         c = courier_arrays(couriers, snapshot.now_s)
-        b = bundle_arrays(bundles, snapshot.now_s)
+        b = (bundles.arrays(snapshot.now_s) if isinstance(bundles, Bundles)
+             else bundle_arrays(bundles, snapshot.now_s))
         ci, bi = candidate_arcs(c, b, travel=snapshot.travel,
                                 pickup_service_s=snapshot.pickup_service_s,
                                 k=policy.candidate_k)
@@ -145,8 +150,8 @@ def round_costs(snapshot: Snapshot, policy: DispatchPolicy) -> RoundCosts:
     if snapshot.acceptance is not None and policy.acceptance_weight > 0:
         times, arcs = _priced_acceptance(snapshot, policy, couriers, bundles, times, arcs)
     return RoundCosts(
-        updates=updates, couriers=tuple(couriers), bundles=tuple(bundles), times=times,
-        arcs=arcs,
+        updates=updates, couriers=tuple(couriers), bundles=bundles, times=times,
+        arcs=arcs, bundle_arrays=b,
     )
 
 
@@ -233,44 +238,48 @@ def _match_and_commit(
     couriers, bundles = costs.couriers, costs.bundles
     if costs.times is not None:
         times = costs.times
-        pairs: list[tuple[tuple[int, int] | int, int, int]] = [
-            ((i, j), i, j) for i, j in optimal_matching(times.cost)
-        ]
-    elif costs.arcs is not None:
+        pairs = np.array(optimal_matching(times.cost), dtype=np.intp).reshape(-1, 2)
+        ci, bi = pairs[:, 0], pairs[:, 1]
+        travel_s, arrival_s, pickup_s = (times.travel_s[ci, bi], times.arrival_s[ci, bi],
+                                         times.pickup_s[ci, bi])
+        ready_s = np.array([bundles[j].ready_s for j in bi.tolist()], dtype=np.float64)
+    elif costs.arcs is not None and costs.bundle_arrays is not None:
         times, ci, bi = costs.arcs.times, costs.arcs.courier_ix, costs.arcs.bundle_ix
+        b = costs.bundle_arrays
         if len(bundles) > policy.cell_bundles:
-            cell = cells_of(np.array([b.x_m for b in bundles]),
-                            np.array([b.y_m for b in bundles]), policy.cell_bundles)
+            cell = cells_of(b.x_m, b.y_m, policy.cell_bundles)
             chosen = partitioned_matching(len(couriers), len(bundles), ci, bi, times.cost, cell)
         else:
             chosen = sparse_matching(len(couriers), len(bundles), ci, bi, times.cost)
         chosen = chosen[np.argsort(ci[chosen], kind="stable")]  # by courier, as dense
-        pairs = [(e, i, j) for e, i, j in zip(chosen.tolist(), ci[chosen].tolist(),
-                                              bi[chosen].tolist(), strict=True)]
+        ci, bi = ci[chosen], bi[chosen]
+        travel_s, arrival_s, pickup_s = (times.travel_s[chosen], times.arrival_s[chosen],
+                                         times.pickup_s[chosen])
+        ready_s = b.ready_s[bi]
     else:
         return (), set()
-    out: list[Assignment] = []
-    matched: set[str] = set()
-    for at, i, j in pairs:
-        c, b = couriers[i], bundles[j]
-        matched.add(c.courier_id)
-        if should_commit(
-            now_s=snapshot.now_s,
-            courier_free_s=c.free_s,
-            courier_shift_start_s=c.shift_start_s,
-            ready_s=b.ready_s,
-            travel_s=float(times.travel_s[at]),
-            pickup_service_s=snapshot.pickup_service_s,
-            commit_slack_s=policy.commit_slack_s,
-        ):
-            out.append(
-                Assignment(
-                    courier_id=c.courier_id,
-                    merchant_id=b.merchant_id,
-                    order_ids=b.order_ids,
-                    arrival_s=float(times.arrival_s[at]),
-                    pickup_s=float(times.pickup_s[at]),
-                    stops=b.stops,  # stacking (issue 11 item 3): the route, () if not stacked
-                )
-            )
-    return tuple(out), matched
+    free_s = np.fromiter((couriers[i].free_s for i in ci.tolist()), np.float64, len(ci))
+    start_s = np.fromiter((couriers[i].shift_start_s for i in ci.tolist()), np.float64, len(ci))
+    commit = commit_mask(now_s=snapshot.now_s, courier_free_s=free_s,
+                         courier_shift_start_s=start_s, ready_s=ready_s, travel_s=travel_s,
+                         pickup_service_s=snapshot.pickup_service_s,
+                         commit_slack_s=policy.commit_slack_s)
+    at = np.flatnonzero(commit)
+    # What each committed bundle's assignment names (a ``Bundles`` builds no ``Bundle``).
+    made = ([(m, ids, ()) for m, ids in bundles.orders_of(bi[at].tolist())]
+            if isinstance(bundles, Bundles)
+            else [(b.merchant_id, b.order_ids, b.stops) for b in (bundles[j]
+                                                                  for j in bi[at].tolist())])
+    out = tuple(
+        Assignment(
+            courier_id=couriers[i].courier_id,
+            merchant_id=merchant_id,
+            order_ids=order_ids,
+            arrival_s=arrival,
+            pickup_s=pickup,
+            stops=stops,  # stacking (issue 11 item 3): the route, () if not stacked
+        )
+        for i, (merchant_id, order_ids, stops), arrival, pickup in zip(
+            ci[at].tolist(), made, arrival_s[at].tolist(), pickup_s[at].tolist(), strict=True)
+    )
+    return out, {couriers[i].courier_id for i in ci.tolist()}

@@ -19,6 +19,9 @@ orders stay open and are re-matched next round.
 
 from __future__ import annotations
 
+import numpy as np
+from numpy.typing import NDArray
+
 
 def should_commit(
     *,
@@ -35,3 +38,21 @@ def should_commit(
         return False
     latest_departure_s = ready_s - pickup_service_s / 2 - travel_s
     return latest_departure_s <= now_s + commit_slack_s
+
+
+def commit_mask(
+    *,
+    now_s: float,
+    courier_free_s: NDArray[np.float64],
+    courier_shift_start_s: NDArray[np.float64],
+    ready_s: NDArray[np.float64],
+    travel_s: NDArray[np.float64],
+    pickup_service_s: float,
+    commit_slack_s: float,
+) -> NDArray[np.bool_]:
+    """``should_commit`` elementwise over matched pairs (equal arrays, one entry a pair):
+    the same comparisons on the same floats, so the same answer pair by pair."""
+    busy = (courier_free_s > now_s) | (courier_shift_start_s > now_s)
+    latest_departure_s = ready_s - pickup_service_s / 2 - travel_s
+    out: NDArray[np.bool_] = ~busy & (latest_departure_s <= now_s + commit_slack_s)
+    return out

@@ -25,7 +25,6 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from lastmile.core.dispatch.candidates import distinct
 from lastmile.core.dispatch.matching import sparse_matching
 
 IntArray = NDArray[np.intp]
@@ -58,7 +57,10 @@ def partitioned_matching(
     """Chosen arc indices (as ``sparse_matching``), each cell of ``cell`` (one entry per
     bundle) solved on its own, then the border conflicts resolved (module docstring)."""
     arc_cell = cell[bundle_ix]
-    order = np.argsort(arc_cell, kind="stable")
+    # A stable sort: each cell's arcs keep their (bundle, courier) order. 16-bit keys sort
+    # by radix (numpy's stable sort of small integers), the same order.
+    small = -(2**15) <= int(cell.min()) and int(cell.max()) < 2**15
+    order = np.argsort(arc_cell.astype(np.int16) if small else arc_cell, kind="stable")
     bounds = np.searchsorted(arc_cell[order], np.arange(int(cell.max()) + 2))
     taken = np.zeros(n_couriers, dtype=bool)
     served = np.zeros(n_bundles, dtype=bool)
@@ -67,13 +69,13 @@ def partitioned_matching(
     def solve(arcs: IntArray) -> None:
         arcs = arcs[~taken[courier_ix[arcs]]]
         if arcs.size:
-            got = arcs[_solve(courier_ix, bundle_ix, cost, arcs)]
+            got = arcs[_solve(courier_ix, bundle_ix, cost, arcs, n_couriers, n_bundles)]
             taken[courier_ix[got]] = True
             served[bundle_ix[got]] = True
             chosen.append(got)
 
     for k in range(len(bounds) - 1):
-        solve(np.sort(order[bounds[k]:bounds[k + 1]]))  # sorted by (bundle, courier)
+        solve(order[bounds[k]:bounds[k + 1]])  # ascending (a stable sort's run)
     # Bundles a cell left unserved (their couriers went to an earlier cell, or their cell
     # was short), together, on the arcs to couriers still free.
     solve(np.flatnonzero(~served[bundle_ix]))
@@ -82,11 +84,20 @@ def partitioned_matching(
 
 def _solve(
     courier_ix: IntArray, bundle_ix: IntArray, cost: NDArray[np.float64], arcs: IntArray,
+    n_couriers: int, n_bundles: int,
 ) -> IntArray:
-    """``sparse_matching`` on a subset of arcs, bundles and couriers renumbered densely;
-    positions within ``arcs`` of the chosen ones."""
+    """``sparse_matching`` on a subset of arcs (ascending), bundles and couriers renumbered
+    densely; positions within ``arcs`` of the chosen ones."""
     ci, bi = courier_ix[arcs], bundle_ix[arcs]
-    cu, bu = distinct(ci), distinct(bi)
+    (nc, ci), (nb, bi) = _dense(ci, n_couriers), _dense(bi, n_bundles)
     # (bundle, courier) order is kept: both renumber monotonically.
-    return sparse_matching(len(cu), len(bu), np.searchsorted(cu, ci).astype(np.intp),
-                           np.searchsorted(bu, bi).astype(np.intp), cost[arcs])
+    return sparse_matching(nc, nb, ci, bi, cost[arcs])
+
+
+def _dense(ix: IntArray, n: int) -> tuple[int, IntArray]:
+    """(how many distinct values, each value's rank among them): ``np.searchsorted(
+    distinct(ix), ix)`` for values in ``range(n)``, by marking them instead of sorting."""
+    seen = np.zeros(n, dtype=bool)
+    seen[ix] = True
+    rank = np.cumsum(seen) - 1
+    return int(rank[-1]) + 1 if n else 0, rank[ix].astype(np.intp)

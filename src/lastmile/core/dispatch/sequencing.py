@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypedDict
@@ -195,11 +196,10 @@ class OrderTable:
     @staticmethod
     def of(orders: Sequence[OpenOrder]) -> OrderTable:
         n = len(orders)
-        cols = np.fromiter((v for o in orders for v in (o.pickup_x_m, o.pickup_y_m, o.dropoff_x_m,
-                                                        o.dropoff_y_m, o.ready_s)),
-                           np.float64, 5 * n).reshape(n, 5)
-        return OrderTable(orders=tuple(orders), px=cols[:, 0], py=cols[:, 1], dx=cols[:, 2],
-                          dy=cols[:, 3], ready_s=cols[:, 4])
+        px, py, dx, dy, ready = (np.fromiter(map(operator.attrgetter(name), orders), np.float64, n)
+                                 for name in ("pickup_x_m", "pickup_y_m", "dropoff_x_m",
+                                              "dropoff_y_m", "ready_s"))
+        return OrderTable(orders=tuple(orders), px=px, py=py, dx=dx, dy=dy, ready_s=ready)
 
 
 @dataclass(frozen=True, slots=True)

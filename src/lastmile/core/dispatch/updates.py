@@ -23,6 +23,7 @@ from lastmile.core.dispatch.model import (
     Reassignment,
     Snapshot,
 )
+from lastmile.core.dispatch.ready_order import by_ready_time
 from lastmile.core.dispatch.sequencing import OrderTable, RouteArgs, evaluate
 
 IntArray = NDArray[np.intp]
@@ -47,8 +48,8 @@ def plan_updates(
     # Only the orders of merchants where a courier waits can join a bundle.
     at = {a.merchant_id for a in waiting}
     pool: dict[str, list[OpenOrder]] = defaultdict(list)
-    for o in sorted((o for o in snapshot.orders if o.merchant_id in at),
-                    key=lambda o: (o.ready_s, o.order_id)):
+    for o in by_ready_time([o for o in snapshot.orders if o.merchant_id in at],
+                           by_merchant=False):
         pool[o.merchant_id].append(o)
     waiting = [a for a in waiting if a.merchant_id in pool]
     shift_end = {c.courier_id: c.shift_end_s for c in snapshot.couriers}
@@ -66,18 +67,26 @@ def plan_updates(
     for k, a in enumerate(waiting):
         waves[a.merchant_id].append(k)
     first_held = len(open_orders) + np.cumsum([0, *(len(a.orders) for a in waiting)])
+    held = [list(range(first_held[k], first_held[k] + len(a.orders)))
+            for k, a in enumerate(waiting)]
+    kw: RouteArgs = {"travel": snapshot.travel, "pickup_service_s": snapshot.pickup_service_s,
+                     "dropoff_service_s": snapshot.dropoff_service_s}
+    figures = _held_figures(held, table, kw)
     for w in range(max(len(v) for v in waves.values())):
-        wave = [v[w] for v in waves.values() if len(v) > w]
-        chains = []
-        for k in wave:
+        wave, chains = [], []
+        for k in (v[w] for v in waves.values() if len(v) > w):
             a = waiting[k]
             lo = start[a.merchant_id]
             ix = np.arange(lo, lo + len(pool[a.merchant_id]))
             ix = ix[~used[ix]]
             ix = ix[table.ready_s[ix] <= a.pickup_s + policy.max_update_delay_s]
-            held = list(range(first_held[k], first_held[k] + len(a.orders)))
-            chains.append(_Chain(a, held, ix, shift_end.get(a.courier_id, a.pickup_s)))
-        _grow_all(chains, table, snapshot, policy)
+            if ix.size == 0:
+                continue  # nothing can join: the bundle stays as it is
+            chain = _Chain(a, held[k], ix, shift_end.get(a.courier_id, a.pickup_s))
+            chain.excess, chain.ready, chain.seq = figures[k]
+            wave.append(k)
+            chains.append(chain)
+        _grow_all(chains, table, kw, policy)
         for k, chain in zip(wave, chains, strict=True):
             if chain.grew:
                 used[chain.seq] = True
@@ -106,17 +115,27 @@ class _Chain:
         self.ready = 0.0
 
 
-def _grow_all(chains: list[_Chain], table: OrderTable, snapshot: Snapshot,
+def _held_figures(held: list[list[int]], table: OrderTable, kw: RouteArgs,
+                  ) -> list[tuple[float, float, list[int]]]:
+    """(excess, ready time, drop-off sequence) of each held bundle, one batch per size."""
+    out: list[tuple[float, float, list[int]]] = [(0.0, 0.0, [])] * len(held)
+    sizes: dict[int, list[int]] = defaultdict(list)
+    for k, members in enumerate(held):
+        sizes[len(members)].append(k)
+    for ks in sizes.values():
+        got = evaluate(table, np.array([held[k] for k in ks], dtype=np.intp), **kw)
+        for k, ex, rd, seq in zip(ks, got.excess_s.tolist(), got.ready_s.tolist(),
+                                  got.seq.tolist(), strict=True):
+            out[k] = (ex, rd, seq)
+    return out
+
+
+def _grow_all(chains: list[_Chain], table: OrderTable, kw: RouteArgs,
               policy: DispatchPolicy) -> None:
-    """Grow chains of distinct merchants, each as ``_grow_one`` would, in batches."""
-    kw: RouteArgs = {"travel": snapshot.travel, "pickup_service_s": snapshot.pickup_service_s,
-          "dropoff_service_s": snapshot.dropoff_service_s}
-    for size, group in _by_size(chains).items():
-        start = evaluate(table, np.array([c.members for c in group], dtype=np.intp), **kw)
-        for c, ex, rd, seq in zip(group, start.excess_s.tolist(), start.ready_s.tolist(),
-                                  start.seq.tolist(), strict=True):
-            c.excess, c.ready, c.seq = ex, rd, seq
-            c.done = size >= policy.max_bundle_size or c.candidates.size == 0
+    """Grow chains of distinct merchants (each with candidates, its held bundle's figures
+    set), each as ``_grow_one`` would, in batches."""
+    for c in chains:
+        c.done = len(c.members) >= policy.max_bundle_size
     while True:
         live = [c for c in chains if not c.done]
         if not live:
