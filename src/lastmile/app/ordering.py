@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from lastmile.app import payments
+from lastmile.app import eta_history, payments
 from lastmile.app.context import Services, record_transition
 from lastmile.app.idempotency import once
 from lastmile.app.ports import IdempotencyRecord, UnitOfWork
@@ -346,6 +346,8 @@ def _new_order(uow: UnitOfWork, services: Services, req: OrderRequest, *,
         dropoff_pin=f"{services.rng.randrange(10_000):04d}" if req.require_pin else None,
     )
     uow.orders.add(order)
+    eta_history.capture(uow, services, order=order, region=region,
+                        default_prep_s=merchant.prep_time_s)
     record_transition(uow, services, region.id, Transition(
         type="order.placed", order_id=order.id, from_status=OrderStatus.PLACED,
         to_status=OrderStatus.PLACED, actor=Actor(kind=ActorKind.CONSUMER, id=req.consumer_id),
