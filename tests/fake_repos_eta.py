@@ -22,8 +22,8 @@ class MemEtaHistory:
     def count_order(self, region_id: str, *, minute: int, idle_couriers: int) -> None:
         had = self.minutes.get((region_id, minute)) or MinuteCount(
             minute=minute, orders=0, idle_sum=0.0, idle_samples=0)
-        self.minutes.put((region_id, minute), replace(
-            had, orders=had.orders + 1, idle_sum=had.idle_sum + idle_couriers,
+        self.minutes.put((region_id, minute), had._replace(
+            orders=had.orders + 1, idle_sum=had.idle_sum + idle_couriers,
             idle_samples=had.idle_samples + 1))
 
     def prep_samples(self, merchant_id: str, *, limit: int) -> list[float]:

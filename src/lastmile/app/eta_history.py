@@ -3,9 +3,10 @@ stages once it is delivered or cancelled (``core.eta.history``; docs/eta.md, "Hi
 
 - ``capture`` runs inside the placement transaction (marketplace orders and Drive
   deliveries): it reads what the platform knows at that moment and stores it, so a record
-  never holds anything learned later. Five statements: the region's idle couriers, its
-  supply minutes (at most 30 rows), the merchant's last preparation times (at most 50), the
-  record, and the minute counter's upsert.
+  never holds anything learned later. Four statements: the region's supply minutes (at most
+  30 rows), the merchant's last preparation times (at most 50), the record, and the minute
+  counter's upsert (the idle couriers come from the quote's count; Drive counts them: a
+  fifth).
 - ``record_finish`` runs inside the transaction that moves an order to a terminal state
   (``aggregates.apply_command``): one UPDATE of the open record.
 - ``training_set`` and ``records`` read it back (``lastmile eta export``, training).
@@ -39,17 +40,20 @@ DRIVE = "drive"
 
 
 def capture(uow: UnitOfWork, services: Services, *, order: Order, region: Region,
-            default_prep_s: float, channel: str = MARKETPLACE) -> HistoryRecord:
+            default_prep_s: float, idle_couriers: int | None = None,
+            channel: str = MARKETPLACE) -> HistoryRecord:
     """Store the features of ``order``, just placed, in the caller's transaction.
 
     Hour and weekday are the region's local time (``Region.time_zone``). The travel estimate
     is the pricing policy's (road distance over the courier speed, plus the handovers), the
     one the quote used. A Drive delivery has no cart: ``items`` and ``subtotal_minor`` are
-    None (``channel`` says which it is).
+    None (``channel`` says which it is). ``idle_couriers``: the region's idle couriers as
+    the caller just counted them (its quote's), else counted here.
     """
     now = order.placed_at
     local = datetime.fromtimestamp(now, ZoneInfo(region.time_zone))
-    idle_now = uow.couriers.count_by_status(region.id).get(CourierStatus.IDLE.value, 0)
+    idle_now = (uow.couriers.count_by_status(region.id).get(CourierStatus.IDLE.value, 0)
+                if idle_couriers is None else idle_couriers)
     minute = minute_of(now)
     per_min, idle = supply_series(
         uow.eta_history.supply_minutes(region.id, since_minute=minute - WINDOW_MINUTES + 1),

@@ -108,7 +108,8 @@ def _lines(merchant: Merchant, requests: tuple[LineRequest, ...]) -> tuple[Order
     return tuple(lines)
 
 
-Priced = tuple[Quote, Merchant, Region]  # a quote and what it was computed from
+# A quote, what it was computed from, and the market it saw (the ETA history's idle couriers).
+Priced = tuple[Quote, Merchant, Region, SupplyDemand]
 
 
 def _load_merchant(uow: UnitOfWork, merchant_id: str) -> tuple[Merchant, Region]:
@@ -133,7 +134,7 @@ def supply_demand(uow: UnitOfWork, region_id: str) -> SupplyDemand:
                         busy_couriers=couriers.get(CourierStatus.BUSY.value, 0))
 
 
-def _quote(uow: UnitOfWork, services: Services, req: OrderRequest) -> tuple[Quote, Merchant, Region]:
+def _quote(uow: UnitOfWork, services: Services, req: OrderRequest) -> Priced:
     merchant, region = _load_merchant(uow, req.merchant_id)
     if not merchant.active:
         raise Conflict("merchant_inactive", f"merchant {merchant.id} is not taking orders")
@@ -153,14 +154,15 @@ def _quote(uow: UnitOfWork, services: Services, req: OrderRequest) -> tuple[Quot
         subtotal = subtotal + line.total
     # The tenant's fees (and its region's) on the deployment's policy.
     policy = pricing_in(uow, services, region.id)
+    supply = supply_demand(uow, region.id)
     q = quote(
         pickup=merchant.location, dropoff=req.dropoff, subtotal=subtotal,
         tip=Money(amount_minor=req.tip_minor, currency=region.currency),
         tax_rate_bp=region.tax_rate_bp, prep_time_s=merchant.prep_time_s,
-        supply=supply_demand(uow, region.id), now=services.clock.now(), policy=policy,
+        supply=supply, now=services.clock.now(), policy=policy,
         surge=surge_for(uow, services, region.id, req.dropoff, policy),
     )
-    return q, merchant, region
+    return q, merchant, region, supply
 
 
 def get_quote(services: Services, req: OrderRequest) -> Quote:
@@ -175,7 +177,7 @@ def issue_quote(services: Services, req: OrderRequest) -> IssuedQuote:
     for which request (``request_hash``), the prices and the expiry; nothing secret.
     """
     with services.uow(read_only=True) as uow:
-        q, _, region = _quote(uow, services, req)
+        q, _, region, _ = _quote(uow, services, req)
         ttl_s = pricing_in(uow, services, region.id).quote_ttl_s
     expires_at = services.clock.now() + ttl_s
     prices = q.prices.as_minor()
@@ -332,7 +334,7 @@ def _new_order(uow: UnitOfWork, services: Services, req: OrderRequest, *,
     consumer = uow.consumers.get(req.consumer_id)
     if consumer is None:
         raise NotFound("consumer_not_found", f"no consumer {req.consumer_id}")
-    q, merchant, region = priced or _quote(uow, services, req)
+    q, merchant, region, supply = priced or _quote(uow, services, req)
     # Storage isolation already hides other tenants' rows; this is the second wall.
     same_world(Party(what="consumer", id=consumer.id, tenant=consumer.tenant),
                Party(what="merchant", id=merchant.id, tenant=merchant.tenant))
@@ -347,7 +349,8 @@ def _new_order(uow: UnitOfWork, services: Services, req: OrderRequest, *,
     )
     uow.orders.add(order)
     eta_history.capture(uow, services, order=order, region=region,
-                        default_prep_s=merchant.prep_time_s)
+                        default_prep_s=merchant.prep_time_s,
+                        idle_couriers=supply.available_couriers)
     record_transition(uow, services, region.id, Transition(
         type="order.placed", order_id=order.id, from_status=OrderStatus.PLACED,
         to_status=OrderStatus.PLACED, actor=Actor(kind=ActorKind.CONSUMER, id=req.consumer_id),

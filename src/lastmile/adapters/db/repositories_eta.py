@@ -102,8 +102,7 @@ class SqlEtaHistory:
 
     def supply_minutes(self, region_id: str, *, since_minute: int) -> list[MinuteCount]:
         rows = self.conn.execute(_MINUTES, {"region_id": region_id, "since": since_minute})
-        return [MinuteCount(minute=int(r[0]), orders=int(r[1]), idle_sum=float(r[2]),
-                            idle_samples=int(r[3])) for r in rows]
+        return [MinuteCount._make(r) for r in rows]
 
     def count_order(self, region_id: str, *, minute: int, idle_couriers: int) -> None:
         self.conn.execute(_count_order(self.conn.dialect.name), {
