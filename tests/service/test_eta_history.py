@@ -192,3 +192,37 @@ def test_export_writes_parquet_that_reads_back_as_the_records(sqlite_platform, t
     bad = CliRunner().invoke(cli, ["eta", "export", "--out", str(out), "--data-dir",
                                    str(tmp_path), "--until", "yesterday"])
     assert bad.exit_code == 2 and "--until" in bad.output
+
+
+def test_the_placement_reads_use_their_keys_not_a_scan(tmp_path):
+    # Each placement reads the merchant's last preparation times and the region's minutes;
+    # both tables grow all day, every day.
+    import sqlalchemy as sa
+
+    from lastmile.bootstrap import build
+    from lastmile.settings import Settings
+
+    container = build(Settings(data_dir=tmp_path))
+    seen: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        if "FROM eta_" in statement:
+            seen.append((statement, parameters))
+
+    try:
+        engine = container.engine
+        sa.event.listen(engine, "before_cursor_execute", capture)
+        with container.services.uow(read_only=True) as uow:
+            assert uow.eta_history.prep_samples("mer_x", limit=50) == []
+            assert uow.eta_history.supply_minutes("reg_x", since_minute=1) == []
+        sa.event.remove(engine, "before_cursor_execute", capture)
+        plans = []
+        with engine.connect() as conn:
+            for sql, params in seen:
+                plans.append(" ".join(str(r[-1]) for r in conn.exec_driver_sql(
+                    f"EXPLAIN QUERY PLAN {sql}", params)))
+    finally:
+        container.close()
+    prep, minutes = plans
+    assert "USING INDEX ix_eta_history_merchant" in prep and "TEMP B-TREE" not in prep, prep
+    assert "USING PRIMARY KEY" in minutes or "sqlite_autoindex" in minutes, minutes
