@@ -10,6 +10,7 @@ import pytest
 
 import fake_repos as fr
 import fake_repos_drive as frd
+import fake_repos_eta as fre
 import fake_repos_payments as frp
 from fake_repos import MemoryDb, Table
 from lastmile.adapters.clock import ManualClock, SequentialIds
@@ -93,6 +94,7 @@ class FakeUnitOfWork:
         self.leases = fr.MemLeases(t("leases"), t("dispatcher_workers"))
         self.ledger = fr.MemLedger(t("ledger"))
         self.refund_requests = fr.MemRefundRequests(t("refund_requests"))
+        self.eta_history = fre.MemEtaHistory(t("eta_history"), t("eta_supply_minutes"))
 
     def _table(self, name: str) -> Table[Any, Any]:
         table = self._db.table(name)

@@ -33,8 +33,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(dead_app, name="deadletters")
 eta_app = typer.Typer(
-    help="ETA models (docs/eta.md): train and evaluate on MDRP replays, the served incumbent, "
-    "a shadow beside it, promotion.",
+    help="Probabilistic ETAs (docs/eta.md): export the delivery history, train and evaluate "
+    "models, the served incumbent, a shadow beside it, promotion.",
     no_args_is_help=True)
 app.add_typer(eta_app, name="eta")
 console = Console()
@@ -370,6 +370,54 @@ def eta_promote(
         for role, e in (("incumbent", decision.served), ("shadow", decision.shadow))}}))
     if promoted is None:
         raise typer.Exit(1)
+def _instant(value: str | None, option: str) -> float | None:
+    """Epoch seconds from ``value`` (epoch seconds, or an ISO date or date-time; UTC unless
+    it names its offset); exit 2 naming the option when it is neither."""
+    from datetime import UTC, datetime
+
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError as exc:
+        console.print(f"[red]{option} must be epoch seconds or an ISO date/date-time "
+                      f"(got {value!r})[/red]")
+        raise typer.Exit(2) from exc
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+
+
+@eta_app.command("export")
+def eta_export(
+    out: Annotated[Path, typer.Option(help="the Parquet file to write (replaced)")],
+    since: Annotated[str | None, typer.Option(
+        help="orders placed at or after this (epoch s or ISO date/date-time, UTC)")] = None,
+    until: Annotated[str | None, typer.Option(help="orders placed before this")] = None,
+    tenant: Annotated[str, typer.Option(help="whose history, L0:L1 (env LASTMILE_TENANT)",
+                                        envvar="LASTMILE_TENANT")] = DEFAULT_TENANT,
+    data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Write the tenant's ETA history as Parquet: one row per delivered or cancelled order,
+    the features known when it was placed and its realised stages (docs/eta.md, History)."""
+    from lastmile.adapters.eta_parquet import write_history
+    from lastmile.app.eta_history import records
+    from lastmile.app.tenancy import acting_as
+
+    start, end = _instant(since, "--since"), _instant(until, "--until")
+    tenant = _tenant(tenant)
+    container = _container(data_dir, database_url)
+    try:
+        with acting_as(tenant):
+            found = records(container.services, since=start, until=end)
+    finally:
+        container.close()
+    rows = write_history(found, out)
+    delivered = sum(1 for r in found if r.finish is not None and r.finish.status == "delivered")
+    console.print(f"{rows} order(s) ({delivered} delivered, {rows - delivered} cancelled) "
+                  f"written to {out}")
 
 
 @app.command()

@@ -478,3 +478,60 @@ def test_refund_requests_store_once_per_key_list_by_status_and_decide_once(uow):
         u.commit()
     with uow() as u:
         assert u.refund_requests.get("rfr_4") == done != pending
+
+
+def _history(order_id: str, placed_at: float, merchant_id: str = "mer_1"):  # noqa: ANN202
+    from lastmile.core.eta.features import EtaFeatures
+    from lastmile.core.eta.history import HistoryRecord
+
+    features = EtaFeatures(merchant_id=merchant_id, region="reg_1", hour=12, weekday=3,
+                           distance_m=1500.0, travel_s=600.0, prep_mean_s=480.0,
+                           prep_p90_s=700.0, orders_per_min=(0.2,) * 6,
+                           idle_couriers=(3.0,) * 6, items=2, subtotal_minor=2400)
+    return HistoryRecord(order_id=order_id, channel="marketplace", placed_at=placed_at,
+                         features=features, quoted_low_s=900.0, quoted_s=1200.0,
+                         quoted_high_s=1500.0)
+
+
+def test_eta_history_finishes_a_record_once_and_reads_by_placement_time(uow):
+    from lastmile.core.eta.features import EtaOutcome
+    from lastmile.core.eta.history import Finish
+
+    done = Finish(status="delivered", finished_at=2000.0, prep_s=400.0, outcome=EtaOutcome(
+        assign_s=60.0, to_merchant_s=300.0, wait_s=100.0, to_consumer_s=540.0, total_s=1000.0))
+    with uow() as u:
+        for i, placed_at in enumerate((1000.0, 3000.0, 2000.0, 4000.0)):
+            u.eta_history.add(_history(f"ord_{i}", placed_at))
+        assert u.eta_history.finish("ord_0", done)
+        assert not u.eta_history.finish("ord_0", done)  # finished already
+        assert not u.eta_history.finish("ord_nope", done)
+        assert u.eta_history.finish("ord_1", replace(done, finished_at=3500.0, prep_s=900.0))
+        assert u.eta_history.finish("ord_2", Finish(
+            status="cancelled", finished_at=2100.0, prep_s=None, outcome=None,
+            cancelled_from="confirmed"))
+        u.commit()
+    with uow(read_only=True) as u:
+        records = u.eta_history.records()
+        assert [r.order_id for r in records] == ["ord_0", "ord_2", "ord_1"]
+        assert records[0] == replace(_history("ord_0", 1000.0), finish=done)
+        assert [r.order_id for r in u.eta_history.records(since=2000.0, until=3500.0,
+                                                          finished_only=False)] == [
+            "ord_2", "ord_1"]
+        features, outcomes = u.eta_history.training_set()
+        assert features == [records[0].features, records[2].features]
+        assert outcomes == [done.outcome, done.outcome]
+        assert u.eta_history.prep_samples("mer_1", limit=5) == [900.0, 400.0]  # newest first
+        assert u.eta_history.prep_samples("mer_1", limit=1) == [900.0]
+
+
+def test_eta_supply_minutes_add_up_per_region_and_minute(uow):
+    with uow() as u:
+        u.eta_history.count_order("reg_1", minute=100, idle_couriers=3)
+        u.eta_history.count_order("reg_1", minute=100, idle_couriers=5)
+        u.eta_history.count_order("reg_1", minute=99, idle_couriers=1)
+        u.commit()
+    with uow(read_only=True) as u:
+        got = sorted(u.eta_history.supply_minutes("reg_1", since_minute=100))
+        assert [tuple(m) for m in got] == [(100, 2, 8.0, 2)]
+        assert len(u.eta_history.supply_minutes("reg_1", since_minute=0)) == 2
+        assert u.eta_history.supply_minutes("reg_2", since_minute=0) == []

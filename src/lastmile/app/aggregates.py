@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lastmile.app.context import Services, record_transition
+from lastmile.app.eta_history import record_finish
 from lastmile.app.ports import UnitOfWork
 from lastmile.core.errors import NotFound
 from lastmile.core.lifecycle import Command, decide
@@ -26,8 +27,11 @@ def load_courier(uow: UnitOfWork, courier_id: str) -> Courier:
 
 def apply_command(uow: UnitOfWork, services: Services, order: Order, command: Command,
                   actor: Actor) -> Order:
-    """Decide, save with optimistic locking, record the event; the caller commits."""
+    """Decide, save with optimistic locking, record the event (and, when the order ends,
+    its ETA history record); the caller commits."""
     nxt, transition = decide(order, command, actor=actor, now=services.clock.now())
     uow.orders.save(nxt, expected_version=order.version)
     record_transition(uow, services, order.region_id, transition)
+    if nxt.terminal:
+        record_finish(uow, services, nxt)
     return nxt

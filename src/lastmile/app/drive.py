@@ -21,6 +21,7 @@ import secrets  # capability tokens: never from the injectable, possibly seeded,
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
+from lastmile.app import eta_history
 from lastmile.app.aggregates import apply_command, load_order
 from lastmile.app.context import Services, new_event, record, record_transition
 from lastmile.app.fulfilment import release_courier
@@ -243,6 +244,10 @@ def _create(uow: UnitOfWork, services: Services, req: DeliveryRequest, *,
         dropoff_pin=f"{services.rng.randrange(10_000):04d}" if req.proof.pin else None,
     )
     uow.orders.add(order)
+    merchant = uow.merchants.get(req.merchant_id)
+    assert merchant is not None  # _price found it in this transaction
+    eta_history.capture(uow, services, order=order, region=region,
+                        default_prep_s=merchant.prep_time_s, channel=eta_history.DRIVE)
     business = Actor(kind=ActorKind.MERCHANT, id=req.merchant_id)
     record_transition(uow, services, region.id, Transition(
         type="order.placed", order_id=order.id, from_status=OrderStatus.PLACED,

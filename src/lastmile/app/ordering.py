@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from lastmile.app import eta, payments
+from lastmile.app import eta, eta_history, payments
 from lastmile.app.context import Services, record_transition
 from lastmile.app.idempotency import once
 from lastmile.app.ports import IdempotencyRecord, UnitOfWork
@@ -108,7 +108,8 @@ def _lines(merchant: Merchant, requests: tuple[LineRequest, ...]) -> tuple[Order
     return tuple(lines)
 
 
-Priced = tuple[Quote, Merchant, Region]  # a quote and what it was computed from
+# A quote, what it was computed from, and the market it saw (the ETA history's idle couriers).
+Priced = tuple[Quote, Merchant, Region, SupplyDemand]
 
 
 def _load_merchant(uow: UnitOfWork, merchant_id: str) -> tuple[Merchant, Region]:
@@ -133,7 +134,7 @@ def supply_demand(uow: UnitOfWork, region_id: str) -> SupplyDemand:
                         busy_couriers=couriers.get(CourierStatus.BUSY.value, 0))
 
 
-def _quote(uow: UnitOfWork, services: Services, req: OrderRequest) -> tuple[Quote, Merchant, Region]:
+def _quote(uow: UnitOfWork, services: Services, req: OrderRequest) -> Priced:
     merchant, region = _load_merchant(uow, req.merchant_id)
     if not merchant.active:
         raise Conflict("merchant_inactive", f"merchant {merchant.id} is not taking orders")
@@ -163,7 +164,7 @@ def _quote(uow: UnitOfWork, services: Services, req: OrderRequest) -> tuple[Quot
     )
     # The window from the served ETA model (app.eta: the heuristic unless a model file is).
     return eta.serve(services, uow, q, _eta_context(req, merchant, region, supply, policy,
-                                                   subtotal, lines)), merchant, region
+                                                   subtotal, lines)), merchant, region, supply
 
 
 def _eta_context(req: OrderRequest, merchant: Merchant, region: Region, supply: SupplyDemand,
@@ -187,7 +188,7 @@ def issue_quote(services: Services, req: OrderRequest) -> IssuedQuote:
     for which request (``request_hash``), the prices and the expiry; nothing secret.
     """
     with services.uow(read_only=True) as uow:
-        q, _, region = _quote(uow, services, req)
+        q, _, region, _ = _quote(uow, services, req)
         ttl_s = pricing_in(uow, services, region.id).quote_ttl_s
     expires_at = services.clock.now() + ttl_s
     prices = q.prices.as_minor()
@@ -344,7 +345,7 @@ def _new_order(uow: UnitOfWork, services: Services, req: OrderRequest, *,
     consumer = uow.consumers.get(req.consumer_id)
     if consumer is None:
         raise NotFound("consumer_not_found", f"no consumer {req.consumer_id}")
-    q, merchant, region = priced or _quote(uow, services, req)
+    q, merchant, region, supply = priced or _quote(uow, services, req)
     # Storage isolation already hides other tenants' rows; this is the second wall.
     same_world(Party(what="consumer", id=consumer.id, tenant=consumer.tenant),
                Party(what="merchant", id=merchant.id, tenant=merchant.tenant))
@@ -358,6 +359,9 @@ def _new_order(uow: UnitOfWork, services: Services, req: OrderRequest, *,
         dropoff_pin=f"{services.rng.randrange(10_000):04d}" if req.require_pin else None,
     )
     uow.orders.add(order)
+    eta_history.capture(uow, services, order=order, region=region,
+                        default_prep_s=merchant.prep_time_s,
+                        idle_couriers=supply.available_couriers)
     record_transition(uow, services, region.id, Transition(
         type="order.placed", order_id=order.id, from_status=OrderStatus.PLACED,
         to_status=OrderStatus.PLACED, actor=Actor(kind=ActorKind.CONSUMER, id=req.consumer_id),

@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Protocol
 
 from lastmile.app.events import Event
+from lastmile.app.ports_eta import EtaHistoryRepo
 from lastmile.core.delivery.model import Delivery, DriveQuote
 from lastmile.core.delivery.notices import Notification
 from lastmile.core.eta.engine import EtaModel
@@ -590,6 +591,7 @@ class UnitOfWork(Protocol):
     leases: LeaseRepo
     ledger: LedgerRepo
     refund_requests: RefundRequestRepo
+    eta_history: EtaHistoryRepo
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(

@@ -243,11 +243,12 @@ def _apply(
                 raise Forbidden(
                     "not_your_offer", f"courier {actor.id} may not accept for {courier_id}"
                 )
-            return {"status": S.ASSIGNED, "courier_id": courier_id}, {"courier_id": courier_id}
+            return ({"status": S.ASSIGNED, "courier_id": courier_id, "assigned_at": now},
+                    {"courier_id": courier_id})
         case Reassign(courier_id=courier_id, gain_s=gain_s):
             return _reassign(order, courier_id, gain_s, actor)
         case ArriveAtPickup():
-            return {"status": S.AT_PICKUP}, {"courier_id": order.courier_id}
+            return {"status": S.AT_PICKUP, "at_pickup_at": now}, {"courier_id": order.courier_id}
         case PickUp():
             ready_at = order.ready_at if order.ready_at is not None else now
             return (
@@ -264,7 +265,8 @@ def _apply(
             )
         case Unassign(reason=reason):
             return (
-                {"status": S.UNASSIGNED, "courier_id": None},
+                {"status": S.UNASSIGNED, "courier_id": None, "assigned_at": None,
+                 "at_pickup_at": None},
                 {"courier_id": order.courier_id, "reason": reason},
             )
         case Cancel(reason=reason):

@@ -164,6 +164,10 @@ class Order:
     prep_estimate_s: int | None = None
     confirmed_at: float | None = None
     ready_at: float | None = None
+    # When the courier now holding the order accepted it, and reached the merchant (the ETA
+    # history's stages, core.eta.history); cleared when the order goes back to dispatch.
+    assigned_at: float | None = None
+    at_pickup_at: float | None = None
     picked_up_at: float | None = None
     delivered_at: float | None = None
     proof: DeliveryProof | None = None

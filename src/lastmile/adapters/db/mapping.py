@@ -152,6 +152,7 @@ def order_row(o: Order) -> Row:
         "eta": [o.eta.low_at, o.eta.expected_at, o.eta.high_at],
         "prep_estimate_s": o.prep_estimate_s, "confirmed_at": o.confirmed_at,
         "ready_at": o.ready_at, "picked_up_at": o.picked_up_at, "delivered_at": o.delivered_at,
+        "assigned_at": o.assigned_at, "at_pickup_at": o.at_pickup_at,
         "proof": None if o.proof is None else
         {"photo_ref": o.proof.photo_ref, "pin": o.proof.pin, "note": o.proof.note},
         "cancellation": None if o.cancellation is None else _cancellation_doc(o.cancellation),
@@ -205,6 +206,8 @@ def order_from(row: Row) -> Order:
             from_status=OrderStatus(c["from_status"]),
             consumer_charge=money(c["consumer_charge_minor"]), courier_paid=c["courier_paid"]),
         dropoff_pin=d["dropoff_pin"], moves=d.get("moves", 0),  # absent before reassignment
+        # absent before the ETA history (0019)
+        assigned_at=d.get("assigned_at"), at_pickup_at=d.get("at_pickup_at"),
     )
 
 

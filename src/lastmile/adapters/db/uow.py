@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from lastmile.adapters.db import repositories as r
 from lastmile.adapters.db import repositories_drive as rd
+from lastmile.adapters.db import repositories_eta as reta
 from lastmile.adapters.db import repositories_leases as rl
 from lastmile.adapters.db import repositories_ledger as rlg
 from lastmile.adapters.db import repositories_payments as rpay
@@ -20,6 +21,7 @@ from lastmile.adapters.db.engine import READ_ONLY
 from lastmile.adapters.db.tenant_scope import SCOPE
 from lastmile.adapters.outages import as_outage
 from lastmile.app import ports
+from lastmile.app.ports_eta import EtaHistoryRepo
 from lastmile.app.tenancy import current_tenant
 from lastmile.core.errors import Conflict, DependencyUnavailable
 
@@ -85,6 +87,7 @@ class SqlUnitOfWork:
     leases: ports.LeaseRepo
     ledger: ports.LedgerRepo
     refund_requests: ports.RefundRequestRepo
+    eta_history: EtaHistoryRepo
 
     def __init__(self, engine: Engine, *, read_only: bool = False,
                  write_lock: threading.RLock | None = None):
@@ -140,6 +143,7 @@ class SqlUnitOfWork:
         self.leases = rl.SqlLeases(conn)
         self.ledger = rlg.SqlLedger(conn)
         self.refund_requests = rrf.SqlRefundRequests(conn)
+        self.eta_history = reta.SqlEtaHistory(conn)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

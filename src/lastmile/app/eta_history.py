@@ -1,0 +1,124 @@
+"""The ETA history: every order's features as known when it was placed, and its realised
+stages once it is delivered or cancelled (``core.eta.history``; docs/eta.md, "History").
+
+- ``features_at`` computes the features known at a moment (reads only): the one definition,
+  for the history and for a model served at quote time.
+- ``capture`` runs inside the placement transaction (marketplace orders and Drive
+  deliveries): it reads what the platform knows at that moment and stores it, so a record
+  never holds anything learned later. Four statements: the region's supply minutes (at most
+  30 rows), the merchant's last preparation times (at most 50), the record, and the minute
+  counter's upsert (the idle couriers come from the quote's count; Drive counts them: a
+  fifth).
+- ``record_finish`` runs inside the transaction that moves an order to a terminal state
+  (``aggregates.apply_command``): one UPDATE of the open record.
+- ``training_set`` and ``records`` read it back (``lastmile eta export``, training).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from lastmile.app.context import Services
+from lastmile.app.ports import UnitOfWork
+from lastmile.app.tenants import pricing_in
+from lastmile.core.eta.features import EtaFeatures, EtaOutcome
+from lastmile.core.eta.history import (
+    PREP_SAMPLES,
+    WINDOW_MINUTES,
+    HistoryRecord,
+    finish_of,
+    minute_of,
+    prep_stats,
+    supply_series,
+)
+from lastmile.core.geo import Point, haversine_m
+from lastmile.core.model import CourierStatus, Region
+from lastmile.core.orders import Order
+from lastmile.core.pricing import ROAD_FACTOR
+
+MARKETPLACE = "marketplace"
+DRIVE = "drive"
+
+
+def features_at(uow: UnitOfWork, services: Services, *, merchant_id: str, region: Region,
+                pickup: Point, dropoff: Point, now: float, default_prep_s: float,
+                idle_couriers: int, items: int | None = None,
+                subtotal_minor: int | None = None) -> EtaFeatures:
+    """The ``EtaFeatures`` the platform knows at ``now``; reads only (two statements).
+
+    The one definition of the features, for the history and for serving a model at quote
+    time alike (a model trained on the history sees the same numbers when it is served).
+    Hour and weekday are the region's local time (``Region.time_zone``); the travel
+    estimate is the pricing policy's (road distance over the courier speed, plus the
+    handovers), the one the quote uses; ``idle_couriers`` is the region's idle couriers now
+    (the quote's count); ``items``/``subtotal_minor`` None at the explore stage.
+    """
+    local = datetime.fromtimestamp(now, ZoneInfo(region.time_zone))
+    per_min, idle = supply_series(
+        uow.eta_history.supply_minutes(region.id,
+                                       since_minute=minute_of(now) - WINDOW_MINUTES + 1),
+        now=now, idle_now=idle_couriers)
+    prep_mean_s, prep_p90_s = prep_stats(
+        uow.eta_history.prep_samples(merchant_id, limit=PREP_SAMPLES),
+        default_s=default_prep_s)
+    distance_m = haversine_m(pickup, dropoff)
+    policy = pricing_in(uow, services, region.id)
+    return EtaFeatures(
+        merchant_id=merchant_id, region=region.id, hour=local.hour, weekday=local.weekday(),
+        distance_m=distance_m,
+        travel_s=distance_m * ROAD_FACTOR / policy.courier_speed_mps + policy.service_s,
+        prep_mean_s=prep_mean_s, prep_p90_s=prep_p90_s, orders_per_min=per_min,
+        idle_couriers=idle, items=items, subtotal_minor=subtotal_minor)
+
+
+def capture(uow: UnitOfWork, services: Services, *, order: Order, region: Region,
+            default_prep_s: float, idle_couriers: int | None = None,
+            channel: str = MARKETPLACE) -> HistoryRecord:
+    """Store the features of ``order``, just placed, in the caller's transaction
+    (``features_at`` its placement), and count it in its region's minute.
+
+    A Drive delivery has no cart: ``items`` and ``subtotal_minor`` are None (``channel``
+    says which it is). ``idle_couriers``: the region's idle couriers as the caller just
+    counted them (its quote's), else counted here.
+    """
+    now = order.placed_at
+    idle_now = (uow.couriers.count_by_status(region.id).get(CourierStatus.IDLE.value, 0)
+                if idle_couriers is None else idle_couriers)
+    cart = channel == MARKETPLACE
+    features = features_at(
+        uow, services, merchant_id=order.merchant_id, region=region, pickup=order.pickup,
+        dropoff=order.dropoff, now=now, default_prep_s=default_prep_s,
+        idle_couriers=idle_now,
+        items=sum(line.quantity for line in order.lines) if cart else None,
+        subtotal_minor=order.prices.subtotal.amount_minor if cart else None)
+    record = HistoryRecord(
+        order_id=order.id, channel=channel, placed_at=now, features=features,
+        quoted_low_s=order.eta.low_at - now, quoted_s=order.eta.expected_at - now,
+        quoted_high_s=order.eta.high_at - now)
+    uow.eta_history.add(record)
+    # Last: on PostgreSQL the minute's row stays locked until the placement commits.
+    uow.eta_history.count_order(region.id, minute=minute_of(now), idle_couriers=idle_now)
+    return record
+
+
+def record_finish(uow: UnitOfWork, services: Services, order: Order) -> None:
+    """Complete the record of ``order`` when it has just become terminal (else nothing)."""
+    finish = finish_of(order, now=services.clock.now())
+    if finish is not None:
+        uow.eta_history.finish(order.id, finish)
+
+
+def records(services: Services, *, since: float | None = None, until: float | None = None
+            ) -> list[HistoryRecord]:
+    """The current tenant's finished records of orders placed in ``[since, until)``."""
+    with services.uow(read_only=True) as uow:
+        return uow.eta_history.records(since=since, until=until)
+
+
+def training_set(services: Services, *, since: float | None = None,
+                 until: float | None = None) -> tuple[list[EtaFeatures], list[EtaOutcome]]:
+    """The current tenant's complete deliveries placed in ``[since, until)``: features and
+    outcomes, aligned."""
+    with services.uow(read_only=True) as uow:
+        return uow.eta_history.training_set(since=since, until=until)
