@@ -20,6 +20,7 @@ import itertools
 import math
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -57,6 +58,7 @@ def generate_bundles(
     size_cap: int,
     max_ready_gap_s: float,
     max_extra_delay_s: float,
+    now_s: float | None = None,
 ) -> tuple[Bundle, ...]:
     """Partition ``orders`` into bundles (see the module rule); every order in exactly one.
 
@@ -76,10 +78,12 @@ def generate_bundles(
         ordered.extend(sorted(by_merchant[merchant_id], key=lambda o: (o.ready_s, o.order_id)))
         bounds.append(len(ordered))
     table = OrderTable.of(ordered)
+    if now_s is not None:  # food already ready waits from now on, whatever its ready time
+        table = replace(table, ready_s=np.maximum(table.ready_s, now_s))
     runs = _Runs(table, np.repeat(np.arange(len(bounds) - 1), np.diff(bounds)), size_cap,
                  travel=travel, pickup_service_s=pickup_service_s,
                  dropoff_service_s=dropoff_service_s)
-    ready = [o.ready_s for o in ordered]
+    ready = table.ready_s.tolist()
     chosen: list[tuple[int, int]] = []  # runs (i, j) of the bundles, in output order
     for lo, hi in itertools.pairwise(bounds):
         i = lo  # the current bundle is ordered[i:j]
@@ -100,6 +104,8 @@ class _Runs:
     def __init__(self, table: OrderTable, merchant: NDArray[np.intp], cap: int, *,
                  travel: TravelModel, pickup_service_s: float, dropoff_service_s: float) -> None:
         self._table = table
+        self._clamped = any(r != o.ready_s for r, o in zip(table.ready_s.tolist(), table.orders,
+                                                           strict=True))
         self._kw: RouteArgs = {"travel": travel, "pickup_service_s": pickup_service_s,
                     "dropoff_service_s": dropoff_service_s}
         n = len(table.orders)
@@ -120,7 +126,11 @@ class _Runs:
         s = j - i
         if s in self._row:
             return self._excess[s][self._row[s][i]]
-        return bundle_excess_s(self.bundle(i, j))
+        b = self.bundle(i, j)
+        if not self._clamped:
+            return bundle_excess_s(b)
+        ready = self._table.ready_s[i:j].tolist()  # ready times clamped at now
+        return sum(max(ready) - r for r in ready) + b.detour_s
 
     def bundle(self, i: int, j: int) -> Bundle:
         return self.bundles([(i, j)])[0]

@@ -111,6 +111,7 @@ def round_costs(snapshot: Snapshot, policy: DispatchPolicy) -> RoundCosts:
         size_cap=cap,
         max_ready_gap_s=policy.max_ready_gap_s,
         max_extra_delay_s=policy.max_extra_delay_s,
+        now_s=snapshot.now_s if policy.bundle_from_now else None,
     )
     # -- stacking (issue 11 item 3): pairs of single-order bundles of two nearby merchants
     # become one stacked bundle; off unless the policy allows it (MDRP never does).
@@ -120,12 +121,14 @@ def round_costs(snapshot: Snapshot, policy: DispatchPolicy) -> RoundCosts:
             dropoff_service_s=snapshot.dropoff_service_s, policy=policy, now_s=snapshot.now_s)
     # -- end stacking
     times, arcs = None, None
+    shortage = len(bundles) > len(couriers)
     weights = {
         "pickup_service_s": snapshot.pickup_service_s,
         "idle_weight": policy.idle_weight,
         "late_weight": policy.late_weight,
         "travel_weight": policy.travel_weight
-        + (policy.shortage_travel_weight if len(bundles) > len(couriers) else 0.0),
+        + (policy.shortage_travel_weight if shortage else 0.0),
+        "busy_weight": policy.shortage_busy_weight if shortage else 0.0,
     }
     if bundles and couriers and len(bundles) * len(couriers) <= policy.dense_up_to_pairs:
         times = pair_costs(
