@@ -94,3 +94,13 @@ def test_drop_off_sequence_serves_the_near_customer_first(an_order):
 
 def test_a_single_order_bundle_has_no_excess(an_order):
     assert bundle_excess_s(make_bundle([an_order()], **KW)) == 0.0
+
+
+def test_food_already_ready_is_bundled_from_now_beyond_the_exact_sequencing(an_order):
+    # Six waiting orders ready 5 minutes apart (cap 6 > 4: runs built one by one): from now
+    # none waits for another, so the 20-minute extra-delay rule keeps them together.
+    orders = [an_order(order_id=f"o{i}", placed_s=0.0, ready_s=i * 5 * MIN) for i in range(6)]
+    kw = {"size_cap": 6, "max_ready_gap_s": 30 * MIN, "max_extra_delay_s": 20 * MIN, **KW}
+    assert len(generate_bundles(orders, **kw)) > 1
+    together = generate_bundles(orders, now_s=30 * MIN, **kw)
+    assert [len(b.order_ids) for b in together] == [6]

@@ -129,7 +129,7 @@ class _Runs:
         b = self.bundle(i, j)
         if not self._clamped:
             return bundle_excess_s(b)
-        ready = self._table.ready_s[i:j].tolist()  # ready times clamped at now
+        ready: list[float] = self._table.ready_s[i:j].tolist()  # clamped at now
         return sum(max(ready) - r for r in ready) + b.detour_s
 
     def bundle(self, i: int, j: int) -> Bundle:

@@ -195,11 +195,11 @@ class DispatchPolicy:
     max_bundle_size: int = 4
     max_ready_gap_s: float = 10 * 60.0
     max_extra_delay_s: float = 15 * 60.0
-    bundle_from_now: bool = False
+    bundle_from_now: bool = True
     idle_weight: float = 0.0
     travel_weight: float = 0.0
     shortage_travel_weight: float = 1.5
-    shortage_busy_weight: float = 0.0
+    shortage_busy_weight: float = 1.0
     target_c2d_s: float = 40 * 60.0
     late_weight: float = 0.8
     allow_updates: bool = True
