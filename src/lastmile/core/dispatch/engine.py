@@ -7,12 +7,14 @@ Steps of the optimised policy (each a pure function with its own tests):
 2. rolling-horizon filter: orders ready within ``horizon_s``; couriers on shift
    and free within ``horizon_s`` (busy couriers enter the matching at their
    future free time and place, so the matching can prefer to wait for them);
-3. bundle generation (``bundling``) with a size cap from orders per courier; with
+3. bundle generation (``bundling``, ready times read from ``now`` on with
+   ``bundle_from_now``) with a size cap from orders per courier; with
    ``allow_stacking``, pairs of single orders of two nearby merchants become stacked
    bundles (``stacking``);
 4. costs (``costing``) and optimal matching (``matching``); when bundles
    outnumber couriers, courier driving time gets an extra weight
-   (``shortage_travel_weight``) because empty driving then limits throughput. A round
+   (``shortage_travel_weight``) because empty driving then limits throughput, and so
+   does all the courier time a pair uses (``shortage_busy_weight``). A round
    of at most ``dense_up_to_pairs`` couriers x bundles prices every pair (a matrix,
    scipy ``linear_sum_assignment``); a larger one prices only candidate arcs
    (``candidates``: each bundle's nearest couriers by arrival) and solves them sparse

@@ -201,7 +201,7 @@ class DispatchPolicy:
     shortage_travel_weight: float = 1.5
     shortage_busy_weight: float = 1.0
     target_c2d_s: float = 40 * 60.0
-    late_weight: float = 0.8
+    late_weight: float = 0.9
     allow_updates: bool = True
     max_update_delay_s: float = 2 * 60.0
     allow_prepositioning: bool = True
