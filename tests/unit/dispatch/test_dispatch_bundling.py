@@ -47,6 +47,23 @@ def test_orders_too_far_apart_in_ready_time_are_not_bundled(an_order):
     assert len(bundles_of(orders, gap=10 * MIN)) == 2
 
 
+def test_food_already_ready_is_bundled_by_its_wait_from_now(an_order):
+    # Both orders were ready 20 minutes apart and both wait now: picking them up together
+    # makes neither wait longer, so with the round's clock the gap rule no longer splits them.
+    orders = [an_order(order_id="a", placed_s=0.0, ready_s=0.0),
+              an_order(order_id="b", placed_s=0.0, ready_s=20 * MIN)]
+    assert len(bundles_of(orders, gap=10 * MIN, extra=5 * MIN)) == 2
+    together = generate_bundles(orders, size_cap=4, max_ready_gap_s=10 * MIN,
+                                max_extra_delay_s=5 * MIN, now_s=25 * MIN, **KW)
+    assert [sorted(b.order_ids) for b in together] == [["a", "b"]]
+    # The bundle keeps the real ready times (the costing credits the wait since then).
+    assert together[0].ready_s == 20 * MIN and sorted(together[0].readies_s) == [0.0, 20 * MIN]
+    # Food not ready yet still counts from its ready time.
+    later = generate_bundles(orders, size_cap=4, max_ready_gap_s=10 * MIN,
+                             max_extra_delay_s=5 * MIN, now_s=5 * MIN, **KW)
+    assert len(later) == 2
+
+
 def test_bundle_respects_the_size_cap(an_order):
     orders = [an_order(order_id=f"o{i}") for i in range(5)]
     assert max(len(b.order_ids) for b in bundles_of(orders, cap=2)) == 2
@@ -77,3 +94,13 @@ def test_drop_off_sequence_serves_the_near_customer_first(an_order):
 
 def test_a_single_order_bundle_has_no_excess(an_order):
     assert bundle_excess_s(make_bundle([an_order()], **KW)) == 0.0
+
+
+def test_food_already_ready_is_bundled_from_now_beyond_the_exact_sequencing(an_order):
+    # Six waiting orders ready 5 minutes apart (cap 6 > 4: runs built one by one): from now
+    # none waits for another, so the 20-minute extra-delay rule keeps them together.
+    orders = [an_order(order_id=f"o{i}", placed_s=0.0, ready_s=i * 5 * MIN) for i in range(6)]
+    kw = {"size_cap": 6, "max_ready_gap_s": 30 * MIN, "max_extra_delay_s": 20 * MIN, **KW}
+    assert len(generate_bundles(orders, **kw)) > 1
+    together = generate_bundles(orders, now_s=30 * MIN, **kw)
+    assert [len(b.order_ids) for b in together] == [6]

@@ -83,3 +83,16 @@ def test_driving_time_is_priced_by_the_travel_weight(an_order, a_courier):
     plain = pair_costs(far, [b], **args).cost[0, 0]
     weighted = pair_costs(far, [b], travel_weight=0.5, **args).cost[0, 0]
     assert weighted - plain == 0.5 * 10 * MIN
+
+
+def test_courier_time_used_is_priced_by_the_busy_weight(an_order, a_courier):
+    # Courier free at 5 min, 10 minutes away, food ready at 30 min: it drives, waits, picks up
+    # at 30 min and is free again the bundle's last_leg_end_s later.
+    b = make_bundle([an_order(ready_s=30 * MIN, dropoff_x_m=3200.0)], **KW)
+    args = {"now_s": 0.0, "travel": TRAVEL, "pickup_service_s": 4 * MIN, "idle_weight": 0.0,
+            "late_weight": 1.0}
+    courier = [a_courier(x_m=3200.0, free_s=5 * MIN)]
+    plain = pair_costs(courier, [b], **args).cost[0, 0]
+    weighted = pair_costs(courier, [b], busy_weight=0.5, **args).cost[0, 0]
+    assert b.last_leg_end_s == (2 + 10 + 2 + 2) * MIN  # half pickup, drive, half drop-off x2
+    assert weighted - plain == 0.5 * ((30 - 5) * MIN + b.last_leg_end_s)

@@ -126,11 +126,15 @@ def _bit_equal(a: np.ndarray, b: np.ndarray) -> bool:
 
 @settings(max_examples=60, deadline=None)
 @given(snap=snapshots(), cap=st.integers(1, 6), extra=st.sampled_from([0.0, 900.0, 1e9]),
-       now=st.sampled_from([0.0, 600.0, -1e9]))
-def test_bundle_set_arrays_equal_bundle_arrays_of_its_bundles(snap, cap, extra, now) -> None:
+       now=st.sampled_from([0.0, 600.0, -1e9]), from_now=st.booleans())
+def test_bundle_set_arrays_equal_bundle_arrays_of_its_bundles(snap, cap, extra, now,
+                                                              from_now) -> None:
+    # from_now: the bundling rule sees past ready times as now (policy.bundle_from_now);
+    # the bundles and their arrays keep the orders' own ready times all the same.
     kw = {"travel": snap.travel, "pickup_service_s": snap.pickup_service_s,
           "dropoff_service_s": snap.dropoff_service_s, "size_cap": cap,
-          "max_ready_gap_s": 600.0, "max_extra_delay_s": extra}
+          "max_ready_gap_s": 600.0, "max_extra_delay_s": extra,
+          "now_s": snap.now_s if from_now else None}
     lazy = bundle_set(snap.orders, **kw)
     got = lazy.arrays(snap.now_s + now)
     built = generate_bundles(snap.orders, **kw)

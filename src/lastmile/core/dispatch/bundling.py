@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import overload
 
 import numpy as np
@@ -59,6 +60,7 @@ def generate_bundles(
     size_cap: int,
     max_ready_gap_s: float,
     max_extra_delay_s: float,
+    now_s: float | None = None,
 ) -> tuple[Bundle, ...]:
     """Partition ``orders`` into bundles (see the module rule); every order in exactly one.
 
@@ -66,7 +68,8 @@ def generate_bundles(
     """
     return tuple(bundle_set(orders, travel=travel, pickup_service_s=pickup_service_s,
                             dropoff_service_s=dropoff_service_s, size_cap=size_cap,
-                            max_ready_gap_s=max_ready_gap_s, max_extra_delay_s=max_extra_delay_s))
+                            max_ready_gap_s=max_ready_gap_s, max_extra_delay_s=max_extra_delay_s,
+                            now_s=now_s))
 
 
 def bundle_set(
@@ -78,6 +81,7 @@ def bundle_set(
     size_cap: int,
     max_ready_gap_s: float,
     max_extra_delay_s: float,
+    now_s: float | None = None,
 ) -> Bundles:
     """``generate_bundles``'s bundles as a ``Bundles`` sequence, which builds a ``Bundle``
     only when one is asked for (a city round matches and commits a fraction of them).
@@ -94,10 +98,12 @@ def bundle_set(
     bounds = [0, *(i for i in range(1, len(ordered))
                    if ordered[i].merchant_id != ordered[i - 1].merchant_id), len(ordered)]
     table = OrderTable.of(ordered)
+    if now_s is not None:  # food already ready waits from now on, whatever its ready time
+        table = replace(table, ready_s=np.maximum(table.ready_s, now_s))
     runs = _Runs(table, np.repeat(np.arange(len(bounds) - 1), np.diff(bounds)), size_cap,
                  travel=travel, pickup_service_s=pickup_service_s,
                  dropoff_service_s=dropoff_service_s)
-    ready = [o.ready_s for o in ordered]
+    ready = table.ready_s.tolist()
     chosen: list[tuple[int, int]] = []  # runs (i, j) of the bundles, in output order
     for lo, hi in itertools.pairwise(bounds):
         i = lo  # the current bundle is ordered[i:j]
@@ -174,6 +180,11 @@ class _Runs:
     def __init__(self, table: OrderTable, merchant: NDArray[np.intp], cap: int, *,
                  travel: TravelModel, pickup_service_s: float, dropoff_service_s: float) -> None:
         self._table = table
+        real = np.fromiter((o.ready_s for o in table.orders), np.float64, len(table.orders))
+        self._clamped = bool(np.any(real != table.ready_s))
+        # The orders' own ready times: bundles and their cost arrays keep them (only the
+        # bundling rule's comparisons see the times clamped at now).
+        self._real_ready = real if self._clamped else table.ready_s
         self._kw: RouteArgs = {"travel": travel, "pickup_service_s": pickup_service_s,
                     "dropoff_service_s": dropoff_service_s}
         n = len(table.orders)
@@ -194,7 +205,11 @@ class _Runs:
         s = j - i
         if s in self._row:
             return self._excess[s][self._row[s][i]]
-        return bundle_excess_s(self.bundle(i, j))
+        b = self.bundle(i, j)
+        if not self._clamped:
+            return bundle_excess_s(b)
+        ready: list[float] = self._table.ready_s[i:j].tolist()  # clamped at now
+        return sum(max(ready) - r for r in ready) + b.detour_s
 
     def bundle(self, i: int, j: int) -> Bundle:
         return self.bundles([(i, j)])[0]
@@ -237,28 +252,32 @@ class _Runs:
         m = len(runs)
         start = np.fromiter((i for i, _ in runs), np.intp, m)
         size = np.fromiter((j - i for i, j in runs), np.intp, m)
-        cols = np.empty((7, m))
+        cols = np.empty((8, m))
         cols[6] = np.inf  # latest_pickup_s: no stacked bundle here
-        t = self._table
+        t, ready_s = self._table, self._real_ready
         for s, trials in self._trials.items():
             at = np.flatnonzero(size == s)
             row = np.asarray(self._row[s], dtype=np.intp)[start[at]]
             seq = trials.seq[row]
             first = seq[:, 0]
             total, waiting = np.zeros(len(at)), np.zeros(len(at))
+            latest = ready_s[first]
             for pos in range(s):
-                r = t.ready_s[seq[:, pos]]
+                r = ready_s[seq[:, pos]]
                 total = total + r
                 late = now_s - r
                 waiting = waiting + np.where(late > 0.0, late, 0.0)
+                latest = np.where(r > latest, r, latest)
             cols[0, at], cols[1, at] = t.px[first], t.py[first]
-            cols[2, at], cols[3, at] = trials.ready_s[row], total
+            cols[2, at], cols[3, at] = latest, total
             cols[4, at], cols[5, at] = waiting, trials.detour_s[row]
+            cols[7, at] = trials.last_leg_end_s[row]
         rest = np.flatnonzero(size > EXACT_UP_TO) if self._trials else np.arange(m)
         if rest.size:
             b = bundle_arrays(self.bundles([runs[k] for k in rest.tolist()]), now_s)
             cols[:, rest] = np.stack([b.x_m, b.y_m, b.ready_s, b.sum_ready_s, b.waiting_s,
-                                      b.detour_s, b.latest_pickup_s])
+                                      b.detour_s, b.latest_pickup_s, b.busy_after_s])
         return BundleArrays(x_m=cols[0], y_m=cols[1], ready_s=cols[2],
                             size=size.astype(np.float64), sum_ready_s=cols[3],
-                            waiting_s=cols[4], detour_s=cols[5], latest_pickup_s=cols[6])
+                            waiting_s=cols[4], detour_s=cols[5], latest_pickup_s=cols[6],
+                            busy_after_s=cols[7])

@@ -8,6 +8,9 @@ m_b, ready at r_b, orders k with ready times r_k):
 - cost     sum_k (P_cb - r_k) + detour_b            (click-to-door over the floor)
            + idle_weight * (P_cb - a_cb - pickup_service / 2)  (courier waiting)
            + travel_weight * travel(|p_c - m_b|)              (courier driving)
+           + busy_weight * (P_cb - start_c + busy_after_b)      (courier time used: driving,
+             waiting, pickup and the route until free again; ``busy_after_b`` is the
+             bundle's ``last_leg_end_s``)
            - late_weight * sum_k max(0, now - r_k)  (orders already waiting go first)
            - SERVE_REWARD * |b|                     (serve as many orders as possible)
 
@@ -76,12 +79,14 @@ class BundleArrays:
     waiting_s: NDArray[np.float64]
     detour_s: NDArray[np.float64]
     latest_pickup_s: NDArray[np.float64]  # a stack's bound (``stacking``); +inf otherwise
+    busy_after_s: NDArray[np.float64]  # pickup to the courier free again (``last_leg_end_s``)
 
     def take(self, ix: NDArray[np.intp]) -> BundleArrays:
         return BundleArrays(x_m=self.x_m[ix], y_m=self.y_m[ix], ready_s=self.ready_s[ix],
                             size=self.size[ix], sum_ready_s=self.sum_ready_s[ix],
                             waiting_s=self.waiting_s[ix], detour_s=self.detour_s[ix],
-                            latest_pickup_s=self.latest_pickup_s[ix])
+                            latest_pickup_s=self.latest_pickup_s[ix],
+                            busy_after_s=self.busy_after_s[ix])
 
 
 def courier_arrays(couriers: Sequence[CourierState], now_s: float) -> CourierArrays:
@@ -105,6 +110,7 @@ def bundle_arrays(bundles: Sequence[Bundle], now_s: float) -> BundleArrays:
                               np.float64, m),
         detour_s=np.fromiter((b.detour_s for b in bundles), np.float64, m),
         latest_pickup_s=np.fromiter((b.latest_pickup_s for b in bundles), np.float64, m),
+        busy_after_s=np.fromiter((b.last_leg_end_s for b in bundles), np.float64, m),
     )
 
 
@@ -117,6 +123,7 @@ def price(
     idle_weight: float,
     late_weight: float,
     travel_weight: float,
+    busy_weight: float = 0.0,
 ) -> PairTimes:
     """THE cost formula (module docstring), elementwise over courier and bundle arrays
     that broadcast against each other (columns x rows for a matrix, equal 1-D arrays for
@@ -131,6 +138,8 @@ def price(
     cost = b.size * pickup - b.sum_ready_s
     cost += idle_weight * (pickup - arrival - half_p) + travel_weight * travel_s
     cost += b.detour_s - late_weight * b.waiting_s - SERVE_REWARD * b.size
+    if busy_weight:
+        cost += busy_weight * (pickup - c.start_s + b.busy_after_s)
     cost[~feasible] = INFEASIBLE
     return PairTimes(
         arrival_s=arrival, pickup_s=pickup, travel_s=travel_s, cost=cost, feasible=feasible
@@ -147,6 +156,7 @@ def pair_costs(
     idle_weight: float,
     late_weight: float,
     travel_weight: float = 0.0,
+    busy_weight: float = 0.0,
 ) -> PairTimes:
     """Cost matrix (len(couriers) x len(bundles)); see the module docstring."""
     c = courier_arrays(couriers, now_s)
@@ -154,7 +164,8 @@ def pair_costs(
     col = CourierArrays(x_m=c.x_m[:, None], y_m=c.y_m[:, None], start_s=c.start_s[:, None],
                         end_s=c.end_s[:, None])
     return price(col, b, travel=travel, pickup_service_s=pickup_service_s,
-                 idle_weight=idle_weight, late_weight=late_weight, travel_weight=travel_weight)
+                 idle_weight=idle_weight, late_weight=late_weight, travel_weight=travel_weight,
+                 busy_weight=busy_weight)
 
 
 def arc_costs(
@@ -168,9 +179,10 @@ def arc_costs(
     idle_weight: float,
     late_weight: float,
     travel_weight: float = 0.0,
+    busy_weight: float = 0.0,
 ) -> PairTimes:
     """The same cost for the arcs (courier_ix[e], bundle_ix[e]) only: entry e of every
     array equals ``pair_costs(...)[courier_ix[e], bundle_ix[e]]`` bit for bit."""
     return price(c.take(courier_ix), b.take(bundle_ix), travel=travel,
                  pickup_service_s=pickup_service_s, idle_weight=idle_weight,
-                 late_weight=late_weight, travel_weight=travel_weight)
+                 late_weight=late_weight, travel_weight=travel_weight, busy_weight=busy_weight)

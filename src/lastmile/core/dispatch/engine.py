@@ -7,12 +7,14 @@ Steps of the optimised policy (each a pure function with its own tests):
 2. rolling-horizon filter: orders ready within ``horizon_s``; couriers on shift
    and free within ``horizon_s`` (busy couriers enter the matching at their
    future free time and place, so the matching can prefer to wait for them);
-3. bundle generation (``bundling``) with a size cap from orders per courier; with
+3. bundle generation (``bundling``, ready times read from ``now`` on with
+   ``bundle_from_now``) with a size cap from orders per courier; with
    ``allow_stacking``, pairs of single orders of two nearby merchants become stacked
    bundles (``stacking``);
 4. costs (``costing``) and optimal matching (``matching``); when bundles
    outnumber couriers, courier driving time gets an extra weight
-   (``shortage_travel_weight``) because empty driving then limits throughput. A round
+   (``shortage_travel_weight``) because empty driving then limits throughput, and so
+   does all the courier time a pair uses (``shortage_busy_weight``). A round
    of at most ``dense_up_to_pairs`` couriers x bundles prices every pair (a matrix,
    scipy ``linear_sum_assignment``); a larger one prices only candidate arcs
    (``candidates``: each bundle's nearest couriers by arrival) and solves them sparse
@@ -115,6 +117,7 @@ def round_costs(snapshot: Snapshot, policy: DispatchPolicy) -> RoundCosts:
         size_cap=cap,
         max_ready_gap_s=policy.max_ready_gap_s,
         max_extra_delay_s=policy.max_extra_delay_s,
+        now_s=snapshot.now_s if policy.bundle_from_now else None,
     )
     # -- stacking (issue 11 item 3): pairs of single-order bundles of two nearby merchants
     # become one stacked bundle; off unless the policy allows it (MDRP never does).
@@ -124,12 +127,14 @@ def round_costs(snapshot: Snapshot, policy: DispatchPolicy) -> RoundCosts:
             dropoff_service_s=snapshot.dropoff_service_s, policy=policy, now_s=snapshot.now_s)
     # -- end stacking
     times, arcs, b = None, None, None
+    shortage = len(bundles) > len(couriers)
     weights = {
         "pickup_service_s": snapshot.pickup_service_s,
         "idle_weight": policy.idle_weight,
         "late_weight": policy.late_weight,
         "travel_weight": policy.travel_weight
-        + (policy.shortage_travel_weight if len(bundles) > len(couriers) else 0.0),
+        + (policy.shortage_travel_weight if shortage else 0.0),
+        "busy_weight": policy.shortage_busy_weight if shortage else 0.0,
     }
     if bundles and couriers and len(bundles) * len(couriers) <= policy.dense_up_to_pairs:
         times = pair_costs(

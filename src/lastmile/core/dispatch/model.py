@@ -167,6 +167,12 @@ class DispatchPolicy:
     - ``travel_weight``: cost per second a courier drives to the merchant.
     - ``shortage_travel_weight``: added to ``travel_weight`` in rounds with more
       bundles than couriers, when empty driving is what limits throughput.
+    - ``shortage_busy_weight``: in those rounds, cost per second of courier time a pair
+      uses (driving, waiting at the merchant, pickup, route until free again): when couriers
+      are short, the bundles that take the least courier time go first (more served).
+    - ``bundle_from_now``: bundling measures ready times from ``now`` at the earliest: food
+      already ready waits from now on whatever its ready time, so two waiting orders of a
+      merchant bundle even when their ready times are far apart.
     - ``allow_reassignment`` / ``reassign_min_gain_s`` / ``max_moves_per_order``: move a
       committed bundle to another courier when that picks it up more than the gain earlier,
       at most that many times per order (``reassign``). Off: MDRP forbids diverting a
@@ -189,11 +195,13 @@ class DispatchPolicy:
     max_bundle_size: int = 4
     max_ready_gap_s: float = 10 * 60.0
     max_extra_delay_s: float = 15 * 60.0
+    bundle_from_now: bool = True
     idle_weight: float = 0.0
     travel_weight: float = 0.0
     shortage_travel_weight: float = 1.5
+    shortage_busy_weight: float = 1.0
     target_c2d_s: float = 40 * 60.0
-    late_weight: float = 0.8
+    late_weight: float = 0.9
     allow_updates: bool = True
     max_update_delay_s: float = 2 * 60.0
     allow_prepositioning: bool = True
@@ -283,7 +291,7 @@ MAX_MOVES_PER_ORDER = 5
 MAX_STACK_RADIUS_M = 5_000.0
 # Times (seconds) and cost weights: a negative one would reward what the policy penalises.
 _NON_NEGATIVE = ("commit_slack_s", "max_ready_gap_s", "max_extra_delay_s", "idle_weight",
-                 "travel_weight", "shortage_travel_weight", "late_weight",
+                 "travel_weight", "shortage_travel_weight", "shortage_busy_weight", "late_weight",
                  "max_update_delay_s", "preposition_after_idle_s", "preposition_radius_s",
                  "reassign_min_gain_s",
                  "stack_max_extra_delay_s", "stack_max_food_wait_s", "stack_min_saving_s",
