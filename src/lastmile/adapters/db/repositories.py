@@ -15,7 +15,7 @@ from lastmile.adapters.db.prepared import WHERE, insert_into, select_where, upda
 from lastmile.adapters.db.writes import insert_or_skip
 from lastmile.adapters.telemetry.tracing import with_trace_context
 from lastmile.app.events import Event
-from lastmile.app.ports import ApiKeyRecord, IdempotencyRecord, OutboxEntry
+from lastmile.app.ports import ApiKeyRecord, IdempotencyRecord, OutboxEntry, PingView
 from lastmile.core.errors import Conflict
 from lastmile.core.geo import Point
 from lastmile.core.model import Consumer, Courier, CourierStatus, Merchant, Region
@@ -69,6 +69,15 @@ _ORDERS_IN_STATUSES_BY_STATUS = _ORDERS_BY_STATUS.where(
     t.orders.c.status.in_(sa.bindparam("statuses", expanding=True)))
 
 _ORDER_STATUS = sa.select(t.orders.c.status).where(t.orders.c.id == sa.bindparam("id"))
+# A location batch's one read: the courier, its first order's status, any banned device.
+_FOR_PING = sa.select(
+    t.couriers,
+    sa.select(t.orders.c.status).where(
+        t.orders.c.id == t.couriers.c.active_order_ids[0].as_string()
+    ).scalar_subquery().label("first_order_status"),
+    sa.exists().where(t.banned_devices.c.device_id.in_(
+        sa.bindparam("device_ids", expanding=True))).label("any_banned"),
+).where(t.couriers.c.id == sa.bindparam("id"))
 _BANNED_AMONG = sa.select(t.banned_devices.c.device_id).where(
     t.banned_devices.c.device_id.in_(sa.bindparam("ids", expanding=True)))
 
@@ -188,6 +197,14 @@ class SqlCouriers(_Repo):
     def get(self, courier_id: str) -> Courier | None:
         row = self._by(t.couriers, id=courier_id)
         return m.courier_from(row) if row else None
+
+    def for_ping(self, courier_id: str, device_ids: Collection[str]) -> PingView | None:
+        row = self._one(_FOR_PING, {"id": courier_id, "device_ids": sorted(device_ids)})
+        if row is None:
+            return None
+        status = row["first_order_status"]
+        return PingView(courier=m.courier_from(row), any_banned=bool(row["any_banned"]),
+                        first_order_status=None if status is None else OrderStatus(status))
 
     def list_region(self, region_id: str, *, on_shift_only: bool = False) -> list[Courier]:
         c = t.couriers.c
