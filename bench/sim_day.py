@@ -164,29 +164,42 @@ def _play_group(sc: Scenario, seed: int, group: int) -> dict[str, Any]:
     return play(sc, seed, bar=False, group=group)
 
 
+def region_groups(sc: Scenario, processes: int) -> list[Scenario]:
+    """The scenario's regions dealt round-robin to ``processes`` groups (none empty)."""
+    if processes < 1:
+        raise SystemExit(f"--processes must be >= 1 (got {processes})")
+    return [replace(sc, cities=sc.cities[k::processes])
+            for k in range(min(processes, len(sc.cities)))]
+
+
+def merged(parts: list[dict[str, Any]], wall_s: float) -> dict[str, Any]:
+    """Groups' summaries as one: orders, CPU and the split summed; the slowest group's
+    build, world and settle; the whole run's wall time."""
+    out: dict[str, Any] = {k: sum(p[k] for p in parts)
+                           for k in ("orders_placed", "orders_delivered", "cpu_s")}
+    for k in ("build_s", "world_s", "settle_s"):
+        out[k] = max(p[k] for p in parts)
+    seconds: dict[str, float] = defaultdict(float)
+    calls: dict[str, int] = defaultdict(int)
+    for p in parts:
+        for name, v in p["split_s"].items():
+            seconds[name] += v
+        for name, n in p["split_calls"].items():
+            calls[name] += n
+    return {**out, "split_s": dict(seconds), "split_calls": dict(calls), "wall_s": wall_s}
+
+
 def in_processes(sc: Scenario, seed: int, processes: int) -> dict[str, Any]:
-    """The scenario's regions dealt round-robin to ``processes`` worker processes, each
-    running its group through ``run_scenario`` with its own database and seed ``seed + k``
-    (regions share nothing in the simulated city: no order, courier or consumer crosses
-    one). Sums the groups; ``wall_s`` is the whole run's."""
-    groups = [replace(sc, cities=sc.cities[k::processes]) for k in range(processes)]
+    """Each region group (``region_groups``) in a worker process of its own, running
+    ``run_scenario`` with its own database and seed ``seed + k`` (regions share nothing
+    in the simulated city: no order, courier or consumer crosses one)."""
+    groups = region_groups(sc, processes)
     t0 = time.perf_counter()
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=processes, mp_context=ctx) as pool:
-        parts = list(pool.map(_play_group, [g for g in groups if g.cities],
-                              [seed + k for k in range(processes)], range(processes)))
-    summed: dict[str, Any] = {k: sum(p[k] for p in parts) for k in (
-        "orders_placed", "orders_delivered", "cpu_s")}
-    for k in ("build_s", "world_s", "settle_s"):
-        summed[k] = max(p[k] for p in parts)
-    for k in ("split_s", "split_calls"):
-        merged: dict[str, float] = defaultdict(float)
-        for p in parts:
-            for name, v in p[k].items():
-                merged[name] += v
-        summed[k] = {name: int(v) if k == "split_calls" else v for name, v in merged.items()}
-    summed["wall_s"] = time.perf_counter() - t0
-    return summed
+    with ProcessPoolExecutor(max_workers=len(groups), mp_context=ctx) as pool:
+        parts = list(pool.map(_play_group, groups, [seed + k for k in range(len(groups))],
+                              range(len(groups))))
+    return merged(parts, time.perf_counter() - t0)
 
 
 def main() -> None:

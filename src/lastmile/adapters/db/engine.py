@@ -33,8 +33,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and write-first transactions."""
     if url.startswith("sqlite"):
         # No reset on return: a Connection's close() already rolls back the transaction it
-        # began (every unit of work ends its own), so the pool's second rollback per checkout
-        # only cost its Python path (~5 % of a simulated day's CPU).
+        # began (every unit of work ends its own), so the pool's second rollback, once per
+        # unit of work, only cost its Python path.
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
                                   pool_reset_on_return=None)
         sa.event.listen(engine, "connect", _sqlite_connect)
