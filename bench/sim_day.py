@@ -6,10 +6,12 @@ wall seconds, orders placed per wall second in that hour) and a last summary lin
 
     {"scenario", "seed", "regions", "processes", "scale", "start_h", "hours", "orders_placed",
      "orders_delivered", "couriers", "wall_s", "cpu_s", "build_s", "world_s", "settle_s",
+     "build_cpu_s", "settle_cpu_s",
      "orders_per_wall_s", "orders_per_cpu_s", "split_s": {action: seconds}, "split_calls": {action: calls}}
 
 ``build_s`` is the platform and city set-up (until the world's first event), ``world_s``
-the world's run, ``settle_s`` the end: the ledger relay and the KPIs; ``cpu_s`` this process's CPU time
+the world's run, ``settle_s`` the end: the ledger relay and the KPIs (``build_cpu_s`` and
+``settle_cpu_s`` their CPU time); ``cpu_s`` this process's CPU time
 (on a shared machine wall time also holds waiting for a core). ``split_s`` is the
 CPU time spent inside each ``DirectActions`` call (the platform's use cases; ``dispatch``
 holds the engine's ``plan_round``, also shown alone as ``engine``); ``world_own`` is
@@ -157,6 +159,8 @@ def play(sc: Scenario, seed: int | None, *, bar: bool, group: int | None = None)
     return {"orders_placed": result.kpis["orders_placed"],
             "orders_delivered": result.kpis["orders_delivered"], "wall_s": wall, "cpu_s": cpu,
             "build_s": build, "world_s": world, "settle_s": wall - build - world,
+            "build_cpu_s": marks.get("build_cpu", cpu),
+            "settle_cpu_s": cpu - marks.get("world_end_cpu", cpu),
             "split_s": seconds, "split_calls": dict(split.calls)}
 
 
@@ -175,8 +179,8 @@ def region_groups(sc: Scenario, processes: int) -> list[Scenario]:
 def merged(parts: list[dict[str, Any]], wall_s: float) -> dict[str, Any]:
     """Groups' summaries as one: orders, CPU and the split summed; the slowest group's
     build, world and settle; the whole run's wall time."""
-    out: dict[str, Any] = {k: sum(p[k] for p in parts)
-                           for k in ("orders_placed", "orders_delivered", "cpu_s")}
+    out: dict[str, Any] = {k: sum(p[k] for p in parts) for k in (
+        "orders_placed", "orders_delivered", "cpu_s", "build_cpu_s", "settle_cpu_s")}
     for k in ("build_s", "world_s", "settle_s"):
         out[k] = max(p[k] for p in parts)
     seconds: dict[str, float] = defaultdict(float)
@@ -230,7 +234,8 @@ def main() -> None:
         "couriers": sum(c.couriers for c in sc.cities), "wall_s": round(r["wall_s"], 1),
         "cpu_s": round(r["cpu_s"], 1),
         "build_s": round(r["build_s"], 1), "world_s": round(r["world_s"], 1),
-        "settle_s": round(r["settle_s"], 1),
+        "settle_s": round(r["settle_s"], 1), "build_cpu_s": round(r["build_cpu_s"], 1),
+        "settle_cpu_s": round(r["settle_cpu_s"], 1),
         "orders_per_wall_s": round(r["orders_placed"] / r["wall_s"], 2),
         "orders_per_cpu_s": round(r["orders_placed"] / r["cpu_s"], 2),
         "split_s": seconds, "split_calls": r["split_calls"]}), flush=True)

@@ -200,7 +200,8 @@ def test_a_ping_reads_the_courier_its_first_orders_status_and_any_banned_device(
         assert busy.first_order_status is OrderStatus.PICKED_UP and busy.any_banned is False
         idle = u.couriers.for_ping("cou_2", ["d1", "d_bad"])
         assert idle.first_order_status is None and idle.any_banned is True
-        assert u.couriers.for_ping("cou_3", ["d1"]).first_order_status is None
+        gone = u.couriers.for_ping("cou_3", ["d_bad"])  # one device: its own statement
+        assert gone.first_order_status is None and gone.any_banned is True
         assert u.couriers.for_ping("cou_ghost", ["d1"]) is None
 
 

@@ -277,10 +277,11 @@ def test_the_big_day_deals_every_region_to_exactly_one_process_round_robin():
 def test_the_big_days_groups_sum_orders_cpu_and_split_and_keep_the_slowest_phases():
     def part(placed, cpu, ping, world):
         return {"orders_placed": placed, "orders_delivered": placed - 1, "cpu_s": cpu,
-                "build_s": 1.0, "world_s": world, "settle_s": 2.0,
+                "build_s": 1.0, "world_s": world, "settle_s": 2.0, "build_cpu_s": 0.5,
+                "settle_cpu_s": 1.0,
                 "split_s": {"ping": ping}, "split_calls": {"ping": 10}}
 
     out = sim_day.merged([part(100, 4.0, 1.5, 30.0), part(50, 2.0, 0.5, 40.0)], wall_s=45.0)
     assert (out["orders_placed"], out["orders_delivered"], out["cpu_s"]) == (150, 148, 6.0)
     assert out["split_s"] == {"ping": 2.0} and out["split_calls"] == {"ping": 20}
-    assert (out["world_s"], out["wall_s"]) == (40.0, 45.0)
+    assert (out["world_s"], out["wall_s"], out["settle_cpu_s"]) == (40.0, 45.0, 2.0)
