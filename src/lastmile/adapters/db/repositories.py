@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 from typing import Any, Protocol, TypeVar
@@ -97,8 +98,15 @@ _COURIERS_IN_REGION = sa.select(t.couriers).where(
     t.couriers.c.region_id == sa.bindparam("region_id")).order_by(t.couriers.c.id)
 _COURIERS_ON_SHIFT = _COURIERS_IN_REGION.where(
     t.couriers.c.status != CourierStatus.OFFLINE.value)
-_ORDERS_AMONG = sa.select(t.orders).where(
-    t.orders.c.id.in_(sa.bindparam("ids", expanding=True)))
+# The orders in hand, with the document as its stored text (decoded here, see _decoded).
+_ORDERS_AMONG = sa.select(
+    *(c for c in t.orders.c if c.name != "doc"), sa.cast(t.orders.c.doc, sa.Text).label("doc"),
+).where(t.orders.c.id.in_(sa.bindparam("ids", expanding=True)))
+# Raw order row (every column, the document as text) -> its Order: a content-addressed
+# memo, so it can never answer for a changed row. Each dispatch round decodes every order
+# in the couriers' hands, and most did not change since the round before (30 s).
+_DECODED: dict[tuple[Any, ...], Order] = {}
+_MAX_DECODED = 50_000
 _PENDING = t.offers.c.status == OfferStatus.PENDING.value
 _OFFERS_PENDING_FOR_COURIER = sa.select(t.offers).where(
     t.offers.c.courier_id == sa.bindparam("courier_id"), _PENDING).order_by(
@@ -303,9 +311,8 @@ class SqlOrders(_Repo):
     def get_many(self, order_ids: Collection[str]) -> dict[str, Order]:
         if not order_ids:
             return {}
-        rows = self.conn.execute(_ORDERS_AMONG, {"ids": list(order_ids)}).mappings()
-        orders = (m.order_from(dict(r)) for r in rows)
-        return {o.id: o for o in orders}
+        rows = self.conn.execute(_ORDERS_AMONG, {"ids": list(order_ids)})
+        return {o.id: o for o in map(_decoded, rows)}
 
     def count_by_status(self, region_id: str, *,
                         statuses: Collection[str] | None = None) -> dict[str, int]:
@@ -472,6 +479,19 @@ class SqlOffers(_Repo):
     def pending_for_order(self, order_id: str) -> list[Offer]:
         rows = self.conn.execute(_OFFERS_PENDING_FOR_ORDER, {"order_id": order_id})
         return [m.offer_from(dict(r)) for r in rows.mappings()]
+
+
+def _decoded(row: Any) -> Order:
+    key = tuple(row)
+    order = _DECODED.get(key)
+    if order is None:
+        fields = dict(row._mapping)  # noqa: SLF001 - the public mapping view of a Row
+        fields["doc"] = json.loads(fields["doc"])
+        order = m.order_from(fields)
+        if len(_DECODED) >= _MAX_DECODED:
+            _DECODED.clear()
+        _DECODED[key] = order
+    return order
 
 
 class SqlBannedDevices(_Repo):
