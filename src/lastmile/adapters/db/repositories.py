@@ -105,8 +105,9 @@ _ORDERS_AMONG = sa.select(
 # Raw order row (every column, the document as text) -> its Order: a content-addressed
 # memo, so it can never answer for a changed row. Each dispatch round decodes every order
 # in the couriers' hands, and most did not change since the round before (30 s).
+# Cleared when full: ~10,000 orders of a few kB each (the row's text and its Order).
 _DECODED: dict[tuple[Any, ...], Order] = {}
-_MAX_DECODED = 50_000
+_MAX_DECODED = 10_000
 _PENDING = t.offers.c.status == OfferStatus.PENDING.value
 _OFFERS_PENDING_FOR_COURIER = sa.select(t.offers).where(
     t.offers.c.courier_id == sa.bindparam("courier_id"), _PENDING).order_by(
