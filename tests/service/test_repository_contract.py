@@ -184,6 +184,21 @@ def test_couriers_on_shift_and_counts(uow):
         assert u.couriers.count_by_status("reg_1") == {"offline": 1, "idle": 1}
 
 
+def test_orders_read_together_are_the_stored_ones_after_each_save(uow):
+    with uow() as u:
+        u.orders.add(an_order(id="ord_1", status=OrderStatus.CONFIRMED))
+        u.commit()
+    with uow(read_only=True) as u:
+        first = u.orders.get_many(["ord_1"])["ord_1"]
+        assert first == u.orders.get("ord_1")
+    with uow() as u:
+        u.orders.save(replace(first, status=OrderStatus.READY), expected_version=first.version)
+        u.commit()
+    with uow(read_only=True) as u:
+        again = u.orders.get_many(["ord_1"])["ord_1"]
+        assert again.status is OrderStatus.READY and again == u.orders.get("ord_1")
+
+
 def test_a_ping_reads_the_courier_its_first_orders_status_and_any_banned_device(uow):
     with uow() as u:
         u.orders.add(an_order(id="ord_1", status=OrderStatus.PICKED_UP))
