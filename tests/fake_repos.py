@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 from lastmile.app.events import Event
-from lastmile.app.ports import ApiKeyRecord, IdempotencyRecord, OutboxEntry
+from lastmile.app.ports import ApiKeyRecord, IdempotencyRecord, OutboxEntry, PingView
 from lastmile.core.errors import Conflict
 from lastmile.core.geo import Point
 from lastmile.core.leases import Lease
@@ -168,8 +168,11 @@ class MemConsumers:
 
 
 class MemCouriers:
-    def __init__(self, db: Table[str, Courier]):
+    def __init__(self, db: Table[str, Courier], *, orders: Table[str, Order],
+                 banned: Table[str, tuple[str, float, str]]):
         self.t = db
+        self._orders = orders
+        self._banned = banned
 
     def add(self, courier: Courier) -> None:
         insert(self.t, courier.id, courier)
@@ -179,6 +182,15 @@ class MemCouriers:
 
     def get(self, courier_id: str) -> Courier | None:
         return self.t.get(courier_id)
+
+    def for_ping(self, courier_id: str, device_ids: Collection[str]) -> PingView | None:
+        courier = self.t.get(courier_id)
+        if courier is None:
+            return None
+        first = self._orders.get(courier.active_order_ids[0]) if courier.active_order_ids \
+            else None
+        return PingView(courier=courier, first_order_status=None if first is None else first.status,
+                        any_banned=any(d in self._banned for d in device_ids))
 
     def list_region(self, region_id: str, *, on_shift_only: bool = False) -> list[Courier]:
         return sorted((c for c in self.t.rows() if c.region_id == region_id

@@ -184,6 +184,42 @@ def test_couriers_on_shift_and_counts(uow):
         assert u.couriers.count_by_status("reg_1") == {"offline": 1, "idle": 1}
 
 
+def test_orders_read_together_are_the_stored_ones_after_each_save(uow):
+    with uow() as u:
+        u.orders.add(an_order(id="ord_1", status=OrderStatus.CONFIRMED))
+        u.commit()
+    with uow(read_only=True) as u:
+        first = u.orders.get_many(["ord_1"])["ord_1"]
+        assert first == u.orders.get("ord_1")
+    with uow() as u:
+        u.orders.save(replace(first, status=OrderStatus.READY), expected_version=first.version)
+        u.commit()
+    with uow(read_only=True) as u:
+        again = u.orders.get_many(["ord_1"])["ord_1"]
+        assert again.status is OrderStatus.READY and again == u.orders.get("ord_1")
+
+
+def test_a_ping_reads_the_courier_its_first_orders_status_and_any_banned_device(uow):
+    with uow() as u:
+        u.orders.add(an_order(id="ord_1", status=OrderStatus.PICKED_UP))
+        u.couriers.add(replace(a_courier("cou_1", status=CourierStatus.BUSY),
+                               active_order_ids=("ord_1", "ord_x")))
+        u.couriers.add(a_courier("cou_2", status=CourierStatus.IDLE))
+        u.couriers.add(replace(a_courier("cou_3", status=CourierStatus.BUSY),
+                               active_order_ids=("ord_gone",)))
+        u.banned_devices.ban("d_bad", reason="fraud", at=1.0, by="ops")
+        u.commit()
+    with uow(read_only=True) as u:
+        busy = u.couriers.for_ping("cou_1", ["d1"])
+        assert busy.courier == u.couriers.get("cou_1")
+        assert busy.first_order_status is OrderStatus.PICKED_UP and busy.any_banned is False
+        idle = u.couriers.for_ping("cou_2", ["d1", "d_bad"])
+        assert idle.first_order_status is None and idle.any_banned is True
+        gone = u.couriers.for_ping("cou_3", ["d_bad"])  # one device: its own statement
+        assert gone.first_order_status is None and gone.any_banned is True
+        assert u.couriers.for_ping("cou_ghost", ["d1"]) is None
+
+
 def test_merchants_in_a_box_include_its_edges(uow):
     with uow() as u:
         u.merchants.add(a_merchant("mer_b", Point(lat=37.5, lng=-122.1)))

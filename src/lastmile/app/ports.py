@@ -180,12 +180,25 @@ class ConsumerRepo(Protocol):
     def by_phone(self, phone: str) -> Consumer | None: ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PingView:
+    """What a location batch needs to know, read at once (``CourierRepo.for_ping``)."""
+
+    courier: Courier
+    first_order_status: OrderStatus | None  # of active_order_ids[0]; None: holds nothing
+    any_banned: bool  # one of the batch's devices is banned (``BannedDeviceRepo.among``)
+
+
 class CourierRepo(Protocol):
     def add(self, courier: Courier) -> None: ...
     def save(self, courier: Courier) -> Courier:
         """Compare-and-set, like ``MerchantRepo.save``."""
         ...
     def get(self, courier_id: str) -> Courier | None: ...
+    def for_ping(self, courier_id: str, device_ids: Collection[str]) -> PingView | None:
+        """The courier, the status of its first order in hand and whether any of
+        ``device_ids`` is banned, in one read (each location batch asks); None: no courier."""
+        ...
     def list_region(self, region_id: str, *, on_shift_only: bool = False) -> list[Courier]: ...
     def count_by_status(self, region_id: str) -> dict[str, int]: ...
 

@@ -17,12 +17,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypedDict, TypeVar
 
-from lastmile.app.aggregates import load_courier
 from lastmile.app.context import Services, new_event
 from lastmile.app.events import Event
 from lastmile.app.live import CourierLive, LiveStore
-from lastmile.app.ports import Publisher, UnitOfWork
-from lastmile.core.errors import Conflict, Forbidden, InvalidInput
+from lastmile.app.ports import Publisher
+from lastmile.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from lastmile.core.model import Courier
 from lastmile.core.orders import OrderStatus
 from lastmile.core.tracking import (
@@ -190,12 +189,11 @@ def _classify_step(t: Tracking, courier: Courier, pings: list[Ping], banned: fro
     return step
 
 
-def _live_status(uow: UnitOfWork, courier: Courier) -> str:
+def _live_status(courier: Courier, first: OrderStatus | None) -> str:
     """The courier's live status from the first order in hand (idle with none)."""
-    if not courier.active_order_ids:
+    if not courier.active_order_ids or first is None:
         return "idle"
-    status = uow.orders.status_of(courier.active_order_ids[0])
-    return "idle" if status is None else _STATUS_OF_ORDER.get(status, "idle")
+    return _STATUS_OF_ORDER.get(first, "idle")
 
 
 def ingest_pings(t: Tracking, *, courier_id: str, raw: Sequence[Mapping[str, Any]]) -> IngestResult:
@@ -205,10 +203,15 @@ def ingest_pings(t: Tracking, *, courier_id: str, raw: Sequence[Mapping[str, Any
     """
     now = t.services.clock.now()
     pings = _validate_all(t, courier_id, raw, now)
+    devices = {p.device_id for p in pings}
     with t.services.uow(read_only=True) as uow:
-        courier = load_courier(uow, courier_id)
-        banned = uow.banned_devices.among({p.device_id for p in pings})
-        status = _live_status(uow, courier)
+        # One read for the common batch (no banned device); the banned set only when one is.
+        view = uow.couriers.for_ping(courier_id, devices)
+        if view is None:
+            raise NotFound("courier_not_found", f"no courier {courier_id}", field="courier_id")
+        banned = uow.banned_devices.among(devices) if view.any_banned else frozenset()
+    courier = view.courier
+    status = _live_status(courier, view.first_order_status)
     if courier.banned:
         raise Forbidden("courier_banned", f"courier {courier_id} is banned; locations are refused")
     shift_id, _ = _require_shift(courier)

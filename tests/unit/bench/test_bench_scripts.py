@@ -15,10 +15,12 @@ import httpx
 import mdrp
 import pings
 import pytest
+import sim_day
 
 from lastmile.core.dispatch import DispatchPolicy, plan_round, round_costs
 from lastmile.core.errors import InvalidInput
 from lastmile.core.tracking import TrackingPolicy, classify_batch, start_track, validate_ping
+from lastmile.sim.scenarios import get_scenario
 
 # --- harness -------------------------------------------------------------------------------
 
@@ -256,3 +258,30 @@ def test_the_mdrp_bench_refuses_a_root_without_instances(tmp_path, monkeypatch, 
     with pytest.raises(SystemExit) as exc:
         mdrp.main()
     assert exc.value.code == 2 and "no MDRP instance" in capsys.readouterr().err
+
+
+# --- sim_day -------------------------------------------------------------------------------
+
+
+def test_the_big_day_deals_every_region_to_exactly_one_process_round_robin():
+    sc = get_scenario("bigcity")
+    groups = sim_day.region_groups(sc, 3)
+    keys = [[c.key for c in g.cities] for g in groups]
+    assert keys == [[c.key for c in sc.cities[k::3]] for k in range(3)]
+    assert sorted(k for g in keys for k in g) == sorted(c.key for c in sc.cities)
+    assert len(sim_day.region_groups(sc, 20)) == len(sc.cities)  # no empty group
+    with pytest.raises(SystemExit):
+        sim_day.region_groups(sc, 0)
+
+
+def test_the_big_days_groups_sum_orders_cpu_and_split_and_keep_the_slowest_phases():
+    def part(placed, cpu, ping, world):
+        return {"orders_placed": placed, "orders_delivered": placed - 1, "cpu_s": cpu,
+                "build_s": 1.0, "world_s": world, "settle_s": 2.0, "build_cpu_s": 0.5,
+                "settle_cpu_s": 1.0,
+                "split_s": {"ping": ping}, "split_calls": {"ping": 10}}
+
+    out = sim_day.merged([part(100, 4.0, 1.5, 30.0), part(50, 2.0, 0.5, 40.0)], wall_s=45.0)
+    assert (out["orders_placed"], out["orders_delivered"], out["cpu_s"]) == (150, 148, 6.0)
+    assert out["split_s"] == {"ping": 2.0} and out["split_calls"] == {"ping": 20}
+    assert (out["world_s"], out["wall_s"], out["settle_cpu_s"]) == (40.0, 45.0, 2.0)

@@ -32,7 +32,11 @@ def sqlite_url(data_dir: Path) -> str:
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and write-first transactions."""
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # No reset on return: a Connection's close() already rolls back the transaction it
+        # began (every unit of work ends its own), so the pool's second rollback, once per
+        # unit of work, only cost its Python path.
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                                  pool_reset_on_return=None)
         sa.event.listen(engine, "connect", _sqlite_connect)
         sa.event.listen(engine, "begin", _sqlite_begin)
         tenant_scope.install(engine)

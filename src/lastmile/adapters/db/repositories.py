@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 from typing import Any, Protocol, TypeVar
@@ -15,7 +16,7 @@ from lastmile.adapters.db.prepared import WHERE, insert_into, select_where, upda
 from lastmile.adapters.db.writes import insert_or_skip
 from lastmile.adapters.telemetry.tracing import with_trace_context
 from lastmile.app.events import Event
-from lastmile.app.ports import ApiKeyRecord, IdempotencyRecord, OutboxEntry
+from lastmile.app.ports import ApiKeyRecord, IdempotencyRecord, OutboxEntry, PingView
 from lastmile.core.errors import Conflict
 from lastmile.core.geo import Point
 from lastmile.core.model import Consumer, Courier, CourierStatus, Merchant, Region
@@ -69,6 +70,54 @@ _ORDERS_IN_STATUSES_BY_STATUS = _ORDERS_BY_STATUS.where(
     t.orders.c.status.in_(sa.bindparam("statuses", expanding=True)))
 
 _ORDER_STATUS = sa.select(t.orders.c.status).where(t.orders.c.id == sa.bindparam("id"))
+
+
+def _for_ping(device_match: Any) -> sa.Select[Any]:
+    """A location batch's one read: the courier, its first order's status, any banned
+    device (``device_match`` on ``banned_devices.device_id``)."""
+    return sa.select(
+        t.couriers,
+        sa.select(t.orders.c.status).where(
+            t.orders.c.id == t.couriers.c.active_order_ids[0].as_string()
+        ).scalar_subquery().label("first_order_status"),
+        sa.exists().where(device_match).label("any_banned"),
+    ).where(t.couriers.c.id == sa.bindparam("id"))
+
+
+# A batch almost always comes from one device: equality there, as an expanding IN costs
+# its rendering on every execution (~40 % of this statement's time).
+_FOR_PING_ONE = _for_ping(t.banned_devices.c.device_id == sa.bindparam("device_id"))
+_FOR_PING_MANY = _for_ping(t.banned_devices.c.device_id.in_(
+    sa.bindparam("device_ids", expanding=True)))
+# Prepared statements of the hot paths (each dispatch round, offer and ping): a statement
+# built per call costs its cache key and tenant scoping on every execution, ~3x the
+# execution of a prepared one.
+_PREP_TIMES = sa.select(t.merchants.c.id, t.merchants.c.prep_time_s).where(
+    t.merchants.c.region_id == sa.bindparam("region_id"))
+_COURIERS_IN_REGION = sa.select(t.couriers).where(
+    t.couriers.c.region_id == sa.bindparam("region_id")).order_by(t.couriers.c.id)
+_COURIERS_ON_SHIFT = _COURIERS_IN_REGION.where(
+    t.couriers.c.status != CourierStatus.OFFLINE.value)
+# The orders in hand, with the document as its stored text (decoded here, see _decoded).
+_ORDERS_AMONG = sa.select(
+    *(c for c in t.orders.c if c.name != "doc"), sa.cast(t.orders.c.doc, sa.Text).label("doc"),
+).where(t.orders.c.id.in_(sa.bindparam("ids", expanding=True)))
+# Raw order row (every column, the document as text) -> its Order: a content-addressed
+# memo, so it can never answer for a changed row. Each dispatch round decodes every order
+# in the couriers' hands, and most did not change since the round before (30 s).
+# Cleared when full: ~10,000 orders of a few kB each (the row's text and its Order).
+_DECODED: dict[tuple[Any, ...], Order] = {}
+_MAX_DECODED = 10_000
+_PENDING = t.offers.c.status == OfferStatus.PENDING.value
+_OFFERS_PENDING_FOR_COURIER = sa.select(t.offers).where(
+    t.offers.c.courier_id == sa.bindparam("courier_id"), _PENDING).order_by(
+    t.offers.c.created_at, t.offers.c.id)
+_OFFERS_PENDING_IN_REGION = sa.select(t.offers).where(
+    t.offers.c.region_id == sa.bindparam("region_id"), _PENDING).order_by(
+    t.offers.c.created_at, t.offers.c.id)
+_OFFERS_PENDING_FOR_ORDER = sa.select(t.offers).join(
+    t.offer_orders, t.offer_orders.c.offer_id == t.offers.c.id).where(
+    t.offer_orders.c.order_id == sa.bindparam("order_id"), _PENDING)
 _BANNED_AMONG = sa.select(t.banned_devices.c.device_id).where(
     t.banned_devices.c.device_id.in_(sa.bindparam("ids", expanding=True)))
 
@@ -159,9 +208,8 @@ class SqlMerchants(_Repo):
         return [m.merchant_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
 
     def prep_times(self, region_id: str) -> dict[str, int]:
-        c = t.merchants.c
-        stmt = sa.select(c.id, c.prep_time_s).where(c.region_id == region_id)
-        return {r.id: int(r.prep_time_s) for r in self.conn.execute(stmt)}
+        return {r.id: int(r.prep_time_s)
+                for r in self.conn.execute(_PREP_TIMES, {"region_id": region_id})}
 
 
 class SqlConsumers(_Repo):
@@ -189,12 +237,21 @@ class SqlCouriers(_Repo):
         row = self._by(t.couriers, id=courier_id)
         return m.courier_from(row) if row else None
 
+    def for_ping(self, courier_id: str, device_ids: Collection[str]) -> PingView | None:
+        if len(device_ids) == 1:
+            row = self._one(_FOR_PING_ONE, {"id": courier_id, "device_id": next(iter(device_ids))})
+        else:
+            row = self._one(_FOR_PING_MANY, {"id": courier_id, "device_ids": sorted(device_ids)})
+        if row is None:
+            return None
+        status = row["first_order_status"]
+        return PingView(courier=m.courier_from(row), any_banned=bool(row["any_banned"]),
+                        first_order_status=None if status is None else OrderStatus(status))
+
     def list_region(self, region_id: str, *, on_shift_only: bool = False) -> list[Courier]:
-        c = t.couriers.c
-        stmt = sa.select(t.couriers).where(c.region_id == region_id).order_by(c.id)
-        if on_shift_only:
-            stmt = stmt.where(c.status != CourierStatus.OFFLINE.value)
-        return [m.courier_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
+        stmt = _COURIERS_ON_SHIFT if on_shift_only else _COURIERS_IN_REGION
+        return [m.courier_from(dict(r))
+                for r in self.conn.execute(stmt, {"region_id": region_id}).mappings()]
 
     def count_by_status(self, region_id: str) -> dict[str, int]:
         return {status: int(n) for status, n in self.conn.execute(
@@ -255,9 +312,8 @@ class SqlOrders(_Repo):
     def get_many(self, order_ids: Collection[str]) -> dict[str, Order]:
         if not order_ids:
             return {}
-        stmt = sa.select(t.orders).where(t.orders.c.id.in_(list(order_ids)))
-        orders = (m.order_from(dict(r)) for r in self.conn.execute(stmt).mappings())
-        return {o.id: o for o in orders}
+        rows = self.conn.execute(_ORDERS_AMONG, {"ids": list(order_ids)})
+        return {o.id: o for o in map(_decoded, rows)}
 
     def count_by_status(self, region_id: str, *,
                         statuses: Collection[str] | None = None) -> dict[str, int]:
@@ -376,15 +432,15 @@ class SqlOffers(_Repo):
     def add(self, offer: Offer) -> None:
         self.conn.execute(insert_into(t.offers), m.offer_row(offer))
         pending = offer.status is OfferStatus.PENDING
-        self.conn.execute(t.offer_orders.insert(), [
+        self.conn.execute(insert_into(t.offer_orders), [
             {"offer_id": offer.id, "order_id": oid, "pending": pending}
             for oid in offer.order_ids])
 
     def save(self, offer: Offer) -> Offer:
         saved = compare_and_set(self.conn, t.offers, offer, m.offer_row(offer), what="offer",
                                 state=t.offers.c.status)
-        self.conn.execute(t.offer_orders.update().where(t.offer_orders.c.offer_id == offer.id)
-                          .values(pending=offer.status is OfferStatus.PENDING))
+        self.conn.execute(update_where(t.offer_orders, "offer_id"), {
+            WHERE + "offer_id": offer.id, "pending": offer.status is OfferStatus.PENDING})
         return saved
 
     def get(self, offer_id: str) -> Offer | None:
@@ -392,18 +448,12 @@ class SqlOffers(_Repo):
         return m.offer_from(row) if row else None
 
     def pending_for_courier(self, courier_id: str) -> list[Offer]:
-        c = t.offers.c
-        stmt = sa.select(t.offers).where(
-            c.courier_id == courier_id, c.status == OfferStatus.PENDING.value).order_by(
-            c.created_at, c.id)
-        return [m.offer_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
+        rows = self.conn.execute(_OFFERS_PENDING_FOR_COURIER, {"courier_id": courier_id})
+        return [m.offer_from(dict(r)) for r in rows.mappings()]
 
     def pending_in_region(self, region_id: str) -> list[Offer]:
-        c = t.offers.c
-        stmt = sa.select(t.offers).where(
-            c.region_id == region_id, c.status == OfferStatus.PENDING.value).order_by(
-            c.created_at, c.id)
-        return [m.offer_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
+        rows = self.conn.execute(_OFFERS_PENDING_IN_REGION, {"region_id": region_id})
+        return [m.offer_from(dict(r)) for r in rows.mappings()]
 
     def pending_expired(self, now: float, limit: int, *,
                         after: tuple[float, str] | None = None) -> list[Offer]:
@@ -428,10 +478,21 @@ class SqlOffers(_Repo):
         return m.offer_from(dict(row)) if row else None
 
     def pending_for_order(self, order_id: str) -> list[Offer]:
-        o, c = t.offer_orders.c, t.offers.c
-        stmt = sa.select(t.offers).join(t.offer_orders, o.offer_id == c.id).where(
-            o.order_id == order_id, c.status == OfferStatus.PENDING.value)
-        return [m.offer_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
+        rows = self.conn.execute(_OFFERS_PENDING_FOR_ORDER, {"order_id": order_id})
+        return [m.offer_from(dict(r)) for r in rows.mappings()]
+
+
+def _decoded(row: Any) -> Order:
+    key = tuple(row)
+    order = _DECODED.get(key)
+    if order is None:
+        fields = dict(row._mapping)  # noqa: SLF001 - the public mapping view of a Row
+        fields["doc"] = json.loads(fields["doc"])
+        order = m.order_from(fields)
+        if len(_DECODED) >= _MAX_DECODED:
+            _DECODED.clear()
+        _DECODED[key] = order
+    return order
 
 
 class SqlBannedDevices(_Repo):

@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from lastmile.adapters.db import tables_payments as t
+from lastmile.adapters.db.prepared import insert_into
 from lastmile.adapters.db.repositories import _Repo
 from lastmile.core.money import Money
 from lastmile.core.payments import (
@@ -40,7 +41,7 @@ def payment_from(row: Row) -> Payment:
 
 class SqlPayments(_Repo):
     def add(self, p: Payment) -> None:
-        self.conn.execute(t.payments.insert().values(**payment_row(p)))
+        self.conn.execute(insert_into(t.payments), payment_row(p))
 
     def save(self, p: Payment) -> None:
         c = t.payments.c
@@ -77,11 +78,10 @@ def call_from(row: Row) -> ProcessorCall:
 
 class SqlProcessorCalls(_Repo):
     def add(self, call: ProcessorCall) -> None:
-        self.conn.execute(t.processor_calls.insert().values(**call_row(call)))
+        self.conn.execute(insert_into(t.processor_calls), call_row(call))
 
     def get(self, key: str) -> ProcessorCall | None:
-        c = t.processor_calls.c
-        row = self._one(sa.select(t.processor_calls).where(c.idempotency_key == key))
+        row = self._by(t.processor_calls, idempotency_key=key)
         return None if row is None else call_from(row)
 
     def for_ref(self, processor_ref: str) -> list[ProcessorCall]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from types import TracebackType
 
 import sqlalchemy as sa
@@ -118,33 +119,17 @@ class SqlUnitOfWork:
                 raise outage from exc
             raise
         self._conn = conn
-        self.tenants = r.SqlTenants(conn)
-        self.regions = r.SqlRegions(conn)
-        self.merchants = r.SqlMerchants(conn)
-        self.consumers = r.SqlConsumers(conn)
-        self.couriers = r.SqlCouriers(conn)
-        self.orders = r.SqlOrders(conn)
-        self.events = r.SqlEvents(conn)
-        self.outbox = r.SqlOutbox(conn)
-        self.event_deliveries = rr.SqlEventDeliveries(conn)
-        self.inbox = r.SqlInbox(conn)
-        self.idempotency = r.SqlIdempotency(conn)
-        self.api_keys = r.SqlApiKeys(conn)
-        self.offers = r.SqlOffers(conn)
-        self.banned_devices = r.SqlBannedDevices(conn)
-        self.deliveries = rd.SqlDeliveries(conn)
-        self.drive_quotes = rd.SqlDriveQuotes(conn)
-        self.webhooks = rd.SqlWebhooks(conn)
-        self.notifications = rd.SqlNotifications(conn)
-        self.sandbox_captures = rd.SqlSandboxCaptures(conn)
-        self.payments = rpay.SqlPayments(conn)
-        self.processor_calls = rpay.SqlProcessorCalls(conn)
-        self.pin_attempts = rp.SqlPinAttempts(conn)
-        self.leases = rl.SqlLeases(conn)
-        self.ledger = rlg.SqlLedger(conn)
-        self.refund_requests = rrf.SqlRefundRequests(conn)
-        self.eta_history = reta.SqlEtaHistory(conn)
         return self
+
+    def __getattr__(self, name: str) -> object:
+        """A repository is built on first use (a unit of work uses a few of its 25), then
+        kept for the rest of the unit."""
+        make = _REPOS.get(name)
+        if make is None or self._conn is None:
+            raise AttributeError(name)
+        repo = make(self._conn)
+        setattr(self, name, repo)
+        return repo
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
@@ -187,6 +172,21 @@ class SqlUnitOfWork:
         assert self._conn is not None, "rollback outside 'with'"
         self._conn.rollback()
         self._conn.begin()
+
+
+_REPOS: dict[str, Callable[[Connection], object]] = {
+    "tenants": r.SqlTenants, "regions": r.SqlRegions, "merchants": r.SqlMerchants,
+    "consumers": r.SqlConsumers, "couriers": r.SqlCouriers, "orders": r.SqlOrders,
+    "events": r.SqlEvents, "outbox": r.SqlOutbox, "event_deliveries": rr.SqlEventDeliveries,
+    "inbox": r.SqlInbox, "idempotency": r.SqlIdempotency, "api_keys": r.SqlApiKeys,
+    "offers": r.SqlOffers, "banned_devices": r.SqlBannedDevices,
+    "deliveries": rd.SqlDeliveries, "drive_quotes": rd.SqlDriveQuotes,
+    "webhooks": rd.SqlWebhooks, "notifications": rd.SqlNotifications,
+    "sandbox_captures": rd.SqlSandboxCaptures, "payments": rpay.SqlPayments,
+    "processor_calls": rpay.SqlProcessorCalls, "pin_attempts": rp.SqlPinAttempts,
+    "leases": rl.SqlLeases, "ledger": rlg.SqlLedger, "refund_requests": rrf.SqlRefundRequests,
+    "eta_history": reta.SqlEtaHistory,
+}
 
 
 class SqlUnitOfWorkFactory:
