@@ -3,6 +3,7 @@
 import socket
 
 import httpx
+import pytest
 
 from lastmile.sim.demo import AcceleratedClock, start_demo
 from lastmile.sim.kpis import compute_kpis, ledger_kpis
@@ -24,6 +25,7 @@ def test_accelerated_clock_runs_speed_times_faster():
     assert clock.now() == 1_000.0 + 2.0 * 60
 
 
+@pytest.mark.xdist_group("realtime")  # real time at 120x: not beside the benches (README)
 def test_tiny_demo_delivers_orders_through_http(tmp_path):
     port = _free_port()
     # 120x (20 s of wall time): the demo runs in real time, and at 240x a loaded machine
