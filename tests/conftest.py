@@ -27,6 +27,26 @@ from lastmile.settings import Settings  # noqa: E402
 from lastmile.sim.seed import SeedSummary, seed_demo  # noqa: E402
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Make ``--dist loadgroup`` (scripts/test) keep an ``xdist_group`` on one worker again.
+
+    pytest-xdist 3.8 tells its scheduler a test's group by appending ``@<group>`` to the node
+    id it sends from the worker, through the ``_nodeid`` attribute that pytest 9.2 no longer
+    reads (its node ids are structured: pytest-dev/pytest-xdist#1386, fix pending), so the
+    groups were silently spread over all workers. This appends the suffix to the structured
+    id the same way, in workers only, once xdist's own hook has run.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                         for m in item.iter_markers("xdist_group")})
+        suffix = "@" + "_".join(groups)
+        if groups and not item.nodeid.endswith(suffix) and hasattr(item, "_id"):
+            item._id = type(item._id).parse(item.nodeid + suffix)
+
+
 @dataclass
 class Platform:
     container: Container
