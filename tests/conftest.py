@@ -44,6 +44,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                          for m in item.iter_markers("xdist_group")})
         suffix = "@" + "_".join(groups)
         if groups and not item.nodeid.endswith(suffix) and hasattr(item, "_id"):
+            if item.nodeid.endswith("]"):  # pytest would print it as "name[param]@group]"
+                raise pytest.UsageError(f"{item.nodeid}: an xdist_group on a parametrized "
+                                        "test is not supported by tests/conftest.py")
             item._id = type(item._id).parse(item.nodeid + suffix)
 
 
