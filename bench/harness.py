@@ -122,7 +122,7 @@ class Server:
 
 @contextmanager
 def server(env: dict[str, str], extra_args: Sequence[str] = (), *,
-           ready_within_s: float = 60.0) -> Iterator[Server]:
+           ready_within_s: float = 120.0) -> Iterator[Server]:
     """Run `lastmile serve` (with ``extra_args``, e.g. ``--dispatch-every 1`` or
     ``--profile scale --workers 2``) on a free port until the block ends, whatever happened.
     Its log (a JSON access line per request) goes to a temporary file: a pipe nobody reads

@@ -393,9 +393,13 @@ def profile_env(profile: str, tmp: str) -> Iterator[dict[str, str]]:
             env.pop("LASTMILE_NATS_URL", None)
             yield env
             return
-        prefix = f"bench:{uuid.uuid4().hex[:8]}:"
+        tag = uuid.uuid4().hex[:8]
+        prefix = f"bench:{tag}:"
+        # A JetStream stream and subjects of this run's own, like its Redis prefix: two runs
+        # at once (the parallel test suite) never share durable consumers.
         env = {**env, "LASTMILE_REDIS_URL": os.environ.get("LASTMILE_REDIS_URL", REDIS_URL),
                "LASTMILE_NATS_URL": os.environ.get("LASTMILE_NATS_URL", NATS_URL),
+               "LASTMILE_NATS_STREAM": f"BENCH_{tag}", "LASTMILE_NATS_PREFIX": f"bench{tag}",
                "LASTMILE_REDIS_PREFIX": prefix}
         try:
             yield env

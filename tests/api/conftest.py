@@ -33,4 +33,12 @@ def api(sqlite_platform) -> Iterator[Api]:
         "ops": p.key("ops", "ops-1"),
     }
     with TestClient(create_app(p.container, start_workers=False)) as client:
+        warm_up(client)
         yield Api(client=client, platform=p, keys=keys)
+
+
+def warm_up(client: TestClient) -> None:
+    """Answer one request before the test's: the first builds the app's routes (FastAPI does
+    it lazily, ~0.1 s of CPU), which on a loaded machine (tests on parallel workers) could take
+    a test's first request past the API's 8 s deadline (a 503 the test is not about)."""
+    client.get("/healthz")

@@ -19,6 +19,7 @@ Platform = Any  # tests/conftest.py Platform: container, clock, seed, key(role, 
 @pytest.fixture
 def client(sqlite_platform: Platform) -> Iterator[TestClient]:
     with TestClient(create_app(sqlite_platform.container, start_workers=False)) as c:
+        c.get("/healthz")  # the first request builds the routes (tests/api/conftest.py warm_up)
         yield c
 
 

@@ -1,5 +1,7 @@
 """Fixtures of the fault tests: a database of their own, proxies and processes that are
-always stopped (helpers in rig.py)."""
+always stopped (helpers in rig.py). The tests that cut a server assert bounds in real time:
+they carry ``xdist_group("realtime")``, so the parallel run (scripts/test) gives them to one
+worker, one after another, never beside each other or the benches."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from invariants import assigned_twice, violations
+from invariants import assigned_twice, violations, wait_drained
 
 from fault_proxy import FaultProxy
 
@@ -141,3 +141,36 @@ def test_the_invariants_name_a_lost_order_a_lost_update_and_an_undrained_outbox(
     assert found["lost_orders"] == ["ord_gone"]
     assert found["held_not_listed"] == ["ord_x"]
     assert found["outbox_not_drained"] == {"outbox_unsent": 1}
+
+
+def test_waiting_for_the_drain_gives_up_on_a_stuck_outbox_not_on_a_slow_one(tmp_path: Path):
+    from lastmile.bootstrap import build
+    from lastmile.settings import Settings
+
+    build(Settings(data_dir=tmp_path)).close()  # the migrated schema, nothing in the outbox
+    url = f"sqlite:///{tmp_path / 'lastmile.sqlite'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for i in range(10):
+            conn.execute(sa.text("insert into outbox (event_id, payload, created_at) "
+                                 "values (:e, '{}', 0)"), {"e": f"evt_{i}"})
+    started = time.monotonic()
+    assert wait_drained(url, within_s=1.0) == {"outbox_unsent": 10}  # nothing moves: stuck
+    assert 1.0 <= time.monotonic() - started < 5.0
+
+    def relay() -> None:  # one event every 0.3 s: 3 s in all, never 2 s without progress
+        for i in range(10):
+            time.sleep(0.3)
+            with engine.begin() as conn:
+                conn.execute(sa.text("update outbox set sent_at = 1 where event_id = :e"),
+                             {"e": f"evt_{i}"})
+
+    slow = threading.Thread(target=relay)
+    slow.start()
+    started = time.monotonic()
+    try:
+        assert wait_drained(url, within_s=2.0) == {}
+        assert time.monotonic() - started > 2.0
+    finally:
+        slow.join()
+        engine.dispose()

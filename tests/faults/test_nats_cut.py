@@ -26,7 +26,7 @@ from rig import NATS_TARGET, Processes, make_city, via
 from fault_proxy import FaultProxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.nats,
-              pytest.mark.timeout(120)]
+              pytest.mark.timeout(120), pytest.mark.xdist_group("realtime")]
 
 FAIL_FAST_S = 3.0
 NO_BUS = importlib.util.find_spec("lastmile.adapters.bus.jetstream") is None

@@ -17,7 +17,8 @@ from rig import Processes, make_city, via
 
 from fault_proxy import FaultProxy
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(120),
+              pytest.mark.xdist_group("realtime")]
 
 FAIL_FAST_S = 3.0  # docs/faults.md: connect timeout 2 s, plus the request's own work
 RECOVER_S = 6.0  # restored -> orders answered 201 again (pre-ping replaces dead connections)

@@ -18,7 +18,8 @@ from rig import Processes, make_city, via
 from fault_proxy import FaultProxy
 from lastmile.api.readiness import REQUEST_DEADLINE_S
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(120),
+              pytest.mark.xdist_group("realtime")]
 
 ANSWER_WITHIN_S = REQUEST_DEADLINE_S + 1.5  # the deadline, and the way back to the client
 

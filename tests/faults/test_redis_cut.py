@@ -19,7 +19,7 @@ from rig import Processes, make_city, via
 from fault_proxy import FaultProxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis,
-              pytest.mark.timeout(120)]
+              pytest.mark.timeout(120), pytest.mark.xdist_group("realtime")]
 
 FAIL_FAST_S = 3.0  # docs/faults.md: 0.5 s socket and connect timeouts, one retry
 RECOVER_S = 5.0

@@ -23,7 +23,7 @@ from rig import Processes, make_city, via
 from fault_proxy import FaultProxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.nats,
-              pytest.mark.timeout(150)]
+              pytest.mark.timeout(150), pytest.mark.xdist_group("realtime")]
 
 RELAY_LEASE_S = 3.0  # a killed relay's claimed events come back after this
 

@@ -160,6 +160,8 @@ def test_the_probe_refuses_a_live_tenant_with_exit_2(deployment):
     assert no_key.returncode == 2
     assert "not a test tenant" in json.loads(no_key.stdout.strip().splitlines()[-1])["error"]
     after = _rows_by_tenant(data_dir)
-    grown = {k for k in after if after[k] != before.get(k)}
+    # The platform's own machinery (its dispatcher's lease, taken when the loaded machine lets
+    # it, heartbeats) is the platform tenant's, as in the test above.
+    grown = {k for k in after if after[k] != before.get(k) and k[1] != "platform:system"}
     assert grown <= {("api_keys", "lastmile:default")}  # the ops key this test issued
     assert ("tenants", "acme:eats") not in after

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -85,8 +86,10 @@ class Server:
 
 def _start(tmp_path: Path, database_url: str, prefix: str) -> Server:
     port = _free_port()
+    tag = uuid.uuid4().hex[:10]  # a stream and subjects of this test's own (tests run in parallel)
     env = {**os.environ, "LASTMILE_DATABASE_URL": database_url, "LASTMILE_REDIS_URL": REDIS_URL,
            "LASTMILE_REDIS_PREFIX": prefix, "LASTMILE_NATS_URL": NATS_URL,
+           "LASTMILE_NATS_STREAM": f"SERVE_{tag}", "LASTMILE_NATS_PREFIX": f"serve{tag}",
            "PYTHONPATH": str(Path(lastmile.__file__).parents[1])}
     env.pop("LASTMILE_PROFILE", None)
     env.pop("LASTMILE_WORKERS", None)

@@ -22,7 +22,9 @@ from harness import database  # noqa: E402
 
 from databases import postgres_available  # noqa: E402
 
-pytestmark = pytest.mark.slow
+# The benches drive a server to saturation: in the parallel run they share one worker with
+# the other tests that time real work (the "realtime" group, README's Tests).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
 
 
 def test_the_orders_bench_places_orders_while_the_dispatcher_offers_and_couriers_deliver():

@@ -21,7 +21,9 @@ overload = importlib.util.module_from_spec(_spec)
 sys.modules["bench_overload"] = overload  # dataclasses look their module up there
 _spec.loader.exec_module(overload)
 
-pytestmark = pytest.mark.slow
+# It compares latencies of two surges: in the parallel run it shares the one worker of the
+# other tests that time real work (the "realtime" group, README's Tests).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
 
 
 def test_in_a_surge_browse_is_shed_while_orders_and_pings_succeed_with_bounded_latency():
