@@ -89,7 +89,7 @@ def evaluate(
     "orders": N} (couriers-short figures under "short")."""
     from lastmile.adapters.eta_model_files import load_model
     from lastmile.core.errors import DomainError
-    from lastmile.core.eta.heuristic_baseline import HeuristicBaseline
+    from lastmile.core.eta.engine import HeuristicModel
     from lastmile.core.eta.scoring import metrics, short_supply
     from lastmile.core.eta.table import concat
 
@@ -101,7 +101,7 @@ def evaluate(
     short = short_supply(table.matrix)
     result: dict[str, Any] = {}
     for name, (point, p10, p90) in (
-            ("heuristic", HeuristicBaseline().predict_batch(table.matrix)),
+            ("heuristic", HeuristicModel().predict_batch(table.matrix)),
             ("model", learned.checkout(table.matrix, table.merchant))):
         result[name] = {**metrics(point, p10, p90, table.total_s),
                         "short": metrics(point[short], p10[short], p90[short],

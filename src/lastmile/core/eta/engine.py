@@ -130,6 +130,15 @@ def heuristic_arrays(*, prep_s: np.ndarray | float, travel_s: np.ndarray | float
 _COL = {name: i for i, name in enumerate(NUMERIC_COLUMNS)}
 
 
+def no_queue_point(matrix: np.ndarray, params: HeuristicParams = DEFAULT_HEURISTIC
+                   ) -> np.ndarray:
+    """The heuristic's point with no courier queue, seconds, one per ``NUMERIC_COLUMNS``
+    row: ``max(prep_mean_s, pickup_leg_s) + travel_s`` (the interval's ``base``). The
+    learned models (``quantile_gbm``, ``weibull``) learn their correction over it."""
+    return np.asarray(np.maximum(matrix[:, _COL["prep_mean_s"]], params.pickup_leg_s)
+                      + matrix[:, _COL["travel_s"]])
+
+
 @dataclass(frozen=True, slots=True)
 class HeuristicModel:
     """The heuristic as an ``EtaModel`` over ``EtaFeatures`` rows.
