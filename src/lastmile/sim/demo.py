@@ -26,7 +26,7 @@ from lastmile.core.geo import Point
 from lastmile.core.offers import OfferStop
 from lastmile.sim.actions import OfferView, OrderAsk, PlacedView, QuoteView, Refused
 from lastmile.sim.city import City, build_city
-from lastmile.sim.scenarios import DAY_START, Scenario
+from lastmile.sim.scenarios import Scenario
 
 _MAX_SLEEP_S = 0.1  # wall seconds: keeps Ctrl-C and stop requests responsive
 
@@ -223,7 +223,7 @@ def seed_city(services: Any, scenario: Scenario, seed: int) -> DemoSetup:
 
 
 def start_of(scenario: Scenario) -> float:
-    return DAY_START + scenario.start_h * 3600
+    return scenario.day_start + scenario.start_h * 3600
 
 
 def _temp_dir() -> Path:
