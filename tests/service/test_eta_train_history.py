@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from tests.unit.eta.builders import COL, a_table
 from typer.testing import CliRunner
 
 from lastmile.adapters.eta_models import FileModelRegistry
@@ -15,7 +16,6 @@ from lastmile.cli import app
 from lastmile.core.eta.engine import estimate
 from lastmile.core.eta.features import SERIES_BUCKETS, EtaFeatures, EtaOutcome
 from lastmile.core.eta.history import Finish, HistoryRecord
-from tests.unit.eta.builders import COL, a_table
 
 
 def _export(path: Path, *, seed: int, n: int = 400) -> Path:
