@@ -74,6 +74,9 @@ def demo(
                                                   "(default: a temporary folder, deleted at "
                                                   "the end)")] = None,
     dispatch_every: Annotated[float, typer.Option(help="dispatcher tick, simulated s")] = 30.0,
+    eta_models: Annotated[Path | None, typer.Option(
+        help="folder of ETA model files and their registry.json: its incumbent serves the "
+             "quotes (docs/eta.md; default: the heuristic)")] = None,
 ) -> None:
     """Seed a city and run it live through the HTTP API with the dispatcher; print KPIs."""
     from dataclasses import replace
@@ -94,7 +97,8 @@ def demo(
     console.print(f"seeding the city and starting the API on 127.0.0.1:{port} ...")
     try:
         run = start_demo(sc, seed=seed, minutes=minutes, speed=speed, port=port,
-                         data_dir=data_dir, dispatch_every_s=dispatch_every)
+                         data_dir=data_dir, dispatch_every_s=dispatch_every,
+                         eta_models=eta_models)
     except RuntimeError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
