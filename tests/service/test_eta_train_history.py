@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from tests.unit.eta.builders import COL, a_table
 from typer.testing import CliRunner
 
@@ -89,3 +90,26 @@ def test_train_names_a_file_that_is_not_a_history_export(tmp_path):
     result = CliRunner().invoke(app, ["eta", "train", "--out", str(tmp_path / "m"),
                                       "--history", str(bad)])
     assert result.exit_code == 2 and "x.parquet" in result.output
+
+
+def test_a_simulated_day_serves_the_registry_s_incumbent(tmp_path):
+    from lastmile.adapters.eta_models import write_heuristic
+    from lastmile.adapters.eta_parquet import read_history
+    from lastmile.core.eta.engine import HeuristicParams
+    from lastmile.sim.simulate_command import run_scenario
+
+    models = tmp_path / "models"
+    models.mkdir()
+    write_heuristic(models / "wide.json", HeuristicParams(
+        name="heuristic-x4", p10_ratio=0.5, p90_ratio=4.0, queue_p10=0.5, queue_p90=4.0))
+    (models / "registry.json").write_text(json.dumps({"incumbent": "wide.json"}))
+    run_scenario("tiny", seed=7, hours=0.75, data_dir=tmp_path / "db", eta_models=models)
+    out = tmp_path / "h.parquet"
+    exported = CliRunner().invoke(app, ["eta", "export", "--data-dir", str(tmp_path / "db"),
+                                        "--out", str(out)])
+    assert exported.exit_code == 0, exported.output
+    records = read_history(out)
+    assert records
+    for r in records:  # every quote came from the registry's model: the window is x0.5-x4
+        assert r.quoted_high_s / r.quoted_s == pytest.approx(4.0, rel=1e-6)
+        assert r.quoted_low_s / r.quoted_s == pytest.approx(0.5, rel=1e-6)
