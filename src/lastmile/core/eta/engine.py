@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -169,10 +169,22 @@ def _ordered(point: np.ndarray, p10: np.ndarray, p90: np.ndarray) -> Arrays:
     return stacked[:, 1], stacked[:, 0], stacked[:, 2]
 
 
+@runtime_checkable
+class RowsModel(Protocol):
+    """A learned model that reads more of a row than ``numeric_matrix`` (the two-stage
+    LightGBM model: the merchant id picks its typical cart): ``estimates`` serves it, as it
+    is evaluated (ordered, non-negative windows)."""
+
+    def estimates(self, rows: Sequence[EtaFeatures]) -> list[EtaEstimate]: ...
+
+
 def estimate_batch(rows: Sequence[EtaFeatures], model: EtaModel) -> list[EtaEstimate]:
-    """One estimate per row, through ``model`` in one batch."""
+    """One estimate per row, through ``model`` in one batch (its ``estimates`` when it is a
+    ``RowsModel``)."""
     if not rows:
         return []
+    if isinstance(model, RowsModel):
+        return model.estimates(rows)
     point, p10, p90 = _ordered(*(np.asarray(a, dtype=np.float64) for a in
                                  model.predict_batch(numeric_matrix(list(rows)))))
     return [EtaEstimate(point_s=float(a), p10_s=float(b), p90_s=float(c), model=model.name)
