@@ -39,7 +39,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from lastmile.core.eta.heuristic_baseline import HeuristicBaseline  # noqa: E402
+from lastmile.core.eta.engine import HeuristicModel  # noqa: E402
 from lastmile.core.eta.quantile_gbm import TwoStageEta, train_two_stage  # noqa: E402
 from lastmile.core.eta.scoring import metrics, pit_histogram, short_supply  # noqa: E402
 from lastmile.core.eta.table import EtaTable, concat  # noqa: E402
@@ -112,7 +112,7 @@ def throughput(model: Any, matrix: np.ndarray, rows: int = 100_000) -> float:
 def run(dataset: str, train: list[EtaTable], test: EtaTable) -> tuple[dict[str, Any], TwoStageEta]:
     fit, cal = fit_calibrate(train)
     models: dict[str, Any] = {
-        "heuristic": HeuristicBaseline(),
+        "heuristic": HeuristicModel(),
         "weibull": fit_weibull_groups(concat([fit, cal])),
         "lightgbm": train_two_stage(fit, cal),
     }

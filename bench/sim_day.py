@@ -56,7 +56,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # 
 
 from lastmile.app import dispatching  # noqa: E402
 from lastmile.sim import actions as sim_actions  # noqa: E402
-from lastmile.sim.scenarios import DAY_START, Scenario, get_scenario  # noqa: E402
+from lastmile.sim.scenarios import Scenario, get_scenario  # noqa: E402
 from lastmile.sim.simulate_command import run_scenario  # noqa: E402
 from lastmile.sim.world import WorldLog  # noqa: E402
 
@@ -107,7 +107,7 @@ def play(sc: Scenario, seed: int | None, *, bar: bool, group: int | None = None)
     """Run ``sc`` in this process; the summary's fields (see the module docstring)."""
     split = Split()
     split.install()
-    start = DAY_START + sc.start_h * 3600
+    start = sc.day_start + sc.start_h * 3600
     total = sc.hours * 3600
     t0 = time.perf_counter()
     c0 = time.process_time()
@@ -133,7 +133,7 @@ def play(sc: Scenario, seed: int | None, *, bar: bool, group: int | None = None)
                 placed = len(log.orders)
                 wall = now - state["wall_at_hour"]
                 print(json.dumps({
-                    **tag, "sim_h": round((state["next_hour"] - DAY_START) / 3600, 2),
+                    **tag, "sim_h": round((state["next_hour"] - sc.day_start) / 3600, 2),
                     "placed": placed, "delivered": delivered(log),
                     "wall_s": round(now - t0, 1),
                     "orders_per_wall_s": round((placed - state["placed_at_hour"])

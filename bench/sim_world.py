@@ -25,7 +25,7 @@ from lastmile.core.geo import Point
 from lastmile.core.model import VEHICLE_SPEED_MPS, Vehicle
 from lastmile.sim.actions import OfferView, OrderAsk, PlacedView, QuoteView
 from lastmile.sim.city import City, SimCourierSpec, SimMerchant, SimRegion, offset
-from lastmile.sim.scenarios import DAY_START, PALO_ALTO, Scenario, ShiftPattern
+from lastmile.sim.scenarios import PALO_ALTO, Scenario, ShiftPattern, local_midnight
 from lastmile.sim.world import World
 
 _LOOK = 16
@@ -128,6 +128,7 @@ def big_city(couriers: int, merchants: int, rng: random.Random) -> tuple[City, S
               ShiftPattern(start_h=10.5, end_h=14.5, share=0.4),
               ShiftPattern(start_h=16.5, end_h=21.5, share=0.4))
     fleet = []
+    day = local_midnight(spec.time_zone)
     for i in range(couriers):
         pattern = shifts[0] if i % 5 == 0 else shifts[1 + i % 2]
         vehicle = (Vehicle.BICYCLE, Vehicle.SCOOTER, Vehicle.CAR)[i % 3]
@@ -135,8 +136,8 @@ def big_city(couriers: int, merchants: int, rng: random.Random) -> tuple[City, S
             id=f"c{i:05d}", region_id=region.id, vehicle=vehicle,
             speed_mps=VEHICLE_SPEED_MPS[vehicle],
             home=offset(spec.centre, rng.uniform(-1, 1) * 7_000, rng.uniform(-1, 1) * 7_000),
-            shift_start=DAY_START + pattern.start_h * 3600,
-            shift_end=DAY_START + pattern.end_h * 3600))
+            shift_start=day + pattern.start_h * 3600,
+            shift_end=day + pattern.end_h * 3600))
     city = City(regions=(region,), merchants=shops,
                 consumers={region.id: tuple(f"k{i}" for i in range(spec.consumers))},
                 couriers=tuple(fleet))
@@ -147,7 +148,7 @@ def big_city(couriers: int, merchants: int, rng: random.Random) -> tuple[City, S
 def run(orders: int, couriers: int, merchants: int, seed: int) -> dict[str, object]:
     city, scenario = big_city(couriers, merchants, random.Random(seed))
     scenario = replace(scenario, base_per_h=orders / _CONVERSION / _DAY_SHAPE)
-    clock = [DAY_START]
+    clock = [scenario.day_start]
 
     class Driver:
         def now(self) -> float:

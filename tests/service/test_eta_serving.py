@@ -147,3 +147,55 @@ def test_eta_promote_with_no_shadow_says_so_and_exits_1(sqlite_platform, tmp_pat
     assert result.exit_code == 1
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["promoted"] is None and "no shadow model" in out["reason"]
+
+
+@in_memory
+def test_a_served_model_sees_the_features_the_history_stores_for_the_order(platform, tmp_path):
+    from lastmile.app import eta_history
+
+    svc = replace(platform.services, eta_models=_models(tmp_path, incumbent="wide.json",
+                                                         shadow="wide.json"))
+    first = place_order(svc, _request(platform), idempotency_key="k0").order
+    platform.clock.advance(90)
+    q = get_quote(svc, _request(platform, consumer=1))
+    assert q.features is not None
+    with svc.uow(read_only=True) as uow:
+        region = uow.regions.get(first.region_id)
+        merchant = uow.merchants.get(first.merchant_id)
+        assert region is not None and merchant is not None
+        fresh = eta_history.features_at(
+            uow, svc, merchant_id=merchant.id, region=region, pickup=merchant.location,
+            dropoff=DROP, now=platform.clock.now(), default_prep_s=merchant.prep_time_s,
+            idle_couriers=q.features.idle_couriers[-1], items=q.features.items,
+            subtotal_minor=q.features.subtotal_minor)
+    assert q.features == fresh
+    assert q.features.orders_per_min[-1] > 0  # the first order is counted, as the history does
+    placed = place_order(svc, _request(platform, consumer=1), idempotency_key="k1").order
+    with svc.uow(read_only=True) as uow:
+        (record,) = [r for r in uow.eta_history.records(finished_only=False)
+                     if r.order_id == placed.id]
+        events = uow.events.of_types(placed.region_id, [eta.SHADOW_EVENT], since=0)
+    assert record.features == q.features
+    shadow = next(e for e in events if e.subject_id == placed.id)
+    assert shadow.data["shadow"]["point_s"] == pytest.approx(q.estimate.point_s)
+
+
+@in_memory
+def test_a_lightgbm_model_folder_serves_as_the_incumbent(platform, tmp_path):
+    from tests.unit.eta.builders import a_table
+
+    from lastmile.adapters.eta_model_files import save_model
+    from lastmile.core.eta.quantile_gbm import train_two_stage
+
+    model = replace(train_two_stage(a_table(600, seed=1), a_table(200, seed=2), rounds=10),
+                    name="lightgbm-9")
+    save_model(model, tmp_path / "lightgbm-9")
+    (tmp_path / "registry.json").write_text(json.dumps({"incumbent": "lightgbm-9"}))
+    svc = replace(platform.services, eta_models=FileModelRegistry(tmp_path))
+    q = get_quote(svc, _request(platform))
+    assert q.estimate is not None and q.estimate.model == "lightgbm-9"
+    (expected,) = model.estimates([q.features])
+    assert q.estimate.point_s == pytest.approx(expected.point_s)
+    now = platform.clock.now()
+    assert q.eta.low_at == pytest.approx(now + q.estimate.p10_s)
+    assert q.eta.high_at == pytest.approx(now + q.estimate.p90_s)

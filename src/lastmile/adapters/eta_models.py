@@ -8,8 +8,9 @@ Layout::
     DIR/<model files>     one file per version, never rewritten
 
 A model file is JSON with a ``kind`` naming its loader (``LOADERS``); ``heuristic`` files
-hold ``HeuristicParams`` (its measured interval ratios). Learned models (LightGBM,
-Weibull; issue 12's models) register their own kind in ``LOADERS``. No incumbent in the
+hold ``HeuristicParams`` (its measured interval ratios). A model *folder* (``lastmile eta
+train``'s LightGBM two-stage model, ``adapters.eta_model_files``) is named by the folder:
+its ``model.json`` says its format, ``lastmile-eta-two-stage``, the kind of its loader. No incumbent in the
 registry (or no registry file): the pricing policy's heuristic serves. Loaded models are
 kept until the registry file is rewritten.
 """
@@ -28,6 +29,9 @@ from lastmile.core.errors import Conflict, InvalidInput
 from lastmile.core.eta.engine import EtaModel, HeuristicModel, HeuristicParams
 
 REGISTRY = "registry.json"
+TWO_STAGE = "lastmile-eta-two-stage"  # core.eta.quantile_gbm.MODEL_FORMAT (not imported:
+# LightGBM loads only when a registry names such a model)
+META_FILE = "model.json"  # adapters.eta_model_files.META_FILE
 
 
 def load_heuristic(path: Path, doc: dict[str, Any]) -> EtaModel:
@@ -39,19 +43,29 @@ def load_heuristic(path: Path, doc: dict[str, Any]) -> EtaModel:
         raise InvalidInput("invalid_eta_model", f"{path.name}: {exc}", field="params") from exc
 
 
-LOADERS: dict[str, Callable[[Path, dict[str, Any]], EtaModel]] = {"heuristic": load_heuristic}
-"""Model kind -> loader of (file path, its JSON document)."""
+def load_two_stage(path: Path, doc: dict[str, Any]) -> EtaModel:
+    """A LightGBM two-stage model folder (``path``: the folder)."""
+    from lastmile.adapters import eta_model_files
+
+    return eta_model_files.load_model(path)
+
+
+LOADERS: dict[str, Callable[[Path, dict[str, Any]], EtaModel]] = {
+    "heuristic": load_heuristic, TWO_STAGE: load_two_stage}
+"""Model kind -> loader of (file or folder path, its JSON document)."""
 
 
 def load_model(path: Path) -> EtaModel:
-    """The model in ``path``; InvalidInput naming the file when it is unreadable, not JSON
-    or of a kind no loader knows."""
+    """The model in ``path`` (a file, or a model folder and its ``model.json``);
+    InvalidInput naming the file when it is unreadable, not JSON or of a kind no loader
+    knows."""
     try:
-        doc = json.loads(path.read_text())
+        doc = json.loads((path / META_FILE if path.is_dir() else path
+                          ).read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise InvalidInput("invalid_eta_model", f"cannot read ETA model {path}: {exc}",
                            field="model") from exc
-    kind = doc.get("kind") if isinstance(doc, dict) else None
+    kind = doc.get("kind", doc.get("format")) if isinstance(doc, dict) else None
     loader = LOADERS.get(str(kind))
     if loader is None:
         raise InvalidInput("invalid_eta_model", f"{path.name}: kind must be one of "

@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from lastmile.app.context import Services, new_event, record
+from lastmile.app.eta_history import features_at
 from lastmile.app.ports import UnitOfWork
-from lastmile.core.eta import travel
 from lastmile.core.eta.engine import estimate
-from lastmile.core.eta.features import BUCKET_S, SERIES_BUCKETS, EtaEstimate, EtaFeatures
-from lastmile.core.geo import Point, haversine_m
+from lastmile.core.eta.features import EtaEstimate, EtaFeatures
+from lastmile.core.geo import Point
 from lastmile.core.model import Merchant, Region
 from lastmile.core.orders import Order, OrderStatus
 from lastmile.core.pricing import PricingPolicy, Quote, SupplyDemand, window_of
@@ -47,31 +45,18 @@ class QuoteContext:
     subtotal_minor: int | None = None
 
 
-def quote_features(uow: UnitOfWork, ctx: QuoteContext, now: float) -> EtaFeatures:
-    """``EtaFeatures`` at quote time from the live platform.
-
-    Orders per minute come from the region's ``order.placed`` events in six 5-minute
-    buckets; the platform keeps no history of idle couriers, so every bucket carries the
-    idle count now; preparation is the merchant's stated time (mean and p90) until the
-    delivery history (issue 12) gives a better one.
-    """
-    since = now - SERIES_BUCKETS * BUCKET_S
-    counts = [0.0] * SERIES_BUCKETS
-    for e in uow.events.of_types(ctx.region.id, ["order.placed"], since=since):
-        i = min(SERIES_BUCKETS - 1, int((e.occurred_at - since) // BUCKET_S))
-        counts[i] += 1
-    local = datetime.fromtimestamp(now, ZoneInfo(ctx.region.time_zone))
-    prep = float(ctx.merchant.prep_time_s)
-    return EtaFeatures(
-        merchant_id=ctx.merchant.id, region=ctx.region.id, hour=local.hour,
-        weekday=local.weekday(), distance_m=haversine_m(ctx.merchant.location, ctx.dropoff),
-        travel_s=travel.travel_s(ctx.merchant.location, ctx.dropoff,
-                                 speed_mps=ctx.policy.courier_speed_mps,
-                                 service_s=ctx.policy.service_s),
-        prep_mean_s=prep, prep_p90_s=prep,
-        orders_per_min=tuple(c / (BUCKET_S / 60) for c in counts),
-        idle_couriers=(float(ctx.supply.available_couriers),) * SERIES_BUCKETS,
-        items=ctx.items, subtotal_minor=ctx.subtotal_minor)
+def quote_features(uow: UnitOfWork, services: Services, ctx: QuoteContext,
+                   now: float) -> EtaFeatures:
+    """``EtaFeatures`` at quote time: ``app.eta_history.features_at``, the definition the
+    delivery history stores at placement, so a model trained on the history is served the
+    numbers it learned from (the region's minute counters, the merchant's recent
+    preparation times, the quote's idle count)."""
+    return features_at(
+        uow, services, merchant_id=ctx.merchant.id, region=ctx.region,
+        pickup=ctx.merchant.location, dropoff=ctx.dropoff, now=now,
+        default_prep_s=ctx.merchant.prep_time_s,
+        idle_couriers=ctx.supply.available_couriers, items=ctx.items,
+        subtotal_minor=ctx.subtotal_minor)
 
 
 def serve(services: Services, uow: UnitOfWork, q: Quote, ctx: QuoteContext) -> Quote:
@@ -82,14 +67,17 @@ def serve(services: Services, uow: UnitOfWork, q: Quote, ctx: QuoteContext) -> Q
     if model is None:
         return q
     now = services.clock.now()
-    est = estimate(quote_features(uow, ctx, now), model)
-    return replace(q, eta=window_of(est, now), estimate=est)
+    features = quote_features(uow, services, ctx, now)
+    est = estimate(features, model)
+    return replace(q, eta=window_of(est, now), estimate=est, features=features)
 
 
 def record_shadow(uow: UnitOfWork, services: Services, order: Order, q: Quote,
-                  ctx: QuoteContext) -> None:
+                  features: EtaFeatures) -> None:
     """Log the shadow's estimate beside the served one for a placed order (no shadow: no
-    event). In the caller's transaction, like the order."""
+    event). In the caller's transaction, like the order; ``features``: the order's
+    placement features (its history record's), so the shadow sees what the history
+    stores."""
     registry = services.eta_models
     shadow = registry.shadow() if registry is not None else None
     if shadow is None:
@@ -97,7 +85,7 @@ def record_shadow(uow: UnitOfWork, services: Services, order: Order, q: Quote,
     served = q.estimate or EtaEstimate(
         point_s=q.eta.expected_at - order.placed_at, p10_s=q.eta.low_at - order.placed_at,
         p90_s=q.eta.high_at - order.placed_at, model="unknown")
-    guess = estimate(quote_features(uow, ctx, order.placed_at), shadow)
+    guess = estimate(features, shadow)
     record(uow, services, new_event(
         services, type=SHADOW_EVENT, region_id=order.region_id, subject_id=order.id,
         actor_kind="system", actor_id="eta", data={

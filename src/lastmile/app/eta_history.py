@@ -74,19 +74,21 @@ def features_at(uow: UnitOfWork, services: Services, *, merchant_id: str, region
 
 def capture(uow: UnitOfWork, services: Services, *, order: Order, region: Region,
             default_prep_s: float, idle_couriers: int | None = None,
-            channel: str = MARKETPLACE) -> HistoryRecord:
+            channel: str = MARKETPLACE, features: EtaFeatures | None = None) -> HistoryRecord:
     """Store the features of ``order``, just placed, in the caller's transaction
     (``features_at`` its placement), and count it in its region's minute.
 
     A Drive delivery has no cart: ``items`` and ``subtotal_minor`` are None (``channel``
     says which it is). ``idle_couriers``: the region's idle couriers as the caller just
-    counted them (its quote's), else counted here.
+    counted them (its quote's), else counted here. ``features``: ``features_at`` as the
+    caller's quote just computed them for this order (a learned ETA model was served from
+    them, in the same request), stored as they are instead of read a second time.
     """
     now = order.placed_at
     idle_now = (uow.couriers.count_by_status(region.id).get(CourierStatus.IDLE.value, 0)
                 if idle_couriers is None else idle_couriers)
     cart = channel == MARKETPLACE
-    features = features_at(
+    features = features if features is not None else features_at(
         uow, services, merchant_id=order.merchant_id, region=region, pickup=order.pickup,
         dropoff=order.dropoff, now=now, default_prep_s=default_prep_s,
         idle_couriers=idle_now,

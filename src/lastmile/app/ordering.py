@@ -359,9 +359,9 @@ def _new_order(uow: UnitOfWork, services: Services, req: OrderRequest, *,
         dropoff_pin=f"{services.rng.randrange(10_000):04d}" if req.require_pin else None,
     )
     uow.orders.add(order)
-    eta_history.capture(uow, services, order=order, region=region,
-                        default_prep_s=merchant.prep_time_s,
-                        idle_couriers=supply.available_couriers)
+    history = eta_history.capture(uow, services, order=order, region=region,
+                                  default_prep_s=merchant.prep_time_s,
+                                  idle_couriers=supply.available_couriers, features=q.features)
     record_transition(uow, services, region.id, Transition(
         type="order.placed", order_id=order.id, from_status=OrderStatus.PLACED,
         to_status=OrderStatus.PLACED, actor=Actor(kind=ActorKind.CONSUMER, id=req.consumer_id),
@@ -371,8 +371,6 @@ def _new_order(uow: UnitOfWork, services: Services, req: OrderRequest, *,
               "eta_expected_at": q.eta.expected_at},
     ))
     if services.eta_models is not None:  # a shadow model's estimate, logged (app.eta)
-        eta.record_shadow(uow, services, order, q, _eta_context(
-            req, merchant, region, supply_demand(uow, region.id),
-            pricing_in(uow, services, region.id), q.prices.subtotal, order.lines))
+        eta.record_shadow(uow, services, order, q, history.features)
     return order
 

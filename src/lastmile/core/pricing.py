@@ -21,7 +21,7 @@ from decimal import Decimal
 from lastmile.core import fees
 from lastmile.core.errors import InvalidInput
 from lastmile.core.eta import engine, travel
-from lastmile.core.eta.features import EtaEstimate
+from lastmile.core.eta.features import EtaEstimate, EtaFeatures
 from lastmile.core.eta.travel import ROAD_FACTOR as ROAD_FACTOR  # the one road factor
 from lastmile.core.fees import FeeInputs, FeeLine, run_fee
 from lastmile.core.geo import Point
@@ -139,6 +139,9 @@ class Quote:
     fee_lines: tuple[FeeLine, ...] = ()
     # The ETA engine's answer behind ``eta`` (seconds from the quote; core.eta.engine).
     estimate: EtaEstimate | None = None
+    # The features a learned model was served from (app.eta.serve; None under the
+    # heuristic): the placement's history record reuses them rather than reading them again.
+    features: EtaFeatures | None = None
 
     @property
     def reasons(self) -> tuple[str, ...]:

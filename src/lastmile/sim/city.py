@@ -17,7 +17,7 @@ from lastmile.core.geo import EARTH_RADIUS_M, Point
 from lastmile.core.ids import ConsumerId
 from lastmile.core.model import VEHICLE_SPEED_MPS, Vehicle
 from lastmile.core.orders import SYSTEM
-from lastmile.sim.scenarios import DAY_START, CitySpec, Scenario
+from lastmile.sim.scenarios import CitySpec, Scenario
 
 _MENU = (("Bowl", 1299), ("Wrap", 999), ("Side", 499), ("Drink", 349))
 _CUISINES = ("Pizza", "Sushi", "Burgers", "Tacos", "Thai", "Salads", "Ramen", "Curry")
@@ -103,7 +103,8 @@ def _shift(scenario: Scenario, i: int, n: int, rng: random.Random) -> tuple[floa
             pattern = p
             break
     jitter = rng.uniform(-pattern.jitter_min, pattern.jitter_min) * 60
-    return (DAY_START + pattern.start_h * 3600 + jitter, DAY_START + pattern.end_h * 3600 + jitter)
+    day = scenario.day_start
+    return (day + pattern.start_h * 3600 + jitter, day + pattern.end_h * 3600 + jitter)
 
 
 def build_city(services: Services, scenario: Scenario, rng: random.Random) -> City:

@@ -26,7 +26,7 @@ from lastmile.core.geo import Point
 from lastmile.core.offers import OfferStop
 from lastmile.sim.actions import OfferView, OrderAsk, PlacedView, QuoteView, Refused
 from lastmile.sim.city import City, build_city
-from lastmile.sim.scenarios import DAY_START, Scenario
+from lastmile.sim.scenarios import Scenario
 
 _MAX_SLEEP_S = 0.1  # wall seconds: keeps Ctrl-C and stop requests responsive
 
@@ -223,7 +223,7 @@ def seed_city(services: Any, scenario: Scenario, seed: int) -> DemoSetup:
 
 
 def start_of(scenario: Scenario) -> float:
-    return DAY_START + scenario.start_h * 3600
+    return scenario.day_start + scenario.start_h * 3600
 
 
 def _temp_dir() -> Path:
@@ -278,7 +278,8 @@ def _discard(folder: Path | None) -> None:
 
 
 def start_demo(scenario: Scenario, *, seed: int, minutes: float, speed: float, port: int,
-               data_dir: Path | None, dispatch_every_s: float = 30.0) -> DemoRun:
+               data_dir: Path | None, dispatch_every_s: float = 30.0,
+               eta_models: Path | None = None) -> DemoRun:
     """Seed the city, start the API server with its workers, and prepare the world."""
     from lastmile.api.app import create_app
     from lastmile.bootstrap import build
@@ -289,7 +290,7 @@ def start_demo(scenario: Scenario, *, seed: int, minutes: float, speed: float, p
     clock = AcceleratedClock(start_of(scenario), speed)
     folder = data_dir if data_dir is not None else _temp_dir()
     owned = None if data_dir is not None else folder
-    container = build(Settings(data_dir=folder), clock=clock,
+    container = build(Settings(data_dir=folder, eta_models_dir=eta_models), clock=clock,
                       rng=random.Random(seed), dispatch_interval_s=dispatch_every_s / speed)
     try:
         setup = seed_city(container.services, scenario, seed)

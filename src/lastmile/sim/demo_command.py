@@ -74,8 +74,14 @@ def demo(
                                                   "(default: a temporary folder, deleted at "
                                                   "the end)")] = None,
     dispatch_every: Annotated[float, typer.Option(help="dispatcher tick, simulated s")] = 30.0,
+    eta_models: Annotated[Path | None, typer.Option(
+        help="folder of ETA model files and their registry.json: its incumbent serves the "
+             "quotes (docs/eta.md; default: the heuristic)")] = None,
 ) -> None:
     """Seed a city and run it live through the HTTP API with the dispatcher; print KPIs."""
+    from dataclasses import replace
+
+    from lastmile.core.pay import DEFAULT_POLICY as DEFAULT_PAY
     from lastmile.sim.demo import start_demo
     from lastmile.sim.kpis import compute_kpis, ledger_kpis
     from lastmile.sim.simulate_command import kpi_table, scenario_or_exit, settle_ledger
@@ -91,7 +97,8 @@ def demo(
     console.print(f"seeding the city and starting the API on 127.0.0.1:{port} ...")
     try:
         run = start_demo(sc, seed=seed, minutes=minutes, speed=speed, port=port,
-                         data_dir=data_dir, dispatch_every_s=dispatch_every)
+                         data_dir=data_dir, dispatch_every_s=dispatch_every,
+                         eta_models=eta_models)
     except RuntimeError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
@@ -109,7 +116,8 @@ def demo(
         money = ledger_kpis(settle_ledger(run.container))  # before the server goes
     finally:  # an error or a second Ctrl-C still stops the server and frees the port
         run.close()
-    kpis = {**compute_kpis(log), **money}
+    local_pay = replace(DEFAULT_PAY, utc_offset_min=sc.utc_offset_min)
+    kpis = {**compute_kpis(log, pay_policy=local_pay), **money}
     kpis["http_calls"] = run.actions.calls
     if dispatcher is not None:
         kpis["dispatch_rounds"] = dispatcher.stats.rounds

@@ -15,12 +15,36 @@ _MDRP = typer.Option("--mdrp", help="MDRP instance folders, or folders holding t
 _CACHE = typer.Option("--cache", help="Keep replayed instances here (a folder outside the "
                       "repo) to skip replaying them next time")
 _POLICY = typer.Option("--policy", help="Dispatch policy the replays run (greedy, optimised)")
+_HISTORY = typer.Option("--history", help="Delivery history exports (`lastmile eta export`, "
+                        "Parquet), one table per file: the platform's own orders (repeat the "
+                        "option)")
 
 
-def _tables(mdrp: list[Path], policy: str, cache: Path | None) -> list[Any]:
+def _tables(mdrp: list[Path], policy: str, cache: Path | None,
+            history: list[Path] | None = None) -> list[Any]:
+    """One table per MDRP instance, then one per history file (its complete deliveries)."""
     from lastmile.sim.mdrp.eta_rows import instance_dirs, replay_table
 
-    return [replay_table(d, policy=policy, cache_dir=cache) for d in instance_dirs(mdrp)]
+    tables = ([replay_table(d, policy=policy, cache_dir=cache) for d in instance_dirs(mdrp)]
+              if mdrp else [])
+    return tables + [history_table(p) for p in history or []]
+
+
+def history_table(path: Path) -> Any:
+    """The complete deliveries of a history export as an ``EtaTable`` (source: the file's
+    name); InvalidInput naming the file when it is missing or not such an export."""
+    from lastmile.adapters.eta_parquet import read_history
+    from lastmile.core.errors import InvalidInput
+    from lastmile.core.eta.table import table_from_rows
+
+    try:
+        records = read_history(path)
+    except (OSError, ValueError) as exc:
+        raise InvalidInput("invalid_history", f"cannot read ETA history {path}: {exc}",
+                           field="history") from exc
+    done = [(r.features, r.finish.outcome) for r in records
+            if r.finish is not None and r.finish.outcome is not None]
+    return table_from_rows([f for f, _ in done], [o for _, o in done], source=path.stem)
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -29,17 +53,19 @@ def _fail(exc: Exception) -> typer.Exit:
 
 
 def train(
-    mdrp: Annotated[list[Path], _MDRP],
     out: Annotated[Path, typer.Option("--out", help="Model folder to write (replaced)")],
+    mdrp: Annotated[list[Path] | None, _MDRP] = None,
+    history: Annotated[list[Path] | None, _HISTORY] = None,
     version: Annotated[int, typer.Option("--version", min=1, help="Model version number")] = 1,
     rounds: Annotated[int, typer.Option("--rounds", min=1, help="Boosting rounds")] = 50,
     policy: Annotated[str, _POLICY] = "optimised",
     cache: Annotated[Path | None, _CACHE] = None,
 ) -> None:
-    """Train the two-stage LightGBM quantile model on the given MDRP replays (every fifth
-    instance calibrates the intervals; with 2-4 instances the last one, with one instance
-    its last fifth of orders) and write
-    it as a versioned model folder. Prints one JSON line: the model and its training data."""
+    """Train the two-stage LightGBM quantile model on MDRP replays and/or the platform's
+    delivery history exports (each instance or file is one table; every fifth table
+    calibrates the intervals; with 2-4 tables the last one, with one table its last fifth
+    of orders) and write it as a versioned model folder. Prints one JSON line: the model
+    and its training data."""
     from dataclasses import replace
 
     from lastmile.adapters.clock import SystemClock
@@ -48,8 +74,10 @@ def train(
     from lastmile.core.eta.quantile_gbm import train_two_stage
     from lastmile.core.eta.table import concat
 
+    if not mdrp and not history:
+        raise _fail(ValueError("give --mdrp and/or --history: what to train on"))
     try:
-        tables = [t for t in _tables(mdrp, policy, cache) if len(t)]
+        tables = [t for t in _tables(mdrp or [], policy, cache, history) if len(t)]
     except DomainError as exc:
         raise _fail(exc) from exc
     if len(tables) >= 5:
@@ -69,7 +97,9 @@ def train(
     meta = {"version": version, "name": f"lightgbm-{version}",
             "trained_at_utc": datetime.fromtimestamp(SystemClock().now(), UTC).isoformat(
                 timespec="seconds"),
-            "trained_on": {"kind": "mdrp-replay", "policy": policy, "instances": sources,
+            "trained_on": {"kind": "+".join(k for k, given in (("mdrp-replay", mdrp),
+                                                                ("history", history)) if given),
+                           "policy": policy, "instances": sources,
                            "fit_orders": len(fit), "calibration_orders": len(cal),
                            "rounds": rounds}}
     model = replace(model, name=f"lightgbm-{version}", meta=meta)
@@ -80,28 +110,32 @@ def train(
 
 def evaluate(
     model: Annotated[Path, typer.Option("--model", help="Model folder (lastmile eta train)")],
-    mdrp: Annotated[list[Path], _MDRP],
+    mdrp: Annotated[list[Path] | None, _MDRP] = None,
+    history: Annotated[list[Path] | None, _HISTORY] = None,
     policy: Annotated[str, _POLICY] = "optimised",
     cache: Annotated[Path | None, _CACHE] = None,
 ) -> None:
-    """Replay the instances and score the model and the heuristic on every delivered order.
+    """Replay the instances (and read the history exports) and score the model and the
+    heuristic on every delivered order.
     Prints, last, one JSON object {"heuristic": {"mae_s", "coverage80", ...}, "model": {...},
     "orders": N} (couriers-short figures under "short")."""
     from lastmile.adapters.eta_model_files import load_model
     from lastmile.core.errors import DomainError
-    from lastmile.core.eta.heuristic_baseline import HeuristicBaseline
+    from lastmile.core.eta.engine import HeuristicModel
     from lastmile.core.eta.scoring import metrics, short_supply
     from lastmile.core.eta.table import concat
 
+    if not mdrp and not history:
+        raise _fail(ValueError("give --mdrp and/or --history: what to evaluate on"))
     try:
         learned = load_model(model)
-        table = concat(_tables(mdrp, policy, cache))
+        table = concat(_tables(mdrp or [], policy, cache, history))
     except DomainError as exc:
         raise _fail(exc) from exc
     short = short_supply(table.matrix)
     result: dict[str, Any] = {}
     for name, (point, p10, p90) in (
-            ("heuristic", HeuristicBaseline().predict_batch(table.matrix)),
+            ("heuristic", HeuristicModel().predict_batch(table.matrix)),
             ("model", learned.checkout(table.matrix, table.merchant))):
         result[name] = {**metrics(point, p10, p90, table.total_s),
                         "short": metrics(point[short], p10[short], p90[short],

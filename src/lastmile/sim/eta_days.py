@@ -37,7 +37,7 @@ from lastmile.core.geo import haversine_m
 from lastmile.core.pricing import ROAD_FACTOR, PricingPolicy
 from lastmile.sim.actions import DirectActions, OrderAsk, PlacedView, _request, fees_of
 from lastmile.sim.model import WorldLog
-from lastmile.sim.scenarios import DAY_START, get_scenario
+from lastmile.sim.scenarios import get_scenario
 from lastmile.sim.simulate_command import ManualDriver
 
 _HISTORY = 20
@@ -72,7 +72,7 @@ def simulated_day(scenario: str, *, seed: int, courier_scale: float = 1.0,
     sc = replace(base, base_per_h=base.base_per_h * demand_scale, cities=(
         replace(city_spec, couriers=max(1, round(city_spec.couriers * courier_scale))),))
     with tempfile.TemporaryDirectory(prefix="lastmile-eta-") as tmp:
-        clock = ManualClock(start=DAY_START + sc.start_h * 3600)
+        clock = ManualClock(start=sc.day_start + sc.start_h * 3600)
         container = build(Settings(data_dir=Path(tmp)), clock=clock, ids=SequentialIds(),
                           rng=random.Random(seed))
         install_ledger(container)
@@ -86,7 +86,7 @@ def simulated_day(scenario: str, *, seed: int, courier_scale: float = 1.0,
         finally:
             container.close()
     prep = {m.id: float(m.prep_time_s) for m in city.merchants}
-    features, totals = day_rows(log, actions.carts, prep)
+    features, totals = day_rows(log, actions.carts, prep, day_start=sc.day_start)
     source = f"{scenario}/{seed}/x{courier_scale:g}"
     return EtaTable(matrix=numeric_matrix(features),
                     merchant=np.array([f.merchant_id for f in features], dtype=str),
@@ -95,9 +95,11 @@ def simulated_day(scenario: str, *, seed: int, courier_scale: float = 1.0,
 
 
 def day_rows(log: WorldLog, carts: dict[str, tuple[int, int]],
-             stated_prep_s: dict[str, float]) -> tuple[list[EtaFeatures], list[float]]:
+             stated_prep_s: dict[str, float], *, day_start: float
+             ) -> tuple[list[EtaFeatures], list[float]]:
     """Features and click-to-door seconds of the log's delivered orders, in placement order
-    (the world's log has no assignment time, so no stage split: the history records have)."""
+    (the world's log has no assignment time, so no stage split: the history records have);
+    ``day_start``: the local midnight of the scenario's day (the hour feature is local)."""
     policy = PricingPolicy()
     orders = sorted(log.orders.values(), key=lambda r: (r.placed_at, r.id))
     placed = [r.placed_at for r in orders]
@@ -125,7 +127,7 @@ def day_rows(log: WorldLog, carts: dict[str, tuple[int, int]],
         items, subtotal = carts.get(r.id, (1, 0))
         features.append(EtaFeatures(
             merchant_id=r.merchant_id, region=r.region_id,
-            hour=int((t - DAY_START) // 3600) % 24, weekday=0, distance_m=distance,
+            hour=int((t - day_start) // 3600) % 24, weekday=0, distance_m=distance,
             travel_s=distance * ROAD_FACTOR / policy.courier_speed_mps + policy.service_s,
             prep_mean_s=float(np.mean(done)) if done else stated,
             prep_p90_s=float(np.quantile(done, 0.9)) if done else stated,

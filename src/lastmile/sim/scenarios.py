@@ -19,11 +19,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
 from lastmile.core.errors import InvalidInput
 from lastmile.core.geo import Point
 
-DAY_START = 1_767_225_600.0  # 2026-01-01T00:00:00Z: the simulated clock's midnight
+SIM_DATE = date(2026, 1, 1)
+"""The simulated day (a Thursday). Its clock starts at local midnight of the scenario's
+first city (``Scenario.day_start``), so the hours a scenario names (``start_h``, peaks,
+shifts) are that city's local hours, as the platform reads them (``Region.time_zone``)."""
+
+
+def local_midnight(time_zone: str, day: date = SIM_DATE) -> float:
+    """Epoch seconds of ``day``'s 00:00 in ``time_zone`` (an IANA name)."""
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(time_zone)).timestamp()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,6 +120,23 @@ class Scenario:
         if self.hours <= 0:
             raise InvalidInput("invalid_hours", f"hours must be > 0 (got {self.hours})",
                                field="hours")
+
+    @property
+    def day_start(self) -> float:
+        """The simulated day's local midnight in the first city's time zone (epoch
+        seconds): hour ``h`` of the scenario is ``day_start + h * 3600``. A scenario spanning
+        zones (valentine) runs on that one clock; its other cities' local hours are offset
+        from the demand curve's by their zone difference."""
+        return local_midnight(self.cities[0].time_zone)
+
+    @property
+    def utc_offset_min(self) -> int:
+        """The first city's UTC offset on the simulated day, minutes (local = UTC + it): the
+        simulator's pay KPIs read local hours with it, as the platform's pay does with the
+        region's time zone."""
+        offset = datetime.fromtimestamp(self.day_start, ZoneInfo(self.cities[0].time_zone)
+                                        ).utcoffset()
+        return 0 if offset is None else int(offset.total_seconds() // 60)
 
     def orders_per_hour(self, hour: float) -> float:
         """Expected orders per hour per city at ``hour`` of day (past 24 on overnight runs)."""

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from lastmile.adapters.clock import ManualClock, SequentialIds
 from lastmile.sim.model import WorldConfig, WorldLog
-from lastmile.sim.scenarios import DAY_START, SCENARIOS, Scenario, get_scenario
+from lastmile.sim.scenarios import SCENARIOS, Scenario, get_scenario
 
 if TYPE_CHECKING:
     from lastmile.app.acceptance import AcceptanceLearner
@@ -56,16 +56,19 @@ def run_scenario(name: str | Scenario, *, seed: int | None = None, hours: float 
                  data_dir: Path | None = None, config: WorldConfig | None = None,
                  progress: Any = None, policy: DispatchPolicy | None = None,
                  acceptance: AcceptanceLearner | None = None,
-                 pricing: PricingPolicy | None = None) -> RunResult:
+                 pricing: PricingPolicy | None = None,
+                 eta_models: Path | None = None) -> RunResult:
     """Build the platform and the city, play the world, compute the KPIs. Deterministic.
 
     ``name`` is a named scenario or a ``Scenario`` value (a bench's scaled or sliced one).
     ``policy`` and ``acceptance`` go to the dispatcher (``app.dispatching.dispatch_round``):
     a policy with ``acceptance_weight`` > 0 and a learner price the learnt acceptance.
     ``pricing``: the deployment's pricing policy instead of the default (its ETA heuristic
-    among it; bench/eta_calibration.py)."""
+    among it; bench/eta_calibration.py). ``eta_models``: a folder of ETA model files and
+    their registry (docs/eta.md, "Model files"): its incumbent serves the quotes."""
     from lastmile.app.acceptance import offer_trails
     from lastmile.bootstrap import build, install_ledger
+    from lastmile.core.pay import DEFAULT_POLICY as DEFAULT_PAY
     from lastmile.settings import Settings
     from lastmile.sim.actions import DirectActions
     from lastmile.sim.city import build_city
@@ -76,8 +79,9 @@ def run_scenario(name: str | Scenario, *, seed: int | None = None, hours: float 
     seed = scenario.seed if seed is None else seed
     cfg = config or WorldConfig()
     with tempfile.TemporaryDirectory(prefix="lastmile-sim-") as tmp:
-        clock = ManualClock(start=DAY_START + scenario.start_h * 3600)
-        container = build(Settings(data_dir=data_dir or Path(tmp)), clock=clock,
+        clock = ManualClock(start=scenario.day_start + scenario.start_h * 3600)
+        container = build(Settings(data_dir=data_dir or Path(tmp), eta_models_dir=eta_models),
+                          clock=clock,
                           ids=SequentialIds(), rng=random.Random(seed))
         if pricing is not None:
             container.services = replace(container.services, pricing=pricing)
@@ -95,7 +99,9 @@ def run_scenario(name: str | Scenario, *, seed: int | None = None, hours: float 
             money = ledger_kpis(settle_ledger(container))
         finally:
             container.close()
-    return RunResult(log=log, kpis={**compute_kpis(log), **offer_kpis(log, trails), **money})
+    local_pay = replace(DEFAULT_PAY, utc_offset_min=scenario.utc_offset_min)
+    return RunResult(log=log, kpis={**compute_kpis(log, pay_policy=local_pay),
+                                    **offer_kpis(log, trails), **money})
 
 
 def settle_ledger(container: Container) -> Settlement:
@@ -153,6 +159,9 @@ def simulate(
     acceptance_weight: Annotated[float, typer.Option(
         min=0, help="--compare-obedient: weight of the learnt acceptance in the dispatcher's "
                     "costs (the live_learning run)")] = 1.0,
+    eta_models: Annotated[Path | None, typer.Option(
+        help="folder of ETA model files and their registry.json: its incumbent serves the "
+             "quotes (docs/eta.md; default: the heuristic)")] = None,
 ) -> None:
     """Run a scenario on the real use cases with a simulated clock; print and save the KPIs."""
     from lastmile.sim.plots import write_plots
@@ -164,7 +173,7 @@ def simulate(
                  acceptance_weight=acceptance_weight, console=console)
         return
     total = (hours or sc.hours) * 3600
-    start = DAY_START + sc.start_h * 3600
+    start = sc.day_start + sc.start_h * 3600
     console.print(f"[bold]{sc.name}[/bold]: {sc.description}")
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                   TimeElapsedColumn(), console=console) as bar:
@@ -176,7 +185,7 @@ def simulate(
 
         result = run_scenario(scenario, seed=seed, hours=hours, data_dir=data_dir,
                               config=WorldConfig(dispatch_every_s=dispatch_every),
-                              progress=progress)
+                              progress=progress, eta_models=eta_models)
     summary = {"scenario": sc.name, "seed": sc.seed if seed is None else seed, **result.kpis}
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -48,7 +48,7 @@ from lastmile.sim.model import (
     WorldLog,
 )
 from lastmile.sim.propensity import HiddenPropensities, draw_city_traits
-from lastmile.sim.scenarios import DAY_START, Scenario
+from lastmile.sim.scenarios import Scenario
 
 __all__ = ["CourierRun", "Driver", "OrderRecord", "Sample", "World", "WorldConfig", "WorldLog"]
 
@@ -100,7 +100,8 @@ class World:
         self.rng = random.Random(seed)  # couriers
         self.demand_rng = random.Random(seed * 1_000 + 1)  # consumers
         self.kitchen_rng = random.Random(seed * 1_000 + 2)  # merchants
-        start = DAY_START + scenario.start_h * 3600
+        self._day_start = scenario.day_start
+        start = self._day_start + scenario.start_h * 3600
         self.log = WorldLog(start=start, end=start + (hours or scenario.hours) * 3600)
         self.env = simpy.Environment(initial_time=start)
         self._regions = {r.id: r for r in city.regions}
@@ -187,7 +188,7 @@ class World:
             t += self.demand_rng.expovariate(self._peak / 3600.0)
             if t > self.log.end:
                 return None
-            rate = self.scenario.orders_per_hour((t - DAY_START) / 3600)
+            rate = self.scenario.orders_per_hour((t - self._day_start) / 3600)
             if self.demand_rng.random() * self._peak <= rate:
                 return t
 

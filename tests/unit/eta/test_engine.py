@@ -191,3 +191,22 @@ def test_live_interval_always_brackets_the_point(lat: float, lng: float, status:
     assert live is not None
     e = live.estimate
     assert 0 <= e.p10_s <= e.point_s <= e.p90_s and math.isfinite(e.p90_s)
+
+
+def test_a_model_that_reads_whole_rows_is_served_through_its_estimates():
+    from lastmile.core.eta.engine import estimate
+    from lastmile.core.eta.features import EtaEstimate
+
+    class ByMerchant:
+        name = "by-merchant"
+
+        def predict_batch(self, matrix):  # what a matrix-only path would give
+            n = len(matrix)
+            return np.full(n, 1.0), np.full(n, 1.0), np.full(n, 1.0)
+
+        def estimates(self, rows):
+            return [EtaEstimate(point_s=600.0 if r.merchant_id == "m1" else 900.0, p10_s=300.0,
+                                p90_s=1200.0, model=self.name) for r in rows]
+
+    got = estimate(a_row(merchant_id="m1"), ByMerchant())
+    assert (got.point_s, got.model) == (600.0, "by-merchant")

@@ -7,7 +7,7 @@ import pytest
 
 from lastmile.adapters.eta_model_files import load_model, save_model
 from lastmile.core.errors import InvalidInput
-from lastmile.core.eta.heuristic_baseline import HeuristicBaseline, heuristic_point
+from lastmile.core.eta.engine import HeuristicModel, no_queue_point
 from lastmile.core.eta.quantile_gbm import (
     TOLERANCE_S,
     from_parts,
@@ -26,12 +26,21 @@ def cart_sensitive():
     return train_two_stage(fit, cal, rounds=80)
 
 
-def test_heuristic_is_the_later_of_food_and_courier_plus_the_drive():
-    t = a_table(3, seed=1)
-    point, p10, p90 = HeuristicBaseline().predict_batch(t.matrix)
-    expected = np.maximum(t.matrix[:, COL["prep_mean_s"]], 300) + t.matrix[:, COL["travel_s"]]
-    assert point == pytest.approx(expected)
-    assert p10 == pytest.approx(0.8 * expected) and p90 == pytest.approx(1.35 * expected)
+def test_with_no_queue_the_heuristic_is_the_later_of_food_and_courier_plus_the_drive():
+    m = a_table(3, seed=1).matrix
+    m[:, COL["orders_per_min_5"]], m[:, COL["idle_couriers_5"]] = 0.0, 3.0
+    point, p10, p90 = HeuristicModel().predict_batch(m)
+    expected = np.maximum(m[:, COL["prep_mean_s"]], 300) + m[:, COL["travel_s"]]
+    assert point == pytest.approx(expected) and no_queue_point(m) == pytest.approx(expected)
+    assert p10 == pytest.approx(0.8 * expected) and p90 == pytest.approx(1.7 * expected)
+
+
+def test_a_queue_for_couriers_adds_to_the_point_beyond_the_no_queue_point():
+    m = a_table(3, seed=1).matrix
+    m[:, COL["prep_mean_s"]], m[:, COL["orders_per_min_5"]] = 0.0, 2.0
+    m[:, COL["idle_couriers_5"]] = 0.0
+    point, _, _ = HeuristicModel().predict_batch(m)
+    assert np.all(point > no_queue_point(m))
 
 
 def test_quantiles_are_ordered_on_any_rows():
@@ -49,7 +58,7 @@ def test_conformal_windows_hold_about_80_percent_of_fresh_deliveries():
     inside = np.mean((test.total_s >= p10) & (test.total_s <= p90))
     assert 0.75 <= inside <= 0.85
     assert np.mean(np.abs(point - test.total_s)) < np.mean(
-        np.abs(heuristic_point(test.matrix) - test.total_s))
+        np.abs(no_queue_point(test.matrix) - test.total_s))
 
 
 def test_explore_ignores_the_cart(cart_sensitive):

@@ -18,7 +18,7 @@ from lastmile.sim.city import City, SimCourierSpec, SimMerchant, SimRegion
 from lastmile.sim.couriers import Cancelled, Crew, Offered, OfferSeen, courier
 from lastmile.sim.kpis import compute_kpis
 from lastmile.sim.model import CourierRun, OrderRecord, Phase, WorldConfig, WorldLog
-from lastmile.sim.scenarios import DAY_START, get_scenario
+from lastmile.sim.scenarios import get_scenario
 from lastmile.sim.world import World, _MerchantGrid
 
 from .fake_platform import FakePlatform
@@ -162,7 +162,7 @@ def _city(n_couriers: int = 3) -> City:
                                   location=Point(lat=spec.centre.lat + 0.004 * i,
                                                  lng=spec.centre.lng), prep_time_s=600,
                                   item_ids=("i1", "i2")) for i in range(4))
-    start = DAY_START + 12 * 3600
+    start = get_scenario("tiny").day_start + 12 * 3600
     couriers = tuple(SimCourierSpec(id=f"c{i}", region_id=region.id, vehicle=Vehicle.SCOOTER,
                                     speed_mps=7.0, home=spec.centre, shift_start=start - 60,
                                     shift_end=start + 4 * 3600) for i in range(n_couriers))
@@ -183,7 +183,7 @@ def _world(seed: int, *, knows_offers: bool = True, hours: float = 1.5,
 
     platform = FakePlatform(lambda: clock[0], knows_offers=knows_offers)
     scenario = replace(get_scenario("tiny"), base_per_h=40.0)
-    clock[0] = DAY_START + scenario.start_h * 3600
+    clock[0] = scenario.day_start + scenario.start_h * 3600
     world = World(city=_city(), scenario=scenario, actions=platform, driver=Driver(), seed=seed,
                   hours=hours, config=cfg)
     return world, platform
@@ -254,3 +254,16 @@ def test_progress_is_told_every_few_simulated_seconds_not_every_step():
     world.run(progress=lambda t, log: heard.append(t), progress_every_s=60.0)
     assert 10 <= len(heard) <= 31
     assert all(b - a >= 60.0 for a, b in zip(heard, heard[1:], strict=False))
+
+
+def test_a_scenario_day_starts_at_local_midnight_of_its_first_city():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    lunch = get_scenario("lunch")  # Palo Alto, America/Los_Angeles
+    assert lunch.day_start == 1_767_254_400.0  # 2026-01-01T08:00:00Z
+    noon = datetime.fromtimestamp(lunch.day_start + 12 * 3600, ZoneInfo("America/Los_Angeles"))
+    assert (noon.hour, noon.minute, noon.weekday()) == (12, 0, 3)
+    assert lunch.utc_offset_min == -480
+    nyc_first = replace(lunch, cities=(get_scenario("valentines").cities[-1],))
+    assert nyc_first.day_start == lunch.day_start - 3 * 3600

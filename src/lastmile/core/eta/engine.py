@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -130,6 +130,15 @@ def heuristic_arrays(*, prep_s: np.ndarray | float, travel_s: np.ndarray | float
 _COL = {name: i for i, name in enumerate(NUMERIC_COLUMNS)}
 
 
+def no_queue_point(matrix: np.ndarray, params: HeuristicParams = DEFAULT_HEURISTIC
+                   ) -> np.ndarray:
+    """The heuristic's point with no courier queue, seconds, one per ``NUMERIC_COLUMNS``
+    row: ``max(prep_mean_s, pickup_leg_s) + travel_s`` (the interval's ``base``). The
+    learned models (``quantile_gbm``, ``weibull``) learn their correction over it."""
+    return np.asarray(np.maximum(matrix[:, _COL["prep_mean_s"]], params.pickup_leg_s)
+                      + matrix[:, _COL["travel_s"]])
+
+
 @dataclass(frozen=True, slots=True)
 class HeuristicModel:
     """The heuristic as an ``EtaModel`` over ``EtaFeatures`` rows.
@@ -160,10 +169,22 @@ def _ordered(point: np.ndarray, p10: np.ndarray, p90: np.ndarray) -> Arrays:
     return stacked[:, 1], stacked[:, 0], stacked[:, 2]
 
 
+@runtime_checkable
+class RowsModel(Protocol):
+    """A learned model that reads more of a row than ``numeric_matrix`` (the two-stage
+    LightGBM model: the merchant id picks its typical cart): ``estimates`` serves it, as it
+    is evaluated (ordered, non-negative windows)."""
+
+    def estimates(self, rows: Sequence[EtaFeatures]) -> list[EtaEstimate]: ...
+
+
 def estimate_batch(rows: Sequence[EtaFeatures], model: EtaModel) -> list[EtaEstimate]:
-    """One estimate per row, through ``model`` in one batch."""
+    """One estimate per row, through ``model`` in one batch (its ``estimates`` when it is a
+    ``RowsModel``)."""
     if not rows:
         return []
+    if isinstance(model, RowsModel):
+        return model.estimates(rows)
     point, p10, p90 = _ordered(*(np.asarray(a, dtype=np.float64) for a in
                                  model.predict_batch(numeric_matrix(list(rows)))))
     return [EtaEstimate(point_s=float(a), p10_s=float(b), p90_s=float(c), model=model.name)

@@ -28,13 +28,13 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
+from lastmile.core.eta.engine import no_queue_point
 from lastmile.core.eta.features import (
     NUMERIC_COLUMNS,
     EtaEstimate,
     EtaFeatures,
     numeric_matrix,
 )
-from lastmile.core.eta.heuristic_baseline import heuristic_point
 from lastmile.core.eta.table import EtaTable, column
 from lastmile.core.eta.weibull import supply_pressure
 
@@ -60,7 +60,7 @@ def model_matrix(matrix: np.ndarray) -> np.ndarray:
     """``NUMERIC_COLUMNS`` plus ``DERIVED_COLUMNS``: the heuristic duration, orders in the last
     30 minutes, idle couriers now, supply pressure, and prep minus the courier's pickup leg
     (ratios and sums trees cannot form by splitting)."""
-    h = heuristic_point(matrix)
+    h = no_queue_point(matrix)
     extra = np.column_stack([
         h, matrix[:, _ORDERS].sum(axis=1) * 5.0, matrix[:, column("idle_couriers_5")],
         supply_pressure(matrix), matrix[:, _PREP] - 300.0,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from lastmile.core.eta.heuristic_baseline import heuristic_point
+from lastmile.core.eta.engine import no_queue_point
 from lastmile.core.eta.table import EtaTable, column
 
 BUCKET_S = 360.0
@@ -133,7 +133,7 @@ class WeibullGroups:
     name: str = "weibull"
 
     def groups(self, matrix: np.ndarray) -> np.ndarray:
-        pb = np.searchsorted(np.asarray(self.point_edges), heuristic_point(matrix), side="right")
+        pb = np.searchsorted(np.asarray(self.point_edges), no_queue_point(matrix), side="right")
         sb = np.searchsorted(np.asarray(self.pressure_edges), supply_pressure(matrix),
                              side="right")
         return np.asarray(pb * (len(self.pressure_edges) + 1) + sb)
@@ -147,7 +147,7 @@ class WeibullGroups:
 
     def predict_batch(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         k, lam, gamma = self._arrays(matrix)
-        unit = heuristic_point(matrix) if self.relative else 1.0
+        unit = no_queue_point(matrix) if self.relative else 1.0
         return (unit * weibull_quantile(0.5, k, lam, gamma),
                 unit * weibull_quantile(0.1, k, lam, gamma),
                 unit * weibull_quantile(0.9, k, lam, gamma))
@@ -155,7 +155,7 @@ class WeibullGroups:
     def cdf(self, matrix: np.ndarray, total_s: np.ndarray) -> np.ndarray:
         """The probability integral transform of each realised duration (for calibration)."""
         k, lam, gamma = self._arrays(matrix)
-        unit = heuristic_point(matrix) if self.relative else 1.0
+        unit = no_queue_point(matrix) if self.relative else 1.0
         return weibull_cdf(total_s / unit, k, lam, gamma)
 
 
@@ -170,7 +170,7 @@ def fit_weibull_groups(train: EtaTable, *, point_bins: int = 6, pressure_bins: i
     seconds at the table's median heuristic duration (6 minutes at a typical delivery), so a
     group's spread is not smeared by the spread of its heuristic durations."""
     qs = np.linspace(0, 1, point_bins + 1)[1:-1]
-    h, p = heuristic_point(train.matrix), supply_pressure(train.matrix)
+    h, p = no_queue_point(train.matrix), supply_pressure(train.matrix)
     point_edges = tuple(float(x) for x in np.unique(np.quantile(h, qs)))
     pressure_edges = tuple(float(x) for x in np.unique(
         np.quantile(p, np.linspace(0, 1, pressure_bins + 1)[1:-1])))
