@@ -137,7 +137,6 @@ class Observability:
         headers = _headers(scope)
         request_id = _request_id(headers)
         method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-        tenants = await self._tenant_labels(scope)
         rid_token = request_id_var.set(request_id)
         span = tracer().start_span(f"{method}", context=extract(headers), kind=SpanKind.SERVER,
                                    attributes={"http.request.method": method})
@@ -164,7 +163,11 @@ class Observability:
             duration_s = time.perf_counter() - started
             metrics.HTTP_IN_FLIGHT.dec()
             route = self._route(scope)
-            tenant = tenants.label(ran_as.tenant)
+            # The tenant list is read only for a request that ran as a tenant (probes and
+            # scrapes never touch it), and after it ran: a tenant created since the app's
+            # first request is known to the first list read.
+            tenant = (metrics.NO_TENANT if ran_as.tenant is None
+                      else (await self._tenant_labels(scope)).label(ran_as.tenant))
             metrics.HTTP_REQUESTS.labels(method, route, f"{status // 100}xx", tenant).inc()
             metrics.HTTP_DURATION.labels(method, route, tenant).observe(duration_s)
             span.update_name(f"{method} {route}")
