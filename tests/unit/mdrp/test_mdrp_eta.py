@@ -115,14 +115,15 @@ def test_placement_view_reads_couriers_and_open_work_from_the_snapshot(tiny_inst
         now_s=300.0, orders=(order("o2", "r1", 0.0), order("o3", "r2", 3200.0)),
         couriers=(courier("c1", 3200.0, 640.0, 480.0),  # delivering: free in 3 min, 2 away
                   courier("c2", 3000.0, 0.0, 300.0),  # idle, 1 minute away
-                  courier("c3", 0.0, 0.0, 900.0)),  # committed to r2, then 10 minutes away
+                  courier("c3", 0.0, 0.0, 900.0)),  # on its way to r2, there at 780 s
         travel=TravelModel(metres_per_step=320.0, step_s=60.0), pickup_service_s=240.0,
         dropoff_service_s=240.0,
         committed=(CommittedAssignment(courier_id="c3", merchant_id="r2",
-                                       orders=(order("o9", "r2", 3200.0),), arrival_s=600.0,
-                                       pickup_s=700.0),))
+                                       orders=(order("o9", "r2", 3200.0),), arrival_s=780.0,
+                                       pickup_s=900.0),))
     view(5, snap)  # o3 is placed at minute 5
-    assert view.known == {"o3": (60.0, 1200.0, 60.0, 1.0, 1.0)}
+    # reach: c2 60 s, c1 180 + 120 s, c3 480 s (its arrival, not 600 + 600 after its route)
+    assert view.known == {"o3": (60.0, 480.0, 60.0, 1.0, 1.0)}
 
 
 def test_the_first_placement_sees_both_idle_couriers(tiny_instance):

@@ -18,7 +18,8 @@ Features per order at placement minute ``t``:
 - from the dispatcher's snapshot at ``t`` (``simulate(observe=...)``: before that minute's
   round, so only what it knew then): ``courier_reach_s`` / ``courier_reach_3_s`` the first and
   third smallest ``max(free - t, 0) + travel to the restaurant`` over the couriers it sees
-  (busy ones from their last stop, when their work ends; NaN with fewer couriers),
+  (busy ones from their last stop, when their work ends; one already on its way to this
+  restaurant from its arrival there; NaN with fewer couriers),
   ``idle_nearest_s`` the nearest idle courier's travel (NaN when none is idle),
   ``open_orders`` the unassigned orders, ``merchant_open_orders`` the restaurant's orders
   not yet picked up (unassigned or committed), both without this order.
@@ -89,6 +90,14 @@ class PlacementView:
         wait = np.array([max(c.free_s - now, 0.0) for c in snap.couriers])
         idle = np.array([c.courier_id not in committed and c.free_s <= now
                          and c.shift_start_s <= now for c in snap.couriers], dtype=bool)
+        # a courier already committed to a restaurant can take one more order there on its way
+        # in (the replay's updates): its reach there is its arrival
+        at_index = {c.courier_id: i for i, c in enumerate(snap.couriers)}
+        arriving: dict[str, list[tuple[int, float]]] = {}
+        for a in snap.committed:
+            if a.courier_id in at_index:
+                arriving.setdefault(a.merchant_id, []).append(
+                    (at_index[a.courier_id], max(a.arrival_s - now, 0.0)))
         open_at: dict[str, int] = {}
         for oo in snap.orders:
             open_at[oo.merchant_id] = open_at.get(oo.merchant_id, 0) + 1
@@ -98,7 +107,10 @@ class PlacementView:
         for o in self.placed.get(t, ()):
             r = self.instance.restaurants[o.restaurant_id]
             travel = np.ceil(np.hypot(xs - r.x, ys - r.y) / mpm) * 60.0  # instance.travel_min
-            reach = np.sort(wait + travel)
+            reach = wait + travel
+            for i, arrive in arriving.get(o.restaurant_id, ()):
+                reach[i] = min(reach[i], arrive)
+            reach = np.sort(reach)
             self.known[o.order_id] = (
                 float(reach[0]) if len(reach) else math.nan,
                 float(reach[2]) if len(reach) > 2 else math.nan,
@@ -193,7 +205,7 @@ def _outcome(instance: Instance, result: SimResult, order: Order, assigned: int)
                       total_s=float((d.dropoff_time - placed) * 60))
 
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 """Bump when features or outcomes change: cached tables of another version are rebuilt."""
 
 
