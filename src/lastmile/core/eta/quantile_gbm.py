@@ -211,9 +211,11 @@ def typical_carts(table: EtaTable) -> tuple[dict[str, tuple[float, float]], tupl
 
 
 def train_two_stage(fit: EtaTable, calibrate: EtaTable, *, rounds: int = ROUNDS,
-                    tolerance_s: float = TOLERANCE_S) -> TwoStageEta:
-    """Checkout first (boosters + offsets), frozen; then the explore head's carts and offsets."""
-    checkout_model = train_quantile_gbm(fit, calibrate, rounds=rounds)
+                    tolerance_s: float = TOLERANCE_S,
+                    params: Mapping[str, Any] | None = None) -> TwoStageEta:
+    """Checkout first (boosters + offsets), frozen; then the explore head's carts and offsets.
+    ``params`` override ``DEFAULT_PARAMS`` (e.g. ``num_leaves``)."""
+    checkout_model = train_quantile_gbm(fit, calibrate, rounds=rounds, params=params)
     carts, overall = typical_carts(fit)
     head = TwoStageEta(checkout_model=checkout_model, typical_cart=carts, overall_cart=overall,
                        tolerance_s=tolerance_s)
