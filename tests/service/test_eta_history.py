@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from lastmile.adapters.eta_parquet import read_history, write_history
 from lastmile.app import drive, eta_history, fulfilment, offers, queries
-from lastmile.app.ordering import LineRequest, OrderRequest, place_order
 from lastmile.app.live import CourierLive
+from lastmile.app.ordering import LineRequest, OrderRequest, place_order
 from lastmile.app.tenancy import acting_as
 from lastmile.cli import app as cli
 from lastmile.core.delivery.proof import GivenProof

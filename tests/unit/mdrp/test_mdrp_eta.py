@@ -122,18 +122,16 @@ def test_placement_view_reads_couriers_and_open_work_from_the_snapshot(tiny_inst
                                        orders=(order("o9", "r2", 3200.0),), arrival_s=780.0,
                                        pickup_s=900.0),))
     view(5, snap)  # o3 is placed at minute 5
-    # reach: c2 60 s, c1 180 + 120 s, c3 480 s (its arrival, not 600 + 600 after its route);
-    # o2's restaurant r1 is 10 minutes from r2 (near): one order ahead, so the second reach
-    assert view.known == {"o3": (60.0, 480.0, 60.0, 1.0, 1.0, 1.0, 300.0)}
+    # reach: c2 60 s, c1 180 + 120 s, c3 480 s (its arrival, not 600 + 600 after its route)
+    assert view.known == {"o3": (60.0, 480.0, 60.0, 1.0, 1.0)}
 
 
 def test_the_first_placement_sees_both_idle_couriers(tiny_instance):
     inst = load_instance(tiny_instance)
     result, known = replay(inst, "greedy")
     # o1 at r1 (0, 0), minute 0: c1 100 m away (1 min), c2 3000 m (10 min), both idle
-    reach, reach_3, idle_nearest, open_orders, kitchen, near, reach_queue = known["o1"]
+    reach, reach_3, idle_nearest, open_orders, kitchen = known["o1"]
     assert (reach, idle_nearest, open_orders, kitchen) == (60.0, 60.0, 0.0, 0.0)
-    assert (near, reach_queue) == (0.0, 60.0)
     assert math.isnan(reach_3)  # two couriers only
     features, _ = eta_rows(inst, result, known)
     f1 = features[[o.order_id for o in inst.orders if o.order_id in result.deliveries]

@@ -20,8 +20,6 @@ import numpy as np
 SERIES_BUCKETS = 6
 """Six 5-minute buckets: the last 30 minutes."""
 BUCKET_S = 300
-NEAR_S = 600.0
-"""Merchants this close (travel seconds) share couriers: ``open_orders_near``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,12 +62,6 @@ class EtaFeatures:
     merchant_open_orders: float = math.nan
     """The merchant's orders placed and not yet picked up (its kitchen load), this one
     excluded."""
-    open_orders_near: float = math.nan
-    """Orders waiting for a courier at merchants within ``NEAR_S`` of travel of this one
-    (the queue ahead for the same couriers), this one excluded."""
-    courier_reach_queue_s: float = math.nan
-    """The reach of the courier this order would get if every order of ``open_orders_near``
-    took a closer one first: the ``open_orders_near + 1``-th smallest (NaN with fewer)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.hour <= 23:
@@ -127,7 +119,7 @@ class EtaEstimate:
 
 EXTRA_COLUMNS: tuple[str, ...] = (
     "courier_reach_s", "courier_reach_3_s", "idle_nearest_s", "open_orders",
-    "merchant_open_orders", "open_orders_near", "courier_reach_queue_s",
+    "merchant_open_orders",
 )
 """Fields added after the first schema, at the end of the matrix (NaN when unknown)."""
 NUMERIC_COLUMNS: tuple[str, ...] = (
@@ -148,5 +140,5 @@ def numeric_matrix(rows: list[EtaFeatures] | tuple[EtaFeatures, ...]) -> np.ndar
                   math.nan if r.items is None else r.items,
                   math.nan if r.subtotal_minor is None else r.subtotal_minor,
                   r.courier_reach_s, r.courier_reach_3_s, r.idle_nearest_s, r.open_orders,
-                  r.merchant_open_orders, r.open_orders_near, r.courier_reach_queue_s)
+                  r.merchant_open_orders)
     return out

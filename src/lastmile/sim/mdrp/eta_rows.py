@@ -39,22 +39,14 @@ import numpy as np
 
 from lastmile.core.errors import InvalidInput
 from lastmile.core.dispatch import Snapshot
-from lastmile.core.eta.features import (
-    BUCKET_S,
-    EXTRA_COLUMNS,
-    NEAR_S,
-    SERIES_BUCKETS,
-    EtaFeatures,
-    EtaOutcome,
-)
+from lastmile.core.eta.features import BUCKET_S, SERIES_BUCKETS, EtaFeatures, EtaOutcome
 from lastmile.core.eta.table import EtaTable, table_from_rows
 from lastmile.sim.mdrp.instance import Instance, Order, load_instance
 from lastmile.sim.mdrp.runner import policy_named
 from lastmile.sim.mdrp.simulation import SimResult, simulate
 
-Known = tuple[float, float, float, float, float, float, float]
-"""courier_reach_s, courier_reach_3_s, idle_nearest_s, open_orders, merchant_open_orders,
-open_orders_near, courier_reach_queue_s."""
+Known = tuple[float, float, float, float, float]
+"""courier_reach_s, courier_reach_3_s, idle_nearest_s, open_orders, merchant_open_orders."""
 
 _BUCKET_MIN = BUCKET_S // 60
 _WINDOW_MIN = SERIES_BUCKETS * _BUCKET_MIN
@@ -112,12 +104,8 @@ class PlacementView:
         for a in snap.committed:
             open_at[a.merchant_id] = open_at.get(a.merchant_id, 0) + len(a.orders)
         mpm = self.instance.params.meters_per_minute
-        ox = np.array([oo.pickup_x_m for oo in snap.orders])
-        oy = np.array([oo.pickup_y_m for oo in snap.orders])
         for o in self.placed.get(t, ()):
             r = self.instance.restaurants[o.restaurant_id]
-            near = max(0, int(np.count_nonzero(
-                np.ceil(np.hypot(ox - r.x, oy - r.y) / mpm) * 60.0 <= NEAR_S)) - 1)  # not itself
             travel = np.ceil(np.hypot(xs - r.x, ys - r.y) / mpm) * 60.0  # instance.travel_min
             reach = wait + travel
             for i, arrive in arriving.get(o.restaurant_id, ()):
@@ -128,8 +116,7 @@ class PlacementView:
                 float(reach[2]) if len(reach) > 2 else math.nan,
                 float(travel[idle].min()) if idle.any() else math.nan,
                 float(len(snap.orders) - 1),
-                float(open_at.get(o.restaurant_id, 1) - 1),
-                float(near), float(reach[near]) if len(reach) > near else math.nan)
+                float(open_at.get(o.restaurant_id, 1) - 1))
 
 
 def replay(instance: Instance, policy: str) -> tuple[SimResult, dict[str, Known]]:
@@ -180,7 +167,8 @@ def eta_rows(instance: Instance, result: SimResult, known: Mapping[str, Known] |
 def _known_fields(k: Known | None) -> dict[str, float]:
     if k is None:
         return {}
-    return dict(zip(EXTRA_COLUMNS, k, strict=True))
+    return dict(zip(("courier_reach_s", "courier_reach_3_s", "idle_nearest_s", "open_orders",
+                     "merchant_open_orders"), k, strict=True))
 
 
 def _position(instance: Instance, courier_id: str, node: str) -> tuple[float, float]:
@@ -217,7 +205,7 @@ def _outcome(instance: Instance, result: SimResult, order: Order, assigned: int)
                       total_s=float((d.dropoff_time - placed) * 60))
 
 
-CACHE_VERSION = 4
+CACHE_VERSION = 3
 """Bump when features or outcomes change: cached tables of another version are rebuilt."""
 
 
