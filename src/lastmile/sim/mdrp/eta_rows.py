@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lastmile.core.errors import InvalidInput
 from lastmile.core.dispatch import Snapshot
+from lastmile.core.errors import InvalidInput
 from lastmile.core.eta.features import BUCKET_S, SERIES_BUCKETS, EtaFeatures, EtaOutcome
 from lastmile.core.eta.table import EtaTable, table_from_rows
 from lastmile.sim.mdrp.instance import Instance, Order, load_instance
