@@ -52,6 +52,12 @@ OUT = REPO / "bench" / "out"
 SIM_SCALES = (0.6, 0.8, 1.0, 1.3)
 SIM_TRAIN_SEEDS = range(1, 31)
 SIM_TEST_SEEDS = range(101, 111)
+# LightGBM size per dataset, chosen by cross-validation inside the training split only (MDRP:
+# three folds by seed within 0-2; simulator: three folds of training days); docs/eta.md.
+LGBM: dict[str, dict[str, Any]] = {
+    "mdrp": {"rounds": 50, "params": {}},
+    "sim": {"rounds": 50, "params": {}},
+}
 
 
 def split_of(instance: str) -> str:
@@ -114,7 +120,7 @@ def run(dataset: str, train: list[EtaTable], test: EtaTable) -> tuple[dict[str, 
     models: dict[str, Any] = {
         "heuristic": HeuristicBaseline(),
         "weibull": fit_weibull_groups(concat([fit, cal])),
-        "lightgbm": train_two_stage(fit, cal),
+        "lightgbm": train_two_stage(fit, cal, **LGBM[dataset]),
     }
     rows = {}
     for name, model in models.items():
