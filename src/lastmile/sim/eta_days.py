@@ -180,14 +180,14 @@ def day_rows(log: WorldLog, carts: dict[str, tuple[int, int]],
             prep_p90_s=float(np.quantile(done, 0.9)) if done else stated,
             orders_per_min=tuple(c / (BUCKET_S / 60) for c in counts),
             idle_couriers=tuple(max(0.0, v) for v in idle), items=items,
-            subtotal_minor=subtotal, **_known_fields((known or {}).get(r.id))))
+            subtotal_minor=subtotal))
+        if known is not None and r.id in known:
+            features[-1] = replace(features[-1], **_known_fields(known[r.id]))
         totals.append(r.delivered_at - t)
     return features, totals
 
 
-def _known_fields(k: Known | None) -> dict[str, float]:
-    if k is None:
-        return {}
+def _known_fields(k: Known) -> dict[str, float]:
     return dict(zip(("courier_reach_s", "courier_reach_3_s", "idle_nearest_s", "open_orders",
                      "merchant_open_orders"), k, strict=True))
 

@@ -158,15 +158,14 @@ def eta_rows(instance: Instance, result: SimResult, known: Mapping[str, Known] |
             travel_s=float((instance.travel_min(r.x, r.y, o.x, o.y) + half_p + half_d) * 60),
             prep_mean_s=prep_s, prep_p90_s=prep_s,
             orders_per_min=tuple(float(c) / _BUCKET_MIN for c in counts),
-            idle_couriers=tuple(float(v) for v in idle),
-            **_known_fields(known.get(o.order_id) if known is not None else None)))
+            idle_couriers=tuple(float(v) for v in idle)))
+        if known is not None and o.order_id in known:
+            features[-1] = replace(features[-1], **_known_fields(known[o.order_id]))
         outcomes.append(_outcome(instance, result, o, by_order[o.order_id].assignment_time))
     return features, outcomes
 
 
-def _known_fields(k: Known | None) -> dict[str, float]:
-    if k is None:
-        return {}
+def _known_fields(k: Known) -> dict[str, float]:
     return dict(zip(("courier_reach_s", "courier_reach_3_s", "idle_nearest_s", "open_orders",
                      "merchant_open_orders"), k, strict=True))
 
