@@ -8,7 +8,8 @@ stages once it is delivered or cancelled (``core.eta.history``; docs/eta.md, "Hi
   never holds anything learned later. Four statements: the region's supply minutes (at most
   30 rows), the merchant's last preparation times (at most 50), the record, and the minute
   counter's upsert (the idle couriers come from the quote's count; Drive counts them: a
-  fifth).
+  fifth); since 0020 also the region's waiting orders (a count), the merchant's open orders
+  (at most ``KITCHEN_LIMIT``) and one live-store ``nearest`` query.
 - ``record_finish`` runs inside the transaction that moves an order to a terminal state
   (``aggregates.apply_command``): one UPDATE of the open record.
 - ``training_set`` and ``records`` read it back (``lastmile eta export``, training).
