@@ -182,14 +182,15 @@ def day_rows(log: WorldLog, carts: dict[str, tuple[int, int]],
             idle_couriers=tuple(max(0.0, v) for v in idle), items=items,
             subtotal_minor=subtotal))
         if known is not None and r.id in known:
-            features[-1] = replace(features[-1], **_known_fields(known[r.id]))
+            features[-1] = _with_known(features[-1], known[r.id])
         totals.append(r.delivered_at - t)
     return features, totals
 
 
-def _known_fields(k: Known) -> dict[str, float]:
-    return dict(zip(("courier_reach_s", "courier_reach_3_s", "idle_nearest_s", "open_orders",
-                     "merchant_open_orders"), k, strict=True))
+def _with_known(f: EtaFeatures, k: Known) -> EtaFeatures:
+    reach, reach_3, idle, waiting, kitchen = k
+    return replace(f, courier_reach_s=reach, courier_reach_3_s=reach_3, idle_nearest_s=idle,
+                   open_orders=waiting, merchant_open_orders=kitchen)
 
 
 def cached_day(cache_dir: Path | None, scenario: str, *, seed: int, courier_scale: float,

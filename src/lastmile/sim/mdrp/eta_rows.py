@@ -160,14 +160,15 @@ def eta_rows(instance: Instance, result: SimResult, known: Mapping[str, Known] |
             orders_per_min=tuple(float(c) / _BUCKET_MIN for c in counts),
             idle_couriers=tuple(float(v) for v in idle)))
         if known is not None and o.order_id in known:
-            features[-1] = replace(features[-1], **_known_fields(known[o.order_id]))
+            features[-1] = _with_known(features[-1], known[o.order_id])
         outcomes.append(_outcome(instance, result, o, by_order[o.order_id].assignment_time))
     return features, outcomes
 
 
-def _known_fields(k: Known) -> dict[str, float]:
-    return dict(zip(("courier_reach_s", "courier_reach_3_s", "idle_nearest_s", "open_orders",
-                     "merchant_open_orders"), k, strict=True))
+def _with_known(f: EtaFeatures, k: Known) -> EtaFeatures:
+    reach, reach_3, idle, waiting, kitchen = k
+    return replace(f, courier_reach_s=reach, courier_reach_3_s=reach_3, idle_nearest_s=idle,
+                   open_orders=waiting, merchant_open_orders=kitchen)
 
 
 def _position(instance: Instance, courier_id: str, node: str) -> tuple[float, float]:
