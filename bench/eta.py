@@ -120,7 +120,7 @@ def run(dataset: str, train: list[EtaTable], test: EtaTable) -> tuple[dict[str, 
     models: dict[str, Any] = {
         "heuristic": HeuristicBaseline(),
         "weibull": fit_weibull_groups(concat([fit, cal])),
-        "lightgbm": train_two_stage(fit, cal, **LGBM[dataset]),
+        "lightgbm": train_two_stage(fit, cal, **LGBM.get(dataset, {})),
     }
     rows = {}
     for name, model in models.items():
