@@ -2,6 +2,7 @@
 when it was placed (never what it learned later) and the stages it then went through; it is
 written in the placement and terminal transactions, per tenant, and exported as Parquet."""
 
+import math
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 from lastmile.adapters.eta_parquet import read_history, write_history
 from lastmile.app import drive, eta_history, fulfilment, offers, queries
+from lastmile.app.live import CourierLive
 from lastmile.app.ordering import LineRequest, OrderRequest, place_order
 from lastmile.app.tenancy import acting_as
 from lastmile.cli import app as cli
@@ -18,6 +20,7 @@ from lastmile.core.delivery.proof import GivenProof
 from lastmile.core.eta.history import MIN_PREP_SAMPLES, prep_stats
 from lastmile.core.geo import Point, haversine_m
 from lastmile.core.orders import SYSTEM, Actor, ActorKind, DeliveryProof
+from lastmile.core.pricing import ROAD_FACTOR, PricingPolicy
 from tenant_helpers import TEST_TENANT, an_order_request, seed_test_tenant
 
 DROP = Point(lat=37.445, lng=-122.15)
@@ -114,6 +117,31 @@ def test_the_record_keeps_what_was_known_at_placement_when_supply_changes_later(
     # the later orders saw the supply and the demand that came after the first
     newest = _record(p, later[-1].id, finished_only=False).features
     assert newest.orders_per_min[-1] > 0 and newest.idle_couriers[-1] > 0
+
+
+def test_the_record_holds_open_work_and_the_nearest_idle_courier_at_placement(platform):
+    p = platform
+    first = _place(p, "k1")  # nobody on shift, nothing open before it
+    f1 = _record(p, first.id, finished_only=False).features
+    assert (f1.open_orders, f1.merchant_open_orders) == (0.0, 0.0)
+    assert math.isnan(f1.idle_nearest_s) and math.isnan(f1.courier_reach_s)
+    courier = _on_shift(p, 0)
+    merchant = queries.get_merchant(p.services, first.merchant_id)
+    spot = Point(lat=merchant.location.lat + 0.009, lng=merchant.location.lng)  # ~1 km north
+    p.services.live.upsert(CourierLive(courier_id=courier, region_id=first.region_id,
+                                       lat=spot.lat, lng=spot.lng, status="idle",
+                                       updated_at=p.clock.now()))
+    second = _place(p, "k2", consumer=1)
+    f2 = _record(p, second.id, finished_only=False).features
+    assert (f2.open_orders, f2.merchant_open_orders) == (1.0, 1.0)  # the first, not itself
+    speed = PricingPolicy().courier_speed_mps
+    assert f2.idle_nearest_s == pytest.approx(
+        haversine_m(spot, merchant.location) * ROAD_FACTOR / speed)
+    _deliver(p, first, courier)
+    third = _place(p, "k3")
+    f3 = _record(p, third.id, finished_only=False).features
+    assert (f3.open_orders, f3.merchant_open_orders) == (1.0, 1.0)  # the second only
+    assert _record(p, second.id, finished_only=False).features == f2  # never rewritten
 
 
 def test_a_cancelled_order_is_recorded_as_a_failure_without_stages(platform):

@@ -8,7 +8,8 @@ stages once it is delivered or cancelled (``core.eta.history``; docs/eta.md, "Hi
   never holds anything learned later. Four statements: the region's supply minutes (at most
   30 rows), the merchant's last preparation times (at most 50), the record, and the minute
   counter's upsert (the idle couriers come from the quote's count; Drive counts them: a
-  fifth).
+  fifth); since 0020 also the region's waiting orders (a count), the merchant's open orders
+  (at most ``KITCHEN_LIMIT``) and one live-store ``nearest`` query.
 - ``record_finish`` runs inside the transaction that moves an order to a terminal state
   (``aggregates.apply_command``): one UPDATE of the open record.
 - ``training_set`` and ``records`` read it back (``lastmile eta export``, training).
@@ -16,6 +17,7 @@ stages once it is delivered or cancelled (``core.eta.history``; docs/eta.md, "Hi
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -34,18 +36,27 @@ from lastmile.core.eta.history import (
 )
 from lastmile.core.geo import Point, haversine_m
 from lastmile.core.model import CourierStatus, Region
-from lastmile.core.orders import Order
+from lastmile.core.orders import AWAITING_COURIER, COURIER_BEFORE_PICKUP, Order, OrderStatus
 from lastmile.core.pricing import ROAD_FACTOR
 
 MARKETPLACE = "marketplace"
 DRIVE = "drive"
+_WAITING = frozenset({OrderStatus.PLACED, *AWAITING_COURIER})
+"""An order no courier holds yet."""
+_NOT_PICKED_UP = _WAITING | COURIER_BEFORE_PICKUP
+KITCHEN_LIMIT = 50
+"""The merchant's open orders are read up to this many (a cap, not a sample)."""
+IDLE_RADIUS_M = 20_000.0
+"""The nearest idle courier is looked for within this distance of the merchant."""
 
 
 def features_at(uow: UnitOfWork, services: Services, *, merchant_id: str, region: Region,
                 pickup: Point, dropoff: Point, now: float, default_prep_s: float,
                 idle_couriers: int, items: int | None = None,
-                subtotal_minor: int | None = None) -> EtaFeatures:
-    """The ``EtaFeatures`` the platform knows at ``now``; reads only (two statements).
+                subtotal_minor: int | None = None, order_id: str | None = None
+                ) -> EtaFeatures:
+    """The ``EtaFeatures`` the platform knows at ``now``; reads only (four statements and,
+    with a live store, one nearest-courier query).
 
     The one definition of the features, for the history and for serving a model at quote
     time alike (a model trained on the history sees the same numbers when it is served).
@@ -53,6 +64,15 @@ def features_at(uow: UnitOfWork, services: Services, *, merchant_id: str, region
     estimate is the pricing policy's (road distance over the courier speed, plus the
     handovers), the one the quote uses; ``idle_couriers`` is the region's idle couriers now
     (the quote's count); ``items``/``subtotal_minor`` None at the explore stage.
+
+    Open work and couriers near the merchant: ``open_orders`` the region's orders no courier
+    holds (placed, confirmed, ready, unassigned), ``merchant_open_orders`` the merchant's
+    orders not picked up (up to ``KITCHEN_LIMIT``), both without ``order_id`` (the order
+    being placed, when it is already stored); ``idle_nearest_s`` the pricing travel time
+    from the nearest fresh idle courier in the live store (``Services.live``; NaN without
+    one, or with none within ``IDLE_RADIUS_M``). ``courier_reach_s`` / ``courier_reach_3_s``
+    stay NaN here: when busy couriers free up needs each one's route (the dispatch
+    snapshot's work), too costly per quote.
     """
     local = datetime.fromtimestamp(now, ZoneInfo(region.time_zone))
     per_min, idle = supply_series(
@@ -64,12 +84,33 @@ def features_at(uow: UnitOfWork, services: Services, *, merchant_id: str, region
         default_s=default_prep_s)
     distance_m = haversine_m(pickup, dropoff)
     policy = pricing_in(uow, services, region.id)
+    waiting = sum(uow.orders.count_by_status(
+        region.id, statuses=sorted(s.value for s in _WAITING)).values())
+    kitchen = uow.orders.list(merchant_id=merchant_id, statuses=sorted(_NOT_PICKED_UP),
+                              limit=KITCHEN_LIMIT)
+    itself = [o for o in kitchen if o.id == order_id]
+    waiting -= sum(1 for o in itself if o.status in _WAITING)
     return EtaFeatures(
         merchant_id=merchant_id, region=region.id, hour=local.hour, weekday=local.weekday(),
         distance_m=distance_m,
         travel_s=distance_m * ROAD_FACTOR / policy.courier_speed_mps + policy.service_s,
         prep_mean_s=prep_mean_s, prep_p90_s=prep_p90_s, orders_per_min=per_min,
-        idle_couriers=idle, items=items, subtotal_minor=subtotal_minor)
+        idle_couriers=idle, items=items, subtotal_minor=subtotal_minor,
+        idle_nearest_s=_idle_nearest_s(services, region.id, pickup, now,
+                                       policy.courier_speed_mps),
+        open_orders=float(max(waiting, 0)),
+        merchant_open_orders=float(len(kitchen) - len(itself)))
+
+
+def _idle_nearest_s(services: Services, region_id: str, merchant: Point, now: float,
+                    speed_mps: float) -> float:
+    """Road travel (``ROAD_FACTOR``) of the nearest fresh idle courier to ``merchant``, at
+    the pricing speed; NaN without a live store or an idle courier within reach."""
+    if services.live is None:
+        return math.nan
+    found = services.live.nearest(region_id, merchant.lat, merchant.lng, IDLE_RADIUS_M,
+                                  now=now, limit=1, statuses=[CourierStatus.IDLE.value])
+    return found[0][1] * ROAD_FACTOR / speed_mps if found else math.nan
 
 
 def capture(uow: UnitOfWork, services: Services, *, order: Order, region: Region,
@@ -93,7 +134,8 @@ def capture(uow: UnitOfWork, services: Services, *, order: Order, region: Region
         dropoff=order.dropoff, now=now, default_prep_s=default_prep_s,
         idle_couriers=idle_now,
         items=sum(line.quantity for line in order.lines) if cart else None,
-        subtotal_minor=order.prices.subtotal.amount_minor if cart else None)
+        subtotal_minor=order.prices.subtotal.amount_minor if cart else None,
+        order_id=order.id)
     record = HistoryRecord(
         order_id=order.id, channel=channel, placed_at=now, features=features,
         quoted_low_s=order.eta.low_at - now, quoted_s=order.eta.expected_at - now,

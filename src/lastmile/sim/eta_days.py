@@ -14,7 +14,13 @@ Features at placement ``t`` (seconds on the simulated clock):
 - ``orders_per_min``: the region's placements per minute in each 5-minute bucket of
   ``(t - 30 min, t]``; ``idle_couriers``: couriers on shift minus those holding orders, from
   the world's 5-minute samples (the latest sample at or before each bucket's end);
-- ``items`` and ``subtotal_minor``: the order's cart (recorded as the order is placed).
+- ``items`` and ``subtotal_minor``: the order's cart (recorded as the order is placed);
+- read from the world just before the order is placed (``_known_at``): ``idle_nearest_s``
+  the nearest idle courier's travel to the merchant (pricing travel model),
+  ``courier_reach_s`` / ``courier_reach_3_s`` the first and third smallest time a courier
+  could be there (idle: its travel; on its last drop-off: the rest of that leg, the door
+  handover, then the travel from the door), ``open_orders`` the orders no courier holds yet,
+  ``merchant_open_orders`` the merchant's orders not picked up.
 
 Only single-city scenarios are used (the world's samples are city-wide).
 """
@@ -22,6 +28,7 @@ Only single-city scenarios are used (the world's samples are city-wide).
 from __future__ import annotations
 
 import bisect
+import math
 import random
 import tempfile
 from dataclasses import replace
@@ -33,27 +40,64 @@ from lastmile.adapters.clock import ManualClock, SequentialIds
 from lastmile.app.ordering import place_order
 from lastmile.core.eta.features import BUCKET_S, SERIES_BUCKETS, EtaFeatures, numeric_matrix
 from lastmile.core.eta.table import EtaTable
-from lastmile.core.geo import haversine_m
+from lastmile.core.geo import Point, haversine_m
 from lastmile.core.pricing import ROAD_FACTOR, PricingPolicy
 from lastmile.sim.actions import DirectActions, OrderAsk, PlacedView, _request, fees_of
-from lastmile.sim.model import WorldLog
+from lastmile.sim.model import Phase, WorldLog
 from lastmile.sim.scenarios import get_scenario
 from lastmile.sim.simulate_command import ManualDriver
 
 _HISTORY = 20
+DAY_VERSION = 2
+"""Bump when a day's features change: cached days of another version are played again."""
 
 
 class _CartRecorder(DirectActions):
     """``DirectActions`` that also remembers each placed order's cart."""
 
     carts: dict[str, tuple[int, int]]
+    known: dict[str, Known]
+    log: WorldLog | None = None
+    merchants: dict[str, Point]
 
     def place(self, ask: OrderAsk, *, key: str) -> PlacedView:
+        before = (_known_at(self.log, self.merchants[ask.merchant_id], ask.merchant_id,
+                            self.s.clock.now()) if self.log is not None else None)
         o = self._call(place_order, _request(ask), idempotency_key=key).order
         self.carts[o.id] = (ask.quantity, o.prices.subtotal.amount_minor)
+        if before is not None:
+            self.known[o.id] = before
         return PlacedView(order_id=o.id, placed_at=o.placed_at, eta_expected_at=o.eta.expected_at,
                           eta_high_at=o.eta.high_at, fees_minor=fees_of(o.prices.as_minor()),
                           currency=o.currency)
+
+
+Known = tuple[float, float, float, float, float]
+"""courier_reach_s, courier_reach_3_s, idle_nearest_s, open_orders, merchant_open_orders."""
+_LAST_LEG = frozenset({Phase.TO_DROPOFF, Phase.AT_DROPOFF})
+
+
+def _known_at(log: WorldLog, merchant: Point, merchant_id: str, now: float) -> Known:
+    """What the platform knows at ``now`` about couriers near ``merchant`` and open work
+    (the order being placed is not in the log yet)."""
+    policy = PricingPolicy()
+
+    def travel(a: Point) -> float:
+        return haversine_m(a, merchant) * ROAD_FACTOR / policy.courier_speed_mps
+
+    idle: list[float] = []
+    reach: list[float] = []
+    for run in log.couriers.values():
+        if run.phase is Phase.IDLE:
+            idle.append(travel(run.where(now)))
+        elif run.phase in _LAST_LEG and len(run.orders) <= 1 and run.leg is not None:
+            _, door, _, arrive = run.leg
+            reach.append(max(arrive - now, 0.0) + policy.service_s / 2 + travel(door))
+    reach = sorted(reach + idle)
+    waiting = sum(1 for r in log.orders.values() if r.open and r.courier_id is None)
+    kitchen = sum(1 for r in log.orders.values() if r.open and r.merchant_id == merchant_id)
+    return (reach[0] if reach else math.nan, reach[2] if len(reach) > 2 else math.nan,
+            min(idle) if idle else math.nan, float(waiting), float(kitchen))
 
 
 def simulated_day(scenario: str, *, seed: int, courier_scale: float = 1.0,
@@ -79,14 +123,16 @@ def simulated_day(scenario: str, *, seed: int, courier_scale: float = 1.0,
         try:
             city = build_city(container.services, sc, random.Random(seed))
             actions = _CartRecorder(container.services, container.tracking)
-            actions.carts = {}
+            actions.carts, actions.known = {}, {}
+            actions.merchants = {m.id: m.location for m in city.merchants}
             world = World(city=city, scenario=sc, actions=actions, driver=ManualDriver(clock),
                           seed=seed, hours=None)
+            actions.log = world.log
             log = world.run()
         finally:
             container.close()
     prep = {m.id: float(m.prep_time_s) for m in city.merchants}
-    features, totals = day_rows(log, actions.carts, prep, day_start=sc.day_start)
+    features, totals = day_rows(log, actions.carts, prep, actions.known, day_start=sc.day_start)
     source = f"{scenario}/{seed}/x{courier_scale:g}"
     return EtaTable(matrix=numeric_matrix(features),
                     merchant=np.array([f.merchant_id for f in features], dtype=str),
@@ -95,11 +141,14 @@ def simulated_day(scenario: str, *, seed: int, courier_scale: float = 1.0,
 
 
 def day_rows(log: WorldLog, carts: dict[str, tuple[int, int]],
-             stated_prep_s: dict[str, float], *, day_start: float
+             stated_prep_s: dict[str, float], known: dict[str, Known] | None = None, *,
+             day_start: float
              ) -> tuple[list[EtaFeatures], list[float]]:
     """Features and click-to-door seconds of the log's delivered orders, in placement order
     (the world's log has no assignment time, so no stage split: the history records have);
-    ``day_start``: the local midnight of the scenario's day (the hour feature is local)."""
+    ``known`` (order id -> ``_known_at`` before its placement) fills the courier and open-work
+    fields, else they are NaN; ``day_start``: the local midnight of the scenario's day (the
+    hour feature is local)."""
     policy = PricingPolicy()
     orders = sorted(log.orders.values(), key=lambda r: (r.placed_at, r.id))
     placed = [r.placed_at for r in orders]
@@ -134,8 +183,16 @@ def day_rows(log: WorldLog, carts: dict[str, tuple[int, int]],
             orders_per_min=tuple(c / (BUCKET_S / 60) for c in counts),
             idle_couriers=tuple(max(0.0, v) for v in idle), items=items,
             subtotal_minor=subtotal))
+        if known is not None and r.id in known:
+            features[-1] = _with_known(features[-1], known[r.id])
         totals.append(r.delivered_at - t)
     return features, totals
+
+
+def _with_known(f: EtaFeatures, k: Known) -> EtaFeatures:
+    reach, reach_3, idle, waiting, kitchen = k
+    return replace(f, courier_reach_s=reach, courier_reach_3_s=reach_3, idle_nearest_s=idle,
+                   open_orders=waiting, merchant_open_orders=kitchen)
 
 
 def cached_day(cache_dir: Path | None, scenario: str, *, seed: int, courier_scale: float,
@@ -144,7 +201,7 @@ def cached_day(cache_dir: Path | None, scenario: str, *, seed: int, courier_scal
     if cache_dir is None:
         return simulated_day(scenario, seed=seed, courier_scale=courier_scale,
                              demand_scale=demand_scale)
-    path = Path(cache_dir) / f"sim-{scenario}-{seed}-c{courier_scale:g}-d{demand_scale:g}-v1.npz"
+    path = Path(cache_dir) / f"sim-{scenario}-{seed}-c{courier_scale:g}-d{demand_scale:g}-v{DAY_VERSION}.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
             return EtaTable(matrix=z["matrix"], merchant=z["merchant"], source=z["source"],

@@ -4,6 +4,7 @@ instances (no need for ../shared/mdrp)."""
 from __future__ import annotations
 
 import json
+import math
 import random
 from pathlib import Path
 
@@ -13,7 +14,14 @@ from tests.unit.mdrp.conftest import write_instance
 from typer.testing import CliRunner
 
 from lastmile.cli import app
-from lastmile.sim.mdrp.eta_rows import eta_rows, replay_table
+from lastmile.core.dispatch import (
+    CommittedAssignment,
+    CourierState,
+    OpenOrder,
+    Snapshot,
+    TravelModel,
+)
+from lastmile.sim.mdrp.eta_rows import PlacementView, eta_rows, replay, replay_table
 from lastmile.sim.mdrp.instance import load_instance
 from lastmile.sim.mdrp.runner import policy_named
 from lastmile.sim.mdrp.simulation import simulate
@@ -89,3 +97,62 @@ def test_evaluate_without_a_model_fails_naming_it(tiny_instance, tmp_path):
                                       "--mdrp", str(tiny_instance)])
     assert result.exit_code == 2
     assert "model.json" in result.output
+
+
+def test_placement_view_reads_couriers_and_open_work_from_the_snapshot(tiny_instance):
+    inst = load_instance(tiny_instance)  # r2 at (3200, 0); 320 m per minute
+    view = PlacementView(inst)
+
+    def order(oid: str, merchant: str, x: float) -> OpenOrder:
+        return OpenOrder(order_id=oid, merchant_id=merchant, placed_s=0.0, ready_s=600.0,
+                         pickup_x_m=x, pickup_y_m=0.0, dropoff_x_m=0.0, dropoff_y_m=0.0)
+
+    def courier(cid: str, x: float, y: float, free_s: float) -> CourierState:
+        return CourierState(courier_id=cid, x_m=x, y_m=y, free_s=free_s, shift_start_s=0.0,
+                            shift_end_s=7200.0)
+
+    snap = Snapshot(
+        now_s=300.0, orders=(order("o2", "r1", 0.0), order("o3", "r2", 3200.0)),
+        couriers=(courier("c1", 3200.0, 640.0, 480.0),  # delivering: free in 3 min, 2 away
+                  courier("c2", 3000.0, 0.0, 300.0),  # idle, 1 minute away
+                  courier("c3", 0.0, 0.0, 900.0)),  # on its way to r2, there at 780 s
+        travel=TravelModel(metres_per_step=320.0, step_s=60.0), pickup_service_s=240.0,
+        dropoff_service_s=240.0,
+        committed=(CommittedAssignment(courier_id="c3", merchant_id="r2",
+                                       orders=(order("o9", "r2", 3200.0),), arrival_s=780.0,
+                                       pickup_s=900.0),))
+    view(5, snap)  # o3 is placed at minute 5
+    # reach: c2 60 s, c1 180 + 120 s, c3 480 s (its arrival, not 600 + 600 after its route)
+    assert view.known == {"o3": (60.0, 480.0, 60.0, 1.0, 1.0)}
+
+
+def test_the_first_placement_sees_both_idle_couriers(tiny_instance):
+    inst = load_instance(tiny_instance)
+    result, known = replay(inst, "greedy")
+    # o1 at r1 (0, 0), minute 0: c1 100 m away (1 min), c2 3000 m (10 min), both idle
+    reach, reach_3, idle_nearest, open_orders, kitchen = known["o1"]
+    assert (reach, idle_nearest, open_orders, kitchen) == (60.0, 60.0, 0.0, 0.0)
+    assert math.isnan(reach_3)  # two couriers only
+    features, _ = eta_rows(inst, result, known)
+    f1 = features[[o.order_id for o in inst.orders if o.order_id in result.deliveries]
+                  .index("o1")]
+    assert f1.courier_reach_s == 60.0 and f1.idle_nearest_s == 60.0
+    assert f1.open_orders == 0.0 and f1.merchant_open_orders == 0.0
+
+
+@pytest.mark.parametrize("cut_min", [60, 150])
+def test_placement_features_ignore_orders_placed_later(tmp_path, cut_min):
+    full_dir = random_instance(tmp_path / "0x0", 0)
+    full = load_instance(full_dir)
+    early = [o for o in full.orders if o.placement_time <= cut_min]
+    cut = load_instance(write_instance(
+        tmp_path / "0x1",
+        restaurants=[(r.restaurant_id, r.x, r.y) for r in full.restaurants.values()],
+        orders=[(o.order_id, o.x, o.y, o.placement_time, o.restaurant_id, o.ready_time)
+                for o in early],
+        couriers=[(c.courier_id, c.x, c.y, c.on_time, c.off_time) for c in full.couriers]))
+    _, known_full = replay(full, "optimised")
+    _, known_cut = replay(cut, "optimised")
+    assert set(known_cut) == {o.order_id for o in early}
+    for oid, k in known_cut.items():
+        assert np.allclose(k, known_full[oid], equal_nan=True), oid

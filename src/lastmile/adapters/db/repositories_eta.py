@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import cache
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from lastmile.adapters.db import tables_eta as t
 from lastmile.adapters.db.prepared import WHERE, insert_into, update_where
-from lastmile.core.eta.features import EtaFeatures, EtaOutcome
+from lastmile.core.eta.features import EXTRA_COLUMNS, EtaFeatures, EtaOutcome
 from lastmile.core.eta.history import Finish, HistoryRecord, MinuteCount
 
 Row = dict[str, Any]
@@ -48,6 +49,7 @@ def record_row(r: HistoryRecord) -> Row:
             "prep_mean_s": f.prep_mean_s, "prep_p90_s": f.prep_p90_s,
             "orders_per_min": list(f.orders_per_min), "idle_couriers": list(f.idle_couriers),
             "items": f.items, "subtotal_minor": f.subtotal_minor,
+            "placement_state": {k: _or_none(getattr(f, k)) for k in EXTRA_COLUMNS},
             "quoted_low_s": r.quoted_low_s, "quoted_s": r.quoted_s,
             "quoted_high_s": r.quoted_high_s, **finish_row(r.finish)}
 
@@ -68,7 +70,14 @@ def features_from(row: Row) -> EtaFeatures:
         prep_mean_s=row["prep_mean_s"], prep_p90_s=row["prep_p90_s"],
         orders_per_min=tuple(float(x) for x in row["orders_per_min"]),
         idle_couriers=tuple(float(x) for x in row["idle_couriers"]),
-        items=row["items"], subtotal_minor=row["subtotal_minor"])
+        items=row["items"], subtotal_minor=row["subtotal_minor"],
+        **{k: math.nan if v is None else float(v)
+           for k, v in (row["placement_state"] or {}).items() if k in EXTRA_COLUMNS})
+
+
+def _or_none(v: float) -> float | None:
+    """JSON has no NaN: an unknown feature is stored as null."""
+    return None if math.isnan(v) else v
 
 
 def outcome_from(row: Row) -> EtaOutcome | None:

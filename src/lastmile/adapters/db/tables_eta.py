@@ -26,6 +26,8 @@ eta_history = sa.Table(
     sa.Column("idle_couriers", Json, nullable=False),
     sa.Column("items", sa.Integer, nullable=True),  # NULL: no cart (Drive)
     sa.Column("subtotal_minor", sa.BigInteger, nullable=True),
+    # EXTRA_COLUMNS as {name: value or null}; NULL before 0020 (migration 0020)
+    sa.Column("placement_state", Json, nullable=True),
     sa.Column("quoted_low_s", sa.Double, nullable=False),
     sa.Column("quoted_s", sa.Double, nullable=False),
     sa.Column("quoted_high_s", sa.Double, nullable=False),

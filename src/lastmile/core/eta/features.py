@@ -47,6 +47,21 @@ class EtaFeatures:
     """Cart size; ``None`` at the explore stage."""
     subtotal_minor: int | None = None
     """Cart subtotal in minor units; ``None`` at the explore stage."""
+    # Where the couriers and the work are at that moment (NaN: not known by the source;
+    # models treat it as missing). Courier "reach": seconds until a courier could be at the
+    # merchant, ``max(free - now, 0) + travel to the merchant``, over couriers on shift
+    # (busy ones from where and when their current work ends).
+    courier_reach_s: float = math.nan
+    """The first courier's reach, idle or freeing up."""
+    courier_reach_3_s: float = math.nan
+    """The third courier's reach (how many could come soon, not just one)."""
+    idle_nearest_s: float = math.nan
+    """Travel of the nearest idle courier to the merchant (NaN when none is idle)."""
+    open_orders: float = math.nan
+    """Orders of the region waiting for a courier (not assigned), this one excluded."""
+    merchant_open_orders: float = math.nan
+    """The merchant's orders placed and not yet picked up (its kitchen load), this one
+    excluded."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.hour <= 23:
@@ -57,6 +72,10 @@ class EtaFeatures:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0 (got {value})")
+        for name in EXTRA_COLUMNS:
+            value = getattr(self, name)
+            if value < 0:  # NaN (unknown) passes
+                raise ValueError(f"{name} must be >= 0 or NaN (got {value})")
         for name in ("orders_per_min", "idle_couriers"):
             series = getattr(self, name)
             if len(series) != SERIES_BUCKETS:
@@ -98,11 +117,16 @@ class EtaEstimate:
             raise ValueError(f"need 0 <= p10_s <= p90_s (got {self.p10_s}, {self.p90_s})")
 
 
+EXTRA_COLUMNS: tuple[str, ...] = (
+    "courier_reach_s", "courier_reach_3_s", "idle_nearest_s", "open_orders",
+    "merchant_open_orders",
+)
+"""Fields added after the first schema, at the end of the matrix (NaN when unknown)."""
 NUMERIC_COLUMNS: tuple[str, ...] = (
     "hour", "weekday", "distance_m", "travel_s", "prep_mean_s", "prep_p90_s",
     *(f"orders_per_min_{i}" for i in range(SERIES_BUCKETS)),
     *(f"idle_couriers_{i}" for i in range(SERIES_BUCKETS)),
-    "items", "subtotal_minor",
+    "items", "subtotal_minor", *EXTRA_COLUMNS,
 )
 """The numeric matrix's columns, in order; ``items``/``subtotal_minor`` are NaN at explore."""
 
@@ -114,5 +138,7 @@ def numeric_matrix(rows: list[EtaFeatures] | tuple[EtaFeatures, ...]) -> np.ndar
         out[i] = (r.hour, r.weekday, r.distance_m, r.travel_s, r.prep_mean_s, r.prep_p90_s,
                   *r.orders_per_min, *r.idle_couriers,
                   math.nan if r.items is None else r.items,
-                  math.nan if r.subtotal_minor is None else r.subtotal_minor)
+                  math.nan if r.subtotal_minor is None else r.subtotal_minor,
+                  r.courier_reach_s, r.courier_reach_3_s, r.idle_nearest_s, r.open_orders,
+                  r.merchant_open_orders)
     return out

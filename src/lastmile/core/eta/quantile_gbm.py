@@ -40,7 +40,7 @@ from lastmile.core.eta.weibull import supply_pressure
 
 QUANTILES = (0.1, 0.5, 0.9)
 DERIVED_COLUMNS = ("heuristic_s", "orders_30min", "idle_now", "supply_pressure",
-                   "food_minus_courier_s")
+                   "food_minus_courier_s", "reach_excess_s", "reach_3_excess_s")
 TOLERANCE_S = 300.0
 """Explore and checkout points of one order never differ by more than this (5 minutes)."""
 DEFAULT_PARAMS: Mapping[str, Any] = {
@@ -54,16 +54,23 @@ _ITEMS, _SUBTOTAL = column("items"), column("subtotal_minor")
 _PREP = column("prep_mean_s")
 _HEURISTIC = len(NUMERIC_COLUMNS)  # the first derived column
 _ORDERS = [column(f"orders_per_min_{i}") for i in range(6)]
+_REACH, _REACH_3 = column("courier_reach_s"), column("courier_reach_3_s")
 
 
 def model_matrix(matrix: np.ndarray) -> np.ndarray:
     """``NUMERIC_COLUMNS`` plus ``DERIVED_COLUMNS``: the heuristic duration, orders in the last
-    30 minutes, idle couriers now, supply pressure, and prep minus the courier's pickup leg
-    (ratios and sums trees cannot form by splitting)."""
+    30 minutes, idle couriers now, supply pressure, prep minus the courier's pickup leg, and
+    how much later than the heuristic's pickup the first (third) courier's reach makes it,
+    ``max(prep, reach) - max(prep, 300)`` (NaN when the reach is unknown) (ratios, sums and
+    maxima trees cannot form by splitting)."""
     h = no_queue_point(matrix)
+    prep = matrix[:, _PREP]
+    floor = np.maximum(prep, 300.0)
     extra = np.column_stack([
         h, matrix[:, _ORDERS].sum(axis=1) * 5.0, matrix[:, column("idle_couriers_5")],
-        supply_pressure(matrix), matrix[:, _PREP] - 300.0,
+        supply_pressure(matrix), prep - 300.0,
+        np.maximum(prep, matrix[:, _REACH]) - floor,  # NaN reach stays NaN
+        np.maximum(prep, matrix[:, _REACH_3]) - floor,
     ])
     return np.hstack([matrix, extra])
 
@@ -204,9 +211,11 @@ def typical_carts(table: EtaTable) -> tuple[dict[str, tuple[float, float]], tupl
 
 
 def train_two_stage(fit: EtaTable, calibrate: EtaTable, *, rounds: int = ROUNDS,
-                    tolerance_s: float = TOLERANCE_S) -> TwoStageEta:
-    """Checkout first (boosters + offsets), frozen; then the explore head's carts and offsets."""
-    checkout_model = train_quantile_gbm(fit, calibrate, rounds=rounds)
+                    tolerance_s: float = TOLERANCE_S,
+                    params: Mapping[str, Any] | None = None) -> TwoStageEta:
+    """Checkout first (boosters + offsets), frozen; then the explore head's carts and offsets.
+    ``params`` override ``DEFAULT_PARAMS`` (e.g. ``num_leaves``)."""
+    checkout_model = train_quantile_gbm(fit, calibrate, rounds=rounds, params=params)
     carts, overall = typical_carts(fit)
     head = TwoStageEta(checkout_model=checkout_model, typical_cart=carts, overall_cart=overall,
                        tolerance_s=tolerance_s)

@@ -14,7 +14,15 @@ Features per order at placement minute ``t``:
 - ``idle_couriers``: mean over the bucket's minutes of couriers on shift (on <= m < off) and
   not holding an assignment (assigned <= m < free again after the last drop-off), from the
   replay up to ``t``;
-- no cart (``items``/``subtotal_minor`` None): MDRP orders have none.
+- no cart (``items``/``subtotal_minor`` None): MDRP orders have none;
+- from the dispatcher's snapshot at ``t`` (``simulate(observe=...)``: before that minute's
+  round, so only what it knew then): ``courier_reach_s`` / ``courier_reach_3_s`` the first and
+  third smallest ``max(free - t, 0) + travel to the restaurant`` over the couriers it sees
+  (busy ones from their last stop, when their work ends; one already on its way to this
+  restaurant from its arrival there; NaN with fewer couriers),
+  ``idle_nearest_s`` the nearest idle courier's travel (NaN when none is idle),
+  ``open_orders`` the unassigned orders, ``merchant_open_orders`` the restaurant's orders
+  not yet picked up (unassigned or committed), both without this order.
 
 Orders the replay never delivered are left out (no click-to-door to learn).
 """
@@ -23,17 +31,22 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from lastmile.core.dispatch import Snapshot
 from lastmile.core.errors import InvalidInput
 from lastmile.core.eta.features import BUCKET_S, SERIES_BUCKETS, EtaFeatures, EtaOutcome
 from lastmile.core.eta.table import EtaTable, table_from_rows
 from lastmile.sim.mdrp.instance import Instance, Order, load_instance
 from lastmile.sim.mdrp.runner import policy_named
 from lastmile.sim.mdrp.simulation import SimResult, simulate
+
+Known = tuple[float, float, float, float, float]
+"""courier_reach_s, courier_reach_3_s, idle_nearest_s, open_orders, merchant_open_orders."""
 
 _BUCKET_MIN = BUCKET_S // 60
 _WINDOW_MIN = SERIES_BUCKETS * _BUCKET_MIN
@@ -58,9 +71,64 @@ def _idle_per_minute(instance: Instance, result: SimResult, t0: int, t1: int) ->
     return np.asarray(np.cumsum(delta)[:-1], dtype=np.float64)
 
 
-def eta_rows(instance: Instance,
-             result: SimResult) -> tuple[list[EtaFeatures], list[EtaOutcome]]:
-    """Features and outcomes of the delivered orders, in instance order."""
+class PlacementView:
+    """An observer for ``simulate``: at each minute orders are placed, what the dispatcher
+    knows about couriers and open work near each new order's restaurant (``known``)."""
+
+    def __init__(self, instance: Instance) -> None:
+        self.instance = instance
+        self.placed: dict[int, list[Order]] = {}
+        for o in instance.orders:
+            self.placed.setdefault(o.placement_time, []).append(o)
+        self.known: dict[str, Known] = {}
+
+    def __call__(self, t: int, snap: Snapshot) -> None:
+        now = snap.now_s
+        committed = {a.courier_id for a in snap.committed}
+        xs = np.array([c.x_m for c in snap.couriers])
+        ys = np.array([c.y_m for c in snap.couriers])
+        wait = np.array([max(c.free_s - now, 0.0) for c in snap.couriers])
+        idle = np.array([c.courier_id not in committed and c.free_s <= now
+                         and c.shift_start_s <= now for c in snap.couriers], dtype=bool)
+        # a courier already committed to a restaurant can take one more order there on its way
+        # in (the replay's updates): its reach there is its arrival
+        at_index = {c.courier_id: i for i, c in enumerate(snap.couriers)}
+        arriving: dict[str, list[tuple[int, float]]] = {}
+        for a in snap.committed:
+            if a.courier_id in at_index:
+                arriving.setdefault(a.merchant_id, []).append(
+                    (at_index[a.courier_id], max(a.arrival_s - now, 0.0)))
+        open_at: dict[str, int] = {}
+        for oo in snap.orders:
+            open_at[oo.merchant_id] = open_at.get(oo.merchant_id, 0) + 1
+        for a in snap.committed:
+            open_at[a.merchant_id] = open_at.get(a.merchant_id, 0) + len(a.orders)
+        mpm = self.instance.params.meters_per_minute
+        for o in self.placed.get(t, ()):
+            r = self.instance.restaurants[o.restaurant_id]
+            travel = np.ceil(np.hypot(xs - r.x, ys - r.y) / mpm) * 60.0  # instance.travel_min
+            reach = wait + travel
+            for i, arrive in arriving.get(o.restaurant_id, ()):
+                reach[i] = min(reach[i], arrive)
+            reach = np.sort(reach)
+            self.known[o.order_id] = (
+                float(reach[0]) if len(reach) else math.nan,
+                float(reach[2]) if len(reach) > 2 else math.nan,
+                float(travel[idle].min()) if idle.any() else math.nan,
+                float(len(snap.orders) - 1),
+                float(open_at.get(o.restaurant_id, 1) - 1))
+
+
+def replay(instance: Instance, policy: str) -> tuple[SimResult, dict[str, Known]]:
+    """Run the named dispatch policy over ``instance``, watching each placement."""
+    view = PlacementView(instance)
+    return simulate(instance, policy_named(policy), observe=view), view.known
+
+
+def eta_rows(instance: Instance, result: SimResult, known: Mapping[str, Known] | None = None
+             ) -> tuple[list[EtaFeatures], list[EtaOutcome]]:
+    """Features and outcomes of the delivered orders, in instance order; ``known`` (from
+    ``replay``) fills the placement-time courier and open-work fields, else they are NaN."""
     p = instance.params
     half_p, half_d = p.pickup_service_min // 2, p.dropoff_service_min // 2
     placements = np.array(sorted(o.placement_time for o in instance.orders), dtype=np.int64)
@@ -91,8 +159,16 @@ def eta_rows(instance: Instance,
             prep_mean_s=prep_s, prep_p90_s=prep_s,
             orders_per_min=tuple(float(c) / _BUCKET_MIN for c in counts),
             idle_couriers=tuple(float(v) for v in idle)))
+        if known is not None and o.order_id in known:
+            features[-1] = _with_known(features[-1], known[o.order_id])
         outcomes.append(_outcome(instance, result, o, by_order[o.order_id].assignment_time))
     return features, outcomes
+
+
+def _with_known(f: EtaFeatures, k: Known) -> EtaFeatures:
+    reach, reach_3, idle, waiting, kitchen = k
+    return replace(f, courier_reach_s=reach, courier_reach_3_s=reach_3, idle_nearest_s=idle,
+                   open_orders=waiting, merchant_open_orders=kitchen)
 
 
 def _position(instance: Instance, courier_id: str, node: str) -> tuple[float, float]:
@@ -129,19 +205,21 @@ def _outcome(instance: Instance, result: SimResult, order: Order, assigned: int)
                       total_s=float((d.dropoff_time - placed) * 60))
 
 
-CACHE_VERSION = 1
+CACHE_VERSION = 3
 """Bump when features or outcomes change: cached tables of another version are rebuilt."""
 
 
 def replay_table(instance_dir: Path, *, policy: str = "optimised",
-                 cache_dir: Path | None = None) -> EtaTable:
+                 cache_dir: Path | None = None, jitter: bool = True) -> EtaTable:
     """Replay ``instance_dir`` with the named dispatch policy and return its delivered orders
     as an ``EtaTable`` (source = the instance name). With ``cache_dir`` the table is read
     from / written to ``<cache_dir>/<instance>-<policy>-v<CACHE_VERSION>.npz`` (the replay
     is deterministic: delete the file after changing the dispatcher). Outcomes are spread
-    over their minute (below)."""
+    over their minute (below) unless ``jitter`` is False (the replay's whole minutes)."""
     instance_dir = Path(instance_dir)
     table = _replayed(instance_dir, policy, cache_dir)
+    if not jitter:
+        return table
     # MDRP runs in whole minutes: a delivery "at minute m" is somewhere in that minute, so
     # each outcome is spread uniformly over +-30 s (deterministic per instance); otherwise
     # most outcomes sit exactly on food-ready plus the drive and no interval can hold 80%
@@ -158,7 +236,8 @@ def _replayed(instance_dir: Path, policy: str, cache_dir: Path | None) -> EtaTab
             return EtaTable(matrix=z["matrix"], merchant=z["merchant"], source=z["source"],
                             total_s=z["total_s"])
     instance = load_instance(instance_dir)
-    features, outcomes = eta_rows(instance, simulate(instance, policy_named(policy)))
+    result, known = replay(instance, policy)
+    features, outcomes = eta_rows(instance, result, known)
     table = table_from_rows(features, outcomes, source=instance.name)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ restaurant). Iteration orders are sorted, so a run is deterministic.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lastmile.core.dispatch import (
@@ -301,14 +302,20 @@ class _World:
         c.node, c.x, c.y = dest, x, y
 
 
-def simulate(instance: Instance, policy: DispatchPolicy, *, tick_min: int = 1) -> SimResult:
-    """Run the whole day; orders never assigned stay undelivered."""
+def simulate(instance: Instance, policy: DispatchPolicy, *, tick_min: int = 1,
+             observe: Callable[[int, Snapshot], None] | None = None) -> SimResult:
+    """Run the whole day; orders never assigned stay undelivered. ``observe(t, snapshot)``,
+    when given, sees what is known at each minute orders are placed, before that minute's
+    round (the ETA rows' placement-time features)."""
     w = _World(instance, policy)
     starts = [o.placement_time for o in instance.orders] + [c.on_time for c in instance.couriers]
     t0 = min(starts) if starts else 0
     t_end = max([c.off_time for c in instance.couriers] + [t0])
     for t in range(t0, t_end + 1):
+        revealed = w.next_order
         w.reveal_orders(t)
+        if observe is not None and w.next_order > revealed:
+            observe(t, w.snapshot(t))
         if (t - t0) % tick_min == 0 and (w.open or any(c.pending for c in w.couriers.values())):
             plan = plan_round(w.snapshot(t), policy)
             for u in plan.reassignments:
