@@ -79,9 +79,7 @@ def demo(
              "quotes (docs/eta.md; default: the heuristic)")] = None,
 ) -> None:
     """Seed a city and run it live through the HTTP API with the dispatcher; print KPIs."""
-    from dataclasses import replace
 
-    from lastmile.core.pay import DEFAULT_POLICY as DEFAULT_PAY
     from lastmile.sim.demo import start_demo
     from lastmile.sim.kpis import compute_kpis, ledger_kpis
     from lastmile.sim.simulate_command import kpi_table, scenario_or_exit, settle_ledger
@@ -116,7 +114,7 @@ def demo(
         money = ledger_kpis(settle_ledger(run.container))  # before the server goes
     finally:  # an error or a second Ctrl-C still stops the server and frees the port
         run.close()
-    local_pay = replace(DEFAULT_PAY, utc_offset_min=sc.utc_offset_min)
+    local_pay = sc.local_pay()
     kpis = {**compute_kpis(log, pay_policy=local_pay), **money}
     kpis["http_calls"] = run.actions.calls
     if dispatcher is not None:

@@ -21,6 +21,7 @@ from rich.table import Table
 
 from lastmile.app.acceptance import AcceptanceLearner
 from lastmile.core.dispatch import DispatchPolicy
+from lastmile.core.pay import DEFAULT_POLICY, PayPolicy
 from lastmile.sim.world import WorldConfig
 
 VARIANTS = ("obedient", "live", "live_learning")
@@ -36,7 +37,8 @@ class Variant:
     acceptance: AcceptanceLearner | None
 
 
-def variant(name: str, *, dispatch_every_s: float, acceptance_weight: float) -> Variant:
+def variant(name: str, *, dispatch_every_s: float, acceptance_weight: float,
+            pay: PayPolicy = DEFAULT_POLICY) -> Variant:
     """The world and dispatcher settings of one compared run (module docstring)."""
     if name == "obedient":
         return Variant(config=WorldConfig(dispatch_every_s=dispatch_every_s, accept_p=1.0,
@@ -47,7 +49,7 @@ def variant(name: str, *, dispatch_every_s: float, acceptance_weight: float) -> 
         return Variant(config=live, policy=DispatchPolicy(), acceptance=None)
     if name == "live_learning":
         return Variant(config=live, policy=DispatchPolicy(acceptance_weight=acceptance_weight),
-                       acceptance=AcceptanceLearner(round_s=dispatch_every_s))
+                       acceptance=AcceptanceLearner(round_s=dispatch_every_s, pay=pay))
     raise ValueError(f"variant must be one of {VARIANTS} (got {name!r})")
 
 
@@ -55,13 +57,17 @@ def compare_live(scenario: str, *, seed: int | None, hours: float | None,
                  dispatch_every_s: float = 30.0, acceptance_weight: float = 1.0,
                  progress: Any = None) -> dict[str, dict[str, Any]]:
     """KPIs of each variant, same scenario and seed (``progress(name)`` before each run)."""
+    from lastmile.sim.scenarios import get_scenario
     from lastmile.sim.simulate_command import run_scenario
+
+    local_pay = get_scenario(scenario).local_pay()  # offers' hours in the city's time
 
     out: dict[str, dict[str, Any]] = {}
     for name in VARIANTS:
         if progress is not None:
             progress(name)
-        v = variant(name, dispatch_every_s=dispatch_every_s, acceptance_weight=acceptance_weight)
+        v = variant(name, dispatch_every_s=dispatch_every_s, acceptance_weight=acceptance_weight,
+                    pay=local_pay)
         out[name] = run_scenario(scenario, seed=seed, hours=hours, config=v.config,
                                  policy=v.policy, acceptance=v.acceptance).kpis
     return out

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from lastmile.core.dispatch.acceptance import OfferFeatures, offer_features
 from lastmile.core.geo import Point, haversine_m
+from lastmile.core.pay import DEFAULT_POLICY, PayPolicy
 
 if TYPE_CHECKING:
     from lastmile.sim.couriers import OfferSeen
@@ -114,16 +115,17 @@ def answer(traits: CourierTraits, features: OfferFeatures, rng: random.Random, *
 
 
 def features_seen(*, courier_at: Point, merchant_at: Point, dropoffs: Sequence[Point],
-                  at_s: float) -> OfferFeatures:
+                  at_s: float, pay: PayPolicy = DEFAULT_POLICY) -> OfferFeatures:
     """The offer as its courier reads it: the distance to the merchant, the trip through
     the drop-offs in order (as the crow flies), and the platform's rule for minutes and
-    pay (``core.dispatch.acceptance.offer_features``)."""
+    pay (``core.dispatch.acceptance.offer_features``); the hour is local by ``pay``'s UTC
+    offset."""
     trip, at = 0.0, merchant_at
     for d in dropoffs:
         trip += haversine_m(at, d)
         at = d
     return offer_features(pickup_m=haversine_m(courier_at, merchant_at), trip_m=trip,
-                          n_orders=max(1, len(dropoffs)), at_s=at_s)
+                          n_orders=max(1, len(dropoffs)), at_s=at_s, pay=pay)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,13 +138,15 @@ class HiddenPropensities:
     traits: Mapping[str, CourierTraits]
     merchant_at: Mapping[str, Point]  # merchant id -> location
     seed: int
+    pay: PayPolicy = DEFAULT_POLICY  # its UTC offset makes the offer's hour the city's
 
     def __call__(self, seen: OfferSeen) -> tuple[bool, float]:
         if not seen.orders:
             return False, 0.0
         features = features_seen(courier_at=seen.at,
                                  merchant_at=self.merchant_at[seen.orders[0].merchant_id],
-                                 dropoffs=[r.dropoff for r in seen.orders], at_s=seen.now)
+                                 dropoffs=[r.dropoff for r in seen.orders], at_s=seen.now,
+                                 pay=self.pay)
         expires = seen.offer.expires_at
         rng = offer_rng(self.seed, seen.courier.id, seen.offer.order_ids)
         return answer(self.traits[seen.courier.id], features, rng,

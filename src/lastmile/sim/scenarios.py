@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo
 
 from lastmile.core.errors import InvalidInput
 from lastmile.core.geo import Point
+from lastmile.core.pay import DEFAULT_POLICY as DEFAULT_PAY
+from lastmile.core.pay import PayPolicy
 
 SIM_DATE = date(2026, 1, 1)
 """The simulated day (a Thursday). Its clock starts at local midnight of the scenario's
@@ -137,6 +139,11 @@ class Scenario:
         offset = datetime.fromtimestamp(self.day_start, ZoneInfo(self.cities[0].time_zone)
                                         ).utcoffset()
         return 0 if offset is None else int(offset.total_seconds() // 60)
+
+    def local_pay(self) -> PayPolicy:
+        """The default pay policy read in the scenario's local time (``utc_offset_min``):
+        what the simulator's pay KPIs and its couriers' offer hours use."""
+        return replace(DEFAULT_PAY, utc_offset_min=self.utc_offset_min)
 
     def orders_per_hour(self, hour: float) -> float:
         """Expected orders per hour per city at ``hour`` of day (past 24 on overnight runs)."""

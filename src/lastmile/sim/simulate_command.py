@@ -68,7 +68,6 @@ def run_scenario(name: str | Scenario, *, seed: int | None = None, hours: float 
     their registry (docs/eta.md, "Model files"): its incumbent serves the quotes."""
     from lastmile.app.acceptance import offer_trails
     from lastmile.bootstrap import build, install_ledger
-    from lastmile.core.pay import DEFAULT_POLICY as DEFAULT_PAY
     from lastmile.settings import Settings
     from lastmile.sim.actions import DirectActions
     from lastmile.sim.city import build_city
@@ -99,7 +98,7 @@ def run_scenario(name: str | Scenario, *, seed: int | None = None, hours: float 
             money = ledger_kpis(settle_ledger(container))
         finally:
             container.close()
-    local_pay = replace(DEFAULT_PAY, utc_offset_min=scenario.utc_offset_min)
+    local_pay = scenario.local_pay()
     return RunResult(log=log, kpis={**compute_kpis(log, pay_policy=local_pay),
                                     **offer_kpis(log, trails), **money})
 

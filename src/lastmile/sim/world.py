@@ -119,7 +119,7 @@ class World:
             traits = draw_city_traits((c.id for c in city.couriers),
                                       random.Random(seed * 1_000 + 3))
             decide = HiddenPropensities(traits=traits, seed=seed, merchant_at={
-                m.id: m.location for m in city.merchants})
+                m.id: m.location for m in city.merchants}, pay=scenario.local_pay())
         self._crew = Crew(env=self.env, actions=actions, cfg=self.cfg, rng=self.rng,
                           decide=decide or FixedPropensity(self.cfg.accept_p, self.cfg.respond_s,
                                                            self.rng),

@@ -111,3 +111,17 @@ def test_the_same_courier_answers_the_same_offer_the_same_way():
     assert decide(traits, f, offer_rng(7, "cou_1", ["o1", "o2"])) == first
     others = {decide(traits, f, offer_rng(7, "cou_1", [f"o{i}"])) for i in range(20)}
     assert len(others) > 1
+
+
+def test_the_offer_hour_is_the_citys_local_hour():
+    # Noon in Los Angeles (UTC-8 in January) is 20:00 UTC: the courier reads 12, not 20.
+    from lastmile.sim.scenarios import get_scenario
+
+    sc = get_scenario("lunch")
+    assert sc.utc_offset_min == -480
+    la_noon = sc.day_start + 12 * 3600
+    merchant, here = Point(lat=37.44, lng=-122.16), Point(lat=37.45, lng=-122.16)
+    local = features_seen(courier_at=here, merchant_at=merchant, dropoffs=[merchant],
+                          at_s=la_noon, pay=sc.local_pay())
+    utc = features_seen(courier_at=here, merchant_at=merchant, dropoffs=[merchant], at_s=la_noon)
+    assert local.hour == 12.0 and utc.hour == 20.0
