@@ -43,6 +43,7 @@ from lastmile.core.eta.table import EtaTable
 from lastmile.core.geo import Point, haversine_m
 from lastmile.core.pricing import ROAD_FACTOR, PricingPolicy
 from lastmile.sim.actions import DirectActions, OrderAsk, PlacedView, _request, fees_of
+from lastmile.sim.eta_cache import cached_table
 from lastmile.sim.model import Phase, WorldLog
 from lastmile.sim.scenarios import get_scenario
 from lastmile.sim.simulate_command import ManualDriver
@@ -198,19 +199,7 @@ def _with_known(f: EtaFeatures, k: Known) -> EtaFeatures:
 def cached_day(cache_dir: Path | None, scenario: str, *, seed: int, courier_scale: float,
                demand_scale: float) -> EtaTable:
     """``simulated_day`` read from / written to ``cache_dir`` (deterministic per arguments)."""
-    if cache_dir is None:
-        return simulated_day(scenario, seed=seed, courier_scale=courier_scale,
-                             demand_scale=demand_scale)
-    path = Path(cache_dir) / f"sim-{scenario}-{seed}-c{courier_scale:g}-d{demand_scale:g}-v{DAY_VERSION}.npz"
-    if path.is_file():
-        with np.load(path, allow_pickle=False) as z:
-            return EtaTable(matrix=z["matrix"], merchant=z["merchant"], source=z["source"],
-                            total_s=z["total_s"])
-    table = simulated_day(scenario, seed=seed, courier_scale=courier_scale,
-                          demand_scale=demand_scale)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, matrix=table.matrix, merchant=table.merchant, source=table.source,
-             total_s=table.total_s)
-    tmp.replace(path)
-    return table
+    name = f"sim-{scenario}-{seed}-c{courier_scale:g}-d{demand_scale:g}-v{DAY_VERSION}.npz"
+    return cached_table(None if cache_dir is None else Path(cache_dir) / name,
+                        lambda: simulated_day(scenario, seed=seed, courier_scale=courier_scale,
+                                              demand_scale=demand_scale))

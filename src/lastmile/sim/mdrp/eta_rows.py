@@ -41,6 +41,7 @@ from lastmile.core.dispatch import Snapshot
 from lastmile.core.errors import InvalidInput
 from lastmile.core.eta.features import BUCKET_S, SERIES_BUCKETS, EtaFeatures, EtaOutcome
 from lastmile.core.eta.table import EtaTable, table_from_rows
+from lastmile.sim.eta_cache import cached_table
 from lastmile.sim.mdrp.instance import Instance, Order, load_instance
 from lastmile.sim.mdrp.runner import policy_named
 from lastmile.sim.mdrp.simulation import SimResult, simulate
@@ -231,21 +232,14 @@ def replay_table(instance_dir: Path, *, policy: str = "optimised",
 def _replayed(instance_dir: Path, policy: str, cache_dir: Path | None) -> EtaTable:
     path = (Path(cache_dir) / f"{instance_dir.name}-{policy}-v{CACHE_VERSION}.npz"
             if cache_dir is not None else None)
-    if path is not None and path.is_file():
-        with np.load(path, allow_pickle=False) as z:
-            return EtaTable(matrix=z["matrix"], merchant=z["merchant"], source=z["source"],
-                            total_s=z["total_s"])
-    instance = load_instance(instance_dir)
-    result, known = replay(instance, policy)
-    features, outcomes = eta_rows(instance, result, known)
-    table = table_from_rows(features, outcomes, source=instance.name)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, matrix=table.matrix, merchant=table.merchant, source=table.source,
-                 total_s=table.total_s)
-        tmp.replace(path)
-    return table
+
+    def build() -> EtaTable:
+        instance = load_instance(instance_dir)
+        result, known = replay(instance, policy)
+        features, outcomes = eta_rows(instance, result, known)
+        return table_from_rows(features, outcomes, source=instance.name)
+
+    return cached_table(path, build)
 
 
 def instance_dirs(roots: list[Path]) -> list[Path]:
