@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from lastmile.app.context import Services
 from lastmile.app.ports import UnitOfWork
 from lastmile.app.tenants import pricing_in
+from lastmile.core.eta import travel
 from lastmile.core.eta.features import EtaFeatures, EtaOutcome
 from lastmile.core.eta.history import (
     PREP_SAMPLES,
@@ -37,7 +38,6 @@ from lastmile.core.eta.history import (
 from lastmile.core.geo import Point, haversine_m
 from lastmile.core.model import CourierStatus, Region
 from lastmile.core.orders import AWAITING_COURIER, COURIER_BEFORE_PICKUP, Order, OrderStatus
-from lastmile.core.pricing import ROAD_FACTOR
 
 MARKETPLACE = "marketplace"
 DRIVE = "drive"
@@ -93,7 +93,8 @@ def features_at(uow: UnitOfWork, services: Services, *, merchant_id: str, region
     return EtaFeatures(
         merchant_id=merchant_id, region=region.id, hour=local.hour, weekday=local.weekday(),
         distance_m=distance_m,
-        travel_s=distance_m * ROAD_FACTOR / policy.courier_speed_mps + policy.service_s,
+        travel_s=travel.travel_s(pickup, dropoff, speed_mps=policy.courier_speed_mps,
+                                 service_s=policy.service_s),
         prep_mean_s=prep_mean_s, prep_p90_s=prep_p90_s, orders_per_min=per_min,
         idle_couriers=idle, items=items, subtotal_minor=subtotal_minor,
         idle_nearest_s=_idle_nearest_s(services, region.id, pickup, now,
@@ -104,13 +105,13 @@ def features_at(uow: UnitOfWork, services: Services, *, merchant_id: str, region
 
 def _idle_nearest_s(services: Services, region_id: str, merchant: Point, now: float,
                     speed_mps: float) -> float:
-    """Road travel (``ROAD_FACTOR``) of the nearest fresh idle courier to ``merchant``, at
+    """Road travel (``core.eta.travel``) of the nearest fresh idle courier to ``merchant``, at
     the pricing speed; NaN without a live store or an idle courier within reach."""
     if services.live is None:
         return math.nan
     found = services.live.nearest(region_id, merchant.lat, merchant.lng, IDLE_RADIUS_M,
                                   now=now, limit=1, statuses=[CourierStatus.IDLE.value])
-    return found[0][1] * ROAD_FACTOR / speed_mps if found else math.nan
+    return travel.ride_s(found[0][1] * travel.ROAD_FACTOR, speed_mps) if found else math.nan
 
 
 def capture(uow: UnitOfWork, services: Services, *, order: Order, region: Region,

@@ -38,10 +38,11 @@ import numpy as np
 
 from lastmile.adapters.clock import ManualClock, SequentialIds
 from lastmile.app.ordering import place_order
+from lastmile.core.eta import travel as travel_model
 from lastmile.core.eta.features import BUCKET_S, SERIES_BUCKETS, EtaFeatures, numeric_matrix
 from lastmile.core.eta.table import EtaTable
 from lastmile.core.geo import Point, haversine_m
-from lastmile.core.pricing import ROAD_FACTOR, PricingPolicy
+from lastmile.core.pricing import PricingPolicy
 from lastmile.sim.actions import DirectActions, OrderAsk, PlacedView, _request, fees_of
 from lastmile.sim.eta_cache import cached_table
 from lastmile.sim.model import Phase, WorldLog
@@ -84,7 +85,7 @@ def _known_at(log: WorldLog, merchant: Point, merchant_id: str, now: float) -> K
     policy = PricingPolicy()
 
     def travel(a: Point) -> float:
-        return haversine_m(a, merchant) * ROAD_FACTOR / policy.courier_speed_mps
+        return travel_model.ride_s(travel_model.road_m(a, merchant), policy.courier_speed_mps)
 
     idle: list[float] = []
     reach: list[float] = []
@@ -178,7 +179,8 @@ def day_rows(log: WorldLog, carts: dict[str, tuple[int, int]],
         features.append(EtaFeatures(
             merchant_id=r.merchant_id, region=r.region_id,
             hour=int((t - day_start) // 3600) % 24, weekday=0, distance_m=distance,
-            travel_s=distance * ROAD_FACTOR / policy.courier_speed_mps + policy.service_s,
+            travel_s=travel_model.travel_s(r.pickup, r.dropoff, speed_mps=policy.courier_speed_mps,
+                                           service_s=policy.service_s),
             prep_mean_s=float(np.mean(done)) if done else stated,
             prep_p90_s=float(np.quantile(done, 0.9)) if done else stated,
             orders_per_min=tuple(c / (BUCKET_S / 60) for c in counts),
