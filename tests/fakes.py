@@ -11,6 +11,7 @@ import pytest
 import fake_repos as fr
 import fake_repos_drive as frd
 import fake_repos_eta as fre
+import fake_repos_experiments as frx
 import fake_repos_payments as frp
 from fake_repos import MemoryDb, Table
 from lastmile.adapters.clock import ManualClock, SequentialIds
@@ -96,6 +97,8 @@ class FakeUnitOfWork:
         self.ledger = fr.MemLedger(t("ledger"))
         self.refund_requests = fr.MemRefundRequests(t("refund_requests"))
         self.eta_history = fre.MemEtaHistory(t("eta_history"), t("eta_supply_minutes"))
+        self.experiments = frx.MemExperiments(t("experiments"), t("experiment_layers"),
+                                              t("experiment_exposures"))
 
     def _table(self, name: str) -> Table[Any, Any]:
         table = self._db.table(name)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lastmile.app.events import Event, event_from_transition
+from lastmile.app.experiment_cache import ExperimentCache
 from lastmile.app.idempotency import IdempotencyCache
 from lastmile.app.key_cache import KeyCache
 from lastmile.app.live import LiveStore
@@ -66,6 +67,9 @@ class Services:
     # ETA model files (app.eta, adapters.eta_models): the served incumbent and a shadow
     # logged beside it. None: the pricing policy's heuristic alone (core.eta.engine).
     eta_models: EtaModelRegistry | None = field(default=None, repr=False, compare=False)
+    # Running experiments read lately and exposures recorded (app.experiments).
+    experiments: ExperimentCache = field(default_factory=ExperimentCache, repr=False,
+                                         compare=False)
 
 
 def record(uow: UnitOfWork, services: Services, event: Event) -> None:

@@ -36,6 +36,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
+from lastmile.app import experiments
 from lastmile.app.acceptance import AcceptanceLearner, OfferFeaturesOf
 from lastmile.app.context import Services
 from lastmile.app.leases import Fence, check_fence
@@ -58,6 +59,7 @@ from lastmile.core.dispatch import (
 from lastmile.core.dispatch.reassign import Move
 from lastmile.core.errors import DomainError, NotFound
 from lastmile.core.eta import travel as one_travel_model
+from lastmile.core.experiments.definition import Context, dispatch_with
 from lastmile.core.geo import EARTH_RADIUS_M, Point
 from lastmile.core.model import Courier
 from lastmile.core.offers import Offer, OfferStop
@@ -277,6 +279,15 @@ def load_snapshot(services: Services, live: LiveStore, region_id: str, *,
                    offered=frozenset(offered))
 
 
+def round_policy(services: Services, region_id: str, base: DispatchPolicy) -> DispatchPolicy:
+    """The policy of a round of ``region_id`` now: ``base`` with the current tenant's
+    knobs, then a running dispatch experiment's arm for the region (a switchback's window,
+    a market A/B's allocation; app.experiments records the exposure)."""
+    policy = dispatch_policy(services, base)
+    return dispatch_with(policy, experiments.overrides(
+        services, "dispatch", Context(at_s=services.clock.now(), region_id=region_id)))
+
+
 def dispatch_round(services: Services, live: LiveStore, region_id: str, policy: DispatchPolicy,
                    *, travel: LiveTravel | None = None, fence: Fence | None = None,
                    acceptance: AcceptanceLearner | None = None) -> RoundResult:
@@ -299,7 +310,7 @@ def dispatch_round(services: Services, live: LiveStore, region_id: str, policy: 
     ``offer.made`` event carries the features it showed, so the history is learnable.
     """
     travel = travel or LiveTravel()
-    policy = dispatch_policy(services, policy)  # the current tenant's knobs on the base
+    policy = round_policy(services, region_id, policy)
     loaded = load_snapshot(services, live, region_id, travel=travel)
     snap = loaded.snapshot
     if acceptance is not None and policy.acceptance_weight > 0 and snap.orders:

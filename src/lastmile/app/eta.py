@@ -19,11 +19,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from lastmile.app import experiments
 from lastmile.app.context import Services, new_event, record
 from lastmile.app.eta_history import features_at
 from lastmile.app.ports import UnitOfWork
 from lastmile.core.eta.engine import estimate
 from lastmile.core.eta.features import EtaEstimate, EtaFeatures
+from lastmile.core.experiments.definition import Context
 from lastmile.core.geo import Point
 from lastmile.core.model import Merchant, Region
 from lastmile.core.orders import Order, OrderStatus
@@ -43,6 +45,7 @@ class QuoteContext:
     policy: PricingPolicy
     items: int | None = None
     subtotal_minor: int | None = None
+    consumer_id: str | None = None
 
 
 def quote_features(uow: UnitOfWork, services: Services, ctx: QuoteContext,
@@ -60,13 +63,22 @@ def quote_features(uow: UnitOfWork, services: Services, ctx: QuoteContext,
 
 
 def serve(services: Services, uow: UnitOfWork, q: Quote, ctx: QuoteContext) -> Quote:
-    """``q`` with the incumbent's window: unchanged under the heuristic, else the learned
-    incumbent's estimate (the prices are the quote's)."""
+    """``q`` with the served model's window: unchanged under the heuristic, else the learned
+    model's estimate (the prices are the quote's). The served model is the incumbent,
+    unless a running ``eta`` experiment's arm for the consumer (or region) names the
+    ``shadow`` or the ``heuristic`` (app.experiments)."""
+    now = services.clock.now()
     registry = services.eta_models
-    model = registry.incumbent() if registry is not None else None
+    if registry is None:
+        return q
+    arm = experiments.overrides(services, "eta", Context(
+        at_s=now, consumer_id=ctx.consumer_id, region_id=ctx.region.id), uow=uow)
+    choice = arm.get("model", "incumbent")
+    model = (None if choice == "heuristic"
+             else (registry.shadow() or registry.incumbent()) if choice == "shadow"
+             else registry.incumbent())
     if model is None:
         return q
-    now = services.clock.now()
     features = quote_features(uow, services, ctx, now)
     est = estimate(features, model)
     return replace(q, eta=window_of(est, now), estimate=est, features=features)

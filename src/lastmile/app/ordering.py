@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from lastmile.app import eta, eta_history, payments
+from lastmile.app import eta, eta_history, experiments, payments
 from lastmile.app.context import Services, record_transition
 from lastmile.app.idempotency import once
 from lastmile.app.ports import IdempotencyRecord, UnitOfWork
@@ -22,6 +22,7 @@ from lastmile.app.surge import surge_for
 from lastmile.app.tenancy import current_tenant
 from lastmile.app.tenants import pricing_in
 from lastmile.core.errors import Conflict, InvalidInput, NotFound
+from lastmile.core.experiments.definition import Context, pricing_with
 from lastmile.core.geo import Point
 from lastmile.core.ids import ConsumerId, MerchantId, OrderId, RegionId
 from lastmile.core.lifecycle import Transition
@@ -152,8 +153,11 @@ def _quote(uow: UnitOfWork, services: Services, req: OrderRequest) -> Priced:
     subtotal = Money.zero(region.currency)
     for line in lines:
         subtotal = subtotal + line.total
-    # The tenant's fees (and its region's) on the deployment's policy.
-    policy = pricing_in(uow, services, region.id)
+    # The tenant's fees (and its region's) on the deployment's policy, then a running fees
+    # experiment's arm for this consumer or region (app.experiments).
+    policy = pricing_with(pricing_in(uow, services, region.id), experiments.overrides(
+        services, "fees", Context(at_s=services.clock.now(), consumer_id=req.consumer_id,
+                                  region_id=region.id), uow=uow))
     supply = supply_demand(uow, region.id)
     q = quote(
         pickup=merchant.location, dropoff=req.dropoff, subtotal=subtotal,
@@ -171,7 +175,7 @@ def _eta_context(req: OrderRequest, merchant: Merchant, region: Region, supply: 
                  policy: PricingPolicy, subtotal: Money, lines: tuple[OrderLine, ...]
                  ) -> eta.QuoteContext:
     return eta.QuoteContext(merchant=merchant, region=region, dropoff=req.dropoff,
-                            supply=supply, policy=policy,
+                            supply=supply, policy=policy, consumer_id=req.consumer_id,
                             items=sum(li.quantity for li in lines),
                             subtotal_minor=subtotal.amount_minor)
 

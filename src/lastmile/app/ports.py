@@ -12,6 +12,7 @@ from typing import Protocol
 
 from lastmile.app.events import Event
 from lastmile.app.ports_eta import EtaHistoryRepo
+from lastmile.app.ports_experiments import ExperimentRepo
 from lastmile.core.delivery.model import Delivery, DriveQuote
 from lastmile.core.delivery.notices import Notification
 from lastmile.core.eta.engine import EtaModel
@@ -605,6 +606,12 @@ class UnitOfWork(Protocol):
     ledger: LedgerRepo
     refund_requests: RefundRequestRepo
     eta_history: EtaHistoryRepo
+    experiments: ExperimentRepo
+
+    @property
+    def read_only(self) -> bool:
+        """Opened with ``read_only=True``: it can read but never commit."""
+        ...
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(

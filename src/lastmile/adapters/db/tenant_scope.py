@@ -41,6 +41,7 @@ from sqlalchemy.sql.selectable import SelectState
 from lastmile.adapters.db import (
     tables_drive,  # noqa: F401 - registers its tables on metadata
     tables_eta,  # noqa: F401 - registers its tables on metadata
+    tables_experiments,  # noqa: F401 - registers its tables on metadata
     tables_ledger,  # noqa: F401 - registers its tables on metadata
     tables_payments,  # noqa: F401 - registers its tables too
     tables_refunds,  # noqa: F401 - registers its tables on metadata

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection, Engine
 from lastmile.adapters.db import repositories as r
 from lastmile.adapters.db import repositories_drive as rd
 from lastmile.adapters.db import repositories_eta as reta
+from lastmile.adapters.db import repositories_experiments as rex
 from lastmile.adapters.db import repositories_leases as rl
 from lastmile.adapters.db import repositories_ledger as rlg
 from lastmile.adapters.db import repositories_payments as rpay
@@ -23,6 +24,7 @@ from lastmile.adapters.db.tenant_scope import SCOPE
 from lastmile.adapters.outages import as_outage
 from lastmile.app import ports
 from lastmile.app.ports_eta import EtaHistoryRepo
+from lastmile.app.ports_experiments import ExperimentRepo
 from lastmile.app.tenancy import current_tenant
 from lastmile.core.errors import Conflict, DependencyUnavailable
 
@@ -89,6 +91,7 @@ class SqlUnitOfWork:
     ledger: ports.LedgerRepo
     refund_requests: ports.RefundRequestRepo
     eta_history: EtaHistoryRepo
+    experiments: ExperimentRepo
 
     def __init__(self, engine: Engine, *, read_only: bool = False,
                  write_lock: threading.RLock | None = None):
@@ -162,6 +165,10 @@ class SqlUnitOfWork:
         if outage is not None:
             raise outage from exc
 
+    @property
+    def read_only(self) -> bool:
+        return self._read_only
+
     def commit(self) -> None:
         assert self._conn is not None, "commit outside 'with'"
         assert not self._read_only, "commit in a read-only unit of work"
@@ -185,7 +192,7 @@ _REPOS: dict[str, Callable[[Connection], object]] = {
     "sandbox_captures": rd.SqlSandboxCaptures, "payments": rpay.SqlPayments,
     "processor_calls": rpay.SqlProcessorCalls, "pin_attempts": rp.SqlPinAttempts,
     "leases": rl.SqlLeases, "ledger": rlg.SqlLedger, "refund_requests": rrf.SqlRefundRequests,
-    "eta_history": reta.SqlEtaHistory,
+    "eta_history": reta.SqlEtaHistory, "experiments": rex.SqlExperiments,
 }
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
+from lastmile.core.dispatch.model import DispatchPolicy
 from lastmile.core.errors import Conflict, DomainError, InvalidInput
 from lastmile.core.experiments.assignment import (
     MarketSlot,
@@ -31,7 +32,8 @@ from lastmile.core.experiments.assignment import (
     switchback,
 )
 from lastmile.core.experiments.observations import CONTROL, DESIGNS, Design
-from lastmile.core.tenant_config import parse_tenant_config
+from lastmile.core.pricing import PricingPolicy
+from lastmile.core.tenant_config import TenantConfig, parse_tenant_config
 
 UnitKind = Literal["order", "consumer", "courier", "region", "market"]
 UNIT_KINDS: tuple[UnitKind, ...] = ("order", "consumer", "courier", "region", "market")
@@ -45,7 +47,8 @@ DESIGN_UNITS: dict[Design, tuple[UnitKind, ...]] = {
 LEVER_UNITS: dict[str, tuple[UnitKind, ...]] = {
     "dispatch": ("region", "market"), "fees": ("consumer", "region", "market"),
     "eta": ("consumer", "region", "market"), "other": UNIT_KINDS}
-NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,62}$")
+LAYER = re.compile(r"^[a-z0-9_][a-z0-9_\-]{0,63}$")
 MAX_VARIANTS = 10
 MAX_PARAMS = 20
 
@@ -68,7 +71,7 @@ class Layer:
     holdout: float = 0.0
 
     def __post_init__(self) -> None:
-        if not NAME.match(self.name):
+        if not LAYER.match(self.name):
             raise InvalidInput("invalid_layer", f"layer must be 1-64 lowercase letters, "
                                f"digits, _ or - (got {self.name!r})", field="layer")
         if not (math.isfinite(self.holdout) and 0.0 <= self.holdout < 1.0):
@@ -161,7 +164,7 @@ class Experiment:
 def check_definition(e: Experiment) -> None:
     """The rules a stored experiment keeps; InvalidInput naming the field."""
     if not NAME.match(e.name):
-        raise InvalidInput("invalid_name", f"name must be 1-64 lowercase letters, digits, _ "
+        raise InvalidInput("invalid_name", f"name must be 1-63 lowercase letters, digits, _ "
                            f"or - starting with a letter or digit (got {e.name!r})",
                            field="name")
     if e.lever not in LEVERS:
@@ -250,3 +253,13 @@ def assignment(e: Experiment, unit: str, at_s: float, *,
             return None
         return Assignment(experiment_id=e.id, unit=unit, variant=e.variant_named(arm))
     return Assignment(experiment_id=e.id, unit=unit, variant=assign(e.salt, unit, e.variants))
+
+
+def pricing_with(base: PricingPolicy, params: Mapping[str, Any]) -> PricingPolicy:
+    """``base`` with a fees variant's params (``base`` itself for none)."""
+    return TenantConfig(fees=params_from(params)).pricing(base) if params else base
+
+
+def dispatch_with(base: DispatchPolicy, params: Mapping[str, Any]) -> DispatchPolicy:
+    """``base`` with a dispatch variant's params (``kind`` given as its value)."""
+    return TenantConfig(dispatch=params_from(params)).dispatch_policy(base) if params else base
