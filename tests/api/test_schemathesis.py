@@ -47,8 +47,8 @@ from lastmile.settings import Settings
 from lastmile.sim.seed import DEMO_CENTER, seed_demo
 
 ROUTERS = [importlib.import_module(f"lastmile.api.routers.{name}") for name in (
-    "consumer", "courier", "dashboard", "dead_letters", "drive", "merchant", "ops", "overload",
-    "ledger", "payments", "refunds", "reports", "sandbox", "streams", "tenant", "testkit",
+    "consumer", "courier", "dashboard", "dead_letters", "drive", "experiments", "merchant",
+    "ops", "overload", "ledger", "payments", "refunds", "reports", "sandbox", "streams", "tenant", "testkit",
     "tracking_page")]
 PUBLIC = "public"
 ANY_KEY = "any key"  # any role's key (e.g. stream tokens): fuzzed with a consumer's

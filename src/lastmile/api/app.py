@@ -19,6 +19,7 @@ from lastmile.api.routers import (
     dashboard,
     dead_letters,
     drive,
+    experiments,
     ledger,
     merchant,
     ops,
@@ -64,7 +65,7 @@ def create_app(container: Container, *, start_workers: bool = True) -> FastAPI:
     app.add_middleware(OverloadGuard, state=app.state.overload)
     for module in (consumer, merchant, courier, ops, streams, dashboard, drive, dead_letters,
                    tracking_page, overload, sandbox, tenant, testkit, ledger, payments,
-                   refunds, reports):
+                   refunds, reports, experiments):
         app.include_router(module.router, responses=errors.PROBLEM_RESPONSES)
 
     readiness.install(app, container)

@@ -98,6 +98,13 @@ ROUTE_PRIORITIES: dict[tuple[str, str], Priority] = {
     ("POST", "/v1/ops/refund-requests/{refund_request_id}/decide"): C,  # an ops action
     ("GET", "/v1/ops/reports/settlement"): B,  # a report: first to shed
     ("GET", "/v1/ops/tenant"): N,
+    ("GET", "/v1/ops/experiments"): B,
+    ("POST", "/v1/ops/experiments"): N,  # a settings change, like the tenant's config
+    ("GET", "/v1/ops/experiments/{experiment_id}"): N,
+    ("POST", "/v1/ops/experiments/{experiment_id}/start"): N,
+    ("POST", "/v1/ops/experiments/{experiment_id}/stop"): N,
+    ("GET", "/v1/ops/experiments/{experiment_id}/observations"): B,  # reports: first to shed
+    ("GET", "/v1/ops/experiments/{experiment_id}/analysis"): B,
     ("PATCH", "/v1/ops/tenant/config"): N,  # a settings change
     # live feeds (the handshake is classed; an open socket is not "in flight")
     ("POST", "/v1/stream-tokens"): N,
