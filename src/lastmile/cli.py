@@ -545,6 +545,7 @@ def dispatcher(
         container.close()
 
 
+from lastmile.experiments_cli import experiment_app  # noqa: E402
 from lastmile.ledger_cli import ledger_app  # noqa: E402
 from lastmile.probe.command import probe  # noqa: E402
 from lastmile.probe.testkit_command import testkit_app  # noqa: E402
@@ -560,6 +561,7 @@ app.command("mdrp")(mdrp)
 app.command("probe")(probe)
 app.add_typer(testkit_app, name="testkit")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(experiment_app, name="experiment")
 eta_app.command("train")(eta_train)
 eta_app.command("evaluate")(eta_evaluate)
 

@@ -72,11 +72,12 @@ def observations(services: Services, ref: str, *,
     if e.design == "interleaving":
         raise InvalidInput("unsupported_design", "an interleaving experiment is analysed "
                            "from the feed's items, not from orders", field="experiment")
-    end = e.stopped_at if e.stopped_at is not None else services.clock.now()
+    # Until it stopped (a running one: every order so far); the pre-period is as long.
+    end = e.stopped_at if e.stopped_at is not None else math.inf
+    ran_s = (e.stopped_at if e.stopped_at is not None else services.clock.now()) - e.started_at
     with services.uow(read_only=True) as uow:
         seen = uow.experiments.exposures(e.id, limit=MAX_EXPOSURES)
-        since = e.started_at - (end - e.started_at)
-        orders = _orders(uow, since, end)
+        orders = _orders(uow, e.started_at - ran_s, end)
     def value(o: Order) -> float | None:
         return order_value(o, metric)
     if e.design == "switchback":
@@ -93,7 +94,7 @@ def _orders(uow: UnitOfWork, since: float, until: float) -> list[Order]:
     for region in uow.regions.list():
         out += [o for o in uow.orders.list(region_id=region.id, limit=MAX_ORDERS,
                                            oldest_first=True)
-                if since <= o.placed_at < until]
+                if since <= o.placed_at < until or o.placed_at == since == until]
     return out
 
 
