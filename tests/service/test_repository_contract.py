@@ -571,3 +571,49 @@ def test_eta_supply_minutes_add_up_per_region_and_minute(uow):
         assert [tuple(m) for m in got] == [(100, 2, 8.0, 2)]
         assert len(u.eta_history.supply_minutes("reg_1", since_minute=0)) == 2
         assert u.eta_history.supply_minutes("reg_2", since_minute=0) == []
+
+
+def test_experiments_store_a_name_once_move_state_once_and_keep_the_first_exposure(uow):
+    from lastmile.app.ports_experiments import Exposure
+    from lastmile.core.experiments.assignment import MarketSlot, Span, Variant
+    from lastmile.core.experiments.definition import Experiment, Layer, State
+
+    def exp(id_, name, *, created_at, layer="ranking"):  # type: ignore[no-untyped-def]
+        return Experiment(
+            id=id_, name=name, lever="dispatch", design="market_ab", unit_kind="market",
+            variants=(Variant(name="control"),
+                      Variant(name="treatment", weight=2.0, params=(("late_weight", 0.5),))),
+            salt="s", layer=layer, span=Span(low=0.1, high=0.6), window_s=600.0,
+            allocation=(MarketSlot(market="reg_1", variant="treatment", stratum="0.1"),),
+            description="d", created_at=created_at)
+
+    with uow() as u:
+        assert u.experiments.add(exp("exp_1", "one", created_at=2.0))
+        assert not u.experiments.add(exp("exp_2", "one", created_at=3.0))
+        assert u.experiments.add(exp("exp_3", "three", created_at=1.0, layer="other"))
+        assert u.experiments.add_layer(Layer(name="ranking", holdout=0.1), at=1.0)
+        assert not u.experiments.add_layer(Layer(name="ranking", holdout=0.3), at=2.0)
+        u.commit()
+    with uow() as u:
+        stored = u.experiments.get("exp_1")
+        assert stored == exp("exp_1", "one", created_at=2.0)
+        assert u.experiments.by_name("three").id == "exp_3"
+        assert u.experiments.get("exp_2") is None
+        assert [e.id for e in u.experiments.list()] == ["exp_3", "exp_1"]
+        assert [e.id for e in u.experiments.list(layer="ranking")] == ["exp_1"]
+        assert u.experiments.layer("ranking") == Layer(name="ranking", holdout=0.1)
+        running = stored.moved(State.RUNNING, at=5.0)
+        assert u.experiments.move(running, expected=State.DRAFT)
+        assert not u.experiments.move(running, expected=State.DRAFT)
+        first = Exposure(experiment_id="exp_1", unit="reg_1", variant="treatment", counts=True,
+                         first_at=6.0, region_id="reg_1")
+        assert u.experiments.expose(first)
+        assert not u.experiments.expose(replace(first, first_at=7.0, variant="control"))
+        assert u.experiments.expose(replace(first, unit="reg_0", first_at=5.5, counts=False))
+        u.commit()
+    with uow(read_only=True) as u:
+        assert u.experiments.get("exp_1") == running
+        assert [e.id for e in u.experiments.list(state=State.RUNNING)] == ["exp_1"]
+        assert u.experiments.exposures("exp_1", limit=10) == [
+            replace(first, unit="reg_0", first_at=5.5, counts=False), first]
+        assert u.experiments.exposures("exp_1", limit=1)[0].unit == "reg_0"

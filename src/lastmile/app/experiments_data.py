@@ -108,7 +108,7 @@ def _sum(rows: Iterable[float | None]) -> tuple[float, int]:
 
 def _per_order(seen: list[Exposure], orders: list[Order], value: Value
                ) -> tuple[Observation, ...]:
-    by_id = {o.id: o for o in orders}
+    by_id: dict[str, Order] = {o.id: o for o in orders}
     out = []
     for x in seen:
         order = by_id.get(x.unit)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -41,6 +42,6 @@ class ExperimentRepo(Protocol):
     def expose(self, exposure: Exposure) -> bool:
         """Record a unit's first exposure; False when it has one (the first stays)."""
         ...
-    def exposures(self, experiment_id: str, *, limit: int) -> list[Exposure]:
+    def exposures(self, experiment_id: str, *, limit: int) -> builtins.list[Exposure]:
         """The experiment's exposures, first first."""
         ...

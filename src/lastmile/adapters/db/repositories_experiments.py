@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import sqlalchemy as sa
@@ -97,7 +98,7 @@ class SqlExperiments(_Repo):
             "variant": exposure.variant, "counts": exposure.counts,
             "first_at": exposure.first_at, "region_id": exposure.region_id})
 
-    def exposures(self, experiment_id: str, *, limit: int) -> list[Exposure]:
+    def exposures(self, experiment_id: str, *, limit: int) -> builtins.list[Exposure]:
         x = t.experiment_exposures
         stmt = (sa.select(x).where(x.c.experiment_id == experiment_id)
                 .order_by(x.c.first_at, x.c.unit).limit(limit))
