@@ -228,3 +228,25 @@ def test_a_market_ab_test_serves_its_stratified_allocation(platform):
     assert got is not None and got.variant.name == mine.variant
     assert experiments.variant(svc, "fees-market", "reg_elsewhere",
                                Context(at_s=platform.clock.now())) is None
+
+
+def test_another_tenants_experiments_are_invisible_and_never_served(platform):
+    from lastmile.app.tenancy import acting_as
+    from lastmile.app.tenants import create_tenant
+
+    svc = platform.services
+    create_tenant(svc, "acme:eats")
+    with acting_as("acme:eats"):
+        theirs = experiments.create(svc, NewExperiment(
+            name="fee-up", lever="fees", design="ab",
+            variants=arms(base_delivery_fee_minor=1)))
+        experiments.start(svc, theirs.id)
+        assert experiments.variant(svc, "fee-up", "con_1",
+                                   Context(at_s=platform.clock.now())) is not None
+    assert experiments.list_experiments(svc) == []
+    with pytest.raises(NotFound):
+        experiments.get(svc, theirs.id)
+    assert experiments.variant(svc, "fee-up", "con_1", Context(at_s=platform.clock.now())) is None
+    mine = experiments.create(svc, NewExperiment(name="fee-up", lever="fees", design="ab",
+                                                 variants=arms(base_delivery_fee_minor=2)))
+    assert mine.id != theirs.id  # names are unique per tenant
