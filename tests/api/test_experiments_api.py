@@ -42,7 +42,8 @@ def test_bad_definitions_are_4xx_naming_the_field(api):
         ({**BODY, "variants": [{"name": "a"}, {"name": "b"}]}, 422, "variants"),
         ({**BODY, "design": "switchback", "unit": "consumer"}, 422, "unit"),
         ({**BODY, "lever": "dispatch"}, 422, "unit"),
-        ({**BODY, "design": "market_ab"}, 422, "strata_metrics"),
+        ({**BODY, "design": "market_ab",
+          "strata_metrics": {"reg_a": [1.0], "reg_b": [1.0, 2.0]}}, 422, "strata_metrics"),
         ({**BODY, "share": 2}, 422, "share"),
     ]
     for body, status, field in cases:

@@ -250,3 +250,16 @@ def test_another_tenants_experiments_are_invisible_and_never_served(platform):
     mine = experiments.create(svc, NewExperiment(name="fee-up", lever="fees", design="ab",
                                                  variants=arms(base_delivery_fee_minor=2)))
     assert mine.id != theirs.id  # names are unique per tenant
+
+
+def test_a_market_ab_without_metrics_stratifies_the_tenants_regions_on_their_orders(
+        platform):
+    svc = platform.services
+    region = platform.seed.region.id
+    place_order(svc, request(platform, platform.seed.consumer_ids[0]), idempotency_key="k")
+    with svc.uow(read_only=True) as uow:
+        metrics = experiments.market_metrics(uow, platform.clock.now())
+    assert metrics == {region: [1.0, 0.0]}  # one order, none delivered yet
+    exp = experiments.create(svc, NewExperiment(
+        name="mkt", lever="dispatch", design="market_ab", variants=arms(late_weight=0.2)))
+    assert [(s.market, s.stratum) for s in exp.allocation] == [(region, "0.0")]

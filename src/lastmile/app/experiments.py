@@ -53,6 +53,8 @@ from lastmile.core.experiments.observations import Design
 
 MAX_LIST = 500
 MAX_RUNNING = 200
+STRATA_DAYS = 28  # four whole weeks: no day-of-week imbalance (seed 003 rounds to weeks)
+MAX_STRATA_ORDERS = 1_000_000
 
 
 def _cache(services: Services) -> ExperimentCache:
@@ -79,8 +81,8 @@ class NewExperiment:
     burn_in_s: float = 0.0
     wash_out_s: float = 0.0
     strata_metrics: Mapping[str, Sequence[float]] | None = None
-    """Market A/B: per market (region id) the metrics to stratify on (e.g. orders a day
-    and mean click-to-door), each levelled in terciles."""
+    """Market A/B: per market (region id) the metrics to stratify on, each levelled in
+    terciles; None: every region's orders and mean click-to-door over four weeks."""
     salt: str | None = None
     description: str = ""
 
@@ -122,7 +124,8 @@ def create(services: Services, spec: NewExperiment) -> Experiment:
             window_s=spec.window_s, burn_in_s=spec.burn_in_s, wash_out_s=spec.wash_out_s,
             description=spec.description, created_at=now)
         if spec.design == "market_ab":
-            draft = replace(draft, allocation=_allocation(draft, spec.strata_metrics, span))
+            metrics = spec.strata_metrics or market_metrics(uow, now)
+            draft = replace(draft, allocation=_allocation(draft, metrics, span))
         elif spec.strata_metrics:
             raise InvalidInput("invalid_strata", "strata_metrics is for market_ab only",
                                field="strata_metrics")
@@ -146,11 +149,26 @@ def _layer(uow: UnitOfWork, name: str, holdout: float | None, now: float) -> Lay
     return found
 
 
+def market_metrics(uow: UnitOfWork, now: float) -> dict[str, list[float]]:
+    """Per region of the tenant, the two metrics a market A/B stratifies on when the caller
+    gives none: orders placed over the last ``STRATA_DAYS`` days and their mean
+    click-to-door minutes (0 for a region with no delivered order)."""
+    since = now - STRATA_DAYS * 86_400.0
+    out: dict[str, list[float]] = {}
+    for region in uow.regions.list():
+        orders = [o for o in uow.orders.list(region_id=region.id, limit=MAX_STRATA_ORDERS)
+                  if o.placed_at >= since]
+        c2d = [(o.delivered_at - o.placed_at) / 60.0 for o in orders
+               if o.delivered_at is not None]
+        out[region.id] = [float(len(orders)), sum(c2d) / len(c2d) if c2d else 0.0]
+    return out
+
+
 def _allocation(draft: Experiment, metrics: Mapping[str, Sequence[float]] | None,
                 span: Span) -> Any:
     if not metrics:
-        raise InvalidInput("invalid_strata", "a market_ab experiment needs strata_metrics "
-                           "(per market, the metrics to stratify on)", field="strata_metrics")
+        raise InvalidInput("invalid_strata", "a market_ab experiment needs markets: give "
+                           "strata_metrics, or create regions first", field="strata_metrics")
     inside = {m: v for m, v in metrics.items() if in_layer(draft.layer, m, span)}
     if not inside:
         raise InvalidInput("invalid_strata", f"none of the {len(metrics)} markets falls in "
