@@ -263,3 +263,16 @@ def test_a_market_ab_without_metrics_stratifies_the_tenants_regions_on_their_ord
     exp = experiments.create(svc, NewExperiment(
         name="mkt", lever="dispatch", design="market_ab", variants=arms(late_weight=0.2)))
     assert [(s.market, s.stratum) for s in exp.allocation] == [(region, "0.0")]
+
+
+def test_params_that_break_the_tenants_own_policy_are_refused_at_creation(platform):
+    from lastmile.app.tenants import configure
+    from lastmile.core.tenancy import DEFAULT_TENANT
+
+    svc = platform.services
+    configure(svc, {"fees": {"service_fee_max_minor": 100}}, tenant_id=DEFAULT_TENANT)
+    with pytest.raises(InvalidInput) as err:
+        experiments.create(svc, NewExperiment(name="svc-fee", lever="fees", design="ab",
+                                              variants=arms(service_fee_min_minor=200)))
+    assert err.value.field == "variants[1].params"
+    assert "service_fee_min_minor" in err.value.message

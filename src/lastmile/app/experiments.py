@@ -30,7 +30,9 @@ from lastmile.app.experiment_cache import ExperimentCache, Served
 from lastmile.app.ports import UnitOfWork
 from lastmile.app.ports_experiments import Exposure
 from lastmile.app.tenancy import current_tenant
-from lastmile.core.errors import Conflict, InvalidInput, NotFound
+from lastmile.app.tenants import config_of, pricing_in, tenant_in
+from lastmile.core.dispatch import DispatchPolicy
+from lastmile.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from lastmile.core.experiments.assignment import (
     Span,
     Variant,
@@ -48,6 +50,8 @@ from lastmile.core.experiments.definition import (
     State,
     UnitKind,
     assignment,
+    dispatch_with,
+    pricing_with,
 )
 from lastmile.core.experiments.observations import Design
 
@@ -129,11 +133,29 @@ def create(services: Services, spec: NewExperiment) -> Experiment:
         elif spec.strata_metrics:
             raise InvalidInput("invalid_strata", "strata_metrics is for market_ab only",
                                field="strata_metrics")
+        _fits_the_tenant(uow, services, draft)
         if not uow.experiments.add(draft):
             raise Conflict("experiment_name_taken", f"an experiment is named {spec.name} "
                            "already", field="name")
         uow.commit()
     return draft
+
+
+def _fits_the_tenant(uow: UnitOfWork, services: Services, e: Experiment) -> None:
+    """Each arm's params on the tenant's own policies (its fees, each region's, its dispatch
+    knobs) keep the policies' rules: checked here, not found by a consumer's quote."""
+    base = DispatchPolicy()
+    for i, v in enumerate(e.variants):
+        try:
+            if e.lever == "fees":
+                for region in [None, *(r.id for r in uow.regions.list())]:
+                    pricing_with(pricing_in(uow, services, region), v.config)
+            elif e.lever == "dispatch":
+                dispatch_with(config_of(tenant_in(uow, services)).dispatch_policy(base),
+                              v.config)
+        except DomainError as exc:
+            raise InvalidInput("invalid_params", f"variant {v.name} on this tenant's policy: "
+                               f"{exc.message}", field=f"variants[{i}].params") from exc
 
 
 def _layer(uow: UnitOfWork, name: str, holdout: float | None, now: float) -> Layer:
