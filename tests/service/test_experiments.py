@@ -276,3 +276,46 @@ def test_params_that_break_the_tenants_own_policy_are_refused_at_creation(platfo
                                               variants=arms(service_fee_min_minor=200)))
     assert err.value.field == "variants[1].params"
     assert "service_fee_min_minor" in err.value.message
+
+
+def test_every_exposure_is_an_experiment_exposed_event_in_history_and_outbox(platform):
+    svc, consumers = platform.services, platform.seed.consumer_ids
+    exp = experiments.create(svc, NewExperiment(name="fee-events", lever="fees", design="ab",
+                                                variants=arms(base_delivery_fee_minor=299)))
+    experiments.start(svc, exp.id)
+    for _ in range(2):  # two quotes each: one exposure, one event
+        for c in consumers:
+            get_quote(svc, request(platform, c))
+    order = place_order(svc, request(platform, consumers[0]), idempotency_key="k-ev").order
+    seen = {x.unit: x for x in exposures(platform, exp.id)}
+    with svc.uow(read_only=True) as uow:
+        history = {c: [e for e in uow.events.for_subject(c)
+                       if e.type == experiments.EXPOSED_EVENT] for c in consumers}
+        outbox = [e.event for e in uow.outbox.pending(10_000)
+                  if e.event.type == experiments.EXPOSED_EVENT]
+    for c in consumers:
+        (event,) = history[c]
+        assert event.data["experiment_id"] == exp.id
+        assert event.data["variant"] == seen[c].variant
+        assert event.data["first_at"] == seen[c].first_at
+    assert sorted(e.subject_id for e in outbox) == sorted(consumers)
+    assert order.consumer_id in seen  # the placement found its exposure: no second event
+
+
+def test_an_exposure_rolled_back_with_its_transaction_leaves_no_event(platform):
+    svc, consumer = platform.services, platform.seed.consumer_ids[0]
+    exp = experiments.create(svc, NewExperiment(name="fee-rollback", lever="fees", design="ab",
+                                                variants=arms(base_delivery_fee_minor=299)))
+    experiments.start(svc, exp.id)
+    at = svc.clock.now()
+    with svc.uow() as uow:  # no commit: the caller's work failed
+        assert experiments.variant(svc, exp.name, consumer, Context(at_s=at, consumer_id=consumer),
+                                   uow=uow) is not None
+    assert exposures(platform, exp.id) == []
+    with svc.uow(read_only=True) as uow:
+        assert [e for e in uow.events.for_subject(consumer)
+                if e.type == experiments.EXPOSED_EVENT] == []
+    experiments.variant(svc, exp.name, consumer, Context(at_s=at, consumer_id=consumer))
+    with svc.uow(read_only=True) as uow:
+        assert len([e for e in uow.events.for_subject(consumer)
+                    if e.type == experiments.EXPOSED_EVENT]) == 1

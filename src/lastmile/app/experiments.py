@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from lastmile.app.context import Services
+from lastmile.app.context import Services, new_event, record
 from lastmile.app.experiment_cache import ExperimentCache, Served
 from lastmile.app.ports import UnitOfWork
 from lastmile.app.ports_experiments import Exposure
@@ -55,6 +55,8 @@ from lastmile.core.experiments.definition import (
 )
 from lastmile.core.experiments.observations import Design
 
+EXPOSED_EVENT = "experiment.exposed"
+"""Published with every exposure row, in its transaction (docs/experiments.md)."""
 MAX_LIST = 500
 MAX_RUNNING = 200
 STRATA_DAYS = 28  # four whole weeks: no day-of-week imbalance (seed 003 rounds to weeks)
@@ -286,12 +288,25 @@ def _expose(services: Services, got: Assignment, context: Context,
     if uow is not None and not uow.read_only:
         # The caller's transaction: it commits (or not) with the caller's work, so the
         # process does not remember it as recorded.
-        uow.experiments.expose(exposure)
+        _record(uow, services, exposure)
         return
     with services.uow() as own:
-        own.experiments.expose(exposure)
+        _record(own, services, exposure)
         own.commit()
     cache.mark(key)
+
+
+def _record(uow: UnitOfWork, services: Services, exposure: Exposure) -> None:
+    """The exposure row and, when it is the unit's first, an ``experiment.exposed`` event
+    (history and outbox) in the same transaction: both commit or neither does."""
+    if not uow.experiments.expose(exposure):
+        return
+    record(uow, services, new_event(
+        services, type=EXPOSED_EVENT, region_id=exposure.region_id or "",
+        subject_id=exposure.unit, actor_kind="system", actor_id="experiments", data={
+            "experiment_id": exposure.experiment_id, "unit": exposure.unit,
+            "variant": exposure.variant, "counts": exposure.counts,
+            "first_at": exposure.first_at}))
 
 
 def overrides(services: Services, lever: str, context: Context, *,
