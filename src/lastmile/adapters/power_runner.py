@@ -43,12 +43,13 @@ def run_simulations(simulate: Simulation, seeds: Sequence[int], *,
     if dask_address is not None:
         from distributed import Client, as_completed
 
-        with Client(dask_address) as client:
+        # distributed's Client and as_completed carry no annotations (py.typed, untyped defs)
+        with Client(dask_address) as client:  # type: ignore[no-untyped-call]
             parts = _chunks(seeds, max(len(client.scheduler_info().get("workers", {})), 1))
             futures = client.map(_run_chunk, [simulate] * len(parts), parts, pure=False)
             index = {f.key: i for i, f in enumerate(futures)}
             results: list[list[float]] = [[] for _ in parts]
-            for fut in as_completed(futures):
+            for fut in as_completed(futures):  # type: ignore[no-untyped-call]
                 results[index[fut.key]] = fut.result()
                 done += len(parts[index[fut.key]])
                 if on_progress:

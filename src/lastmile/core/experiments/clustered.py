@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from statsmodels.regression.linear_model import WLS
 from numpy.typing import NDArray
+from statsmodels.regression.linear_model import WLS
 
 from lastmile.core.errors import InvalidInput
 

@@ -58,7 +58,8 @@ def credits_from_observations(observations: Sequence[Observation], *, ranker_a: 
     out = []
     for unit in sorted(set(a) | set(b)):
         oa, ob = a.get(unit), b.get(unit)
-        exposures = (oa or ob).denominator if (oa or ob) else 1.0
+        either = oa if oa is not None else ob
+        exposures = either.denominator if either is not None else 1.0
         out.append(InterleavingCredit(unit=unit, credit_a=oa.value if oa else 0.0,
                                       credit_b=ob.value if ob else 0.0, exposures=exposures))
     return tuple(out)
