@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lastmile.core.errors import InvalidInput
 from lastmile.core.experiments.observations import CONTROL, Observation
 from lastmile.core.experiments.paired import InterleavingCredit
 
@@ -121,3 +122,33 @@ def interleaving(rng: np.random.Generator, *, users: int, lift: float = 0.0,
     to_b = rng.binomial(clicks, (1 + lift) / 2)
     return tuple(InterleavingCredit(unit=f"u{i}", credit_a=float(clicks[i] - to_b[i]),
                                     credit_b=float(to_b[i])) for i in range(users))
+
+
+SIMULATED_DESIGNS = ("ab", "courier_ab", "switchback", "market_ab")
+
+
+def simulated_p_value(seed: int, *, design: str, effect: float, units: int,
+                      cluster_size: float = 1.0, icc: float = 0.0, sd: float = 1.0) -> float:
+    """One seeded synthetic experiment of ``design`` analysed end to end; its p-value. The
+    unit of power by simulation (``lastmile power simulate``, ``adapters/power_runner``):
+    module level, so it pickles to other processes and Dask workers. ``units`` counts
+    orders (ab, courier_ab, switchback: ``units / cluster_size`` couriers or
+    4 regions x windows) or markets (market_ab, 2 pre and 2 post weeks)."""
+    from lastmile.core.experiments.stats import analyze
+
+    rng = np.random.default_rng(seed)
+    size = max(cluster_size, 1.0)
+    if design == "ab":
+        obs = ab(rng, n=units, effect=effect, sd=sd)
+    elif design == "courier_ab":
+        obs = clustered(rng, clusters=max(int(units / size), 4), cluster_size=size, icc=icc,
+                        effect=effect, sd=sd)
+    elif design == "switchback":
+        obs = switchback(rng, regions=4, windows=max(int(units / (4 * size)), 2),
+                         orders_per_window=size, icc=icc, effect=effect, sd=sd)
+    elif design == "market_ab":
+        obs = market(rng, markets=max(units, 6), pre=2, post=2, effect=effect, sd=sd)
+    else:
+        raise InvalidInput("design_unknown", f"design must be one of "
+                           f"{', '.join(SIMULATED_DESIGNS)} (got {design!r})", field="design")
+    return analyze(obs, design=design).effects[0].p_value  # type: ignore[arg-type]
