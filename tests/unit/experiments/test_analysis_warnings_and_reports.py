@@ -150,3 +150,25 @@ def test_power_by_simulation_on_a_dask_cluster() -> None:
                              on_progress=lambda d, t: seen.append(d))
     local = simulate_power(sim, simulations=8, seed=5, processes=1)
     assert res == local and seen[-1] == 8
+
+
+def test_every_variant_is_compared_with_control_alone() -> None:
+    rng = np.random.default_rng(12)
+    obs = [Observation(unit=f"{arm}{i}", variant=arm, value=float(rng.normal(shift, 1.0)))
+           for arm, shift in (("control", 0.0), ("b", 0.5), ("c", -0.5)) for i in range(200)]
+    a = analyze(obs, design="ab")
+    assert [e.variant for e in a.effects] == ["b", "c"]
+    only_b = analyze([o for o in obs if o.variant != "c"], design="ab")
+    assert a.effects[0] == only_b.effects[0]
+
+
+def test_a_clustered_design_uses_the_covariate_as_a_regressor() -> None:
+    rng = np.random.default_rng(13)
+    plain = sy.clustered(rng, clusters=60, cluster_size=5, icc=0.1)
+    pre = rng.normal(0.0, 1.0, len(plain))
+    obs = [replace(o, value=o.value + 2.0 * x, covariate=float(x))
+           for o, x in zip(plain, pre, strict=True)]
+    with_cov = analyze(obs, design="courier_ab").effects[0]
+    without = analyze(obs, design="courier_ab", cuped=False).effects[0]
+    assert with_cov.method == without.method == "cluster_robust"
+    assert (with_cov.ci[1] - with_cov.ci[0]) < 0.6 * (without.ci[1] - without.ci[0])

@@ -114,17 +114,26 @@ def _clustered(ctl: Sequence[Observation], var: Sequence[Observation], *, cuped:
         method="cluster_robust", n_sequential=len(both))
 
 
-def analyze(observations: Sequence[Observation], *, design: Design, metric: str = "value",
-            alpha: float = 0.05, cuped: bool = True, control: str = CONTROL,
-            shares: Mapping[str, float] | None = None,
-            tuning_n: int = DEFAULT_TUNING_N) -> Analysis:
-    """Every variant in ``observations`` against ``control`` on one metric, at level
-    ``1 - alpha``, by the method the ``design`` calls for (module docstring). ``shares`` is
-    the intended traffic split for the sample-ratio check (default equal); ``tuning_n`` the
-    always-valid interval's tuning (``sequential``). Raises ``InvalidInput`` for an unknown
-    design, ``interleaving`` (use ``analyze_interleaving``), no control, no variant, or an
-    arm too small for a variance."""
-    _check_alpha(alpha)
+def _market(ctl: Sequence[Observation], var: Sequence[Observation], *, control: str,
+            variant: str, alpha: float, warnings: list[str]) -> Estimate:
+    est, p_trend = diff_in_diff([*ctl, *var], control=control, variant=variant)
+    if est.n_control + est.n_variant < MIN_CLUSTERS:
+        warnings.append(f"too_few_clusters: {variant!r} vs control has "
+                        f"{est.n_control + est.n_variant} markets (fewer than "
+                        f"{MIN_CLUSTERS}); the errors are too small with few markets")
+    if p_trend is None:
+        warnings.append(f"parallel_trends_untested: {variant!r} has fewer than two "
+                        f"pre-periods (pre observations with distinct time_s)")
+    elif p_trend < alpha:
+        warnings.append(f"parallel_trends_rejected: {variant!r} and control moved "
+                        f"differently before the start (p={p_trend:.3g} < {alpha}); "
+                        f"the diff-in-diff is biased, consider a synthetic control")
+    return est
+
+
+def _arms(observations: Sequence[Observation], *, design: str, control: str
+          ) -> dict[str, list[Observation]]:
+    """Observations by variant, after the checks every design shares."""
     if design not in DESIGNS:
         raise InvalidInput("design_unknown", f"design must be one of {', '.join(DESIGNS)} "
                            f"(got {design!r})", field="design")
@@ -142,6 +151,21 @@ def analyze(observations: Sequence[Observation], *, design: Design, metric: str 
     if len(arms) < 2:
         raise InvalidInput("variant_missing", f"only the control {control!r} has observations",
                            field="observations")
+    return arms
+
+
+def analyze(observations: Sequence[Observation], *, design: Design, metric: str = "value",
+            alpha: float = 0.05, cuped: bool = True, control: str = CONTROL,
+            shares: Mapping[str, float] | None = None,
+            tuning_n: int = DEFAULT_TUNING_N) -> Analysis:
+    """Every variant in ``observations`` against ``control`` on one metric, at level
+    ``1 - alpha``, by the method the ``design`` calls for (module docstring). ``shares`` is
+    the intended traffic split for the sample-ratio check (default equal); ``tuning_n`` the
+    always-valid interval's tuning (``sequential``). Raises ``InvalidInput`` for an unknown
+    design, ``interleaving`` (use ``analyze_interleaving``), no control, no variant, or an
+    arm too small for a variance."""
+    _check_alpha(alpha)
+    arms = _arms(observations, design=design, control=control)
     warnings: list[str] = []
     randomised = {v: len({o.cluster or o.unit for o in obs}) for v, obs in arms.items()}
     srm = sample_ratio_mismatch(randomised, shares=shares)
@@ -151,18 +175,8 @@ def analyze(observations: Sequence[Observation], *, design: Design, metric: str 
     for variant in sorted(v for v in arms if v != control):
         ctl, var = arms[control], arms[variant]
         if design == "market_ab":
-            est, p_trend = diff_in_diff([*ctl, *var], control=control, variant=variant)
-            if est.n_control + est.n_variant < MIN_CLUSTERS:
-                warnings.append(f"too_few_clusters: {variant!r} vs control has "
-                                f"{est.n_control + est.n_variant} markets (fewer than "
-                                f"{MIN_CLUSTERS}); the errors are too small with few markets")
-            if p_trend is None:
-                warnings.append(f"parallel_trends_untested: {variant!r} has fewer than two "
-                                f"pre-periods (pre observations with distinct time_s)")
-            elif p_trend < alpha:
-                warnings.append(f"parallel_trends_rejected: {variant!r} and control moved "
-                                f"differently before the start (p={p_trend:.3g} < {alpha}); "
-                                f"the diff-in-diff is biased, consider a synthetic control")
+            est = _market(ctl, var, control=control, variant=variant, alpha=alpha,
+                          warnings=warnings)
         elif design == "ab" and all(o.cluster is None for o in [*ctl, *var]):
             est = _unit_level(ctl, var, cuped=cuped, warnings=warnings, variant=variant)
         else:
