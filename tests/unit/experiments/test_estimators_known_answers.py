@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st_h
 from scipy import stats as st
 
 from lastmile.core.errors import InvalidInput
@@ -125,3 +127,27 @@ def test_an_arm_of_one_unit_is_refused_naming_the_rule() -> None:
     with pytest.raises(InvalidInput) as err:
         means.welch(np.array([1.0]), np.array([1.0, 2.0]))
     assert err.value.code == "too_few_units" and "control" in err.value.message
+
+
+@settings(max_examples=25, deadline=None)
+@given(shift=st_h.floats(-100, 100), seed=st_h.integers(0, 10_000),
+       design=st_h.sampled_from(["ab", "courier_ab"]))
+def test_an_effect_ignores_a_common_shift_and_flips_sign_when_the_arms_swap(
+        shift: float, seed: int, design: str) -> None:
+    from dataclasses import replace
+
+    from lastmile.core.experiments import synthetic as sy
+
+    rng = np.random.default_rng(seed)
+    obs = (sy.ab(rng, n=60, effect=0.3) if design == "ab"
+           else sy.clustered(rng, clusters=12, cluster_size=4, icc=0.2, effect=0.3))
+    (base,) = analyze(obs, design=design).effects  # type: ignore[arg-type]
+    shifted = [replace(o, value=o.value + shift) for o in obs]
+    (moved,) = analyze(shifted, design=design).effects  # type: ignore[arg-type]
+    assert moved.effect == pytest.approx(base.effect, abs=1e-6)
+    assert moved.p_value == pytest.approx(base.p_value, abs=1e-6)
+    swap = {"control": "treatment", "treatment": "control"}
+    swapped = [replace(o, variant=swap[o.variant]) for o in obs]
+    (flipped,) = analyze(swapped, design=design).effects  # type: ignore[arg-type]
+    assert flipped.effect == pytest.approx(-base.effect, abs=1e-9)
+    assert flipped.p_value == pytest.approx(base.p_value, rel=1e-6)
