@@ -69,7 +69,8 @@ def test_aa_false_positive_rate_is_nominal(name: str) -> None:
     assert methods == [expected]
 
 
-@pytest.mark.parametrize("name", list(DESIGNS))
+# CUPED's recovery is its known-answer test (test_estimators_known_answers.py); the rest here
+@pytest.mark.parametrize("name", [n for n in DESIGNS if n != "ab_cuped"])
 def test_injected_effect_is_recovered_with_nominal_coverage(name: str) -> None:
     design, gen, effect = DESIGNS[name]
     reps = 200

@@ -129,7 +129,7 @@ def test_an_arm_of_one_unit_is_refused_naming_the_rule() -> None:
     assert err.value.code == "too_few_units" and "control" in err.value.message
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(shift=st_h.floats(-100, 100), seed=st_h.integers(0, 10_000),
        design=st_h.sampled_from(["ab", "courier_ab"]))
 def test_an_effect_ignores_a_common_shift_and_flips_sign_when_the_arms_swap(
