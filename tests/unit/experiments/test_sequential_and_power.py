@@ -137,3 +137,24 @@ def test_power_inputs_are_refused_naming_the_field(kwargs: dict[str, float], cod
     with pytest.raises(InvalidInput) as err:
         pw.mde(**kwargs)
     assert err.value.code == code and err.value.field == code.removesuffix("_invalid")
+
+
+def test_two_alike_experiments_split_the_markets_in_half() -> None:
+    r = pw.Requirement(effect=0.5, sd=10.0, units_per_week=4000.0)
+    s = pw.split_markets(r, r)
+    assert s.weeks_first == s.weeks_second and s.share_first in (0.45, 0.5, 0.55)
+
+
+def test_the_experiment_needing_more_data_gets_more_markets() -> None:
+    """A switchback (design effect 1 + 19 x 0.1 = 2.9) and an order-level test of the same
+    effect: the switchback needs ~2.9 times the volume, so it gets ~70-75% of the markets
+    (the seed's 70/30), and both finish in the same number of weeks."""
+    sb = pw.Requirement(effect=0.5, sd=10.0, units_per_week=4000.0,
+                        clustering=pw.Clustering(icc=0.1, cluster_size=20))
+    ab = pw.Requirement(effect=0.5, sd=10.0, units_per_week=4000.0)
+    s = pw.split_markets(sb, ab)
+    assert 0.65 <= s.share_first <= 0.8
+    assert s.weeks_first is not None and s.weeks_second is not None
+    assert abs(s.weeks_first - s.weeks_second) <= 1
+    half = pw.split_markets(sb, ab, step=0.5)
+    assert half.weeks_first is not None and half.weeks_first > s.weeks_first

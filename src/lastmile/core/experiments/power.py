@@ -173,3 +173,48 @@ def simulated_power(p_values: Sequence[float], *, alpha: float = 0.05,
     lo, hi = proportion_confint(k, len(p_values), alpha=1 - ci_level, method="wilson")
     return SimulatedPower(power=k / len(p_values), ci=(float(lo), float(hi)), rejections=k,
                           simulations=len(p_values), alpha=alpha)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Requirement:
+    """One experiment's power requirement, for splitting markets between two experiments."""
+
+    effect: float
+    sd: float
+    units_per_week: float
+    """With all markets; a split gives the experiment its share of them."""
+    clustering: Clustering | None = None
+    alpha: float = 0.05
+    power: float = 0.8
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Split:
+    share_first: float
+    weeks_first: int | None
+    weeks_second: int | None
+
+
+def split_markets(first: Requirement, second: Requirement, *, step: float = 0.05,
+                  max_weeks: int = MAX_WEEKS) -> Split:
+    """Geographical separation of two experiments that cannot share markets (seed 003
+    L980): the share of volume for ``first`` (on a grid of ``step``) so that both finish
+    soonest - the smallest longer duration, then the closest durations ("an inefficient
+    split would need four weeks while the other one needs to run for eight weeks").
+    A share that leaves either experiment unable to finish within ``max_weeks`` loses."""
+    _unit_interval("step", step)
+    best: tuple[tuple[int, int], Split] | None = None
+    for k in range(1, round(1 / step)):
+        p = round(k * step, 10)
+        weeks = [weeks_needed(effect=r.effect, sd=r.sd, units_per_week=r.units_per_week * s,
+                              alpha=r.alpha, power=r.power, clustering=r.clustering,
+                              max_weeks=max_weeks)
+                 for r, s in ((first, p), (second, 1 - p))]
+        if weeks[0] is None or weeks[1] is None:
+            continue
+        key = (max(weeks[0], weeks[1]), abs(weeks[0] - weeks[1]))
+        if best is None or key < best[0]:
+            best = (key, Split(share_first=p, weeks_first=weeks[0], weeks_second=weeks[1]))
+    if best is None:
+        return Split(share_first=0.5, weeks_first=None, weeks_second=None)
+    return best[1]
