@@ -175,3 +175,12 @@ def test_a_clustered_design_uses_the_covariate_as_a_regressor() -> None:
     without = analyze(obs, design="courier_ab", cuped=False).effects[0]
     assert with_cov.method == without.method == "cluster_robust"
     assert (with_cov.ci[1] - with_cov.ci[0]) < 0.6 * (without.ci[1] - without.ci[0])
+
+
+def test_effect_over_time_skips_early_looks_but_not_bad_input() -> None:
+    obs = [replace(o, time_s=float(i)) for i, o in enumerate(sy.ab(np.random.default_rng(1), n=40))]
+    looks = effect_over_time(obs, design="ab", looks_s=[0.0, 1.0, 39.0], variant="treatment")
+    assert [lk.time_s for lk in looks] == [39.0]
+    with pytest.raises(InvalidInput) as err:
+        effect_over_time(obs, design="ab", looks_s=[39.0], variant="treatment", alpha=0.9)
+    assert err.value.code == "alpha_invalid"

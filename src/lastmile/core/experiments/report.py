@@ -61,6 +61,11 @@ def effect_row(e: Effect) -> tuple[str, ...]:
             f"{e.n_control}/{e.n_variant}", e.method)
 
 
+NOT_YET = frozenset({"control_missing", "variant_missing", "too_few_units", "too_few_clusters",
+                     "did_cell_missing"})
+"""Errors that only say an early look has too little data; a look with them is left out."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Look:
     """The effect of one variant as known at ``time_s``: the fixed-horizon interval (valid
@@ -91,8 +96,10 @@ def effect_over_time(observations: Sequence[Observation], *, design: Design,
         try:
             a = analyze(seen, design=design, metric=metric, alpha=alpha, control=control,
                         **dict(options or {}))
-        except InvalidInput:
-            continue  # not enough data at this look yet (no arm, too few units or clusters)
+        except InvalidInput as exc:
+            if exc.code in NOT_YET:
+                continue  # not enough data at this look yet
+            raise
         for e in a.effects:
             if e.variant == variant and e.sequential_ci is not None:
                 kept.append((t, e))
