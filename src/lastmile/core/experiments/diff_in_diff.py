@@ -34,10 +34,6 @@ def _mean(obs: Sequence[Observation]) -> float:
     return sum(o.value for o in obs) / sum(o.denominator for o in obs)
 
 
-def _stratum(obs: Sequence[Observation]) -> str:
-    return next((o.stratum for o in obs if o.stratum is not None), "")
-
-
 def _cell_means(keys: NDArray[np.int64], value: Floats, den: Floats, size: int) -> Floats:
     """Denominator-weighted mean per key (NaN for a key with no row)."""
     num = np.bincount(keys, weights=value, minlength=size)

@@ -11,8 +11,9 @@ Per design (docs/experiments.md, "Analysis"):
 - ``courier_ab``, ``switchback``: cluster-robust OLS (``statsmodels``, CR1), the cluster
   being the observation's ``cluster`` or else its unit; stratum fixed effects when strata
   are given; the covariate as a regressor (CUPED's regression form) when every unit has one.
-- ``market_ab``: difference-in-differences with market and stratum x period fixed effects,
-  clustered by market, and a parallel-trends check on the pre-periods.
+- ``market_ab``: difference-in-differences on each market's post minus pre mean with
+  stratum fixed effects, robust across markets (``diff_in_diff``), and a parallel-trends
+  check on the pre-periods.
 
 Warnings are stable codes followed by a sentence: ``sample_ratio_mismatch``,
 ``too_few_clusters``, ``parallel_trends_rejected``, ``parallel_trends_untested``,
