@@ -547,6 +547,7 @@ def dispatcher(
 
 from lastmile.experiments_cli import experiment_app  # noqa: E402
 from lastmile.ledger_cli import ledger_app  # noqa: E402
+from lastmile.power_cli import power_app  # noqa: E402
 from lastmile.probe.command import probe  # noqa: E402
 from lastmile.probe.testkit_command import testkit_app  # noqa: E402
 from lastmile.sim.demo_command import demo  # noqa: E402  (typer command, lazy body)
@@ -562,6 +563,7 @@ app.command("probe")(probe)
 app.add_typer(testkit_app, name="testkit")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(experiment_app, name="experiment")
+app.add_typer(power_app, name="power")
 eta_app.command("train")(eta_train)
 eta_app.command("evaluate")(eta_evaluate)
 

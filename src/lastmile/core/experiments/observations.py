@@ -79,6 +79,8 @@ class Effect:
     ``diff_in_diff``, ``paired_t``, ``msprt`` (short, stable names)."""
     sequential_ci: tuple[float, float] | None = None
     """Always-valid interval: it may be looked at every day without inflating errors."""
+    sequential_p_value: float | None = None
+    """Always-valid p-value of the mixture SPRT (``sequential.msprt``) at this look."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
