@@ -15,7 +15,8 @@ experiments created in the simulated platform's database, served by its levers t
 - Network effect: a congested city and a fee of +10.00 that halves treated demand.
   Truth: the whole city under treatment minus the whole city under control, same seeds
   (``--trilemma-seeds``), click-to-door minutes per order after the start. Against it a
-  consumer A/B and a switchback (30 min windows, 10 min burn-in), pooled over the seeds.
+  consumer A/B and a switchback (``--window-min`` windows, the first ``--burn-in-min`` of
+  a window after a switch excluded), pooled over the seeds.
 - Interleaving: ``sim.interleaving`` on one synthetic ranker change: sessions an A/B test
   needs over interleaved sessions needed, at 80 % power and 5 %.
 
@@ -85,7 +86,8 @@ def validation_days(days: int, salts: int, seed: int) -> list[Day]:
     return out
 
 
-def network_days(seeds: int, seed: int) -> list[Day]:
+def network_days(seeds: int, seed: int, *, window_min: float, burn_in_min: float
+                 ) -> list[Day]:
     city = validation_city(per_h=16.0, couriers=(2, 3, 3))
     fee = (("base_delivery_fee_minor", BASE_FEE_MINOR + NETWORK_DELTA),)
     treated = replace(VALIDATION_PRICING, base_delivery_fee_minor=BASE_FEE_MINOR + NETWORK_DELTA)
@@ -98,8 +100,8 @@ def network_days(seeds: int, seed: int) -> list[Day]:
             Day(seed=s, scenario=city, tag="ab", trials=(
                 Trial(name="net-ab", design="ab", treatment=fee),)),
             Day(seed=s, scenario=city, tag="switchback", trials=(
-                Trial(name="net-sb", design="switchback", treatment=fee, window_s=1_800.0,
-                      burn_in_s=600.0),)),
+                Trial(name="net-sb", design="switchback", treatment=fee,
+                      window_s=window_min * 60.0, burn_in_s=burn_in_min * 60.0),)),
         ]
     return out
 
@@ -160,6 +162,9 @@ def main() -> None:
     ap.add_argument("--salts", type=int, default=4, help="A/A experiments per design a day")
     ap.add_argument("--trilemma-seeds", type=int, default=3, help="network-effect seeds "
                     "(4 days each)")
+    ap.add_argument("--window-min", type=float, default=60.0, help="switchback window")
+    ap.add_argument("--burn-in-min", type=float, default=30.0, help="switchback burn-in "
+                    "(excluded): at least the congested city's click-to-door time")
     ap.add_argument("--sessions", type=int, default=20_000, help="interleaving sessions")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--processes", type=int, default=None)
@@ -169,7 +174,8 @@ def main() -> None:
 
     cpu = time.process_time()
     days = validation_days(args.days, args.salts, args.seed)
-    days += network_days(args.trilemma_seeds, args.seed)
+    days += network_days(args.trilemma_seeds, args.seed, window_min=args.window_min,
+                         burn_in_min=args.burn_in_min)
     with Progress(transient=True) as bar:
         task = bar.add_task("simulated days", total=len(days))
         results = run_days(days, dask_address=args.dask, processes=args.processes,
