@@ -97,6 +97,8 @@ class CourierRun:
     shift_since: float | None = None
     shift_s: float = 0.0
     delivered: int = 0
+    withdrawn: int = 0  # orders it held that were moved to another courier (reassignment)
+    moved_in: int = 0  # orders it took over from another courier
 
     def where(self, t: float) -> Point:
         if self.leg is None:

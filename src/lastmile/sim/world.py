@@ -16,7 +16,8 @@ use cases or the HTTP API), never by writing platform state directly:
 - couriers (``couriers.py``) start and end shifts, take offers, travel, pick up
   and deliver;
 - the dispatch tick runs the dispatcher and interrupts idle couriers that have
-  an offer.
+  an offer; a courier accepting a move (reassignment) has the world interrupt the
+  courier who held the orders (``Withdrawn``), which re-plans its route.
 
 Same-time events run in SimPy's order: interrupts and process starts first
 (URGENT), then timeouts in the order they were scheduled (FIFO); so same seed ->
@@ -37,7 +38,15 @@ import simpy
 from lastmile.core.geo import Point, haversine_m
 from lastmile.sim.actions import Actions, OrderAsk, Refused
 from lastmile.sim.city import City, SimMerchant
-from lastmile.sim.couriers import Cancelled, Crew, FixedPropensity, OfferDecision, Offered, Steps
+from lastmile.sim.couriers import (
+    Cancelled,
+    Crew,
+    FixedPropensity,
+    OfferDecision,
+    Offered,
+    Steps,
+    Withdrawn,
+)
 from lastmile.sim.couriers import courier as courier_process
 from lastmile.sim.model import (
     CourierRun,
@@ -123,7 +132,8 @@ class World:
         self._crew = Crew(env=self.env, actions=actions, cfg=self.cfg, rng=self.rng,
                           decide=decide or FixedPropensity(self.cfg.accept_p, self.cfg.respond_s,
                                                            self.rng),
-                          log=self.log, merchants=self._merchants, now=self.now)
+                          log=self.log, merchants=self._merchants, now=self.now,
+                          withdraw=self._withdraw)
         self._couriers: dict[str, simpy.Process] = {}
         self._kitchens: dict[str, simpy.Process] = {}  # order id -> its kitchen, until ready
         self._offered: set[str] = set()  # couriers offered something they have not seen yet
@@ -261,6 +271,15 @@ class World:
         if (run is not None and proc is not None and proc.is_alive and rec.id in run.orders
                 and run.phase in (Phase.TO_PICKUP, Phase.AT_PICKUP)):
             proc.interrupt(Cancelled(rec.id))
+
+    def _withdraw(self, courier_id: str, cause: Withdrawn) -> None:
+        """A move was accepted: the courier who held its orders is told (its app's
+        ``courier.assignment_withdrawn``) if it still has any of them in its plan."""
+        run = self.log.couriers.get(courier_id)
+        proc = self._couriers.get(courier_id)
+        if (run is not None and proc is not None and proc.is_alive and run.phase.holding
+                and any(i in run.orders for i in cause.order_ids)):
+            proc.interrupt(cause)
 
     # -- merchants ----------------------------------------------------------------------
     def _kitchen_of(self, rec: OrderRecord, confirm_in: float) -> Steps:
