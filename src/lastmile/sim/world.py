@@ -233,20 +233,32 @@ class World:
             if not self._converts(q.fees_minor, q.eta_expected_at - self.now()):
                 self.log.lost_quotes += 1
                 return
+        except Refused as exc:
+            self._refused(exc)
+            return
+        self.place(region_id, ask)
+
+    def place(self, region_id: str, ask: OrderAsk) -> OrderRecord | None:
+        """A consumer places ``ask`` now: the order is recorded, its kitchen starts and its
+        consumer begins to wait (None when the platform refuses it). Arrivals come here
+        after their quote; a scripted world (tests) may call it from a process of its own."""
+        merchant = self._merchants[ask.merchant_id]
+        try:
             self._keys += 1
             placed = self.actions.place(ask, key=f"sim-{self._keys}")
         except Refused as exc:
             self._refused(exc)
-            return
+            return None
         rec = OrderRecord(
             id=placed.order_id, region_id=region_id, merchant_id=merchant.id,
-            consumer_id=ask.consumer_id, dropoff=dropoff, placed_at=placed.placed_at,
+            consumer_id=ask.consumer_id, dropoff=ask.dropoff, placed_at=placed.placed_at,
             eta_expected_at=placed.eta_expected_at, eta_high_at=placed.eta_high_at,
             fees_minor=placed.fees_minor, pickup=merchant.location)
         self.log.placed(rec)
         confirm_in = self.kitchen_rng.uniform(*self.cfg.confirm_s)
         self._kitchens[rec.id] = self.env.process(self._kitchen_of(rec, confirm_in))
         self.env.process(self._patience(rec))
+        return rec
 
     def _patience(self, rec: OrderRecord) -> Steps:
         """The consumer waits until ``patience_s`` past the quoted window, then cancels if the
