@@ -34,6 +34,9 @@ class WorldConfig:
     merchant_radius_m: float = 4_000.0
     # Hidden individual propensities (sim.propensity) instead of accept_p and respond_s.
     propensities: bool = False
+    # Couriers riding to a door answer offers as they come (the work queues after their last
+    # door), as a courier app shows them; off: they see an offer only once idle again.
+    offers_on_the_go: bool = False
 
 
 class Phase(enum.Enum):

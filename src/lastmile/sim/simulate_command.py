@@ -167,6 +167,9 @@ def simulate(
     reassignment: Annotated[bool, typer.Option(
         help="live-city policy: move a held order to a courier who picks it up sooner "
              "(allow_reassignment, docs/reassignment.md)")] = False,
+    on_the_go: Annotated[bool, typer.Option(
+        help="couriers riding to a door answer offers as they come (default: only once "
+             "idle)")] = False,
 ) -> None:
     """Run a scenario on the real use cases with a simulated clock; print and save the KPIs."""
     from lastmile.sim.plots import write_plots
@@ -192,10 +195,12 @@ def simulate(
                        info=f"{len(log.orders)} placed, {log.delivered} delivered")
 
         result = run_scenario(scenario, seed=seed, hours=hours, data_dir=data_dir,
-                              config=WorldConfig(dispatch_every_s=dispatch_every),
+                              config=WorldConfig(dispatch_every_s=dispatch_every,
+                                                 offers_on_the_go=on_the_go),
                               progress=progress, eta_models=eta_models, policy=policy)
     summary = {"scenario": sc.name, "seed": sc.seed if seed is None else seed,
-               "stacking": stacking, "reassignment": reassignment, **result.kpis}
+               "stacking": stacking, "reassignment": reassignment, "on_the_go": on_the_go,
+               **result.kpis}
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     plots = write_plots(result.log, out, title=sc.name)

@@ -63,6 +63,7 @@ __all__ = ["CourierRun", "Driver", "OrderRecord", "Sample", "World", "WorldConfi
 
 _M_PER_DEG = 111_195.0
 _GRID_FROM = 64  # merchants in a region before picking one goes through a grid
+_DELIVERING = (Phase.TO_DROPOFF, Phase.AT_DROPOFF)  # may answer offers (offers_on_the_go)
 
 
 class Driver(Protocol):
@@ -324,10 +325,12 @@ class World:
     # -- dispatch and sampling ------------------------------------------------------------
     def _dispatcher(self) -> Steps:
         """Every tick: a dispatch round, then each idle courier with an offer is interrupted
-        (in courier id order). Only couriers a round offered something are asked, unless the
-        actions cannot say who (the demo's server dispatches on its own)."""
+        (in courier id order; with ``offers_on_the_go`` a courier riding to a door too).
+        Only couriers a round offered something are asked, unless the actions cannot say
+        who (the demo's server dispatches on its own)."""
         regions = tuple(r.id for r in self.city.regions)
         idle = self.log.idle
+        on_the_go = self.cfg.offers_on_the_go
         while True:
             yield self.env.timeout(self.cfg.dispatch_every_s)
             offered = self.actions.dispatch(regions)
@@ -338,7 +341,8 @@ class World:
                 couriers = self.log.couriers
                 self._offered -= {c for c in self._offered
                                   if c not in couriers or not couriers[c].phase.on_shift}
-                ask = sorted(c for c in self._offered if c in idle)
+                ask = sorted(c for c in self._offered
+                             if c in idle or (on_the_go and couriers[c].phase in _DELIVERING))
             for courier_id in ask:
                 proc = self._couriers.get(courier_id)
                 if proc is None or not proc.is_alive:

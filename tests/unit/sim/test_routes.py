@@ -143,3 +143,46 @@ def test_a_courier_whose_only_order_is_withdrawn_stops_where_it_is_and_goes_idle
     rig.env.run(until=8_000)
     assert [c for c in rig.actions("A") if c[0] in ("arrive", "pick_up", "deliver")] == []
     assert rig.log.refusals == {}  # told, not refused at the counter
+
+
+def test_an_offer_seen_on_the_way_to_a_door_is_answered_and_ridden_after_the_last_door():
+    """``offers_on_the_go``: a courier told of an offer while riding to a door answers it
+    after its answer time without stopping, and rides to the new merchant after the door."""
+    rig = _Rig("c1")
+    a = rig.order("a", "m1", DOOR1)
+    rig.env.run(until=1)
+    rig.offer("c1", OfferView(id="of-a", order_ids=("a",)))
+    rig.env.run(until=600)
+    assert rig.runs["c1"].phase is Phase.TO_DROPOFF
+    b = rig.order("b", "m2", DOOR2)
+    rig.offer("c1", OfferView(id="of-b", order_ids=("b",)))
+    rig.env.run(until=605)
+    assert rig.runs["c1"].phase is Phase.TO_DROPOFF  # still riding while it decides
+    rig.env.run(until=611)
+    assert rig.actions("c1")[-1] == ("accept", "c1", "of-b")
+    assert rig.runs["c1"].orders == ["a", "b"]
+    rig.env.run(until=8_000)
+    assert rig.actions("c1")[2:] == [
+        ("arrive", "c1", "a"), ("pick_up", "c1", "a"), ("accept", "c1", "of-b"),
+        ("arrive", "c1", "a"), ("deliver", "c1", "a"),
+        ("arrive", "c1", "b"), ("pick_up", "c1", "b"), ("arrive", "c1", "b"),
+        ("deliver", "c1", "b")]
+    assert a.delivered_at is not None and b.picked_up_at is not None
+    assert a.delivered_at < b.picked_up_at < b.delivered_at
+    assert rig.runs["c1"].phase is Phase.IDLE
+
+
+def test_a_courier_at_its_last_door_waits_for_its_own_answer_before_going_idle():
+    rig = _Rig("c1")
+    rig.order("a", "m1", DOOR1)
+    rig.env.run(until=1)
+    rig.offer("c1", OfferView(id="of-a", order_ids=("a",)))
+    rig.env.run(until=1_210)
+    assert rig.runs["c1"].phase is Phase.AT_DROPOFF  # handing over (~1,095 to ~1,215)
+    b = rig.order("b", "m2", DOOR2)
+    rig.offer("c1", OfferView(id="of-b", order_ids=("b",)))  # answer at 1,220: after the drop
+    rig.env.run(until=1_218)
+    assert rig.log.delivered == 1 and rig.log.idle == set()  # waiting for its own answer
+    rig.env.run(until=8_000)
+    assert b.delivered_at is not None and b.courier_id == "c1"
+    assert rig.log.idle == {"c1"}
