@@ -172,9 +172,8 @@ def simulate(
              "idle)")] = False,
 ) -> None:
     """Run a scenario on the real use cases with a simulated clock; print and save the KPIs."""
-    from lastmile.sim.plots import write_plots
-
     from lastmile.core.dispatch import DispatchPolicy
+    from lastmile.sim.plots import write_plots
 
     console = Console()
     sc = scenario_or_exit(scenario, console)
