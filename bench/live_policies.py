@@ -48,10 +48,9 @@ POLICIES: dict[str, DispatchPolicy] = {
     "both": DispatchPolicy(allow_stacking=True, allow_reassignment=True),
 }
 METRICS = ("orders_placed", "orders_delivered", "orders_cancelled", "orders_open_at_end",
-           "c2d_mean_min",
-           "c2d_p90_min", "courier_min_per_order", "late_share", "orders_moved",
-           "moves_offered", "stacks_accepted", "stacked_share", "assign_mean_min",
-           "assign_p90_min", "acceptance_rate", "cpu_s")
+           "c2d_mean_min", "c2d_p90_min", "courier_min_per_order", "late_share",
+           "orders_moved", "moves_offered", "stacks_offered", "stacks_accepted",
+           "stacked_share", "assign_mean_min", "assign_p90_min", "acceptance_rate", "cpu_s")
 
 
 def cleared(name: str, clear_h: float) -> Scenario:
@@ -78,7 +77,8 @@ def measure(scenario: Scenario, seed: int, policy: str, *, hours: float | None,
         "courier_min_per_order": k["courier_busy_min_per_order"],
         "late_share": k["late_share"],
         "orders_moved": k["orders_moved"], "moves_offered": k["moves_offered"],
-        "stacks_accepted": k["stacks_accepted"], "stacked_share": k["stacked_share"],
+        "stacks_offered": k["stacks_offered"], "stacks_accepted": k["stacks_accepted"],
+        "stacked_share": k["stacked_share"],
         "assign_mean_min": k["time_to_assignment_min"]["mean"],
         "assign_p90_min": k["time_to_assignment_min"]["p90"],
         "acceptance_rate": k["acceptance_rate"],

@@ -35,7 +35,7 @@ The live path (``offer_kpis``, from the platform's offer events, ``app.acceptanc
 - ``offers_per_order``: offers an order was in, mean over orders offered at least once;
 - ``time_to_assignment_min``: placed -> the accepted offer's acceptance, over orders with
   one (median and p90; mean too);
-- stacked orders (``docs/stacking.md``): ``stacks_accepted`` (accepted stacked offers),
+- stacked orders (``docs/stacking.md``): ``stacks_offered`` and ``stacks_accepted``,
   ``stacked_orders_delivered`` and ``stacked_share`` (of delivered orders, those delivered
   from an accepted stack);
 - reassignment (``docs/reassignment.md``): ``moves_offered`` (move offers made),
@@ -210,6 +210,7 @@ def offer_kpis(log: WorldLog, trails: Sequence[OfferTrail]) -> dict[str, Any]:
         "offers_per_order": _r(_mean([float(v) for v in per_order.values()])),
         "time_to_assignment_min": {"mean": _r(_mean(waits)), "p50": _r(quantile(waits, 0.5)),
                                    "p90": _r(quantile(waits, 0.9))},
+        "stacks_offered": sum(1 for t in trails if t.stacked),
         "stacks_accepted": len(stacks),
         "stacked_orders_delivered": len(stacked),
         "stacked_share": _r(len(stacked) / log.delivered, 3) if log.delivered else None,
