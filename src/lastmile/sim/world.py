@@ -282,7 +282,7 @@ class World:
         run = self.log.couriers.get(rec.courier_id) if rec.courier_id else None
         proc = self._couriers.get(rec.courier_id) if rec.courier_id else None
         if (run is not None and proc is not None and proc.is_alive and rec.id in run.orders
-                and run.phase in (Phase.TO_PICKUP, Phase.AT_PICKUP)):
+                and run.phase.holding):  # riding to a door too: its next batch (on the go)
             proc.interrupt(Cancelled(rec.id))
 
     def _withdraw(self, courier_id: str, cause: Withdrawn) -> None:
