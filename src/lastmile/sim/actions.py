@@ -57,11 +57,12 @@ class PlacedView:
 class OfferView:
     id: str
     order_ids: tuple[str, ...]
-    # A stacked offer's route (pickup merchant 1, pickup merchant 2, drop-offs); () for one
-    # merchant's orders. The simulated courier does not follow it yet: stacking is off in
-    # the simulator's policy (see docs/stacking.md).
+    # A stacked offer's route (pickup merchant 1, pickup merchant 2, drop-offs), which the
+    # simulated courier follows; () for one merchant's orders.
     stops: tuple[OfferStop, ...] = ()
     expires_at: float | None = None
+    # A move (reassignment): the courier who holds the orders until this one accepts.
+    from_courier_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -233,4 +234,5 @@ def _view(o: Offer | None) -> OfferView | None:
     """What a simulated courier sees of an offer (one rule for the board and the query)."""
     if o is None:
         return None
-    return OfferView(id=o.id, order_ids=o.order_ids, stops=o.stops, expires_at=o.expires_at)
+    return OfferView(id=o.id, order_ids=o.order_ids, stops=o.stops, expires_at=o.expires_at,
+                     from_courier_id=o.from_courier_id)

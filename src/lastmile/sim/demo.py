@@ -154,7 +154,8 @@ class HttpActions:
         if not o:
             return None
         return OfferView(id=o["id"], order_ids=tuple(o["order_ids"]),
-                         stops=tuple(OfferStop.from_json(s) for s in o.get("stops") or ()))
+                         stops=tuple(OfferStop.from_json(s) for s in o.get("stops") or ()),
+                         from_courier_id=o.get("from_courier_id"))
 
     def accept(self, courier_id: str, offer_id: str) -> None:
         self._send("POST", f"/v1/courier/offers/{offer_id}/accept", courier_id)

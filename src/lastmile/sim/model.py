@@ -34,6 +34,9 @@ class WorldConfig:
     merchant_radius_m: float = 4_000.0
     # Hidden individual propensities (sim.propensity) instead of accept_p and respond_s.
     propensities: bool = False
+    # Couriers riding to a door answer offers as they come (the work queues after their last
+    # door), as a courier app shows them; off: they see an offer only once idle again.
+    offers_on_the_go: bool = False
 
 
 class Phase(enum.Enum):
@@ -97,6 +100,8 @@ class CourierRun:
     shift_since: float | None = None
     shift_s: float = 0.0
     delivered: int = 0
+    withdrawn: int = 0  # orders it held that were moved to another courier (reassignment)
+    moved_in: int = 0  # orders it took over from another courier
 
     def where(self, t: float) -> Point:
         if self.leg is None:

@@ -161,15 +161,26 @@ def simulate(
     eta_models: Annotated[Path | None, typer.Option(
         help="folder of ETA model files and their registry.json: its incumbent serves the "
              "quotes (docs/eta.md; default: the heuristic)")] = None,
+    stacking: Annotated[bool, typer.Option(
+        help="live-city policy: stack two nearby merchants' orders on one courier "
+             "(allow_stacking, docs/stacking.md)")] = False,
+    reassignment: Annotated[bool, typer.Option(
+        help="live-city policy: move a held order to a courier who picks it up sooner "
+             "(allow_reassignment, docs/reassignment.md)")] = False,
+    on_the_go: Annotated[bool, typer.Option(
+        help="couriers riding to a door answer offers as they come (default: only once "
+             "idle)")] = False,
 ) -> None:
     """Run a scenario on the real use cases with a simulated clock; print and save the KPIs."""
+    from lastmile.core.dispatch import DispatchPolicy
     from lastmile.sim.plots import write_plots
 
     console = Console()
     sc = scenario_or_exit(scenario, console)
+    policy = DispatchPolicy(allow_stacking=stacking, allow_reassignment=reassignment)
     if compare_obedient:
         _compare(sc, seed=seed, hours=hours, out=out, dispatch_every=dispatch_every,
-                 acceptance_weight=acceptance_weight, console=console)
+                 acceptance_weight=acceptance_weight, console=console, policy=policy)
         return
     total = (hours or sc.hours) * 3600
     start = sc.day_start + sc.start_h * 3600
@@ -183,9 +194,12 @@ def simulate(
                        info=f"{len(log.orders)} placed, {log.delivered} delivered")
 
         result = run_scenario(scenario, seed=seed, hours=hours, data_dir=data_dir,
-                              config=WorldConfig(dispatch_every_s=dispatch_every),
-                              progress=progress, eta_models=eta_models)
-    summary = {"scenario": sc.name, "seed": sc.seed if seed is None else seed, **result.kpis}
+                              config=WorldConfig(dispatch_every_s=dispatch_every,
+                                                 offers_on_the_go=on_the_go),
+                              progress=progress, eta_models=eta_models, policy=policy)
+    summary = {"scenario": sc.name, "seed": sc.seed if seed is None else seed,
+               "stacking": stacking, "reassignment": reassignment, "on_the_go": on_the_go,
+               **result.kpis}
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     plots = write_plots(result.log, out, title=sc.name)
@@ -195,15 +209,17 @@ def simulate(
 
 
 def _compare(sc: Scenario, *, seed: int | None, hours: float | None, out: Path,
-             dispatch_every: float, acceptance_weight: float, console: Console) -> None:
+             dispatch_every: float, acceptance_weight: float, console: Console,
+             policy: DispatchPolicy) -> None:
     """``--compare-obedient``: ``sim.live_compare``; writes ``compare.json`` to ``out``."""
     from lastmile.sim.live_compare import compare_live, compare_summary, compare_table
 
     used = sc.seed if seed is None else seed
     results = compare_live(sc.name, seed=used, hours=hours, dispatch_every_s=dispatch_every,
-                           acceptance_weight=acceptance_weight,
+                           acceptance_weight=acceptance_weight, policy=policy,
                            progress=lambda name: console.print(f"running {name} ..."))
     summary = {"scenario": sc.name, "seed": used, "acceptance_weight": acceptance_weight,
+               "stacking": policy.allow_stacking, "reassignment": policy.allow_reassignment,
                "runs": compare_summary(results)}
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.json").write_text(json.dumps(summary, indent=2) + "\n")
