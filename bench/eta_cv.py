@@ -49,10 +49,13 @@ SETTINGS: dict[str, dict[str, Any]] = {
                          "params": {"num_leaves": 15}},
     "queue-150x15": {"columns": "all", "base": "queue", "rounds": 150,
                      "params": {"num_leaves": 15}},
+    "heuristic-150x7": {"columns": "all", "base": "heuristic", "rounds": 150, "params": {}},
+    "heuristic-300x15-lr05": {"columns": "all", "base": "heuristic", "rounds": 300,
+                              "params": {"num_leaves": 15, "learning_rate": 0.05}},
+    "heuristic-200x31-lr05": {"columns": "all", "base": "heuristic", "rounds": 200,
+                              "params": {"num_leaves": 31, "learning_rate": 0.05}},
     "queue-300x15-lr05": {"columns": "all", "base": "queue", "rounds": 300,
                           "params": {"num_leaves": 15, "learning_rate": 0.05}},
-    "queue-150x31": {"columns": "all", "base": "queue", "rounds": 150,
-                     "params": {"num_leaves": 31}},
 }
 
 
