@@ -86,6 +86,14 @@ def read_history(path: Path) -> list[HistoryRecord]:
     return [_record(row) for row in table.to_pylist()]
 
 
+def _extras(row: dict[str, Any]) -> dict[str, Any]:
+    """The fields after the cart (null or absent: unknown)."""
+    out: dict[str, Any] = {k: math.nan if row.get(k) is None else row[k] for k in EXTRA_COLUMNS}
+    out.update({k: tuple(math.nan if row.get(f"{k}_{i}") is None else row[f"{k}_{i}"]
+                         for i in range(SERIES_BUCKETS)) for k in EXTRA_SERIES})
+    return out
+
+
 def _record(row: dict[str, Any]) -> HistoryRecord:
     features = EtaFeatures(
         merchant_id=row["merchant_id"], region=row["region_id"], hour=row["hour"],
@@ -94,9 +102,7 @@ def _record(row: dict[str, Any]) -> HistoryRecord:
         orders_per_min=tuple(row[f"orders_per_min_{i}"] for i in range(SERIES_BUCKETS)),
         idle_couriers=tuple(row[f"idle_couriers_{i}"] for i in range(SERIES_BUCKETS)),
         items=row["items"], subtotal_minor=row["subtotal_minor"],
-        **{k: math.nan if row.get(k) is None else row[k] for k in EXTRA_COLUMNS},
-        **{k: tuple(math.nan if row.get(f"{k}_{i}") is None else row[f"{k}_{i}"]
-                    for i in range(SERIES_BUCKETS)) for k in EXTRA_SERIES})
+        **_extras(row))
     outcome = (None if any(row[k] is None for k in _OUTCOMES)
                else EtaOutcome(**{k: row[k] for k in _OUTCOMES}))
     finish = None if row["status"] == "open" else Finish(

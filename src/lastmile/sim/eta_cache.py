@@ -38,8 +38,10 @@ def cached_table(path: Path | None, build: Callable[[], EtaTable]) -> EtaTable:
     table = build()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    extra = {} if table.stages is None else {"stages": table.stages}
-    np.savez(tmp, matrix=table.matrix, merchant=table.merchant, source=table.source,
-             total_s=table.total_s, **extra)
+    arrays: dict[str, np.ndarray] = {"matrix": table.matrix, "merchant": table.merchant,
+                                     "source": table.source, "total_s": table.total_s}
+    if table.stages is not None:
+        arrays["stages"] = table.stages
+    np.savez(tmp, **arrays)  # type: ignore[arg-type]
     tmp.replace(path)
     return table

@@ -34,6 +34,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -248,8 +249,9 @@ def eta_rows(instance: Instance, result: SimResult, known: Mapping[str, Known] |
         if known is not None and o.order_id in known:
             # what had happened before minute t (events of minute t come after the snapshot)
             mine = by_merchant.get(o.restaurant_id)
+            snapshot: dict[str, Any] = dict(known[o.order_id])
             features[-1] = replace(
-                features[-1], **known[o.order_id],
+                features[-1], **snapshot,
                 assign_delay_s=commits.means(starts, stops),
                 pickup_delay_s=pickups.means(starts, stops),
                 merchant_pickup_delay_s=(math.nan if mine is None else mine.last_mean(
