@@ -208,3 +208,22 @@ def test_placement_features_ignore_orders_placed_later(tmp_path, cut_min):
                                equal_nan=True), oid
             compared += 1
     assert compared >= len(early) // 2
+
+
+def test_train_refuses_an_unknown_base_naming_it(tiny_instance, tmp_path):
+    result = CliRunner().invoke(app, ["eta", "train", "--mdrp", str(tiny_instance),
+                                      "--out", str(tmp_path / "m"), "--base", "median"])
+    assert result.exit_code == 2
+    assert "--base must be one of" in result.output
+    assert not (tmp_path / "m").exists()
+
+
+def test_train_records_the_base_it_learnt_over(tmp_path):
+    train = [random_instance(tmp_path / f"{s}x{s}", s) for s in (0, 1)]
+    result = CliRunner().invoke(app, ["eta", "train", *(a for d in train for a in ("--mdrp", str(d))),
+                                      "--out", str(tmp_path / "m"), "--rounds", "5",
+                                      "--base", "queue"])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert meta["target"] == "total_s - queue_point_s"
+    assert meta["trained_on"]["base"] == "queue"
