@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from lastmile.app import eta_queue
 from lastmile.app.context import Services, new_event, record
 from lastmile.app.eta_history import features_at
 from lastmile.app.ports import UnitOfWork
@@ -60,13 +61,19 @@ def quote_features(uow: UnitOfWork, services: Services, ctx: QuoteContext,
 
 
 def serve(services: Services, uow: UnitOfWork, q: Quote, ctx: QuoteContext) -> Quote:
-    """``q`` with the incumbent's window: unchanged under the heuristic, else the learned
-    incumbent's estimate (the prices are the quote's)."""
+    """``q`` with the incumbent's window: a learned incumbent's estimate when a model file
+    is the incumbent, else ``heuristic-3``'s (``app.eta_queue``) when the policy's
+    ``eta_queue`` says so, else unchanged (``heuristic-2``, the quote's own). The prices are
+    the quote's."""
     registry = services.eta_models
     model = registry.incumbent() if registry is not None else None
-    if model is None:
-        return q
     now = services.clock.now()
+    if model is None:
+        if not ctx.policy.eta_queue:
+            return q
+        est = eta_queue.estimate(uow, services, merchant=ctx.merchant, region=ctx.region,
+                                 dropoff=ctx.dropoff, now=now, params=services.queue_params)
+        return replace(q, eta=window_of(est, now), estimate=est)
     features = quote_features(uow, services, ctx, now)
     est = estimate(features, model)
     return replace(q, eta=window_of(est, now), estimate=est, features=features)
