@@ -58,6 +58,8 @@ def test_orders_waiting_ahead_on_one_courier_make_the_quote_later(sqlite_platfor
     # On SQLite: the waiting orders' status query is SQL (placed ones included).
     platform = sqlite_platform
     svc = _queue(platform.services)
+    # Three orders on one courier are a backlog: allow it, to see the queue's timing.
+    svc = replace(svc, queue_params=replace(svc.queue_params, max_backlog=5.0, queue_drain=1.0))
     _on_shift(platform, svc, platform.seed.courier_ids[0])
     first = get_quote(svc, _request(platform))
     for i in range(3):
@@ -101,3 +103,13 @@ def test_without_couriers_on_shift_the_queue_waits_the_no_courier_delay(platform
     q = get_quote(svc, _request(platform))
     assert q.estimate is not None
     assert q.estimate.point_s >= svc.queue_params.no_courier_s
+
+
+@in_memory
+def test_a_backlog_defers_to_heuristic_2(platform):
+    svc = _queue(platform.services)
+    _on_shift(platform, svc, platform.seed.courier_ids[0])
+    place_order(svc, _request(platform, consumer=1), idempotency_key="k1")
+    assert get_quote(svc, _request(platform)).estimate.model == "heuristic-3"  # 1 per courier
+    place_order(svc, _request(platform, consumer=2), idempotency_key="k2")
+    assert get_quote(svc, _request(platform)).estimate.model == "heuristic-2"  # 2 per courier

@@ -63,7 +63,8 @@ def quote_features(uow: UnitOfWork, services: Services, ctx: QuoteContext,
 def serve(services: Services, uow: UnitOfWork, q: Quote, ctx: QuoteContext) -> Quote:
     """``q`` with the incumbent's window: a learned incumbent's estimate when a model file
     is the incumbent, else ``heuristic-3``'s (``app.eta_queue``) when the policy's
-    ``eta_queue`` says so, else unchanged (``heuristic-2``, the quote's own). The prices are
+    ``eta_queue`` says so and the region has no backlog, else unchanged (``heuristic-2``,
+    the quote's own). The prices are
     the quote's."""
     registry = services.eta_models
     model = registry.incumbent() if registry is not None else None
@@ -73,7 +74,7 @@ def serve(services: Services, uow: UnitOfWork, q: Quote, ctx: QuoteContext) -> Q
             return q
         est = eta_queue.estimate(uow, services, merchant=ctx.merchant, region=ctx.region,
                                  dropoff=ctx.dropoff, now=now, params=services.queue_params)
-        return replace(q, eta=window_of(est, now), estimate=est)
+        return q if est is None else replace(q, eta=window_of(est, now), estimate=est)
     features = quote_features(uow, services, ctx, now)
     est = estimate(features, model)
     return replace(q, eta=window_of(est, now), estimate=est, features=features)

@@ -24,6 +24,7 @@ from lastmile.core.eta.queue import (
     QueueOrder,
     QueueParams,
     QueueState,
+    defers,
     queue_estimate,
 )
 from lastmile.core.geo import Point
@@ -96,10 +97,14 @@ def _courier(c: Courier, held: dict[str, Order], fresh: dict[str, Point] | None,
 
 
 def estimate(uow: UnitOfWork, services: Services, *, merchant: Merchant, region: Region,
-             dropoff: Point, now: float, params: QueueParams = DEFAULT_QUEUE) -> EtaEstimate:
+             dropoff: Point, now: float, params: QueueParams = DEFAULT_QUEUE
+             ) -> EtaEstimate | None:
     """``heuristic-3``'s estimate for a new order of ``merchant`` to ``dropoff`` at ``now``:
-    its food ready after confirmation and the merchant's preparation time."""
+    its food ready after confirmation and the merchant's preparation time. None when the
+    region has a backlog (``core.eta.queue.defers``): the quote's ``heuristic-2`` stands."""
     state, plane = queue_state(uow, services, region, now)
+    if defers(state, params):
+        return None
     px, py = plane.xy(merchant.location)
     dx, dy = plane.xy(dropoff)
     order = QueueOrder(merchant_id=merchant.id, pickup_x_m=px, pickup_y_m=py, dropoff_x_m=dx,

@@ -15,13 +15,14 @@ from lastmile.core.eta.queue import (
     QueueOrder,
     QueueParams,
     QueueState,
+    defers,
     plan,
     queue_estimate,
 )
 
 NOW = 1_000_000.0
 # Exact arithmetic: road factor 1, no lag, no bundles, one courier's pace for the ride.
-P = replace(DEFAULT_QUEUE, road_factor=1.0, dispatch_speed_mps=5.0, assign_lag_s=0.0,
+P = replace(DEFAULT_QUEUE, road_factor=1.0, dispatch_speed_mps=5.0, assign_lag_s=0.0, queue_drain=1.0,
             bundle_gap_s=0.0, ride_pool=1, pickup_service_s=100.0, dropoff_service_s=50.0)
 
 
@@ -153,3 +154,23 @@ def test_more_orders_ahead_never_make_the_door_sooner_and_the_window_holds_the_p
     est = queue_estimate(QueueState(now_s=NOW, couriers=cs, waiting=waiting), new)
     assert 0 <= est.p10_s <= est.point_s <= est.p90_s
     assert est.point_s >= new.ready_s - NOW
+
+
+def test_a_draining_queue_holds_couriers_back_for_part_of_each_trip_ahead() -> None:
+    ahead = order(ready_in=0.0, px=1_000.0, dx=1_000.0, merchant="m0")
+    state = QueueState(now_s=NOW, couriers=(courier(),), waiting=(ahead,))
+    whole = plan(state, order(ready_in=60.0), P)
+    half = plan(state, order(ready_in=60.0), replace(P, queue_drain=0.5))
+    # The trip ahead holds the courier 350 s; half of it: free at 175 s, already at x=1,000.
+    assert whole.courier_s == pytest.approx(350.0)
+    assert half.courier_s == pytest.approx(175.0)
+    # The new order's own trip is whole: pickup at its food (60 s) or the courier, then on.
+    assert half.door_s == pytest.approx(175.0 + 100.0 + 200.0 + 50.0)
+
+
+def test_more_orders_waiting_than_couriers_times_the_backlog_limit_defers() -> None:
+    two = (order(merchant="a"), order(merchant="b"))
+    assert not defers(QueueState(now_s=NOW, couriers=(courier(), courier()), waiting=two), P)
+    assert defers(QueueState(now_s=NOW, couriers=(courier(),), waiting=two), P)
+    assert not defers(QueueState(now_s=NOW, couriers=(courier(),), waiting=two),
+                      replace(P, max_backlog=2.0))

@@ -14,11 +14,12 @@ model plays that queue forward the way the dispatcher works it, greedily:
   free (the dispatch round's cadence and the offer's acceptance), picks up at
   ``max(arrival, ready) + pickup handover``, rides to the door at its speed, hands over,
   and is free there;
-- an order of the same merchant ready within ``bundle_gap_s`` of an order a courier
-  already collects there joins that courier's bundle (the dispatcher bundles them): it is
-  picked up with it and delivered after it.
+- an order of a merchant whose food is ready by ``bundle_gap_s`` after a courier reaches
+  that merchant for another order joins that courier's bundle (the dispatcher bundles
+  them; up to ``max_bundle`` orders): it is picked up with it and delivered after it.
 
-The point is the new order's door time. The 80% interval comes from calibrated ratios of
+The point is the new order's door time. In a backlog (more orders waiting than
+``max_backlog`` per courier) the model ``defers`` to ``heuristic-2``. The 80% interval comes from calibrated ratios of
 realised to predicted time (``bench/eta_calibration.py --model heuristic-3``), one pair when
 the food is the later of the two at the merchant (``food_p10`` / ``food_p90``), one when the
 courier is (``courier_p10`` / ``courier_p90``): a queue's timing is less certain than a
@@ -87,20 +88,35 @@ class QueueParams:
     """The one speed the dispatcher ranks couriers at (``app.dispatching.LiveTravel``)."""
     pickup_service_s: float = travel.PICKUP_HANDOVER_S
     dropoff_service_s: float = travel.DROPOFF_HANDOVER_S
-    assign_lag_s: float = 30.0
+    assign_lag_s: float = 120.0
     """From a courier being free to setting off: half a dispatch round and the offer."""
     bundle_gap_s: float = 300.0
-    """Orders of one merchant ready this close together share a courier (0: never)."""
+    """An order of a merchant whose food is ready by this long after a courier reaches the
+    merchant for another joins that courier's bundle (0: never). Food ready long ago counts
+    as ready now (the dispatcher's ``bundle_from_now``), so orders that waited bundle."""
+    queue_drain: float = 0.25
+    """The share of an order's courier time, from free to its door, that keeps its courier
+    from the orders behind it in the queue: below 1, a queue drains faster than one order
+    per whole trip (bundles across rounds, short trips first when couriers are short:
+    ``heuristic-2``'s short ``courier_cycle_s`` says the same). The new order's own door is
+    its whole trip."""
+    max_bundle: int = 4
+    """Orders in one bundle at most (the dispatcher's ``max_bundle_size``)."""
     ride_pool: int = 4
     """The new order's ride is timed at the mean pace (seconds per metre) of the couriers
     the dispatcher ranks first for it, this many: which of them takes it is uncertain (the
     round matches all orders at once), so its vehicle is too."""
     no_courier_s: float = 1_800.0
     """The courier delay when no courier is on shift at all."""
-    food_p10: float = 0.8
-    food_p90: float = 1.35
+    max_backlog: float = 1.0
+    """More orders waiting than this many per courier on shift: a backlog, which the greedy
+    play times poorly (black-friday-lunch's tuning seeds: twice the realised wait, and still
+    a third over at ``queue_drain`` 0.25); ``defers`` says so and ``heuristic-2`` (Little's
+    law on the counts, fitted on that regime) answers instead."""
+    food_p10: float = 0.78
+    food_p90: float = 1.32
     courier_p10: float = 0.75
-    courier_p90: float = 1.6
+    courier_p90: float = 1.27
 
     def __post_init__(self) -> None:
         for name in ("road_factor", "dispatch_speed_mps"):
@@ -108,10 +124,14 @@ class QueueParams:
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a finite number > 0 (got {value})")
         for name in ("pickup_service_s", "dropoff_service_s", "assign_lag_s", "bundle_gap_s",
-                     "no_courier_s"):
+                     "no_courier_s", "max_backlog"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0 (got {value})")
+        if not 0 < self.queue_drain <= 1:
+            raise ValueError(f"queue_drain must be in (0, 1] (got {self.queue_drain})")
+        if self.max_bundle < 1:
+            raise ValueError(f"max_bundle must be >= 1 (got {self.max_bundle})")
         if self.ride_pool < 1:
             raise ValueError(f"ride_pool must be >= 1 (got {self.ride_pool})")
         for low, high in ((self.food_p10, self.food_p90), (self.courier_p10, self.courier_p90)):
@@ -154,21 +174,24 @@ def plan(state: QueueState, order: QueueOrder, params: QueueParams = DEFAULT_QUE
     y = np.array([c.y_m for c in cs])
     free = np.maximum(np.array([c.free_s for c in cs]), now)
     speed = np.array([c.speed_mps for c in cs])
-    # Bundles being collected: merchant -> (courier index, pickup time, ready of the last).
-    open_bundle: dict[str, tuple[int, float, float]] = {}
+    last_door = free.copy()  # each courier's last door on its route (free: drained, below)
+    # Bundles being collected: merchant -> (courier index, pickup time, orders in it).
+    open_bundle: dict[str, tuple[int, float, int]] = {}
     ahead = sorted(state.waiting, key=lambda o: o.ready_s)
     queue = [*[o for o in ahead if o.ready_s <= order.ready_s], order,
              *[o for o in ahead if o.ready_s > order.ready_s]]
     rf = params.road_factor
     for o in queue:
         held = open_bundle.get(o.merchant_id) if params.bundle_gap_s > 0 else None
-        if held is not None and o.ready_s - held[2] <= params.bundle_gap_s:
-            i, collected, _ = held
+        if (held is not None and held[2] < params.max_bundle
+                and o.ready_s <= held[1] - params.pickup_service_s + params.bundle_gap_s):
+            i, collected, size = held
             pickup_at = max(collected, o.ready_s + params.pickup_service_s)
             # Delivered after the bundle's earlier doors, which a later pickup delays as
             # much: from the courier's last drop-off.
             leg = math.hypot(o.dropoff_x_m - x[i], o.dropoff_y_m - y[i]) * rf
-            door = free[i] + (pickup_at - collected) + leg / speed[i] + params.dropoff_service_s
+            door = (last_door[i] + (pickup_at - collected) + leg / speed[i]
+                    + params.dropoff_service_s)
             arrival = pickup_at - params.pickup_service_s
         else:
             dist = np.hypot(x - o.pickup_x_m, y - o.pickup_y_m) * rf
@@ -183,13 +206,24 @@ def plan(state: QueueState, order: QueueOrder, params: QueueParams = DEFAULT_QUE
                 first = np.argsort(rank, kind="stable")[:params.ride_pool]
                 pace = float(np.mean(1.0 / speed[first]))
             door = pickup_at + leg * pace + params.dropoff_service_s
-        open_bundle[o.merchant_id] = (i, pickup_at, o.ready_s)
-        free[i], x[i], y[i] = door, o.dropoff_x_m, o.dropoff_y_m
+            size = 0
+        open_bundle[o.merchant_id] = (i, pickup_at, size + 1)
+        held_from = free[i]
+        free[i] = held_from + params.queue_drain * (door - held_from)
+        last_door[i] = door
+        x[i], y[i] = o.dropoff_x_m, o.dropoff_y_m
         if o is order:
+            door = float(door)
             courier_s = max(0.0, float(arrival) - now)
             return QueuePlan(food_s=food_s, courier_s=courier_s, door_s=float(door - now),
                              courier_bound=courier_s > food_s)
     raise AssertionError("the new order is in the queue")  # pragma: no cover
+
+
+def defers(state: QueueState, params: QueueParams = DEFAULT_QUEUE) -> bool:
+    """True when the region has a backlog (``max_backlog``): the caller serves
+    ``heuristic-2`` instead."""
+    return len(state.waiting) > params.max_backlog * len(state.couriers)
 
 
 def queue_estimate(state: QueueState, order: QueueOrder,
