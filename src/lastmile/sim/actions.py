@@ -49,6 +49,7 @@ class PlacedView:
     placed_at: float
     eta_expected_at: float
     eta_high_at: float
+    eta_low_at: float | None = None
     fees_minor: int
     currency: str
 
@@ -154,7 +155,7 @@ class DirectActions:
     def place(self, ask: OrderAsk, *, key: str) -> PlacedView:
         o = self._call(place_order, _request(ask), idempotency_key=key).order
         return PlacedView(order_id=o.id, placed_at=o.placed_at, eta_expected_at=o.eta.expected_at,
-                          eta_high_at=o.eta.high_at, fees_minor=fees_of(o.prices.as_minor()),
+                          eta_high_at=o.eta.high_at, eta_low_at=o.eta.low_at, fees_minor=fees_of(o.prices.as_minor()),
                           currency=o.currency)
 
     def confirm(self, merchant_id: str, order_id: str, prep_s: int) -> None:

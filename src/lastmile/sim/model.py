@@ -73,6 +73,7 @@ class OrderRecord:
     placed_at: float
     eta_expected_at: float
     eta_high_at: float
+    eta_low_at: float | None = None  # the window's start (coverage of the 80% interval)
     fees_minor: int
     pickup: Point | None = None  # the merchant's location (courier pay: trip distance)
     ready_at: float | None = None

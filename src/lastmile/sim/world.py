@@ -254,6 +254,7 @@ class World:
             id=placed.order_id, region_id=region_id, merchant_id=merchant.id,
             consumer_id=ask.consumer_id, dropoff=ask.dropoff, placed_at=placed.placed_at,
             eta_expected_at=placed.eta_expected_at, eta_high_at=placed.eta_high_at,
+            eta_low_at=placed.eta_low_at,
             fees_minor=placed.fees_minor, pickup=merchant.location)
         self.log.placed(rec)
         confirm_in = self.kitchen_rng.uniform(*self.cfg.confirm_s)

@@ -99,9 +99,10 @@ _COURIERS_IN_REGION = sa.select(t.couriers).where(
 _COURIERS_ON_SHIFT = _COURIERS_IN_REGION.where(
     t.couriers.c.status != CourierStatus.OFFLINE.value)
 # The orders in hand, with the document as its stored text (decoded here, see _decoded).
-_ORDERS_AMONG = sa.select(
-    *(c for c in t.orders.c if c.name != "doc"), sa.cast(t.orders.c.doc, sa.Text).label("doc"),
-).where(t.orders.c.id.in_(sa.bindparam("ids", expanding=True)))
+_RAW_ORDER = (*(c for c in t.orders.c if c.name != "doc"),
+              sa.cast(t.orders.c.doc, sa.Text).label("doc"))
+_ORDERS_AMONG = sa.select(*_RAW_ORDER).where(
+    t.orders.c.id.in_(sa.bindparam("ids", expanding=True)))
 # Raw order row (every column, the document as text) -> its Order: a content-addressed
 # memo, so it can never answer for a changed row. Each dispatch round decodes every order
 # in the couriers' hands, and most did not change since the round before (30 s).
@@ -291,14 +292,16 @@ class SqlOrders(_Repo):
              oldest_first: bool = False) -> list[Order]:
         c = t.orders.c
         order = (c.placed_at, c.id) if oldest_first else (c.placed_at.desc(), c.id.desc())
-        stmt = sa.select(t.orders).order_by(*order).limit(limit)
+        # Raw rows through the decode memo (``_decoded``): a region's waiting orders are
+        # listed by every dispatch round and every quote's ETA queue (app.eta_queue).
+        stmt = sa.select(*_RAW_ORDER).order_by(*order).limit(limit)
         for col, value in ((c.region_id, region_id), (c.consumer_id, consumer_id),
                            (c.merchant_id, merchant_id), (c.courier_id, courier_id)):
             if value is not None:
                 stmt = stmt.where(col == value)
         if statuses:
             stmt = stmt.where(c.status.in_([s.value for s in statuses]))
-        return [m.order_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
+        return [_decoded(r) for r in self.conn.execute(stmt)]
 
     def dropoffs(self, region_id: str, *, statuses: Collection[OrderStatus],
                  limit: int) -> tuple[Point, ...]:
