@@ -37,6 +37,10 @@ DEFAULT_ROOT = Path("/work/shared/mdrp") if Path("/work/shared/mdrp").is_dir() e
 )
 
 
+# Knobs of the MDRP replay itself (``simulate`` keywords), not of ``DispatchPolicy``.
+SIM_KNOBS = ("demand_window_min",)
+
+
 def tuning_dirs(root: Path, pattern: str, every: int) -> list[Path]:
     """Tuning instances (seeds 0-2) matching ``pattern``, every ``every``-th by name."""
     dirs = sorted(d for d in root.glob(pattern) if (d / "orders.txt").is_file())
@@ -45,8 +49,10 @@ def tuning_dirs(root: Path, pattern: str, every: int) -> list[Path]:
 
 def _one(args: tuple[int, str, dict[str, Any]]) -> dict[str, Any]:
     k, instance_dir, overrides = args
-    policy = replace(DispatchPolicy(), **overrides)
-    m = compute_metrics(simulate(load_instance(Path(instance_dir)), policy))
+    sim_kw = {key: overrides[key] for key in SIM_KNOBS if key in overrides}
+    policy = replace(DispatchPolicy(), **{k_: v for k_, v in overrides.items()
+                                          if k_ not in SIM_KNOBS})
+    m = compute_metrics(simulate(load_instance(Path(instance_dir)), policy, **sim_kw))
     bundle = m["orders_per_bundle"]
     return {
         "k": k,
@@ -83,17 +89,24 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=1, help="every N-th tuning instance by name")
     ap.add_argument("--grid", required=True, help="JSON list of DispatchPolicy overrides")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--rows", type=Path, default=None,
+                    help="also write every instance's row (JSON lines, with its policy) here, "
+                         "for paired comparisons of policies instance by instance")
     args = ap.parse_args()
     grid: list[dict[str, Any]] = json.loads(args.grid)
     for g in grid:
-        replace(DispatchPolicy(), **g)  # fail fast on a bad knob
+        replace(DispatchPolicy(), **{k: v for k, v in g.items() if k not in SIM_KNOBS})
     dirs = tuning_dirs(args.root, args.instances, args.every)
     tasks = [(k, str(d), g) for k, g in enumerate(grid) for d in dirs]
     started = time.perf_counter()
     rows: dict[int, list[dict[str, Any]]] = {k: [] for k in range(len(grid))}
+    out = args.rows.open("w") if args.rows is not None else None
     with Pool(max(1, args.jobs)) as pool:
         for n, row in enumerate(pool.imap_unordered(_one, tasks), 1):
             rows[row["k"]].append(row)
+            if out is not None:
+                out.write(json.dumps({"policy": grid[row["k"]], **row}) + "\n")
+                out.flush()
             done = int(30 * n / len(tasks))
             sys.stderr.write(f"\r[{'#' * done}{'.' * (30 - done)}] {n}/{len(tasks)} "
                              f"{time.perf_counter() - started:.0f}s")
@@ -102,6 +115,8 @@ def main() -> None:
                 k = row["k"]
                 print(json.dumps({"policy": grid[k], **summarise(rows[k])}), flush=True)
     sys.stderr.write("\n")
+    if out is not None:
+        out.close()
 
 
 if __name__ == "__main__":

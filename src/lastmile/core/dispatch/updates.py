@@ -72,6 +72,7 @@ def plan_updates(
     kw: RouteArgs = {"travel": snapshot.travel, "pickup_service_s": snapshot.pickup_service_s,
                      "dropoff_service_s": snapshot.dropoff_service_s}
     figures = _held_figures(held, table, kw)
+    limit = update_limit_s(snapshot, policy)
     for w in range(max(len(v) for v in waves.values())):
         wave, chains = [], []
         for k in (v[w] for v in waves.values() if len(v) > w):
@@ -86,7 +87,7 @@ def plan_updates(
             chain.excess, chain.ready, chain.seq = figures[k]
             wave.append(k)
             chains.append(chain)
-        _grow_all(chains, table, kw, policy)
+        _grow_all(chains, table, kw, policy, limit)
         for k, chain in zip(wave, chains, strict=True):
             if chain.grew:
                 used[chain.seq] = True
@@ -97,6 +98,20 @@ def plan_updates(
     out = tuple(grown[k] for k in sorted(grown))
     absorbed = frozenset(i for r in out for i in r.order_ids)
     return out, absorbed
+
+
+def update_limit_s(snapshot: Snapshot, policy: DispatchPolicy) -> float:
+    """The click-to-door an update may add: ``max_extra_delay_s``, or at most
+    ``quiet_update_max_extra_s`` in a quiet round (at least as many couriers idle now as
+    open orders), where an idle courier can take the order alone."""
+    if policy.quiet_update_max_extra_s is None:
+        return policy.max_extra_delay_s
+    now = snapshot.now_s
+    idle = sum(1 for c in snapshot.couriers
+               if c.shift_start_s <= now < c.shift_end_s and c.free_s <= now)
+    if len(snapshot.orders) > idle:
+        return policy.max_extra_delay_s
+    return min(policy.max_extra_delay_s, policy.quiet_update_max_extra_s)
 
 
 class _Chain:
@@ -131,7 +146,7 @@ def _held_figures(held: list[list[int]], table: OrderTable, kw: RouteArgs,
 
 
 def _grow_all(chains: list[_Chain], table: OrderTable, kw: RouteArgs,
-              policy: DispatchPolicy) -> None:
+              policy: DispatchPolicy, limit_s: float) -> None:
     """Grow chains of distinct merchants (each with candidates, its held bundle's figures
     set), each as ``_grow_one`` would, in batches."""
     for c in chains:
@@ -153,7 +168,7 @@ def _grow_all(chains: list[_Chain], table: OrderTable, kw: RouteArgs,
             before = np.array([c.excess + size * (c.pickup - c.ready) for c in group],
                               dtype=np.float64)[owner]
             after = trials.excess_s + size * (new_pickup - trials.ready_s)
-            fine = after - before <= policy.max_extra_delay_s
+            fine = after - before <= limit_s
             hit = np.flatnonzero(stop | fine)
             first = dict(zip(owner[hit][::-1].tolist(), hit[::-1].tolist(), strict=True))
             offset = np.concatenate([[0], np.cumsum(counts)])
