@@ -37,10 +37,6 @@ DEFAULT_ROOT = Path("/work/shared/mdrp") if Path("/work/shared/mdrp").is_dir() e
 )
 
 
-# Knobs of the MDRP replay itself (``simulate`` keywords), not of ``DispatchPolicy``.
-SIM_KNOBS = ("demand_window_min",)
-
-
 def tuning_dirs(root: Path, pattern: str, every: int) -> list[Path]:
     """Tuning instances (seeds 0-2) matching ``pattern``, every ``every``-th by name."""
     dirs = sorted(d for d in root.glob(pattern) if (d / "orders.txt").is_file())
@@ -49,10 +45,8 @@ def tuning_dirs(root: Path, pattern: str, every: int) -> list[Path]:
 
 def _one(args: tuple[int, str, dict[str, Any]]) -> dict[str, Any]:
     k, instance_dir, overrides = args
-    sim_kw = {key: overrides[key] for key in SIM_KNOBS if key in overrides}
-    policy = replace(DispatchPolicy(), **{k_: v for k_, v in overrides.items()
-                                          if k_ not in SIM_KNOBS})
-    m = compute_metrics(simulate(load_instance(Path(instance_dir)), policy, **sim_kw))
+    policy = replace(DispatchPolicy(), **overrides)
+    m = compute_metrics(simulate(load_instance(Path(instance_dir)), policy))
     bundle = m["orders_per_bundle"]
     return {
         "k": k,
@@ -95,7 +89,7 @@ def main() -> None:
     args = ap.parse_args()
     grid: list[dict[str, Any]] = json.loads(args.grid)
     for g in grid:
-        replace(DispatchPolicy(), **{k: v for k, v in g.items() if k not in SIM_KNOBS})
+        replace(DispatchPolicy(), **g)  # fail fast on a bad knob
     dirs = tuning_dirs(args.root, args.instances, args.every)
     tasks = [(k, str(d), g) for k, g in enumerate(grid) for d in dirs]
     started = time.perf_counter()

@@ -252,7 +252,7 @@ class _Runs:
         m = len(runs)
         start = np.fromiter((i for i, _ in runs), np.intp, m)
         size = np.fromiter((j - i for i, j in runs), np.intp, m)
-        cols = np.empty((10, m))
+        cols = np.empty((8, m))
         cols[6] = np.inf  # latest_pickup_s: no stacked bundle here
         t, ready_s = self._table, self._real_ready
         for s, trials in self._trials.items():
@@ -272,14 +272,12 @@ class _Runs:
             cols[2, at], cols[3, at] = latest, total
             cols[4, at], cols[5, at] = waiting, trials.detour_s[row]
             cols[7, at] = trials.last_leg_end_s[row]
-            cols[8, at], cols[9, at] = t.dx[seq[:, -1]], t.dy[seq[:, -1]]
         rest = np.flatnonzero(size > EXACT_UP_TO) if self._trials else np.arange(m)
         if rest.size:
             b = bundle_arrays(self.bundles([runs[k] for k in rest.tolist()]), now_s)
             cols[:, rest] = np.stack([b.x_m, b.y_m, b.ready_s, b.sum_ready_s, b.waiting_s,
-                                      b.detour_s, b.latest_pickup_s, b.busy_after_s,
-                                      b.end_x_m, b.end_y_m])
+                                      b.detour_s, b.latest_pickup_s, b.busy_after_s])
         return BundleArrays(x_m=cols[0], y_m=cols[1], ready_s=cols[2],
                             size=size.astype(np.float64), sum_ready_s=cols[3],
                             waiting_s=cols[4], detour_s=cols[5], latest_pickup_s=cols[6],
-                            busy_after_s=cols[7], end_x_m=cols[8], end_y_m=cols[9])
+                            busy_after_s=cols[7])

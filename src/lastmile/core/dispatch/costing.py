@@ -80,16 +80,13 @@ class BundleArrays:
     detour_s: NDArray[np.float64]
     latest_pickup_s: NDArray[np.float64]  # a stack's bound (``stacking``); +inf otherwise
     busy_after_s: NDArray[np.float64]  # pickup to the courier free again (``last_leg_end_s``)
-    end_x_m: NDArray[np.float64]  # where the courier is free again (last drop-off)
-    end_y_m: NDArray[np.float64]
 
     def take(self, ix: NDArray[np.intp]) -> BundleArrays:
         return BundleArrays(x_m=self.x_m[ix], y_m=self.y_m[ix], ready_s=self.ready_s[ix],
                             size=self.size[ix], sum_ready_s=self.sum_ready_s[ix],
                             waiting_s=self.waiting_s[ix], detour_s=self.detour_s[ix],
                             latest_pickup_s=self.latest_pickup_s[ix],
-                            busy_after_s=self.busy_after_s[ix], end_x_m=self.end_x_m[ix],
-                            end_y_m=self.end_y_m[ix])
+                            busy_after_s=self.busy_after_s[ix])
 
 
 def courier_arrays(couriers: Sequence[CourierState], now_s: float) -> CourierArrays:
@@ -114,8 +111,6 @@ def bundle_arrays(bundles: Sequence[Bundle], now_s: float) -> BundleArrays:
         detour_s=np.fromiter((b.detour_s for b in bundles), np.float64, m),
         latest_pickup_s=np.fromiter((b.latest_pickup_s for b in bundles), np.float64, m),
         busy_after_s=np.fromiter((b.last_leg_end_s for b in bundles), np.float64, m),
-        end_x_m=np.fromiter((b.end_x_m for b in bundles), np.float64, m),
-        end_y_m=np.fromiter((b.end_y_m for b in bundles), np.float64, m),
     )
 
 
@@ -129,10 +124,6 @@ def price(
     late_weight: float,
     travel_weight: float,
     busy_weight: float = 0.0,
-    coverage_weight: float = 0.0,
-    courier_loss: NDArray[np.float64] | None = None,
-    reposition_weight: float = 0.0,
-    bundle_reposition_s: NDArray[np.float64] | None = None,
 ) -> PairTimes:
     """THE cost formula (module docstring), elementwise over courier and bundle arrays
     that broadcast against each other (columns x rows for a matrix, equal 1-D arrays for
@@ -149,10 +140,6 @@ def price(
     cost += b.detour_s - late_weight * b.waiting_s - SERVE_REWARD * b.size
     if busy_weight:
         cost += busy_weight * (pickup - c.start_s + b.busy_after_s)
-    if coverage_weight and courier_loss is not None:
-        cost += coverage_weight * courier_loss * (pickup - c.start_s + b.busy_after_s)
-    if reposition_weight and bundle_reposition_s is not None:
-        cost += reposition_weight * bundle_reposition_s
     cost[~feasible] = INFEASIBLE
     return PairTimes(
         arrival_s=arrival, pickup_s=pickup, travel_s=travel_s, cost=cost, feasible=feasible
@@ -170,10 +157,6 @@ def pair_costs(
     late_weight: float,
     travel_weight: float = 0.0,
     busy_weight: float = 0.0,
-    coverage_weight: float = 0.0,
-    courier_loss: NDArray[np.float64] | None = None,
-    reposition_weight: float = 0.0,
-    bundle_reposition_s: NDArray[np.float64] | None = None,
 ) -> PairTimes:
     """Cost matrix (len(couriers) x len(bundles)); see the module docstring."""
     c = courier_arrays(couriers, now_s)
@@ -182,9 +165,7 @@ def pair_costs(
                         end_s=c.end_s[:, None])
     return price(col, b, travel=travel, pickup_service_s=pickup_service_s,
                  idle_weight=idle_weight, late_weight=late_weight, travel_weight=travel_weight,
-                 busy_weight=busy_weight, coverage_weight=coverage_weight,
-                 courier_loss=None if courier_loss is None else courier_loss[:, None],
-                 reposition_weight=reposition_weight, bundle_reposition_s=bundle_reposition_s)
+                 busy_weight=busy_weight)
 
 
 def arc_costs(
@@ -199,18 +180,9 @@ def arc_costs(
     late_weight: float,
     travel_weight: float = 0.0,
     busy_weight: float = 0.0,
-    coverage_weight: float = 0.0,
-    courier_loss: NDArray[np.float64] | None = None,
-    reposition_weight: float = 0.0,
-    bundle_reposition_s: NDArray[np.float64] | None = None,
 ) -> PairTimes:
     """The same cost for the arcs (courier_ix[e], bundle_ix[e]) only: entry e of every
     array equals ``pair_costs(...)[courier_ix[e], bundle_ix[e]]`` bit for bit."""
     return price(c.take(courier_ix), b.take(bundle_ix), travel=travel,
                  pickup_service_s=pickup_service_s, idle_weight=idle_weight,
-                 late_weight=late_weight, travel_weight=travel_weight, busy_weight=busy_weight,
-                 coverage_weight=coverage_weight,
-                 courier_loss=None if courier_loss is None else courier_loss[courier_ix],
-                 reposition_weight=reposition_weight,
-                 bundle_reposition_s=(None if bundle_reposition_s is None
-                                      else bundle_reposition_s[bundle_ix]))
+                 late_weight=late_weight, travel_weight=travel_weight, busy_weight=busy_weight)

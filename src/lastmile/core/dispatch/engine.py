@@ -27,19 +27,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from lastmile.core.dispatch.acceptance import price_acceptance
-from lastmile.core.dispatch.anticipation import coverage_loss, prep_times, reposition_s
 from lastmile.core.dispatch.bundling import Bundles, bundle_set, bundle_size_cap
 from lastmile.core.dispatch.candidates import candidate_arcs
 from lastmile.core.dispatch.costing import (
     INFEASIBLE,
     BundleArrays,
-    CourierArrays,
     PairTimes,
     arc_costs,
     bundle_arrays,
@@ -131,7 +128,7 @@ def round_costs(snapshot: Snapshot, policy: DispatchPolicy) -> RoundCosts:
     # -- end stacking
     times, arcs, b = None, None, None
     shortage = len(bundles) > len(couriers)
-    weights: dict[str, float] = {
+    weights = {
         "pickup_service_s": snapshot.pickup_service_s,
         "idle_weight": policy.idle_weight,
         "late_weight": policy.late_weight,
@@ -139,29 +136,19 @@ def round_costs(snapshot: Snapshot, policy: DispatchPolicy) -> RoundCosts:
         + (policy.shortage_travel_weight if shortage else 0.0),
         "busy_weight": policy.shortage_busy_weight if shortage else 0.0,
     }
-    dense = bool(bundles and couriers
-                 and len(bundles) * len(couriers) <= policy.dense_up_to_pairs)
-    anticipating = bool(policy.coverage_weight or policy.shortage_reposition_weight)
-    if bundles and couriers and (anticipating or not dense):
+    if bundles and couriers and len(bundles) * len(couriers) <= policy.dense_up_to_pairs:
+        times = pair_costs(
+            couriers, bundles, now_s=snapshot.now_s, travel=snapshot.travel, **weights
+        )
+    elif bundles and couriers:
         c = courier_arrays(couriers, snapshot.now_s)
         b = (bundles.arrays(snapshot.now_s) if isinstance(bundles, Bundles)
              else bundle_arrays(bundles, snapshot.now_s))
-    if bundles and couriers:
-        future = (_anticipation(snapshot, policy, orders, c, b, shortage=shortage)
-                  if anticipating else {})
-        if dense:
-            times = pair_costs(
-                couriers, bundles, now_s=snapshot.now_s, travel=snapshot.travel, **weights,
-                **future,
-            )
-            b = None
-        else:
-            ci, bi = candidate_arcs(c, b, travel=snapshot.travel,
-                                    pickup_service_s=snapshot.pickup_service_s,
-                                    k=policy.candidate_k)
-            arcs = RoundArcs(courier_ix=ci, bundle_ix=bi,
-                             times=arc_costs(c, b, ci, bi, travel=snapshot.travel, **weights,
-                                             **future))
+        ci, bi = candidate_arcs(c, b, travel=snapshot.travel,
+                                pickup_service_s=snapshot.pickup_service_s,
+                                k=policy.candidate_k)
+        arcs = RoundArcs(courier_ix=ci, bundle_ix=bi,
+                         times=arc_costs(c, b, ci, bi, travel=snapshot.travel, **weights))
     # Acceptance pricing (issue 11, the live path): + weight * (1 - p) / p * |b| * re-offer
     # delay per pair, dense or sparse alike; a no-op without Snapshot.acceptance or with
     # acceptance_weight 0.
@@ -171,23 +158,6 @@ def round_costs(snapshot: Snapshot, policy: DispatchPolicy) -> RoundCosts:
         updates=updates, couriers=tuple(couriers), bundles=bundles, times=times,
         arcs=arcs, bundle_arrays=b,
     )
-
-
-def _anticipation(snapshot: Snapshot, policy: DispatchPolicy, orders: Sequence[OpenOrder],
-                  c: CourierArrays, b: BundleArrays, *, shortage: bool) -> dict[str, Any]:
-    """The anticipation terms' keyword arguments for ``pair_costs`` / ``arc_costs``."""
-    out: dict[str, Any] = {}
-    if policy.coverage_weight and (policy.coverage_in_shortage or not shortage):
-        out["coverage_weight"] = policy.coverage_weight
-        out["courier_loss"] = coverage_loss(
-            courier_x_m=c.x_m, courier_y_m=c.y_m, courier_start_s=c.start_s,
-            now_s=snapshot.now_s, merchants=snapshot.merchants, prep_sorted=prep_times(orders),
-            travel=snapshot.travel, pickup_service_s=snapshot.pickup_service_s)
-    if policy.shortage_reposition_weight and shortage:
-        out["reposition_weight"] = policy.shortage_reposition_weight
-        out["bundle_reposition_s"] = reposition_s(b.end_x_m, b.end_y_m, snapshot.merchants,
-                                                  snapshot.travel)
-    return out
 
 
 def _priced_acceptance(snapshot: Snapshot, policy: DispatchPolicy,

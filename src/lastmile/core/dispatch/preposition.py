@@ -28,11 +28,9 @@ from lastmile.core.dispatch.model import (
 def plan_prepositions(
     snapshot: Snapshot, policy: DispatchPolicy, free_couriers: Sequence[CourierState]
 ) -> tuple[Preposition, ...]:
+    merchants = [m for m in snapshot.merchants if m.demand_weight > 0]
     covered = {c.at_merchant_id for c in snapshot.couriers if c.at_merchant_id is not None}
     covered |= {a.merchant_id for a in snapshot.committed}
-    if policy.preposition_pool_s > 0:
-        return _pooled(snapshot, policy, free_couriers, covered)
-    merchants = [m for m in snapshot.merchants if m.demand_weight > 0]
     merchants = [m for m in merchants if m.merchant_id not in covered]
     movers = [c for c in free_couriers if c.at_merchant_id is None]
     if not merchants or not movers:
@@ -121,56 +119,3 @@ def _ranks(ids: Sequence[str]) -> NDArray[np.intp]:
     out = np.empty(len(ids), np.intp)
     out[sorted(range(len(ids)), key=ids.__getitem__)] = np.arange(len(ids))
     return out
-
-
-def _pooled(snapshot: Snapshot, policy: DispatchPolicy, free_couriers: Sequence[CourierState],
-            covered: set[str]) -> tuple[Preposition, ...]:
-    """Pooled prepositioning (``preposition_pool_s`` > 0): a merchant's score is the demand
-    of every merchant within ``preposition_pool_s`` of it that no courier covers yet (a
-    courier waiting at, heading to, or sent to a merchant covers the merchants within
-    ``preposition_pool_s`` of it), over ``1 + travel minutes``. Pairs are taken one at a
-    time, best score first (ties by courier id, then merchant id), and each pick covers
-    its neighbourhood before the next, so couriers spread over clusters of demand instead
-    of queueing at neighbouring merchants."""
-    merchants = list(snapshot.merchants)
-    movers = [c for c in free_couriers if c.at_merchant_id is None]
-    if not merchants or not movers:
-        return ()
-    mpos = np.array([(m.x_m, m.y_m) for m in merchants], dtype=np.float64)
-    weight = np.array([m.demand_weight for m in merchants], dtype=np.float64)
-    steps = np.floor(policy.preposition_pool_s / snapshot.travel.step_s)
-    pool_m = steps * snapshot.travel.metres_per_step
-    tree = cKDTree(mpos)
-    near = tree.sparse_distance_matrix(tree, pool_m, output_type="coo_matrix").tocsr()
-    near.data[:] = 1.0
-    near.setdiag(1.0)
-    index = {m.merchant_id: j for j, m in enumerate(merchants)}
-    open_w = weight.copy()
-    for mid in covered:
-        if mid in index:
-            open_w[near[[index[mid]]].indices] = 0.0
-    cpos = np.array([(c.x_m, c.y_m) for c in movers], dtype=np.float64)
-    ci, mj = _pairs_in_reach(cpos, mpos, snapshot, policy)
-    travel_s = snapshot.travel.seconds(np.hypot(cpos[ci, 0] - mpos[mj, 0],
-                                                cpos[ci, 1] - mpos[mj, 1]))
-    end = np.array([c.shift_end_s for c in movers], dtype=np.float64)
-    keep = (travel_s <= policy.preposition_radius_s) & ~(end[ci] <= snapshot.now_s + travel_s)
-    ci, mj, travel_s = ci[keep], mj[keep], travel_s[keep]
-    c_rank = _ranks([c.courier_id for c in movers])
-    m_rank = _ranks([m.merchant_id for m in merchants])
-    tie = c_rank[ci].astype(np.int64) * len(merchants) + m_rank[mj]
-    alive = np.ones(len(ci), bool)
-    out: list[Preposition] = []
-    while alive.any():
-        pooled = near @ open_w
-        score = np.where(alive, pooled[mj] / (1.0 + travel_s / 60.0), -1.0)
-        best = score.max()
-        if best <= 0:
-            break
-        e = int(np.flatnonzero(score == best)[np.argmin(tie[score == best])])
-        out.append(Preposition(courier_id=movers[ci[e]].courier_id,
-                               merchant_id=merchants[mj[e]].merchant_id,
-                               arrival_s=float(snapshot.now_s + travel_s[e])))
-        open_w[near[[mj[e]]].indices] = 0.0
-        alive &= (ci != ci[e]) & (mj != mj[e])
-    return tuple(out)

@@ -7,6 +7,12 @@ open order of that merchant joins the bundle when its ready time is at most
 ``max_bundle_size``, the new pickup is still before the courier's shift end, and
 the click-to-door the order adds (wait plus detour, over everyone in the bundle)
 is at most ``max_extra_delay_s``. Orders are tried by ready time.
+
+In a quiet round (at least as many couriers idle now as open orders) the added
+click-to-door may be at most ``quiet_update_max_extra_s`` instead (``update_limit_s``):
+an idle courier can take the order alone, so growing a waiting courier's bundle at the
+price of a later drop-off for its orders only loses click-to-door. When couriers are
+short, the bundle saves a courier trip and the full ``max_extra_delay_s`` applies.
 """
 
 from __future__ import annotations
@@ -104,8 +110,6 @@ def update_limit_s(snapshot: Snapshot, policy: DispatchPolicy) -> float:
     """The click-to-door an update may add: ``max_extra_delay_s``, or at most
     ``quiet_update_max_extra_s`` in a quiet round (at least as many couriers idle now as
     open orders), where an idle courier can take the order alone."""
-    if policy.quiet_update_max_extra_s is None:
-        return policy.max_extra_delay_s
     now = snapshot.now_s
     idle = sum(1 for c in snapshot.couriers
                if c.shift_start_s <= now < c.shift_end_s and c.free_s <= now)

@@ -88,10 +88,8 @@ class _CourierRun:
 
 
 class _World:
-    def __init__(self, instance: Instance, policy: DispatchPolicy,
-                 demand_window_min: int = DEMAND_WINDOW_MIN) -> None:
+    def __init__(self, instance: Instance, policy: DispatchPolicy) -> None:
         self.inst = instance
-        self.demand_window_min = demand_window_min
         self.policy = policy
         p = instance.params
         self.half_p = p.pickup_service_min // 2
@@ -128,7 +126,7 @@ class _World:
             self.recent.append((o.placement_time, o.restaurant_id))
             self.demand[o.restaurant_id] = self.demand.get(o.restaurant_id, 0) + 1
             self.next_order += 1
-        while self.recent and self.recent[0][0] <= t - self.demand_window_min:
+        while self.recent and self.recent[0][0] <= t - DEMAND_WINDOW_MIN:
             _, rid = self.recent.popleft()
             self.demand[rid] -= 1
 
@@ -305,12 +303,11 @@ class _World:
 
 
 def simulate(instance: Instance, policy: DispatchPolicy, *, tick_min: int = 1,
-             observe: Callable[[int, Snapshot], None] | None = None,
-             demand_window_min: int = DEMAND_WINDOW_MIN) -> SimResult:
+             observe: Callable[[int, Snapshot], None] | None = None) -> SimResult:
     """Run the whole day; orders never assigned stay undelivered. ``observe(t, snapshot)``,
     when given, sees what is known at each minute orders are placed, before that minute's
     round (the ETA rows' placement-time features)."""
-    w = _World(instance, policy, demand_window_min)
+    w = _World(instance, policy)
     starts = [o.placement_time for o in instance.orders] + [c.on_time for c in instance.couriers]
     t0 = min(starts) if starts else 0
     t_end = max([c.off_time for c in instance.couriers] + [t0])
