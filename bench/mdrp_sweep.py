@@ -4,7 +4,9 @@ Runs a grid of ``DispatchPolicy`` overrides over a subset of the tuning instance
 (simulate + metrics; no solution files, no feasibility check: ``bench/mdrp.py`` checks
 the final policy) and prints one JSON line per policy, order-weighted as in
 ``bench/mdrp.py``. It refuses validation instances (seeds 3-4): those are judged once,
-on the final policy, by ``bench/mdrp.py``. A progress bar goes to stderr.
+on the final policy, by ``bench/mdrp.py``. A progress bar goes to stderr. ``--rows FILE``
+also writes every instance's row with its policy (JSON lines), to compare two policies
+instance by instance.
 
     nice -n 10 .venv/bin/python bench/mdrp_sweep.py --jobs 2 --every 3 \\
         --grid '[{}, {"commit_slack_s": 240}, {"idle_weight": 0.3}]'
