@@ -43,9 +43,10 @@ MARKETPLACE = "marketplace"
 DRIVE = "drive"
 _WAITING = frozenset({OrderStatus.PLACED, *AWAITING_COURIER})
 """An order no courier holds yet."""
+_WAITING_VALUES = sorted(s.value for s in _WAITING)
 _NOT_PICKED_UP = _WAITING | COURIER_BEFORE_PICKUP
 KITCHEN_LIMIT = 50
-"""The merchant's open orders are read up to this many (a cap, not a sample)."""
+"""The merchant's open orders are counted up to this many (a cap, not a sample)."""
 IDLE_RADIUS_M = 20_000.0
 """The nearest idle courier is looked for within this distance of the merchant."""
 
@@ -84,12 +85,13 @@ def features_at(uow: UnitOfWork, services: Services, *, merchant_id: str, region
         default_s=default_prep_s)
     distance_m = haversine_m(pickup, dropoff)
     policy = pricing_in(uow, services, region.id)
-    waiting = sum(uow.orders.count_by_status(
-        region.id, statuses=sorted(s.value for s in _WAITING)).values())
-    kitchen = uow.orders.list(merchant_id=merchant_id, statuses=sorted(_NOT_PICKED_UP),
-                              limit=KITCHEN_LIMIT)
-    itself = [o for o in kitchen if o.id == order_id]
-    waiting -= sum(1 for o in itself if o.status in _WAITING)
+    waiting = sum(uow.orders.count_by_status(region.id, statuses=_WAITING_VALUES).values())
+    if order_id is not None and uow.orders.status_of(order_id) in _WAITING:
+        waiting -= 1  # the order being placed, already stored
+    # Counted, not loaded: decoding up to 50 whole orders per placement to count them was
+    # a tenth of a placement's CPU on the big day (docs/simulator.md).
+    kitchen = uow.orders.count_of_merchant(merchant_id, statuses=_NOT_PICKED_UP,
+                                           excluding=order_id, limit=KITCHEN_LIMIT)
     return EtaFeatures(
         merchant_id=merchant_id, region=region.id, hour=local.hour, weekday=local.weekday(),
         distance_m=distance_m,
@@ -100,7 +102,7 @@ def features_at(uow: UnitOfWork, services: Services, *, merchant_id: str, region
         idle_nearest_s=_idle_nearest_s(services, region.id, pickup, now,
                                        policy.courier_speed_mps),
         open_orders=float(max(waiting, 0)),
-        merchant_open_orders=float(len(kitchen) - len(itself)))
+        merchant_open_orders=float(kitchen))
 
 
 def _idle_nearest_s(services: Services, region_id: str, merchant: Point, now: float,
