@@ -474,6 +474,9 @@ class MemLedger:
         self.t.put(posted.id, posted)
         return True
 
+    def add_many(self, posted: Sequence[Any]) -> list[Any]:
+        return [p for p in posted if self.add(p)]
+
     def _all(self) -> list[Any]:
         return sorted(self.t.rows(), key=lambda p: (p.created_at, p.id))
 

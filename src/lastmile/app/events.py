@@ -116,6 +116,8 @@ def filter_types(spec: str) -> frozenset[str] | None:
 
 def matches(spec: str, event_type: str) -> bool:
     """Whether a subscriber of ``spec`` (a ``type_filter`` string) receives ``event_type``."""
-    if spec == ALL_TYPES or spec == event_type:
+    if spec == ALL_TYPES:
         return True
-    return _TYPE_SEPARATOR in spec and event_type in spec.split(_TYPE_SEPARATOR)
+    if _TYPE_SEPARATOR in spec:
+        return event_type in spec.split(_TYPE_SEPARATOR)
+    return spec == event_type

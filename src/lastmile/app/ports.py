@@ -530,6 +530,9 @@ class LedgerRepo(Protocol):
         """Store the transaction and its postings; False (nothing stored) when its key is
         posted already in this tenant."""
         ...
+    def add_many(self, posted: Sequence[Posted]) -> list[Posted]:
+        """``add`` each (two statements, however many); the ones stored, in their order."""
+        ...
     def by_key(self, key: str) -> Posted | None: ...
     def of_order(self, order_id: str) -> list[Posted]:
         """Oldest first."""
