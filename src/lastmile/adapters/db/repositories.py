@@ -69,6 +69,14 @@ _ORDERS_BY_STATUS = _by_status(t.orders)
 _ORDERS_IN_STATUSES_BY_STATUS = _ORDERS_BY_STATUS.where(
     t.orders.c.status.in_(sa.bindparam("statuses", expanding=True)))
 
+# The merchant's orders in some statuses, up to a limit: ids only, on ix_orders_merchant.
+_MERCHANT_ORDERS_COUNT = sa.select(sa.func.count()).select_from(
+    sa.select(t.orders.c.id).where(
+        t.orders.c.merchant_id == sa.bindparam("merchant_id"),
+        t.orders.c.status.in_(sa.bindparam("statuses", expanding=True)),
+        t.orders.c.id != sa.bindparam("excluding"))
+    .limit(sa.bindparam("limit")).subquery())
+
 _ORDER_STATUS = sa.select(t.orders.c.status).where(t.orders.c.id == sa.bindparam("id"))
 
 
@@ -317,6 +325,12 @@ class SqlOrders(_Repo):
             return {}
         rows = self.conn.execute(_ORDERS_AMONG, {"ids": list(order_ids)})
         return {o.id: o for o in map(_decoded, rows)}
+
+    def count_of_merchant(self, merchant_id: str, *, statuses: Collection[OrderStatus],
+                          excluding: str | None = None, limit: int) -> int:
+        return int(self.conn.execute(_MERCHANT_ORDERS_COUNT, {
+            "merchant_id": merchant_id, "statuses": sorted(s.value for s in statuses),
+            "excluding": excluding or "", "limit": limit}).scalar_one())
 
     def count_by_status(self, region_id: str, *,
                         statuses: Collection[str] | None = None) -> dict[str, int]:
