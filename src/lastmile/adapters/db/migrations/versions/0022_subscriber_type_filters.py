@@ -1,7 +1,7 @@
 """event subscribers: a subscriber may name several event types
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 
 ``event_subscribers.event_type`` holds a subscriber's ``app.events.type_filter``: ``*``, one
 type, or several types sorted and comma-joined (the ledger's four types take 64 characters
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021"
-down_revision = "0020"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
