@@ -52,11 +52,12 @@ OUT = REPO / "bench" / "out"
 SIM_SCALES = (0.6, 0.8, 1.0, 1.3)
 SIM_TRAIN_SEEDS = range(1, 31)
 SIM_TEST_SEEDS = range(101, 111)
-# LightGBM size per dataset, chosen by cross-validation inside the training split only (MDRP:
-# three folds by seed within 0-2; simulator: three folds of training days); docs/eta.md.
+# LightGBM size and base per dataset, chosen by cross-validation inside the training split
+# only (MDRP: bench/eta_cv.py, three folds by seed within 0-2; simulator: three folds of
+# training days); docs/eta.md. The simulated days have no queue features: heuristic base.
 LGBM: dict[str, dict[str, Any]] = {
-    "mdrp": {"rounds": 50, "params": {}},
-    "sim": {"rounds": 50, "params": {}},
+    "mdrp": {"rounds": 50, "params": {}, "base": "heuristic"},
+    "sim": {"rounds": 50, "params": {}, "base": "heuristic"},
 }
 
 

@@ -30,6 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from lastmile.core.eta import late  # noqa: E402
+from lastmile.core.eta.queue import DEFAULT_QUEUE, QueueParams  # noqa: E402
 from lastmile.core.eta.travel import road_m, trip_s  # noqa: E402
 from lastmile.core.pricing import PricingPolicy, heuristic_params  # noqa: E402
 from lastmile.sim.simulate_command import run_scenario  # noqa: E402
@@ -53,12 +54,13 @@ def km_quantiles(ratio: np.ndarray, observed: np.ndarray, qs: tuple[float, ...]
     return out
 
 
-def collect(scenario: str, seeds: list[int], policy: PricingPolicy
-            ) -> list[dict[str, float | bool]]:
+def collect(scenario: str, seeds: list[int], policy: PricingPolicy,
+            queue: QueueParams | None = None) -> list[dict[str, float | bool]]:
     rows: list[dict[str, float | bool]] = []
     for seed in seeds:
         with tempfile.TemporaryDirectory() as tmp:
-            log = run_scenario(scenario, seed=seed, data_dir=Path(tmp), pricing=policy).log
+            log = run_scenario(scenario, seed=seed, data_dir=Path(tmp), pricing=policy,
+                               queue_params=queue).log
             prep = _prep_times(Path(tmp), {o.merchant_id for o in log.orders.values()})
         for o in log.orders.values():
             if o.cancelled_at is not None and o.delivered_at is None:
@@ -73,8 +75,13 @@ def collect(scenario: str, seeds: list[int], policy: PricingPolicy
                              speed_mps=policy.courier_speed_mps, service_s=policy.service_s))
             base = min(base, point)
             params = heuristic_params(policy)
+            low = (o.eta_low_at - o.placed_at if o.eta_low_at is not None
+                   else base * params.p10_ratio + (point - base) * params.queue_p10)
             rows.append({"point_s": point, "took_s": took, "observed": done, "base_s": base,
-                         "p10_s": base * params.p10_ratio + (point - base) * params.queue_p10,
+                         "p10_s": low, "seed": seed,
+                         # heuristic-3: the window's ratio to the point says which pair of
+                         # ratios (food- or courier-bound, core.eta.queue) the quote used.
+                         "low_ratio": low / point if point > 0 else 1.0,
                          "late": done and late.is_late(took + o.placed_at,
                                                        late.promised_end(o.eta_high_at)),
                          "high_s": o.eta_high_at - o.placed_at})
@@ -94,7 +101,8 @@ def _prep_times(data_dir: Path, merchant_ids: set[str]) -> dict[str, float]:
     return {mid: float(m.prep_time_s) for mid, m in found.items() if m is not None}
 
 
-def summary(rows: list[dict[str, float | bool]], policy: PricingPolicy) -> dict[str, object]:
+def summary(rows: list[dict[str, float | bool]], policy: PricingPolicy,
+            queue: QueueParams = DEFAULT_QUEUE) -> dict[str, object]:
     point = np.array([float(r["point_s"]) for r in rows])
     took = np.array([float(r["took_s"]) for r in rows])
     observed = np.array([bool(r["observed"]) for r in rows])
@@ -112,8 +120,22 @@ def summary(rows: list[dict[str, float | bool]], policy: PricingPolicy) -> dict[
     p10_s = np.array([float(r["p10_s"]) for r in rows])
     high_s = np.array([float(r["high_s"]) for r in rows])
     inside = (took[d] >= p10_s[d]) & (took[d] <= high_s[d])  # the quoted window, as served
+    # heuristic-3 (core.eta.queue): the ratio candidates for its two pairs, food-bound and
+    # courier-bound quotes (told apart by the window's low end over the point).
+    low_ratio = np.array([float(r["low_ratio"]) for r in rows])
+    bound = np.abs(low_ratio - queue.courier_p10) < np.abs(low_ratio - queue.food_p10)
+    h3 = {}
+    for name, g in (("food", ~bound), ("courier", bound)):
+        g10, g50, g90 = (km_quantiles(ratio[g], observed[g], (0.1, 0.5, 0.9)) if g.any()
+                         else (None, None, None))
+        h3[name] = {"orders": int(g.sum()), "ratio_km": [_r(g10), _r(g50), _r(g90)]}
+    seeds = sorted({int(r["seed"]) for r in rows})
+    per_seed = {str(s): _r(float(np.mean([abs(float(r["took_s"]) - float(r["point_s"]))
+                                          for r in rows if r["seed"] == s and r["observed"]]
+                                         or [np.nan]))) for s in seeds}
     return {
         "orders": len(rows), "delivered": int(d.sum()), "censored": int((~d).sum()),
+        "h3_ratio": h3, "mae_s_by_seed": per_seed,
         "ratio_km": {"p10": _r(p10), "p50": _r(p50), "p90": _r(p90)},
         "no_queue": {"orders": int(calm.sum()), "ratio_km": [_r(b10), _r(b50), _r(b90)]},
         "queue": {"orders": int(q.sum()), "share_km": [_r(q10), _r(q50), _r(q90)]},
@@ -140,25 +162,37 @@ def main() -> None:
     ap.add_argument("--leg", type=int, help="pickup_leg_s to try (default: the policy's)")
     ap.add_argument("--window", type=float, nargs=2, metavar=("LOW", "HIGH"),
                     help="window_low and window_high to try (default: the policy's)")
+    ap.add_argument("--model", choices=["heuristic-2", "heuristic-3"], default=None,
+                    help="the quote's model (default: the policy's; heuristic-3 is "
+                    "core.eta.queue)")
+    ap.add_argument("--queue", action="append", default=[], metavar="NAME=VALUE",
+                    help="a heuristic-3 constant to try (core.eta.queue.QueueParams)")
     args = ap.parse_args()
+    queue = replace(DEFAULT_QUEUE, **{k: type(getattr(DEFAULT_QUEUE, k))(float(v)) for k, v in
+                                      (kv.split("=", 1) for kv in args.queue)})
     lo, _, hi = args.seeds.partition("-")
     seeds = list(range(int(lo), int(hi or lo) + 1))
     policy = PricingPolicy()
     policy = replace(policy, courier_cycle_s=args.cycle or policy.courier_cycle_s,
                      pickup_leg_s=args.leg or policy.pickup_leg_s,
                      window_low=args.window[0] if args.window else policy.window_low,
-                     window_high=args.window[1] if args.window else policy.window_high)
+                     window_high=args.window[1] if args.window else policy.window_high,
+                     eta_queue=(policy.eta_queue if args.model is None
+                                else args.model == "heuristic-3"))
     started = time.process_time()
     everything: list[dict[str, float | bool]] = []
     per: dict[str, object] = {}
     for scenario in args.scenario or ["lunch", "black-friday-lunch"]:
-        rows = collect(scenario, seeds, policy)
+        rows = collect(scenario, seeds, policy, queue)
         everything += rows
-        per[scenario] = summary(rows, policy)
+        per[scenario] = summary(rows, policy, queue)
         print(json.dumps({"scenario": scenario, "seeds": args.seeds, **per[scenario]}))
-    print(json.dumps({"seeds": args.seeds, "courier_cycle_s": policy.courier_cycle_s,
+    print(json.dumps({"seeds": args.seeds, "model": "heuristic-3" if policy.eta_queue else
+                      "heuristic-2", "queue": {k: v for k, v in vars(args).items()
+                                               if k == "queue"}["queue"],
+                      "courier_cycle_s": policy.courier_cycle_s,
                       "pickup_leg_s": policy.pickup_leg_s, "scenarios": per,
-                      "overall": summary(everything, policy),
+                      "overall": summary(everything, policy, queue),
                       "cpu_s": round(time.process_time() - started, 1)}))
 
 

@@ -4,7 +4,9 @@ Runs a grid of ``DispatchPolicy`` overrides over a subset of the tuning instance
 (simulate + metrics; no solution files, no feasibility check: ``bench/mdrp.py`` checks
 the final policy) and prints one JSON line per policy, order-weighted as in
 ``bench/mdrp.py``. It refuses validation instances (seeds 3-4): those are judged once,
-on the final policy, by ``bench/mdrp.py``. A progress bar goes to stderr.
+on the final policy, by ``bench/mdrp.py``. A progress bar goes to stderr. ``--rows FILE``
+also writes every instance's row with its policy (JSON lines), to compare two policies
+instance by instance.
 
     nice -n 10 .venv/bin/python bench/mdrp_sweep.py --jobs 2 --every 3 \\
         --grid '[{}, {"commit_slack_s": 240}, {"idle_weight": 0.3}]'
@@ -83,6 +85,9 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=1, help="every N-th tuning instance by name")
     ap.add_argument("--grid", required=True, help="JSON list of DispatchPolicy overrides")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--rows", type=Path, default=None,
+                    help="also write every instance's row (JSON lines, with its policy) here, "
+                         "for paired comparisons of policies instance by instance")
     args = ap.parse_args()
     grid: list[dict[str, Any]] = json.loads(args.grid)
     for g in grid:
@@ -91,9 +96,13 @@ def main() -> None:
     tasks = [(k, str(d), g) for k, g in enumerate(grid) for d in dirs]
     started = time.perf_counter()
     rows: dict[int, list[dict[str, Any]]] = {k: [] for k in range(len(grid))}
+    out = args.rows.open("w") if args.rows is not None else None
     with Pool(max(1, args.jobs)) as pool:
         for n, row in enumerate(pool.imap_unordered(_one, tasks), 1):
             rows[row["k"]].append(row)
+            if out is not None:
+                out.write(json.dumps({"policy": grid[row["k"]], **row}) + "\n")
+                out.flush()
             done = int(30 * n / len(tasks))
             sys.stderr.write(f"\r[{'#' * done}{'.' * (30 - done)}] {n}/{len(tasks)} "
                              f"{time.perf_counter() - started:.0f}s")
@@ -102,6 +111,8 @@ def main() -> None:
                 k = row["k"]
                 print(json.dumps({"policy": grid[k], **summarise(rows[k])}), flush=True)
     sys.stderr.write("\n")
+    if out is not None:
+        out.close()
 
 
 if __name__ == "__main__":

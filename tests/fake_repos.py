@@ -245,6 +245,11 @@ class MemOrders:
         found = (self.t.get(i) for i in order_ids)
         return {o.id: o for o in found if o is not None}
 
+    def count_of_merchant(self, merchant_id: str, *, statuses: Collection[OrderStatus],
+                          excluding: str | None = None, limit: int) -> int:
+        return min(limit, sum(1 for o in self.t.rows() if o.merchant_id == merchant_id
+                              and o.status in statuses and o.id != excluding))
+
     def count_by_status(self, region_id: str, *,
                         statuses: Collection[str] | None = None) -> dict[str, int]:
         return count(o.status.value for o in self.t.rows() if o.region_id == region_id
@@ -468,6 +473,9 @@ class MemLedger:
             return False
         self.t.put(posted.id, posted)
         return True
+
+    def add_many(self, posted: Sequence[Any]) -> list[Any]:
+        return [p for p in posted if self.add(p)]
 
     def _all(self) -> list[Any]:
         return sorted(self.t.rows(), key=lambda p: (p.created_at, p.id))

@@ -167,13 +167,10 @@ def install_ledger(container: Container) -> None:
         ledger.on_event(event, uow, services)
 
     handler = IdempotentHandler(services, ledger.SUBSCRIBER, post_in)
-
-    def post_order_event(event: Event) -> None:
-        if event.type in ledger.POSTING_EVENTS:  # no unit of work for the rest of the traffic
-            handler(event)
-
-    container.bus.subscribe("*", post_order_event, durable=ledger.SUBSCRIBER)
-    container.extras["ledger"] = post_order_event
+    # Only the types it posts: the relay queues it nothing else (before, on '*', every
+    # event of the platform was queued, claimed and settled for it, to be ignored).
+    container.bus.subscribe(ledger.POSTING_EVENTS, handler, durable=ledger.SUBSCRIBER)
+    container.extras["ledger"] = handler
 def install_payments(container: Container) -> None:
     """Capture on delivery and void on cancellation (``app.payments.on_order_event``),
     as durable subscribers, once."""

@@ -5,9 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -15,8 +12,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lastmile.cli_support import DataDir, DbUrl, TenantOpt, as_tenant, platform_services
+
 if TYPE_CHECKING:
-    from lastmile.app.context import Services
     from lastmile.core.experiments.definition import Experiment
 
 T = TypeVar("T")
@@ -26,43 +24,7 @@ experiment_app = typer.Typer(
     no_args_is_help=True)
 console = Console()
 
-DataDir = Annotated[Path | None, typer.Option(
-    help="Folder for the SQLite file (env LASTMILE_DATA_DIR; default ./data).")]
-DbUrl = Annotated[str | None, typer.Option(
-    help="Database URL (env LASTMILE_DATABASE_URL; default SQLite in the data dir).")]
-TenantOpt = Annotated[str | None, typer.Option(
-    help="The tenant, L0:L1 (env LASTMILE_TENANT; default lastmile:default)",
-    envvar="LASTMILE_TENANT")]
 Ref = Annotated[str, typer.Argument(help="the experiment's id or name")]
-
-
-@contextmanager
-def _services(data_dir: Path | None, database_url: str | None) -> Iterator[Services]:
-    from lastmile.bootstrap import build
-    from lastmile.settings import Settings
-
-    base = Settings.from_env()
-    container = build(replace(base, data_dir=data_dir or base.data_dir,
-                              database_url=database_url or base.database_url))
-    try:
-        yield container.services
-    finally:
-        container.close()
-
-
-def _as(tenant: str | None, step: Callable[[], T]) -> T:
-    """``step()`` as ``tenant``; a domain error exits 2 with its field and message."""
-    from lastmile.app.tenancy import acting_as
-    from lastmile.core.errors import DomainError
-    from lastmile.core.tenancy import DEFAULT_TENANT, parse_tenant
-
-    try:
-        with acting_as(parse_tenant(tenant or DEFAULT_TENANT, field="--tenant")):
-            return step()
-    except DomainError as exc:
-        where = f" ({exc.field})" if exc.field else ""
-        console.print(f"[red]{exc.code}{where}: {exc.message}[/red]")
-        raise typer.Exit(2) from exc
 
 
 def _doc(e: Experiment) -> dict[str, Any]:
@@ -130,8 +92,8 @@ def create(
                          holdout=holdout, share=share, window_s=window_s,
                          burn_in_s=burn_in_s, wash_out_s=wash_out_s, strata_metrics=metrics,
                          description=description)
-    with _services(data_dir, database_url) as svc:
-        made = _as(tenant, lambda: experiments.create(svc, spec))
+    with platform_services(data_dir, database_url) as svc:
+        made = as_tenant(console, tenant, lambda: experiments.create(svc, spec))
     typer.echo(json.dumps(_doc(made), indent=2))
 
 
@@ -147,8 +109,8 @@ def list_(
     if state is not None and state not in {s.value for s in State}:
         console.print(f"[red]--state must be draft, running or stopped (got {state!r})[/red]")
         raise typer.Exit(2)
-    with _services(data_dir, database_url) as svc:
-        found = _as(tenant, lambda: experiments.list_experiments(
+    with platform_services(data_dir, database_url) as svc:
+        found = as_tenant(console, tenant, lambda: experiments.list_experiments(
             svc, state=State(state) if state else None, limit=experiments.MAX_LIST))
     table = Table(title=f"{len(found)} experiment(s)")
     for col in ("name", "id", "lever", "design", "unit", "state", "variants", "layer"):
@@ -165,8 +127,8 @@ def show(ref: Ref, tenant: TenantOpt = None, data_dir: DataDir = None,
     """One experiment as JSON."""
     from lastmile.app import experiments
 
-    with _services(data_dir, database_url) as svc:
-        found = _as(tenant, lambda: experiments.get(svc, ref))
+    with platform_services(data_dir, database_url) as svc:
+        found = as_tenant(console, tenant, lambda: experiments.get(svc, ref))
     typer.echo(json.dumps(_doc(found), indent=2))
 
 
@@ -176,8 +138,8 @@ def start(ref: Ref, tenant: TenantOpt = None, data_dir: DataDir = None,
     """draft -> running: the levers serve it from now."""
     from lastmile.app import experiments
 
-    with _services(data_dir, database_url) as svc:
-        done = _as(tenant, lambda: experiments.start(svc, ref))
+    with platform_services(data_dir, database_url) as svc:
+        done = as_tenant(console, tenant, lambda: experiments.start(svc, ref))
     console.print(f"experiment {done.name} running")
 
 
@@ -187,8 +149,8 @@ def stop(ref: Ref, tenant: TenantOpt = None, data_dir: DataDir = None,
     """running (or draft) -> stopped."""
     from lastmile.app import experiments
 
-    with _services(data_dir, database_url) as svc:
-        done = _as(tenant, lambda: experiments.stop(svc, ref))
+    with platform_services(data_dir, database_url) as svc:
+        done = as_tenant(console, tenant, lambda: experiments.stop(svc, ref))
     console.print(f"experiment {done.name} stopped")
 
 
@@ -214,9 +176,9 @@ def analyze(
     (the last line)."""
     from lastmile.app import experiments_data
 
-    with _services(data_dir, database_url) as svc:
-        result = _as(tenant, lambda: experiments_data.analyze(svc, ref, metric=metric,
-                                                              alpha=alpha))
+    with platform_services(data_dir, database_url) as svc:
+        result = as_tenant(console, tenant, lambda: experiments_data.analyze(
+            svc, ref, metric=metric, alpha=alpha))
     doc = _finite(dataclasses.asdict(result))
     table = Table(title=f"{ref}: {metric} ({doc['design']}, alpha {alpha})")
     for col in ("variant", "control", "variant mean", "effect", "interval", "p", "method"):

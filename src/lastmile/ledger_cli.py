@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -13,8 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lastmile.cli_support import DataDir, DbUrl, TenantOpt, as_tenant, platform_services
+
 if TYPE_CHECKING:
-    from lastmile.app.context import Services
+    pass
 
 T = TypeVar("T")
 ledger_app = typer.Typer(
@@ -25,42 +24,7 @@ ledger_app = typer.Typer(
     "processor_holds. Amounts: debit > 0, credit < 0.", no_args_is_help=True)
 console = Console()
 
-DataDir = Annotated[Path | None, typer.Option(
-    help="Folder for the SQLite file (env LASTMILE_DATA_DIR; default ./data).")]
-DbUrl = Annotated[str | None, typer.Option(
-    help="Database URL (env LASTMILE_DATABASE_URL; default SQLite in the data dir).")]
-TenantOpt = Annotated[str | None, typer.Option(
-    help="The tenant, L0:L1 (env LASTMILE_TENANT; default lastmile:default)",
-    envvar="LASTMILE_TENANT")]
 Currency = Annotated[str | None, typer.Option(help="only this ISO 4217 currency (USD)")]
-
-
-@contextmanager
-def _services(data_dir: Path | None, database_url: str | None) -> Iterator[Services]:
-    from lastmile.bootstrap import build
-    from lastmile.settings import Settings
-
-    base = Settings.from_env()
-    container = build(replace(base, data_dir=data_dir or base.data_dir,
-                              database_url=database_url or base.database_url))
-    try:
-        yield container.services
-    finally:
-        container.close()
-
-
-def _as(tenant: str | None, step: Callable[[], T]) -> T:
-    """``step()`` as ``tenant`` (default: the default tenant); a domain error exits 2."""
-    from lastmile.app.tenancy import acting_as
-    from lastmile.core.errors import DomainError
-    from lastmile.core.tenancy import DEFAULT_TENANT, parse_tenant
-
-    try:
-        with acting_as(parse_tenant(tenant or DEFAULT_TENANT, field="--tenant")):
-            return step()
-    except DomainError as exc:
-        console.print(f"[red]{exc.message}[/red]")
-        raise typer.Exit(2) from exc
 
 
 @ledger_app.command("check")
@@ -78,9 +42,9 @@ def ledger_check(
     from lastmile.app.every_tenant import tenants_at_work
     from lastmile.core.tenancy import DEFAULT_TENANT
 
-    with _services(data_dir, database_url) as services:
+    with platform_services(data_dir, database_url) as services:
         names = [tenant] if tenant else sorted({DEFAULT_TENANT, *tenants_at_work(services)})
-        reports = {name: _as(name, lambda: ledger.check(services)) for name in names}
+        reports = {name: as_tenant(console, name, lambda: ledger.check(services)) for name in names}
     failed = False
     for name, report in reports.items():
         state = "[green]balanced[/green]" if report.ok else "[red]NOT balanced[/red]"
@@ -106,8 +70,9 @@ def ledger_balance(
     from lastmile.app import ledger
     from lastmile.core.money import Money
 
-    with _services(data_dir, database_url) as services:
-        found = _as(tenant, lambda: ledger.balance(services, account, currency=currency))
+    with platform_services(data_dir, database_url) as services:
+        found = as_tenant(console, tenant,
+                          lambda: ledger.balance(services, account, currency=currency))
     if not found:
         console.print(f"{account}: no postings" + (f" in {currency}" if currency else ""))
     for cur, minor in found.items():
@@ -129,9 +94,9 @@ def ledger_statement(
     from lastmile.app import ledger
     from lastmile.core.money import Money
 
-    with _services(data_dir, database_url) as services:
-        found = _as(tenant, lambda: ledger.statement(services, account, currency=currency,
-                                                     limit=limit))
+    with platform_services(data_dir, database_url) as services:
+        found = as_tenant(console, tenant, lambda: ledger.statement(
+            services, account, currency=currency, limit=limit))
     table = Table(title=f"{account}: {len(found)} posting(s)")
     for col in ("at", "kind", "order", "amount", "balance", "transaction"):
         table.add_column(col)
@@ -171,8 +136,8 @@ def ledger_settlement(
         reports.parse_kind(kind, field="--kind")
         return reports.daily_settlement(services, day, region_id=region)
 
-    with _services(data_dir, database_url) as services:
-        report = _as(tenant, make)
+    with platform_services(data_dir, database_url) as services:
+        report = as_tenant(console, tenant, make)
     which = reports.parse_kind(kind)
     text = reports.to_csv(report, which)
     if out is None:

@@ -3,6 +3,8 @@ naming the field; other roles are refused."""
 
 from __future__ import annotations
 
+from lastmile.core.pricing import PricingPolicy
+
 BODY = {"name": "fee-up", "lever": "fees", "design": "ab",
         "variants": [{"name": "control"},
                      {"name": "treatment", "params": {"base_delivery_fee_minor": 999}}]}
@@ -67,3 +69,43 @@ def test_only_ops_keys_reach_experiments(api):
         r = api.client.post("/v1/ops/experiments", json=BODY, headers=api.h(who))
         assert r.status_code == 403, who
     assert api.client.get("/v1/ops/experiments").status_code == 401
+
+
+def test_ops_read_a_running_experiments_analysis_once_both_arms_have_orders(api):
+    from test_orders_api import _body
+
+    from lastmile.core.experiments.assignment import Variant, assign
+
+    arms = (Variant(name="control"), Variant(name="treatment"))
+    p = api.platform
+    ids = p.seed.consumer_ids  # four
+    # A salt that puts two consumers in each arm (a variance per arm).
+    salt = next(s for s in (f"s{i}" for i in range(100))
+                if sorted(assign(s, c, arms).name for c in ids)
+                == ["control", "control", "treatment", "treatment"])
+    h = api.h("ops")
+    exp = api.client.post("/v1/ops/experiments", json={**BODY, "salt": salt}, headers=h).json()
+    assert api.client.post(f"/v1/ops/experiments/{exp['id']}/start", headers=h).is_success
+    url = f"/v1/ops/experiments/{exp['id']}/analysis"
+    fee = {"metric": "delivery_fee_minor"}
+    none = api.client.get(url, headers=h, params=fee)
+    assert none.status_code == 409 and none.json()["code"] == "no_observations"
+    by_arm = sorted(ids, key=lambda c: assign(salt, c, arms).name)  # c, c, t, t
+    for n, consumer in enumerate((by_arm[0], by_arm[2], by_arm[1], by_arm[3])):
+        if n == 2:  # one consumer per arm: too few for a variance, not a bad request
+            short = api.client.get(url, headers=h, params=fee)
+            assert short.status_code == 409, short.text
+            assert short.json()["code"] == "not_enough_observations"
+        key = p.key("consumer", consumer)
+        r = api.client.post("/v1/consumer/orders", json=_body(api), headers={
+            "Authorization": f"Bearer {key}", "Idempotency-Key": f"o-{n}"})
+        assert r.status_code == 201, r.text
+    got = api.client.get(url, headers=h, params=fee)
+    assert got.status_code == 200, got.text
+    (effect,) = got.json()["effects"]
+    # Same merchant, same drop-off: the fee differs by the base fee alone.
+    base = PricingPolicy().base_delivery_fee_minor
+    assert effect["variant"] == "treatment" and effect["effect"] == 999 - base
+    assert effect["n_control"] == 2 and effect["n_variant"] == 2
+    bad = api.client.get(url, headers=h, params={"alpha": 0.9})
+    assert bad.status_code == 422 and "alpha" in bad.text

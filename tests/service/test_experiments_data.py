@@ -3,7 +3,6 @@ with the orders they led to, per design; and the ``lastmile experiment`` command
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
@@ -16,6 +15,7 @@ from lastmile.core.errors import Conflict, InvalidInput
 from lastmile.core.experiments.assignment import Variant, assign, switchback
 from lastmile.core.geo import Point
 from lastmile.core.orders import SYSTEM, Actor, ActorKind, DeliveryProof
+from lastmile.core.pricing import PricingPolicy
 
 DROP = Point(lat=37.445, lng=-122.15)
 ARMS = (Variant(name="control"),
@@ -145,18 +145,43 @@ def test_bad_requests_name_their_field_and_a_draft_has_nothing_to_analyse(sqlite
 def test_analyze_hands_the_observations_to_the_statistics(sqlite_platform):
     p = sqlite_platform
     svc = p.services
+    consumers = p.seed.consumer_ids
+    # A salt that puts two of the four seeded consumers in each arm (a variance per arm).
+    salt = next(s for s in (f"s{i}" for i in range(100))
+                if sorted(assign(s, c, ARMS).name for c in consumers)
+                == ["control", "control", "treatment", "treatment"])
     exp = experiments.create(svc, NewExperiment(name="fee2", lever="fees", design="ab",
-                                                variants=ARMS, salt="s"))
+                                                variants=ARMS, salt=salt))
+    with pytest.raises(Conflict) as draft:
+        experiments_data.analyze(svc, exp.id, metric="delivery_fee_minor")
+    assert draft.value.code == "experiment_not_started"
     experiments.start(svc, exp.id)
-    for i, c in enumerate(p.seed.consumer_ids):
+    with pytest.raises(Conflict) as empty:
+        experiments_data.analyze(svc, exp.id, metric="delivery_fee_minor")
+    assert empty.value.code == "no_observations"
+    for i, c in enumerate(consumers):
         place(p, c, f"k{i}")
-    if importlib.util.find_spec("lastmile.core.experiments.stats") is None:
-        with pytest.raises(Conflict) as missing:
-            experiments_data.analyze(svc, exp.id, metric="delivery_fee_minor")
-        assert missing.value.code == "analysis_unavailable"
-    else:
-        result = experiments_data.analyze(svc, exp.id, metric="delivery_fee_minor")
-        assert result.design == "ab" and result.alpha == 0.05
+    result = experiments_data.analyze(svc, exp.id, metric="delivery_fee_minor")
+    assert result.design == "ab" and result.alpha == 0.05
+    (effect,) = result.effects
+    # Same merchant, same drop-off: the fee differs by the base fee alone.
+    base = PricingPolicy().base_delivery_fee_minor
+    assert effect.variant == "treatment" and effect.effect == 999 - base
+
+
+def test_analyze_with_one_arm_observed_is_a_conflict_not_a_bad_request(sqlite_platform):
+    p = sqlite_platform
+    svc = p.services
+    (consumer, *_) = p.seed.consumer_ids
+    salt = next(s for s in (f"s{i}" for i in range(100))
+                if assign(s, consumer, ARMS).name == "treatment")
+    exp = experiments.create(svc, NewExperiment(name="fee3", lever="fees", design="ab",
+                                                variants=ARMS, salt=salt))
+    experiments.start(svc, exp.id)
+    place(p, consumer, "one")
+    with pytest.raises(Conflict) as one_arm:
+        experiments_data.analyze(svc, exp.id, metric="delivery_fee_minor")
+    assert one_arm.value.code == "not_enough_observations"
 
 
 def test_the_experiment_commands_create_list_start_and_stop(sqlite_platform, tmp_path):

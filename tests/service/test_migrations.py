@@ -38,7 +38,7 @@ def test_every_migration_downgrades_and_upgrades_again(platform):
     command.downgrade(cfg, "base")
     command.upgrade(cfg, "head")
     with engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0021"
+        assert MigrationContext.configure(conn).get_current_revision() == "0022"
 
 
 def test_the_database_refuses_to_rewrite_or_delete_history(platform):

@@ -350,3 +350,40 @@ def test_a_failing_webhook_producer_does_not_hold_back_the_notices(platform, mon
     states = _states(p)
     assert (states["drive-webhooks"].pending, states["drive-webhooks"].retrying) == (2, 1)
     assert states["drive-notifications"].pending == 0
+
+
+def _record_types(p, types):
+    ids = {}
+    with p.services.uow() as uow:
+        for n, event_type in enumerate(types):
+            event = new_event(p.services, type=event_type, region_id="reg_t",
+                              subject_id=f"s{n}", actor_kind="system", actor_id="system")
+            record(uow, p.services, event)
+            ids.setdefault(event_type, []).append(event.event_id)
+        uow.commit()
+    return ids
+
+
+def test_a_subscriber_naming_several_types_is_queued_and_handed_only_those(platform):
+    p = platform
+    _skip_seed_events(p)
+    ids = _record_types(p, ["a.one", "b.two", "c.three", "a.one", "d.four"])
+    named = [ids["a.one"][0], ids["c.three"][0], ids["a.one"][1]]
+    failing, few, every = Recorder(fail_on=named), Recorder(), Recorder()
+    bus = InProcessBus()
+    stop = bus.subscribe(["c.three", "a.one"], failing, durable="few")
+    bus.subscribe("*", every, durable="every")
+    assert bus.durable() == {"few": "a.one,c.three", "every": "*"}
+    relay = Relay(p.services, bus, policy=POLICY)
+
+    relay.run_once()  # every attempt of "few" fails: its queue shows what it was given
+    # Queued: the named types only (before, a '*' subscriber that ignored the rest in its
+    # handler was queued, claimed and settled every event of the platform).
+    state = _states(p)["few"]
+    assert (state.event_type, state.pending, state.retrying) == ("a.one,c.three", 3, 3)
+    assert sorted(failing.calls) == sorted(named) and len(every.got) == 5
+    stop()
+    bus.subscribe(["a.one", "c.three"], few, durable="few")
+    p.clock.advance(1.0)
+    relay.drain()
+    assert few.got == named and _states(p)["few"].pending == 0

@@ -95,3 +95,24 @@ def test_money_kpis_are_the_ledgers_balances_after_the_run(tmp_path):
     assert kpis["ledger_take_rate"] == round(
         kpis["ledger_platform_net_minor"] / kpis["ledger_gmv_minor"], 4)
     assert kpis["ledger_fee_revenue_minor"] == kpis["fee_revenue_minor"]  # only deliveries charge
+
+
+def test_simulate_turns_the_live_city_policies_on_only_when_asked(tmp_path):
+    from typer.testing import CliRunner
+
+    from lastmile.cli import app
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["simulate", "--scenario", "tiny", "--hours", "0.25",
+                                      "--stacking", "--reassignment", "--on-the-go",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stacking"] is summary["reassignment"] is summary["on_the_go"] is True
+    assert {"stacks_offered", "orders_moved", "courier_busy_min_per_order"} <= set(summary)
+    plain = tmp_path / "plain"
+    result = CliRunner().invoke(app, ["simulate", "--scenario", "tiny", "--hours", "0.25",
+                                      "--out", str(plain)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((plain / "summary.json").read_text())
+    assert summary["stacking"] is summary["reassignment"] is summary["on_the_go"] is False

@@ -1,7 +1,13 @@
 import pytest
 
 from lastmile.adapters.bus.memory import InProcessBus
-from lastmile.app.events import Event
+from lastmile.app.events import (
+    MAX_TYPE_FILTER_CHARS,
+    Event,
+    filter_types,
+    matches,
+    type_filter,
+)
 
 
 def an_event(type_: str = "order.placed") -> Event:
@@ -77,3 +83,30 @@ def test_a_relay_policy_needs_a_positive_lease_and_batch():
         with pytest.raises(InvalidInput, match="lease_s > 0 and batch >= 1"):
             RelayPolicy(**bad)
     assert RelayPolicy().retry.max_attempts == 10
+
+
+def test_a_subscriber_may_name_several_types_and_receives_only_those():
+    bus, live, durable = InProcessBus(), [], []
+    stop = bus.subscribe({"order.placed", "order.delivered"}, lambda e: live.append(e.type))
+    bus.subscribe(("order.delivered", "order.placed"), lambda e: durable.append(e.type),
+                  durable="ledger")
+    for t in ("order.placed", "order.confirmed", "order.delivered"):
+        bus.publish(an_event(t))
+        bus.deliver("ledger", an_event(t))
+    assert live == durable == ["order.placed", "order.delivered"]
+    assert bus.durable() == {"ledger": "order.delivered,order.placed"}
+    stop()
+    bus.publish(an_event())
+    assert live == ["order.placed", "order.delivered"]
+
+
+def test_a_type_filter_is_star_one_type_or_several_sorted_and_refuses_what_it_cannot_store():
+    assert type_filter("*") == "*" and type_filter(["a", "*"]) == "*"
+    assert type_filter("order.placed") == "order.placed"
+    assert type_filter(["b", "a", "b"]) == "a,b"
+    assert filter_types("a,b") == {"a", "b"} and filter_types("*") is None
+    assert matches("a,b", "b") and not matches("a,b", "a,b") and not matches("ab", "a")
+    assert matches("*", "anything") and matches("a", "a") and not matches("a", "b")
+    for bad in ([], [""], ["a,b"], [" a"], ["x" * (MAX_TYPE_FILTER_CHARS + 1)]):
+        with pytest.raises(ValueError):
+            type_filter(bad)

@@ -17,7 +17,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lastmile.core.eta.features import EXTRA_COLUMNS, SERIES_BUCKETS, EtaFeatures, EtaOutcome
+from lastmile.core.eta.features import (
+    EXTRA_COLUMNS,
+    EXTRA_SERIES,
+    SERIES_BUCKETS,
+    EtaFeatures,
+    EtaOutcome,
+)
 from lastmile.core.eta.history import Finish, HistoryRecord
 
 SCHEMA_NAME = b"lastmile.eta_history/1"
@@ -32,6 +38,7 @@ SCHEMA = pa.schema([
     *((f"idle_couriers_{i}", _F64) for i in range(SERIES_BUCKETS)),
     ("items", pa.int32()), ("subtotal_minor", pa.int64()),
     *((name, _F64) for name in EXTRA_COLUMNS),  # null: not known (files before: absent)
+    *((f"{name}_{i}", _F64) for name in EXTRA_SERIES for i in range(SERIES_BUCKETS)),
     ("quoted_low_s", _F64), ("quoted_s", _F64), ("quoted_high_s", _F64),
     ("status", pa.string()), ("finished_at", _F64), ("cancelled_from", pa.string()),
     ("prep_s", _F64), *((name, _F64) for name in _OUTCOMES),
@@ -50,6 +57,8 @@ def _row(r: HistoryRecord) -> dict[str, Any]:
         **{f"idle_couriers_{i}": v for i, v in enumerate(f.idle_couriers)},
         "items": f.items, "subtotal_minor": f.subtotal_minor,
         **{k: None if math.isnan(getattr(f, k)) else getattr(f, k) for k in EXTRA_COLUMNS},
+        **{f"{k}_{i}": None if math.isnan(v) else v
+           for k in EXTRA_SERIES for i, v in enumerate(getattr(f, k))},
         "quoted_low_s": r.quoted_low_s, "quoted_s": r.quoted_s,
         "quoted_high_s": r.quoted_high_s,
         "status": "open" if fin is None else fin.status,
@@ -77,6 +86,14 @@ def read_history(path: Path) -> list[HistoryRecord]:
     return [_record(row) for row in table.to_pylist()]
 
 
+def _extras(row: dict[str, Any]) -> dict[str, Any]:
+    """The fields after the cart (null or absent: unknown)."""
+    out: dict[str, Any] = {k: math.nan if row.get(k) is None else row[k] for k in EXTRA_COLUMNS}
+    out.update({k: tuple(math.nan if row.get(f"{k}_{i}") is None else row[f"{k}_{i}"]
+                         for i in range(SERIES_BUCKETS)) for k in EXTRA_SERIES})
+    return out
+
+
 def _record(row: dict[str, Any]) -> HistoryRecord:
     features = EtaFeatures(
         merchant_id=row["merchant_id"], region=row["region_id"], hour=row["hour"],
@@ -85,7 +102,7 @@ def _record(row: dict[str, Any]) -> HistoryRecord:
         orders_per_min=tuple(row[f"orders_per_min_{i}"] for i in range(SERIES_BUCKETS)),
         idle_couriers=tuple(row[f"idle_couriers_{i}"] for i in range(SERIES_BUCKETS)),
         items=row["items"], subtotal_minor=row["subtotal_minor"],
-        **{k: math.nan if row.get(k) is None else row[k] for k in EXTRA_COLUMNS})
+        **_extras(row))
     outcome = (None if any(row[k] is None for k in _OUTCOMES)
                else EtaOutcome(**{k: row[k] for k in _OUTCOMES}))
     finish = None if row["status"] == "open" else Finish(

@@ -13,7 +13,7 @@ No new table or column: the events table already holds all of it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from lastmile.app.context import Services
 from lastmile.app.tenancy import current_tenant
@@ -143,6 +143,8 @@ class OfferTrail:
     made_at: float
     closed_as: str | None = None  # accepted, declined, expired, withdrawn
     closed_at: float | None = None
+    stacked: bool = False  # a stacked route across merchants (its events carry a stack_id)
+    from_courier_id: str | None = None  # a move (reassignment): who held the orders
 
 
 def offer_trails(services: Services, region_id: str, *, since: float) -> list[OfferTrail]:
@@ -154,13 +156,14 @@ def offer_trails(services: Services, region_id: str, *, since: float) -> list[Of
     trails: dict[str, OfferTrail] = {}
     for e in events:
         if e.type == "offer.made":
+            giver = e.data.get("from_courier_id")
             trails[e.subject_id] = OfferTrail(
                 offer_id=e.subject_id, courier_id=str(e.data["courier_id"]),
-                order_ids=tuple(str(i) for i in e.data["order_ids"]), made_at=e.occurred_at)
+                order_ids=tuple(str(i) for i in e.data["order_ids"]), made_at=e.occurred_at,
+                stacked=e.data.get("stack_id") is not None,
+                from_courier_id=None if giver is None else str(giver))
         elif e.subject_id in trails and trails[e.subject_id].closed_as is None:
-            t = trails[e.subject_id]
-            trails[e.subject_id] = OfferTrail(
-                offer_id=t.offer_id, courier_id=t.courier_id, order_ids=t.order_ids,
-                made_at=t.made_at, closed_as=e.type.removeprefix("offer."),
-                closed_at=e.occurred_at)
+            trails[e.subject_id] = replace(trails[e.subject_id],
+                                           closed_as=e.type.removeprefix("offer."),
+                                           closed_at=e.occurred_at)
     return list(trails.values())

@@ -23,6 +23,7 @@ from lastmile.app.ports import (
 )
 from lastmile.app.surge_board import SurgeBoard
 from lastmile.app.tenant_cache import TenantCache
+from lastmile.core.eta.queue import DEFAULT_QUEUE, QueueParams
 from lastmile.core.lifecycle import Transition
 from lastmile.core.pay import DEFAULT_POLICY, PayPolicy
 from lastmile.core.pricing import PricingPolicy
@@ -37,6 +38,8 @@ class Services:
     ids: IdSource
     rng: random.Random = field(default_factory=random.SystemRandom)  # PINs; seeded in sim/tests
     pricing: PricingPolicy = field(default_factory=PricingPolicy)
+    # ``heuristic-3``'s constants (core.eta.queue; served when the policy's ``eta_queue``).
+    queue_params: QueueParams = DEFAULT_QUEUE
     pay: PayPolicy = DEFAULT_POLICY  # courier pay (app.pay); LASTMILE_PAY_POLICY overrides
     offer_ttl_s: int = 60
     # LASTMILE_WEBHOOKS_ALLOW_PRIVATE: webhook URLs may name loopback and private addresses.

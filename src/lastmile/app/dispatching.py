@@ -130,7 +130,7 @@ class _Loaded:
     offered: frozenset[str] = frozenset()  # orders with a live offer (a move's included)
 
 
-def _ready_s(order: Order, prep_fallback_s: float) -> float:
+def ready_s(order: Order, prep_fallback_s: float) -> float:
     if order.ready_at is not None:
         return order.ready_at
     if order.confirmed_at is not None and order.prep_estimate_s is not None:
@@ -143,14 +143,14 @@ def _open_order(order: Order, plane: Plane, prep_fallback_s: float, tenant: str)
     dx, dy = plane.xy(order.dropoff)
     return OpenOrder(
         order_id=order.id, merchant_id=order.merchant_id, placed_s=order.placed_at,
-        ready_s=max(order.placed_at, _ready_s(order, prep_fallback_s)),
+        ready_s=max(order.placed_at, ready_s(order, prep_fallback_s)),
         pickup_x_m=px, pickup_y_m=py, dropoff_x_m=dx, dropoff_y_m=dy, tenant=tenant,
         moves=order.moves,
         promised_s=order.eta.high_at,
     )
 
 
-def _position(live: LiveStore, courier: Courier, fallback: Point, now: float) -> Point | None:
+def live_position(live: LiveStore, courier: Courier, fallback: Point, now: float) -> Point | None:
     """The live position; a stand-in only early in a shift; None for a silent courier."""
     pos = live.get(courier.id, now=now)
     if pos is not None:
@@ -179,7 +179,7 @@ def _by_merchant_nearest_first(before: list[Order], start: tuple[float, float],
     return sorted(groups.values(), key=key)
 
 
-def _route_end(start: tuple[float, float], held: list[Order], now: float, plane: Plane,
+def route_end(start: tuple[float, float], held: list[Order], now: float, plane: Plane,
                travel: LiveTravel) -> tuple[float, float, float, float | None]:
     """(free_s, x, y, pickup_s) after visiting the merchant (if not picked up) and the doors."""
     model, t = travel.model(), now
@@ -190,7 +190,7 @@ def _route_end(start: tuple[float, float], held: list[Order], now: float, plane:
         mx, my = plane.xy(group[0].pickup)
         arrival = t if group[0].status is OrderStatus.AT_PICKUP else t + model.seconds_between(
             x, y, mx, my)
-        ready = max(_ready_s(o, 0.0) for o in group)
+        ready = max(ready_s(o, 0.0) for o in group)
         at = max(arrival + travel.pickup_service_s / 2, ready)
         pickup_s = at if pickup_s is None else pickup_s  # the first merchant's pickup
         t, x, y = at + travel.pickup_service_s / 2, mx, my
@@ -206,13 +206,13 @@ def _courier_state(orders: Mapping[str, Order], courier: Courier, *, live: LiveS
                    plane: Plane, centre: Point, now: float, travel: LiveTravel, tenant: str,
                    ) -> tuple[CourierState, CommittedAssignment | None] | None:
     """The courier's state for the engine; None when it is silent (no live position)."""
-    where = _position(live, courier, centre, now)
+    where = live_position(live, courier, centre, now)
     if where is None:
         return None
     start = plane.xy(where)
     held = [o for o in (orders.get(i) for i in courier.active_order_ids)
             if o is not None and not o.terminal]
-    free_s, x, y, pickup_s = _route_end(start, held, now, plane, travel)
+    free_s, x, y, pickup_s = route_end(start, held, now, plane, travel)
     state = CourierState(
         courier_id=courier.id, x_m=x, y_m=y, free_s=free_s,
         shift_start_s=courier.shift_started_at or now,

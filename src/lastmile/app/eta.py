@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from lastmile.app import experiments
+from lastmile.app import eta_queue, experiments
 from lastmile.app.context import Services, new_event, record
 from lastmile.app.eta_history import features_at
 from lastmile.app.ports import UnitOfWork
@@ -63,22 +63,27 @@ def quote_features(uow: UnitOfWork, services: Services, ctx: QuoteContext,
 
 
 def serve(services: Services, uow: UnitOfWork, q: Quote, ctx: QuoteContext) -> Quote:
-    """``q`` with the served model's window: unchanged under the heuristic, else the learned
-    model's estimate (the prices are the quote's). The served model is the incumbent,
-    unless a running ``eta`` experiment's arm for the consumer (or region) names the
-    ``shadow`` or the ``heuristic`` (app.experiments)."""
+    """``q`` with the served model's window (the prices are the quote's). The served model
+    is the incumbent model file, unless a running ``eta`` experiment's arm for the consumer
+    (or region) names the ``shadow`` or the ``heuristic`` (app.experiments). With no model
+    file served: ``heuristic-3`` (``app.eta_queue``) when the policy's ``eta_queue`` says so
+    and the region has no backlog, else the quote unchanged (``heuristic-2``, its own)."""
     now = services.clock.now()
     registry = services.eta_models
-    if registry is None:
-        return q
-    arm = experiments.overrides(services, "eta", Context(
-        at_s=now, consumer_id=ctx.consumer_id, region_id=ctx.region.id), uow=uow)
-    choice = arm.get("model", "incumbent")
-    model = (None if choice == "heuristic"
-             else (registry.shadow() or registry.incumbent()) if choice == "shadow"
-             else registry.incumbent())
+    model = None
+    if registry is not None:
+        arm = experiments.overrides(services, "eta", Context(
+            at_s=now, consumer_id=ctx.consumer_id, region_id=ctx.region.id), uow=uow)
+        choice = arm.get("model", "incumbent")
+        model = (None if choice == "heuristic"
+                 else (registry.shadow() or registry.incumbent()) if choice == "shadow"
+                 else registry.incumbent())
     if model is None:
-        return q
+        if not ctx.policy.eta_queue:
+            return q
+        est = eta_queue.estimate(uow, services, merchant=ctx.merchant, region=ctx.region,
+                                 dropoff=ctx.dropoff, now=now, params=services.queue_params)
+        return q if est is None else replace(q, eta=window_of(est, now), estimate=est)
     features = quote_features(uow, services, ctx, now)
     est = estimate(features, model)
     return replace(q, eta=window_of(est, now), estimate=est, features=features)

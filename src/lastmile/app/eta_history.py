@@ -8,8 +8,9 @@ stages once it is delivered or cancelled (``core.eta.history``; docs/eta.md, "Hi
   never holds anything learned later. Four statements: the region's supply minutes (at most
   30 rows), the merchant's last preparation times (at most 50), the record, and the minute
   counter's upsert (the idle couriers come from the quote's count; Drive counts them: a
-  fifth); since 0020 also the region's waiting orders (a count), the merchant's open orders
-  (at most ``KITCHEN_LIMIT``) and one live-store ``nearest`` query.
+  fifth); since 0020 also the merchant's open orders (a count, at most ``KITCHEN_LIMIT``),
+  one live-store ``nearest`` query and, for Drive, the region's waiting orders (a count,
+  and the order's own status; a marketplace order takes its quote's count).
 - ``record_finish`` runs inside the transaction that moves an order to a terminal state
   (``aggregates.apply_command``): one UPDATE of the open record.
 - ``training_set`` and ``records`` read it back (``lastmile eta export``, training).
@@ -43,9 +44,10 @@ MARKETPLACE = "marketplace"
 DRIVE = "drive"
 _WAITING = frozenset({OrderStatus.PLACED, *AWAITING_COURIER})
 """An order no courier holds yet."""
+_WAITING_VALUES = sorted(s.value for s in _WAITING)
 _NOT_PICKED_UP = _WAITING | COURIER_BEFORE_PICKUP
 KITCHEN_LIMIT = 50
-"""The merchant's open orders are read up to this many (a cap, not a sample)."""
+"""The merchant's open orders are counted up to this many (a cap, not a sample)."""
 IDLE_RADIUS_M = 20_000.0
 """The nearest idle courier is looked for within this distance of the merchant."""
 
@@ -53,8 +55,8 @@ IDLE_RADIUS_M = 20_000.0
 def features_at(uow: UnitOfWork, services: Services, *, merchant_id: str, region: Region,
                 pickup: Point, dropoff: Point, now: float, default_prep_s: float,
                 idle_couriers: int, items: int | None = None,
-                subtotal_minor: int | None = None, order_id: str | None = None
-                ) -> EtaFeatures:
+                subtotal_minor: int | None = None, order_id: str | None = None,
+                open_orders: int | None = None) -> EtaFeatures:
     """The ``EtaFeatures`` the platform knows at ``now``; reads only (four statements and,
     with a live store, one nearest-courier query).
 
@@ -72,7 +74,9 @@ def features_at(uow: UnitOfWork, services: Services, *, merchant_id: str, region
     from the nearest fresh idle courier in the live store (``Services.live``; NaN without
     one, or with none within ``IDLE_RADIUS_M``). ``courier_reach_s`` / ``courier_reach_3_s``
     stay NaN here: when busy couriers free up needs each one's route (the dispatch
-    snapshot's work), too costly per quote.
+    snapshot's work), too costly per quote. ``open_orders``: the region's waiting orders
+    as the caller's quote just counted them (``ordering.supply_demand``: the same statuses,
+    before this order was stored), instead of counting them again.
     """
     local = datetime.fromtimestamp(now, ZoneInfo(region.time_zone))
     per_min, idle = supply_series(
@@ -84,12 +88,16 @@ def features_at(uow: UnitOfWork, services: Services, *, merchant_id: str, region
         default_s=default_prep_s)
     distance_m = haversine_m(pickup, dropoff)
     policy = pricing_in(uow, services, region.id)
-    waiting = sum(uow.orders.count_by_status(
-        region.id, statuses=sorted(s.value for s in _WAITING)).values())
-    kitchen = uow.orders.list(merchant_id=merchant_id, statuses=sorted(_NOT_PICKED_UP),
-                              limit=KITCHEN_LIMIT)
-    itself = [o for o in kitchen if o.id == order_id]
-    waiting -= sum(1 for o in itself if o.status in _WAITING)
+    if open_orders is not None:
+        waiting = open_orders
+    else:
+        waiting = sum(uow.orders.count_by_status(region.id, statuses=_WAITING_VALUES).values())
+        if order_id is not None and uow.orders.status_of(order_id) in _WAITING:
+            waiting -= 1  # the order being placed, already stored
+    # Counted, not loaded: decoding up to 50 whole orders per placement to count them was
+    # a tenth of a placement's CPU on the big day (docs/simulator.md).
+    kitchen = uow.orders.count_of_merchant(merchant_id, statuses=_NOT_PICKED_UP,
+                                           excluding=order_id, limit=KITCHEN_LIMIT)
     return EtaFeatures(
         merchant_id=merchant_id, region=region.id, hour=local.hour, weekday=local.weekday(),
         distance_m=distance_m,
@@ -100,7 +108,7 @@ def features_at(uow: UnitOfWork, services: Services, *, merchant_id: str, region
         idle_nearest_s=_idle_nearest_s(services, region.id, pickup, now,
                                        policy.courier_speed_mps),
         open_orders=float(max(waiting, 0)),
-        merchant_open_orders=float(len(kitchen) - len(itself)))
+        merchant_open_orders=float(kitchen))
 
 
 def _idle_nearest_s(services: Services, region_id: str, merchant: Point, now: float,
@@ -116,13 +124,15 @@ def _idle_nearest_s(services: Services, region_id: str, merchant: Point, now: fl
 
 def capture(uow: UnitOfWork, services: Services, *, order: Order, region: Region,
             default_prep_s: float, idle_couriers: int | None = None,
-            channel: str = MARKETPLACE, features: EtaFeatures | None = None) -> HistoryRecord:
+            open_orders: int | None = None, channel: str = MARKETPLACE,
+            features: EtaFeatures | None = None) -> HistoryRecord:
     """Store the features of ``order``, just placed, in the caller's transaction
     (``features_at`` its placement), and count it in its region's minute.
 
     A Drive delivery has no cart: ``items`` and ``subtotal_minor`` are None (``channel``
     says which it is). ``idle_couriers``: the region's idle couriers as the caller just
-    counted them (its quote's), else counted here. ``features``: ``features_at`` as the
+    counted them (its quote's), else counted here; ``open_orders`` likewise (the region's
+    waiting orders as its quote counted them), else counted here. ``features``: ``features_at`` as the
     caller's quote just computed them for this order (a learned ETA model was served from
     them, in the same request), stored as they are instead of read a second time.
     """
@@ -136,7 +146,7 @@ def capture(uow: UnitOfWork, services: Services, *, order: Order, region: Region
         idle_couriers=idle_now,
         items=sum(line.quantity for line in order.lines) if cart else None,
         subtotal_minor=order.prices.subtotal.amount_minor if cart else None,
-        order_id=order.id)
+        order_id=order.id, open_orders=open_orders)
     record = HistoryRecord(
         order_id=order.id, channel=channel, placed_at=now, features=features,
         quoted_low_s=order.eta.low_at - now, quoted_s=order.eta.expected_at - now,

@@ -6,6 +6,7 @@ get defaults so old consumers keep working.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,3 +81,43 @@ def event_from_transition(event_id: str, region_id: str, t: Transition) -> Event
         actor_id=t.actor.id,
         data=data,
     )
+
+
+ALL_TYPES = "*"
+_TYPE_SEPARATOR = ","
+MAX_TYPE_FILTER_CHARS = 1000  # the width of event_subscribers.event_type (migration 0021)
+
+
+def type_filter(types: str | Iterable[str]) -> str:
+    """The event types a subscriber receives, as the one string a bus keeps and the relay
+    stores (``event_subscribers.event_type``): ``*`` for every type, one type, or several
+    types sorted and comma-joined (``order.delivered,order.placed``). A subscriber naming
+    the few types it uses is not queued every other event of the platform."""
+    names = [types] if isinstance(types, str) else sorted(set(types))
+    if not names:
+        raise ValueError("a subscription needs at least one event type (or '*')")
+    if ALL_TYPES in names:
+        return ALL_TYPES
+    for name in names:
+        if not name or name != name.strip() or _TYPE_SEPARATOR in name:
+            raise ValueError(f"event type {name!r} must be non-empty, without spaces at its "
+                             f"ends and without {_TYPE_SEPARATOR!r}")
+    spec = _TYPE_SEPARATOR.join(names)
+    if len(spec) > MAX_TYPE_FILTER_CHARS:
+        raise ValueError(f"event types {spec!r} take {len(spec)} characters; at most "
+                         f"{MAX_TYPE_FILTER_CHARS} fit")
+    return spec
+
+
+def filter_types(spec: str) -> frozenset[str] | None:
+    """The types of a ``type_filter`` string; None for ``*`` (every type)."""
+    return None if spec == ALL_TYPES else frozenset(spec.split(_TYPE_SEPARATOR))
+
+
+def matches(spec: str, event_type: str) -> bool:
+    """Whether a subscriber of ``spec`` (a ``type_filter`` string) receives ``event_type``."""
+    if spec == ALL_TYPES:
+        return True
+    if _TYPE_SEPARATOR in spec:
+        return event_type in spec.split(_TYPE_SEPARATOR)
+    return spec == event_type

@@ -20,23 +20,26 @@ metric, which the analysis treats with the delta method.
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from lastmile.app import experiments
 from lastmile.app.context import Services
 from lastmile.app.ports import UnitOfWork
 from lastmile.app.ports_experiments import Exposure
 from lastmile.core.errors import Conflict, InvalidInput
+from lastmile.core.experiments import stats
 from lastmile.core.experiments.assignment import switchback
 from lastmile.core.experiments.definition import Experiment
-from lastmile.core.experiments.observations import Observation
+from lastmile.core.experiments.observations import Analysis, Observation
 from lastmile.core.orders import Order, OrderStatus
 
 METRICS = ("click_to_door_min", "delivery_fee_minor", "delivered")
+SHORT_DATA = frozenset({"control_missing", "variant_missing", "too_few_units",
+                        "period_missing", "did_cell_missing"})
+"""The statistics' codes for observations too few to analyse yet: a 409 from ``analyze``
+(the same request succeeds later), not a 422 (nothing in the request is wrong)."""
 MAX_EXPOSURES = 1_000_000
 MAX_ORDERS = 5_000_000  # per region and period
 
@@ -185,21 +188,25 @@ def _market(e: Experiment, orders: list[Order], value: Value) -> tuple[Observati
 
 
 def analyze(services: Services, ref: str, *, metric: str = "click_to_door_min",
-            alpha: float = 0.05) -> Any:
+            alpha: float = 0.05) -> Analysis:
     """The experiment's ``Analysis`` of ``metric``: its observations through
     ``core.experiments.stats.analyze`` with its design. 422 for ``alpha`` outside (0, 0.5];
-    409 ``analysis_unavailable`` when this build has no statistics module."""
+    409 ``no_observations`` before any, ``not_enough_observations`` while they are too few
+    (``SHORT_DATA``)."""
     if not (math.isfinite(alpha) and 0.0 < alpha <= 0.5):
         raise InvalidInput("invalid_alpha", f"alpha must be in (0, 0.5] (got {alpha})",
                            field="alpha")
     e = experiments.get(services, ref)
     obs = observations(services, e.id, metric=metric)
-    try:  # the statistics live in their own module (issue 13, item 3)
-        stats = importlib.import_module("lastmile.core.experiments.stats")
-    except ImportError as exc:
-        raise Conflict("analysis_unavailable", "this build has no statistics module "
-                       "(lastmile.core.experiments.stats)") from exc
     if not obs:
         raise Conflict("no_observations", f"experiment {e.name} has no {metric} "
                        "observations yet", current_state=e.state.value)
-    return stats.analyze(obs, design=e.design, alpha=alpha)
+    try:
+        return stats.analyze(obs, design=e.design, alpha=alpha)
+    except InvalidInput as exc:
+        if exc.code not in SHORT_DATA:
+            raise
+        # The data, not the request, is short: the same call succeeds once both arms have
+        # observations.
+        raise Conflict("not_enough_observations", f"experiment {e.name}: {exc.message}",
+                       current_state=e.state.value) from exc

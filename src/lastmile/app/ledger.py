@@ -51,8 +51,11 @@ def post(uow: UnitOfWork, services: Services, txn: Transaction | None) -> Posted
 
 
 def post_all(uow: UnitOfWork, services: Services, txns: list[Transaction]) -> list[Posted]:
-    """``post`` each of ``txns``; the ones stored now (a key posted before is skipped)."""
-    return [p for p in (post(uow, services, t) for t in txns) if p is not None]
+    """``post`` each of ``txns`` (in one write of the ledger); the ones stored now (a key
+    posted before is skipped)."""
+    now = services.clock.now()
+    return uow.ledger.add_many([Posted(id=services.ids.new("ltx"), transaction=txn,
+                                       created_at=now) for txn in txns])
 
 
 def post_authorisation(uow: UnitOfWork, services: Services, order: Order) -> list[Posted]:

@@ -365,7 +365,8 @@ def _new_order(uow: UnitOfWork, services: Services, req: OrderRequest, *,
     uow.orders.add(order)
     history = eta_history.capture(uow, services, order=order, region=region,
                                   default_prep_s=merchant.prep_time_s,
-                                  idle_couriers=supply.available_couriers, features=q.features)
+                                  idle_couriers=supply.available_couriers,
+                                  open_orders=supply.open_orders, features=q.features)
     record_transition(uow, services, region.id, Transition(
         type="order.placed", order_id=order.id, from_status=OrderStatus.PLACED,
         to_status=OrderStatus.PLACED, actor=Actor(kind=ActorKind.CONSUMER, id=req.consumer_id),

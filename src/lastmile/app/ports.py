@@ -5,7 +5,7 @@ Adapters implement them (``adapters.db`` for SQL, ``tests.fakes`` for memory).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Protocol
@@ -53,9 +53,11 @@ class EventBus(Publisher, Protocol):
     Without a name the subscription is live: events published while it listens, best effort.
     """
 
-    def subscribe(self, event_type: str, handler: Callable[[Event], None], *,
+    def subscribe(self, event_type: str | Iterable[str], handler: Callable[[Event], None], *,
                   durable: str | None = None) -> Callable[[], None]:
-        """Deliver events of ``event_type`` (or ``*`` for all); returns an unsubscribe function."""
+        """Deliver events of ``event_type`` (one type, ``*`` for all, or several types: the
+        handler sees only those, and a durable subscriber is queued only those,
+        ``events.type_filter``); returns an unsubscribe function."""
         ...
 
 
@@ -234,6 +236,11 @@ class OrderRepo(Protocol):
         ...
     def get_many(self, order_ids: Collection[str]) -> dict[str, Order]:
         """The orders that exist among ``order_ids``, by id (one query)."""
+        ...
+    def count_of_merchant(self, merchant_id: str, *, statuses: Collection[OrderStatus],
+                          excluding: str | None = None, limit: int) -> int:
+        """How many of the merchant's orders are in ``statuses`` (not counting order
+        ``excluding``), counted up to ``limit``: a count, no order is decoded."""
         ...
     def dropoffs(self, region_id: str, *, statuses: Collection[OrderStatus],
                  limit: int) -> tuple[Point, ...]:
@@ -523,6 +530,9 @@ class LedgerRepo(Protocol):
     def add(self, posted: Posted) -> bool:
         """Store the transaction and its postings; False (nothing stored) when its key is
         posted already in this tenant."""
+        ...
+    def add_many(self, posted: Sequence[Posted]) -> list[Posted]:
+        """``add`` each (two statements, however many); the ones stored, in their order."""
         ...
     def by_key(self, key: str) -> Posted | None: ...
     def of_order(self, order_id: str) -> list[Posted]:

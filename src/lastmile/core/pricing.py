@@ -70,6 +70,10 @@ class PricingPolicy:
     # measured on the simulator (docs/eta.md, bench/eta_calibration.py).
     window_low: float = engine.DEFAULT_HEURISTIC.p10_ratio
     window_high: float = engine.DEFAULT_HEURISTIC.p90_ratio
+    # Consumer quotes from ``heuristic-3`` (core.eta.queue: the courier queue played forward
+    # from the couriers' routes and the waiting orders, app.eta_queue); False: the heuristic
+    # above (``heuristic-2``, from counts). A model file's incumbent (app.eta) wins over both.
+    eta_queue: bool = False
 
     def __post_init__(self) -> None:
         """The rules a policy keeps, whether built from settings or a tenant's overrides

@@ -49,6 +49,7 @@ class PlacedView:
     placed_at: float
     eta_expected_at: float
     eta_high_at: float
+    eta_low_at: float | None = None
     fees_minor: int
     currency: str
 
@@ -57,11 +58,12 @@ class PlacedView:
 class OfferView:
     id: str
     order_ids: tuple[str, ...]
-    # A stacked offer's route (pickup merchant 1, pickup merchant 2, drop-offs); () for one
-    # merchant's orders. The simulated courier does not follow it yet: stacking is off in
-    # the simulator's policy (see docs/stacking.md).
+    # A stacked offer's route (pickup merchant 1, pickup merchant 2, drop-offs), which the
+    # simulated courier follows; () for one merchant's orders.
     stops: tuple[OfferStop, ...] = ()
     expires_at: float | None = None
+    # A move (reassignment): the courier who holds the orders until this one accepts.
+    from_courier_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,7 +155,7 @@ class DirectActions:
     def place(self, ask: OrderAsk, *, key: str) -> PlacedView:
         o = self._call(place_order, _request(ask), idempotency_key=key).order
         return PlacedView(order_id=o.id, placed_at=o.placed_at, eta_expected_at=o.eta.expected_at,
-                          eta_high_at=o.eta.high_at, fees_minor=fees_of(o.prices.as_minor()),
+                          eta_high_at=o.eta.high_at, eta_low_at=o.eta.low_at, fees_minor=fees_of(o.prices.as_minor()),
                           currency=o.currency)
 
     def confirm(self, merchant_id: str, order_id: str, prep_s: int) -> None:
@@ -233,4 +235,5 @@ def _view(o: Offer | None) -> OfferView | None:
     """What a simulated courier sees of an offer (one rule for the board and the query)."""
     if o is None:
         return None
-    return OfferView(id=o.id, order_ids=o.order_ids, stops=o.stops, expires_at=o.expires_at)
+    return OfferView(id=o.id, order_ids=o.order_ids, stops=o.stops, expires_at=o.expires_at,
+                     from_courier_id=o.from_courier_id)

@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ import httpx
 from lastmile.app.auth import issue_api_key
 from lastmile.core.geo import Point
 from lastmile.core.offers import OfferStop
+from lastmile.core.pricing import PricingPolicy
 from lastmile.sim.actions import OfferView, OrderAsk, PlacedView, QuoteView, Refused
 from lastmile.sim.city import City, build_city
 from lastmile.sim.scenarios import Scenario
@@ -123,6 +124,7 @@ class HttpActions:
         return PlacedView(order_id=o["id"], placed_at=_epoch(o["placed_at"]),
                           eta_expected_at=_epoch(o["eta"]["expected"]),
                           eta_high_at=_epoch(o["eta"]["high"]),
+                          eta_low_at=_epoch(o["eta"]["low"]),
                           fees_minor=_minor(o["prices"], *_FEES),
                           currency=o["prices"]["total"]["currency"])
 
@@ -154,7 +156,8 @@ class HttpActions:
         if not o:
             return None
         return OfferView(id=o["id"], order_ids=tuple(o["order_ids"]),
-                         stops=tuple(OfferStop.from_json(s) for s in o.get("stops") or ()))
+                         stops=tuple(OfferStop.from_json(s) for s in o.get("stops") or ()),
+                         from_courier_id=o.get("from_courier_id"))
 
     def accept(self, courier_id: str, offer_id: str) -> None:
         self._send("POST", f"/v1/courier/offers/{offer_id}/accept", courier_id)
@@ -279,8 +282,10 @@ def _discard(folder: Path | None) -> None:
 
 def start_demo(scenario: Scenario, *, seed: int, minutes: float, speed: float, port: int,
                data_dir: Path | None, dispatch_every_s: float = 30.0,
-               eta_models: Path | None = None) -> DemoRun:
-    """Seed the city, start the API server with its workers, and prepare the world."""
+               eta_models: Path | None = None, pricing: PricingPolicy | None = None
+               ) -> DemoRun:
+    """Seed the city, start the API server with its workers, and prepare the world.
+    ``pricing``: the deployment's pricing policy instead of the default (its ETA model)."""
     from lastmile.api.app import create_app
     from lastmile.bootstrap import build
     from lastmile.settings import Settings
@@ -292,6 +297,9 @@ def start_demo(scenario: Scenario, *, seed: int, minutes: float, speed: float, p
     owned = None if data_dir is not None else folder
     container = build(Settings(data_dir=folder, eta_models_dir=eta_models), clock=clock,
                       rng=random.Random(seed), dispatch_interval_s=dispatch_every_s / speed)
+    if pricing is not None:
+        container.services = replace(container.services, pricing=pricing)
+        container.tracking.services = container.services
     try:
         setup = seed_city(container.services, scenario, seed)
         server = ServerThread(create_app(container), port)

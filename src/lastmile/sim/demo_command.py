@@ -77,15 +77,25 @@ def demo(
     eta_models: Annotated[Path | None, typer.Option(
         help="folder of ETA model files and their registry.json: its incumbent serves the "
              "quotes (docs/eta.md; default: the heuristic)")] = None,
+    eta_model: Annotated[str | None, typer.Option(
+        help="the quotes' ETA model without model files: heuristic-3 (the courier queue, "
+             "core.eta.queue) or heuristic-2 (from counts); default: the pricing policy's "
+             "(docs/eta.md)")] = None,
 ) -> None:
     """Seed a city and run it live through the HTTP API with the dispatcher; print KPIs."""
 
     from lastmile.sim.demo import start_demo
     from lastmile.sim.kpis import compute_kpis, ledger_kpis
-    from lastmile.sim.simulate_command import kpi_table, scenario_or_exit, settle_ledger
+    from lastmile.sim.simulate_command import (
+        eta_pricing,
+        kpi_table,
+        scenario_or_exit,
+        settle_ledger,
+    )
 
     console = Console()
     sc = scenario_or_exit(scenario, console)
+    pricing = eta_pricing(eta_model, console)
     seed = sc.seed if seed is None else seed
     if speed is None:
         # Each courier makes ~3 calls per simulated minute (pings, offer polls); one process
@@ -96,7 +106,7 @@ def demo(
     try:
         run = start_demo(sc, seed=seed, minutes=minutes, speed=speed, port=port,
                          data_dir=data_dir, dispatch_every_s=dispatch_every,
-                         eta_models=eta_models)
+                         eta_models=eta_models, pricing=pricing)
     except RuntimeError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc

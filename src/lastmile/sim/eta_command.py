@@ -60,6 +60,10 @@ def train(
     rounds: Annotated[int, typer.Option("--rounds", min=1, help="Boosting rounds")] = 50,
     policy: Annotated[str, _POLICY] = "optimised",
     cache: Annotated[Path | None, _CACHE] = None,
+    base: Annotated[str, typer.Option(
+        "--base", help="what the boosters learn the excess over: heuristic (the no-queue "
+        "point) or queue (the greedy queue's pickup plus the trip; needs the queue features, "
+        "which MDRP replays have and the live history does not)")] = "heuristic",
 ) -> None:
     """Train the two-stage LightGBM quantile model on MDRP replays and/or the platform's
     delivery history exports (each instance or file is one table; every fifth table
@@ -71,11 +75,13 @@ def train(
     from lastmile.adapters.clock import SystemClock
     from lastmile.adapters.eta_model_files import save_model
     from lastmile.core.errors import DomainError
-    from lastmile.core.eta.quantile_gbm import train_two_stage
+    from lastmile.core.eta.quantile_gbm import BASES, train_two_stage
     from lastmile.core.eta.table import concat
 
     if not mdrp and not history:
         raise _fail(ValueError("give --mdrp and/or --history: what to train on"))
+    if base not in BASES:
+        raise _fail(ValueError(f"--base must be one of {list(BASES)} (got {base!r})"))
     try:
         tables = [t for t in _tables(mdrp or [], policy, cache, history) if len(t)]
     except DomainError as exc:
@@ -92,7 +98,7 @@ def train(
         raise _fail(ValueError("the instances have no delivered order to learn from"))
     if len(fit) < 20 or len(cal) < 5:
         raise _fail(ValueError(f"too few orders to train (fit {len(fit)}, calibrate {len(cal)})"))
-    model = train_two_stage(fit, cal, rounds=rounds)
+    model = train_two_stage(fit, cal, rounds=rounds, base=base)
     sources = sorted({str(s) for t in tables for s in t.source[:1]})
     meta = {"version": version, "name": f"lightgbm-{version}",
             "trained_at_utc": datetime.fromtimestamp(SystemClock().now(), UTC).isoformat(
@@ -101,7 +107,7 @@ def train(
                                                                 ("history", history)) if given),
                            "policy": policy, "instances": sources,
                            "fit_orders": len(fit), "calibration_orders": len(cal),
-                           "rounds": rounds}}
+                           "rounds": rounds, "base": base}}
     model = replace(model, name=f"lightgbm-{version}", meta=meta)
     save_model(model, out)
     typer.echo(json.dumps({"model": str(out), "name": model.name, "version": version,

@@ -70,7 +70,7 @@ class _CartRecorder(DirectActions):
         if before is not None:
             self.known[o.id] = before
         return PlacedView(order_id=o.id, placed_at=o.placed_at, eta_expected_at=o.eta.expected_at,
-                          eta_high_at=o.eta.high_at, fees_minor=fees_of(o.prices.as_minor()),
+                          eta_high_at=o.eta.high_at, eta_low_at=o.eta.low_at, fees_minor=fees_of(o.prices.as_minor()),
                           currency=o.currency)
 
 

@@ -18,6 +18,8 @@ Definitions (times in minutes, money in minor units of the city's currency):
   click-to-door);
 - utilisation: courier time holding orders (accept -> last drop-off) over
   on-shift time; orders per courier-hour: delivered / on-shift hours;
+  ``courier_busy_min_per_order``: that time holding orders over delivered orders (a ride
+  towards a merchant whose order was then moved away counts: it was spent);
 - courier pay: the pay pipeline (``core.pay``, docs/pay.md) run on each courier's
   on-shift time and delivered orders (trip = merchant to drop-off as the crow flies,
   picked-up to delivered; the simulator has no tips): ``courier_pay_minor`` in total,
@@ -32,7 +34,12 @@ The live path (``offer_kpis``, from the platform's offer events, ``app.acceptanc
   out): ``acceptance_rate`` (accepted share) and ``expired_share`` (no answer in time);
 - ``offers_per_order``: offers an order was in, mean over orders offered at least once;
 - ``time_to_assignment_min``: placed -> the accepted offer's acceptance, over orders with
-  one (median and p90; mean too).
+  one (median and p90; mean too);
+- stacked orders (``docs/stacking.md``): ``stacks_offered`` and ``stacks_accepted``,
+  ``stacked_orders_delivered`` and ``stacked_share`` (of delivered orders, those delivered
+  from an accepted stack);
+- reassignment (``docs/reassignment.md``): ``moves_offered`` (move offers made),
+  ``moves_accepted`` and ``orders_moved`` (orders of accepted moves: each changed hands).
 
 Money from the ledger (``ledger_kpis``; the platform's ledger subscriber posts the run's
 order events, relayed like every subscriber's, and the KPIs are read back from its
@@ -150,6 +157,7 @@ def compute_kpis(log: WorldLog, *, pay_policy: PayPolicy = DEFAULT_POLICY) -> di
         "courier_hours": round(shift_h, 2),
         "courier_utilisation": _r(busy_h / shift_h, 3) if shift_h else None,
         "orders_per_courier_hour": _r(n / shift_h) if shift_h else None,
+        "courier_busy_min_per_order": _r(busy_h * 60 / n) if n else None,
         **_pay_kpis(log, pay_policy, n, shift_h),
         "fee_revenue_minor": sum(o.fees_minor for o in done),
         "refusals": dict(sorted(log.refusals.items())),
@@ -190,6 +198,10 @@ def offer_kpis(log: WorldLog, trails: Sequence[OfferTrail]) -> dict[str, Any]:
     waits = [(at - log.orders[oid].placed_at) / 60 for oid, at in assigned_at.items()
              if oid in log.orders]
     n = len(answered)
+    stacks = [t for t in accepted if t.stacked]
+    stacked = {oid for t in stacks for oid in t.order_ids
+               if oid in log.orders and log.orders[oid].delivered_at is not None}
+    moved = [t for t in accepted if t.from_courier_id is not None]
     return {
         "offers_made": len(trails),
         "acceptance_rate": _r(len(accepted) / n, 3) if n else None,
@@ -198,4 +210,11 @@ def offer_kpis(log: WorldLog, trails: Sequence[OfferTrail]) -> dict[str, Any]:
         "offers_per_order": _r(_mean([float(v) for v in per_order.values()])),
         "time_to_assignment_min": {"mean": _r(_mean(waits)), "p50": _r(quantile(waits, 0.5)),
                                    "p90": _r(quantile(waits, 0.9))},
+        "stacks_offered": sum(1 for t in trails if t.stacked),
+        "stacks_accepted": len(stacks),
+        "stacked_orders_delivered": len(stacked),
+        "stacked_share": _r(len(stacked) / log.delivered, 3) if log.delivered else None,
+        "moves_offered": sum(1 for t in trails if t.from_courier_id is not None),
+        "moves_accepted": len(moved),
+        "orders_moved": sum(len(t.order_ids) for t in moved),
     }

@@ -14,7 +14,7 @@ each has its own random stream) run three times through the real use cases:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rich.table import Table
@@ -27,7 +27,8 @@ from lastmile.sim.world import WorldConfig
 VARIANTS = ("obedient", "live", "live_learning")
 COMPARED = ("orders_placed", "orders_delivered", "orders_cancelled", "offers_made",
             "acceptance_rate", "expired_share", "offers_per_order", "time_to_assignment_min",
-            "click_to_door_min", "late_share", "orders_open_at_end", "courier_utilisation")
+            "click_to_door_min", "late_share", "orders_open_at_end", "courier_utilisation",
+            "courier_busy_min_per_order", "stacked_share", "orders_moved")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,24 +39,28 @@ class Variant:
 
 
 def variant(name: str, *, dispatch_every_s: float, acceptance_weight: float,
-            pay: PayPolicy = DEFAULT_POLICY) -> Variant:
-    """The world and dispatcher settings of one compared run (module docstring)."""
+            pay: PayPolicy = DEFAULT_POLICY, base: DispatchPolicy | None = None) -> Variant:
+    """The world and dispatcher settings of one compared run (module docstring); ``base``
+    is the dispatcher's policy (``DispatchPolicy()``; ``simulate --stacking`` /
+    ``--reassignment`` turn the live-city policies on in every run)."""
+    base = base or DispatchPolicy()
     if name == "obedient":
         return Variant(config=WorldConfig(dispatch_every_s=dispatch_every_s, accept_p=1.0,
                                           respond_s=(0.0, 0.0)),
-                       policy=DispatchPolicy(), acceptance=None)
+                       policy=base, acceptance=None)
     live = WorldConfig(dispatch_every_s=dispatch_every_s, propensities=True)
     if name == "live":
-        return Variant(config=live, policy=DispatchPolicy(), acceptance=None)
+        return Variant(config=live, policy=base, acceptance=None)
     if name == "live_learning":
-        return Variant(config=live, policy=DispatchPolicy(acceptance_weight=acceptance_weight),
+        return Variant(config=live, policy=replace(base, acceptance_weight=acceptance_weight),
                        acceptance=AcceptanceLearner(round_s=dispatch_every_s, pay=pay))
     raise ValueError(f"variant must be one of {VARIANTS} (got {name!r})")
 
 
 def compare_live(scenario: str, *, seed: int | None, hours: float | None,
                  dispatch_every_s: float = 30.0, acceptance_weight: float = 1.0,
-                 progress: Any = None) -> dict[str, dict[str, Any]]:
+                 progress: Any = None, policy: DispatchPolicy | None = None,
+                 ) -> dict[str, dict[str, Any]]:
     """KPIs of each variant, same scenario and seed (``progress(name)`` before each run)."""
     from lastmile.sim.scenarios import get_scenario
     from lastmile.sim.simulate_command import run_scenario
@@ -67,7 +72,7 @@ def compare_live(scenario: str, *, seed: int | None, hours: float | None,
         if progress is not None:
             progress(name)
         v = variant(name, dispatch_every_s=dispatch_every_s, acceptance_weight=acceptance_weight,
-                    pay=local_pay)
+                    pay=local_pay, base=policy)
         out[name] = run_scenario(scenario, seed=seed, hours=hours, config=v.config,
                                  policy=v.policy, acceptance=v.acceptance).kpis
     return out

@@ -34,6 +34,9 @@ class WorldConfig:
     merchant_radius_m: float = 4_000.0
     # Hidden individual propensities (sim.propensity) instead of accept_p and respond_s.
     propensities: bool = False
+    # Couriers riding to a door answer offers as they come (the work queues after their last
+    # door), as a courier app shows them; off: they see an offer only once idle again.
+    offers_on_the_go: bool = False
 
 
 class Phase(enum.Enum):
@@ -70,6 +73,7 @@ class OrderRecord:
     placed_at: float
     eta_expected_at: float
     eta_high_at: float
+    eta_low_at: float | None = None  # the window's start (coverage of the 80% interval)
     fees_minor: int
     pickup: Point | None = None  # the merchant's location (courier pay: trip distance)
     ready_at: float | None = None
@@ -97,6 +101,8 @@ class CourierRun:
     shift_since: float | None = None
     shift_s: float = 0.0
     delivered: int = 0
+    withdrawn: int = 0  # orders it held that were moved to another courier (reassignment)
+    moved_in: int = 0  # orders it took over from another courier
 
     def where(self, t: float) -> Point:
         if self.leg is None:

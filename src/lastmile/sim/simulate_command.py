@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from lastmile.app.acceptance import AcceptanceLearner
     from lastmile.bootstrap import Container
     from lastmile.core.dispatch import DispatchPolicy
+    from lastmile.core.eta.queue import QueueParams
     from lastmile.core.ledger.settlement import Settlement
     from lastmile.core.pricing import PricingPolicy
 
@@ -57,7 +58,8 @@ def run_scenario(name: str | Scenario, *, seed: int | None = None, hours: float 
                  progress: Any = None, policy: DispatchPolicy | None = None,
                  acceptance: AcceptanceLearner | None = None,
                  pricing: PricingPolicy | None = None,
-                 eta_models: Path | None = None) -> RunResult:
+                 eta_models: Path | None = None,
+                 queue_params: QueueParams | None = None) -> RunResult:
     """Build the platform and the city, play the world, compute the KPIs. Deterministic.
 
     ``name`` is a named scenario or a ``Scenario`` value (a bench's scaled or sliced one).
@@ -65,7 +67,9 @@ def run_scenario(name: str | Scenario, *, seed: int | None = None, hours: float 
     a policy with ``acceptance_weight`` > 0 and a learner price the learnt acceptance.
     ``pricing``: the deployment's pricing policy instead of the default (its ETA heuristic
     among it; bench/eta_calibration.py). ``eta_models``: a folder of ETA model files and
-    their registry (docs/eta.md, "Model files"): its incumbent serves the quotes."""
+    their registry (docs/eta.md, "Model files"): its incumbent serves the quotes.
+    ``queue_params``: ``heuristic-3``'s constants instead of the default (served when the
+    pricing policy's ``eta_queue``; bench/eta_calibration.py)."""
     from lastmile.app.acceptance import offer_trails
     from lastmile.bootstrap import build, install_ledger
     from lastmile.settings import Settings
@@ -82,8 +86,10 @@ def run_scenario(name: str | Scenario, *, seed: int | None = None, hours: float 
         container = build(Settings(data_dir=data_dir or Path(tmp), eta_models_dir=eta_models),
                           clock=clock,
                           ids=SequentialIds(), rng=random.Random(seed))
-        if pricing is not None:
-            container.services = replace(container.services, pricing=pricing)
+        if pricing is not None or queue_params is not None:
+            container.services = replace(
+                container.services, pricing=pricing or container.services.pricing,
+                queue_params=queue_params or container.services.queue_params)
             container.tracking.services = container.services
         install_ledger(container)
         try:
@@ -101,6 +107,23 @@ def run_scenario(name: str | Scenario, *, seed: int | None = None, hours: float 
     local_pay = scenario.local_pay()
     return RunResult(log=log, kpis={**compute_kpis(log, pay_policy=local_pay),
                                     **offer_kpis(log, trails), **money})
+
+
+ETA_MODELS = ("heuristic-2", "heuristic-3")
+
+
+def eta_pricing(eta_model: str | None, console: Console) -> PricingPolicy | None:
+    """The default pricing policy serving ``eta_model`` (None: None, the policy's own);
+    exits with a message for an unknown name."""
+    from lastmile.core.pricing import PricingPolicy
+
+    if eta_model is None:
+        return None
+    if eta_model not in ETA_MODELS:
+        console.print(f"[red]unknown --eta-model {eta_model!r}; one of: "
+                      f"{', '.join(ETA_MODELS)}[/red]")
+        raise typer.Exit(2)
+    return replace(PricingPolicy(), eta_queue=eta_model == "heuristic-3")
 
 
 def settle_ledger(container: Container) -> Settlement:
@@ -161,15 +184,30 @@ def simulate(
     eta_models: Annotated[Path | None, typer.Option(
         help="folder of ETA model files and their registry.json: its incumbent serves the "
              "quotes (docs/eta.md; default: the heuristic)")] = None,
+    stacking: Annotated[bool, typer.Option(
+        help="live-city policy: stack two nearby merchants' orders on one courier "
+             "(allow_stacking, docs/stacking.md)")] = False,
+    reassignment: Annotated[bool, typer.Option(
+        help="live-city policy: move a held order to a courier who picks it up sooner "
+             "(allow_reassignment, docs/reassignment.md)")] = False,
+    on_the_go: Annotated[bool, typer.Option(
+        help="couriers riding to a door answer offers as they come (default: only once "
+             "idle)")] = False,
+    eta_model: Annotated[str | None, typer.Option(
+        help="the quotes' ETA model without model files: heuristic-3 (the courier queue, "
+             "core.eta.queue) or heuristic-2 (from counts); default: the pricing policy's "
+             "(docs/eta.md)")] = None,
 ) -> None:
     """Run a scenario on the real use cases with a simulated clock; print and save the KPIs."""
+    from lastmile.core.dispatch import DispatchPolicy
     from lastmile.sim.plots import write_plots
 
     console = Console()
     sc = scenario_or_exit(scenario, console)
+    policy = DispatchPolicy(allow_stacking=stacking, allow_reassignment=reassignment)
     if compare_obedient:
         _compare(sc, seed=seed, hours=hours, out=out, dispatch_every=dispatch_every,
-                 acceptance_weight=acceptance_weight, console=console)
+                 acceptance_weight=acceptance_weight, console=console, policy=policy)
         return
     total = (hours or sc.hours) * 3600
     start = sc.day_start + sc.start_h * 3600
@@ -183,9 +221,13 @@ def simulate(
                        info=f"{len(log.orders)} placed, {log.delivered} delivered")
 
         result = run_scenario(scenario, seed=seed, hours=hours, data_dir=data_dir,
-                              config=WorldConfig(dispatch_every_s=dispatch_every),
-                              progress=progress, eta_models=eta_models)
-    summary = {"scenario": sc.name, "seed": sc.seed if seed is None else seed, **result.kpis}
+                              config=WorldConfig(dispatch_every_s=dispatch_every,
+                                                 offers_on_the_go=on_the_go),
+                              progress=progress, eta_models=eta_models, policy=policy,
+                              pricing=eta_pricing(eta_model, console))
+    summary = {"scenario": sc.name, "seed": sc.seed if seed is None else seed,
+               "stacking": stacking, "reassignment": reassignment, "on_the_go": on_the_go,
+               **result.kpis}
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     plots = write_plots(result.log, out, title=sc.name)
@@ -195,15 +237,17 @@ def simulate(
 
 
 def _compare(sc: Scenario, *, seed: int | None, hours: float | None, out: Path,
-             dispatch_every: float, acceptance_weight: float, console: Console) -> None:
+             dispatch_every: float, acceptance_weight: float, console: Console,
+             policy: DispatchPolicy) -> None:
     """``--compare-obedient``: ``sim.live_compare``; writes ``compare.json`` to ``out``."""
     from lastmile.sim.live_compare import compare_live, compare_summary, compare_table
 
     used = sc.seed if seed is None else seed
     results = compare_live(sc.name, seed=used, hours=hours, dispatch_every_s=dispatch_every,
-                           acceptance_weight=acceptance_weight,
+                           acceptance_weight=acceptance_weight, policy=policy,
                            progress=lambda name: console.print(f"running {name} ..."))
     summary = {"scenario": sc.name, "seed": used, "acceptance_weight": acceptance_weight,
+               "stacking": policy.allow_stacking, "reassignment": policy.allow_reassignment,
                "runs": compare_summary(results)}
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.json").write_text(json.dumps(summary, indent=2) + "\n")

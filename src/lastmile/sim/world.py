@@ -16,7 +16,8 @@ use cases or the HTTP API), never by writing platform state directly:
 - couriers (``couriers.py``) start and end shifts, take offers, travel, pick up
   and deliver;
 - the dispatch tick runs the dispatcher and interrupts idle couriers that have
-  an offer.
+  an offer; a courier accepting a move (reassignment) has the world interrupt the
+  courier who held the orders (``Withdrawn``), which re-plans its route.
 
 Same-time events run in SimPy's order: interrupts and process starts first
 (URGENT), then timeouts in the order they were scheduled (FIFO); so same seed ->
@@ -37,7 +38,15 @@ import simpy
 from lastmile.core.geo import Point, haversine_m
 from lastmile.sim.actions import Actions, OrderAsk, Refused
 from lastmile.sim.city import City, SimMerchant
-from lastmile.sim.couriers import Cancelled, Crew, FixedPropensity, OfferDecision, Offered, Steps
+from lastmile.sim.couriers import (
+    Cancelled,
+    Crew,
+    FixedPropensity,
+    OfferDecision,
+    Offered,
+    Steps,
+    Withdrawn,
+)
 from lastmile.sim.couriers import courier as courier_process
 from lastmile.sim.model import (
     CourierRun,
@@ -54,6 +63,7 @@ __all__ = ["CourierRun", "Driver", "OrderRecord", "Sample", "World", "WorldConfi
 
 _M_PER_DEG = 111_195.0
 _GRID_FROM = 64  # merchants in a region before picking one goes through a grid
+_DELIVERING = (Phase.TO_DROPOFF, Phase.AT_DROPOFF)  # may answer offers (offers_on_the_go)
 
 
 class Driver(Protocol):
@@ -123,7 +133,8 @@ class World:
         self._crew = Crew(env=self.env, actions=actions, cfg=self.cfg, rng=self.rng,
                           decide=decide or FixedPropensity(self.cfg.accept_p, self.cfg.respond_s,
                                                            self.rng),
-                          log=self.log, merchants=self._merchants, now=self.now)
+                          log=self.log, merchants=self._merchants, now=self.now,
+                          withdraw=self._withdraw)
         self._couriers: dict[str, simpy.Process] = {}
         self._kitchens: dict[str, simpy.Process] = {}  # order id -> its kitchen, until ready
         self._offered: set[str] = set()  # couriers offered something they have not seen yet
@@ -223,20 +234,33 @@ class World:
             if not self._converts(q.fees_minor, q.eta_expected_at - self.now()):
                 self.log.lost_quotes += 1
                 return
+        except Refused as exc:
+            self._refused(exc)
+            return
+        self.place(region_id, ask)
+
+    def place(self, region_id: str, ask: OrderAsk) -> OrderRecord | None:
+        """A consumer places ``ask`` now: the order is recorded, its kitchen starts and its
+        consumer begins to wait (None when the platform refuses it). Arrivals come here
+        after their quote; a scripted world (tests) may call it from a process of its own."""
+        merchant = self._merchants[ask.merchant_id]
+        try:
             self._keys += 1
             placed = self.actions.place(ask, key=f"sim-{self._keys}")
         except Refused as exc:
             self._refused(exc)
-            return
+            return None
         rec = OrderRecord(
             id=placed.order_id, region_id=region_id, merchant_id=merchant.id,
-            consumer_id=ask.consumer_id, dropoff=dropoff, placed_at=placed.placed_at,
+            consumer_id=ask.consumer_id, dropoff=ask.dropoff, placed_at=placed.placed_at,
             eta_expected_at=placed.eta_expected_at, eta_high_at=placed.eta_high_at,
+            eta_low_at=placed.eta_low_at,
             fees_minor=placed.fees_minor, pickup=merchant.location)
         self.log.placed(rec)
         confirm_in = self.kitchen_rng.uniform(*self.cfg.confirm_s)
         self._kitchens[rec.id] = self.env.process(self._kitchen_of(rec, confirm_in))
         self.env.process(self._patience(rec))
+        return rec
 
     def _patience(self, rec: OrderRecord) -> Steps:
         """The consumer waits until ``patience_s`` past the quoted window, then cancels if the
@@ -259,8 +283,17 @@ class World:
         run = self.log.couriers.get(rec.courier_id) if rec.courier_id else None
         proc = self._couriers.get(rec.courier_id) if rec.courier_id else None
         if (run is not None and proc is not None and proc.is_alive and rec.id in run.orders
-                and run.phase in (Phase.TO_PICKUP, Phase.AT_PICKUP)):
+                and run.phase.holding):  # riding to a door too: its next batch (on the go)
             proc.interrupt(Cancelled(rec.id))
+
+    def _withdraw(self, courier_id: str, cause: Withdrawn) -> None:
+        """A move was accepted: the courier who held its orders is told (its app's
+        ``courier.assignment_withdrawn``) if it still has any of them in its plan."""
+        run = self.log.couriers.get(courier_id)
+        proc = self._couriers.get(courier_id)
+        if (run is not None and proc is not None and proc.is_alive and run.phase.holding
+                and any(i in run.orders for i in cause.order_ids)):
+            proc.interrupt(cause)
 
     # -- merchants ----------------------------------------------------------------------
     def _kitchen_of(self, rec: OrderRecord, confirm_in: float) -> Steps:
@@ -293,10 +326,12 @@ class World:
     # -- dispatch and sampling ------------------------------------------------------------
     def _dispatcher(self) -> Steps:
         """Every tick: a dispatch round, then each idle courier with an offer is interrupted
-        (in courier id order). Only couriers a round offered something are asked, unless the
-        actions cannot say who (the demo's server dispatches on its own)."""
+        (in courier id order; with ``offers_on_the_go`` a courier riding to a door too).
+        Only couriers a round offered something are asked, unless the actions cannot say
+        who (the demo's server dispatches on its own)."""
         regions = tuple(r.id for r in self.city.regions)
         idle = self.log.idle
+        on_the_go = self.cfg.offers_on_the_go
         while True:
             yield self.env.timeout(self.cfg.dispatch_every_s)
             offered = self.actions.dispatch(regions)
@@ -307,7 +342,8 @@ class World:
                 couriers = self.log.couriers
                 self._offered -= {c for c in self._offered
                                   if c not in couriers or not couriers[c].phase.on_shift}
-                ask = sorted(c for c in self._offered if c in idle)
+                ask = sorted(c for c in self._offered
+                             if c in idle or (on_the_go and couriers[c].phase in _DELIVERING))
             for courier_id in ask:
                 proc = self._couriers.get(courier_id)
                 if proc is None or not proc.is_alive:

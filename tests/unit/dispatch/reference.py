@@ -159,7 +159,7 @@ def _grow(
         trial = build([*members, o])
         before = bundle_excess_s(current) + len(members) * (pickup - current.ready_s)
         after = bundle_excess_s(trial) + len(members) * (new_pickup - trial.ready_s)
-        if after - before <= policy.max_extra_delay_s:
+        if after - before <= _limit(snapshot, policy):
             members.append(o)
             current, pickup, grew = trial, new_pickup, True
     if not grew:
@@ -167,3 +167,13 @@ def _grow(
     order_ids = current.order_ids
     by_id = {o.order_id: o for o in members}
     return tuple(by_id[i] for i in order_ids), pickup
+
+
+def _limit(snapshot: Snapshot, policy: DispatchPolicy) -> float:
+    """What an update may add: at most ``quiet_update_max_extra_s`` when at least as many
+    couriers are idle now as orders are open, ``max_extra_delay_s`` otherwise."""
+    idle = [c for c in snapshot.couriers
+            if c.shift_start_s <= snapshot.now_s < c.shift_end_s and c.free_s <= snapshot.now_s]
+    if len(snapshot.orders) > len(idle):
+        return policy.max_extra_delay_s
+    return min(policy.max_extra_delay_s, policy.quiet_update_max_extra_s)

@@ -161,8 +161,9 @@ def _consumers_over_the_run(name: str) -> float:
 def test_the_big_city_day_brings_about_fifty_thousand_orders_to_two_thousand_couriers():
     big = get_scenario("bigcity")
     assert len(big.cities) == 8 and sum(c.couriers for c in big.cities) == 2_000
-    # ~53,000 consumers ask; ~0.9 convert at ordinary fees and waits: ~50,000 orders.
-    assert 51_000 <= _consumers_over_the_run("bigcity") <= 56_000
+    # ~66,800 consumers ask; about three in four convert (0.76-0.79 measured: fees above
+    # USD 5 and long waits put the rest off): ~50,000 orders.
+    assert 65_000 <= _consumers_over_the_run("bigcity") <= 69_000
     assert big.orders_per_hour(19.0) > 2 * big.orders_per_hour(9.0)
     assert big.orders_per_hour(24.6) == 0  # the last hour only clears what is open
 

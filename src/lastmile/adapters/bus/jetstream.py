@@ -25,7 +25,7 @@ import asyncio
 import logging
 import threading
 from collections import OrderedDict, defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -41,7 +41,7 @@ from nats.js.errors import NotFoundError
 from lastmile.adapters.bus.jetstream_wire import JetStreamConfig, decode, encode
 from lastmile.adapters.bus.live import Handler, LiveHandlers
 from lastmile.app.context import Services
-from lastmile.app.events import Event
+from lastmile.app.events import Event, matches, type_filter
 from lastmile.app.ports import DeadLetter, OutboxEntry
 
 T = TypeVar("T")
@@ -174,16 +174,17 @@ class JetStreamBus:
 
     # -- the port ---------------------------------------------------------------------------
 
-    def subscribe(self, event_type: str, handler: Handler, *,
+    def subscribe(self, event_type: str | Iterable[str], handler: Handler, *,
                   durable: str | None = None) -> Callable[[], None]:
+        spec = type_filter(event_type)
         if durable is None:
-            return self._subscribe_live(event_type, handler)
+            return self._subscribe_live(spec, handler)
         if not 0 < len(durable) <= 64:
             raise ValueError(f"a durable subscriber's name needs 1-64 characters (got {durable!r})")
         with self._lock:
             if durable in self._durable:
                 raise ValueError(f"durable subscriber {durable!r} is already subscribed here")
-            self._durable[durable] = (event_type, handler)
+            self._durable[durable] = (spec, handler)
             started = self._consumers_started
         if started is not None:
             self._start_worker(durable, *started)
@@ -199,8 +200,8 @@ class JetStreamBus:
 
         return unsubscribe
 
-    def _subscribe_live(self, event_type: str, handler: Handler) -> Callable[[], None]:
-        remove = self._live.add(event_type, handler)
+    def _subscribe_live(self, spec: str, handler: Handler) -> Callable[[], None]:
+        remove = self._live.add_all(spec, handler)
         with self._lock:
             first = not self._live_subs
         if first:
@@ -289,7 +290,8 @@ class JetStreamBus:
         self.call(send)
 
     def durable(self) -> dict[str, str]:
-        """This process's durable subscribers: name -> event type (or ``*``)."""
+        """This process's durable subscribers: name -> their ``type_filter`` (``*``, a type,
+        or several)."""
         with self._lock:
             return {name: event_type for name, (event_type, _) in self._durable.items()}
 
@@ -312,10 +314,15 @@ class JetStreamBus:
         from lastmile.adapters.bus.jetstream_consumer import ConsumerWorker, consumer_name
 
         with self._lock:
-            event_type, handler = self._durable[name]
+            spec, named = self._durable[name]
+
+            def handler(event: Event) -> None:  # several types: the filter subject is wider
+                if matches(spec, event.type):
+                    named(event)
+
             workers = [
                 ConsumerWorker(self, subscriber=name, consumer=consumer_name(name),
-                               filter_subject=self.config.filter_subject(event_type),
+                               filter_subject=self.config.filter_subject(spec),
                                handler=handler, policy=policy, services=services, new_only=True),
                 ConsumerWorker(self, subscriber=name, consumer=consumer_name(name, replay=True),
                                filter_subject=self.config.replay_subject(name),

@@ -13,7 +13,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 
-from lastmile.app.events import Event
+from lastmile.app.events import Event, filter_types
 from lastmile.app.tenancy import acting_for
 
 Handler = Callable[[Event], None]
@@ -35,6 +35,17 @@ class LiveHandlers:
             with self._lock:
                 if handler in self._by_type[event_type]:
                     self._by_type[event_type].remove(handler)
+
+        return remove
+
+    def add_all(self, spec: str, handler: Handler) -> Callable[[], None]:
+        """Subscribe to the types of a ``type_filter`` string (each, or ``*``)."""
+        types = filter_types(spec)
+        removes = [self.add(t, handler) for t in (sorted(types) if types else [spec])]
+
+        def remove() -> None:
+            for r in removes:
+                r()
 
         return remove
 

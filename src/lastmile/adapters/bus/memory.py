@@ -1,13 +1,14 @@
-"""An in-process event bus: live subscriptions by event type (or ``*``) and named durable ones."""
+"""An in-process event bus: live subscriptions by event type (or ``*``, or several types) and
+named durable ones."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from lastmile.adapters.bus.live import Handler, LiveHandlers
-from lastmile.app.events import Event
+from lastmile.app.events import Event, matches, type_filter
 from lastmile.app.tenancy import acting_for
 
 log = logging.getLogger(__name__)
@@ -32,17 +33,18 @@ class InProcessBus:
         self._durable: dict[str, tuple[str, Handler]] = {}
         self._lock = threading.Lock()
 
-    def subscribe(self, event_type: str, handler: Handler, *,
+    def subscribe(self, event_type: str | Iterable[str], handler: Handler, *,
                   durable: str | None = None) -> Callable[[], None]:
+        spec = type_filter(event_type)
         if durable is None:
-            return self._subscribe_live(event_type, handler)
+            return self._live.add_all(spec, handler)
         if not 0 < len(durable) <= MAX_NAME_CHARS:
             raise ValueError(f"a durable subscriber's name needs 1-{MAX_NAME_CHARS} characters "
                              f"(got {durable!r})")
         with self._lock:
             if durable in self._durable:
                 raise ValueError(f"durable subscriber {durable!r} is already subscribed here")
-            self._durable[durable] = (event_type, handler)
+            self._durable[durable] = (spec, handler)
 
         def unsubscribe() -> None:
             with self._lock:
@@ -50,9 +52,6 @@ class InProcessBus:
                     del self._durable[durable]
 
         return unsubscribe
-
-    def _subscribe_live(self, event_type: str, handler: Handler) -> Callable[[], None]:
-        return self._live.add(event_type, handler)
 
     def publish(self, event: Event) -> None:
         """Hand ``event`` to every live subscriber of its type and of ``*``; never raises."""
@@ -63,18 +62,19 @@ class InProcessBus:
         return self._live.failures
 
     def durable(self) -> dict[str, str]:
-        """This process's durable subscribers: name -> event type (or ``*``)."""
+        """This process's durable subscribers: name -> their ``type_filter`` (``*``, a type,
+        or several)."""
         with self._lock:
             return {name: event_type for name, (event_type, _) in self._durable.items()}
 
     def deliver(self, name: str, event: Event) -> None:
-        """Call durable subscriber ``name`` (a no-op for another event type); raises what it
+        """Call durable subscriber ``name`` (a no-op for a type it did not name); raises what it
         raises, and ``LookupError`` when no such subscriber runs in this process."""
         with self._lock:
             entry = self._durable.get(name)
         if entry is None:
             raise LookupError(f"no durable subscriber {name!r} in this process")
-        event_type, handler = entry
-        if event_type in ("*", event.type):
+        spec, handler = entry
+        if matches(spec, event.type):
             with acting_for(event):
                 handler(event)

@@ -69,6 +69,14 @@ _ORDERS_BY_STATUS = _by_status(t.orders)
 _ORDERS_IN_STATUSES_BY_STATUS = _ORDERS_BY_STATUS.where(
     t.orders.c.status.in_(sa.bindparam("statuses", expanding=True)))
 
+# The merchant's orders in some statuses, up to a limit: ids only, on ix_orders_merchant.
+_MERCHANT_ORDERS_COUNT = sa.select(sa.func.count()).select_from(
+    sa.select(t.orders.c.id).where(
+        t.orders.c.merchant_id == sa.bindparam("merchant_id"),
+        t.orders.c.status.in_(sa.bindparam("statuses", expanding=True)),
+        t.orders.c.id != sa.bindparam("excluding"))
+    .limit(sa.bindparam("limit")).subquery())
+
 _ORDER_STATUS = sa.select(t.orders.c.status).where(t.orders.c.id == sa.bindparam("id"))
 
 
@@ -99,9 +107,10 @@ _COURIERS_IN_REGION = sa.select(t.couriers).where(
 _COURIERS_ON_SHIFT = _COURIERS_IN_REGION.where(
     t.couriers.c.status != CourierStatus.OFFLINE.value)
 # The orders in hand, with the document as its stored text (decoded here, see _decoded).
-_ORDERS_AMONG = sa.select(
-    *(c for c in t.orders.c if c.name != "doc"), sa.cast(t.orders.c.doc, sa.Text).label("doc"),
-).where(t.orders.c.id.in_(sa.bindparam("ids", expanding=True)))
+_RAW_ORDER = (*(c for c in t.orders.c if c.name != "doc"),
+              sa.cast(t.orders.c.doc, sa.Text).label("doc"))
+_ORDERS_AMONG = sa.select(*_RAW_ORDER).where(
+    t.orders.c.id.in_(sa.bindparam("ids", expanding=True)))
 # Raw order row (every column, the document as text) -> its Order: a content-addressed
 # memo, so it can never answer for a changed row. Each dispatch round decodes every order
 # in the couriers' hands, and most did not change since the round before (30 s).
@@ -291,14 +300,16 @@ class SqlOrders(_Repo):
              oldest_first: bool = False) -> list[Order]:
         c = t.orders.c
         order = (c.placed_at, c.id) if oldest_first else (c.placed_at.desc(), c.id.desc())
-        stmt = sa.select(t.orders).order_by(*order).limit(limit)
+        # Raw rows through the decode memo (``_decoded``): a region's waiting orders are
+        # listed by every dispatch round and every quote's ETA queue (app.eta_queue).
+        stmt = sa.select(*_RAW_ORDER).order_by(*order).limit(limit)
         for col, value in ((c.region_id, region_id), (c.consumer_id, consumer_id),
                            (c.merchant_id, merchant_id), (c.courier_id, courier_id)):
             if value is not None:
                 stmt = stmt.where(col == value)
         if statuses:
             stmt = stmt.where(c.status.in_([s.value for s in statuses]))
-        return [m.order_from(dict(r)) for r in self.conn.execute(stmt).mappings()]
+        return [_decoded(r) for r in self.conn.execute(stmt)]
 
     def dropoffs(self, region_id: str, *, statuses: Collection[OrderStatus],
                  limit: int) -> tuple[Point, ...]:
@@ -314,6 +325,12 @@ class SqlOrders(_Repo):
             return {}
         rows = self.conn.execute(_ORDERS_AMONG, {"ids": list(order_ids)})
         return {o.id: o for o in map(_decoded, rows)}
+
+    def count_of_merchant(self, merchant_id: str, *, statuses: Collection[OrderStatus],
+                          excluding: str | None = None, limit: int) -> int:
+        return int(self.conn.execute(_MERCHANT_ORDERS_COUNT, {
+            "merchant_id": merchant_id, "statuses": sorted(s.value for s in statuses),
+            "excluding": excluding or "", "limit": limit}).scalar_one())
 
     def count_by_status(self, region_id: str, *,
                         statuses: Collection[str] | None = None) -> dict[str, int]:

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from lastmile.adapters.db import tables_eta as t
 from lastmile.adapters.db.prepared import WHERE, insert_into, update_where
-from lastmile.core.eta.features import EXTRA_COLUMNS, EtaFeatures, EtaOutcome
+from lastmile.core.eta.features import EXTRA_COLUMNS, EXTRA_SERIES, EtaFeatures, EtaOutcome
 from lastmile.core.eta.history import Finish, HistoryRecord, MinuteCount
 
 Row = dict[str, Any]
@@ -49,7 +49,9 @@ def record_row(r: HistoryRecord) -> Row:
             "prep_mean_s": f.prep_mean_s, "prep_p90_s": f.prep_p90_s,
             "orders_per_min": list(f.orders_per_min), "idle_couriers": list(f.idle_couriers),
             "items": f.items, "subtotal_minor": f.subtotal_minor,
-            "placement_state": {k: _or_none(getattr(f, k)) for k in EXTRA_COLUMNS},
+            "placement_state": {**{k: _or_none(getattr(f, k)) for k in EXTRA_COLUMNS},
+                                **{k: [_or_none(v) for v in getattr(f, k)]
+                                   for k in EXTRA_SERIES}},
             "quoted_low_s": r.quoted_low_s, "quoted_s": r.quoted_s,
             "quoted_high_s": r.quoted_high_s, **finish_row(r.finish)}
 
@@ -71,8 +73,17 @@ def features_from(row: Row) -> EtaFeatures:
         orders_per_min=tuple(float(x) for x in row["orders_per_min"]),
         idle_couriers=tuple(float(x) for x in row["idle_couriers"]),
         items=row["items"], subtotal_minor=row["subtotal_minor"],
-        **{k: math.nan if v is None else float(v)
-           for k, v in (row["placement_state"] or {}).items() if k in EXTRA_COLUMNS})
+        **_placement_state(row["placement_state"] or {}))
+
+
+def _placement_state(state: Row) -> dict[str, Any]:
+    """The ``placement_state`` JSON as ``EtaFeatures`` fields; a field a record does not
+    hold (written before it existed) is left to its default, unknown."""
+    out: dict[str, Any] = {k: math.nan if v is None else float(v)
+                           for k, v in state.items() if k in EXTRA_COLUMNS}
+    out.update({k: tuple(math.nan if x is None else float(x) for x in v)
+                for k, v in state.items() if k in EXTRA_SERIES and v is not None})
+    return out
 
 
 def _or_none(v: float) -> float | None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from lastmile.adapters.db import tables_ledger as t
 from lastmile.adapters.db.repositories import _Repo
@@ -40,12 +43,33 @@ def posted_from(row: Row, postings: list[Row]) -> Posted:
     return Posted(id=row["id"], transaction=txn, created_at=row["created_at"])
 
 
+@cache
+def _insert_or_skip_returning_id(dialect: str) -> sa.Insert:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = t.ledger_transactions
+    return insert(table).on_conflict_do_nothing().returning(table.c.id)
+
+
 class SqlLedger(_Repo):
     def add(self, posted: Posted) -> bool:
         if not insert_or_skip(self.conn, t.ledger_transactions, transaction_row(posted)):
             return False  # its key is posted already: a redelivery posts nothing
         self.conn.execute(t.ledger_postings.insert(), posting_rows(posted))
         return True
+
+    def add_many(self, posted: Sequence[Posted]) -> list[Posted]:
+        if len(posted) <= 1:
+            return [p for p in posted if self.add(p)]
+        # One INSERT .. VALUES (..), (..) ON CONFLICT DO NOTHING RETURNING id for the
+        # transactions (SQLAlchemy's insertmanyvalues), one for all their postings.
+        stored = {row[0] for row in self.conn.execute(
+            _insert_or_skip_returning_id(self.conn.dialect.name),
+            [transaction_row(p) for p in posted])}
+        kept = [p for p in posted if p.id in stored]
+        if kept:
+            self.conn.execute(t.ledger_postings.insert(),
+                              [row for p in kept for row in posting_rows(p)])
+        return kept
 
     def by_key(self, key: str) -> Posted | None:
         found = self._posted(t.ledger_transactions.c.idempotency_key == key)

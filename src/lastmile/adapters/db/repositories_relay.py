@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lastmile.adapters.db import tables as t
-from lastmile.app.events import Event
+from lastmile.app.events import Event, filter_types
 from lastmile.app.ports import DeadLetter, OutboxEntry, QueuedEvent, SubscriberState
 
 _ERROR_CHARS = 2000  # enough for an exception line and its cause; a dump would bloat the row
@@ -57,12 +57,13 @@ class SqlEventDeliveries:
             return []  # another relay is fanning out older rows: queue behind them, in order
         entries = [OutboxEntry(seq=seq, event=Event.from_dict(payload))
                    for seq, payload in rows[:cut]]
-        subscribers = list(self.conn.execute(
-            sa.select(t.event_subscribers.c.name, t.event_subscribers.c.event_type)))
+        # Each subscriber is queued only the types it named (``events.type_filter``).
+        subscribers = [(name, filter_types(spec)) for name, spec in self.conn.execute(
+            sa.select(t.event_subscribers.c.name, t.event_subscribers.c.event_type))]
         queued = [dict(subscriber=name, seq=e.seq, subject_id=e.event.subject_id, attempts=0,
                        next_attempt_at=at, tenant_id=e.event.tenant)
-                  for e in entries for name, event_type in subscribers
-                  if event_type in ("*", e.event.type)]
+                  for e in entries for name, types in subscribers
+                  if types is None or e.event.type in types]
         if queued:
             self.conn.execute(t.event_deliveries.insert(), queued)
         self.conn.execute(t.outbox.update().where(o.seq.in_([e.seq for e in entries]))

@@ -161,7 +161,8 @@ event_subscribers = sa.Table(
     "event_subscribers", metadata,
     tenant_column(),
     sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("event_type", sa.String(64), nullable=False),
+    # app.events.type_filter: '*', one type, or several comma-joined (0022)
+    sa.Column("event_type", sa.String(1000), nullable=False),
     sa.Column("registered_at", Epoch, nullable=False),
     sa.Column("last_seen_at", Epoch, nullable=False),
 )

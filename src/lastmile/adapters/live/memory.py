@@ -63,9 +63,17 @@ class MemoryLiveStore:
     ) -> list[tuple[CourierLive, float]]:
         center = check_query(lat=lat, lng=lng, radius_m=radius_m, limit=limit)
         min_lat, min_lng, max_lat, max_lng = bounding_box(center, radius_m)
+        with self._lock:
+            members = [self._couriers[cid] for cid in self._regions.get(region_id, ())]
         found = []
-        for courier in self.all_in_region(region_id, now=now):
+        # Status first, then the box, then freshness: only a few couriers of a big region
+        # are idle, and ``rank_nearest`` orders what is kept (no sort of the whole region).
+        for courier in members:
+            if statuses is not None and courier.status not in statuses:
+                continue
             if not (min_lat <= courier.lat <= max_lat and min_lng <= courier.lng <= max_lng):
+                continue
+            if not self._fresh(courier, now):
                 continue
             distance_m = haversine_m(center, courier.point)
             if distance_m <= radius_m:

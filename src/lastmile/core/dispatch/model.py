@@ -182,6 +182,11 @@ class DispatchPolicy:
       couriers by arrival (``candidates``); smaller rounds (every MDRP round) stay dense.
     - ``cell_bundles``: a sparse round with more bundles than this is solved as region
       cells of about this many bundles each (``partition``).
+    - ``quiet_update_max_extra_s``: in a quiet round (at least as many couriers idle now as
+      open orders) an assignment update may add at most this much click-to-door (summed
+      over the bundle; ``max_extra_delay_s`` still bounds it): an idle courier can take the
+      order alone, so a waiting courier's bundle grows only when that costs no one time.
+      At ``max_extra_delay_s`` or above the quiet rounds are treated like any other.
     - ``late_weight``: cost credit per second an order already waits past its ready time
       (orders already waiting go first).
     - ``acceptance_weight``: weight of the expected re-offer delay of a pair the courier
@@ -204,6 +209,7 @@ class DispatchPolicy:
     late_weight: float = 0.9
     allow_updates: bool = True
     max_update_delay_s: float = 2 * 60.0
+    quiet_update_max_extra_s: float = 0.0
     allow_prepositioning: bool = True
     preposition_after_idle_s: float = 0.0
     preposition_radius_s: float = 15 * 60.0
@@ -292,8 +298,8 @@ MAX_STACK_RADIUS_M = 5_000.0
 # Times (seconds) and cost weights: a negative one would reward what the policy penalises.
 _NON_NEGATIVE = ("commit_slack_s", "max_ready_gap_s", "max_extra_delay_s", "idle_weight",
                  "travel_weight", "shortage_travel_weight", "shortage_busy_weight", "late_weight",
-                 "max_update_delay_s", "preposition_after_idle_s", "preposition_radius_s",
-                 "reassign_min_gain_s",
+                 "max_update_delay_s", "quiet_update_max_extra_s", "preposition_after_idle_s",
+                 "preposition_radius_s", "reassign_min_gain_s",
                  "stack_max_extra_delay_s", "stack_max_food_wait_s", "stack_min_saving_s",
                  "acceptance_weight")
 

@@ -7,6 +7,12 @@ open order of that merchant joins the bundle when its ready time is at most
 ``max_bundle_size``, the new pickup is still before the courier's shift end, and
 the click-to-door the order adds (wait plus detour, over everyone in the bundle)
 is at most ``max_extra_delay_s``. Orders are tried by ready time.
+
+In a quiet round (at least as many couriers idle now as open orders) the added
+click-to-door may be at most ``quiet_update_max_extra_s`` instead (``update_limit_s``):
+an idle courier can take the order alone, so growing a waiting courier's bundle at the
+price of a later drop-off for its orders only loses click-to-door. When couriers are
+short, the bundle saves a courier trip and the full ``max_extra_delay_s`` applies.
 """
 
 from __future__ import annotations
@@ -72,6 +78,7 @@ def plan_updates(
     kw: RouteArgs = {"travel": snapshot.travel, "pickup_service_s": snapshot.pickup_service_s,
                      "dropoff_service_s": snapshot.dropoff_service_s}
     figures = _held_figures(held, table, kw)
+    limit = update_limit_s(snapshot, policy)
     for w in range(max(len(v) for v in waves.values())):
         wave, chains = [], []
         for k in (v[w] for v in waves.values() if len(v) > w):
@@ -86,7 +93,7 @@ def plan_updates(
             chain.excess, chain.ready, chain.seq = figures[k]
             wave.append(k)
             chains.append(chain)
-        _grow_all(chains, table, kw, policy)
+        _grow_all(chains, table, kw, policy, limit)
         for k, chain in zip(wave, chains, strict=True):
             if chain.grew:
                 used[chain.seq] = True
@@ -97,6 +104,18 @@ def plan_updates(
     out = tuple(grown[k] for k in sorted(grown))
     absorbed = frozenset(i for r in out for i in r.order_ids)
     return out, absorbed
+
+
+def update_limit_s(snapshot: Snapshot, policy: DispatchPolicy) -> float:
+    """The click-to-door an update may add: ``max_extra_delay_s``, or at most
+    ``quiet_update_max_extra_s`` in a quiet round (at least as many couriers idle now as
+    open orders), where an idle courier can take the order alone."""
+    now = snapshot.now_s
+    idle = sum(1 for c in snapshot.couriers
+               if c.shift_start_s <= now < c.shift_end_s and c.free_s <= now)
+    if len(snapshot.orders) > idle:
+        return policy.max_extra_delay_s
+    return min(policy.max_extra_delay_s, policy.quiet_update_max_extra_s)
 
 
 class _Chain:
@@ -131,7 +150,7 @@ def _held_figures(held: list[list[int]], table: OrderTable, kw: RouteArgs,
 
 
 def _grow_all(chains: list[_Chain], table: OrderTable, kw: RouteArgs,
-              policy: DispatchPolicy) -> None:
+              policy: DispatchPolicy, limit_s: float) -> None:
     """Grow chains of distinct merchants (each with candidates, its held bundle's figures
     set), each as ``_grow_one`` would, in batches."""
     for c in chains:
@@ -153,7 +172,7 @@ def _grow_all(chains: list[_Chain], table: OrderTable, kw: RouteArgs,
             before = np.array([c.excess + size * (c.pickup - c.ready) for c in group],
                               dtype=np.float64)[owner]
             after = trials.excess_s + size * (new_pickup - trials.ready_s)
-            fine = after - before <= policy.max_extra_delay_s
+            fine = after - before <= limit_s
             hit = np.flatnonzero(stop | fine)
             first = dict(zip(owner[hit][::-1].tolist(), hit[::-1].tolist(), strict=True))
             offset = np.concatenate([[0], np.cumsum(counts)])

@@ -20,6 +20,11 @@ import numpy as np
 SERIES_BUCKETS = 6
 """Six 5-minute buckets: the last 30 minutes."""
 BUCKET_S = 300
+UNKNOWN_SERIES: tuple[float, ...] = (math.nan,) * SERIES_BUCKETS
+"""A series no source knows: NaN in every bucket."""
+NEAR_S = 600.0
+"""``orders_ahead_near``: merchants within 10 minutes of travel."""
+MERCHANT_PICKUPS = 5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,6 +67,30 @@ class EtaFeatures:
     merchant_open_orders: float = math.nan
     """The merchant's orders placed and not yet picked up (its kitchen load), this one
     excluded."""
+    # The courier queue at that moment (NaN: not known by the source). "Ahead": waiting for a
+    # courier (not assigned) with food ready no later than this order's.
+    orders_ahead: float = math.nan
+    """The region's orders ahead of this one in the queue for couriers."""
+    orders_ahead_near: float = math.nan
+    """Those of ``orders_ahead`` whose merchant is within ``NEAR_S`` of travel of this one."""
+    couriers_on_shift: float = math.nan
+    """Couriers on shift in the region now (idle or busy)."""
+    committed_orders: float = math.nan
+    """Orders the dispatcher has committed to a courier and not yet picked up (its backlog)."""
+    busy_backlog_s: float = math.nan
+    """Mean over the couriers on shift of the seconds until each is free (0 when idle)."""
+    queue_pickup_s: float = math.nan
+    """When this order could be picked up if every waiting order, earliest ready first, took
+    the courier that could pick it up soonest (committed work first): seconds from now."""
+    merchant_pickup_delay_s: float = math.nan
+    """Mean seconds the merchant's food waited for its courier (pickup - ready) over its last
+    ``MERCHANT_PICKUPS`` pickups within the last hour (NaN with none)."""
+    assign_delay_s: tuple[float, ...] = UNKNOWN_SERIES
+    """Realised assignment delays: mean seconds placement -> first commitment of the orders
+    committed in each bucket, oldest first (NaN: none in the bucket, or not known)."""
+    pickup_delay_s: tuple[float, ...] = UNKNOWN_SERIES
+    """Realised pickup delays: mean seconds food ready -> picked up of the pickups in each
+    bucket, oldest first (NaN: none, or not known)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.hour <= 23:
@@ -76,10 +105,14 @@ class EtaFeatures:
             value = getattr(self, name)
             if value < 0:  # NaN (unknown) passes
                 raise ValueError(f"{name} must be >= 0 or NaN (got {value})")
-        for name in ("orders_per_min", "idle_couriers"):
+        for name in ("orders_per_min", "idle_couriers", *EXTRA_SERIES):
             series = getattr(self, name)
             if len(series) != SERIES_BUCKETS:
                 raise ValueError(f"{name} must have {SERIES_BUCKETS} buckets (got {len(series)})")
+        for name in EXTRA_SERIES:
+            if any(v < 0 for v in getattr(self, name)):  # NaN (unknown) passes
+                raise ValueError(f"{name} must be >= 0 or NaN in every bucket "
+                                 f"(got {getattr(self, name)})")
 
     @property
     def stage(self) -> str:
@@ -120,13 +153,20 @@ class EtaEstimate:
 EXTRA_COLUMNS: tuple[str, ...] = (
     "courier_reach_s", "courier_reach_3_s", "idle_nearest_s", "open_orders",
     "merchant_open_orders",
+    "orders_ahead", "orders_ahead_near", "couriers_on_shift", "committed_orders",
+    "busy_backlog_s", "queue_pickup_s", "merchant_pickup_delay_s",
 )
-"""Fields added after the first schema, at the end of the matrix (NaN when unknown)."""
+"""Scalar fields added after the first schema, at the end of the matrix (NaN when unknown),
+in the order they were added."""
+EXTRA_SERIES: tuple[str, ...] = ("assign_delay_s", "pickup_delay_s")
+"""Series fields added after the first schema, ``SERIES_BUCKETS`` columns each after
+``EXTRA_COLUMNS`` (``<name>_0`` oldest)."""
 NUMERIC_COLUMNS: tuple[str, ...] = (
     "hour", "weekday", "distance_m", "travel_s", "prep_mean_s", "prep_p90_s",
     *(f"orders_per_min_{i}" for i in range(SERIES_BUCKETS)),
     *(f"idle_couriers_{i}" for i in range(SERIES_BUCKETS)),
     "items", "subtotal_minor", *EXTRA_COLUMNS,
+    *(f"{name}_{i}" for name in EXTRA_SERIES for i in range(SERIES_BUCKETS)),
 )
 """The numeric matrix's columns, in order; ``items``/``subtotal_minor`` are NaN at explore."""
 
@@ -139,6 +179,6 @@ def numeric_matrix(rows: list[EtaFeatures] | tuple[EtaFeatures, ...]) -> np.ndar
                   *r.orders_per_min, *r.idle_couriers,
                   math.nan if r.items is None else r.items,
                   math.nan if r.subtotal_minor is None else r.subtotal_minor,
-                  r.courier_reach_s, r.courier_reach_3_s, r.idle_nearest_s, r.open_orders,
-                  r.merchant_open_orders)
+                  *(getattr(r, name) for name in EXTRA_COLUMNS),
+                  *r.assign_delay_s, *r.pickup_delay_s)
     return out

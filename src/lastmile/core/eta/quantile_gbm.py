@@ -40,7 +40,13 @@ from lastmile.core.eta.weibull import supply_pressure
 
 QUANTILES = (0.1, 0.5, 0.9)
 DERIVED_COLUMNS = ("heuristic_s", "orders_30min", "idle_now", "supply_pressure",
-                   "food_minus_courier_s", "reach_excess_s", "reach_3_excess_s")
+                   "food_minus_courier_s", "reach_excess_s", "reach_3_excess_s",
+                   "queue_point_s", "queue_excess_s", "ahead_per_courier",
+                   "assign_delay_30min_s", "pickup_delay_30min_s")
+BASES = ("heuristic", "queue")
+"""What the boosters learn the excess over: the heuristic's no-queue point, or the queue's
+point (``queue_point_s``: the greedy queue's pickup plus the trip; the heuristic's where the
+queue is unknown)."""
 TOLERANCE_S = 300.0
 """Explore and checkout points of one order never differ by more than this (5 minutes)."""
 DEFAULT_PARAMS: Mapping[str, Any] = {
@@ -55,22 +61,40 @@ _PREP = column("prep_mean_s")
 _HEURISTIC = len(NUMERIC_COLUMNS)  # the first derived column
 _ORDERS = [column(f"orders_per_min_{i}") for i in range(6)]
 _REACH, _REACH_3 = column("courier_reach_s"), column("courier_reach_3_s")
+_QUEUE = len(NUMERIC_COLUMNS) + DERIVED_COLUMNS.index("queue_point_s")
+_BASE_COLUMN = {"heuristic": _HEURISTIC, "queue": _QUEUE}
+_ASSIGN = [column(f"assign_delay_s_{i}") for i in range(6)]
+_PICKUP = [column(f"pickup_delay_s_{i}") for i in range(6)]
+
+
+def _nanmean_rows(x: np.ndarray) -> np.ndarray:
+    """Mean of each row's known values (NaN when none is known), without warnings."""
+    known = ~np.isnan(x)
+    n = known.sum(axis=1)
+    return np.where(n > 0, np.where(known, x, 0.0).sum(axis=1) / np.maximum(n, 1), np.nan)
 
 
 def model_matrix(matrix: np.ndarray) -> np.ndarray:
     """``NUMERIC_COLUMNS`` plus ``DERIVED_COLUMNS``: the heuristic duration, orders in the last
     30 minutes, idle couriers now, supply pressure, prep minus the courier's pickup leg, and
     how much later than the heuristic's pickup the first (third) courier's reach makes it,
-    ``max(prep, reach) - max(prep, 300)`` (NaN when the reach is unknown) (ratios, sums and
-    maxima trees cannot form by splitting)."""
+    ``max(prep, reach) - max(prep, 300)`` (NaN when the reach is unknown); the queue's point
+    (its pickup plus the trip, the heuristic where unknown) and its excess over the
+    heuristic, the orders ahead nearby per courier on shift, and the last 30 minutes' mean
+    assignment and pickup delays (ratios, sums and maxima trees cannot form by splitting)."""
     h = no_queue_point(matrix)
     prep = matrix[:, _PREP]
     floor = np.maximum(prep, 300.0)
+    queue = matrix[:, column("queue_pickup_s")] + matrix[:, column("travel_s")]
+    queue = np.where(np.isnan(queue), h, queue)
     extra = np.column_stack([
         h, matrix[:, _ORDERS].sum(axis=1) * 5.0, matrix[:, column("idle_couriers_5")],
         supply_pressure(matrix), prep - 300.0,
         np.maximum(prep, matrix[:, _REACH]) - floor,  # NaN reach stays NaN
         np.maximum(prep, matrix[:, _REACH_3]) - floor,
+        queue, queue - h,
+        matrix[:, column("orders_ahead_near")] / (matrix[:, column("couriers_on_shift")] + 1.0),
+        _nanmean_rows(matrix[:, _ASSIGN]), _nanmean_rows(matrix[:, _PICKUP]),
     ])
     return np.hstack([matrix, extra])
 
@@ -100,11 +124,17 @@ class QuantileGbm:
     lower_offset_s: float = 0.0
     upper_offset_s: float = 0.0
     name: str = "lightgbm"
+    base: str = "heuristic"
+    """One of ``BASES``: what the boosters' outputs are added to."""
+
+    def __post_init__(self) -> None:
+        if self.base not in BASES:
+            raise ValueError(f"base must be one of {BASES} (got {self.base!r})")
 
     def raw(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(p10, p50, p90) sorted per row, before the conformal offsets."""
         x = model_matrix(matrix)
-        base = x[:, _HEURISTIC]
+        base = x[:, _BASE_COLUMN[self.base]]
         q = np.sort(np.column_stack([base + np.asarray(b.predict(x, num_threads=1))
                                      for b in self.boosters]), axis=1)
         return q[:, 0], q[:, 1], q[:, 2]
@@ -122,19 +152,24 @@ def _window(p10: np.ndarray, p50: np.ndarray, p90: np.ndarray, lower: float,
 
 
 def train_quantile_gbm(fit: EtaTable, calibrate: EtaTable, *, rounds: int = ROUNDS,
-                       params: Mapping[str, Any] | None = None) -> QuantileGbm:
+                       params: Mapping[str, Any] | None = None,
+                       base: str = "heuristic") -> QuantileGbm:
     """Boosters on ``fit``; conformal offsets on ``calibrate`` (disjoint deliveries, ideally
     whole other days or instances). Deterministic for the same tables."""
+    if base not in BASES:
+        raise ValueError(f"base must be one of {BASES} (got {base!r})")
     x = model_matrix(fit.matrix)
     boosters = tuple(
         lgb.train({**DEFAULT_PARAMS, **(params or {}), "objective": "quantile", "alpha": a},
-                  lgb.Dataset(x, label=fit.total_s - x[:, _HEURISTIC], free_raw_data=True),
+                  lgb.Dataset(x, label=fit.total_s - x[:, _BASE_COLUMN[base]],
+                              free_raw_data=True),
                   num_boost_round=rounds)
         for a in QUANTILES)
-    model = QuantileGbm(boosters=(boosters[0], boosters[1], boosters[2]))
+    model = QuantileGbm(boosters=(boosters[0], boosters[1], boosters[2]), base=base)
     p10, _, p90 = model.raw(calibrate.matrix)
     lower, upper = _conformal_offsets(p10, p90, calibrate.total_s)
-    return QuantileGbm(boosters=model.boosters, lower_offset_s=lower, upper_offset_s=upper)
+    return QuantileGbm(boosters=model.boosters, lower_offset_s=lower, upper_offset_s=upper,
+                       base=base)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -212,10 +247,13 @@ def typical_carts(table: EtaTable) -> tuple[dict[str, tuple[float, float]], tupl
 
 def train_two_stage(fit: EtaTable, calibrate: EtaTable, *, rounds: int = ROUNDS,
                     tolerance_s: float = TOLERANCE_S,
-                    params: Mapping[str, Any] | None = None) -> TwoStageEta:
+                    params: Mapping[str, Any] | None = None,
+                    base: str = "heuristic") -> TwoStageEta:
     """Checkout first (boosters + offsets), frozen; then the explore head's carts and offsets.
-    ``params`` override ``DEFAULT_PARAMS`` (e.g. ``num_leaves``)."""
-    checkout_model = train_quantile_gbm(fit, calibrate, rounds=rounds, params=params)
+    ``params`` override ``DEFAULT_PARAMS`` (e.g. ``num_leaves``); ``base`` (``BASES``) is
+    what the boosters learn the excess over."""
+    checkout_model = train_quantile_gbm(fit, calibrate, rounds=rounds, params=params,
+                                        base=base)
     carts, overall = typical_carts(fit)
     head = TwoStageEta(checkout_model=checkout_model, typical_cart=carts, overall_cart=overall,
                        tolerance_s=tolerance_s)
@@ -227,7 +265,9 @@ def train_two_stage(fit: EtaTable, calibrate: EtaTable, *, rounds: int = ROUNDS,
 
 
 MODEL_FORMAT = "lastmile-eta-two-stage"
-MODEL_FORMAT_VERSION = 1
+MODEL_FORMAT_VERSION = 2
+"""2: the queue-ahead columns and a choice of base (``target``)."""
+_TARGETS = {"heuristic": "total_s - heuristic_s", "queue": "total_s - queue_point_s"}
 BOOSTER_NAMES = ("p10", "p50", "p90")
 
 
@@ -242,7 +282,7 @@ def to_parts(model: TwoStageEta) -> tuple[dict[str, Any], dict[str, str]]:
         **model.meta,
         "format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, "name": model.name,
         "features": [*NUMERIC_COLUMNS, *DERIVED_COLUMNS], "quantiles": list(QUANTILES),
-        "target": "total_s - heuristic_s", "tolerance_s": model.tolerance_s,
+        "target": _TARGETS[model.checkout_model.base], "tolerance_s": model.tolerance_s,
         "checkout_offsets_s": [model.checkout_model.lower_offset_s,
                                model.checkout_model.upper_offset_s],
         "explore_offsets_s": [model.explore_lower_offset_s, model.explore_upper_offset_s],
@@ -265,13 +305,17 @@ def from_parts(meta: Mapping[str, Any], texts: Mapping[str, str]) -> TwoStageEta
     missing = [n for n in BOOSTER_NAMES if n not in texts]
     if missing:
         raise ValueError(f"model lacks boosters {missing}")
+    base = next((k for k, v in _TARGETS.items() if v == meta.get("target")), None)
+    if base is None:
+        raise ValueError(f"model target must be one of {sorted(_TARGETS.values())} "
+                         f"(got {meta.get('target')!r})")
     b = tuple(lgb.Booster(model_str=texts[n]) for n in BOOSTER_NAMES)
     lo, hi = (float(v) for v in meta["checkout_offsets_s"])
     elo, ehi = (float(v) for v in meta["explore_offsets_s"])
     overall = tuple(math.nan if v is None else float(v) for v in meta["overall_cart"])
     return TwoStageEta(
         checkout_model=QuantileGbm(boosters=(b[0], b[1], b[2]), lower_offset_s=lo,
-                                   upper_offset_s=hi),
+                                   upper_offset_s=hi, base=base),
         typical_cart={str(m): (float(c[0]), float(c[1]))
                       for m, c in meta["typical_cart"].items()},
         overall_cart=(overall[0], overall[1]), explore_lower_offset_s=elo,

@@ -14,6 +14,9 @@ import numpy as np
 
 from lastmile.core.eta.features import NUMERIC_COLUMNS, EtaFeatures, EtaOutcome, numeric_matrix
 
+STAGES = ("assign_s", "to_merchant_s", "wait_s", "to_consumer_s")
+"""``EtaOutcome``'s stages, in order (``EtaTable.stages``' columns)."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EtaTable:
@@ -25,9 +28,14 @@ class EtaTable:
     """Where each row comes from (str): an MDRP instance name, a simulated day."""
     total_s: np.ndarray
     """Realised placement -> delivered, seconds."""
+    stages: np.ndarray | None = None
+    """``(n, 4)`` realised ``STAGES`` in seconds (they sum to the total before any jitter of
+    ``total_s``); None when the source does not have them."""
 
     def __post_init__(self) -> None:
         n = len(self.total_s)
+        if self.stages is not None and self.stages.shape != (n, len(STAGES)):
+            raise ValueError(f"stages must be ({n}, {len(STAGES)}) (got {self.stages.shape})")
         if self.matrix.shape != (n, len(NUMERIC_COLUMNS)):
             raise ValueError(f"matrix must be ({n}, {len(NUMERIC_COLUMNS)}) "
                              f"(got {self.matrix.shape})")
@@ -40,7 +48,8 @@ class EtaTable:
     def take(self, mask: np.ndarray) -> EtaTable:
         """The rows where ``mask`` (bool or indices) selects."""
         return EtaTable(matrix=self.matrix[mask], merchant=self.merchant[mask],
-                        source=self.source[mask], total_s=self.total_s[mask])
+                        source=self.source[mask], total_s=self.total_s[mask],
+                        stages=None if self.stages is None else self.stages[mask])
 
 
 def table_from_rows(features: Sequence[EtaFeatures], outcomes: Sequence[EtaOutcome],
@@ -52,7 +61,9 @@ def table_from_rows(features: Sequence[EtaFeatures], outcomes: Sequence[EtaOutco
     return EtaTable(matrix=numeric_matrix(list(features)),
                     merchant=np.array([f.merchant_id for f in features], dtype=str),
                     source=np.full(len(features), source, dtype=object).astype(str),
-                    total_s=np.array([o.total_s for o in outcomes], dtype=np.float64))
+                    total_s=np.array([o.total_s for o in outcomes], dtype=np.float64),
+                    stages=np.array([[getattr(o, k) for k in STAGES] for o in outcomes],
+                                    dtype=np.float64).reshape(len(outcomes), len(STAGES)))
 
 
 def concat(tables: Sequence[EtaTable]) -> EtaTable:
@@ -63,7 +74,9 @@ def concat(tables: Sequence[EtaTable]) -> EtaTable:
     return EtaTable(matrix=np.concatenate([t.matrix for t in tables]),
                     merchant=np.concatenate([t.merchant for t in tables]),
                     source=np.concatenate([t.source for t in tables]),
-                    total_s=np.concatenate([t.total_s for t in tables]))
+                    total_s=np.concatenate([t.total_s for t in tables]),
+                    stages=(np.concatenate([t.stages for t in tables if t.stages is not None])
+                            if all(t.stages is not None for t in tables) else None))
 
 
 def column(name: str) -> int:

@@ -34,23 +34,32 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from lastmile.core.dispatch import Snapshot
 from lastmile.core.errors import InvalidInput
-from lastmile.core.eta.features import BUCKET_S, SERIES_BUCKETS, EtaFeatures, EtaOutcome
+from lastmile.core.eta.features import (
+    BUCKET_S,
+    MERCHANT_PICKUPS,
+    NEAR_S,
+    SERIES_BUCKETS,
+    EtaFeatures,
+    EtaOutcome,
+)
 from lastmile.core.eta.table import EtaTable, table_from_rows
 from lastmile.sim.eta_cache import cached_table
 from lastmile.sim.mdrp.instance import Instance, Order, load_instance
 from lastmile.sim.mdrp.runner import policy_named
 from lastmile.sim.mdrp.simulation import SimResult, simulate
 
-Known = tuple[float, float, float, float, float]
-"""courier_reach_s, courier_reach_3_s, idle_nearest_s, open_orders, merchant_open_orders."""
+Known = dict[str, float]
+"""Placement-time fields from the dispatcher's snapshot, by ``EtaFeatures`` name."""
 
 _BUCKET_MIN = BUCKET_S // 60
 _WINDOW_MIN = SERIES_BUCKETS * _BUCKET_MIN
+_MERCHANT_WINDOW_MIN = 60
 
 
 def _idle_per_minute(instance: Instance, result: SimResult, t0: int, t1: int) -> np.ndarray:
@@ -68,7 +77,9 @@ def _idle_per_minute(instance: Instance, result: SimResult, t0: int, t1: int) ->
     half_d = instance.params.dropoff_service_min // 2
     for rec in result.assignments:
         free = max(result.deliveries[o].dropoff_time for o in rec.order_ids) + half_d
-        add(rec.assignment_time, free, -1)
+        # busy from the bundle's first commitment (an added order moves ``assignment_time``)
+        busy = min([result.committed_at.get(o, rec.assignment_time) for o in rec.order_ids])
+        add(busy, free, -1)
     return np.asarray(np.cumsum(delta)[:-1], dtype=np.float64)
 
 
@@ -91,6 +102,8 @@ class PlacementView:
         wait = np.array([max(c.free_s - now, 0.0) for c in snap.couriers])
         idle = np.array([c.courier_id not in committed and c.free_s <= now
                          and c.shift_start_s <= now for c in snap.couriers], dtype=bool)
+        on_shift = np.array([c.shift_start_s <= now < c.shift_end_s for c in snap.couriers],
+                            dtype=bool)
         # a courier already committed to a restaurant can take one more order there on its way
         # in (the replay's updates): its reach there is its arrival
         at_index = {c.courier_id: i for i, c in enumerate(snap.couriers)}
@@ -105,19 +118,79 @@ class PlacementView:
         for a in snap.committed:
             open_at[a.merchant_id] = open_at.get(a.merchant_id, 0) + len(a.orders)
         mpm = self.instance.params.meters_per_minute
-        for o in self.placed.get(t, ()):
+        new = self.placed.get(t, ())
+        queue = _queue_pickups(snap, mpm) if new else {}
+        ready = np.array([oo.ready_s for oo in snap.orders])
+        ox = np.array([oo.pickup_x_m for oo in snap.orders])
+        oy = np.array([oo.pickup_y_m for oo in snap.orders])
+        shared = {
+            "couriers_on_shift": float(on_shift.sum()),
+            "committed_orders": float(sum(len(a.orders) for a in snap.committed)),
+            "busy_backlog_s": float(wait[on_shift].mean()) if on_shift.any() else math.nan,
+        }
+        for o in new:
             r = self.instance.restaurants[o.restaurant_id]
             travel = np.ceil(np.hypot(xs - r.x, ys - r.y) / mpm) * 60.0  # instance.travel_min
             reach = wait + travel
             for i, arrive in arriving.get(o.restaurant_id, ()):
                 reach[i] = min(reach[i], arrive)
             reach = np.sort(reach)
-            self.known[o.order_id] = (
-                float(reach[0]) if len(reach) else math.nan,
-                float(reach[2]) if len(reach) > 2 else math.nan,
-                float(travel[idle].min()) if idle.any() else math.nan,
-                float(len(snap.orders) - 1),
-                float(open_at.get(o.restaurant_id, 1) - 1))
+            # ahead in the queue: waiting, food ready no later (this order itself excluded)
+            ahead = ready <= o.ready_time * 60.0
+            near = np.ceil(np.hypot(ox - r.x, oy - r.y) / mpm) * 60.0 <= NEAR_S
+            pickup = queue.get(o.order_id, math.nan)
+            self.known[o.order_id] = {
+                "courier_reach_s": float(reach[0]) if len(reach) else math.nan,
+                "courier_reach_3_s": float(reach[2]) if len(reach) > 2 else math.nan,
+                "idle_nearest_s": float(travel[idle].min()) if idle.any() else math.nan,
+                "open_orders": float(len(snap.orders) - 1),
+                "merchant_open_orders": float(open_at.get(o.restaurant_id, 1) - 1),
+                "orders_ahead": float(ahead.sum() - 1),
+                "orders_ahead_near": float((ahead & near).sum() - 1),
+                "queue_pickup_s": max(pickup - now, 0.0) if math.isfinite(pickup) else math.nan,
+                **shared,
+            }
+
+
+def _queue_pickups(snap: Snapshot, mpm: float) -> dict[str, float]:
+    """Each waiting order's pickup time (seconds) if the orders, earliest ready first, each
+    took the courier who could pick it up soonest (a courier committed to that restaurant
+    can add it on arrival, once; the others from where and when their work ends, then from
+    that order's drop-off): a greedy stand-in for the dispatcher's queue, from what it knows
+    now. NaN: no courier can reach it before its shift ends."""
+    now = snap.now_s
+    n = len(snap.couriers)
+    xs = np.array([c.x_m for c in snap.couriers])
+    ys = np.array([c.y_m for c in snap.couriers])
+    free = np.array([max(c.free_s, c.shift_start_s, now) for c in snap.couriers])
+    off = np.array([c.shift_end_s for c in snap.couriers])
+    half_p = snap.pickup_service_s / 2.0
+    service_d = snap.dropoff_service_s  # both halves of the drop-off
+    joins: dict[str, list[float]] = {}
+    for a in snap.committed:
+        joins.setdefault(a.merchant_id, []).append(a.pickup_s)
+    out: dict[str, float] = {}
+    for o in sorted(snap.orders, key=lambda o: (o.ready_s, o.placed_s, o.order_id)):
+        best, who = math.inf, -1
+        if n:
+            travel = np.ceil(np.hypot(xs - o.pickup_x_m, ys - o.pickup_y_m) / mpm) * 60.0
+            pickup = np.maximum(o.ready_s, free + travel + half_p)
+            pickup[pickup > off] = math.inf
+            who = int(np.argmin(pickup))
+            best = float(pickup[who])
+        join = joins.get(o.merchant_id)
+        if join:
+            j = int(np.argmin(join))
+            if max(join[j], o.ready_s) < best:
+                best, who = max(join[j], o.ready_s), -1
+                join.pop(j)
+        out[o.order_id] = best if math.isfinite(best) else math.nan
+        if who >= 0 and math.isfinite(best):
+            drive = math.ceil(math.hypot(o.dropoff_x_m - o.pickup_x_m,
+                                         o.dropoff_y_m - o.pickup_y_m) / mpm) * 60.0
+            free[who] = best + half_p + drive + service_d
+            xs[who], ys[who] = o.dropoff_x_m, o.dropoff_y_m
+    return out
 
 
 def replay(instance: Instance, policy: str) -> tuple[SimResult, dict[str, Known]]:
@@ -138,6 +211,16 @@ def eta_rows(instance: Instance, result: SimResult, known: Mapping[str, Known] |
     t1 = max([int(placements[-1]) if len(placements) else 0]
              + [c.off_time for c in instance.couriers]) + 1
     idle_cum = np.concatenate([[0.0], np.cumsum(_idle_per_minute(instance, result, t0, t1))])
+    orders = {o.order_id: o for o in instance.orders}
+    commits = _Events([(m, (m - orders[i].placement_time) * 60.0)
+                       for i, m in result.committed_at.items()])
+    picked = sorted((d.pickup_time, orders[i].restaurant_id,
+                     max(d.pickup_time - orders[i].ready_time, 0) * 60.0)
+                    for i, d in result.deliveries.items())
+    pickups = _Events([(m, v) for m, _, v in picked])
+    by_merchant: dict[str, _Events] = {}
+    for rid in {rid for _, rid, _ in picked}:
+        by_merchant[rid] = _Events([(m, v) for m, r_, v in picked if r_ == rid])
     by_order = {o: rec for rec in result.assignments for o in rec.order_ids}
     features: list[EtaFeatures] = []
     outcomes: list[EtaOutcome] = []
@@ -150,8 +233,11 @@ def eta_rows(instance: Instance, result: SimResult, known: Mapping[str, Known] |
         ends = t - _WINDOW_MIN + _BUCKET_MIN * np.arange(1, SERIES_BUCKETS + 1)
         counts = (np.searchsorted(placements, ends, side="right")
                   - np.searchsorted(placements, ends - _BUCKET_MIN, side="right"))
-        # minutes (end - 5, end]: indices end - 4 .. end in the per-minute array
-        idle = (idle_cum[ends - t0 + 1] - idle_cum[ends - t0 + 1 - _BUCKET_MIN]) / _BUCKET_MIN
+        # minutes (end - 5, end] before minute t's round: indices start + 1 .. stop in the
+        # per-minute array (the last bucket's minutes end at t - 1)
+        starts, stops = ends - _BUCKET_MIN, np.minimum(ends, t - 1)
+        idle = ((idle_cum[stops - t0 + 1] - idle_cum[starts - t0 + 1])
+                / np.maximum(stops - starts, 1))
         prep_s = float(max(0, o.ready_time - t) * 60)
         features.append(EtaFeatures(
             merchant_id=o.restaurant_id, region=instance.name, hour=(t // 60) % 24, weekday=0,
@@ -161,15 +247,42 @@ def eta_rows(instance: Instance, result: SimResult, known: Mapping[str, Known] |
             orders_per_min=tuple(float(c) / _BUCKET_MIN for c in counts),
             idle_couriers=tuple(float(v) for v in idle)))
         if known is not None and o.order_id in known:
-            features[-1] = _with_known(features[-1], known[o.order_id])
+            # what had happened before minute t (events of minute t come after the snapshot)
+            mine = by_merchant.get(o.restaurant_id)
+            snapshot: dict[str, Any] = dict(known[o.order_id])
+            features[-1] = replace(
+                features[-1], **snapshot,
+                assign_delay_s=commits.means(starts, stops),
+                pickup_delay_s=pickups.means(starts, stops),
+                merchant_pickup_delay_s=(math.nan if mine is None else mine.last_mean(
+                    t - 1, t - 1 - _MERCHANT_WINDOW_MIN, MERCHANT_PICKUPS)))
         outcomes.append(_outcome(instance, result, o, by_order[o.order_id].assignment_time))
     return features, outcomes
 
 
-def _with_known(f: EtaFeatures, k: Known) -> EtaFeatures:
-    reach, reach_3, idle, waiting, kitchen = k
-    return replace(f, courier_reach_s=reach, courier_reach_3_s=reach_3, idle_nearest_s=idle,
-                   open_orders=waiting, merchant_open_orders=kitchen)
+class _Events:
+    """Values at whole minutes, sorted, with prefix sums: means over windows of minutes."""
+
+    def __init__(self, events: list[tuple[int, float]]) -> None:
+        events = sorted(events)
+        self.minutes = np.array([m for m, _ in events], dtype=np.int64)
+        self.values = np.array([v for _, v in events], dtype=np.float64)
+        self.cum = np.concatenate([[0.0], np.cumsum(self.values)])
+
+    def means(self, starts: np.ndarray, stops: np.ndarray) -> tuple[float, ...]:
+        """Mean value of the events in each ``(start, stop]`` (NaN with none)."""
+        a = np.searchsorted(self.minutes, starts, side="right")
+        b = np.maximum(np.searchsorted(self.minutes, stops, side="right"), a)
+        n = b - a
+        total = self.cum[b] - self.cum[a]
+        return tuple(float(x) if k else math.nan for x, k in
+                     zip(np.divide(total, np.maximum(n, 1)), n, strict=True))
+
+    def last_mean(self, stop: int, start: int, count: int) -> float:
+        """Mean of the last ``count`` events in ``(start, stop]`` (NaN with none)."""
+        b = int(np.searchsorted(self.minutes, stop, side="right"))
+        a = max(int(np.searchsorted(self.minutes, start, side="right")), b - count)
+        return float(self.values[a:b].mean()) if b > a else math.nan
 
 
 def _position(instance: Instance, courier_id: str, node: str) -> tuple[float, float]:
@@ -206,7 +319,7 @@ def _outcome(instance: Instance, result: SimResult, order: Order, assigned: int)
                       total_s=float((d.dropoff_time - placed) * 60))
 
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 """Bump when features or outcomes change: cached tables of another version are rebuilt."""
 
 

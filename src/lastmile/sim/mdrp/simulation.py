@@ -62,6 +62,9 @@ class SimResult:
     assignments: tuple[AssignmentRecord, ...]
     deliveries: dict[str, Delivery]
     moves: dict[str, tuple[Move, ...]]
+    committed_at: dict[str, int] = field(default_factory=dict)
+    """The minute each order was first committed to a courier (never revised later, unlike
+    ``AssignmentRecord.assignment_time``, which an added order moves)."""
 
 
 @dataclass(slots=True)
@@ -112,6 +115,7 @@ class _World:
         }
         self.assignments: list[AssignmentRecord] = []
         self.deliveries: dict[str, Delivery] = {}
+        self.committed_at: dict[str, int] = {}
         self.recent: deque[tuple[int, str]] = deque()
         self.demand: dict[str, int] = {}
 
@@ -239,6 +243,7 @@ class _World:
         )
         for i in a.order_ids:
             del self.open[i]
+            self.committed_at[i] = t
 
     def apply_update(self, t: int, u: Reassignment) -> None:
         c = self.couriers[u.courier_id]
@@ -256,6 +261,7 @@ class _World:
         p.order_ids, p.pickup, p.assigned_at = list(u.order_ids), pickup, t
         for i in new:
             del self.open[i]
+            self.committed_at[i] = t
 
     def apply_preposition(self, t: int, m: Preposition) -> None:
         c = self.couriers[m.courier_id]
@@ -330,4 +336,5 @@ def simulate(instance: Instance, policy: DispatchPolicy, *, tick_min: int = 1,
         assignments=tuple(w.assignments),
         deliveries=w.deliveries,
         moves={cid: tuple(c.moves) for cid, c in w.couriers.items()},
+        committed_at=w.committed_at,
     )
