@@ -156,6 +156,17 @@ def network(results: list[DayResult]) -> dict[str, Any]:
             "orders_treatment": sum(r.orders for r in by["global-treatment"])}
 
 
+def _finite(x: Any) -> Any:
+    """JSON without NaN: a rate of no tests is null."""
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_finite(v) for v in x]
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    return x
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--days", type=int, default=12, help="A/A and coverage days")
@@ -193,7 +204,7 @@ def main() -> None:
         "sim_cpu_s": round(sum(r.cpu_s for r in results), 1),
         "parent_cpu_s": round(time.process_time() - cpu, 1),
         "args": vars(args)}
-    print(json.dumps(details, default=float))
+    print(json.dumps(_finite(details)))
 
     def r4(x: float) -> float | None:
         return None if not math.isfinite(x) else round(float(x), 4)
