@@ -37,7 +37,7 @@ from lastmile.core.orders import Order, OrderStatus
 
 METRICS = ("click_to_door_min", "delivery_fee_minor", "delivered")
 SHORT_DATA = frozenset({"control_missing", "variant_missing", "too_few_units",
-                        "period_missing", "did_cell_missing"})
+                        "too_few_clusters", "period_missing", "did_cell_missing"})
 """The statistics' codes for observations too few to analyse yet: a 409 from ``analyze``
 (the same request succeeds later), not a 422 (nothing in the request is wrong)."""
 MAX_EXPOSURES = 1_000_000

@@ -151,3 +151,14 @@ def test_an_effect_ignores_a_common_shift_and_flips_sign_when_the_arms_swap(
     (flipped,) = analyze(swapped, design=design).effects  # type: ignore[arg-type]
     assert flipped.effect == pytest.approx(-base.effect, abs=1e-9)
     assert flipped.p_value == pytest.approx(base.p_value, rel=1e-6)
+
+
+def test_a_cluster_fit_with_no_more_observations_than_parameters_names_the_rule() -> None:
+    # 4 markets, a treatment and 2 stratum dummies: 4 parameters, 4 observations. statsmodels'
+    # cluster covariance would divide by n - k = 0.
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    treat = np.array([0.0, 1.0, 0.0, 1.0])
+    strata = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    with pytest.raises(InvalidInput) as few:
+        cluster_fit(y=y, treatment=treat, clusters=["a", "b", "c", "d"], controls=strata)
+    assert few.value.code == "too_few_units" and few.value.field == "observations"

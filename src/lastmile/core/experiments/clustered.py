@@ -65,6 +65,10 @@ def cluster_fit(*, y: Floats, treatment: Floats, clusters: Sequence[object],
     if controls is not None and controls.shape[1]:
         cols.extend(controls.T)
     x = np.column_stack(cols)
+    if len(y) <= x.shape[1]:  # statsmodels' cluster covariance divides by n - k
+        raise InvalidInput("too_few_units",
+                           f"a fit of {x.shape[1]} parameters needs more than {x.shape[1]} "
+                           f"observations (got {len(y)})", field="observations")
     w = np.ones(len(y)) if weights is None else weights
     fit = WLS(y, x, weights=w).fit(cov_type="cluster", cov_kwds={"groups": groups},
                                        use_t=True)
