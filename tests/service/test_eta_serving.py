@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from fakes import in_memory
+from journeys import deliver_after
 from lastmile.adapters.eta_models import FileModelRegistry, write_heuristic
-from lastmile.app import eta, fulfilment, offers, queries
+from lastmile.app import eta, queries
 from lastmile.app.ordering import LineRequest, OrderRequest, get_quote, place_order
 from lastmile.core.eta.engine import HeuristicParams
 from lastmile.core.geo import Point
-from lastmile.core.orders import SYSTEM, Actor, ActorKind, DeliveryProof
 
 DROP = Point(lat=37.445, lng=-122.15)
 
@@ -73,24 +73,6 @@ def test_no_shadow_no_event(platform, tmp_path):
         assert uow.events.of_types(placed.region_id, [eta.SHADOW_EVENT], since=0) == []
 
 
-def _deliver(p, svc, order, after_s):
-    merchant = Actor(kind=ActorKind.MERCHANT, id=order.merchant_id)
-    courier_id = p.seed.courier_ids[0]
-    courier = Actor(kind=ActorKind.COURIER, id=courier_id)
-    fulfilment.confirm_order(svc, order.id, prep_estimate_s=600, actor=merchant)
-    fulfilment.start_shift(svc, courier_id, device_id="phone-1",
-                           ends_at=p.clock.now() + 7200, actor=courier)
-    offer = offers.make_offer(svc, courier_id=courier_id, order_ids=(order.id,), actor=SYSTEM)
-    offers.accept_offer(svc, offer.id, actor=courier)
-    fulfilment.mark_ready(svc, order.id, actor=merchant)
-    fulfilment.courier_arrive(svc, order.id, actor=courier)
-    fulfilment.pick_up(svc, order.id, actor=courier)
-    p.clock.advance(after_s)
-    fulfilment.courier_arrive(svc, order.id, actor=courier)
-    return fulfilment.deliver(svc, order.id, proof=DeliveryProof(photo_ref="s3://p/1.jpg"),
-                              actor=courier)
-
-
 @in_memory
 def test_live_errors_compare_both_models_on_the_delivered_orders(platform, tmp_path):
     registry = _models(tmp_path, shadow="wide.json")
@@ -98,7 +80,7 @@ def test_live_errors_compare_both_models_on_the_delivered_orders(platform, tmp_p
     start = platform.clock.now()
     order = place_order(svc, _request(platform), idempotency_key="k1").order
     # Delivered well after both points: the shadow (a 20 min leg) is the closer of the two.
-    _deliver(platform, svc, order, after_s=3_600)
+    deliver_after(platform, order, platform.seed.courier_ids[0], ride_s=3_600, services=svc)
     errors = eta.live_errors(svc, since=start)
     assert errors is not None
     served, shadow = errors
@@ -124,7 +106,7 @@ def test_eta_promote_promotes_a_shadow_that_beats_the_incumbent_live(sqlite_plat
             "--data-dir", str(tmp_path), "--min-orders", "1"]
     waiting = CliRunner().invoke(app, args)  # nothing delivered yet: no decision, exit 1
     assert waiting.exit_code == 1 and json.loads(waiting.stdout)["promoted"] is None
-    _deliver(p, svc, order, after_s=3_600)
+    deliver_after(p, order, p.seed.courier_ids[0], ride_s=3_600, services=svc)
     done = CliRunner().invoke(app, args)
     assert done.exit_code == 0, done.stdout
     out = json.loads(done.stdout.strip().splitlines()[-1])

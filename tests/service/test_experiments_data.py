@@ -8,13 +8,13 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from lastmile.app import experiments, experiments_data, fulfilment, offers, queries
+from journeys import deliver_after
+from lastmile.app import experiments, experiments_data, queries
 from lastmile.app.experiments import NewExperiment
 from lastmile.app.ordering import LineRequest, OrderRequest, place_order
 from lastmile.core.errors import Conflict, InvalidInput
 from lastmile.core.experiments.assignment import Variant, assign, switchback
 from lastmile.core.geo import Point
-from lastmile.core.orders import SYSTEM, Actor, ActorKind, DeliveryProof
 from lastmile.core.pricing import PricingPolicy
 
 DROP = Point(lat=37.445, lng=-122.15)
@@ -27,27 +27,6 @@ def place(p, consumer: str, key: str):
     req = OrderRequest(consumer_id=consumer, merchant_id=m.id,
                        lines=(LineRequest(item_id=m.menu[0].id, quantity=2),), dropoff=DROP)
     return place_order(p.services, req, idempotency_key=key).order
-
-
-def deliver(p, order, after_s: float):
-    svc = p.services
-    merchant = Actor(kind=ActorKind.MERCHANT, id=order.merchant_id)
-    courier_id = p.seed.courier_ids[0]
-    courier = Actor(kind=ActorKind.COURIER, id=courier_id)
-    fulfilment.confirm_order(svc, order.id, prep_estimate_s=600, actor=merchant)
-    fulfilment.start_shift(svc, courier_id, device_id="phone-1",
-                           ends_at=p.clock.now() + 7200, actor=courier)
-    offer = offers.make_offer(svc, courier_id=courier_id, order_ids=(order.id,), actor=SYSTEM)
-    offers.accept_offer(svc, offer.id, actor=courier)
-    fulfilment.mark_ready(svc, order.id, actor=merchant)
-    fulfilment.courier_arrive(svc, order.id, actor=courier)
-    fulfilment.pick_up(svc, order.id, actor=courier)
-    p.clock.advance(after_s)
-    fulfilment.courier_arrive(svc, order.id, actor=courier)
-    fulfilment.deliver(svc, order.id, proof=DeliveryProof(photo_ref="s3://p/1.jpg"),
-                       actor=courier)
-    with svc.uow(read_only=True) as uow:
-        return uow.orders.get(order.id)
 
 
 def test_a_consumer_ab_gives_one_ratio_observation_per_exposed_consumer(sqlite_platform):
@@ -76,7 +55,7 @@ def test_a_consumer_ab_gives_one_ratio_observation_per_exposed_consumer(sqlite_p
     assert c2 not in by
     # Click-to-door: delivered orders only.
     assert experiments_data.observations(svc, exp.id) == ()
-    done = deliver(p, first, after_s=900)
+    done = deliver_after(p, first, p.seed.courier_ids[0], ride_s=900)
     (c2d,) = experiments_data.observations(svc, exp.id, metric="click_to_door_min")
     assert c2d.unit == c0 and c2d.denominator == 1.0
     assert c2d.value == pytest.approx((done.delivered_at - done.placed_at) / 60)
